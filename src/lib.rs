@@ -1,0 +1,2 @@
+//! natter: a small IRC chat server and terminal client.
+pub mod proto;

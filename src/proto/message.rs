@@ -1,0 +1,317 @@
+//! One IRC message: parsing a line into a [`Message`] and serializing it back.
+//!
+//! Owns the Modern IRC message grammar plus IRCv3 message tags (with tag value
+//! escaping). Must never do I/O, never panic on any input, and never emit CR,
+//! LF or NUL inside a serialized line.
+
+use std::fmt;
+
+/// One IRCv3 message tag: `key` or `key=value` (the value unescaped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    /// The tag key, including any `+` client prefix and vendor part.
+    pub key: String,
+    /// The unescaped value, or `None` for a tag without `=`.
+    pub value: Option<String>,
+}
+
+/// An IRC message: `[@tags] [:source] COMMAND [params…]`.
+///
+/// ```
+/// use natter::proto::Message;
+/// let msg = Message::parse(":alice!a@host PRIVMSG #lobby :hello there").unwrap();
+/// assert_eq!(msg.command, "PRIVMSG");
+/// assert_eq!(msg.params, vec!["#lobby", "hello there"]);
+/// assert_eq!(msg.to_string(), ":alice!a@host PRIVMSG #lobby :hello there");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    /// IRCv3 tags, in the order they appeared.
+    pub tags: Vec<Tag>,
+    /// The source (prefix) without its leading `:`.
+    pub source: Option<String>,
+    /// The command or three-digit numeric, as sent (callers compare case-insensitively).
+    pub command: String,
+    /// Parameters; the last one may contain spaces or be empty.
+    pub params: Vec<String>,
+}
+
+/// Why a line is not a valid IRC message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// The line holds nothing but spaces (or tags/source with no command).
+    MissingCommand,
+    /// The command contains characters other than letters or digits.
+    InvalidCommand,
+    /// The line contains a NUL, CR or LF byte inside it.
+    ForbiddenCharacter,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::MissingCommand => {
+                write!(f, "the line has no command; send e.g. `PRIVMSG #lobby :hi`")
+            }
+            ParseError::InvalidCommand => {
+                write!(f, "the command must be letters or a 3-digit numeric")
+            }
+            ParseError::ForbiddenCharacter => {
+                write!(f, "the line contains a NUL, CR or LF character")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl Message {
+    /// A message with a command and parameters, no tags and no source.
+    ///
+    /// ```
+    /// use natter::proto::Message;
+    /// let m = Message::new("JOIN", ["#lobby"]);
+    /// assert_eq!(m.to_string(), "JOIN #lobby");
+    /// ```
+    pub fn new<I, S>(command: &str, params: I) -> Message
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Message {
+            tags: Vec::new(),
+            source: None,
+            command: command.to_string(),
+            params: params.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The same message with `source` set.
+    pub fn with_source(mut self, source: impl Into<String>) -> Message {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Parse one line (without its CR LF). Runs of spaces separate parameters.
+    pub fn parse(line: &str) -> Result<Message, ParseError> {
+        if line.bytes().any(|b| b == 0 || b == b'\r' || b == b'\n') {
+            return Err(ParseError::ForbiddenCharacter);
+        }
+        let mut rest = line.trim_start_matches(' ');
+        let mut msg = Message::default();
+
+        if let Some(after) = rest.strip_prefix('@') {
+            let (tags, remainder) = split_word(after);
+            msg.tags = parse_tags(tags);
+            rest = remainder;
+        }
+        if let Some(after) = rest.strip_prefix(':') {
+            let (source, remainder) = split_word(after);
+            msg.source = Some(source.to_string());
+            rest = remainder;
+        }
+        let (command, mut rest) = split_word(rest);
+        if command.is_empty() {
+            return Err(ParseError::MissingCommand);
+        }
+        if !command.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ParseError::InvalidCommand);
+        }
+        msg.command = command.to_string();
+
+        loop {
+            if rest.is_empty() {
+                break;
+            }
+            if let Some(trailing) = rest.strip_prefix(':') {
+                msg.params.push(trailing.to_string());
+                break;
+            }
+            let (param, remainder) = split_word(rest);
+            msg.params.push(param.to_string());
+            rest = remainder;
+        }
+        Ok(msg)
+    }
+
+    /// The value of the tag `key`, if present (`Some("")` for a valueless tag).
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.as_deref().unwrap_or(""))
+    }
+
+    /// Parameter `i`, or `""` if there are fewer parameters.
+    pub fn param(&self, i: usize) -> &str {
+        self.params.get(i).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Splits off the first space-delimited word; the remainder has leading spaces removed.
+fn split_word(s: &str) -> (&str, &str) {
+    match s.find(' ') {
+        Some(i) => (&s[..i], s[i..].trim_start_matches(' ')),
+        None => (s, ""),
+    }
+}
+
+fn parse_tags(raw: &str) -> Vec<Tag> {
+    let mut tags: Vec<Tag> = Vec::new();
+    for part in raw.split(';').filter(|p| !p.is_empty()) {
+        let (key, value) = match part.split_once('=') {
+            Some((k, v)) => (k, Some(unescape_tag_value(v))),
+            None => (part, None),
+        };
+        if key.is_empty() {
+            continue;
+        }
+        // A repeated key keeps the last value, as IRCv3 says.
+        if let Some(existing) = tags.iter_mut().find(|t| t.key == key) {
+            existing.value = value;
+        } else {
+            tags.push(Tag {
+                key: key.to_string(),
+                value,
+            });
+        }
+    }
+    tags
+}
+
+fn unescape_tag_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(':') => out.push(';'),
+            Some('s') => out.push(' '),
+            Some('\\') => out.push('\\'),
+            Some('r') => out.push('\r'),
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+fn escape_tag_value(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            ';' => out.push_str("\\:"),
+            ' ' => out.push_str("\\s"),
+            '\\' => out.push_str("\\\\"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\0' => {}
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends `s` with CR, LF and NUL removed, so no field can split or end a line.
+fn push_clean(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        out.extend(s.chars().filter(|c| !matches!(c, '\r' | '\n' | '\0')));
+    } else {
+        out.push_str(s);
+    }
+}
+
+/// Appends `s` with CR, LF, NUL and spaces removed: for words that must stay one word.
+fn push_word(out: &mut String, s: &str) {
+    out.extend(s.chars().filter(|c| !matches!(c, '\r' | '\n' | '\0' | ' ')));
+}
+
+impl Message {
+    /// Serialize into `out` without CR LF. Never writes CR, LF or NUL: those are
+    /// dropped from every field, and the last parameter is written as a trailing
+    /// parameter (`:`) whenever it needs to be.
+    pub fn write_to(&self, out: &mut String) {
+        if !self.tags.is_empty() {
+            out.push('@');
+            for (i, tag) in self.tags.iter().enumerate() {
+                if i > 0 {
+                    out.push(';');
+                }
+                push_word(out, &tag.key.replace(['=', ';'], ""));
+                if let Some(v) = &tag.value {
+                    out.push('=');
+                    escape_tag_value(v, out);
+                }
+            }
+            out.push(' ');
+        }
+        if let Some(source) = &self.source {
+            out.push(':');
+            push_word(out, source);
+            out.push(' ');
+        }
+        push_word(out, &self.command);
+        let last = self.params.len().saturating_sub(1);
+        for (i, p) in self.params.iter().enumerate() {
+            out.push(' ');
+            if i == last {
+                if p.is_empty() || p.starts_with(':') || p.contains(' ') {
+                    out.push(':');
+                }
+                push_clean(out, p);
+            } else {
+                // A middle parameter cannot hold spaces or start with ':'.
+                let p = p.trim_start_matches(':');
+                if p.is_empty() {
+                    out.push('*');
+                } else {
+                    push_word(out, p);
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(64);
+        self.write_to(&mut s);
+        f.write_str(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_parameter_with_spaces_round_trips() {
+        let m = Message::parse("PRIVMSG #a :hello  world ").unwrap();
+        assert_eq!(m.params, vec!["#a", "hello  world "]);
+        assert_eq!(Message::parse(&m.to_string()).unwrap(), m);
+    }
+
+    #[test]
+    fn tags_are_unescaped_and_escaped_back() {
+        let m = Message::parse("@a=x\\sy\\:z;b :src CMD").unwrap();
+        assert_eq!(m.tag("a"), Some("x y;z"));
+        assert_eq!(m.tag("b"), Some(""));
+        assert_eq!(m.to_string(), "@a=x\\sy\\:z;b :src CMD");
+    }
+
+    #[test]
+    fn serializer_never_emits_line_breaks() {
+        let m = Message::new("PRIVMSG", ["#a\r\n", "evil\r\nQUIT :x\0"]).with_source("n\nick");
+        let s = m.to_string();
+        assert!(!s.contains(['\r', '\n', '\0']), "{s:?}");
+    }
+
+    #[test]
+    fn empty_line_is_an_error_not_a_panic() {
+        assert_eq!(Message::parse("   "), Err(ParseError::MissingCommand));
+        assert_eq!(Message::parse("@a=b"), Err(ParseError::MissingCommand));
+        assert_eq!(Message::parse(":src"), Err(ParseError::MissingCommand));
+    }
+}
