@@ -1,2 +1,6 @@
-//! natter: a small IRC chat server and terminal client.
+//! natter: a small, fast IRC chat server and terminal chat client.
+//!
+//! - [`proto`]: the IRC wire format (pure).
+//! - [`core`]: the chat rules as a state machine (pure).
+pub mod core;
 pub mod proto;

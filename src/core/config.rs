@@ -1,0 +1,54 @@
+//! [`ServerConfig`]: everything the operator can set that the chat rules use.
+//!
+//! Owns defaults and limits. Must never read files or the environment: the
+//! shell fills it from the command line.
+
+/// Settings for a [`crate::core::Server`].
+///
+/// ```
+/// let config = natter::core::ServerConfig::default();
+/// assert_eq!(config.default_room, "#lobby");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// This server's name, the source of its replies.
+    pub server_name: String,
+    /// The network name advertised in ISUPPORT.
+    pub network: String,
+    /// When the server started, human-readable, for RPL_CREATED.
+    pub created: String,
+    /// A password clients must send with PASS before registering.
+    pub password: Option<String>,
+    /// Message-of-the-day lines; empty means "no MOTD" (422).
+    pub motd: Vec<String>,
+    /// The room whose events are logged without a room name.
+    pub default_room: String,
+    /// Seconds of silence after which the server sends PING.
+    pub ping_interval_secs: u64,
+    /// Seconds after that PING by which the client must have said anything.
+    pub ping_timeout_secs: u64,
+    /// Seconds a connection may take to register.
+    pub registration_timeout_secs: u64,
+    /// Whether the text of private messages goes into server.log.
+    pub log_private_text: bool,
+    /// How many rooms one client may be in at once.
+    pub max_rooms_per_client: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            server_name: "natter".to_string(),
+            network: "natter".to_string(),
+            created: "today".to_string(),
+            password: None,
+            motd: Vec::new(),
+            default_room: "#lobby".to_string(),
+            ping_interval_secs: 120,
+            ping_timeout_secs: 60,
+            registration_timeout_secs: 60,
+            log_private_text: false,
+            max_rooms_per_client: 50,
+        }
+    }
+}

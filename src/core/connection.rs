@@ -1,0 +1,82 @@
+//! [`Connection`]: what the server knows about one client connection.
+//!
+//! Owns registration progress, identity, capabilities and liveness timers.
+//! Must never hold sockets or read clocks.
+
+use super::event::Timestamp;
+use std::collections::BTreeSet;
+
+/// One client connection's state inside the [`crate::core::Server`].
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The peer address as given by the shell (`ip:port`).
+    pub peer: String,
+    /// The host part shown in `nick!user@host`.
+    pub host: String,
+    /// Nickname, once one was accepted.
+    pub nick: Option<String>,
+    /// Username from USER.
+    pub user: Option<String>,
+    /// Real name from USER.
+    pub realname: String,
+    /// Whether 001 has been sent.
+    pub registered: bool,
+    /// True between `CAP LS`/`CAP REQ` and `CAP END` before registration.
+    pub cap_negotiating: bool,
+    /// Whether the correct PASS was given (true when no password is set).
+    pub password_ok: bool,
+    /// Whether the client enabled `echo-message`.
+    pub echo_message: bool,
+    /// Case-folded names of the rooms this client is in.
+    pub rooms: BTreeSet<String>,
+    /// When the connection opened.
+    pub connected_at: Timestamp,
+    /// When the client last sent anything.
+    pub last_active: Timestamp,
+    /// When the server sent a PING still unanswered.
+    pub ping_sent: Option<Timestamp>,
+}
+
+impl Connection {
+    /// A fresh, unregistered connection from `peer` at `now`.
+    pub fn new(peer: &str, now: Timestamp, password_needed: bool) -> Connection {
+        let host = match peer.rsplit_once(':') {
+            Some((ip, _port)) => ip.trim_start_matches('[').trim_end_matches(']'),
+            None => peer,
+        };
+        Connection {
+            peer: peer.to_string(),
+            host: if host.is_empty() {
+                "unknown".into()
+            } else {
+                host.to_string()
+            },
+            nick: None,
+            user: None,
+            realname: String::new(),
+            registered: false,
+            cap_negotiating: false,
+            password_ok: !password_needed,
+            echo_message: false,
+            rooms: BTreeSet::new(),
+            connected_at: now,
+            last_active: now,
+            ping_sent: None,
+        }
+    }
+
+    /// The nickname, or `*` before one is set (as numerics expect).
+    pub fn nick_or_star(&self) -> &str {
+        self.nick.as_deref().unwrap_or("*")
+    }
+
+    /// `nick!user@host`, the source of this client's messages.
+    pub fn source(&self) -> String {
+        format!(
+            "{}!{}@{}",
+            self.nick_or_star(),
+            self.user.as_deref().unwrap_or("unknown"),
+            self.host
+        )
+    }
+}

@@ -1,0 +1,217 @@
+//! `server.log` records and their exact text.
+//!
+//! Owns the log line format, which keeps the seed's lines exactly:
+//! ```text
+//! [2023-11-09 12:34:56] Client John connected from 127.0.0.1:12000
+//! [2023-11-09 12:35:01] [John]: Hello everyone!
+//! [2023-11-09 12:37:00] [John] has left
+//! [2023-11-09 12:37:02] Client John disconnected
+//! ```
+//! Events in the default room (`#lobby`) are written without a room name;
+//! other rooms are prefixed with `[#room] `. Control characters in any text
+//! that came from a client are escaped as `\xNN`, so no message can forge a
+//! line. Must never read a clock or write a file: the shell does that.
+
+use super::event::Timestamp;
+use std::fmt;
+
+/// One line of `server.log`: when, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// When it happened (the `now` of the event that caused it).
+    pub at: Timestamp,
+    /// What happened.
+    pub entry: LogEntry,
+}
+
+/// What happened. `room` is `None` for the default room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    /// A client finished registering as `nick`.
+    Connected { nick: String, peer: String },
+    /// A registered client's connection ended; `reason` is absent for a plain QUIT.
+    Disconnected {
+        nick: String,
+        reason: Option<String>,
+    },
+    /// A connection ended before it registered.
+    ClosedUnregistered { peer: String, reason: String },
+    /// `nick` joined a room.
+    Joined { nick: String, room: Option<String> },
+    /// `nick` left a room (PART, QUIT or a dropped connection).
+    Left {
+        nick: String,
+        room: Option<String>,
+        reason: Option<String>,
+    },
+    /// A PRIVMSG to a room.
+    Message {
+        nick: String,
+        room: Option<String>,
+        text: String,
+    },
+    /// A NOTICE to a room.
+    Notice {
+        nick: String,
+        room: Option<String>,
+        text: String,
+    },
+    /// A private message; `text` only when the server is configured to log it.
+    Private {
+        from: String,
+        to: String,
+        text: Option<String>,
+    },
+    /// A nickname change.
+    NickChange { old: String, new: String },
+    /// A topic change.
+    Topic {
+        nick: String,
+        room: Option<String>,
+        topic: String,
+    },
+}
+
+/// Writes `text` with control characters (C0, DEL, C1) escaped as `\xNN`.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "\\x{:02x}", c as u32)?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct RoomPrefix<'a>(&'a Option<String>);
+
+impl fmt::Display for RoomPrefix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(room) => write!(f, "[{}] ", Escaped(room)),
+            None => Ok(()),
+        }
+    }
+}
+
+struct Reason<'a>(&'a Option<String>);
+
+impl fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(r) if !r.is_empty() => write!(f, " ({})", Escaped(r)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for LogEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use LogEntry::*;
+        match self {
+            Connected { nick, peer } => {
+                write!(
+                    f,
+                    "Client {} connected from {}",
+                    Escaped(nick),
+                    Escaped(peer)
+                )
+            }
+            Disconnected { nick, reason } => {
+                write!(f, "Client {} disconnected{}", Escaped(nick), Reason(reason))
+            }
+            ClosedUnregistered { peer, reason } => write!(
+                f,
+                "Connection from {} closed before registering ({})",
+                Escaped(peer),
+                Escaped(reason)
+            ),
+            Joined { nick, room } => {
+                write!(f, "{}[{}] has joined", RoomPrefix(room), Escaped(nick))
+            }
+            Left { nick, room, reason } => write!(
+                f,
+                "{}[{}] has left{}",
+                RoomPrefix(room),
+                Escaped(nick),
+                Reason(reason)
+            ),
+            Message { nick, room, text } => write!(
+                f,
+                "{}[{}]: {}",
+                RoomPrefix(room),
+                Escaped(nick),
+                Escaped(text)
+            ),
+            Notice { nick, room, text } => write!(
+                f,
+                "{}[{}] (notice): {}",
+                RoomPrefix(room),
+                Escaped(nick),
+                Escaped(text)
+            ),
+            Private { from, to, text } => match text {
+                Some(t) => write!(
+                    f,
+                    "[{}] -> [{}]: {}",
+                    Escaped(from),
+                    Escaped(to),
+                    Escaped(t)
+                ),
+                None => write!(
+                    f,
+                    "[{}] -> [{}]: (private message)",
+                    Escaped(from),
+                    Escaped(to)
+                ),
+            },
+            NickChange { old, new } => {
+                write!(f, "[{}] is now known as [{}]", Escaped(old), Escaped(new))
+            }
+            Topic { nick, room, topic } => write!(
+                f,
+                "{}[{}] set the topic: {}",
+                RoomPrefix(room),
+                Escaped(nick),
+                Escaped(topic)
+            ),
+        }
+    }
+}
+
+/// The whole `server.log` line for `entry` at the local time `local`.
+///
+/// ```
+/// use natter::core::{render_log_line, LogEntry};
+/// let at = chrono::NaiveDate::from_ymd_opt(2023, 11, 9).unwrap().and_hms_opt(12, 35, 1).unwrap();
+/// let entry = LogEntry::Message { nick: "John".into(), room: None, text: "Hello everyone!".into() };
+/// assert_eq!(render_log_line(&entry, at), "[2023-11-09 12:35:01] [John]: Hello everyone!");
+/// ```
+pub fn render_log_line(entry: &LogEntry, local: chrono::NaiveDateTime) -> String {
+    format!("[{}] {}", local.format("%Y-%m-%d %H:%M:%S"), entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_cannot_forge_a_log_line() {
+        let entry = LogEntry::Message {
+            nick: "Eve".into(),
+            room: None,
+            text: "hi\n[2023-11-09 12:00:00] Client Bob disconnected\x1b[31m".into(),
+        };
+        let text = entry.to_string();
+        assert!(!text.contains('\n') && !text.contains('\x1b'), "{text}");
+        assert_eq!(
+            text,
+            "[Eve]: hi\\x0a[2023-11-09 12:00:00] Client Bob disconnected\\x1b[31m"
+        );
+    }
+}

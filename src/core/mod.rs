@@ -1,0 +1,21 @@
+//! The chat rules as a pure state machine: [`Event`]s in, [`Action`]s out.
+//!
+//! Owns registration, nicknames, rooms, delivery, liveness and log records.
+//! Pure: must never touch sockets, clocks, files, threads or randomness.
+//! Time arrives inside events; the same events always give the same actions.
+
+mod action;
+mod config;
+mod connection;
+mod event;
+mod log;
+mod room;
+mod server;
+
+pub use action::{Action, OutLine};
+pub use config::ServerConfig;
+pub use connection::Connection;
+pub use event::{ConnId, Event, Timestamp};
+pub use log::{render_log_line, LogEntry, LogRecord};
+pub use room::{Room, Topic};
+pub use server::{Server, VERSION};

@@ -1,0 +1,120 @@
+//! A driver for the pure core: feeds events with a simulated clock and reads
+//! what each connection received. Shared by the behaviour tests.
+#![allow(dead_code)]
+
+use natter::core::{
+    render_log_line, Action, ConnId, Event, LogRecord, Server, ServerConfig, Timestamp,
+};
+use std::collections::BTreeMap;
+
+/// 2023-11-09 12:34:56 UTC, the seed log's first timestamp, in milliseconds.
+pub const SEED_START: u64 = 1_699_533_296_000;
+
+pub struct Harness {
+    pub server: Server,
+    pub now: Timestamp,
+    /// Everything each connection has been sent, in order.
+    pub received: BTreeMap<ConnId, Vec<String>>,
+    /// Connections the server closed.
+    pub closed: Vec<(ConnId, String)>,
+    pub log: Vec<LogRecord>,
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        Harness::with_config(ServerConfig::default())
+    }
+
+    pub fn with_config(config: ServerConfig) -> Harness {
+        Harness {
+            server: Server::new(config),
+            now: Timestamp(SEED_START),
+            received: BTreeMap::new(),
+            closed: Vec::new(),
+            log: Vec::new(),
+        }
+    }
+
+    pub fn advance_secs(&mut self, secs: u64) {
+        self.now = self.now.plus_secs(secs);
+        self.event(Event::Tick { now: self.now });
+    }
+
+    pub fn event(&mut self, event: Event) {
+        self.server.handle_event(event);
+        while let Some(action) = self.server.poll_action() {
+            match action {
+                Action::Send { to, line } => {
+                    self.received.entry(to).or_default().push(line.to_string())
+                }
+                Action::Broadcast { to, line } => {
+                    for c in to {
+                        self.received.entry(c).or_default().push(line.to_string());
+                    }
+                }
+                Action::Close { conn, reason } => self.closed.push((conn, reason)),
+                Action::Log(record) => self.log.push(record),
+            }
+        }
+    }
+
+    pub fn connect(&mut self, id: u64, peer: &str) -> ConnId {
+        let conn = ConnId(id);
+        self.event(Event::Connected {
+            conn,
+            peer: peer.to_string(),
+            now: self.now,
+        });
+        conn
+    }
+
+    pub fn send(&mut self, conn: ConnId, line: &str) {
+        self.event(Event::Line {
+            conn,
+            line: line.to_string(),
+            now: self.now,
+        });
+    }
+
+    pub fn drop_conn(&mut self, conn: ConnId, reason: &str) {
+        self.event(Event::Disconnected {
+            conn,
+            reason: reason.to_string(),
+            now: self.now,
+        });
+    }
+
+    /// Connects and registers `nick` from 127.0.0.1:<port>.
+    pub fn register(&mut self, id: u64, nick: &str, port: u16) -> ConnId {
+        let conn = self.connect(id, &format!("127.0.0.1:{port}"));
+        self.send(conn, &format!("NICK {nick}"));
+        self.send(conn, &format!("USER {} 0 * :{nick}", nick.to_lowercase()));
+        conn
+    }
+
+    /// Takes (and clears) what `conn` has received so far.
+    pub fn take(&mut self, conn: ConnId) -> Vec<String> {
+        self.received.remove(&conn).unwrap_or_default()
+    }
+
+    /// server.log as text, timestamps rendered in UTC.
+    pub fn log_text(&self) -> String {
+        self.log
+            .iter()
+            .map(|r| {
+                let at = chrono::DateTime::from_timestamp_millis(r.at.0 as i64)
+                    .expect("test timestamps are in range")
+                    .naive_utc();
+                render_log_line(&r.entry, at) + "\n"
+            })
+            .collect()
+    }
+}
+
+/// insta settings that keep snapshots in the crate's top-level snapshots/.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
