@@ -197,6 +197,14 @@ impl Server {
         c.last_active = now;
         c.ping_sent = None;
         let registered = c.registered;
+        let (rate, burst) = (
+            self.config.flood_lines_per_sec,
+            self.config.flood_burst_lines,
+        );
+        if !c.charge_line(now, rate, burst) {
+            self.close_with_error(conn, "Excess Flood", now);
+            return;
+        }
         let msg = match Message::parse(line) {
             Ok(msg) => msg,
             Err(ParseError::MissingCommand) => return,
