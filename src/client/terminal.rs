@@ -9,7 +9,7 @@
 //! [`crate::client::DisplayLine`] or a [`ClientError`].
 
 use super::{ClientError, DisplayLine, NickRetry, Output, Session};
-use crate::proto::{LineError, LineReader};
+use crate::proto::{LineError, MAX_LINE, MAX_TAGS};
 use rustyline::error::ReadlineError;
 use rustyline::ExternalPrinter;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
@@ -155,14 +155,13 @@ fn connect(host: &str, port: u16) -> Result<TcpStream, ClientError> {
 /// Frames the server's bytes into lines until EOF or an error.
 fn spawn_reader(mut stream: TcpStream, tx: mpsc::Sender<Event>) {
     thread::spawn(move || {
-        let mut lines = LineReader::new();
+        let mut lines = ServerLines::default();
         let mut buf = [0u8; 4096];
         loop {
             match stream.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    lines.push(&buf[..n]);
-                    while let Some(line) = lines.next_line() {
+                    for line in lines.push(&buf[..n]) {
                         if tx.send(Event::Net(line)).is_err() {
                             return;
                         }
@@ -172,6 +171,47 @@ fn spawn_reader(mut stream: TcpStream, tx: mpsc::Sender<Event>) {
         }
         let _ = tx.send(Event::NetClosed);
     });
+}
+
+/// Line framing for what the server sends. Unlike the server's strict
+/// [`crate::proto::LineReader`], text that is not UTF-8 (old clients still
+/// send Latin-1) is shown with replacement characters instead of dropped.
+/// Holds at most one line's limit in memory.
+#[derive(Default)]
+struct ServerLines {
+    partial: Vec<u8>,
+    discarding: bool,
+}
+
+impl ServerLines {
+    const LIMIT: usize = MAX_LINE + MAX_TAGS + 2;
+
+    fn push(&mut self, chunk: &[u8]) -> Vec<Result<String, LineError>> {
+        let mut out = Vec::new();
+        for piece in chunk.split_inclusive(|&b| b == b'\n') {
+            let complete = piece.last() == Some(&b'\n');
+            if !self.discarding {
+                self.partial.extend_from_slice(piece);
+                if self.partial.len() > Self::LIMIT {
+                    self.partial.clear();
+                    self.discarding = true;
+                    out.push(Err(LineError::TooLong { limit: Self::LIMIT }));
+                }
+            }
+            if complete {
+                if !self.discarding {
+                    let line = String::from_utf8_lossy(&self.partial);
+                    let line = line.trim_end_matches(['\r', '\n']);
+                    if !line.is_empty() {
+                        out.push(Ok(line.to_string()));
+                    }
+                }
+                self.partial.clear();
+                self.discarding = false;
+            }
+        }
+        out
+    }
 }
 
 /// Piped stdin: one event per line (invalid UTF-8 replaced), then the end.
@@ -370,5 +410,47 @@ impl Shell<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_lines_do_not_depend_on_how_the_stream_was_chunked() {
+        let stream = b"PING :a\r\n:x PRIVMSG #l :caf\xe9\r\n\r\nPING b\n";
+        let whole = ServerLines::default().push(stream);
+        let mut lines = ServerLines::default();
+        let bytewise: Vec<_> = stream.iter().flat_map(|b| lines.push(&[*b])).collect();
+        assert_eq!(whole, bytewise);
+        assert_eq!(
+            whole,
+            vec![
+                Ok("PING :a".to_string()),
+                Ok(":x PRIVMSG #l :caf\u{fffd}".to_string()),
+                Ok("PING b".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_endless_line_is_dropped_without_growing_memory() {
+        let mut lines = ServerLines::default();
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            out.extend(lines.push(&[b'a'; 4096]));
+            assert!(lines.partial.len() <= ServerLines::LIMIT);
+        }
+        out.extend(lines.push(b"\nPING c\n"));
+        assert_eq!(
+            out,
+            vec![
+                Err(LineError::TooLong {
+                    limit: ServerLines::LIMIT
+                }),
+                Ok("PING c".to_string())
+            ]
+        );
     }
 }
