@@ -63,7 +63,10 @@ impl Screen {
                 let _ = lock.flush();
             }
             Screen::Editor(printer) => {
-                let _ = printer.print(line.text().to_string());
+                // Before the first prompt the printer writes straight to the
+                // terminal, so the newline must be ours; in raw mode rustyline
+                // adds one only if it is missing.
+                let _ = printer.print(format!("{line}\n"));
             }
         }
     }
