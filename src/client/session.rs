@@ -649,9 +649,9 @@ impl Session {
                 Some(room) => self.send_text(&room, &action, true, now),
                 None => no_room(),
             },
-            Command::Join(room) => match self.in_room(&room) {
-                Some(i) => {
-                    let room = self.rooms[i].clone();
+            Command::Join(room) => match self.in_room(&room).and_then(|i| self.rooms.get(i)) {
+                Some(joined) => {
+                    let room = joined.clone();
                     self.current_room = Some(room.clone());
                     vec![display(
                         LineKind::Info,
