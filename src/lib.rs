@@ -2,5 +2,7 @@
 //!
 //! - [`proto`]: the IRC wire format (pure).
 //! - [`core`]: the chat rules as a state machine (pure).
+//! - [`client`]: natter-client's session (pure) and terminal shell.
+pub mod client;
 pub mod core;
 pub mod proto;
