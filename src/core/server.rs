@@ -975,7 +975,14 @@ impl Server {
         nick: &str,
         now: Timestamp,
     ) {
-        let Some(&to) = self.nicks.get(&casefold(target)) else {
+        // A nick held by a connection still registering is not a user yet.
+        let registered = |id: &ConnId| self.connections.get(id).is_some_and(|c| c.registered);
+        let Some(to) = self
+            .nicks
+            .get(&casefold(target))
+            .copied()
+            .filter(registered)
+        else {
             if !is_notice {
                 self.reply(conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
             }
