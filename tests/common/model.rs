@@ -460,6 +460,9 @@ pub struct World {
     actions: u64,
     /// Steps applied so far (one per event).
     pub steps: u64,
+    /// How many tracked lines of each kind (`PRIVMSG`, `QUIT`, `433`, …)
+    /// were delivered, and `Close` actions: proof a run exercised the rules.
+    pub delivered: BTreeMap<String, u64>,
 }
 
 impl World {
@@ -489,6 +492,7 @@ impl World {
             digest: Default::default(),
             actions: 0,
             steps: 0,
+            delivered: BTreeMap::new(),
         }
     }
 
@@ -837,6 +841,7 @@ impl World {
                 }
                 closed_now.insert(conn);
                 closes.insert(conn);
+                *self.delivered.entry("Close".into()).or_default() += 1;
                 continue;
             };
             if line.len() > MAX_LINE || line.contains(['\r', '\n', '\0']) {
@@ -870,6 +875,8 @@ impl World {
                     *last = number;
                 }
             }
+            let kind = key.split(' ').next().unwrap_or_default().to_string();
+            *self.delivered.entry(kind).or_default() += targets.len() as u64;
             for &to in &targets {
                 actual.entry(to).or_default().push(key.clone());
             }
