@@ -44,7 +44,8 @@ fn random_room(rng: &mut SplitMix64) -> String {
         return BAD_ROOM.to_string();
     }
     let mask = if rng.chance(20) { rng.next_u64() } else { 0 };
-    recase(*rng.pick(ROOMS), mask)
+    let room: &str = rng.pick::<&str>(ROOMS);
+    recase(room, mask)
 }
 
 fn random_reason(rng: &mut SplitMix64) -> Option<String> {

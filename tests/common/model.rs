@@ -197,12 +197,12 @@ struct Expect {
 }
 
 impl Expect {
-    fn to(&mut self, conn: ConnId, line: String) {
+    fn push(&mut self, conn: ConnId, line: String) {
         self.lines.entry(conn).or_default().push(line);
     }
-    fn to_all(&mut self, conns: impl IntoIterator<Item = ConnId>, line: &str) {
+    fn push_all(&mut self, conns: impl IntoIterator<Item = ConnId>, line: &str) {
         for c in conns {
-            self.to(c, line.to_string());
+            self.push(c, line.to_string());
         }
     }
 }
@@ -241,7 +241,7 @@ impl Model {
         }
         c.registered = true;
         let nick = c.nick.clone().expect("checked above");
-        ex.to(conn, numeric("001", &nick, ""));
+        ex.push(conn, numeric("001", &nick, ""));
     }
 
     /// Removes `conn`; `error` when the server closes it (ERROR + Close).
@@ -252,13 +252,13 @@ impl Model {
         let peers = self.peers(conn);
         let c = self.conns.remove(&conn).expect("checked above");
         if error {
-            ex.to(conn, "ERROR".into());
+            ex.push(conn, "ERROR".into());
             ex.closes.insert(conn);
         }
         if let Some(nick) = &c.nick {
             self.nicks.remove(&casefold(nick));
             if c.registered {
-                ex.to_all(peers, &format!("QUIT {nick} {reason}"));
+                ex.push_all(peers, &format!("QUIT {nick} {reason}"));
             }
         }
         for folded in &c.rooms {
@@ -281,7 +281,7 @@ impl Model {
         if let Some(r) = reason {
             params = format!("{params}|{r}");
         }
-        ex.to_all(
+        ex.push_all(
             room.members.iter().copied(),
             &format!("PART {nick} {params}"),
         );
@@ -296,7 +296,7 @@ impl Model {
     fn join(&mut self, conn: ConnId, name: &str, ex: &mut Expect) {
         let nick = self.target_nick(conn);
         if !is_valid_channel(name) {
-            ex.to(conn, numeric("403", &nick, name));
+            ex.push(conn, numeric("403", &nick, name));
             return;
         }
         let folded = casefold(name);
@@ -310,24 +310,24 @@ impl Model {
         });
         room.members.insert(conn);
         let line = format!("JOIN {nick} {}", room.name);
-        ex.to_all(room.members.iter().copied(), &line);
+        ex.push_all(room.members.iter().copied(), &line);
     }
 
     fn nick(&mut self, conn: ConnId, wanted: &str, ex: &mut Expect) {
         let target = self.target_nick(conn);
         if wanted.is_empty() {
-            ex.to(conn, numeric("431", &target, ""));
+            ex.push(conn, numeric("431", &target, ""));
             return;
         }
         if !is_valid_nick(wanted) {
             // The reply quotes the refused nick cut to NICKLEN + 1 characters.
             let shown: String = wanted.chars().take(NICKLEN + 1).collect();
-            ex.to(conn, numeric("432", &target, &shown));
+            ex.push(conn, numeric("432", &target, &shown));
             return;
         }
         let folded = casefold(wanted);
         if self.nicks.get(&folded).is_some_and(|&o| o != conn) {
-            ex.to(conn, numeric("433", &target, wanted));
+            ex.push(conn, numeric("433", &target, wanted));
             return;
         }
         let c = self.conns.get_mut(&conn).expect("open");
@@ -344,7 +344,7 @@ impl Model {
         }
         let mut to = self.peers(conn);
         to.insert(conn);
-        ex.to_all(to, &format!("NICK {target} {wanted}"));
+        ex.push_all(to, &format!("NICK {target} {wanted}"));
     }
 
     /// A message to a room or a nick; returns the room (folded) it was
@@ -365,18 +365,18 @@ impl Model {
         if target.starts_with('#') {
             let Some(room) = self.rooms.get(&folded) else {
                 if !notice {
-                    ex.to(conn, numeric("401", &nick, target));
+                    ex.push(conn, numeric("401", &nick, target));
                 }
                 return None;
             };
             if !room.members.contains(&conn) {
                 if !notice {
-                    ex.to(conn, numeric("404", &nick, &room.name));
+                    ex.push(conn, numeric("404", &nick, &room.name));
                 }
                 return None;
             }
             let to = room.members.iter().copied().filter(|&m| echo || m != conn);
-            ex.to_all(to, &line);
+            ex.push_all(to, &line);
             return Some(folded);
         }
         // Only registered users can be messaged.
@@ -387,13 +387,13 @@ impl Model {
             .filter(|t| self.conns[t].registered);
         let Some(to) = to else {
             if !notice {
-                ex.to(conn, numeric("401", &nick, target));
+                ex.push(conn, numeric("401", &nick, target));
             }
             return None;
         };
-        ex.to(to, line.clone());
+        ex.push(to, line.clone());
         if echo && to != conn {
-            ex.to(conn, line);
+            ex.push(conn, line);
         }
         None
     }
@@ -402,15 +402,15 @@ impl Model {
         let nick = self.target_nick(conn);
         let folded = casefold(name);
         let Some(room) = self.rooms.get(&folded) else {
-            ex.to(conn, numeric("403", &nick, name));
+            ex.push(conn, numeric("403", &nick, name));
             return;
         };
         if !room.members.contains(&conn) {
-            ex.to(conn, numeric("442", &nick, name));
+            ex.push(conn, numeric("442", &nick, name));
             return;
         }
         let line = format!("TOPIC {nick} {}|{text}", room.name);
-        ex.to_all(room.members.iter().copied(), &line);
+        ex.push_all(room.members.iter().copied(), &line);
     }
 
     fn tick(&mut self, now: u64, ex: &mut Expect) {
@@ -433,7 +433,7 @@ impl Model {
         }
         for id in to_ping {
             self.conns.get_mut(&id).expect("open").ping_sent = Some(now);
-            ex.to(id, format!("PING {SERVER_NAME}"));
+            ex.push(id, format!("PING {SERVER_NAME}"));
         }
         for (id, reason) in expired {
             self.remove(id, &reason, true, ex);
@@ -707,7 +707,7 @@ impl World {
                 | Op::Topic { .. }
         ) || matches!(op, Op::Garbage { kind, .. } if GARBAGE[*kind].1);
         if needs_registration && !registered {
-            ex.to(conn, numeric("451", &m.target_nick(conn), ""));
+            ex.push(conn, numeric("451", &m.target_nick(conn), ""));
             return None;
         }
         match op {
@@ -715,7 +715,7 @@ impl World {
             Op::User { .. } => {
                 let c = m.conns.get_mut(&conn).expect("open");
                 if c.registered || c.user {
-                    ex.to(conn, numeric("462", &m.target_nick(conn), ""));
+                    ex.push(conn, numeric("462", &m.target_nick(conn), ""));
                 } else {
                     c.user = true;
                     m.try_register(conn, ex);
@@ -754,9 +754,9 @@ impl World {
                 let folded = casefold(room);
                 let reason = reason.as_deref().filter(|r| !r.is_empty());
                 if !m.rooms.contains_key(&folded) {
-                    ex.to(conn, numeric("403", &nick, room));
+                    ex.push(conn, numeric("403", &nick, room));
                 } else if !m.conns[&conn].rooms.contains(&folded) {
-                    ex.to(conn, numeric("442", &nick, room));
+                    ex.push(conn, numeric("442", &nick, room));
                 } else {
                     m.leave(conn, &folded, reason, ex);
                 }
@@ -765,7 +765,7 @@ impl World {
             Op::Topic { room, .. } => m.topic(conn, room, text, ex),
             Op::Ping { .. } => {
                 let token = format!("tok{}", self.next_text);
-                ex.to(conn, format!("PONG {SERVER_NAME}|{token}"));
+                ex.push(conn, format!("PONG {SERVER_NAME}|{token}"));
             }
             Op::Pong { .. } => {}
             Op::Quit { reason, .. } => {
@@ -777,7 +777,7 @@ impl World {
             }
             Op::Garbage { kind, .. } => {
                 if GARBAGE[*kind].0 == "NICK" {
-                    ex.to(conn, numeric("431", &m.target_nick(conn), ""));
+                    ex.push(conn, numeric("431", &m.target_nick(conn), ""));
                 }
             }
             _ => unreachable!("not a line"),
