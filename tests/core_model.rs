@@ -26,9 +26,11 @@ fn room() -> impl Strategy<Value = String> {
 }
 
 fn target() -> impl Strategy<Value = String> {
+    let nick = (0..NICKS.len(), any::<u64>()).prop_map(|(i, mask)| recase(NICKS[i], mask));
     prop_oneof![
-        3 => room(),
-        2 => (0..NICKS.len(), any::<u64>()).prop_map(|(i, mask)| recase(NICKS[i], mask)),
+        6 => room(),
+        4 => nick.clone(),
+        1 => (room(), nick).prop_map(|(room, nick)| format!("{room},{nick}")),
     ]
 }
 
@@ -74,15 +76,19 @@ fn op() -> impl Strategy<Value = Op> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(96),
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(512),
         max_shrink_iters: 4096,
         ..ProptestConfig::default()
     })]
 
     #[test]
-    fn random_scripts_match_the_reference_model(ops in prop::collection::vec(op(), 1..200)) {
+    fn random_scripts_match_the_reference_model(
+        ops in prop::collection::vec(op(), 1..200),
+        shutdown_at_the_end in prop::bool::weighted(0.25),
+    ) {
         let mut world = World::new(SLOTS, Timings::default());
-        for op in &ops {
+        let end = shutdown_at_the_end.then_some(Op::Shutdown);
+        for op in ops.iter().chain(&end) {
             if let Err(failure) = world.apply(op) {
                 prop_assert!(false, "{}", failure);
             }

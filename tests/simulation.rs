@@ -124,6 +124,12 @@ fn next_op(rng: &mut SplitMix64, world: &World) -> Op {
                 Some(n) if rng.chance(80) => recase(&n, rng.next_u64() & rng.next_u64()),
                 _ => random_nick(rng),
             };
+            // Sometimes a room and a nick in one message.
+            let target = if rng.chance(10) {
+                format!("{},{target}", random_room(rng))
+            } else {
+                target
+            };
             Op::Say {
                 slot,
                 target,
@@ -206,7 +212,7 @@ fn steps() -> usize {
 #[test]
 fn hundreds_of_clients_over_thousands_of_steps_match_the_model() {
     for seed in seeds() {
-        let world = simulate_reporting_seed(seed, steps());
+        let mut world = simulate_reporting_seed(seed, steps());
         let d = &world.delivered;
         let count = |k: &str| d.get(k).copied().unwrap_or(0);
         eprintln!(
@@ -229,6 +235,12 @@ fn hundreds_of_clients_over_thousands_of_steps_match_the_model() {
             "seed {seed}: only {} clients were connected at the end",
             world.open_count()
         );
+        // Then the server stops, with everyone still connected.
+        if let Err(failure) = world.apply(&Op::Shutdown) {
+            panic!("seed {seed} (replay: NATTER_SIM_SEED={seed}), shutdown: {failure}");
+        }
+        assert_eq!(world.open_count(), 0);
+        assert_eq!(world.server.connection_count(), 0);
     }
 }
 

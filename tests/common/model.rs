@@ -15,7 +15,7 @@
 //! connections.
 #![allow(dead_code)]
 
-use natter::core::{Action, ConnId, Event, Server, ServerConfig, Timestamp};
+use natter::core::{Action, ConnId, Event, LogEntry, Server, ServerConfig, Timestamp};
 use natter::proto::{
     casefold, is_valid_channel, is_valid_nick, LineError, Message, MAX_LINE, NICKLEN,
 };
@@ -150,6 +150,8 @@ pub enum Op {
     Tick {
         secs: u64,
     },
+    /// The server stops: every client gets ERROR and is closed.
+    Shutdown,
 }
 
 /// Timings for a model run (small, so pings and timeouts happen).
@@ -194,11 +196,18 @@ struct MRoom {
 struct Expect {
     lines: BTreeMap<ConnId, Vec<String>>,
     closes: BTreeSet<ConnId>,
+    /// Normalized server.log records (see [`log_key`]).
+    logs: Vec<String>,
+    /// Per (joiner, room name): the nicks its NAMES reply must list.
+    names: BTreeMap<(ConnId, String), BTreeSet<String>>,
 }
 
 impl Expect {
     fn push(&mut self, conn: ConnId, line: String) {
         self.lines.entry(conn).or_default().push(line);
+    }
+    fn log(&mut self, record: String) {
+        self.logs.push(record);
     }
     fn push_all(&mut self, conns: impl IntoIterator<Item = ConnId>, line: &str) {
         for c in conns {
@@ -214,6 +223,15 @@ struct Model {
     conns: BTreeMap<ConnId, MConn>,
     nicks: BTreeMap<String, ConnId>,
     rooms: BTreeMap<String, MRoom>,
+}
+
+/// A room as server.log names it: `-` for the default room.
+fn log_room(name: &str) -> String {
+    if casefold(name) == "#lobby" {
+        "-".into()
+    } else {
+        name.to_string()
+    }
 }
 
 fn numeric(num: &str, target: &str, subject: &str) -> String {
@@ -242,6 +260,7 @@ impl Model {
         c.registered = true;
         let nick = c.nick.clone().expect("checked above");
         ex.push(conn, numeric("001", &nick, ""));
+        ex.log(format!("Connected {nick}"));
     }
 
     /// Removes `conn`; `error` when the server closes it (ERROR + Close).
@@ -257,9 +276,20 @@ impl Model {
         }
         if let Some(nick) = &c.nick {
             self.nicks.remove(&casefold(nick));
-            if c.registered {
+        }
+        match c.nick.as_ref().filter(|_| c.registered) {
+            Some(nick) => {
                 ex.push_all(peers, &format!("QUIT {nick} {reason}"));
+                for folded in &c.rooms {
+                    ex.log(format!(
+                        "Left {nick} {}",
+                        log_room(&self.rooms[folded].name)
+                    ));
+                }
+                let logged = if reason == "Quit" { "" } else { reason };
+                ex.log(format!("Disconnected {nick} {logged}"));
             }
+            None => ex.log("ClosedUnregistered".into()),
         }
         for folded in &c.rooms {
             self.drop_member(conn, folded);
@@ -285,6 +315,7 @@ impl Model {
             room.members.iter().copied(),
             &format!("PART {nick} {params}"),
         );
+        ex.log(format!("Left {nick} {}", log_room(&room.name)));
         self.conns
             .get_mut(&conn)
             .expect("open")
@@ -311,6 +342,13 @@ impl Model {
         room.members.insert(conn);
         let line = format!("JOIN {nick} {}", room.name);
         ex.push_all(room.members.iter().copied(), &line);
+        ex.log(format!("Joined {nick} {}", log_room(&room.name)));
+        let names = room
+            .members
+            .iter()
+            .filter_map(|m| self.conns[m].nick.clone())
+            .collect();
+        ex.names.insert((conn, room.name.clone()), names);
     }
 
     fn nick(&mut self, conn: ConnId, wanted: &str, ex: &mut Expect) {
@@ -345,18 +383,11 @@ impl Model {
         let mut to = self.peers(conn);
         to.insert(conn);
         ex.push_all(to, &format!("NICK {target} {wanted}"));
+        ex.log(format!("NickChange {target} {wanted}"));
     }
 
-    /// A message to a room or a nick; returns the room (folded) it was
-    /// accepted into, if any.
-    fn say(
-        &mut self,
-        conn: ConnId,
-        target: &str,
-        text: &str,
-        notice: bool,
-        ex: &mut Expect,
-    ) -> Option<String> {
+    /// A message to one room or nick.
+    fn say(&mut self, conn: ConnId, target: &str, text: &str, notice: bool, ex: &mut Expect) {
         let nick = self.target_nick(conn);
         let cmd = if notice { "NOTICE" } else { "PRIVMSG" };
         let line = format!("{cmd} {nick} {target}|{text}");
@@ -367,17 +398,19 @@ impl Model {
                 if !notice {
                     ex.push(conn, numeric("401", &nick, target));
                 }
-                return None;
+                return;
             };
             if !room.members.contains(&conn) {
                 if !notice {
                     ex.push(conn, numeric("404", &nick, &room.name));
                 }
-                return None;
+                return;
             }
             let to = room.members.iter().copied().filter(|&m| echo || m != conn);
             ex.push_all(to, &line);
-            return Some(folded);
+            let kind = if notice { "Notice" } else { "Message" };
+            ex.log(format!("{kind} {nick} {} {text}", log_room(&room.name)));
+            return;
         }
         // Only registered users can be messaged.
         let to = self
@@ -389,13 +422,14 @@ impl Model {
             if !notice {
                 ex.push(conn, numeric("401", &nick, target));
             }
-            return None;
+            return;
         };
         ex.push(to, line.clone());
         if echo && to != conn {
             ex.push(conn, line);
         }
-        None
+        let to_nick = self.conns[&to].nick.clone().unwrap_or_default();
+        ex.log(format!("Private {nick} {to_nick}"));
     }
 
     fn topic(&mut self, conn: ConnId, name: &str, text: &str, ex: &mut Expect) {
@@ -411,6 +445,7 @@ impl Model {
         }
         let line = format!("TOPIC {nick} {}|{text}", room.name);
         ex.push_all(room.members.iter().copied(), &line);
+        ex.log(format!("Topic {nick} {} {text}", log_room(&room.name)));
     }
 
     fn tick(&mut self, now: u64, ex: &mut Expect) {
@@ -452,8 +487,6 @@ pub struct World {
     next_text: u64,
     /// Per (recipient, folded room): the last room-message number seen.
     seen: BTreeMap<(ConnId, String), u64>,
-    /// Per folded room: the message numbers in the order the room accepted them.
-    accepted: BTreeMap<String, Vec<u64>>,
     /// Connections open when the current step began.
     open_before: BTreeSet<ConnId>,
     digest: std::collections::hash_map::DefaultHasher,
@@ -487,7 +520,6 @@ impl World {
             now: START_MS,
             next_text: 0,
             seen: BTreeMap::new(),
-            accepted: BTreeMap::new(),
             open_before: BTreeSet::new(),
             digest: Default::default(),
             actions: 0,
@@ -575,7 +607,7 @@ impl World {
                     now: Timestamp(now),
                 };
                 self.open_before.insert(conn);
-                self.run(event, Expect::default(), None, op)
+                self.run(event, Expect::default(), op)
             }
             Op::Tick { secs } => {
                 self.now += secs * 1000;
@@ -586,9 +618,20 @@ impl World {
                         now: Timestamp(self.now),
                     },
                     ex,
-                    None,
                     op,
                 )
+            }
+            Op::Shutdown => {
+                let mut ex = Expect::default();
+                let all: Vec<ConnId> = self.model.conns.keys().copied().collect();
+                for conn in all {
+                    self.model
+                        .remove(conn, "Server shutting down", true, &mut ex);
+                }
+                let event = Event::Shutdown {
+                    now: Timestamp(self.now),
+                };
+                self.run(event, ex, op)
             }
             Op::Drop { slot } => {
                 let conn = self.conn(*slot);
@@ -602,7 +645,7 @@ impl World {
                     reason: reason.into(),
                     now: Timestamp(self.now),
                 };
-                self.run(event, ex, None, op)
+                self.run(event, ex, op)
             }
             Op::Garbage { slot, kind } if *kind >= GARBAGE.len() => {
                 let conn = self.conn(*slot);
@@ -617,7 +660,7 @@ impl World {
                     error,
                     now: Timestamp(self.now),
                 };
-                self.run(event, Expect::default(), None, op)
+                self.run(event, Expect::default(), op)
             }
             _ => self.apply_line(op),
         }
@@ -647,7 +690,11 @@ impl World {
             | Op::Pong { slot }
             | Op::Quit { slot, .. }
             | Op::Garbage { slot, .. } => *slot,
-            Op::Connect { .. } | Op::Register { .. } | Op::Drop { .. } | Op::Tick { .. } => {
+            Op::Connect { .. }
+            | Op::Register { .. }
+            | Op::Drop { .. }
+            | Op::Tick { .. }
+            | Op::Shutdown => {
                 unreachable!("handled in apply")
             }
         };
@@ -686,16 +733,15 @@ impl World {
             now: Timestamp(self.now),
         };
         let mut ex = Expect::default();
-        let mut accepted = None;
         if self.model.conns.contains_key(&conn) {
             self.touch(conn);
-            accepted = self.model_line(conn, op, &text, &mut ex);
+            self.model_line(conn, op, &text, &mut ex);
         }
-        self.run(event, ex, accepted, op)
+        self.run(event, ex, op)
     }
 
     /// What a correct server does with `op`'s line from open connection `conn`.
-    fn model_line(&mut self, conn: ConnId, op: &Op, text: &str, ex: &mut Expect) -> Option<String> {
+    fn model_line(&mut self, conn: ConnId, op: &Op, text: &str, ex: &mut Expect) {
         let m = &mut self.model;
         let registered = m.conns[&conn].registered;
         let needs_registration = matches!(
@@ -708,7 +754,7 @@ impl World {
         ) || matches!(op, Op::Garbage { kind, .. } if GARBAGE[*kind].1);
         if needs_registration && !registered {
             ex.push(conn, numeric("451", &m.target_nick(conn), ""));
-            return None;
+            return;
         }
         match op {
             Op::Nick { nick, .. } => m.nick(conn, nick, ex),
@@ -761,7 +807,12 @@ impl World {
                     m.leave(conn, &folded, reason, ex);
                 }
             }
-            Op::Say { target, notice, .. } => return m.say(conn, target, text, *notice, ex),
+            Op::Say { target, notice, .. } => {
+                // Up to four comma-separated targets, each handled in turn.
+                for one in target.split(',').filter(|t| !t.is_empty()).take(4) {
+                    m.say(conn, one, text, *notice, ex);
+                }
+            }
             Op::Topic { room, .. } => m.topic(conn, room, text, ex),
             Op::Ping { .. } => {
                 let token = format!("tok{}", self.next_text);
@@ -782,24 +833,11 @@ impl World {
             }
             _ => unreachable!("not a line"),
         }
-        None
     }
 
     /// Feeds `event` to the core, drains its actions and checks them.
-    fn run(
-        &mut self,
-        event: Event,
-        expect: Expect,
-        accepted: Option<String>,
-        op: &Op,
-    ) -> Result<(), String> {
+    fn run(&mut self, event: Event, expect: Expect, op: &Op) -> Result<(), String> {
         self.steps += 1;
-        if let Some(folded) = &accepted {
-            self.accepted
-                .entry(folded.clone())
-                .or_default()
-                .push(self.next_text);
-        }
         let describe = format!("step {} {op:?} -> {event:?}", self.steps);
         let open_before = std::mem::take(&mut self.open_before);
         self.server.handle_event(event);
@@ -807,6 +845,8 @@ impl World {
         let mut closes = BTreeSet::new();
         let mut last_line: BTreeMap<ConnId, String> = BTreeMap::new();
         let mut closed_now: BTreeSet<ConnId> = BTreeSet::new();
+        let mut logs = Vec::new();
+        let mut names: BTreeMap<(ConnId, String), Vec<String>> = BTreeMap::new();
         while let Some(action) = self.server.poll_action() {
             self.actions += 1;
             format!("{action:?}").hash(&mut self.digest);
@@ -814,7 +854,10 @@ impl World {
                 Action::Send { to, line } => (vec![*to], Some(line.to_string())),
                 Action::Broadcast { to, line } => (to.clone(), Some(line.to_string())),
                 Action::Close { conn, .. } => (vec![*conn], None),
-                Action::Log(_) => continue,
+                Action::Log(record) => {
+                    logs.push(log_key(&record.entry));
+                    continue;
+                }
             };
             for &to in &targets {
                 if !open_before.contains(&to) || closed_now.contains(&to) {
@@ -853,6 +896,11 @@ impl World {
                 .map_err(|e| format!("{describe}: server sent unparsable line {line:?}: {e}"))?;
             for &to in &targets {
                 last_line.insert(to, line.clone());
+            }
+            if msg.command == "353" {
+                let listed = msg.param(3).split(' ').filter(|n| !n.is_empty());
+                let entry = names.entry((targets[0], msg.param(2).to_string()));
+                entry.or_default().extend(listed.map(str::to_string));
             }
             let Some(key) = normalize(&msg) else { continue };
             if matches!(msg.command.as_str(), "PRIVMSG" | "NOTICE") && msg.param(0).starts_with('#')
@@ -898,6 +946,24 @@ impl World {
             }
             return Err(format!(
                 "{describe}: deliveries differ from the model:{diff}"
+            ));
+        }
+        for ((conn, room), want) in &expect.names {
+            let mut got = names.remove(&(*conn, room.clone())).unwrap_or_default();
+            got.sort();
+            let want: Vec<String> = want.iter().cloned().collect();
+            if got != want {
+                return Err(format!(
+                    "{describe}: {conn} joined {room}; NAMES listed {got:?}, members are {want:?}"
+                ));
+            }
+        }
+        let mut want_logs = expect.logs;
+        want_logs.sort();
+        logs.sort();
+        if want_logs != logs {
+            return Err(format!(
+                "{describe}: server.log records differ:\n  expected {want_logs:?}\n    actual {logs:?}"
             ));
         }
         if expect.closes != closes {
@@ -947,6 +1013,37 @@ impl World {
             }
         }
         Ok(())
+    }
+}
+
+/// A log record in the model's terms (reasons of PART are not compared).
+fn log_key(entry: &LogEntry) -> String {
+    let room = |r: &Option<String>| r.clone().unwrap_or_else(|| "-".into());
+    match entry {
+        LogEntry::Connected { nick, .. } => format!("Connected {nick}"),
+        LogEntry::Disconnected { nick, reason } => {
+            format!("Disconnected {nick} {}", reason.as_deref().unwrap_or(""))
+        }
+        LogEntry::ClosedUnregistered { .. } => "ClosedUnregistered".into(),
+        LogEntry::Joined { nick, room: r } => format!("Joined {nick} {}", room(r)),
+        LogEntry::Left { nick, room: r, .. } => format!("Left {nick} {}", room(r)),
+        LogEntry::Message {
+            nick,
+            room: r,
+            text,
+        } => format!("Message {nick} {} {text}", room(r)),
+        LogEntry::Notice {
+            nick,
+            room: r,
+            text,
+        } => format!("Notice {nick} {} {text}", room(r)),
+        LogEntry::Private { from, to, .. } => format!("Private {from} {to}"),
+        LogEntry::NickChange { old, new } => format!("NickChange {old} {new}"),
+        LogEntry::Topic {
+            nick,
+            room: r,
+            topic,
+        } => format!("Topic {nick} {} {topic}", room(r)),
     }
 }
 
