@@ -489,3 +489,28 @@ fn a_long_message_is_cut_so_the_relayed_line_still_fits_512_bytes() {
     );
     assert!(msg.param(1).len() > 400);
 }
+
+#[test]
+fn long_part_and_quit_reasons_are_cut_so_relayed_lines_fit_512_bytes() {
+    let mut h = Harness::new();
+    let long_nick = "n".repeat(30);
+    let john = member(
+        &mut h,
+        1,
+        &long_nick,
+        "#a_rather_long_room_name_for_this_test",
+    );
+    let jane = member(&mut h, 2, "Jane", "#a_rather_long_room_name_for_this_test");
+    h.take(john);
+    let part = "PART #a_rather_long_room_name_for_this_test :";
+    h.send(john, &format!("{part}{}", "r".repeat(510 - part.len())));
+    h.send(john, "JOIN #a_rather_long_room_name_for_this_test");
+    h.send(john, &format!("QUIT :{}", "q".repeat(504)));
+    let seen = h.take(jane);
+    let said = h.take(john);
+    assert!(seen.iter().any(|l| l.contains(" PART ")));
+    assert!(seen.iter().any(|l| l.contains(" QUIT ")));
+    for line in seen.iter().chain(&said) {
+        assert!(line.len() + 2 <= 512, "{} bytes: {line}", line.len());
+    }
+}

@@ -21,6 +21,10 @@ use std::sync::Arc;
 /// The version string shown in 002 and 004.
 pub const VERSION: &str = concat!("natter-", env!("CARGO_PKG_VERSION"));
 
+/// Longest PART or QUIT reason relayed: with the longest source and room
+/// name the relayed line still fits in 512 bytes.
+const REASONLEN: usize = 300;
+
 /// Capabilities this server offers in `CAP LS`.
 const CAPABILITIES: &[&str] = &["echo-message"];
 
@@ -219,7 +223,7 @@ impl Server {
             "PONG" => {}
             "QUIT" => {
                 let reason = match msg.params.first() {
-                    Some(r) if !r.is_empty() => format!("Quit: {r}"),
+                    Some(r) if !r.is_empty() => format!("Quit: {}", truncate(r, REASONLEN)),
                     _ => "Quit".to_string(),
                 };
                 self.remove(conn, &reason, true, now);
@@ -561,7 +565,11 @@ impl Server {
             self.reply(conn, ERR_NEEDMOREPARAMS, &["PART", "Not enough parameters"]);
             return;
         }
-        let reason = msg.params.get(1).filter(|r| !r.is_empty()).cloned();
+        let reason = msg
+            .params
+            .get(1)
+            .filter(|r| !r.is_empty())
+            .map(|r| truncate(r, REASONLEN).to_string());
         for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
             let folded = casefold(name);
             if !self.rooms.contains_key(&folded) {
