@@ -514,3 +514,33 @@ fn long_part_and_quit_reasons_are_cut_so_relayed_lines_fit_512_bytes() {
         assert!(line.len() + 2 <= 512, "{} bytes: {line}", line.len());
     }
 }
+
+#[test]
+fn a_full_length_topic_from_an_ipv6_client_still_relays_within_512_bytes() {
+    let mut h = Harness::new();
+    let room = format!("#{}", "r".repeat(49));
+    let conn = h.connect(1, "[2001:0db8:85a3:0000:0000:8a2e:0370:7334]:50000");
+    let nick = "n".repeat(30);
+    h.send(conn, &format!("NICK {nick}"));
+    h.send(conn, &format!("USER {} 0 * :x", "u".repeat(16)));
+    h.send(conn, &format!("JOIN {room}"));
+    let jane = member(&mut h, 2, "Jane", &room);
+    h.take(conn);
+    h.send(conn, &format!("TOPIC {room} :{}", "t".repeat(390)));
+    let seen = h.take(jane);
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0].len() + 2 <= 512,
+        "{} bytes: {}",
+        seen[0].len(),
+        seen[0]
+    );
+    h.send(jane, &format!("TOPIC {room}"));
+    let shown = take(&mut h, jane);
+    let relayed = Message::parse(&seen[0]).unwrap();
+    assert_eq!(
+        shown[0].param(2),
+        relayed.param(1),
+        "everyone sees one topic"
+    );
+}

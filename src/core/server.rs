@@ -720,12 +720,15 @@ impl Server {
             self.send_topic(conn, &folded, true);
             return;
         };
-        let text: String = truncate(text, TOPICLEN).to_string();
         let source = c.source();
         let nick = c.nick_or_star().to_string();
         let Some(room) = self.rooms.get_mut(&folded) else {
             return;
         };
+        // TOPICLEN, or less when a long source and room name would push the
+        // relayed `:source TOPIC #room :text` past 512 bytes.
+        let overhead = source.len() + "TOPIC".len() + room.name().len() + 6;
+        let text = truncate(text, TOPICLEN.min(MAX_LINE.saturating_sub(overhead))).to_string();
         room.set_topic(Topic {
             text: text.clone(),
             set_by: nick.clone(),
