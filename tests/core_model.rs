@@ -95,3 +95,75 @@ proptest! {
         }
     }
 }
+
+/// A client line built from a real command and parameters of any length.
+fn wild_line() -> impl Strategy<Value = String> {
+    let command = prop::sample::select(vec![
+        "PRIVMSG", "NOTICE", "JOIN", "PART", "TOPIC", "NAMES", "WHO", "WHOIS", "MODE", "NICK",
+        "USER", "PING", "QUIT", "CAP", "LIST", "PASS", "FOO",
+    ]);
+    let word = prop_oneof![
+        Just("#lobby".to_string()),
+        Just("alice".to_string()),
+        "[#a-z,]{1,8}",
+        (1usize..500).prop_map(|n| format!("#{}", "x".repeat(n))),
+        (1usize..500).prop_map(|n| "y".repeat(n)),
+    ];
+    (
+        command,
+        prop::collection::vec(word, 0..4),
+        prop::option::of("[ -~]{0,500}"),
+    )
+        .prop_map(|(command, words, trailing)| {
+            let mut line = command.to_string();
+            for w in words {
+                line.push(' ');
+                line.push_str(&w);
+            }
+            if let Some(t) = trailing {
+                line.push_str(" :");
+                line.push_str(&t);
+            }
+            // What a LineReader lets through: at most 510 bytes.
+            let mut end = line.len().min(510);
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
+            line
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn whatever_clients_send_every_server_line_parses_and_fits_512_bytes(
+        lines in prop::collection::vec((0..3u64, wild_line()), 1..40),
+    ) {
+        use natter::core::{Action, ConnId, Event, Server, ServerConfig, Timestamp};
+        let mut server = Server::new(ServerConfig::default());
+        let now = Timestamp(0);
+        for id in 0..3 {
+            let conn = ConnId(id);
+            server.handle_event(Event::Connected { conn, peer: format!("10.0.0.{id}:4000"), now });
+            for line in [format!("NICK {}", "n".repeat(29) + &id.to_string()), "USER u 0 * :u".into()] {
+                server.handle_event(Event::Line { conn, line, now });
+            }
+        }
+        for (id, line) in lines {
+            server.handle_event(Event::Line { conn: ConnId(id), line: line.clone(), now });
+            while let Some(action) = server.poll_action() {
+                let out = match &action {
+                    Action::Send { line, .. } | Action::Broadcast { line, .. } => line.to_string(),
+                    _ => continue,
+                };
+                prop_assert!(out.len() <= 510, "{} bytes after {:?}: {}", out.len(), line, out);
+                prop_assert!(natter::proto::Message::parse(&out).is_ok(), "{}", out);
+            }
+        }
+    }
+}

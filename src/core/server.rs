@@ -25,6 +25,10 @@ pub const VERSION: &str = concat!("natter-", env!("CARGO_PKG_VERSION"));
 /// name the relayed line still fits in 512 bytes.
 const REASONLEN: usize = 300;
 
+/// Longest middle parameter of a numeric reply (names are at most
+/// CHANNELLEN): keeps replies that echo a client's words inside 512 bytes.
+const TOKENLEN: usize = 64;
+
 /// Capabilities this server offers in `CAP LS`.
 const CAPABILITIES: &[&str] = &["echo-message"];
 
@@ -152,7 +156,10 @@ impl Server {
         };
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(c.nick_or_star().to_string());
-        all.extend(params.iter().map(|p| p.to_string()));
+        let last = params.len().saturating_sub(1);
+        for (i, p) in params.iter().enumerate() {
+            all.push(if i < last { token(p) } else { p.to_string() });
+        }
         let msg = Message::new(numeric, all).with_source(self.config.server_name.clone());
         self.send(conn, &msg);
     }
@@ -477,7 +484,9 @@ impl Server {
             return;
         }
         let name = self.config.server_name.clone();
-        let m = Message::new("PONG", [name.as_str(), msg.param(0)]).with_source(name.clone());
+        // `:name PONG name :token` within 512 bytes, however long the token.
+        let token = truncate(msg.param(0), MAX_LINE.saturating_sub(2 * name.len() + 10));
+        let m = Message::new("PONG", [name.as_str(), token]).with_source(name.clone());
         self.send(conn, &m);
     }
 
@@ -1133,6 +1142,18 @@ impl Server {
         for (id, reason) in expired {
             self.close_with_error(id, &reason, now);
         }
+    }
+}
+
+/// A middle parameter of a reply: often a name echoed from the client, so it
+/// is cut at its first space and to [`TOKENLEN`] bytes, and never empty or
+/// starting with `:` (either would shift the parameters a client parses).
+fn token(p: &str) -> String {
+    let word = truncate(p.split(' ').next().unwrap_or_default(), TOKENLEN);
+    if word.is_empty() || word.starts_with(':') {
+        "*".to_string()
+    } else {
+        word.to_string()
     }
 }
 
