@@ -544,3 +544,28 @@ fn a_full_length_topic_from_an_ipv6_client_still_relays_within_512_bytes() {
         "everyone sees one topic"
     );
 }
+
+#[test]
+fn whois_of_a_member_of_many_long_rooms_lists_them_within_512_byte_lines() {
+    let mut h = Harness::new();
+    let rooms: Vec<String> = (0..20)
+        .map(|i| format!("#{i:02}{}", "r".repeat(47)))
+        .collect();
+    let john = member(&mut h, 1, "John", &rooms.join(","));
+    let jane = user(&mut h, 2, "Jane");
+    h.take(john);
+    h.send(jane, "WHOIS John");
+    let raw = h.take(jane);
+    for line in &raw {
+        assert!(line.len() + 2 <= 512, "{} bytes: {line}", line.len());
+    }
+    let got: Vec<Message> = raw.iter().map(|l| Message::parse(l).unwrap()).collect();
+    let mut listed: Vec<&str> = got
+        .iter()
+        .filter(|m| m.command == "319")
+        .flat_map(|m| m.param(2).split(' '))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, rooms.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(got.last().unwrap().command, "318");
+}

@@ -839,8 +839,20 @@ impl Server {
             .iter()
             .filter_map(|f| self.rooms.get(f).map(|r| r.name().to_string()))
             .collect();
-        if !rooms.is_empty() {
-            self.reply(conn, RPL_WHOISCHANNELS, &[&nick, &rooms.join(" ")]);
+        // One 319 line per ~400 bytes of room names, as for NAMES.
+        let mut chunk = String::new();
+        for room in rooms {
+            if !chunk.is_empty() && chunk.len() + 1 + room.len() > 400 {
+                self.reply(conn, RPL_WHOISCHANNELS, &[&nick, &chunk]);
+                chunk.clear();
+            }
+            if !chunk.is_empty() {
+                chunk.push(' ');
+            }
+            chunk.push_str(&room);
+        }
+        if !chunk.is_empty() {
+            self.reply(conn, RPL_WHOISCHANNELS, &[&nick, &chunk]);
         }
         let server = self.config.server_name.clone();
         let network = self.config.network.clone();
