@@ -39,6 +39,7 @@ fn reason() -> impl Strategy<Value = Option<String>> {
         Just(None),
         Just(Some(String::new())),
         Just(Some("bye now".to_string())),
+        Just(Some("long ".repeat(80))),
     ]
 }
 

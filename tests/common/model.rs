@@ -225,6 +225,11 @@ struct Model {
     rooms: BTreeMap<String, MRoom>,
 }
 
+/// PART and QUIT reasons are relayed cut to 300 bytes (so lines fit 512).
+fn cut_reason(r: &str) -> &str {
+    &r[..r.len().min(300)]
+}
+
 /// A room as server.log names it: `-` for the default room.
 fn log_room(name: &str) -> String {
     if casefold(name) == "#lobby" {
@@ -798,7 +803,7 @@ impl World {
             Op::Part { room, reason, .. } => {
                 let nick = m.target_nick(conn);
                 let folded = casefold(room);
-                let reason = reason.as_deref().filter(|r| !r.is_empty());
+                let reason = reason.as_deref().filter(|r| !r.is_empty()).map(cut_reason);
                 if !m.rooms.contains_key(&folded) {
                     ex.push(conn, numeric("403", &nick, room));
                 } else if !m.conns[&conn].rooms.contains(&folded) {
@@ -821,7 +826,7 @@ impl World {
             Op::Pong { .. } => {}
             Op::Quit { reason, .. } => {
                 let reason = match reason.as_deref() {
-                    Some(r) if !r.is_empty() => format!("Quit: {r}"),
+                    Some(r) if !r.is_empty() => format!("Quit: {}", cut_reason(r)),
                     _ => "Quit".to_string(),
                 };
                 m.remove(conn, &reason, true, ex);
