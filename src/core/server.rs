@@ -21,6 +21,14 @@ use std::sync::Arc;
 /// The version string shown in 002 and 004.
 pub const VERSION: &str = concat!("natter-", env!("CARGO_PKG_VERSION"));
 
+/// Longest PART or QUIT reason relayed: with the longest source and room
+/// name the relayed line still fits in 512 bytes.
+const REASONLEN: usize = 300;
+
+/// Longest middle parameter of a numeric reply (names are at most
+/// CHANNELLEN): keeps replies that echo a client's words inside 512 bytes.
+const TOKENLEN: usize = 64;
+
 /// Capabilities this server offers in `CAP LS`.
 const CAPABILITIES: &[&str] = &["echo-message"];
 
@@ -148,7 +156,10 @@ impl Server {
         };
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(c.nick_or_star().to_string());
-        all.extend(params.iter().map(|p| p.to_string()));
+        let last = params.len().saturating_sub(1);
+        for (i, p) in params.iter().enumerate() {
+            all.push(if i < last { token(p) } else { p.to_string() });
+        }
         let msg = Message::new(numeric, all).with_source(self.config.server_name.clone());
         self.send(conn, &msg);
     }
@@ -227,7 +238,7 @@ impl Server {
             "PONG" => {}
             "QUIT" => {
                 let reason = match msg.params.first() {
-                    Some(r) if !r.is_empty() => format!("Quit: {r}"),
+                    Some(r) if !r.is_empty() => format!("Quit: {}", truncate(r, REASONLEN)),
                     _ => "Quit".to_string(),
                 };
                 self.remove(conn, &reason, true, now);
@@ -481,7 +492,9 @@ impl Server {
             return;
         }
         let name = self.config.server_name.clone();
-        let m = Message::new("PONG", [name.as_str(), msg.param(0)]).with_source(name.clone());
+        // `:name PONG name :token` within 512 bytes, however long the token.
+        let token = truncate(msg.param(0), MAX_LINE.saturating_sub(2 * name.len() + 10));
+        let m = Message::new("PONG", [name.as_str(), token]).with_source(name.clone());
         self.send(conn, &m);
     }
 
@@ -569,7 +582,11 @@ impl Server {
             self.reply(conn, ERR_NEEDMOREPARAMS, &["PART", "Not enough parameters"]);
             return;
         }
-        let reason = msg.params.get(1).filter(|r| !r.is_empty()).cloned();
+        let reason = msg
+            .params
+            .get(1)
+            .filter(|r| !r.is_empty())
+            .map(|r| truncate(r, REASONLEN).to_string());
         for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
             let folded = casefold(name);
             if !self.rooms.contains_key(&folded) {
@@ -720,12 +737,15 @@ impl Server {
             self.send_topic(conn, &folded, true);
             return;
         };
-        let text: String = truncate(text, TOPICLEN).to_string();
         let source = c.source();
         let nick = c.nick_or_star().to_string();
         let Some(room) = self.rooms.get_mut(&folded) else {
             return;
         };
+        // TOPICLEN, or less when a long source and room name would push the
+        // relayed `:source TOPIC #room :text` past 512 bytes.
+        let overhead = source.len() + "TOPIC".len() + room.name().len() + 6;
+        let text = truncate(text, TOPICLEN.min(MAX_LINE.saturating_sub(overhead))).to_string();
         room.set_topic(Topic {
             text: text.clone(),
             set_by: nick.clone(),
@@ -827,8 +847,20 @@ impl Server {
             .iter()
             .filter_map(|f| self.rooms.get(f).map(|r| r.name().to_string()))
             .collect();
-        if !rooms.is_empty() {
-            self.reply(conn, RPL_WHOISCHANNELS, &[&nick, &rooms.join(" ")]);
+        // One 319 line per ~400 bytes of room names, as for NAMES.
+        let mut chunk = String::new();
+        for room in rooms {
+            if !chunk.is_empty() && chunk.len() + 1 + room.len() > 400 {
+                self.reply(conn, RPL_WHOISCHANNELS, &[&nick, &chunk]);
+                chunk.clear();
+            }
+            if !chunk.is_empty() {
+                chunk.push(' ');
+            }
+            chunk.push_str(&room);
+        }
+        if !chunk.is_empty() {
+            self.reply(conn, RPL_WHOISCHANNELS, &[&nick, &chunk]);
         }
         let server = self.config.server_name.clone();
         let network = self.config.network.clone();
@@ -983,7 +1015,14 @@ impl Server {
         nick: &str,
         now: Timestamp,
     ) {
-        let Some(&to) = self.nicks.get(&casefold(target)) else {
+        // A nick held by a connection still registering is not a user yet.
+        let registered = |id: &ConnId| self.connections.get(id).is_some_and(|c| c.registered);
+        let Some(to) = self
+            .nicks
+            .get(&casefold(target))
+            .copied()
+            .filter(registered)
+        else {
             if !is_notice {
                 self.reply(conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
             }
@@ -1123,6 +1162,18 @@ impl Server {
         for (id, reason) in expired {
             self.close_with_error(id, &reason, now);
         }
+    }
+}
+
+/// A middle parameter of a reply: often a name echoed from the client, so it
+/// is cut at its first space and to [`TOKENLEN`] bytes, and never empty or
+/// starting with `:` (either would shift the parameters a client parses).
+fn token(p: &str) -> String {
+    let word = truncate(p.split(' ').next().unwrap_or_default(), TOKENLEN);
+    if word.is_empty() || word.starts_with(':') {
+        "*".to_string()
+    } else {
+        word.to_string()
     }
 }
 
