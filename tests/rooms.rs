@@ -569,3 +569,28 @@ fn whois_of_a_member_of_many_long_rooms_lists_them_within_512_byte_lines() {
     assert_eq!(listed, rooms.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(got.last().unwrap().command, "318");
 }
+
+#[test]
+fn who_whois_and_mode_do_not_show_a_nick_still_registering() {
+    let mut h = Harness::new();
+    let alice = h.register(1, "alice", 12000);
+    let pending = h.connect(2, "127.0.0.1:12001");
+    h.send(pending, "NICK halfway");
+    h.take(alice);
+    h.send(alice, "WHO halfway");
+    h.send(alice, "WHOIS halfway");
+    h.send(alice, "MODE halfway");
+    let got = h.take(alice);
+    assert!(
+        !got.iter()
+            .any(|l| l.contains(" 352 ") || l.contains(" 311 ")),
+        "{got:?}"
+    );
+    assert_eq!(
+        got.iter()
+            .filter(|l| l.contains(" 401 alice halfway "))
+            .count(),
+        2,
+        "{got:?}"
+    );
+}

@@ -119,6 +119,14 @@ impl Server {
         self.rooms.get(&casefold(name))
     }
 
+    /// The registered user called `nick` (any case). A nick held by a
+    /// connection still registering is reserved, but is not a user yet:
+    /// nothing is routed to it and WHO/WHOIS/MODE do not show it.
+    fn user(&self, nick: &str) -> Option<ConnId> {
+        let id = *self.nicks.get(&casefold(nick))?;
+        self.connections.get(&id)?.registered.then_some(id)
+    }
+
     // ----- output helpers -------------------------------------------------
 
     fn emit(&mut self, action: Action) {
@@ -804,11 +812,7 @@ impl Server {
                     rows.push(self.who_row(c, room.name()));
                 }
             }
-        } else if let Some(c) = self
-            .nicks
-            .get(&folded)
-            .and_then(|id| self.connections.get(id))
-        {
+        } else if let Some(c) = self.user(&mask).and_then(|id| self.connections.get(&id)) {
             rows.push(self.who_row(c, "*"));
         }
         for row in rows {
@@ -826,9 +830,8 @@ impl Server {
             return;
         };
         let found = self
-            .nicks
-            .get(&casefold(&target))
-            .and_then(|id| self.connections.get(id))
+            .user(&target)
+            .and_then(|id| self.connections.get(&id))
             .cloned();
         let Some(c) = found else {
             self.reply(conn, ERR_NOSUCHNICK, &[&target, "No such nick/channel"]);
@@ -904,7 +907,7 @@ impl Server {
             .get(&conn)
             .is_some_and(|c| c.nick.as_deref().map(casefold) == Some(casefold(&target)));
         if !own {
-            if self.nicks.contains_key(&casefold(&target)) {
+            if self.user(&target).is_some() {
                 self.reply(
                     conn,
                     ERR_USERSDONTMATCH,
@@ -1015,14 +1018,7 @@ impl Server {
         nick: &str,
         now: Timestamp,
     ) {
-        // A nick held by a connection still registering is not a user yet.
-        let registered = |id: &ConnId| self.connections.get(id).is_some_and(|c| c.registered);
-        let Some(to) = self
-            .nicks
-            .get(&casefold(target))
-            .copied()
-            .filter(registered)
-        else {
+        let Some(to) = self.user(target) else {
             if !is_notice {
                 self.reply(conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
             }
