@@ -263,3 +263,29 @@ fn every_peer_shape_and_command_keeps_actions_on_open_connections() {
     ]);
     assert_eq!(summary.closes, 4, "shutdown closes all four: {summary:?}");
 }
+
+#[test]
+fn long_texts_from_clients_are_relayed_within_the_512_byte_line_limit() {
+    let long_nick = "N".repeat(30);
+    let text = |n: usize| "x".repeat(n);
+    let summary = check_server(&[
+        Op::Connect(0),
+        Op::Connect(1),
+        Op::Line(0, format!("NICK {long_nick}")),
+        Op::Line(0, format!("USER {} 0 * :{}", text(16), text(64))),
+        Op::Register(1, 4),
+        Op::Join(0, 1),
+        Op::Join(1, 1),
+        Op::Say(0, 1, text(490)),
+        Op::Say(0, 1, text(600)),
+        Op::Line(0, format!("NOTICE #rust :{}", text(495))),
+        Op::Line(0, format!("PRIVMSG n1 :{}", text(495))),
+        Op::Line(0, format!("TOPIC #rust :{}", text(495))),
+        Op::Line(1, "TOPIC #rust".into()),
+        Op::Line(0, format!("PART #rust :{}", text(495))),
+        Op::Join(0, 1),
+        Op::Line(0, format!("NICK {}", "M".repeat(30))),
+        Op::Line(0, format!("QUIT :{}", text(495))),
+    ]);
+    assert!(summary.broadcasts >= 5, "{summary:?}");
+}

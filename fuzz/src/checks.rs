@@ -324,9 +324,15 @@ impl Run {
     }
 }
 
-/// A line the core sends must fit on one line of the wire and be a message.
+/// A line the core sends must fit on one line of the wire, within the 512
+/// bytes (CR LF included) that every IRC client accepts, and be a message.
 fn check_out_line(line: &str, action: &Action, after: &str) {
     assert!(!has_line_break(line), "{action:?} after {after}");
+    assert!(
+        line.starts_with('@') || line.len() <= MAX_LINE,
+        "{} bytes: {action:?} after {after}",
+        line.len()
+    );
     assert!(
         Message::parse(line).is_ok(),
         "unparsable {action:?} after {after}"
