@@ -1,8 +1,8 @@
 //! Fuzz inputs replayed on stable `cargo test`, through exactly the checks
 //! the cargo-fuzz targets run (`fuzz/src/checks.rs`, shared by `#[path]`).
 //!
-//! Holds every crash input the fuzzers found (none so far, see the notes at
-//! each target) and the seed inputs that sit on the edges the targets probe:
+//! Holds every crash input the fuzzers found (none so far; runs are recorded
+//! in fuzz/README.md) and the seed inputs on the edges the targets probe:
 //! over-long lines at and around both limits, lone CR, CR CR LF, invalid
 //! UTF-8, tag escapes, events for connections that are gone. A new crash
 //! input goes here as an inline value (`cargo +nightly fuzz fmt TARGET FILE`
