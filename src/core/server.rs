@@ -630,7 +630,13 @@ impl Server {
         };
         let members: Vec<ConnId> = room.members().collect();
         let mut params = vec![room.name().to_string()];
-        params.extend(reason.clone());
+        // Fit the relayed line into 512 bytes, as for PRIVMSG.
+        let overhead = source.len() + room.name().len() + 10;
+        params.extend(
+            reason
+                .as_deref()
+                .map(|r| truncate(r, MAX_LINE.saturating_sub(overhead)).to_string()),
+        );
         let m = Message::new("PART", params).with_source(source);
         self.broadcast(members, &m);
         let log_room = self.log_room(folded);
@@ -1055,7 +1061,8 @@ impl Server {
             return;
         };
         if quit {
-            let m = Message::new("ERROR", [format!("Closing Link: {} ({reason})", c.host)]);
+            let shown = truncate(reason, MAX_LINE.saturating_sub(c.host.len() + 24));
+            let m = Message::new("ERROR", [format!("Closing Link: {} ({shown})", c.host)]);
             self.send(conn, &m);
             self.emit(Action::Close {
                 conn,
@@ -1083,7 +1090,9 @@ impl Server {
             );
             return;
         }
-        let m = Message::new("QUIT", [reason]).with_source(c.source());
+        let source = c.source();
+        let shown = truncate(reason, MAX_LINE.saturating_sub(source.len() + 8));
+        let m = Message::new("QUIT", [shown]).with_source(source);
         self.broadcast(peers, &m);
         let logged_reason = if reason == "Quit" {
             None

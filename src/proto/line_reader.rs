@@ -89,13 +89,17 @@ impl LineReader {
                 None => (chunk, &[][..]),
             };
             if !self.discarding {
-                self.partial.extend_from_slice(segment);
-                let limit = Self::limit_for(self.partial.first().copied());
+                let first = self.partial.first().or(segment.first()).copied();
+                let limit = Self::limit_for(first);
                 // +1: the CR of a CR LF ending may still be in the buffer.
-                if self.partial.len() > limit + 1 {
+                // Checked before copying, so a huge chunk is never copied in
+                // (and never leaves a huge allocation behind).
+                if self.partial.len() + segment.len() > limit + 1 {
                     self.partial.clear();
                     self.discarding = true;
                     self.ready.push_back(Err(LineError::TooLong { limit }));
+                } else {
+                    self.partial.extend_from_slice(segment);
                 }
             }
             if newline.is_some() {
@@ -159,6 +163,31 @@ mod tests {
             vec![
                 Err(LineError::TooLong { limit: MAX_LINE }),
                 Ok("PING x".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn one_huge_chunk_without_newline_never_grows_the_buffer_past_the_limit() {
+        // Regression: the reader used to copy the whole chunk into its buffer
+        // before checking the limit, so one 1 MiB read left a 1 MiB
+        // allocation behind for the life of the connection.
+        let mut r = LineReader::new();
+        r.push(&vec![b'@'; 1 << 20]);
+        assert_eq!(r.buffered(), 0);
+        assert!(
+            r.partial.capacity() <= 2 * (MAX_LINE + MAX_TAGS + 1),
+            "buffer capacity {}",
+            r.partial.capacity()
+        );
+        r.push(b"\nPING z\n");
+        assert_eq!(
+            all(&mut r),
+            vec![
+                Err(LineError::TooLong {
+                    limit: MAX_LINE + MAX_TAGS
+                }),
+                Ok("PING z".into())
             ]
         );
     }
