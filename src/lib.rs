@@ -2,5 +2,7 @@
 //!
 //! - [`proto`]: the IRC wire format (pure).
 //! - [`core`]: the chat rules as a state machine (pure).
+//! - [`net`]: the smol shell that runs the core over TCP.
 pub mod core;
+pub mod net;
 pub mod proto;
