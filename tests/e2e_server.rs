@@ -313,3 +313,61 @@ fn sigterm_tells_every_client_the_server_is_shutting_down_and_exits_zero() {
         "{log}"
     );
 }
+
+#[test]
+fn a_port_already_in_use_is_refused_with_a_message_that_says_what_to_do() {
+    let first = ServerProcess::start(&["--log-file", "/dev/null"]);
+    let port = first.addr.port().to_string();
+    let (status, stderr) =
+        e2e::run_server_expecting_exit(&[&port, "--bind", "127.0.0.1", "--log-file", "/dev/null"]);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "port {port} is already in use: pick another with `natter-server "
+        )),
+        "{stderr}"
+    );
+    let (status, _) = first.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn the_motd_file_greets_each_client_and_an_unreadable_one_stops_the_server_with_a_clear_error() {
+    let dir = temp_dir("motd");
+    let motd = dir.join("motd.txt");
+    std::fs::write(&motd, "Welcome to natter!\nBe kind.\n").expect("write motd");
+    let motd = motd.to_str().expect("utf-8 temp path");
+    let log = dir.join("server.log");
+    let log = log.to_str().expect("utf-8 temp path");
+
+    let server = ServerProcess::start(&["--log-file", log, "--motd", motd]);
+    let mut john = Client::connect(server.addr, "John");
+    john.send("NICK John");
+    john.send("USER john 0 * :John");
+    let welcome = john.read_until(|l| l.contains(" 376 "));
+    let motd_lines: Vec<&str> = welcome
+        .iter()
+        .filter(|l| l.contains(" 372 John "))
+        .map(|l| l.rsplit_once(":- ").map_or("", |(_, text)| text))
+        .collect();
+    assert_eq!(motd_lines, ["Welcome to natter!", "Be kind."]);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+
+    let missing = dir.join("no-such-motd.txt");
+    let missing = missing.to_str().expect("utf-8 temp path");
+    let (status, stderr) = e2e::run_server_expecting_exit(&[
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--log-file",
+        "/dev/null",
+        "--motd",
+        missing,
+    ]);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot read the MOTD file {missing}")),
+        "{stderr}"
+    );
+}

@@ -88,6 +88,9 @@ impl ServerLog {
             path: options.path.clone(),
             detail,
         };
+        if options.path.is_dir() {
+            return Err(error("it is a directory".to_string()));
+        }
         let spec = FileSpec::try_from(absolute(&options.path)).map_err(|e| error(e.to_string()))?;
         let rotation = options.rotate_size.map(|size| {
             (

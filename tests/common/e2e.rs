@@ -245,3 +245,34 @@ impl Drop for ServerProcess {
         }
     }
 }
+
+/// Runs `natter-server ARGS...` expecting it to exit by itself (e.g. on a
+/// bad option); returns its exit status and stderr.
+pub fn run_server_expecting_exit(args: &[&str]) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_natter-server"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("natter-server binary starts");
+    let deadline = std::time::Instant::now() + READ_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for server") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("natter-server {args:?} kept running instead of exiting");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    (status, stderr)
+}
