@@ -24,6 +24,8 @@ use std::time::Duration;
 pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a client cut off for SendQ gets to take the ERROR line.
 const ABORT_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Write buffer capacity a writer keeps between batches.
+const KEEP_BUFFER: usize = 64 * 1024;
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 4096;
 
@@ -151,7 +153,9 @@ pub async fn writer(
         };
         match end {
             WriteEnd::Done if phase == Phase::Closing => break,
-            WriteEnd::Done => {}
+            // Keep the buffer for the next batch, but give back what one
+            // rare big burst made it grow to.
+            WriteEnd::Done => buf.shrink_to(KEEP_BUFFER),
             WriteEnd::Interrupted => {
                 mid_line = written > 0 && buf.get(written - 1) != Some(&b'\n');
             }

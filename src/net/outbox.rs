@@ -38,6 +38,10 @@ struct State {
 
 /// A byte-bounded queue of shared lines with a wake-up for its writer.
 ///
+/// The limit counts the lines waiting (with their CR LF); the batch the
+/// writer has already taken is not counted, so a connection holds at most
+/// about twice the limit in memory.
+///
 /// ```
 /// use natter::net::outbox::{Outbox, Overflow};
 /// use std::sync::Arc;
