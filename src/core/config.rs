@@ -33,6 +33,12 @@ pub struct ServerConfig {
     pub log_private_text: bool,
     /// How many rooms one client may be in at once.
     pub max_rooms_per_client: usize,
+    /// Sustained lines per second one client may send; 0 turns flood
+    /// protection off. A client that keeps going past its burst is closed
+    /// with "Excess Flood".
+    pub flood_lines_per_sec: u64,
+    /// How many lines beyond the sustained rate a client may send at once.
+    pub flood_burst_lines: u64,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +55,8 @@ impl Default for ServerConfig {
             registration_timeout_secs: 60,
             log_private_text: false,
             max_rooms_per_client: 50,
+            flood_lines_per_sec: 100,
+            flood_burst_lines: 500,
         }
     }
 }

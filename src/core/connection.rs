@@ -35,6 +35,9 @@ pub struct Connection {
     pub last_active: Timestamp,
     /// When the server sent a PING still unanswered.
     pub ping_sent: Option<Timestamp>,
+    /// Flood control: the time by which this client's lines would have been
+    /// paid for at the sustained rate (runs ahead of `now` during a burst).
+    pub flood_clock: Timestamp,
 }
 
 impl Connection {
@@ -62,12 +65,24 @@ impl Connection {
             connected_at: now,
             last_active: now,
             ping_sent: None,
+            flood_clock: now,
         }
     }
 
     /// The nickname, or `*` before one is set (as numerics expect).
     pub fn nick_or_star(&self) -> &str {
         self.nick.as_deref().unwrap_or("*")
+    }
+
+    /// Charges one line to the flood budget; false when the client has run
+    /// past its burst (`lines_per_sec` 0 means unlimited).
+    pub fn charge_line(&mut self, now: Timestamp, lines_per_sec: u64, burst: u64) -> bool {
+        if lines_per_sec == 0 {
+            return true;
+        }
+        let cost_ms = (1000 / lines_per_sec).max(1);
+        self.flood_clock = Timestamp(self.flood_clock.0.max(now.0) + cost_ms);
+        self.flood_clock.0 <= now.0 + burst.saturating_mul(cost_ms)
     }
 
     /// `nick!user@host`, the source of this client's messages.

@@ -21,6 +21,14 @@ use std::sync::Arc;
 /// The version string shown in 002 and 004.
 pub const VERSION: &str = concat!("natter-", env!("CARGO_PKG_VERSION"));
 
+/// Longest PART or QUIT reason relayed: with the longest source and room
+/// name the relayed line still fits in 512 bytes.
+const REASONLEN: usize = 300;
+
+/// Longest middle parameter of a numeric reply (names are at most
+/// CHANNELLEN): keeps replies that echo a client's words inside 512 bytes.
+const TOKENLEN: usize = 64;
+
 /// Capabilities this server offers in `CAP LS`.
 const CAPABILITIES: &[&str] = &["echo-message"];
 
@@ -111,6 +119,14 @@ impl Server {
         self.rooms.get(&casefold(name))
     }
 
+    /// The registered user called `nick` (any case). A nick held by a
+    /// connection still registering is reserved, but is not a user yet:
+    /// nothing is routed to it and WHO/WHOIS/MODE do not show it.
+    fn user(&self, nick: &str) -> Option<ConnId> {
+        let id = *self.nicks.get(&casefold(nick))?;
+        self.connections.get(&id)?.registered.then_some(id)
+    }
+
     // ----- output helpers -------------------------------------------------
 
     fn emit(&mut self, action: Action) {
@@ -148,7 +164,10 @@ impl Server {
         };
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(c.nick_or_star().to_string());
-        all.extend(params.iter().map(|p| p.to_string()));
+        let last = params.len().saturating_sub(1);
+        for (i, p) in params.iter().enumerate() {
+            all.push(if i < last { token(p) } else { p.to_string() });
+        }
         let msg = Message::new(numeric, all).with_source(self.config.server_name.clone());
         self.send(conn, &msg);
     }
@@ -197,6 +216,14 @@ impl Server {
         c.last_active = now;
         c.ping_sent = None;
         let registered = c.registered;
+        let (rate, burst) = (
+            self.config.flood_lines_per_sec,
+            self.config.flood_burst_lines,
+        );
+        if !c.charge_line(now, rate, burst) {
+            self.close_with_error(conn, "Excess Flood", now);
+            return;
+        }
         let msg = match Message::parse(line) {
             Ok(msg) => msg,
             Err(ParseError::MissingCommand) => return,
@@ -219,7 +246,7 @@ impl Server {
             "PONG" => {}
             "QUIT" => {
                 let reason = match msg.params.first() {
-                    Some(r) if !r.is_empty() => format!("Quit: {r}"),
+                    Some(r) if !r.is_empty() => format!("Quit: {}", truncate(r, REASONLEN)),
                     _ => "Quit".to_string(),
                 };
                 self.remove(conn, &reason, true, now);
@@ -473,7 +500,9 @@ impl Server {
             return;
         }
         let name = self.config.server_name.clone();
-        let m = Message::new("PONG", [name.as_str(), msg.param(0)]).with_source(name.clone());
+        // `:name PONG name :token` within 512 bytes, however long the token.
+        let token = truncate(msg.param(0), MAX_LINE.saturating_sub(2 * name.len() + 10));
+        let m = Message::new("PONG", [name.as_str(), token]).with_source(name.clone());
         self.send(conn, &m);
     }
 
@@ -561,7 +590,11 @@ impl Server {
             self.reply(conn, ERR_NEEDMOREPARAMS, &["PART", "Not enough parameters"]);
             return;
         }
-        let reason = msg.params.get(1).filter(|r| !r.is_empty()).cloned();
+        let reason = msg
+            .params
+            .get(1)
+            .filter(|r| !r.is_empty())
+            .map(|r| truncate(r, REASONLEN).to_string());
         for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
             let folded = casefold(name);
             if !self.rooms.contains_key(&folded) {
@@ -712,12 +745,15 @@ impl Server {
             self.send_topic(conn, &folded, true);
             return;
         };
-        let text: String = truncate(text, TOPICLEN).to_string();
         let source = c.source();
         let nick = c.nick_or_star().to_string();
         let Some(room) = self.rooms.get_mut(&folded) else {
             return;
         };
+        // TOPICLEN, or less when a long source and room name would push the
+        // relayed `:source TOPIC #room :text` past 512 bytes.
+        let overhead = source.len() + "TOPIC".len() + room.name().len() + 6;
+        let text = truncate(text, TOPICLEN.min(MAX_LINE.saturating_sub(overhead))).to_string();
         room.set_topic(Topic {
             text: text.clone(),
             set_by: nick.clone(),
@@ -776,11 +812,7 @@ impl Server {
                     rows.push(self.who_row(c, room.name()));
                 }
             }
-        } else if let Some(c) = self
-            .nicks
-            .get(&folded)
-            .and_then(|id| self.connections.get(id))
-        {
+        } else if let Some(c) = self.user(&mask).and_then(|id| self.connections.get(&id)) {
             rows.push(self.who_row(c, "*"));
         }
         for row in rows {
@@ -798,9 +830,8 @@ impl Server {
             return;
         };
         let found = self
-            .nicks
-            .get(&casefold(&target))
-            .and_then(|id| self.connections.get(id))
+            .user(&target)
+            .and_then(|id| self.connections.get(&id))
             .cloned();
         let Some(c) = found else {
             self.reply(conn, ERR_NOSUCHNICK, &[&target, "No such nick/channel"]);
@@ -819,8 +850,20 @@ impl Server {
             .iter()
             .filter_map(|f| self.rooms.get(f).map(|r| r.name().to_string()))
             .collect();
-        if !rooms.is_empty() {
-            self.reply(conn, RPL_WHOISCHANNELS, &[&nick, &rooms.join(" ")]);
+        // One 319 line per ~400 bytes of room names, as for NAMES.
+        let mut chunk = String::new();
+        for room in rooms {
+            if !chunk.is_empty() && chunk.len() + 1 + room.len() > 400 {
+                self.reply(conn, RPL_WHOISCHANNELS, &[&nick, &chunk]);
+                chunk.clear();
+            }
+            if !chunk.is_empty() {
+                chunk.push(' ');
+            }
+            chunk.push_str(&room);
+        }
+        if !chunk.is_empty() {
+            self.reply(conn, RPL_WHOISCHANNELS, &[&nick, &chunk]);
         }
         let server = self.config.server_name.clone();
         let network = self.config.network.clone();
@@ -864,7 +907,7 @@ impl Server {
             .get(&conn)
             .is_some_and(|c| c.nick.as_deref().map(casefold) == Some(casefold(&target)));
         if !own {
-            if self.nicks.contains_key(&casefold(&target)) {
+            if self.user(&target).is_some() {
                 self.reply(
                     conn,
                     ERR_USERSDONTMATCH,
@@ -975,7 +1018,7 @@ impl Server {
         nick: &str,
         now: Timestamp,
     ) {
-        let Some(&to) = self.nicks.get(&casefold(target)) else {
+        let Some(to) = self.user(target) else {
             if !is_notice {
                 self.reply(conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
             }
@@ -1115,6 +1158,18 @@ impl Server {
         for (id, reason) in expired {
             self.close_with_error(id, &reason, now);
         }
+    }
+}
+
+/// A middle parameter of a reply: often a name echoed from the client, so it
+/// is cut at its first space and to [`TOKENLEN`] bytes, and never empty or
+/// starting with `:` (either would shift the parameters a client parses).
+fn token(p: &str) -> String {
+    let word = truncate(p.split(' ').next().unwrap_or_default(), TOKENLEN);
+    if word.is_empty() || word.starts_with(':') {
+        "*".to_string()
+    } else {
+        word.to_string()
     }
 }
 

@@ -2,6 +2,8 @@
 //! what each connection received. Shared by the behaviour tests.
 #![allow(dead_code)]
 
+pub mod model;
+
 use natter::core::{
     render_log_line, Action, ConnId, Event, LogRecord, Server, ServerConfig, Timestamp,
 };

@@ -1,0 +1,169 @@
+//! What the person typed: a slash command or plain text, parsed into [`Command`].
+//!
+//! Owns the command syntax (`/msg`, `/join`, …) and its usage messages. Must
+//! never send anything or know about the connection: [`crate::client::Session`]
+//! decides what a command means right now.
+
+use std::fmt;
+
+/// One line of input, understood.
+///
+/// ```
+/// use natter::client::Command;
+/// assert_eq!(
+///     Command::parse("/msg jane psst"),
+///     Ok(Command::Msg { target: "jane".into(), text: "psst".into() })
+/// );
+/// assert_eq!(Command::parse("hello"), Ok(Command::Say("hello".into())));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Plain text for the current room (`//text` sends `/text`).
+    Say(String),
+    /// `/msg TARGET TEXT`: a private message, or a message to another room.
+    Msg { target: String, text: String },
+    /// `/join #room`: join (or switch to) a room.
+    Join(String),
+    /// `/part [#room] [reason]`: leave the current room (or the one named).
+    Part {
+        room: Option<String>,
+        reason: Option<String>,
+    },
+    /// `/names [#room]`: who is in the room.
+    Names(Option<String>),
+    /// `/nick NEW`: change nickname.
+    Nick(String),
+    /// `/me ACTION`: an action in the current room.
+    Me(String),
+    /// `/topic [text]`: show, or set, the current room's topic.
+    Topic(Option<String>),
+    /// `/quit [reason]`: leave the server.
+    Quit(Option<String>),
+    /// `/help`.
+    Help,
+    /// `/quote RAW`: send a raw IRC line.
+    Quote(String),
+    /// Nothing to do (an empty line).
+    Empty,
+}
+
+/// Why a line of input is not a command the client can run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// `/something` the client does not know.
+    Unknown(String),
+    /// A known command with missing arguments; holds its usage line.
+    Usage(&'static str),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Unknown(name) => write!(
+                f,
+                "unknown command /{name}: type /help for the list (start a line with // to send a slash)"
+            ),
+            CommandError::Usage(usage) => write!(f, "usage: {usage}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// The help text, one entry per line.
+pub const HELP: &[&str] = &[
+    "Commands:",
+    "  /msg NICK TEXT     send a private message (or TEXT to another #room)",
+    "  /join #ROOM        join a room and talk there",
+    "  /part [REASON]     leave the current room",
+    "  /names             who is in the current room",
+    "  /nick NEWNICK      change your nickname",
+    "  /me ACTION         describe an action, e.g. /me waves",
+    "  /topic [TEXT]      show the room's topic, or set it",
+    "  /quit [REASON]     leave the server",
+    "  /quote LINE        send a raw IRC line",
+    "  /help              this list",
+    "Anything else is said in the current room.",
+];
+
+impl Command {
+    /// Parse one line of input (without its newline).
+    pub fn parse(line: &str) -> Result<Command, CommandError> {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() {
+            return Ok(Command::Empty);
+        }
+        let Some(body) = line.strip_prefix('/') else {
+            return Ok(Command::Say(line.to_string()));
+        };
+        if body.starts_with('/') {
+            return Ok(Command::Say(body.to_string()));
+        }
+        let (name, rest) = match body.split_once(char::is_whitespace) {
+            Some((name, rest)) => (name, rest.trim()),
+            None => (body, ""),
+        };
+        let rest_opt = (!rest.is_empty()).then(|| rest.to_string());
+        let (first, after_first) = match rest.split_once(char::is_whitespace) {
+            Some((a, b)) => (a, b.trim()),
+            None => (rest, ""),
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "msg" | "query" | "m" => {
+                if first.is_empty() || after_first.is_empty() {
+                    return Err(CommandError::Usage("/msg NICK TEXT"));
+                }
+                Ok(Command::Msg {
+                    target: first.to_string(),
+                    text: after_first.to_string(),
+                })
+            }
+            "join" | "j" => {
+                if first.is_empty() {
+                    return Err(CommandError::Usage("/join #ROOM"));
+                }
+                let room = if first.starts_with('#') {
+                    first.to_string()
+                } else {
+                    format!("#{first}")
+                };
+                Ok(Command::Join(room))
+            }
+            "part" | "leave" => {
+                if first.starts_with('#') {
+                    let reason = (!after_first.is_empty()).then(|| after_first.to_string());
+                    Ok(Command::Part {
+                        room: Some(first.to_string()),
+                        reason,
+                    })
+                } else {
+                    Ok(Command::Part {
+                        room: None,
+                        reason: rest_opt,
+                    })
+                }
+            }
+            "names" | "who" => Ok(Command::Names(
+                (!first.is_empty()).then(|| first.to_string()),
+            )),
+            "nick" => {
+                if first.is_empty() {
+                    return Err(CommandError::Usage("/nick NEWNICK"));
+                }
+                Ok(Command::Nick(first.to_string()))
+            }
+            "me" => match rest_opt {
+                Some(action) => Ok(Command::Me(action)),
+                None => Err(CommandError::Usage("/me ACTION")),
+            },
+            "topic" => Ok(Command::Topic(rest_opt)),
+            "quit" | "exit" | "bye" => Ok(Command::Quit(rest_opt)),
+            "help" | "?" => Ok(Command::Help),
+            "quote" | "raw" => match rest_opt {
+                Some(raw) => Ok(Command::Quote(raw)),
+                None => Err(CommandError::Usage("/quote IRC-LINE")),
+            },
+            _ => Err(CommandError::Unknown(name.chars().take(32).collect())),
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! natter-client the program, driven through pipes: against the pure natter
+//! core behind a tiny test-only TCP loop, and against fake servers that
+//! misbehave on purpose. No timing assertions: waits are bounded only so a
+//! broken build fails instead of hanging.
+
+use natter::core::{Action, ConnId, Event, Server, ServerConfig, Timestamp};
+use natter::proto::LineReader;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+const CLIENT: &str = env!("CARGO_BIN_EXE_natter-client");
+/// Upper bound on any wait, so a broken client fails the test instead of hanging it.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+enum Input {
+    Open(ConnId, TcpStream),
+    Core(Event),
+}
+
+/// Serves the pure `core::Server` on 127.0.0.1:<port> until the test ends.
+fn start_core_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test port");
+    let port = listener.local_addr().expect("local addr").port();
+    let (tx, rx) = mpsc::channel::<Input>();
+    thread::spawn(move || {
+        let mut server = Server::new(ServerConfig::default());
+        let mut writers: BTreeMap<ConnId, TcpStream> = BTreeMap::new();
+        let mut clock = 1_700_000_000_000u64;
+        while let Ok(input) = rx.recv() {
+            clock += 1;
+            let event = match input {
+                Input::Open(conn, stream) => {
+                    let peer = stream
+                        .peer_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    writers.insert(conn, stream);
+                    Event::Connected {
+                        conn,
+                        peer,
+                        now: Timestamp(clock),
+                    }
+                }
+                Input::Core(event) => event,
+            };
+            server.handle_event(event);
+            while let Some(action) = server.poll_action() {
+                let mut write = |to: ConnId, line: &str| {
+                    if let Some(w) = writers.get_mut(&to) {
+                        let _ = w.write_all(format!("{line}\r\n").as_bytes());
+                    }
+                };
+                match action {
+                    Action::Send { to, line } => write(to, &line),
+                    Action::Broadcast { to, line } => to.into_iter().for_each(|c| write(c, &line)),
+                    Action::Close { conn, .. } => {
+                        if let Some(w) = writers.remove(&conn) {
+                            let _ = w.shutdown(Shutdown::Both);
+                        }
+                    }
+                    Action::Log(_) => {}
+                }
+            }
+        }
+    });
+    thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(stream) = stream else { continue };
+            let conn = ConnId(n as u64 + 1);
+            let Ok(writer) = stream.try_clone() else {
+                continue;
+            };
+            if tx.send(Input::Open(conn, writer)).is_err() {
+                return;
+            }
+            let tx = tx.clone();
+            thread::spawn(move || read_into_core(stream, conn, tx));
+        }
+    });
+    port
+}
+
+fn read_into_core(mut stream: TcpStream, conn: ConnId, tx: mpsc::Sender<Input>) {
+    let mut lines = LineReader::new();
+    let mut buf = [0u8; 4096];
+    let now = Timestamp(1_700_000_000_000);
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        lines.push(&buf[..n]);
+        while let Some(line) = lines.next_line() {
+            let event = match line {
+                Ok(line) => Event::Line { conn, line, now },
+                Err(error) => Event::BadLine { conn, error, now },
+            };
+            if tx.send(Input::Core(event)).is_err() {
+                return;
+            }
+        }
+    }
+    let reason = "Connection closed".to_string();
+    let _ = tx.send(Input::Core(Event::Disconnected { conn, reason, now }));
+}
+
+/// A natter-client child whose stdout lines arrive on a channel.
+struct Client {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Client {
+    fn start(nick: &str, port: u16) -> Client {
+        let mut child = Command::new(CLIENT)
+            .args([nick, "127.0.0.1", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start natter-client");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Client {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").expect("write to natter-client");
+        stdin.flush().expect("flush natter-client stdin");
+    }
+
+    /// Reads stdout until a line satisfying `wanted` appears.
+    fn wait_for(&mut self, what: &str, wanted: impl Fn(&str) -> bool) {
+        loop {
+            match self.lines.recv_timeout(PATIENCE) {
+                Ok(line) => {
+                    let hit = wanted(&line);
+                    self.seen.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(_) => panic!("never saw {what}; saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Closes stdin (end of input) and collects everything until exit.
+    fn finish(mut self) -> (Output, Vec<String>) {
+        drop(self.stdin.take());
+        let output = self.child.wait_with_output().expect("natter-client exits");
+        self.seen.extend(self.lines.try_iter());
+        (output, self.seen)
+    }
+}
+
+fn count(lines: &[String], suffix: &str) -> usize {
+    lines.iter().filter(|l| l.ends_with(suffix)).count()
+}
+
+fn run_client(args: &[&str]) -> Output {
+    Command::new(CLIENT)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run natter-client")
+}
+
+#[test]
+fn two_piped_clients_chat_through_a_server_and_each_line_shows_once() {
+    let port = start_core_server();
+    let mut bob = Client::start("bob", port);
+    bob.wait_for("bob in #lobby", |l| l == "*** You joined #lobby");
+
+    let mut alice = Client::start("alice", port);
+    alice.type_line("hello bob");
+    alice.type_line("/me waves");
+    bob.wait_for("alice's wave", |l| l.ends_with("* alice waves"));
+    bob.type_line("hi alice");
+    alice.wait_for("bob's reply", |l| l.ends_with("[bob]: hi alice"));
+
+    let (alice_exit, alice_saw) = alice.finish();
+    assert!(alice_exit.status.success(), "{alice_exit:?}");
+    assert!(alice_exit.stderr.is_empty(), "{alice_exit:?}");
+    bob.wait_for("alice leaving", |l| l.starts_with("*** alice has quit"));
+    let (bob_exit, bob_saw) = bob.finish();
+    assert!(bob_exit.status.success(), "{bob_exit:?}");
+
+    assert_eq!(
+        count(&bob_saw, "*** alice joined #lobby"),
+        1,
+        "{bob_saw:#?}"
+    );
+    assert_eq!(count(&bob_saw, "] [alice]: hello bob"), 1, "{bob_saw:#?}");
+    assert_eq!(count(&bob_saw, "] * alice waves"), 1, "{bob_saw:#?}");
+    assert_eq!(count(&bob_saw, "] [bob]: hi alice"), 1, "{bob_saw:#?}");
+    assert_eq!(
+        count(&alice_saw, "] [alice]: hello bob"),
+        1,
+        "{alice_saw:#?}"
+    );
+    assert_eq!(count(&alice_saw, "] [bob]: hi alice"), 1, "{alice_saw:#?}");
+    assert!(
+        alice_saw
+            .iter()
+            .any(|l| l.starts_with("*** In #lobby:") && l.contains("bob")),
+        "{alice_saw:#?}"
+    );
+}
+
+#[test]
+fn a_taken_nickname_in_a_pipe_exits_non_zero_with_a_clear_message() {
+    let port = start_core_server();
+    let mut holder = Client::start("alice", port);
+    holder.wait_for("the first alice in #lobby", |l| {
+        l == "*** You joined #lobby"
+    });
+
+    let output = run_client(&["alice", "127.0.0.1", &port.to_string()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("\"alice\" is already in use"), "{stderr}");
+    let _ = holder.finish();
+}
+
+#[test]
+fn a_server_vanishing_mid_chat_is_reported_as_a_lost_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut writer = stream.try_clone().expect("clone");
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if line.starts_with("USER") {
+                let _ = writer.write_all(b":fake 001 alice :Welcome\r\n");
+            }
+            if line == "JOIN #lobby" {
+                let _ = writer.write_all(b":alice!a@h JOIN #lobby\r\n");
+                let _ = writer.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    });
+    let mut alice = Client::start("alice", port);
+    alice.wait_for("the join", |l| l == "*** You joined #lobby");
+    let output = alice.child.wait_with_output().expect("exit");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("connection to 127.0.0.1:{port} lost")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn escape_sequences_and_latin1_from_the_server_are_shown_harmlessly() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut writer = stream.try_clone().expect("clone");
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if line.starts_with("USER") {
+                let _ = writer.write_all(b":fake 001 eve :Welcome\r\n");
+            }
+            if line == "JOIN #lobby" {
+                let _ = writer.write_all(
+                    b":eve!a@h JOIN #lobby\r\n:mal!m@h PRIVMSG #lobby :\x1b[2J\x1b]0;pwn\x07\xc2\x9b caf\xe9\r\n",
+                );
+            }
+            if line.starts_with("QUIT") {
+                let _ = writer.write_all(b"ERROR :Closing Link\r\n");
+                return;
+            }
+        }
+    });
+    let mut eve = Client::start("eve", port);
+    eve.wait_for("the message", |l| l.contains("[mal]"));
+    let (output, seen) = eve.finish();
+    assert!(output.status.success(), "{output:?}");
+    let line = seen.iter().find(|l| l.contains("[mal]")).expect("seen");
+    assert!(
+        line.ends_with("[mal]: ^[[2J^[]0;pwn^G<U+009B> caf\u{fffd}"),
+        "{line:?}"
+    );
+    assert!(!output.stdout.contains(&0x1b));
+}
+
+#[test]
+fn a_refused_connection_exits_non_zero_with_a_clear_message() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let output = run_client(&["alice", "127.0.0.1", &port.to_string()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("connection to 127.0.0.1:{port} refused")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("is natter-server running"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_host_exits_non_zero_with_a_clear_message() {
+    let output = run_client(&["alice", "no-such-host.invalid", "6667"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("host \"no-such-host.invalid\" not found"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_port_that_is_not_a_number_is_a_usage_error() {
+    let output = run_client(&["alice", "127.0.0.1", "sixty"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid value 'sixty'"), "{stderr}");
+    assert!(stderr.contains("<PORT>"), "{stderr}");
+}
+
+#[test]
+fn help_names_the_three_arguments() {
+    let output = run_client(&["--help"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    for word in ["<USERNAME>", "<HOST>", "<PORT>", "/quit", "Exit status"] {
+        assert!(stdout.contains(word), "{word} missing from:\n{stdout}");
+    }
+}
