@@ -142,7 +142,11 @@ fn a_client_that_never_reads_is_cut_off_for_sendq_while_everyone_else_gets_every
     const SENDQ: usize = 256 * 1024;
     let dir = temp_dir("sendq");
     let log = dir.join("server.log");
-    let server = start_server(SENDQ, Some(log.clone()));
+    let mut options = e2e::server_options(SENDQ, Some(log.clone()));
+    // This test floods on purpose: the core's flood protection would
+    // (rightly) cut the sender off first.
+    options.config.flood_lines_per_sec = 0;
+    let server = e2e::start_with(options);
     let addr = server.local_addr();
     let slow = Client::joined(addr, "Slow", "#lobby");
     let padding = "p".repeat(360);

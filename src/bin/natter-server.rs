@@ -52,6 +52,15 @@ struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = net::DEFAULT_SENDQ)]
     sendq: usize,
 
+    /// Sustained lines per second one client may send before it is closed
+    /// for "Excess Flood"; 0 turns flood protection off.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().flood_lines_per_sec)]
+    flood_rate: u64,
+
+    /// How many lines beyond the sustained rate a client may send at once.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().flood_burst_lines)]
+    flood_burst: u64,
+
     /// The name this server gives itself in replies.
     #[arg(long, value_name = "NAME", default_value = "natter")]
     server_name: String,
@@ -93,6 +102,8 @@ fn run(args: Args) -> Result<(), String> {
         server_name: args.server_name,
         password: args.password,
         motd,
+        flood_lines_per_sec: args.flood_rate,
+        flood_burst_lines: args.flood_burst,
         created: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
         ..ServerConfig::default()
     };

@@ -26,17 +26,25 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Starts the shell in-process on an ephemeral port of 127.0.0.1.
-pub fn start_server(sendq_bytes: usize, log: Option<PathBuf>) -> RunningServer {
-    RunningServer::start(ServerOptions {
+/// Options for an in-process server on an ephemeral port of 127.0.0.1.
+pub fn server_options(sendq_bytes: usize, log: Option<PathBuf>) -> ServerOptions {
+    ServerOptions {
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
         sendq_bytes,
         log: log.map(LogOptions::file),
         threads: 2,
         ..ServerOptions::default()
-    })
-    .expect("server starts on an ephemeral port")
+    }
+}
+
+/// Starts the shell in-process on an ephemeral port of 127.0.0.1.
+pub fn start_server(sendq_bytes: usize, log: Option<PathBuf>) -> RunningServer {
+    start_with(server_options(sendq_bytes, log))
+}
+
+pub fn start_with(options: ServerOptions) -> RunningServer {
+    RunningServer::start(options).expect("server starts on an ephemeral port")
 }
 
 /// One IRC client over a plain blocking socket.
