@@ -178,3 +178,18 @@ async fn timeout(after: Duration) -> WriteEnd {
     smol::Timer::after(after).await;
     WriteEnd::Interrupted
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_of_stream_and_resets_read_as_irc_servers_say_them() {
+        assert_eq!(
+            disconnect_reason(&Ok(0)),
+            "Remote host closed the connection"
+        );
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(disconnect_reason(&Err(reset)), "Connection reset by peer");
+    }
+}

@@ -103,6 +103,9 @@ impl ServerLog {
             .format(bare_line)
             .append()
             .o_rotate(rotation)
+            // Rotation is rare; deleting an old file inline keeps it simple
+            // and leaves no thread behind.
+            .cleanup_in_background_thread(false)
             .write_mode(WriteMode::BufferAndFlush)
             .try_build()
             .map_err(|e| error(e.to_string()))?;
@@ -156,4 +159,100 @@ impl Drop for ServerLog {
 /// `server.log` has a parent directory for flexi_logger.
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{LogEntry, Timestamp};
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("natter-server-log-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir is writable");
+        dir
+    }
+
+    fn said(i: usize) -> LogRecord {
+        LogRecord {
+            at: Timestamp(1_699_533_301_000),
+            entry: LogEntry::Message {
+                nick: "John".into(),
+                room: None,
+                text: format!("Hello everyone! {i}"),
+            },
+        }
+    }
+
+    /// The line the shell should write for `said(i)`, in this machine's time zone.
+    fn expected(i: usize) -> String {
+        let local = chrono::Local
+            .timestamp_millis_opt(1_699_533_301_000)
+            .single()
+            .expect("a valid instant")
+            .naive_local();
+        render_log_line(&said(i).entry, local)
+    }
+
+    #[test]
+    fn records_are_appended_as_the_seed_lines_with_nothing_added() {
+        let dir = temp_dir("plain");
+        let path = dir.join("server.log");
+        std::fs::write(&path, "an older line\n").expect("seed the file");
+        let log = ServerLog::open(&LogOptions::file(&path)).expect("open log");
+        log.write(&said(1));
+        log.write(&said(2));
+        log.flush();
+        let text = std::fs::read_to_string(&path).expect("read log");
+        assert_eq!(
+            text,
+            format!("an older line\n{}\n{}\n", expected(1), expected(2))
+        );
+    }
+
+    #[test]
+    fn rotation_by_size_keeps_only_the_newest_files() {
+        let dir = temp_dir("rotate");
+        let options = LogOptions {
+            path: dir.join("server.log"),
+            rotate_size: Some(200),
+            keep_files: 2,
+        };
+        let log = ServerLog::open(&options).expect("open log");
+        for i in 0..40 {
+            log.write(&said(i));
+        }
+        log.flush();
+        drop(log);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("list dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names.len(),
+            3,
+            "current file plus two kept rotations: {names:?}"
+        );
+        assert!(
+            names.contains(&"server_rCURRENT.log".to_string()),
+            "{names:?}"
+        );
+        let current =
+            std::fs::read_to_string(dir.join("server_rCURRENT.log")).expect("read current");
+        assert!(
+            current.ends_with(&format!("{}\n", expected(39))),
+            "{current}"
+        );
+    }
+
+    #[test]
+    fn a_directory_is_refused_with_advice() {
+        let dir = temp_dir("is-a-dir");
+        let error = ServerLog::open(&LogOptions::file(&dir))
+            .err()
+            .expect("a directory is not a log file");
+        assert!(error.to_string().contains("--log-file"), "{error}");
+    }
 }
