@@ -375,3 +375,59 @@ fn the_motd_file_greets_each_client_and_an_unreadable_one_stops_the_server_with_
         "{stderr}"
     );
 }
+
+#[test]
+fn a_third_party_irc_client_chats_with_a_plain_socket_client() {
+    use std::process::{Command, Stdio};
+    let has_irc = Command::new("python3")
+        .args(["-c", "import irc.client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has_irc,
+        "this test drives the third-party Python `irc` client: pip install irc"
+    );
+    let server = start_server(DEFAULT_SENDQ, None);
+    let addr = server.local_addr();
+    let mut john = Client::joined(addr, "John", "#lobby");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/irc_client.py");
+    let python = Command::new("python3")
+        .args([script, "127.0.0.1", &addr.port().to_string(), "Pyth"])
+        .args(["hello from python", "hello from rust"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 runs (the interop test needs Python 3)");
+    let mut python = ChildGuard(python);
+
+    john.read_until(|l| l.starts_with(":Pyth!") && l.contains(" JOIN "));
+    john.read_until(|l| l.starts_with(":Pyth!") && l.ends_with(" :hello from python"));
+    john.send("PRIVMSG #lobby :hello from rust");
+    let quit = john.read_until(|l| l.starts_with(":Pyth!") && l.contains(" QUIT "));
+    assert!(
+        quit.last().is_some_and(|l| l.ends_with("Quit: done")),
+        "{quit:#?}"
+    );
+
+    let status = python.0.wait().expect("wait for python");
+    let mut out = String::new();
+    if let Some(mut stdout) = python.0.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut out);
+    }
+    assert!(status.success(), "python irc client failed: {out}");
+    assert!(out.contains("GOT John hello from rust"), "{out}");
+}
+
+/// Kills the child if the test fails before it exits.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
