@@ -44,19 +44,30 @@ impl LogOptions {
 
 /// Why the log file could not be opened.
 #[derive(Debug)]
-pub struct LogError {
-    path: PathBuf,
-    detail: String,
+pub enum LogError {
+    /// The path names a directory.
+    IsADirectory { path: PathBuf },
+    /// flexi_logger could not create or open the file.
+    Open { path: PathBuf, detail: String },
 }
 
 impl std::fmt::Display for LogError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "cannot write the log file {}: {}; choose a writable path with --log-file",
-            self.path.display(),
-            self.detail
-        )
+        match self {
+            LogError::IsADirectory { path } => write!(
+                f,
+                "cannot write the log file {}: it is a directory; \
+                 give a file path with --log-file, e.g. --log-file {}",
+                path.display(),
+                path.join("server.log").display()
+            ),
+            LogError::Open { path, detail } => write!(
+                f,
+                "cannot write the log file {}: {detail}; \
+                 choose a writable path with --log-file",
+                path.display()
+            ),
+        }
     }
 }
 
@@ -84,13 +95,15 @@ impl ServerLog {
 
     /// Opens (appending) the file described by `options`.
     pub fn open(options: &LogOptions) -> Result<ServerLog, LogError> {
-        let error = |detail: String| LogError {
+        if options.path.is_dir() {
+            return Err(LogError::IsADirectory {
+                path: options.path.clone(),
+            });
+        }
+        let error = |detail: String| LogError::Open {
             path: options.path.clone(),
             detail,
         };
-        if options.path.is_dir() {
-            return Err(error("it is a directory".to_string()));
-        }
         let spec = FileSpec::try_from(absolute(&options.path)).map_err(|e| error(e.to_string()))?;
         let rotation = options.rotate_size.map(|size| {
             (
