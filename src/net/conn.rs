@@ -155,7 +155,10 @@ pub async fn writer(
             WriteEnd::Done if phase == Phase::Closing => break,
             // Keep the buffer for the next batch, but give back what one
             // rare big burst made it grow to.
-            WriteEnd::Done => buf.shrink_to(KEEP_BUFFER),
+            WriteEnd::Done => {
+                buf.clear();
+                buf.shrink_to(KEEP_BUFFER);
+            }
             WriteEnd::Interrupted => {
                 mid_line = written > 0 && buf.get(written - 1) != Some(&b'\n');
             }
