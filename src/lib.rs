@@ -2,7 +2,9 @@
 //!
 //! - [`proto`]: the IRC wire format (pure).
 //! - [`core`]: the chat rules as a state machine (pure).
+//! - [`net`]: the smol shell that runs the core over TCP.
 //! - [`client`]: natter-client's session (pure) and terminal shell.
 pub mod client;
 pub mod core;
+pub mod net;
 pub mod proto;

@@ -1,1 +1,130 @@
-fn main() {}
+//! `natter-server`: the command line around [`natter::net`].
+//!
+//! Owns argument parsing and wiring only: reads the MOTD file, raises the
+//! open-files limit, starts the server, and shuts it down on Ctrl-C or
+//! SIGTERM. Must never contain chat rules or socket handling.
+
+use clap::Parser;
+use futures_lite::StreamExt;
+use natter::core::ServerConfig;
+use natter::net::{self, LogOptions, RunningServer, ServerOptions};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A small, fast IRC chat server. Connect with `natter-client NAME HOST PORT`
+/// or any IRC client (irssi, WeeChat, HexChat); everyone lands in #lobby.
+#[derive(Parser, Debug)]
+#[command(name = "natter-server", version)]
+struct Args {
+    /// TCP port to listen on.
+    #[arg(default_value_t = 6667)]
+    port: u16,
+
+    /// Address to listen on: 0.0.0.0 for every IPv4 interface, :: for IPv4
+    /// and IPv6, 127.0.0.1 for this machine only.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    bind: IpAddr,
+
+    /// Where to write the chat log (appended to if it exists).
+    #[arg(long, value_name = "PATH", default_value = "server.log")]
+    log_file: PathBuf,
+
+    /// Rotate the log once it passes this many bytes (the current file then
+    /// becomes <name>_rCURRENT.log, older ones <name>_r00000.log, ...).
+    #[arg(long, value_name = "BYTES")]
+    log_rotate_size: Option<u64>,
+
+    /// How many rotated log files to keep.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    log_keep: usize,
+
+    /// A text file whose lines are shown to each client as the message of the day.
+    #[arg(long, value_name = "FILE")]
+    motd: Option<PathBuf>,
+
+    /// A password every client must send (PASS) before it may register.
+    #[arg(long, value_name = "PASS")]
+    password: Option<String>,
+
+    /// Most bytes queued for one client; a client that falls this far behind
+    /// is disconnected with "SendQ exceeded" so it never slows anyone else.
+    #[arg(long, value_name = "BYTES", default_value_t = net::DEFAULT_SENDQ)]
+    sendq: usize,
+
+    /// Sustained lines per second one client may send before it is closed
+    /// for "Excess Flood"; 0 turns flood protection off.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().flood_lines_per_sec)]
+    flood_rate: u64,
+
+    /// How many lines beyond the sustained rate a client may send at once.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().flood_burst_lines)]
+    flood_burst: u64,
+
+    /// The name this server gives itself in replies.
+    #[arg(long, value_name = "NAME", default_value = "natter")]
+    server_name: String,
+}
+
+fn read_motd(path: &PathBuf) -> Result<Vec<String>, String> {
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().map(str::to_string).collect())
+        .map_err(|e| {
+            format!(
+                "cannot read the MOTD file {}: {e}; check the path given to --motd",
+                path.display()
+            )
+        })
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("natter-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let motd = match &args.motd {
+        Some(path) => read_motd(path)?,
+        None => Vec::new(),
+    };
+    if let Err(e) = net::raise_open_files_limit() {
+        eprintln!("natter-server: could not raise the open-files limit: {e}");
+    }
+    let mut signals =
+        net::shutdown_signals().map_err(|e| format!("cannot listen for Ctrl-C/SIGTERM: {e}"))?;
+    let config = ServerConfig {
+        server_name: args.server_name,
+        password: args.password,
+        motd,
+        flood_lines_per_sec: args.flood_rate,
+        flood_burst_lines: args.flood_burst,
+        created: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+        ..ServerConfig::default()
+    };
+    let options = ServerOptions {
+        bind: args.bind,
+        port: args.port,
+        sendq_bytes: args.sendq,
+        log: Some(LogOptions {
+            path: args.log_file,
+            rotate_size: args.log_rotate_size,
+            keep_files: args.log_keep,
+        }),
+        config,
+        ..ServerOptions::default()
+    };
+    let server = RunningServer::start(options).map_err(|e| e.to_string())?;
+    eprintln!("natter-server listening on {}", server.local_addr());
+    let signal = smol::block_on(signals.next());
+    if let Some(Ok(signal)) = signal {
+        eprintln!("natter-server: {signal:?} received, shutting down");
+    }
+    server.shutdown();
+    Ok(())
+}

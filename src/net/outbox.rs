@@ -1,0 +1,246 @@
+//! [`Outbox`]: one connection's queue of lines waiting to be written.
+//!
+//! Owns the send queue between the core task (which pushes, never waits)
+//! and the connection's writer task (which takes everything waiting and
+//! writes it in one go). Bounded in bytes: a push that would pass the limit
+//! fails, and the shell disconnects that client for "SendQ exceeded". Holds
+//! the shared `Arc<str>` lines themselves, never a copy per recipient. Must
+//! never block the pusher, touch a socket, or grow past its limit.
+
+use crate::core::OutLine;
+use event_listener::Event;
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// What the writer should do after writing the batch it was given.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Keep going: more lines may come.
+    Open,
+    /// Write this batch (the last), then close the connection.
+    Closing,
+    /// Stop what is being written; the batch holds only the error line to
+    /// try once before closing.
+    Aborted,
+}
+
+/// Pushing would pass the outbox's byte limit.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+#[derive(Debug)]
+struct State {
+    lines: VecDeque<OutLine>,
+    /// Bytes queued, counting CR LF for each line.
+    bytes: usize,
+    phase: Phase,
+}
+
+/// A byte-bounded queue of shared lines with a wake-up for its writer.
+///
+/// The limit counts the lines waiting (with their CR LF); the batch the
+/// writer has already taken is not counted, so a connection holds at most
+/// about twice the limit in memory.
+///
+/// ```
+/// use natter::net::outbox::{Outbox, Overflow};
+/// use std::sync::Arc;
+/// let outbox = Outbox::new(10);
+/// assert_eq!(outbox.push(Arc::from("PING a")), Ok(())); // 6 + CR LF = 8 bytes
+/// assert_eq!(outbox.push(Arc::from("PING b")), Err(Overflow));
+/// ```
+#[derive(Debug)]
+pub struct Outbox {
+    state: Mutex<State>,
+    /// Notified when lines arrive in an empty queue or the phase changes.
+    ready: Event,
+    /// Notified when the outbox is aborted.
+    aborted: Event,
+    limit: usize,
+}
+
+impl Outbox {
+    /// An empty outbox that holds at most `limit` bytes.
+    pub fn new(limit: usize) -> Outbox {
+        Outbox {
+            state: Mutex::new(State {
+                lines: VecDeque::new(),
+                bytes: 0,
+                phase: Phase::Open,
+            }),
+            ready: Event::new(),
+            aborted: Event::new(),
+            limit,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The lock is never held across code that can panic; if it ever were,
+        // the queue itself is still consistent, so keep using it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `line`, or fails if it would pass the byte limit. Lines pushed
+    /// after [`Outbox::close`] or [`Outbox::abort`] are dropped.
+    pub fn push(&self, line: OutLine) -> Result<(), Overflow> {
+        let mut s = self.state();
+        if s.phase != Phase::Open {
+            return Ok(());
+        }
+        let cost = line.len() + 2;
+        if s.bytes + cost > self.limit {
+            return Err(Overflow);
+        }
+        let was_empty = s.lines.is_empty();
+        s.bytes += cost;
+        s.lines.push_back(line);
+        drop(s);
+        if was_empty {
+            self.ready.notify(1);
+        }
+        Ok(())
+    }
+
+    /// Lets the writer send what is queued, then close the connection.
+    pub fn close(&self) {
+        let mut s = self.state();
+        if s.phase == Phase::Open {
+            s.phase = Phase::Closing;
+        }
+        drop(s);
+        self.ready.notify(1);
+    }
+
+    /// Drops what is queued, interrupts the write in progress, and leaves
+    /// only `last` (if any) to try before closing.
+    pub fn abort(&self, last: Option<OutLine>) {
+        let mut s = self.state();
+        if s.phase == Phase::Aborted {
+            return;
+        }
+        s.phase = Phase::Aborted;
+        s.lines.clear();
+        s.bytes = 0;
+        s.lines.extend(last);
+        drop(s);
+        self.ready.notify(1);
+        self.aborted.notify(1);
+    }
+
+    /// Whether [`Outbox::abort`] was called.
+    pub fn is_aborted(&self) -> bool {
+        self.state().phase == Phase::Aborted
+    }
+
+    /// Bytes queued and not yet taken by the writer.
+    pub fn queued_bytes(&self) -> usize {
+        self.state().bytes
+    }
+
+    /// Waits until there are lines or the phase is no longer open, then moves
+    /// every waiting line into `batch` (which should be empty) and returns
+    /// the phase.
+    pub async fn next_batch(&self, batch: &mut VecDeque<OutLine>) -> Phase {
+        loop {
+            if let Some(phase) = self.take(batch) {
+                return phase;
+            }
+            let listener = self.ready.listen();
+            if let Some(phase) = self.take(batch) {
+                return phase;
+            }
+            listener.await;
+        }
+    }
+
+    fn take(&self, batch: &mut VecDeque<OutLine>) -> Option<Phase> {
+        let mut s = self.state();
+        if s.lines.is_empty() && s.phase == Phase::Open {
+            return None;
+        }
+        std::mem::swap(&mut s.lines, batch);
+        s.bytes = 0;
+        Some(s.phase)
+    }
+
+    /// Resolves once [`Outbox::abort`] has been called.
+    pub async fn wait_aborted(&self) {
+        loop {
+            if self.is_aborted() {
+                return;
+            }
+            let listener = self.aborted.listen();
+            if self.is_aborted() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn line(s: &str) -> OutLine {
+        Arc::from(s)
+    }
+
+    #[test]
+    fn writer_takes_every_waiting_line_in_one_batch_in_order() {
+        let outbox = Outbox::new(1024);
+        for text in ["a", "b", "c"] {
+            assert_eq!(outbox.push(line(text)), Ok(()));
+        }
+        let mut batch = VecDeque::new();
+        let phase = futures_lite::future::block_on(outbox.next_batch(&mut batch));
+        assert_eq!(phase, Phase::Open);
+        assert_eq!(batch, [line("a"), line("b"), line("c")]);
+        assert_eq!(outbox.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn push_past_the_byte_limit_overflows_and_taking_frees_room() {
+        let outbox = Outbox::new(8);
+        assert_eq!(outbox.push(line("123456")), Ok(()));
+        assert_eq!(outbox.push(line("x")), Err(Overflow));
+        let mut batch = VecDeque::new();
+        futures_lite::future::block_on(outbox.next_batch(&mut batch));
+        assert_eq!(outbox.push(line("x")), Ok(()));
+    }
+
+    #[test]
+    fn the_same_shared_line_is_queued_without_copying() {
+        let outbox = Outbox::new(1024);
+        let shared = line("PRIVMSG #lobby :hi");
+        assert_eq!(outbox.push(shared.clone()), Ok(()));
+        let mut batch = VecDeque::new();
+        futures_lite::future::block_on(outbox.next_batch(&mut batch));
+        assert!(Arc::ptr_eq(&batch[0], &shared));
+    }
+
+    #[test]
+    fn closing_hands_over_the_rest_then_says_close() {
+        let outbox = Outbox::new(1024);
+        assert_eq!(outbox.push(line("last words")), Ok(()));
+        outbox.close();
+        assert_eq!(outbox.push(line("too late")), Ok(()));
+        let mut batch = VecDeque::new();
+        let phase = futures_lite::future::block_on(outbox.next_batch(&mut batch));
+        assert_eq!(phase, Phase::Closing);
+        assert_eq!(batch, [line("last words")]);
+    }
+
+    #[test]
+    fn abort_discards_the_queue_and_keeps_only_the_error_line() {
+        let outbox = Outbox::new(1024);
+        assert_eq!(outbox.push(line("stale")), Ok(()));
+        outbox.abort(Some(line("ERROR :SendQ exceeded")));
+        let mut batch = VecDeque::new();
+        let phase = futures_lite::future::block_on(outbox.next_batch(&mut batch));
+        assert_eq!(phase, Phase::Aborted);
+        assert_eq!(batch, [line("ERROR :SendQ exceeded")]);
+        futures_lite::future::block_on(outbox.wait_aborted());
+    }
+}
