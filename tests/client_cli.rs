@@ -1,13 +1,11 @@
-//! natter-client the program, driven through pipes: against the pure natter
-//! core behind a tiny test-only TCP loop, and against fake servers that
+//! natter-client the program, driven through pipes: against the real
+//! natter-server shell over TCP, and against fake servers that
 //! misbehave on purpose. No timing assertions: waits are bounded only so a
 //! broken build fails instead of hanging.
 
-use natter::core::{Action, ConnId, Event, Server, ServerConfig, Timestamp};
-use natter::proto::LineReader;
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use natter::net::{RunningServer, ServerOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpListener};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -17,95 +15,17 @@ const CLIENT: &str = env!("CARGO_BIN_EXE_natter-client");
 /// Upper bound on any wait, so a broken client fails the test instead of hanging it.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-enum Input {
-    Open(ConnId, TcpStream),
-    Core(Event),
-}
-
-/// Serves the pure `core::Server` on 127.0.0.1:<port> until the test ends.
-fn start_core_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test port");
-    let port = listener.local_addr().expect("local addr").port();
-    let (tx, rx) = mpsc::channel::<Input>();
-    thread::spawn(move || {
-        let mut server = Server::new(ServerConfig::default());
-        let mut writers: BTreeMap<ConnId, TcpStream> = BTreeMap::new();
-        let mut clock = 1_700_000_000_000u64;
-        while let Ok(input) = rx.recv() {
-            clock += 1;
-            let event = match input {
-                Input::Open(conn, stream) => {
-                    let peer = stream
-                        .peer_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default();
-                    writers.insert(conn, stream);
-                    Event::Connected {
-                        conn,
-                        peer,
-                        now: Timestamp(clock),
-                    }
-                }
-                Input::Core(event) => event,
-            };
-            server.handle_event(event);
-            while let Some(action) = server.poll_action() {
-                let mut write = |to: ConnId, line: &str| {
-                    if let Some(w) = writers.get_mut(&to) {
-                        let _ = w.write_all(format!("{line}\r\n").as_bytes());
-                    }
-                };
-                match action {
-                    Action::Send { to, line } => write(to, &line),
-                    Action::Broadcast { to, line } => to.into_iter().for_each(|c| write(c, &line)),
-                    Action::Close { conn, .. } => {
-                        if let Some(w) = writers.remove(&conn) {
-                            let _ = w.shutdown(Shutdown::Both);
-                        }
-                    }
-                    Action::Log(_) => {}
-                }
-            }
-        }
-    });
-    thread::spawn(move || {
-        for (n, stream) in listener.incoming().enumerate() {
-            let Ok(stream) = stream else { continue };
-            let conn = ConnId(n as u64 + 1);
-            let Ok(writer) = stream.try_clone() else {
-                continue;
-            };
-            if tx.send(Input::Open(conn, writer)).is_err() {
-                return;
-            }
-            let tx = tx.clone();
-            thread::spawn(move || read_into_core(stream, conn, tx));
-        }
-    });
-    port
-}
-
-fn read_into_core(mut stream: TcpStream, conn: ConnId, tx: mpsc::Sender<Input>) {
-    let mut lines = LineReader::new();
-    let mut buf = [0u8; 4096];
-    let now = Timestamp(1_700_000_000_000);
-    while let Ok(n) = stream.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        lines.push(&buf[..n]);
-        while let Some(line) = lines.next_line() {
-            let event = match line {
-                Ok(line) => Event::Line { conn, line, now },
-                Err(error) => Event::BadLine { conn, error, now },
-            };
-            if tx.send(Input::Core(event)).is_err() {
-                return;
-            }
-        }
-    }
-    let reason = "Connection closed".to_string();
-    let _ = tx.send(Input::Core(Event::Disconnected { conn, reason, now }));
+/// The real natter server shell, in-process on an ephemeral port of
+/// 127.0.0.1; it stops when the returned handle is dropped.
+fn start_server() -> (RunningServer, u16) {
+    let server = RunningServer::start(ServerOptions {
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 0,
+        ..ServerOptions::default()
+    })
+    .expect("natter server starts on an ephemeral port");
+    let port = server.local_addr().port();
+    (server, port)
 }
 
 /// A natter-client child whose stdout lines arrive on a channel.
@@ -188,7 +108,7 @@ fn run_client(args: &[&str]) -> Output {
 
 #[test]
 fn two_piped_clients_chat_through_a_server_and_each_line_shows_once() {
-    let port = start_core_server();
+    let (_server, port) = start_server();
     let mut bob = Client::start("bob", port);
     bob.wait_for("bob in #lobby", |l| l == "*** You joined #lobby");
 
@@ -230,7 +150,7 @@ fn two_piped_clients_chat_through_a_server_and_each_line_shows_once() {
 
 #[test]
 fn a_taken_nickname_in_a_pipe_exits_non_zero_with_a_clear_message() {
-    let port = start_core_server();
+    let (_server, port) = start_server();
     let mut holder = Client::start("alice", port);
     holder.wait_for("the first alice in #lobby", |l| {
         l == "*** You joined #lobby"
