@@ -215,9 +215,13 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
 
     // Setup: every client connected, registered (and joined).
     let bar = progress(show, n as u64, "connecting");
-    let all_in = wait_until(&sh, deadline, &bar, |s| s.ready.get() == n, |s| {
-        s.ready.get() as u64
-    })
+    let all_in = wait_until(
+        &sh,
+        deadline,
+        &bar,
+        |s| s.ready.get() == n,
+        |s| s.ready.get() as u64,
+    )
     .await?;
     bar.finish_and_clear();
     if !all_in {
@@ -234,6 +238,7 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     }
     let setup_s = t_start.elapsed().as_secs_f64();
     let srv_mid = pid.and_then(|p| sample(Some(p)));
+    let bench_cpu_mid = own_cpu_s();
 
     // Measured phase.
     let expected = expected_total(plan);
@@ -244,9 +249,13 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
         sh.go.set(true);
         sh.go_ev.notify(usize::MAX);
         let bar = progress(show, expected, "delivering");
-        let met = wait_until(&sh, deadline, &bar, |s| s.done.get() == n, |s| {
-            s.advanced.get()
-        })
+        let met = wait_until(
+            &sh,
+            deadline,
+            &bar,
+            |s| s.done.get() == n,
+            |s| s.advanced.get(),
+        )
         .await?;
         bar.finish_and_clear();
         timed_out = !met;
@@ -309,6 +318,7 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
         rss_per_connection_kib,
         server_stats,
         bench_cpu_s: own_cpu_s() - bench_cpu0,
+        bench_cpu_measured_s: own_cpu_s() - bench_cpu_mid,
     })
 }
 
@@ -327,16 +337,8 @@ fn expected_total(plan: &Plan) -> u64 {
 /// until the run ends; a sender also sends, from a clone of its stream.
 async fn member(sh: Rc<Shared>, idx: usize) {
     let plan = &sh.plan;
-    let room = if plan.members > 0 {
-        idx / plan.members
-    } else {
-        0
-    };
-    let m = if plan.members > 0 {
-        idx % plan.members
-    } else {
-        0
-    };
+    let room = idx.checked_div(plan.members).unwrap_or(0);
+    let m = idx.checked_rem(plan.members).unwrap_or(0);
     let channel = if plan.join {
         sh.channels.get(room).map(String::as_str)
     } else {
@@ -359,11 +361,7 @@ async fn member(sh: Rc<Shared>, idx: usize) {
     let is_sender = m < plan.senders;
     if is_sender {
         let writer = conn.stream.clone();
-        future::zip(
-            receive(&sh, conn, room, m),
-            send(&sh, writer, idx, room, m),
-        )
-        .await;
+        future::zip(receive(&sh, conn, room, m), send(&sh, writer, idx, room, m)).await;
     } else {
         receive(&sh, conn, room, m).await;
     }
@@ -390,7 +388,10 @@ async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
         };
         match classify(conn.line(r.clone())) {
             Line::Bench {
-                sender, seq, sent_ns, ..
+                sender,
+                seq,
+                sent_ns,
+                ..
             } => {
                 let now = sh.now_ns();
                 let s = sender as usize;

@@ -128,6 +128,8 @@ pub struct Report {
     pub server_stats: Option<ServerStats>,
     /// natter-bench's own CPU seconds for the whole run.
     pub bench_cpu_s: f64,
+    /// natter-bench's own CPU seconds during the measured phase.
+    pub bench_cpu_measured_s: f64,
 }
 
 impl Report {
@@ -146,7 +148,10 @@ impl Report {
         let mut row = |k: &str, v: String| {
             let _ = writeln!(t, "  {k:<28} {v}");
         };
-        row("scenario", format!("{} against {}", self.scenario, self.server));
+        row(
+            "scenario",
+            format!("{} against {}", self.scenario, self.server),
+        );
         row(
             "clients",
             format!(
@@ -235,7 +240,13 @@ impl Report {
                 ),
             );
         }
-        row("natter-bench CPU", format!("{:.2} s", self.bench_cpu_s));
+        row(
+            "natter-bench CPU",
+            format!(
+                "{:.2} s measured phase, {:.2} s whole run",
+                self.bench_cpu_measured_s, self.bench_cpu_s
+            ),
+        );
         if self.timed_out {
             row("TIMED OUT", "the run hit --timeout; see lost".to_string());
         }

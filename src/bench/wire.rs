@@ -104,7 +104,10 @@ pub fn classify(line: &[u8]) -> Line<'_> {
         b"ERROR" => Line::Error(params.strip_prefix(b":").unwrap_or(params)),
         b"JOIN" => {
             let (chan, _) = split_word(params.strip_prefix(b":").unwrap_or(params));
-            let nick_end = source.iter().position(|&b| b == b'!').unwrap_or(source.len());
+            let nick_end = source
+                .iter()
+                .position(|&b| b == b'!')
+                .unwrap_or(source.len());
             Line::Join {
                 nick: &source[..nick_end],
                 channel: chan,
@@ -203,7 +206,16 @@ mod tests {
 
     #[test]
     fn never_panics_on_junk() {
-        for junk in [&b""[..], b":", b"@", b"@ :", b": PRIVMSG", b"PRIVMSG", b"999", b"\xff\xfe"] {
+        for junk in [
+            &b""[..],
+            b":",
+            b"@",
+            b"@ :",
+            b": PRIVMSG",
+            b"PRIVMSG",
+            b"999",
+            b"\xff\xfe",
+        ] {
             let _ = classify(junk);
         }
     }

@@ -117,7 +117,7 @@ struct Load {
     #[arg(long)]
     rate: Option<f64>,
     /// Messages in flight per sender when --rate is not given.
-    #[arg(long, short = 'w', default_value_t = 20)]
+    #[arg(long, short = 'w', default_value_t = 100)]
     window: u32,
 }
 
