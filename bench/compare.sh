@@ -8,8 +8,9 @@
 # writes BENCHMARKS.md and bench/fanout.svg (bench/report.py).
 #
 # Usage: bench/compare.sh [--quick] [--servers "natter ngircd inspircd"]
-#                         [--out FILE] [--results DIR] [--no-install] [--no-build]
-# --quick runs small sizes (about two minutes) to validate the pipeline.
+#                         [--out FILE] [--svg FILE] [--results DIR]
+#                         [--no-install] [--no-build]
+# --quick runs small sizes (under a minute) to validate the pipeline.
 # Loopback only; every run is bounded by natter-bench's --timeout.
 set -euo pipefail
 
@@ -17,6 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
 SERVERS="natter ngircd inspircd"
 OUT="$ROOT/BENCHMARKS.md"
+SVG="$ROOT/bench/fanout.svg"
 RESULTS=""
 INSTALL=1
 BUILD=1
@@ -25,6 +27,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --servers) SERVERS="$2"; shift ;;
     --out) OUT="$2"; shift ;;
+    --svg) SVG="$2"; shift ;;
     --results) RESULTS="$2"; shift ;;
     --no-install) INSTALL=0 ;;
     --no-build) BUILD=0 ;;
@@ -203,6 +206,6 @@ for name in $SERVERS; do
   done
 done
 
-log "writing $OUT and bench/fanout.svg"
-python3 "$ROOT/bench/report.py" --results "$RESULTS" --out "$OUT" --svg "$ROOT/bench/fanout.svg"
+log "writing $OUT and $SVG"
+python3 "$ROOT/bench/report.py" --results "$RESULTS" --out "$OUT" --svg "$SVG"
 log "done; server logs in $WORK"

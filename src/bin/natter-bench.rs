@@ -24,7 +24,16 @@ use natter::bench::{
 /// Exit status: 0 clean run, 1 the run failed (see the error), 2 the run
 /// finished but lost, reordered or duplicated messages, or hit --timeout.
 #[derive(Parser, Debug)]
-#[command(name = "natter-bench", version)]
+#[command(
+    name = "natter-bench",
+    version,
+    after_help = "Examples:
+  natter-bench -s 127.0.0.1:6667 fanout -n 500 --senders 10 -m 1000
+  natter-bench --pid $(pidof ngircd) -c 10 idle -n 10000 --room-size 10
+  natter-bench -c 2000 connect -n 5000        (InspIRCd: many handshakes in flight)
+  natter-bench --json fanout -n 100 -m 1000 --rate 1000   (fixed offered load, for latency)
+  bench/compare.sh --quick                    (every scenario against every server)"
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -228,7 +237,9 @@ fn main() -> ExitCode {
                     report.lost,
                     report.reordered_or_duplicated,
                     if report.timed_out {
-                        " (hit --timeout)"
+                        " (hit --timeout: messages still undelivered count as lost; if \
+                         deliveries stalled, the server may be delaying senders with flood \
+                         control or fake lag: lift it, or lower --rate / --window)"
                     } else {
                         ""
                     }
