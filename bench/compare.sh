@@ -9,7 +9,7 @@
 #
 # Usage: bench/compare.sh [--quick] [--servers "natter ngircd inspircd"]
 #                         [--out FILE] [--svg FILE] [--results DIR]
-#                         [--no-install] [--no-build]
+#                         [--no-install] [--no-build] [--note TEXT]
 # --quick runs small sizes (under a minute) to validate the pipeline.
 # Loopback only; every run is bounded by natter-bench's --timeout.
 set -euo pipefail
@@ -19,6 +19,7 @@ QUICK=0
 SERVERS="natter ngircd inspircd"
 OUT="$ROOT/BENCHMARKS.md"
 SVG="$ROOT/bench/fanout.svg"
+NOTE=""
 RESULTS=""
 INSTALL=1
 BUILD=1
@@ -28,6 +29,7 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS="$2"; shift ;;
     --out) OUT="$2"; shift ;;
     --svg) SVG="$2"; shift ;;
+    --note) NOTE="$2"; shift ;;
     --results) RESULTS="$2"; shift ;;
     --no-install) INSTALL=0 ;;
     --no-build) BUILD=0 ;;
@@ -172,6 +174,7 @@ SCENARIOS+=("rooms|300|$ROOMS" "idle|300|$IDLE" "connect|300|$CONNECT" "latency|
   echo "ngircd: $("$NGIRCD" --version 2>/dev/null | head -1 || echo missing)"
   echo "inspircd: $("$INSPIRCD" --version 2>/dev/null | head -1 || echo missing)"
   echo "servers: $SERVERS"
+  [ -z "$NOTE" ] || echo "note: $NOTE"
 } > "$RESULTS/meta.txt"
 
 for name in $SERVERS; do

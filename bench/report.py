@@ -182,6 +182,11 @@ def main():
     if meta.get("mode") == "quick":
         o += ["> **Quick mode** (small sizes, pipeline validation only): these numbers are not "
               "the comparison. Run `bench/compare.sh` on a quiet machine for the full sizes.", ""]
+    if meta.get("note"):
+        o += [f"> **Note:** {meta['note']}", ""]
+    if "natter" not in servers:
+        o += ["> **natter-server was not measured in this run** (not built yet, or left out with "
+              "`--servers`): the tables compare the peers only, and validate the pipeline.", ""]
     for k in meta:
         if k.startswith("skipped"):
             o += [f"> **{k}**: {meta[k]}", ""]

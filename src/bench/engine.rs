@@ -425,7 +425,7 @@ async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
                 // Member local+1 acknowledges for the sender's window.
                 if (local + 1) % plan.members == m {
                     let a = &sh.acked[s];
-                    if seq + 1 > a.get() {
+                    if seq.saturating_add(1) > a.get() {
                         a.set(seq.saturating_add(1));
                         sh.ack_ev[s].notify(1);
                     }
