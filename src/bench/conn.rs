@@ -106,6 +106,12 @@ impl Conn {
 
 /// Connect client `idx`, register as `nick`, and (if `channel`) join it.
 /// Returns the connection and the connect-to-001 time.
+/// Whether a numeric means the server refused something: any 4xx/5xx error
+/// except 422 ("MOTD File is missing"), which is part of a normal welcome.
+pub(crate) fn is_refusal(code: u16) -> bool {
+    (400..600).contains(&code) && code != 422
+}
+
 pub(crate) async fn handshake(
     addr: SocketAddr,
     idx: usize,
@@ -185,8 +191,7 @@ pub(crate) async fn handshake(
                     break;
                 }
             }
-            // 422 "MOTD File is missing" is part of a normal welcome, not a refusal.
-            Line::Numeric { code, params } if (400..600).contains(&code) && code != 422 => {
+            Line::Numeric { code, params } if is_refusal(code) => {
                 return Err(BenchError::Refused {
                     client: idx,
                     phase,

@@ -18,7 +18,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smol::lock::Semaphore;
 use smol::{LocalExecutor, Timer};
 
-use super::conn::{handshake, Conn};
+use super::conn::{handshake, is_refusal, Conn};
 use super::error::BenchError;
 use super::procstat::{own_cpu_s, sample};
 use super::report::{Latency, Report, ServerStats};
@@ -447,7 +447,7 @@ async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
                     lossy(text),
                 ));
             }
-            Line::Numeric { code, params } if (400..600).contains(&code) => {
+            Line::Numeric { code, params } if is_refusal(code) => {
                 return sh.fail(BenchError::Refused {
                     client: conn.idx,
                     phase: "the run",
