@@ -144,7 +144,7 @@ if [ "$QUICK" = 1 ]; then
   CONNECT="connect -n 300"
   LAT="fanout -n 50 --senders 5 -m 100 --rate 500"
 else
-  SIZES="10 100 500 1000"; TARGET=3000000
+  SIZES="10 100 500 1000"; TARGET=10000000
   ROOMS="rooms --rooms 200 -n 5 -m 500"
   IDLE="idle -n 10000 --room-size 10 --hold 5"
   CONNECT="connect -n 5000"
@@ -156,7 +156,7 @@ for n in $SIZES; do
   s=$(( n < 10 ? n : 10 ))
   m=$(( TARGET / (s * (n - 1)) ))
   [ "$m" -lt 50 ] && m=50
-  [ "$m" -gt 20000 ] && m=20000
+  [ "$m" -gt 100000 ] && m=100000
   SCENARIOS+=("fanout-$n|300|fanout -n $n --senders $s -m $m")
 done
 SCENARIOS+=("rooms|300|$ROOMS" "idle|300|$IDLE" "connect|300|$CONNECT" "latency|120|$LAT")

@@ -77,14 +77,18 @@ struct Escaped<'a>(&'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
+        // Write runs of ordinary text whole; only control characters are
+        // written one by one (this runs for every logged chat line).
+        let text = self.0;
+        let mut start = 0;
+        for (i, c) in text.char_indices() {
             if c.is_control() {
+                f.write_str(&text[start..i])?;
                 write!(f, "\\x{:02x}", c as u32)?;
-            } else {
-                write!(f, "{c}")?;
+                start = i + c.len_utf8();
             }
         }
-        Ok(())
+        f.write_str(&text[start..])
     }
 }
 
@@ -193,7 +197,18 @@ impl fmt::Display for LogEntry {
 /// assert_eq!(render_log_line(&entry, at), "[2023-11-09 12:35:01] [John]: Hello everyone!");
 /// ```
 pub fn render_log_line(entry: &LogEntry, local: chrono::NaiveDateTime) -> String {
-    format!("[{}] {}", local.format("%Y-%m-%d %H:%M:%S"), entry)
+    format!("{}{}", log_stamp(local), entry)
+}
+
+/// The `[YYYY-MM-DD HH:MM:SS] ` prefix of a log line at the local time
+/// `local`; a writer may compute it once per second and reuse it.
+///
+/// ```
+/// let at = chrono::NaiveDate::from_ymd_opt(2023, 11, 9).unwrap().and_hms_opt(12, 34, 56).unwrap();
+/// assert_eq!(natter::core::log_stamp(at), "[2023-11-09 12:34:56] ");
+/// ```
+pub fn log_stamp(local: chrono::NaiveDateTime) -> String {
+    format!("[{}] ", local.format("%Y-%m-%d %H:%M:%S"))
 }
 
 #[cfg(test)]

@@ -16,6 +16,6 @@ pub use action::{Action, OutLine};
 pub use config::ServerConfig;
 pub use connection::Connection;
 pub use event::{ConnId, Event, Timestamp};
-pub use log::{render_log_line, LogEntry, LogRecord};
+pub use log::{log_stamp, render_log_line, LogEntry, LogRecord};
 pub use room::{Room, Topic};
 pub use server::{Server, VERSION};

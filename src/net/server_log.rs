@@ -7,10 +7,11 @@
 //! what is logged (the core does), and never block the core task for long:
 //! writes land in a memory buffer that a flexi_logger thread flushes.
 
-use crate::core::{render_log_line, LogRecord};
+use crate::core::{log_stamp, LogRecord};
 use chrono::TimeZone;
 use flexi_logger::writers::{FileLogWriter, LogWriter};
 use flexi_logger::{Cleanup, Criterion, DeferredNow, FileSpec, Naming, WriteMode};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 /// Where and how `server.log` is written.
@@ -76,6 +77,9 @@ impl std::error::Error for LogError {}
 /// The open `server.log`, or nowhere.
 pub struct ServerLog {
     writer: Option<FileLogWriter>,
+    /// The timestamp prefix of the last second logged, rendered once and
+    /// reused for every line in that second.
+    stamp: RefCell<(Option<u64>, String)>,
 }
 
 /// Writes the message only: the core's rendered line already has its timestamp.
@@ -90,7 +94,10 @@ fn bare_line(
 impl ServerLog {
     /// A log that writes nothing.
     pub fn disabled() -> ServerLog {
-        ServerLog { writer: None }
+        ServerLog {
+            writer: None,
+            stamp: RefCell::default(),
+        }
     }
 
     /// Opens (appending) the file described by `options`.
@@ -124,6 +131,7 @@ impl ServerLog {
             .map_err(|e| error(e.to_string()))?;
         Ok(ServerLog {
             writer: Some(writer),
+            stamp: RefCell::default(),
         })
     }
 
@@ -132,12 +140,17 @@ impl ServerLog {
         let Some(writer) = &self.writer else {
             return;
         };
-        let local = chrono::Local
-            .timestamp_millis_opt(record.at.0 as i64)
-            .single()
-            .map(|t| t.naive_local())
-            .unwrap_or_default();
-        let line = render_log_line(&record.entry, local);
+        let mut stamp = self.stamp.borrow_mut();
+        let secs = record.at.secs();
+        if stamp.0 != Some(secs) {
+            let local = chrono::Local
+                .timestamp_millis_opt(record.at.0 as i64)
+                .single()
+                .map(|t| t.naive_local())
+                .unwrap_or_default();
+            *stamp = (Some(secs), log_stamp(local));
+        }
+        let line = format!("{}{}", stamp.1, record.entry);
         let mut now = DeferredNow::new();
         let result = writer.write(
             &mut now,
@@ -177,7 +190,7 @@ fn absolute(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{LogEntry, Timestamp};
+    use crate::core::{render_log_line, LogEntry, Timestamp};
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
@@ -222,6 +235,34 @@ mod tests {
             text,
             format!("an older line\n{}\n{}\n", expected(1), expected(2))
         );
+    }
+
+    #[test]
+    fn each_line_carries_its_own_second_though_the_stamp_is_reused() {
+        let dir = temp_dir("stamps");
+        let path = dir.join("server.log");
+        let log = ServerLog::open(&LogOptions::file(&path)).expect("open log");
+        let mut later = said(2);
+        later.at = Timestamp(said(1).at.0 + 61_000);
+        log.write(&said(1));
+        log.write(&said(1));
+        log.write(&later);
+        log.flush();
+        let text = std::fs::read_to_string(&path).expect("read log");
+        let local = |at: Timestamp| {
+            chrono::Local
+                .timestamp_millis_opt(at.0 as i64)
+                .single()
+                .expect("a valid instant")
+                .naive_local()
+        };
+        let want = format!(
+            "{}\n{}\n{}\n",
+            expected(1),
+            expected(1),
+            render_log_line(&later.entry, local(later.at))
+        );
+        assert_eq!(text, want);
     }
 
     #[test]

@@ -225,7 +225,11 @@ fn push_clean(out: &mut String, s: &str) {
 
 /// Appends `s` with CR, LF, NUL and spaces removed: for words that must stay one word.
 fn push_word(out: &mut String, s: &str) {
-    out.extend(s.chars().filter(|c| !matches!(c, '\r' | '\n' | '\0' | ' ')));
+    if s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0 | b' ')) {
+        out.extend(s.chars().filter(|c| !matches!(c, '\r' | '\n' | '\0' | ' ')));
+    } else {
+        out.push_str(s);
+    }
 }
 
 impl Message {
