@@ -13,7 +13,7 @@ use crate::core::{ConnId, Event, OutLine};
 use crate::proto::LineReader;
 use async_channel::Sender;
 use async_net::TcpStream;
-use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
@@ -43,13 +43,16 @@ fn io_reason(e: &io::Error) -> String {
         io::ErrorKind::ConnectionAborted => "Connection aborted".to_string(),
         io::ErrorKind::BrokenPipe => "Broken pipe".to_string(),
         io::ErrorKind::TimedOut => "Connection timed out".to_string(),
+        // A TLS peer that hung up without close_notify.
+        io::ErrorKind::UnexpectedEof => "Remote host closed the connection".to_string(),
         _ => format!("Connection error: {e}"),
     }
 }
 
-/// Reads lines from `stream` and hands them to the core task in order, until
-/// the peer closes, the socket fails, or the core task has stopped.
-pub async fn reader(conn: ConnId, mut stream: TcpStream, events: Sender<Input>) {
+/// Reads lines from `stream` (a socket, or the read half of a TLS stream)
+/// and hands them to the core task in order, until the peer closes, the
+/// socket fails, or the core task has stopped.
+pub async fn reader<R: AsyncRead + Unpin>(conn: ConnId, mut stream: R, events: Sender<Input>) {
     let mut lines = LineReader::new();
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
@@ -88,7 +91,7 @@ enum WriteEnd {
 
 /// Writes `buf` from `*written` on, counting progress in `written`, so an
 /// interrupted write leaves behind how far it got.
-async fn write_counted(stream: &mut TcpStream, buf: &[u8], written: &mut usize) -> WriteEnd {
+async fn write_counted<W: AsyncWrite + Unpin>(stream: &mut W, buf: &[u8], written: &mut usize) -> WriteEnd {
     while *written < buf.len() {
         match stream.write(&buf[*written..]).await {
             Ok(0) => return WriteEnd::Failed(io::ErrorKind::WriteZero.into()),
@@ -110,12 +113,14 @@ fn fill(buf: &mut Vec<u8>, batch: &mut VecDeque<OutLine>) {
     }
 }
 
-/// Drains `outbox` into `stream` until the outbox closes or the socket fails,
-/// then shuts the socket down (which also ends the reader). `_alive` is held
-/// so the server can wait for every writer to finish at shutdown.
-pub async fn writer(
+/// Drains `outbox` into `stream` (a socket, or the write half of a TLS
+/// stream) until the outbox closes or the socket fails, then shuts `socket`
+/// down (which also ends the reader). `_alive` is held so the server can
+/// wait for every writer to finish at shutdown.
+pub async fn writer<W: AsyncWrite + Unpin>(
     conn: ConnId,
-    mut stream: TcpStream,
+    mut stream: W,
+    socket: TcpStream,
     outbox: Arc<Outbox>,
     events: Sender<Input>,
     _alive: Sender<()>,
@@ -174,7 +179,15 @@ pub async fn writer(
             }
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    // TLS says goodbye (close_notify) if the peer still listens; then the
+    // socket goes, whether it did or not.
+    let _ = async {
+        let _ = stream.close().await;
+        WriteEnd::Done
+    }
+    .or(timeout(ABORT_WRITE_TIMEOUT))
+    .await;
+    let _ = socket.shutdown(Shutdown::Both);
 }
 
 async fn timeout(after: Duration) -> WriteEnd {
