@@ -40,10 +40,7 @@ pub fn parse(text: &str) -> Option<[u8; 32]> {
         .strip_prefix("sha256:")
         .or_else(|| text.strip_prefix("SHA256:"))
         .unwrap_or(text);
-    let digits: Vec<u8> = text
-        .bytes()
-        .filter(|b| *b != b':' && *b != b' ')
-        .collect();
+    let digits: Vec<u8> = text.bytes().filter(|b| *b != b':' && *b != b' ').collect();
     if digits.len() != 64 {
         return None;
     }

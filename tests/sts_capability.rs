@@ -34,7 +34,10 @@ fn a_plaintext_client_is_told_the_tls_port_to_upgrade_to() {
     let mut h = harness_with_sts();
     let conn = h.connect(1, "127.0.0.1:12000");
     let reply = cap_ls(&mut h, conn, "CAP LS 302");
-    assert!(reply.ends_with(" LS :echo-message sts=port=6697"), "{reply}");
+    assert!(
+        reply.ends_with(" LS :echo-message sts=port=6697"),
+        "{reply}"
+    );
 }
 
 #[test]
@@ -43,7 +46,10 @@ fn a_tls_client_is_given_the_persistence_policy_duration() {
     let conn = h.connect(1, "127.0.0.1:12000");
     h.event(Event::Secured { conn });
     let reply = cap_ls(&mut h, conn, "CAP LS 302");
-    assert!(reply.ends_with(" LS :echo-message sts=duration=300"), "{reply}");
+    assert!(
+        reply.ends_with(" LS :echo-message sts=duration=300"),
+        "{reply}"
+    );
 }
 
 #[test]

@@ -38,7 +38,12 @@ struct Args {
 
     /// With --tls: trust certificates issued by the CA(s) in this PEM file
     /// instead of the system's roots.
-    #[arg(long, value_name = "FILE", requires = "tls", conflicts_with = "tls_fingerprint")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls",
+        conflicts_with = "tls_fingerprint"
+    )]
     tls_ca: Option<PathBuf>,
 
     /// With --tls: trust exactly the certificate with this SHA-256

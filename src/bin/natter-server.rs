@@ -199,9 +199,9 @@ fn run(args: Args) -> Result<(), String> {
     };
     // Registered before starting, so an early SIGHUP reloads instead of killing.
     let mut reloads = match &tls {
-        Some(_) => Some(
-            net::reload_signals().map_err(|e| format!("cannot listen for SIGHUP: {e}"))?,
-        ),
+        Some(_) => {
+            Some(net::reload_signals().map_err(|e| format!("cannot listen for SIGHUP: {e}"))?)
+        }
         None => None,
     };
     let options = ServerOptions {

@@ -272,12 +272,13 @@ fn handshake_error(
     trust: &Trust,
     seen: Option<String>,
 ) -> ClientError {
-    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
+    let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
         return ClientError::Tls {
             addr: addr.to_string(),
-            reason: format!(
-                "{e} (is this the server's TLS port? natter-server's is usually 6697)"
-            ),
+            reason: format!("{e} (is this the server's TLS port? natter-server's is usually 6697)"),
         };
     };
     let addr = addr.to_string();
@@ -348,7 +349,10 @@ pub enum CertProblem {
     /// Its validity has not begun.
     NotValidYet,
     /// It is for other names than the one connected to.
-    WrongName { host: String, presented: Vec<String> },
+    WrongName {
+        host: String,
+        presented: Vec<String>,
+    },
     /// No trusted authority issued it (self-signed, or a private CA).
     UnknownIssuer { fingerprint: String },
     /// It is not the pinned certificate.

@@ -91,7 +91,11 @@ enum WriteEnd {
 
 /// Writes `buf` from `*written` on, counting progress in `written`, so an
 /// interrupted write leaves behind how far it got.
-async fn write_counted<W: AsyncWrite + Unpin>(stream: &mut W, buf: &[u8], written: &mut usize) -> WriteEnd {
+async fn write_counted<W: AsyncWrite + Unpin>(
+    stream: &mut W,
+    buf: &[u8],
+    written: &mut usize,
+) -> WriteEnd {
     while *written < buf.len() {
         match stream.write(&buf[*written..]).await {
             Ok(0) => return WriteEnd::Failed(io::ErrorKind::WriteZero.into()),
