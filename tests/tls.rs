@@ -549,6 +549,98 @@ fn natter_client_with_tls_on_a_plaintext_port_says_to_use_the_tls_port() {
     assert!(stderr.contains("TLS port"), "{stderr}");
 }
 
+/// The natter-server binary with TLS, its stderr lines arriving on a channel.
+struct TlsServerProcess {
+    child: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+    tls: SocketAddr,
+}
+
+impl TlsServerProcess {
+    fn start(files: &CertFiles) -> TlsServerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_natter-server"))
+            .args(["0", "--bind", "127.0.0.1", "--tls-port", "0", "--log-file"])
+            .arg(files.cert.with_file_name("server.log"))
+            .arg("--tls-cert")
+            .arg(&files.cert)
+            .arg("--tls-key")
+            .arg(&files.key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("natter-server starts");
+        let pipe = child.stderr.take().expect("piped stderr");
+        let (tx, stderr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut server = TlsServerProcess {
+            child,
+            stderr,
+            tls: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let line = server.wait_for("natter-server listening for TLS on ");
+        server.tls = line
+            .trim_start_matches("natter-server listening for TLS on ")
+            .parse()
+            .expect("a TLS address");
+        server
+    }
+
+    fn wait_for(&self, prefix: &str) -> String {
+        loop {
+            match self.stderr.recv_timeout(READ_TIMEOUT) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("natter-server never said {prefix:?}"),
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([name, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for TlsServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sighup_reloads_the_certificate_for_new_connections_and_keeps_the_old_one_if_broken() {
+    let dir = temp_dir("tls-sighup");
+    let old = self_signed(&dir, "server", &["127.0.0.1"]);
+    let server = TlsServerProcess::start(&old);
+    let mut before = TlsClient::joined(server.tls, &pin(&old), "Before");
+
+    let new = self_signed(&dir, "server", &["127.0.0.1"]);
+    server.signal("-HUP");
+    server.wait_for("natter-server: SIGHUP: reloaded");
+    let mut after = TlsClient::joined(server.tls, &pin(&new), "After");
+    before.send("PRIVMSG #lobby :still connected");
+    after.read_until(|l| l.ends_with(" :still connected"));
+
+    std::fs::write(&new.key, "not a key").expect("break the key");
+    server.signal("-HUP");
+    let said = server.wait_for("natter-server: SIGHUP: kept the old TLS certificate");
+    assert!(said.contains("server-key.pem"), "{said}");
+    TlsClient::joined(server.tls, &pin(&new), "Later");
+    server.signal("-TERM");
+    server.wait_for("natter-server: Term received");
+}
+
 // ----- natter-server --tls-self-signed --------------------------------------
 
 #[test]

@@ -16,8 +16,9 @@ use std::process::ExitCode;
 /// printed as plain lines on stdout, and the client quits at the end of input.
 ///
 /// Exit status: 0 after a clean quit; 1 when the host is not found, the
-/// connection is refused or lost, or the nickname is taken (in a pipe the
-/// client does not pick another one); 2 for bad arguments.
+/// connection is refused or lost, the server's TLS certificate is refused,
+/// or the nickname is taken (in a pipe the client does not pick another
+/// one); 2 for bad arguments.
 #[derive(Parser, Debug)]
 #[command(name = "natter-client", version)]
 struct Args {
