@@ -41,7 +41,8 @@ pub fn parse(text: &str) -> Option<[u8; 32]> {
         .or_else(|| text.strip_prefix("SHA256:"))
         .unwrap_or(text);
     let digits: Vec<u8> = text.bytes().filter(|b| *b != b':' && *b != b' ').collect();
-    if digits.len() != 64 {
+    // from_str_radix alone would take a sign ("+1") as part of a number.
+    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
     let mut out = [0u8; 32];
