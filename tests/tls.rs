@@ -683,14 +683,19 @@ fn tls_self_signed_writes_a_pair_and_prints_the_fingerprint_and_client_command()
 #[test]
 fn a_third_party_irc_client_chats_over_tls() {
     let has_irc = Command::new("python3")
-        .args(["-c", "import irc"])
+        .args(["-c", "import irc.client"])
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        has_irc,
-        "this test needs Python 3 and its irc package: pip install irc"
-    );
+        .is_ok_and(|s| s.success());
+    if !has_irc {
+        // As in e2e_server.rs: CI installs the package and must run this.
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(
+            !in_ci,
+            "this test drives the third-party Python `irc` client: pip install irc"
+        );
+        eprintln!("SKIPPED: the TLS interop test needs the Python irc package: pip install irc");
+        return;
+    }
     let dir = temp_dir("tls-python");
     let files = self_signed(&dir, "server", &["127.0.0.1"]);
     let server = start_tls(&files);
