@@ -4,9 +4,11 @@
 //! - [`core`]: the chat rules as a state machine (pure).
 //! - [`net`]: the smol shell that runs the core over TCP.
 //! - [`client`]: natter-client's session (pure) and terminal shell.
+//! - [`fingerprint`]: SHA-256 certificate fingerprints for TLS pinning (pure).
 //! - [`bench`]: natter-bench, a load generator for any IRC server.
 pub mod bench;
 pub mod client;
 pub mod core;
+pub mod fingerprint;
 pub mod net;
 pub mod proto;

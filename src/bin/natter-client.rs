@@ -4,6 +4,8 @@
 
 use clap::Parser;
 use natter::client::terminal::{run, Options};
+use natter::client::tls::Trust;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// A terminal chat client for natter (and any IRC server).
@@ -14,8 +16,9 @@ use std::process::ExitCode;
 /// printed as plain lines on stdout, and the client quits at the end of input.
 ///
 /// Exit status: 0 after a clean quit; 1 when the host is not found, the
-/// connection is refused or lost, or the nickname is taken (in a pipe the
-/// client does not pick another one); 2 for bad arguments.
+/// connection is refused or lost, the server's TLS certificate is refused,
+/// or the nickname is taken (in a pipe the client does not pick another
+/// one); 2 for bad arguments.
 #[derive(Parser, Debug)]
 #[command(name = "natter-client", version)]
 struct Args {
@@ -28,11 +31,61 @@ struct Args {
     /// The room to join once connected.
     #[arg(long, default_value = "#lobby")]
     room: String,
+
+    /// Connect with TLS (natter-server's TLS port is usually 6697), checking
+    /// the server's certificate against the system's trusted roots.
+    #[arg(long)]
+    tls: bool,
+
+    /// With --tls: trust certificates issued by the CA(s) in this PEM file
+    /// instead of the system's roots.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls",
+        conflicts_with = "tls_fingerprint"
+    )]
+    tls_ca: Option<PathBuf>,
+
+    /// With --tls: trust exactly the certificate with this SHA-256
+    /// fingerprint (hex, colons optional), e.g. a self-signed server's as
+    /// printed by `natter-server --tls-self-signed`.
+    #[arg(long, value_name = "SHA256", requires = "tls", value_parser = parse_fingerprint)]
+    tls_fingerprint: Option<[u8; 32]>,
+
+    /// With --tls: do not check the server's certificate at all. Anyone
+    /// between you and the server could read and change the chat. Never
+    /// the default; prefer --tls-fingerprint.
+    #[arg(long, requires = "tls", conflicts_with_all = ["tls_ca", "tls_fingerprint"])]
+    insecure: bool,
+}
+
+fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
+    natter::fingerprint::parse(text).ok_or_else(|| {
+        "expected a SHA-256 fingerprint: 64 hex digits, with or without colons \
+         (e.g. AB:CD:...), as natter-server --tls-self-signed prints it"
+            .to_string()
+    })
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let tls = match (args.tls, args.tls_ca, args.tls_fingerprint, args.insecure) {
+        (false, ..) => None,
+        (true, _, _, true) => {
+            eprintln!(
+                "natter-client: WARNING: --insecure: the server's certificate is not checked; \
+                 anyone between you and the server can read and change this chat. \
+                 Use --tls-fingerprint instead."
+            );
+            Some(Trust::Insecure)
+        }
+        (true, Some(ca), ..) => Some(Trust::CaFile(ca)),
+        (true, None, Some(fingerprint), _) => Some(Trust::Fingerprint(fingerprint)),
+        (true, None, None, false) => Some(Trust::System),
+    };
     let options = Options {
+        tls,
         nick: args.username,
         host: args.host,
         port: args.port,

@@ -1,13 +1,15 @@
 //! `natter-server`: the command line around [`natter::net`].
 //!
 //! Owns argument parsing and wiring only: reads the MOTD file, raises the
-//! open-files limit, starts the server, and shuts it down on Ctrl-C or
-//! SIGTERM. Must never contain chat rules or socket handling.
+//! open-files limit, starts the server, reloads its TLS certificate on
+//! SIGHUP, writes a self-signed certificate for `--tls-self-signed`, and
+//! shuts it down on Ctrl-C or SIGTERM. Must never contain chat rules or
+//! socket handling.
 
 use clap::Parser;
-use futures_lite::StreamExt;
+use futures_lite::{FutureExt, StreamExt};
 use natter::core::ServerConfig;
-use natter::net::{self, LogOptions, RunningServer, ServerOptions};
+use natter::net::{self, tls, LogOptions, RunningServer, ServerOptions, TlsOptions};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +66,38 @@ struct Args {
     /// The name this server gives itself in replies.
     #[arg(long, value_name = "NAME", default_value = "natter")]
     server_name: String,
+
+    /// PEM certificate (chain) for TLS; with --tls-key turns on the TLS port.
+    /// SIGHUP reloads it (and the key) for new connections.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key (RSA, ECDSA or Ed25519) for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// The TLS port, beside the plaintext PORT.
+    #[arg(long, value_name = "PORT", default_value_t = tls::DEFAULT_TLS_PORT)]
+    tls_port: u16,
+
+    /// Turn the plaintext port off (TLS only).
+    #[arg(long, requires = "tls_cert")]
+    no_plaintext: bool,
+
+    /// How long (seconds) clients that support IRCv3 STS must keep using TLS
+    /// once they have connected securely; 0 withdraws an earlier policy.
+    #[arg(long, value_name = "SECS", default_value_t = tls::DEFAULT_STS_DURATION_SECS)]
+    sts_duration: u64,
+
+    /// Do not advertise the IRCv3 `sts` capability.
+    #[arg(long)]
+    no_sts: bool,
+
+    /// Write a self-signed certificate and key for HOSTNAME (to
+    /// natter-cert.pem and natter-key.pem, or the --tls-cert/--tls-key
+    /// paths), print its fingerprint and the natter-client command, and exit.
+    #[arg(long, value_name = "HOSTNAME")]
+    tls_self_signed: Option<String>,
 }
 
 fn read_motd(path: &PathBuf) -> Result<Vec<String>, String> {
@@ -77,9 +111,57 @@ fn read_motd(path: &PathBuf) -> Result<Vec<String>, String> {
         })
 }
 
+/// `--tls-self-signed`: writes the files (never over existing ones) and says
+/// how to use them.
+fn self_signed(hostname: &str, args: &Args) -> Result<(), String> {
+    let cert = args
+        .tls_cert
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("natter-cert.pem"));
+    let key = args
+        .tls_key
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("natter-key.pem"));
+    for path in [&cert, &key] {
+        if path.exists() {
+            return Err(format!(
+                "{} already exists: delete it first, or choose other files with \
+                 --tls-cert/--tls-key (clients that pinned the old certificate \
+                 would need the new fingerprint)",
+                path.display()
+            ));
+        }
+    }
+    let fingerprint = tls::write_self_signed(hostname, &cert, &key).map_err(|e| e.to_string())?;
+    let port = args.tls_port;
+    println!(
+        "Wrote a self-signed certificate for {hostname} to {} and its key to {}.",
+        cert.display(),
+        key.display()
+    );
+    println!("SHA-256 fingerprint: {fingerprint}");
+    println!("Start the server with:");
+    let port_arg = match port {
+        tls::DEFAULT_TLS_PORT => String::new(),
+        other => format!(" --tls-port {other}"),
+    };
+    println!(
+        "  natter-server --tls-cert {} --tls-key {}{port_arg}",
+        cert.display(),
+        key.display()
+    );
+    println!("Connect with:");
+    println!("  natter-client --tls --tls-fingerprint {fingerprint} USERNAME {hostname} {port}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args) {
+    let result = match &args.tls_self_signed {
+        Some(hostname) => self_signed(hostname, &args),
+        None => run(args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("natter-server: {message}");
@@ -107,9 +189,26 @@ fn run(args: Args) -> Result<(), String> {
         created: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
         ..ServerConfig::default()
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsOptions {
+            port: args.tls_port,
+            sts_duration_secs: (!args.no_sts).then_some(args.sts_duration),
+            ..TlsOptions::new(cert, key)
+        }),
+        _ => None,
+    };
+    // Registered before starting, so an early SIGHUP reloads instead of killing.
+    let mut reloads = match &tls {
+        Some(_) => {
+            Some(net::reload_signals().map_err(|e| format!("cannot listen for SIGHUP: {e}"))?)
+        }
+        None => None,
+    };
     let options = ServerOptions {
         bind: args.bind,
         port: args.port,
+        plaintext: !args.no_plaintext,
+        tls,
         sendq_bytes: args.sendq,
         log: Some(LogOptions {
             path: args.log_file,
@@ -120,10 +219,37 @@ fn run(args: Args) -> Result<(), String> {
         ..ServerOptions::default()
     };
     let server = RunningServer::start(options).map_err(|e| e.to_string())?;
-    eprintln!("natter-server listening on {}", server.local_addr());
-    let signal = smol::block_on(signals.next());
-    if let Some(Ok(signal)) = signal {
-        eprintln!("natter-server: {signal:?} received, shutting down");
+    if let Some(addr) = server.plaintext_addr() {
+        eprintln!("natter-server listening on {addr}");
+    }
+    if let Some(addr) = server.tls_addr() {
+        eprintln!("natter-server listening for TLS on {addr}");
+    }
+    loop {
+        let stop = async { Some(signals.next().await) };
+        let hup = async {
+            match reloads.as_mut() {
+                Some(reloads) => {
+                    reloads.next().await;
+                    None
+                }
+                None => std::future::pending().await,
+            }
+        };
+        match smol::block_on(stop.or(hup)) {
+            Some(signal) => {
+                if let Some(Ok(signal)) = signal {
+                    eprintln!("natter-server: {signal:?} received, shutting down");
+                }
+                break;
+            }
+            None => match server.reload_tls() {
+                Ok(()) => eprintln!("natter-server: SIGHUP: reloaded the TLS certificate and key"),
+                Err(e) => eprintln!(
+                    "natter-server: SIGHUP: kept the old TLS certificate, the new one is unusable: {e}"
+                ),
+            },
+        }
     }
     server.shutdown();
     Ok(())

@@ -3,6 +3,7 @@
 //! Owns the messages printed on stderr before a non-zero exit. Must never
 //! hold I/O handles or decide exit behaviour itself.
 
+use super::tls::CertProblem;
 use std::fmt;
 
 /// Why the client stopped. `Display` says what happened and what to do.
@@ -30,6 +31,14 @@ pub enum ClientError {
     ClosedByServer { addr: String, reason: String },
     /// Reading the terminal or stdin failed.
     Input { reason: String },
+    /// The server's TLS certificate was refused.
+    Certificate { addr: String, problem: CertProblem },
+    /// The TLS handshake or connection failed for another reason.
+    Tls { addr: String, reason: String },
+    /// The `--tls-ca` file could not be used.
+    TlsCaFile { path: String, reason: String },
+    /// The system has no trusted root certificates to check the server with.
+    NoSystemRoots,
 }
 
 impl fmt::Display for ClientError {
@@ -65,6 +74,22 @@ impl fmt::Display for ClientError {
             ClientError::Input { reason } => {
                 write!(f, "could not read input: {reason}")
             }
+            ClientError::Certificate { addr, problem } => {
+                write!(f, "TLS refused for {addr}: {problem}")
+            }
+            ClientError::Tls { addr, reason } => {
+                write!(f, "TLS with {addr} failed: {reason}")
+            }
+            ClientError::TlsCaFile { path, reason } => write!(
+                f,
+                "cannot use the CA file {path}: {reason}; --tls-ca wants a PEM file with \
+                 \"-----BEGIN CERTIFICATE-----\" blocks"
+            ),
+            ClientError::NoSystemRoots => write!(
+                f,
+                "this system has no trusted root certificates (install the ca-certificates \
+                 package), or use --tls-ca FILE or --tls-fingerprint SHA256"
+            ),
         }
     }
 }

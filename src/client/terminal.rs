@@ -8,6 +8,7 @@
 //! that is the session's job. Must never print text that did not come from a
 //! [`crate::client::DisplayLine`] or a [`ClientError`].
 
+use super::tls::{self, Trust};
 use super::{ClientError, DisplayLine, NickRetry, Output, Session};
 use crate::proto::{LineError, MAX_LINE, MAX_TAGS};
 use rustyline::error::ReadlineError;
@@ -36,6 +37,8 @@ pub struct Options {
     pub port: u16,
     /// The room to join once registered.
     pub room: String,
+    /// Connect with TLS, trusting what this says; `None` for plaintext.
+    pub tls: Option<Trust>,
 }
 
 /// Everything the main loop waits for, from the reader and input threads.
@@ -79,10 +82,23 @@ impl Screen {
 pub fn run(options: &Options) -> Result<(), ClientError> {
     let addr = format!("{}:{}", options.host, options.port);
     let stream = connect(&options.host, options.port)?;
-    let reader = stream.try_clone().map_err(|e| ClientError::Connect {
+    let socket = stream.try_clone().map_err(|e| ClientError::Connect {
         addr: addr.clone(),
         reason: e.to_string(),
     })?;
+    let (reader, writer): (Box<dyn Read + Send>, Writer) = match &options.tls {
+        Some(trust) => {
+            let halves = tls::handshake(stream, &options.host, &addr, trust)?;
+            (Box::new(halves.reader), Writer::Tls(halves.writer))
+        }
+        None => {
+            let reader = stream.try_clone().map_err(|e| ClientError::Connect {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+            (Box::new(reader), Writer::Plain(stream))
+        }
+    };
     let interactive = io::stdin().is_terminal();
     let (tx, rx) = mpsc::channel::<Event>();
     spawn_reader(reader, tx.clone());
@@ -101,13 +117,16 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
     };
 
     let mut shell = Shell {
-        stream,
+        stream: writer,
         addr,
         screen: &mut screen,
         quit_deadline: None,
     };
     let result = shell.main_loop(&mut session, &rx, input.as_ref());
-    let _ = shell.stream.shutdown(Shutdown::Both);
+    if let Writer::Tls(tls) = &mut shell.stream {
+        tls.close_notify();
+    }
+    let _ = socket.shutdown(Shutdown::Both);
     if let Some(input) = input {
         input.finish(&mut screen, result.as_ref().err());
     }
@@ -155,8 +174,23 @@ fn connect(host: &str, port: u16) -> Result<TcpStream, ClientError> {
     })
 }
 
+/// Where the client's lines go: the socket, or TLS over it.
+enum Writer {
+    Plain(TcpStream),
+    Tls(tls::TlsWriter),
+}
+
+impl Writer {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Writer::Plain(stream) => stream.write_all(bytes),
+            Writer::Tls(tls) => tls.write_all(bytes),
+        }
+    }
+}
+
 /// Frames the server's bytes into lines until EOF or an error.
-fn spawn_reader(mut stream: TcpStream, tx: mpsc::Sender<Event>) {
+fn spawn_reader(mut stream: Box<dyn Read + Send>, tx: mpsc::Sender<Event>) {
     thread::spawn(move || {
         let mut lines = ServerLines::default();
         let mut buf = [0u8; 4096];
@@ -318,7 +352,7 @@ fn start_editor(tx: mpsc::Sender<Event>) -> Result<(Screen, Option<EditorThread>
 }
 
 struct Shell<'a> {
-    stream: TcpStream,
+    stream: Writer,
     addr: String,
     screen: &'a mut Screen,
     quit_deadline: Option<Instant>,

@@ -39,6 +39,36 @@ pub struct ServerConfig {
     pub flood_lines_per_sec: u64,
     /// How many lines beyond the sustained rate a client may send at once.
     pub flood_burst_lines: u64,
+    /// The IRCv3 Strict Transport Security policy, when TLS is on.
+    pub sts: Option<StsPolicy>,
+}
+
+/// What the IRCv3 `sts` capability tells clients: plaintext clients are sent
+/// to the TLS `port`; TLS clients are asked to use TLS for `duration_secs`.
+///
+/// ```
+/// let sts = natter::core::StsPolicy { port: 6697, duration_secs: 300 };
+/// assert_eq!(sts.capability(false), "sts=port=6697");
+/// assert_eq!(sts.capability(true), "sts=duration=300");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StsPolicy {
+    /// The TLS port plaintext clients must reconnect to.
+    pub port: u16,
+    /// How long a client that connected securely must keep using TLS.
+    pub duration_secs: u64,
+}
+
+impl StsPolicy {
+    /// The `CAP LS` token for a connection that is (`tls`) or is not secure:
+    /// an upgrade policy on plaintext, a persistence policy over TLS.
+    pub fn capability(&self, tls: bool) -> String {
+        if tls {
+            format!("sts=duration={}", self.duration_secs)
+        } else {
+            format!("sts=port={}", self.port)
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -57,6 +87,7 @@ impl Default for ServerConfig {
             max_rooms_per_client: 50,
             flood_lines_per_sec: 100,
             flood_burst_lines: 500,
+            sts: None,
         }
     }
 }

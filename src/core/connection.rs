@@ -25,6 +25,8 @@ pub struct Connection {
     pub cap_negotiating: bool,
     /// Whether the correct PASS was given (true when no password is set).
     pub password_ok: bool,
+    /// Whether the connection came over TLS.
+    pub tls: bool,
     /// Whether the client enabled `echo-message`.
     pub echo_message: bool,
     /// Case-folded names of the rooms this client is in.
@@ -60,6 +62,7 @@ impl Connection {
             registered: false,
             cap_negotiating: false,
             password_ok: !password_needed,
+            tls: false,
             echo_message: false,
             rooms: BTreeSet::new(),
             connected_at: now,

@@ -40,6 +40,9 @@ pub enum Event {
         peer: String,
         now: Timestamp,
     },
+    /// The connection `conn` came over TLS. The shell sends this right after
+    /// [`Event::Connected`], before any of the connection's lines.
+    Secured { conn: ConnId },
     /// A complete line (without CR LF) arrived from `conn`.
     Line {
         conn: ConnId,

@@ -13,7 +13,7 @@ mod room;
 mod server;
 
 pub use action::{Action, OutLine};
-pub use config::ServerConfig;
+pub use config::{ServerConfig, StsPolicy};
 pub use connection::Connection;
 pub use event::{ConnId, Event, Timestamp};
 pub use log::{log_stamp, render_log_line, LogEntry, LogRecord};

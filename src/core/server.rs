@@ -86,6 +86,11 @@ impl Server {
                 let c = Connection::new(&peer, now, self.config.password.is_some());
                 self.connections.insert(conn, c);
             }
+            Event::Secured { conn } => {
+                if let Some(c) = self.connections.get_mut(&conn) {
+                    c.tls = true;
+                }
+            }
             Event::Line { conn, line, now } => self.handle_line(conn, &line, now),
             Event::BadLine { conn, error, now } => self.handle_bad_line(conn, error, now),
             Event::Disconnected { conn, reason, now } => self.remove(conn, &reason, false, now),
@@ -288,7 +293,14 @@ impl Server {
                 if !c.registered {
                     c.cap_negotiating = true;
                 }
-                let m = cap_reply(vec!["LS".into(), CAPABILITIES.join(" ")]);
+                let mut caps = CAPABILITIES.join(" ");
+                // Capability values (and so `sts`) only for `CAP LS 302` clients.
+                let v302 = msg.param(1).parse::<u32>().is_ok_and(|v| v >= 302);
+                if let (true, Some(sts)) = (v302, &self.config.sts) {
+                    caps.push(' ');
+                    caps.push_str(&sts.capability(c.tls));
+                }
+                let m = cap_reply(vec!["LS".into(), caps]);
                 self.send(conn, &m);
             }
             "LIST" => {

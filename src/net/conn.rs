@@ -44,6 +44,8 @@ fn io_reason(e: &io::Error) -> String {
         io::ErrorKind::ConnectionAborted => "Connection aborted".to_string(),
         io::ErrorKind::BrokenPipe => "Broken pipe".to_string(),
         io::ErrorKind::TimedOut => "Connection timed out".to_string(),
+        // A TLS peer that hung up without close_notify.
+        io::ErrorKind::UnexpectedEof => "Remote host closed the connection".to_string(),
         _ => format!("Connection error: {e}"),
     }
 }
@@ -78,9 +80,10 @@ async fn read_into<S: AsyncRead + Unpin>(
     .await
 }
 
-/// Reads lines from `stream` and hands them to the core task in order, until
-/// the peer closes, the socket fails, or the core task has stopped.
-pub async fn reader(conn: ConnId, mut stream: TcpStream, events: Sender<Input>) {
+/// Reads lines from `stream` (a socket, or the read half of a TLS stream)
+/// and hands them to the core task in order, until the peer closes, the
+/// socket fails, or the core task has stopped.
+pub async fn reader<R: AsyncRead + Unpin>(conn: ConnId, mut stream: R, events: Sender<Input>) {
     let mut lines = LineReader::new();
     loop {
         let result = read_into(&mut stream, &mut lines).await;
@@ -210,12 +213,14 @@ async fn write_batch<S: AsyncWrite + Unpin>(
     }
 }
 
-/// Drains `outbox` into `stream` until the outbox closes or the socket fails,
-/// then shuts the socket down (which also ends the reader). `_alive` is held
-/// so the server can wait for every writer to finish at shutdown.
-pub async fn writer(
+/// Drains `outbox` into `stream` (a socket, or the write half of a TLS
+/// stream) until the outbox closes or the socket fails, then shuts `socket`
+/// down (which also ends the reader). `_alive` is held so the server can
+/// wait for every writer to finish at shutdown.
+pub async fn writer<W: AsyncWrite + Unpin>(
     conn: ConnId,
-    mut stream: TcpStream,
+    mut stream: W,
+    socket: TcpStream,
     outbox: Arc<Outbox>,
     events: Sender<Input>,
     _alive: Sender<()>,
@@ -263,7 +268,15 @@ pub async fn writer(
             }
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    // TLS says goodbye (close_notify) if the peer still listens; then the
+    // socket goes, whether it did or not.
+    let _ = async {
+        let _ = stream.close().await;
+        WriteEnd::Done
+    }
+    .or(timeout(ABORT_WRITE_TIMEOUT))
+    .await;
+    let _ = socket.shutdown(Shutdown::Both);
 }
 
 async fn timeout(after: Duration) -> WriteEnd {

@@ -1,7 +1,9 @@
 //! The smol shell around the pure core: sockets, clocks, tasks and files.
 //!
-//! Owns everything the core must not do: it accepts TCP connections, runs a
-//! reader task and a writer task per connection, and one core task that owns
+//! Owns everything the core must not do: it accepts TCP connections (and,
+//! with [`TlsOptions`], TLS connections on a second port, through the same
+//! tasks after the handshake), runs a reader task and a writer task per
+//! connection, and one core task that owns
 //! the [`Server`], applies events in arrival order (draining bursts in
 //! batches) and carries out its actions: queueing lines on bounded
 //! per-connection [`outbox::Outbox`]es, closing connections, and writing
@@ -25,10 +27,12 @@
 mod conn;
 pub mod outbox;
 mod server_log;
+pub mod tls;
 
 pub use server_log::{LogError, LogOptions, ServerLog};
+pub use tls::{TlsAcceptor, TlsError, TlsOptions};
 
-use crate::core::{Action, ConnId, Event, OutLine, Server, ServerConfig, Timestamp};
+use crate::core::{Action, ConnId, Event, OutLine, Server, ServerConfig, StsPolicy, Timestamp};
 use async_channel::{Receiver, Sender};
 use async_net::{TcpListener, TcpStream};
 use futures_lite::FutureExt;
@@ -38,6 +42,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -64,6 +69,10 @@ pub struct ServerOptions {
     pub bind: IpAddr,
     /// Port to listen on; 0 picks a free one (see [`RunningServer::local_addr`]).
     pub port: u16,
+    /// Whether to listen for plaintext connections on `port` at all.
+    pub plaintext: bool,
+    /// A TLS listener beside the plaintext one, and its certificate.
+    pub tls: Option<TlsOptions>,
     /// Most bytes queued for one client before it is disconnected.
     pub sendq_bytes: usize,
     /// Where `server.log` goes; `None` writes no log.
@@ -79,6 +88,8 @@ impl Default for ServerOptions {
         ServerOptions {
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: 6667,
+            plaintext: true,
+            tls: None,
             sendq_bytes: DEFAULT_SENDQ,
             log: None,
             threads: std::thread::available_parallelism()
@@ -102,6 +113,10 @@ pub enum NetError {
     Listen { addr: SocketAddr, source: io::Error },
     /// The log file could not be opened.
     Log(LogError),
+    /// The TLS certificate or key is unusable.
+    Tls(TlsError),
+    /// The plaintext port is off and no TLS was configured.
+    NoListener,
     /// The server's threads could not be started.
     Runtime(io::Error),
 }
@@ -132,6 +147,12 @@ impl fmt::Display for NetError {
                 write!(f, "cannot listen on {addr}: {source}")
             }
             NetError::Log(e) => write!(f, "{e}"),
+            NetError::Tls(e) => write!(f, "{e}"),
+            NetError::NoListener => write!(
+                f,
+                "nothing to listen on: --no-plaintext needs TLS, \
+                 e.g. `--tls-cert cert.pem --tls-key key.pem`"
+            ),
             NetError::Runtime(e) => write!(
                 f,
                 "cannot start the server's threads: {e}; check the system's thread limits"
@@ -141,6 +162,12 @@ impl fmt::Display for NetError {
 }
 
 impl std::error::Error for NetError {}
+
+impl From<TlsError> for NetError {
+    fn from(e: TlsError) -> Self {
+        NetError::Tls(e)
+    }
+}
 
 impl From<LogError> for NetError {
     fn from(e: LogError) -> Self {
@@ -165,6 +192,8 @@ pub(crate) enum Input {
         peer: SocketAddr,
         outbox: Arc<Outbox>,
         now: Timestamp,
+        /// Whether the connection came over TLS.
+        tls: bool,
     },
     /// Anything else for the core.
     Event(Event),
@@ -174,25 +203,59 @@ pub(crate) enum Input {
 ///
 /// Dropping it shuts the server down as [`RunningServer::shutdown`] does.
 pub struct RunningServer {
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
+    tls: Option<Arc<TlsAcceptor>>,
     events: Sender<Input>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Binds the port, opens the log, and starts serving on new threads.
-    pub fn start(options: ServerOptions) -> Result<RunningServer, NetError> {
-        let addr = SocketAddr::new(options.bind, options.port);
-        let listener = std::net::TcpListener::bind(addr).map_err(|e| bind_error(addr, e))?;
-        let addr = listener.local_addr().unwrap_or(addr);
-        let listener = TcpListener::try_from(listener).map_err(|e| bind_error(addr, e))?;
+    pub fn start(mut options: ServerOptions) -> Result<RunningServer, NetError> {
+        if !options.plaintext && options.tls.is_none() {
+            return Err(NetError::NoListener);
+        }
+        // Certificates first: a bad file must stop the server before it binds.
+        let acceptor = match &options.tls {
+            Some(tls) => Some(Arc::new(TlsAcceptor::load(&tls.cert, &tls.key)?)),
+            None => None,
+        };
+        let plain = match options.plaintext {
+            true => Some(listen(options.bind, options.port)?),
+            false => None,
+        };
+        let mut secure = None;
+        if let (Some(tls), Some(acceptor)) = (&options.tls, &acceptor) {
+            let (listener, addr) = listen(options.bind, tls.port)?;
+            if let Some(duration_secs) = tls.sts_duration_secs {
+                options.config.sts = Some(StsPolicy {
+                    port: addr.port(),
+                    duration_secs,
+                });
+            }
+            let transport = Transport::Tls {
+                acceptor: acceptor.clone(),
+                handshake_timeout: tls.handshake_timeout,
+            };
+            secure = Some((listener, addr, transport));
+        }
+        let addr = plain.as_ref().map(|(_, addr)| *addr);
+        let tls_addr = secure.as_ref().map(|(_, addr, _)| *addr);
+        let mut listeners: Vec<(TcpListener, Transport)> = Vec::new();
+        if let Some((listener, _)) = plain {
+            listeners.push((listener, Transport::Plain));
+        }
+        if let Some((listener, _, transport)) = secure {
+            listeners.push((listener, transport));
+        }
         let log = match &options.log {
             Some(log) => ServerLog::open(log)?,
             None => ServerLog::disabled(),
         };
         let (events, inbox) = async_channel::bounded(EVENT_QUEUE);
         let shell = Shell {
-            listener,
+            listeners,
             events: events.clone(),
             inbox,
             log,
@@ -206,14 +269,41 @@ impl RunningServer {
             .map_err(NetError::Runtime)?;
         Ok(RunningServer {
             addr,
+            tls_addr,
+            tls: acceptor,
             events,
             thread: Some(thread),
         })
     }
 
-    /// The address the server listens on (with the real port when 0 was asked).
+    /// The address the server listens on for plaintext (with the real port
+    /// when 0 was asked); the TLS address when plaintext is off.
     pub fn local_addr(&self) -> SocketAddr {
+        match (self.addr, self.tls_addr) {
+            (Some(addr), _) | (None, Some(addr)) => addr,
+            // `start` refuses to run with no listener at all.
+            (None, None) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        }
+    }
+
+    /// The plaintext address, unless plaintext is off.
+    pub fn plaintext_addr(&self) -> Option<SocketAddr> {
         self.addr
+    }
+
+    /// The TLS address, when TLS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// Reads the certificate and key files again (as on SIGHUP): new
+    /// connections get the new certificate, open ones carry on. On error
+    /// the old certificate stays. Does nothing when TLS is off.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        match &self.tls {
+            Some(acceptor) => acceptor.reload(),
+            None => Ok(()),
+        }
     }
 
     /// Tells every client `ERROR :Server shutting down`, gives their writers
@@ -239,6 +329,15 @@ impl Drop for RunningServer {
     }
 }
 
+/// Binds `bind:port` for the smol shell; returns the listener and its real address.
+fn listen(bind: IpAddr, port: u16) -> Result<(TcpListener, SocketAddr), NetError> {
+    let addr = SocketAddr::new(bind, port);
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| bind_error(addr, e))?;
+    let addr = listener.local_addr().unwrap_or(addr);
+    let listener = TcpListener::try_from(listener).map_err(|e| bind_error(addr, e))?;
+    Ok((listener, addr))
+}
+
 fn bind_error(addr: SocketAddr, e: io::Error) -> NetError {
     match e.kind() {
         io::ErrorKind::AddrInUse => NetError::PortInUse { addr },
@@ -260,9 +359,24 @@ pub fn shutdown_signals() -> io::Result<async_signal::Signals> {
     async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
 }
 
+/// Registers for SIGHUP, which asks for the TLS certificate to be reloaded.
+pub fn reload_signals() -> io::Result<async_signal::Signals> {
+    async_signal::Signals::new([async_signal::Signal::Hup])
+}
+
+/// How a listener's connections reach the reader and writer tasks.
+#[derive(Clone)]
+enum Transport {
+    Plain,
+    Tls {
+        acceptor: Arc<TlsAcceptor>,
+        handshake_timeout: Duration,
+    },
+}
+
 /// Everything the core thread owns.
 struct Shell {
-    listener: TcpListener,
+    listeners: Vec<(TcpListener, Transport)>,
     events: Sender<Input>,
     inbox: Receiver<Input>,
     log: ServerLog,
@@ -295,7 +409,7 @@ fn run_threads(shell: Shell, threads: usize) {
 /// briefly for the writers and flushes the log.
 async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     let Shell {
-        listener,
+        listeners,
         events,
         inbox,
         log,
@@ -303,13 +417,24 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         config,
     } = shell;
     let (alive, all_writers_done) = async_channel::bounded::<()>(1);
-    let accept = ex.spawn(accept_loop(
-        ex.clone(),
-        listener,
-        events.clone(),
-        alive.clone(),
-        sendq,
-    ));
+    // Shared by every listener, so connection ids are never reused.
+    let ids = Arc::new(AtomicU64::new(1));
+    let accept: Vec<_> = listeners
+        .into_iter()
+        .map(|(listener, transport)| {
+            ex.spawn(accept_loop(
+                ex.clone(),
+                listener,
+                transport,
+                Accepting {
+                    ids: ids.clone(),
+                    events: events.clone(),
+                    alive: alive.clone(),
+                    sendq,
+                },
+            ))
+        })
+        .collect();
     let ticker = ex.spawn(ticker(events.clone()));
     drop(events);
     drop(alive);
@@ -334,14 +459,21 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     core.log.flush();
 }
 
-async fn accept_loop(
-    ex: Arc<Executor<'static>>,
-    listener: TcpListener,
+/// What every accepted connection needs, whichever listener it came from.
+#[derive(Clone)]
+struct Accepting {
+    ids: Arc<AtomicU64>,
     events: Sender<Input>,
     alive: Sender<()>,
     sendq: usize,
+}
+
+async fn accept_loop(
+    ex: Arc<Executor<'static>>,
+    listener: TcpListener,
+    transport: Transport,
+    accepting: Accepting,
 ) {
-    let mut next_id = 1u64;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -353,40 +485,108 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let conn = ConnId(next_id);
-        next_id += 1;
-        let outbox = Arc::new(Outbox::new(sendq));
-        let accepted = Input::Accepted {
-            conn,
-            peer: unmap_v4(peer),
-            outbox: outbox.clone(),
-            now: now(),
-        };
-        if events.send(accepted).await.is_err() {
-            return;
+        let peer = unmap_v4(peer);
+        match &transport {
+            Transport::Plain => {
+                let reader = stream.clone();
+                if !connect(&ex, &accepting, peer, false, reader, stream.clone(), stream).await {
+                    return;
+                }
+            }
+            // The handshake runs in its own task: a slow one holds up no one.
+            Transport::Tls {
+                acceptor,
+                handshake_timeout,
+            } => {
+                let config = acceptor.config();
+                let timeout = *handshake_timeout;
+                let accepting = accepting.clone();
+                let spawner = ex.clone();
+                ex.spawn(async move {
+                    let Some(tls) = handshake(config, stream.clone(), peer, timeout).await else {
+                        return;
+                    };
+                    let (reader, writer) = futures_lite::io::split(tls);
+                    connect(&spawner, &accepting, peer, true, reader, writer, stream).await;
+                })
+                .detach();
+            }
         }
-        spawn_connection(&ex, conn, stream, outbox, &events, &alive);
     }
 }
 
-fn spawn_connection(
-    ex: &Executor<'static>,
-    conn: ConnId,
+/// Runs the TLS handshake; on failure or timeout logs a line and drops the
+/// connection (the core never hears of it).
+async fn handshake(
+    config: Arc<rustls::ServerConfig>,
     stream: TcpStream,
-    outbox: Arc<Outbox>,
-    events: &Sender<Input>,
-    alive: &Sender<()>,
-) {
-    ex.spawn(conn::reader(conn, stream.clone(), events.clone()))
+    peer: SocketAddr,
+    timeout: Duration,
+) -> Option<futures_rustls::server::TlsStream<TcpStream>> {
+    let acceptor = futures_rustls::TlsAcceptor::from(config);
+    let result = async { Some(acceptor.accept(stream.clone()).await) }
+        .or(async {
+            Timer::after(timeout).await;
+            None
+        })
+        .await;
+    match result {
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(e)) => {
+            eprintln!("natter-server: TLS handshake with {peer} failed: {e}; connection closed");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            None
+        }
+        None => {
+            eprintln!(
+                "natter-server: TLS handshake with {peer} did not finish within {timeout:?}; \
+                 connection closed"
+            );
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            None
+        }
+    }
+}
+
+/// Gives the connection an id and an outbox, tells the core, and starts its
+/// reader and writer. False when the core has stopped.
+async fn connect<R, W>(
+    ex: &Executor<'static>,
+    accepting: &Accepting,
+    peer: SocketAddr,
+    tls: bool,
+    reader: R,
+    writer: W,
+    socket: TcpStream,
+) -> bool
+where
+    R: futures_lite::AsyncRead + Unpin + Send + 'static,
+    W: futures_lite::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = ConnId(accepting.ids.fetch_add(1, Ordering::Relaxed));
+    let outbox = Arc::new(Outbox::new(accepting.sendq));
+    let accepted = Input::Accepted {
+        conn,
+        peer,
+        outbox: outbox.clone(),
+        now: now(),
+        tls,
+    };
+    if accepting.events.send(accepted).await.is_err() {
+        return false;
+    }
+    ex.spawn(conn::reader(conn, reader, accepting.events.clone()))
         .detach();
     ex.spawn(conn::writer(
         conn,
-        stream,
+        writer,
+        socket,
         outbox,
-        events.clone(),
-        alive.clone(),
+        accepting.events.clone(),
+        accepting.alive.clone(),
     ))
     .detach();
+    true
 }
 
 /// `::ffff:1.2.3.4` (an IPv4 client of a `::` listener) shown as `1.2.3.4`.
@@ -448,10 +648,14 @@ impl CoreTask {
                 peer,
                 outbox,
                 now,
+                tls,
             } => {
                 self.outboxes.insert(conn, outbox);
                 let peer = peer.to_string();
                 self.feed(Event::Connected { conn, peer, now });
+                if tls {
+                    self.feed(Event::Secured { conn });
+                }
                 false
             }
             Input::Event(event) => {

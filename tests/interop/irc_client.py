@@ -1,6 +1,8 @@
 """A third-party IRC client (the `irc` package from PyPI) chatting on natter.
 
-Usage: irc_client.py HOST PORT NICK SAY EXPECT
+Usage: irc_client.py [--tls CAFILE] HOST PORT NICK SAY EXPECT
+With --tls, connects over TLS and trusts the certificate(s) in CAFILE (a
+self-signed server certificate works as its own CA).
 Connects as NICK, joins #lobby, says SAY once it is in, and waits for EXPECT
 from someone else in #lobby. Prints one line per event it saw (JOINED, GOT,
 SAW-JOIN nick) and exits 0 when EXPECT arrived, 1 on timeout or error.
@@ -14,7 +16,11 @@ except ImportError:
     print("MISSING: the Python irc package; install it with: pip install irc", flush=True)
     sys.exit(3)
 
-host, port, nick, say, expect = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+args = sys.argv[1:]
+cafile = None
+if args[:1] == ["--tls"]:
+    cafile, args = args[1], args[2:]
+host, port, nick, say, expect = args[0], int(args[1]), args[2], args[3], args[4]
 state = {"done": False}
 
 
@@ -45,7 +51,18 @@ def on_error(conn, event):
 
 reactor = irc.client.Reactor()
 try:
-    c = reactor.server().connect(host, port, nick)
+    if cafile is None:
+        c = reactor.server().connect(host, port, nick)
+    else:
+        import functools
+        import ssl
+
+        import irc.connection
+
+        context = ssl.create_default_context(cafile=cafile)
+        wrapper = functools.partial(context.wrap_socket, server_hostname=host)
+        factory = irc.connection.Factory(wrapper=wrapper)
+        c = reactor.server().connect(host, port, nick, connect_factory=factory)
 except irc.client.ServerConnectionError as e:
     print("CONNECT-FAILED", e, flush=True)
     sys.exit(1)
