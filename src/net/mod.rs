@@ -25,10 +25,12 @@
 mod conn;
 pub mod outbox;
 mod server_log;
+pub mod store;
 
 pub use server_log::{LogError, LogOptions, ServerLog};
+pub use store::{Store, StoreError, StoreOptions};
 
-use crate::core::{Action, ConnId, Event, OutLine, Server, ServerConfig, Timestamp};
+use crate::core::{Action, ConnId, Event, HistoryRecord, OutLine, Server, ServerConfig, Timestamp};
 use async_channel::{Receiver, Sender};
 use async_net::{TcpListener, TcpStream};
 use futures_lite::FutureExt;
@@ -72,6 +74,9 @@ pub struct ServerOptions {
     pub threads: usize,
     /// The chat rules' settings (server name, password, MOTD, timeouts).
     pub config: ServerConfig,
+    /// Where durable history goes; `None` keeps history in memory only
+    /// (lost on restart) and sends lines without waiting for the disk.
+    pub store: Option<StoreOptions>,
 }
 
 impl Default for ServerOptions {
@@ -85,6 +90,7 @@ impl Default for ServerOptions {
                 .map(|n| n.get().min(4))
                 .unwrap_or(1),
             config: ServerConfig::default(),
+            store: None,
         }
     }
 }
@@ -104,6 +110,8 @@ pub enum NetError {
     Log(LogError),
     /// The server's threads could not be started.
     Runtime(io::Error),
+    /// The history database could not be opened.
+    Store(StoreError),
 }
 
 impl fmt::Display for NetError {
@@ -132,6 +140,7 @@ impl fmt::Display for NetError {
                 write!(f, "cannot listen on {addr}: {source}")
             }
             NetError::Log(e) => write!(f, "{e}"),
+            NetError::Store(e) => write!(f, "{e}"),
             NetError::Runtime(e) => write!(
                 f,
                 "cannot start the server's threads: {e}; check the system's thread limits"
@@ -190,8 +199,17 @@ impl RunningServer {
             Some(log) => ServerLog::open(log)?,
             None => ServerLog::disabled(),
         };
+        let (store, restored) = match &options.store {
+            Some(store) => {
+                let (store, restored) = Store::open(store, now()).map_err(NetError::Store)?;
+                (Some(store), restored)
+            }
+            None => (None, store::Restored::default()),
+        };
         let (events, inbox) = async_channel::bounded(EVENT_QUEUE);
         let shell = Shell {
+            store,
+            restored,
             listener,
             events: events.clone(),
             inbox,
@@ -268,6 +286,8 @@ struct Shell {
     log: ServerLog,
     sendq: usize,
     config: ServerConfig,
+    store: Option<Store>,
+    restored: store::Restored,
 }
 
 /// Runs the shell on this thread plus `threads - 1` helpers sharing one executor.
@@ -301,6 +321,8 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         log,
         sendq,
         config,
+        store,
+        restored,
     } = shell;
     let (alive, all_writers_done) = async_channel::bounded::<()>(1);
     let accept = ex.spawn(accept_loop(
@@ -313,13 +335,22 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     let ticker = ex.spawn(ticker(events.clone()));
     drop(events);
     drop(alive);
+    let mut server = Server::new(config);
+    server.handle_event(Event::HistoryRestored {
+        records: restored.records,
+        next_id: restored.next_id,
+    });
     let mut core = CoreTask {
-        server: Server::new(config),
+        server,
         outboxes: HashMap::new(),
         pending: VecDeque::new(),
         log,
+        store,
+        unstored: Vec::new(),
+        held: Vec::new(),
     };
     core.run(&inbox).await;
+    drop(core.store.take());
     drop(accept);
     drop(ticker);
     core.log.flush();
@@ -417,6 +448,13 @@ struct CoreTask {
     /// Events the shell itself raised while carrying out actions (SendQ).
     pending: VecDeque<Event>,
     log: ServerLog,
+    /// The durable store; `None` when history is kept in memory only.
+    store: Option<Store>,
+    /// Records of this batch not yet committed.
+    unstored: Vec<HistoryRecord>,
+    /// Lines (and closes) emitted after the first uncommitted record, held
+    /// until it is committed: nobody is sent what a crash could lose.
+    held: Vec<Action>,
 }
 
 impl CoreTask {
@@ -427,6 +465,7 @@ impl CoreTask {
             let mut applied = 0;
             while let Some(input) = next {
                 if self.apply(input) {
+                    self.settle().await;
                     return;
                 }
                 applied += 1;
@@ -436,6 +475,7 @@ impl CoreTask {
                     None
                 };
             }
+            self.settle().await;
             futures_lite::future::yield_now().await;
         }
     }
@@ -469,7 +509,8 @@ impl CoreTask {
     }
 
     /// Hands `event` to the core and carries out everything it asks for,
-    /// including the consequences of SendQ overflows it causes.
+    /// including the consequences of SendQ overflows it causes. Lines that
+    /// follow an uncommitted record wait in `held` for [`CoreTask::settle`].
     fn feed(&mut self, event: Event) {
         self.server.handle_event(event);
         loop {
@@ -483,8 +524,44 @@ impl CoreTask {
         }
     }
 
+    /// Group commit: stores the batch's records in one transaction, then
+    /// releases the lines held behind them, in order.
+    async fn settle(&mut self) {
+        loop {
+            if self.unstored.is_empty() && self.held.is_empty() {
+                return;
+            }
+            let records = std::mem::take(&mut self.unstored);
+            if let (Some(store), false) = (&self.store, records.is_empty()) {
+                store.commit(records).await;
+            }
+            for action in std::mem::take(&mut self.held) {
+                self.carry_out_now(action);
+            }
+            // SendQ overflows while releasing: tell the core (which may
+            // store and send more, hence the loop).
+            while let Some(event) = self.pending.pop_front() {
+                self.feed(event);
+            }
+        }
+    }
+
     fn carry_out(&mut self, action: Action) {
         match action {
+            Action::Persist(record) => {
+                if self.store.is_some() {
+                    self.unstored.push(record);
+                }
+            }
+            Action::Log(record) => self.log.write(&record),
+            other if !self.unstored.is_empty() => self.held.push(other),
+            other => self.carry_out_now(other),
+        }
+    }
+
+    fn carry_out_now(&mut self, action: Action) {
+        match action {
+            Action::Persist(_) => {}
             Action::Send { to, line } => self.queue(to, line),
             Action::Broadcast { to, line } => {
                 for conn in to {
