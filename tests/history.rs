@@ -98,17 +98,16 @@ fn live_lines_are_serialized_once_per_distinct_capability_set_not_per_recipient(
     let mut h = Harness::new();
     let alice = user(&mut h, 1, "alice", "");
     h.send(alice, "JOIN #lobby");
-    let mut ids = 2;
-    for caps in [
+    let caps = [
         "",
         "",
         "server-time",
         "server-time",
         "message-tags server-time",
-    ] {
-        let c = user(&mut h, ids, &format!("u{ids}"), caps);
+    ];
+    for (id, caps) in (2..).zip(caps) {
+        let c = user(&mut h, id, &format!("u{id}"), caps);
         h.send(c, "JOIN #lobby");
-        ids += 1;
     }
     h.server.handle_event(Event::Line {
         conn: alice,
