@@ -10,7 +10,7 @@ use natter::net::{RunningServer, StoreOptions};
 use natter::proto::Message;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 fn store(dir: &Path) -> StoreOptions {
@@ -145,7 +145,7 @@ fn start_binary(dir: &Path) -> ServerProcess {
 /// One SIGKILL run: a sender floods #fan while three listeners read; the
 /// server is killed after a seeded delay. Returns (messages received by
 /// some listener, messages in history after a restart).
-fn kill_run(seed: u64, dir: &PathBuf) -> (BTreeSet<String>, BTreeSet<String>) {
+fn kill_run(seed: u64, dir: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut server = start_binary(dir);
     let addr = server.addr;
     let listeners: Vec<_> = (0..3)
