@@ -4,6 +4,8 @@
 //! - [`core`]: the chat rules as a state machine (pure).
 //! - [`net`]: the smol shell that runs the core over TCP.
 //! - [`client`]: natter-client's session (pure) and terminal shell.
+//! - [`bench`]: natter-bench, a load generator for any IRC server.
+pub mod bench;
 pub mod client;
 pub mod core;
 pub mod net;

@@ -28,6 +28,47 @@ fn start_server() -> (RunningServer, u16) {
     (server, port)
 }
 
+/// How a [`fake_server`] ends the conversation.
+enum FakeEnd {
+    /// Drops the socket right after confirming the join.
+    VanishAfterJoin,
+    /// Answers QUIT with ERROR, as a real server does.
+    ErrorOnQuit,
+}
+
+/// A one-client fake IRC server on 127.0.0.1: welcomes `nick`, confirms its
+/// JOIN #lobby followed by `after_join` (raw bytes, possibly hostile), then
+/// ends as `end` says. Returns its port.
+fn fake_server(nick: &str, after_join: &'static [u8], end: FakeEnd) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let nick = nick.to_string();
+    thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut writer = stream.try_clone().expect("clone");
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if line.starts_with("USER") {
+                let _ = writer.write_all(format!(":fake 001 {nick} :Welcome\r\n").as_bytes());
+            }
+            if line == "JOIN #lobby" {
+                let _ = writer.write_all(format!(":{nick}!a@h JOIN #lobby\r\n").as_bytes());
+                let _ = writer.write_all(after_join);
+                if let FakeEnd::VanishAfterJoin = end {
+                    let _ = writer.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+            if line.starts_with("QUIT") {
+                let _ = writer.write_all(b"ERROR :Closing Link\r\n");
+                return;
+            }
+        }
+    });
+    port
+}
+
 /// A natter-client child whose stdout lines arrive on a channel.
 struct Client {
     child: Child,
@@ -165,24 +206,7 @@ fn a_taken_nickname_in_a_pipe_exits_non_zero_with_a_clear_message() {
 
 #[test]
 fn a_server_vanishing_mid_chat_is_reported_as_a_lost_connection() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let mut writer = stream.try_clone().expect("clone");
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if line.starts_with("USER") {
-                let _ = writer.write_all(b":fake 001 alice :Welcome\r\n");
-            }
-            if line == "JOIN #lobby" {
-                let _ = writer.write_all(b":alice!a@h JOIN #lobby\r\n");
-                let _ = writer.shutdown(Shutdown::Both);
-                return;
-            }
-        }
-    });
+    let port = fake_server("alice", b"", FakeEnd::VanishAfterJoin);
     let mut alice = Client::start("alice", port);
     alice.wait_for("the join", |l| l == "*** You joined #lobby");
     let output = alice.child.wait_with_output().expect("exit");
@@ -196,28 +220,11 @@ fn a_server_vanishing_mid_chat_is_reported_as_a_lost_connection() {
 
 #[test]
 fn escape_sequences_and_latin1_from_the_server_are_shown_harmlessly() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let mut writer = stream.try_clone().expect("clone");
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if line.starts_with("USER") {
-                let _ = writer.write_all(b":fake 001 eve :Welcome\r\n");
-            }
-            if line == "JOIN #lobby" {
-                let _ = writer.write_all(
-                    b":eve!a@h JOIN #lobby\r\n:mal!m@h PRIVMSG #lobby :\x1b[2J\x1b]0;pwn\x07\xc2\x9b caf\xe9\r\n",
-                );
-            }
-            if line.starts_with("QUIT") {
-                let _ = writer.write_all(b"ERROR :Closing Link\r\n");
-                return;
-            }
-        }
-    });
+    let port = fake_server(
+        "eve",
+        b":mal!m@h PRIVMSG #lobby :\x1b[2J\x1b]0;pwn\x07\xc2\x9b caf\xe9\r\n",
+        FakeEnd::ErrorOnQuit,
+    );
     let mut eve = Client::start("eve", port);
     eve.wait_for("the message", |l| l.contains("[mal]"));
     let (output, seen) = eve.finish();

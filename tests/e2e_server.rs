@@ -383,10 +383,17 @@ fn a_third_party_irc_client_chats_with_a_plain_socket_client() {
         .args(["-c", "import irc.client"])
         .status()
         .is_ok_and(|s| s.success());
-    assert!(
-        has_irc,
-        "this test drives the third-party Python `irc` client: pip install irc"
-    );
+    if !has_irc {
+        // CI installs the package (.ci/run) and must run this test; a fresh
+        // machine with only Rust skips it, saying how to run it.
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(
+            !in_ci,
+            "this test drives the third-party Python `irc` client: pip install irc"
+        );
+        eprintln!("SKIPPED: the interop test needs the Python irc package: pip install irc");
+        return;
+    }
     let server = start_server(DEFAULT_SENDQ, None);
     let addr = server.local_addr();
     let mut john = Client::joined(addr, "John", "#lobby");

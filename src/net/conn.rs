@@ -4,7 +4,8 @@
 //! [`Event`]s through a [`LineReader`] and reports how the connection ended;
 //! the writer drains the connection's [`Outbox`], coalescing every waiting
 //! line into one write. Must never make a chat decision (the core does),
-//! never hold more than one read buffer and one line of input, and never let
+//! never hold a buffer of its own while idle (reads and writes go through a
+//! per-thread scratch buffer), never more than one line of input, and never let
 //! a stalled peer hold up anything but its own writer.
 
 use super::outbox::{Outbox, Phase};
@@ -13,21 +14,21 @@ use crate::core::{ConnId, Event, OutLine};
 use crate::proto::LineReader;
 use async_channel::Sender;
 use async_net::TcpStream;
-use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 /// How long a closing connection gets to take its last lines.
 pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a client cut off for SendQ gets to take the ERROR line.
 const ABORT_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
-/// Write buffer capacity a writer keeps between batches.
-const KEEP_BUFFER: usize = 64 * 1024;
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 4096;
 
 /// The text other clients see when a connection ends on its own.
 pub fn disconnect_reason(result: &io::Result<usize>) -> String {
@@ -47,25 +48,50 @@ fn io_reason(e: &io::Error) -> String {
     }
 }
 
+/// Bytes read from the socket at a time, into the thread's scratch buffer.
+const SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    /// One scratch buffer per executor thread, borrowed only inside a single
+    /// `poll`: an idle connection holds no read or write buffer of its own.
+    static SCRATCH_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
+}
+
+/// Reads once from `stream` through the thread's scratch buffer, straight
+/// into `lines`. Returns the byte count (0 at end of stream).
+async fn read_into<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    lines: &mut LineReader,
+) -> io::Result<usize> {
+    poll_fn(|cx| {
+        SCRATCH_BUF.with_borrow_mut(|buf| {
+            buf.resize(SCRATCH, 0);
+            match Pin::new(&mut *stream).poll_read(cx, buf) {
+                Poll::Ready(Ok(n)) => {
+                    lines.push(&buf[..n.min(buf.len())]);
+                    Poll::Ready(Ok(n))
+                }
+                other => other,
+            }
+        })
+    })
+    .await
+}
+
 /// Reads lines from `stream` and hands them to the core task in order, until
 /// the peer closes, the socket fails, or the core task has stopped.
 pub async fn reader(conn: ConnId, mut stream: TcpStream, events: Sender<Input>) {
     let mut lines = LineReader::new();
-    let mut buf = vec![0u8; READ_CHUNK];
     loop {
-        let result = stream.read(&mut buf).await;
-        let n = match result {
-            Ok(n) if n > 0 => n,
-            _ => {
-                let reason = disconnect_reason(&result);
-                let now = now();
-                let _ = events
-                    .send(Input::Event(Event::Disconnected { conn, reason, now }))
-                    .await;
-                return;
-            }
-        };
-        lines.push(&buf[..n]);
+        let result = read_into(&mut stream, &mut lines).await;
+        if !matches!(result, Ok(n) if n > 0) {
+            let reason = disconnect_reason(&result);
+            let now = now();
+            let _ = events
+                .send(Input::Event(Event::Disconnected { conn, reason, now }))
+                .await;
+            return;
+        }
         let now = now();
         while let Some(item) = lines.next_line() {
             let event = match item {
@@ -86,27 +112,101 @@ enum WriteEnd {
     Interrupted,
 }
 
-/// Writes `buf` from `*written` on, counting progress in `written`, so an
-/// interrupted write leaves behind how far it got.
-async fn write_counted(stream: &mut TcpStream, buf: &[u8], written: &mut usize) -> WriteEnd {
-    while *written < buf.len() {
-        match stream.write(&buf[*written..]).await {
-            Ok(0) => return WriteEnd::Failed(io::ErrorKind::WriteZero.into()),
-            Ok(n) => *written += n,
-            Err(e) => return WriteEnd::Failed(e),
+/// What a connection's writer still owes its socket: the part of a batch the
+/// socket did not take at once. Empty (and unallocated) whenever the writer
+/// keeps up, so an idle connection holds no write buffer.
+struct Unsent {
+    bytes: Vec<u8>,
+    /// Whether the last byte the socket took ended a line.
+    at_line_start: bool,
+}
+
+impl Unsent {
+    /// Nothing owed, at the start of a line.
+    fn new() -> Unsent {
+        Unsent {
+            bytes: Vec::new(),
+            at_line_start: true,
         }
+    }
+
+    fn note_written(&mut self, written: &[u8]) {
+        if let Some(&last) = written.last() {
+            self.at_line_start = last == b'\n';
+        }
+    }
+}
+
+fn serialize(batch: &mut VecDeque<OutLine>, into: &mut Vec<u8>) {
+    for line in batch.drain(..) {
+        into.extend_from_slice(line.as_bytes());
+        into.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Writes `batch` (each line plus CR LF) after whatever was left unsent
+/// before it. The batch is serialized into the thread's scratch buffer and
+/// written from there; only bytes the socket does not take at once are
+/// copied into `unsent`. Cancel-safe: the first poll drains `batch`, and
+/// anything not yet written is in `unsent` whenever this future is dropped.
+async fn write_batch<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    batch: &mut VecDeque<OutLine>,
+    unsent: &mut Unsent,
+) -> WriteEnd {
+    let written = poll_fn(|cx| loop {
+        if unsent.bytes.is_empty() {
+            if batch.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let result = SCRATCH_BUF.with_borrow_mut(|buf| {
+                buf.clear();
+                serialize(batch, buf);
+                let result = Pin::new(&mut *stream).poll_write(cx, buf);
+                let taken = match &result {
+                    Poll::Ready(Ok(n)) => (*n).min(buf.len()),
+                    _ => 0,
+                };
+                unsent.note_written(&buf[..taken]);
+                unsent.bytes.extend_from_slice(&buf[taken..]);
+                result
+            });
+            match result {
+                Poll::Ready(Ok(0)) if !unsent.bytes.is_empty() => {
+                    return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero)))
+                }
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // Behind already: keep order by appending the batch to what is owed.
+        serialize(batch, &mut unsent.bytes);
+        match Pin::new(&mut *stream).poll_write(cx, &unsent.bytes) {
+            Poll::Ready(Ok(0)) => {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero)))
+            }
+            Poll::Ready(Ok(n)) => {
+                let n = n.min(unsent.bytes.len());
+                let last = unsent.bytes[n - 1];
+                unsent.at_line_start = last == b'\n';
+                unsent.bytes.drain(..n);
+                if unsent.bytes.is_empty() {
+                    // Caught up: give the memory back.
+                    unsent.bytes = Vec::new();
+                }
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+    })
+    .await;
+    if let Err(e) = written {
+        return WriteEnd::Failed(e);
     }
     match stream.flush().await {
         Ok(()) => WriteEnd::Done,
         Err(e) => WriteEnd::Failed(e),
-    }
-}
-
-fn fill(buf: &mut Vec<u8>, batch: &mut VecDeque<OutLine>) {
-    buf.clear();
-    for line in batch.drain(..) {
-        buf.extend_from_slice(line.as_bytes());
-        buf.extend_from_slice(b"\r\n");
     }
 }
 
@@ -121,30 +221,27 @@ pub async fn writer(
     _alive: Sender<()>,
 ) {
     let mut batch = VecDeque::new();
-    let mut buf = Vec::with_capacity(READ_CHUNK);
-    // True when the last write stopped in the middle of a line.
-    let mut mid_line = false;
+    let mut unsent = Unsent::new();
     loop {
         let phase = outbox.next_batch(&mut batch).await;
         if phase == Phase::Aborted {
-            fill(&mut buf, &mut batch);
-            if mid_line {
-                buf.splice(0..0, *b"\r\n");
+            // Drop what is owed; end a half-written line so the ERROR line
+            // (the only thing in the batch) arrives on a line of its own.
+            unsent.bytes.clear();
+            if !unsent.at_line_start {
+                unsent.bytes.extend_from_slice(b"\r\n");
             }
-            let mut written = 0;
-            let _ = write_counted(&mut stream, &buf, &mut written)
+            let _ = write_batch(&mut stream, &mut batch, &mut unsent)
                 .or(timeout(ABORT_WRITE_TIMEOUT))
                 .await;
             break;
         }
-        fill(&mut buf, &mut batch);
-        let mut written = 0;
         let end = if phase == Phase::Closing {
-            write_counted(&mut stream, &buf, &mut written)
+            write_batch(&mut stream, &mut batch, &mut unsent)
                 .or(timeout(CLOSE_FLUSH_TIMEOUT))
                 .await
         } else {
-            write_counted(&mut stream, &buf, &mut written)
+            write_batch(&mut stream, &mut batch, &mut unsent)
                 .or(async {
                     outbox.wait_aborted().await;
                     WriteEnd::Interrupted
@@ -153,15 +250,7 @@ pub async fn writer(
         };
         match end {
             WriteEnd::Done if phase == Phase::Closing => break,
-            // Keep the buffer for the next batch, but give back what one
-            // rare big burst made it grow to.
-            WriteEnd::Done => {
-                buf.clear();
-                buf.shrink_to(KEEP_BUFFER);
-            }
-            WriteEnd::Interrupted => {
-                mid_line = written > 0 && buf.get(written - 1) != Some(&b'\n');
-            }
+            WriteEnd::Done | WriteEnd::Interrupted => {}
             WriteEnd::Failed(e) => {
                 if phase == Phase::Open {
                     let reason = io_reason(&e);

@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# bench/compare.sh: natter-server side by side with ngircd and InspIRCd.
+#
+# Installs the peers from Debian's packages, writes their configs from the
+# templates in bench/ (127.0.0.1 only, flood and per-IP limits lifted), builds
+# natter in release, then for each server and each scenario starts a fresh
+# server, runs natter-bench against it with --json, and stops it. Finally
+# writes BENCHMARKS.md and bench/fanout.svg (bench/report.py).
+#
+# Usage: bench/compare.sh [--quick] [--servers "natter ngircd inspircd"]
+#                         [--out FILE] [--svg FILE] [--results DIR]
+#                         [--no-install] [--no-build] [--note TEXT]
+# --quick runs small sizes (under a minute) to validate the pipeline.
+# Loopback only; every run is bounded by natter-bench's --timeout.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+QUICK=0
+SERVERS="natter ngircd inspircd"
+OUT="$ROOT/BENCHMARKS.md"
+SVG="$ROOT/bench/fanout.svg"
+NOTE=""
+RESULTS=""
+INSTALL=1
+BUILD=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --servers) SERVERS="$2"; shift ;;
+    --out) OUT="$2"; shift ;;
+    --svg) SVG="$2"; shift ;;
+    --note) NOTE="$2"; shift ;;
+    --results) RESULTS="$2"; shift ;;
+    --no-install) INSTALL=0 ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 1 ;;
+  esac
+  shift
+done
+if [ -z "$RESULTS" ]; then
+  if [ "$QUICK" = 1 ]; then RESULTS="$ROOT/bench/results-quick"; else RESULTS="$ROOT/bench/results"; fi
+fi
+
+log() { echo "== $*" >&2; }
+
+# Ports (loopback only).
+PORT_natter=16669
+PORT_ngircd=16667
+PORT_inspircd=16668
+# Handshakes in flight: ngircd's listen backlog is 10 (more means SYN drops
+# and 1 s retransmits); InspIRCd registers on a 1 s tick, so it needs many.
+CONC_natter=100
+CONC_ngircd=10
+CONC_inspircd=2000
+
+# ---------------------------------------------------------------- install
+if [ "$INSTALL" = 1 ]; then
+  if ! command -v ngircd >/dev/null || ! command -v inspircd >/dev/null; then
+    log "installing ngircd and inspircd (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngircd inspircd >/dev/null
+  fi
+fi
+NGIRCD=$(command -v ngircd || echo /usr/sbin/ngircd)
+INSPIRCD=$(command -v inspircd || echo /usr/sbin/inspircd)
+
+# ---------------------------------------------------------------- build
+if [ "$BUILD" = 1 ]; then
+  log "building natter (release)"
+  (cd "$ROOT" && cargo build --release --bins)
+fi
+BENCH="$ROOT/target/release/natter-bench"
+NATTER="$ROOT/target/release/natter-server"
+[ -x "$BENCH" ] || { echo "compare.sh: $BENCH missing; run without --no-build" >&2; exit 1; }
+
+# ---------------------------------------------------------------- configs
+WORK=$(mktemp -d /tmp/natter-compare.XXXXXX)
+chmod 755 "$WORK"
+mkdir -p "$WORK/run" "$WORK/conf.d"
+echo "natter benchmark peer" > "$WORK/motd.txt"
+: > "$WORK/Commands.txt"
+sed -e "s#{DIR}#$WORK#g" -e "s#{PORT}#$PORT_ngircd#g" "$ROOT/bench/ngircd.conf.template" > "$WORK/ngircd.conf"
+sed -e "s#{DIR}#$WORK#g" -e "s#{PORT}#$PORT_inspircd#g" "$ROOT/bench/inspircd.conf.template" > "$WORK/inspircd.conf"
+if id irc >/dev/null 2>&1; then chown -R irc:irc "$WORK"; fi
+mkdir -p "$RESULTS"
+rm -f "$RESULTS"/*.json "$RESULTS"/commands.txt "$RESULTS"/meta.txt
+
+# Every server and natter-bench get the hard open-file limit.
+ulimit -n "$(ulimit -Hn)"
+
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
+trap stop_server EXIT
+
+# Peers run as user irc (InspIRCd refuses root). setpriv execs, so $! is the
+# server's own pid (what --pid needs), not a wrapper's.
+RUNAS=()
+if [ "$(id -u)" = 0 ]; then RUNAS=(setpriv --reuid=irc --regid=irc --clear-groups); fi
+
+# start_server NAME: start a fresh server, set SERVER_PID, wait for its port.
+start_server() {
+  local name=$1 port
+  port=$(eval echo "\$PORT_$name")
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "compare.sh: something already listens on 127.0.0.1:$port; stop it first" >&2
+    return 1
+  fi
+  case "$name" in
+    ngircd) "${RUNAS[@]}" "$NGIRCD" --nodaemon --config "$WORK/ngircd.conf" >>"$WORK/ngircd.out" 2>&1 & ;;
+    inspircd) "${RUNAS[@]}" "$INSPIRCD" --nofork --config "$WORK/inspircd.conf" >>"$WORK/inspircd.out" 2>&1 & ;;
+    natter) "$NATTER" "$port" --bind 127.0.0.1 --flood-rate 0 --log-file "$WORK/natter-server.log" >>"$WORK/natter.out" 2>&1 & ;;
+  esac
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      sleep 0.2
+      # Still alive, so the listener is ours and not a leftover.
+      kill -0 "$SERVER_PID" 2>/dev/null && return 0
+      break
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "compare.sh: $name did not start listening on 127.0.0.1:$port; see $WORK/$name.out" >&2
+  stop_server
+  return 1
+}
+
+# ---------------------------------------------------------------- scenarios
+# id|timeout|natter-bench arguments
+if [ "$QUICK" = 1 ]; then
+  SIZES="10 50 100"; TARGET=100000
+  ROOMS="rooms --rooms 20 -n 5 -m 100"
+  IDLE="idle -n 500 --room-size 10 --hold 1"
+  CONNECT="connect -n 300"
+  LAT="fanout -n 50 --senders 5 -m 100 --rate 500"
+else
+  SIZES="10 100 500 1000"; TARGET=3000000
+  ROOMS="rooms --rooms 200 -n 5 -m 500"
+  IDLE="idle -n 10000 --room-size 10 --hold 5"
+  CONNECT="connect -n 5000"
+  # 1,000 msg/s into a 100-member room (99,000 deliveries/s) for 10 s.
+  LAT="fanout -n 100 --senders 10 -m 1000 --rate 1000"
+fi
+SCENARIOS=()
+for n in $SIZES; do
+  s=$(( n < 10 ? n : 10 ))
+  m=$(( TARGET / (s * (n - 1)) ))
+  [ "$m" -lt 50 ] && m=50
+  [ "$m" -gt 20000 ] && m=20000
+  SCENARIOS+=("fanout-$n|300|fanout -n $n --senders $s -m $m")
+done
+SCENARIOS+=("rooms|300|$ROOMS" "idle|300|$IDLE" "connect|300|$CONNECT" "latency|120|$LAT")
+
+# ---------------------------------------------------------------- runs
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "mode: $([ "$QUICK" = 1 ] && echo quick || echo full)"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "kernel: $(uname -r)"
+  echo "nofile: $(ulimit -Hn)"
+  echo "natter: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "ngircd: $("$NGIRCD" --version 2>/dev/null | head -1 || echo missing)"
+  echo "inspircd: $("$INSPIRCD" --version 2>/dev/null | head -1 || echo missing)"
+  echo "servers: $SERVERS"
+  [ -z "$NOTE" ] || echo "note: $NOTE"
+} > "$RESULTS/meta.txt"
+
+for name in $SERVERS; do
+  if [ "$name" = natter ] && [ ! -x "$NATTER" ]; then
+    log "natter-server not built ($NATTER missing): skipping natter"
+    echo "skipped natter: $NATTER missing" >> "$RESULTS/meta.txt"
+    continue
+  fi
+  port=$(eval echo "\$PORT_$name")
+  conc=$(eval echo "\$CONC_$name")
+  for sc in "${SCENARIOS[@]}"; do
+    IFS='|' read -r id tmo args <<<"$sc"
+    log "$name: $id ($args)"
+    if ! start_server "$name"; then
+      log "$name did not start: skipping its remaining scenarios"
+      echo "skipped $name: it did not start listening on 127.0.0.1:$port (see its output in $WORK)" >> "$RESULTS/meta.txt"
+      break
+    fi
+    # shellcheck disable=SC2086
+    cmd="natter-bench -s 127.0.0.1:$port --pid \$PID -c $conc --timeout $tmo --json --quiet $args"
+    echo "$name $id: $cmd" >> "$RESULTS/commands.txt"
+    set +e
+    # shellcheck disable=SC2086
+    "$BENCH" -s "127.0.0.1:$port" --pid "$SERVER_PID" -c "$conc" --timeout "$tmo" --json --quiet \
+      $args > "$RESULTS/$name-$id.json" 2> "$RESULTS/$name-$id.err"
+    rc=$?
+    set -e
+    [ "$rc" = 0 ] || log "$name $id: natter-bench exit $rc: $(tail -1 "$RESULTS/$name-$id.err")"
+    [ -s "$RESULTS/$name-$id.err" ] || rm -f "$RESULTS/$name-$id.err"
+    stop_server
+    sleep 1
+  done
+done
+
+log "writing $OUT and $SVG"
+python3 "$ROOT/bench/report.py" --results "$RESULTS" --out "$OUT" --svg "$SVG"
+log "done; server logs in $WORK"

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""bench/report.py: turn natter-bench --json results into BENCHMARKS.md and an SVG chart.
+
+Owns: reading RESULTS/{server}-{scenario}.json, meta.txt and commands.txt that
+bench/compare.sh writes, the side-by-side tables (ratios to natter) and the
+fanout chart. Must never: run a benchmark, or need anything beyond Python's
+standard library.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+
+SERVERS = ["natter", "ngircd", "inspircd"]
+COLORS = {"natter": "#d62728", "ngircd": "#1f77b4", "inspircd": "#2ca02c"}
+
+
+def load(results):
+    runs = {}
+    for path in glob.glob(os.path.join(results, "*.json")):
+        name = os.path.basename(path)[:-5]
+        server, _, scenario = name.partition("-")
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+            data = json.loads(text) if text else {"error": "no output"}
+        except ValueError as e:
+            data = {"error": f"unreadable JSON: {e}"}
+        errfile = path[:-5] + ".err"
+        if "error" not in data and os.path.exists(errfile):
+            with open(errfile) as f:
+                tail = f.read().strip().splitlines()
+            if tail:
+                data["note"] = tail[-1]
+        runs[(server, scenario)] = data
+    return runs
+
+
+def read_meta(results):
+    meta = {}
+    path = os.path.join(results, "meta.txt")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                meta.setdefault(k.strip(), v.strip())
+    return meta
+
+
+def fmt_num(v, digits=0):
+    if v is None:
+        return "–"
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def get(run, *path):
+    v = run
+    for p in path:
+        if not isinstance(v, dict) or p not in v:
+            return None
+        v = v[p]
+    return v
+
+
+def clean_mark(run):
+    if run is None:
+        return ""
+    if "error" in run:
+        return " ✗"
+    if run.get("lost", 0) or run.get("reordered_or_duplicated", 0) or run.get("timed_out"):
+        return " ⚠"
+    return ""
+
+
+def table(runs, servers, title, rows, metric, digits, better, unit=""):
+    """rows: [(label, scenario id)]; metric(run) -> number or None."""
+    out = [f"### {title} ({better} is better)", ""]
+    peers = [s for s in servers if s != "natter"]
+    head = ["", *servers] + [f"natter ÷ {p}" for p in peers if "natter" in servers]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * len(head))
+    for label, sid in rows:
+        cells = [label]
+        vals = {}
+        for s in servers:
+            run = runs.get((s, sid))
+            if run is None:
+                cells.append("–")
+                continue
+            if "error" in run:
+                cells.append("error ✗")
+                continue
+            v = metric(run)
+            vals[s] = v
+            cells.append((fmt_num(v, digits) + unit if v is not None else "–") + clean_mark(run))
+        if "natter" in servers:
+            for p in peers:
+                a, b = vals.get("natter"), vals.get(p)
+                cells.append(f"{a / b:.2f}×" if a is not None and b else "–")
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    return out
+
+
+def svg_chart(runs, servers, sizes, path):
+    w, h, ml, mr, mt, mb = 640, 400, 80, 130, 40, 50
+    pts = {}
+    ymax = 0.0
+    for s in servers:
+        for i, n in enumerate(sizes):
+            run = runs.get((s, f"fanout-{n}"))
+            v = get(run, "deliveries_per_sec") if run and "error" not in run else None
+            if v is not None:
+                pts.setdefault(s, []).append((i, v))
+                ymax = max(ymax, v)
+    if ymax <= 0:
+        ymax = 1.0
+    # Round the axis up to a 1/2/5 step.
+    mag = 10 ** (len(str(int(ymax))) - 1)
+    top = next(m * mag for m in (1, 2, 5, 10) if m * mag >= ymax)
+    pw, ph = w - ml - mr, h - mt - mb
+
+    def x(i):
+        return ml + (pw * i / max(1, len(sizes) - 1))
+
+    def y(v):
+        return mt + ph - ph * v / top
+
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+         f'font-family="sans-serif" font-size="12">',
+         f'<rect width="{w}" height="{h}" fill="white"/>',
+         f'<text x="{w / 2}" y="22" text-anchor="middle" font-size="15">'
+         'Fanout: deliveries per second vs room size</text>']
+    for k in range(6):
+        v = top * k / 5
+        o.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>')
+        o.append(f'<text x="{ml - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
+    for i, n in enumerate(sizes):
+        o.append(f'<text x="{x(i):.1f}" y="{mt + ph + 18}" text-anchor="middle">{n}</text>')
+    o.append(f'<text x="{ml + pw / 2}" y="{h - 10}" text-anchor="middle">members in the room</text>')
+    o.append(f'<line x1="{ml}" x2="{ml}" y1="{mt}" y2="{mt + ph}" stroke="black"/>')
+    o.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{mt + ph}" y2="{mt + ph}" stroke="black"/>')
+    for j, s in enumerate(servers):
+        c = COLORS.get(s, "#555")
+        line = pts.get(s, [])
+        if line:
+            d = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in line)
+            o.append(f'<polyline points="{d}" fill="none" stroke="{c}" stroke-width="2.5"/>')
+            for i, v in line:
+                o.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{c}"/>')
+        ly = mt + 10 + 20 * j
+        o.append(f'<rect x="{ml + pw + 15}" y="{ly - 8}" width="14" height="4" fill="{c}"/>')
+        label = s + ("" if line else " (no data)")
+        o.append(f'<text x="{ml + pw + 35}" y="{ly - 2}">{label}</text>')
+    o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--svg", required=True)
+    a = ap.parse_args()
+    runs = load(a.results)
+    meta = read_meta(a.results)
+    present = {s for s, _ in runs}
+    servers = [s for s in SERVERS if s in present] + sorted(present - set(SERVERS))
+    sizes = sorted({int(m.group(1)) for _, sid in runs
+                    for m in [re.fullmatch(r"fanout-(\d+)", sid)] if m})
+    fan_rows = [(f"{n} members", f"fanout-{n}") for n in sizes]
+    svg_chart(runs, servers, sizes, a.svg)
+
+    o = ["# natter benchmarks", "",
+         "natter-server measured side by side with ngircd and InspIRCd on this machine, "
+         "over loopback, by `natter-bench` (`src/bench/`). Regenerate everything with:", "",
+         "```sh", f"bench/compare.sh{' --quick' if meta.get('mode') == 'quick' else ''}", "```", ""]
+    if meta.get("mode") == "quick":
+        o += ["> **Quick mode** (small sizes, pipeline validation only): these numbers are not "
+              "the comparison. Run `bench/compare.sh` on a quiet machine for the full sizes.", ""]
+    if meta.get("note"):
+        o += [f"> **Note:** {meta['note']}", ""]
+    if "natter" not in servers:
+        o += ["> **natter-server was not measured in this run** (not built yet, or left out with "
+              "`--servers`): the tables compare the peers only, and validate the pipeline.", ""]
+    for k in meta:
+        if k.startswith("skipped"):
+            o += [f"> **{k}**: {meta[k]}", ""]
+    o += ["In the tables, natter ÷ peer is the ratio of natter's value to the peer's; "
+          "✗ marks a failed run (see Errors), ⚠ a run with loss, reordering or a timeout.", ""]
+    o += ["## Machine", "", "| | |", "|---|---|"]
+    for k in ["date", "mode", "nproc", "cpu", "memory", "kernel", "nofile", "natter", "ngircd", "inspircd"]:
+        if k in meta:
+            o.append(f"| {k} | {meta[k]} |")
+    o += ["", "natter-bench runs on the same cores as the server under test; its own CPU "
+          "seconds are reported so its share is visible.", ""]
+
+    o += ["## Fanout: one room, 10 senders, everyone else receives", "",
+          "![deliveries per second against room size](bench/fanout.svg)", ""]
+    o += table(runs, servers, "Deliveries per second", fan_rows,
+               lambda r: r.get("deliveries_per_sec"), 0, "higher")
+    o += table(runs, servers, "p99 delivery latency (ms), as fast as possible", fan_rows,
+               lambda r: get(r, "latency", "p99_ms"), 2, "lower")
+    o += table(runs, servers, "Server CPU seconds during delivery", fan_rows,
+               lambda r: get(r, "server_stats", "cpu_s"), 2, "lower")
+    o += table(runs, servers, "Server peak RSS (MiB)", fan_rows,
+               lambda r: (get(r, "server_stats", "peak_rss_kib") or 0) / 1024 or None, 1, "lower")
+
+    o += ["## Rooms: many small rooms, every member talks", ""]
+    o += table(runs, servers, "Rooms", [("deliveries/s", "rooms")],
+               lambda r: r.get("deliveries_per_sec"), 0, "higher")
+    o += table(runs, servers, "Rooms p99 latency (ms)", [("p99 ms", "rooms")],
+               lambda r: get(r, "latency", "p99_ms"), 2, "lower")
+
+    o += ["## Latency at a fixed offered load all servers sustain", ""]
+    lat = runs.get(("natter", "latency")) or next((r for (s, i), r in runs.items() if i == "latency"), {})
+    if lat and "error" not in lat:
+        o += [f"{lat.get('rate', 0):,.0f} messages/s into a {lat.get('members_per_room')}-member room "
+              f"({lat.get('senders')} senders), {lat.get('expected_deliveries', 0):,} deliveries.", ""]
+    for q, key in [("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms"), ("max", "max_ms")]:
+        o += table(runs, servers, f"{q} latency (ms)", [(q, "latency")],
+                   lambda r, key=key: get(r, "latency", key), 2, "lower")
+
+    o += ["## Idle connections: memory per connection", ""]
+    o += table(runs, servers, "Server RSS growth per idle connection (KiB)", [("KiB/conn", "idle")],
+               lambda r: r.get("rss_per_connection_kib"), 2, "lower")
+    o += table(runs, servers, "Connections held", [("clients", "idle")],
+               lambda r: r.get("clients"), 0, "higher")
+
+    o += ["## Connect storm: registrations per second", ""]
+    o += table(runs, servers, "Registrations per second", [("reg/s", "connect")],
+               lambda r: r.get("registrations_per_sec"), 0, "higher")
+    o += table(runs, servers, "connect→001 p99 (ms)", [("p99 ms", "connect")],
+               lambda r: get(r, "registration_latency", "p99_ms"), 2, "lower")
+
+    o += ["## Correctness in every run", "",
+          "| server | scenario | deliveries | lost | reordered/dup | timed out | natter-bench CPU s (measured / whole) |",
+          "|---|---|---|---|---|---|---|"]
+    errors = []
+    order = [f"fanout-{n}" for n in sizes] + ["rooms", "latency", "idle", "connect"]
+
+    def run_key(k):
+        return (servers.index(k[0]) if k[0] in servers else 99,
+                order.index(k[1]) if k[1] in order else 99, k[1])
+
+    for (s, sid) in sorted(runs, key=run_key):
+        r = runs[(s, sid)]
+        if "error" in r:
+            errors.append(f"- **{s} {sid}**: {r['error']}")
+            o.append(f"| {s} | {sid} | error | | | | |")
+            continue
+        o.append(f"| {s} | {sid} | {r.get('deliveries', 0):,} of {r.get('expected_deliveries', 0):,} | "
+                 f"{r.get('lost', 0)} | {r.get('reordered_or_duplicated', 0)} | "
+                 f"{'yes' if r.get('timed_out') else 'no'} | "
+                 f"{r.get('bench_cpu_measured_s', 0):.2f} / {r.get('bench_cpu_s', 0):.2f} |")
+        if r.get("note"):
+            errors.append(f"- **{s} {sid}**: {r['note']}")
+    o.append("")
+    if errors:
+        o += ["### Errors", ""] + errors + [""]
+
+    o += ["## Peer limits", "",
+          "Configs: `bench/ngircd.conf.template`, `bench/inspircd.conf.template` (127.0.0.1 only).",
+          "",
+          "- **ngircd 26**: flood control off (`MaxPenaltyTime = 0`), no per-IP or total connection "
+          "limits, no DNS/ident/PAM. Not liftable by config: listen backlog of 10 (natter-bench "
+          "ramps with 10 handshakes in flight for it), a 32 KiB write buffer per client (a slower "
+          "reader is disconnected), no TCP_NODELAY (single lines may wait ~40 ms for a delayed ACK).",
+          "- **InspIRCd 3**: one `<connect>` class with `fakelag=no`, huge `threshold`/`commandrate`, "
+          "no local/global limits, 16–64 MiB send/receive queues, `<performance somaxconn=4096>`, "
+          "run as user irc. Not liftable: registration completes on a once-a-second tick (so "
+          "connect→001 is ~1 s and registrations/s is bounded by handshakes in flight per second: "
+          "natter-bench keeps 2,000 in flight for it), no TCP_NODELAY.",
+          "- **All**: the machine's open-file hard limit (see nofile above) caps connections per "
+          "process, for natter-bench too.", ""]
+
+    o += ["## Commands", "", "Each scenario ran against a freshly started server "
+          "(`$PID` is its process id):", "", "```"]
+    cpath = os.path.join(a.results, "commands.txt")
+    if os.path.exists(cpath):
+        with open(cpath) as f:
+            o += [line.rstrip("\n") for line in f]
+    o += ["```", ""]
+    with open(a.out, "w") as f:
+        f.write("\n".join(o))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,540 @@
+//! The load generator: many clients on one single-threaded smol executor.
+//!
+//! Owns: ramping connections in with a bounded number of handshakes in flight,
+//! the send loops (paced or windowed), per-receiver exactly-once/in-order
+//! checks, the latency histograms, the hard deadline and the progress bar.
+//! Must never: spawn threads, block on anything but the executor, allocate per
+//! message on the send or receive path, run without a deadline, or connect to
+//! any address but the one configured.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use event_listener::Event;
+use futures_lite::{future, AsyncWriteExt};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use smol::lock::Semaphore;
+use smol::{LocalExecutor, Timer};
+
+use super::conn::{handshake, is_refusal, Conn};
+use super::error::BenchError;
+use super::procstat::{own_cpu_s, sample};
+use super::report::{Latency, Report, ServerStats};
+use super::wire::{classify, lossy, push_privmsg, Line};
+use super::Common;
+
+/// One run's shape, built from a scenario's config.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub scenario: &'static str,
+    pub common: Common,
+    /// Connections to open (`rooms * members` for chat scenarios).
+    pub clients: usize,
+    pub rooms: usize,
+    pub members: usize,
+    /// Senders per room: members `0..senders` of each room send.
+    pub senders: usize,
+    pub messages: u32,
+    /// Offered load, all senders together (messages per second).
+    pub rate: Option<f64>,
+    pub window: u32,
+    /// JOIN a room during setup.
+    pub join: bool,
+    /// Hold the clients this long after setup (idle).
+    pub hold: Duration,
+    pub bufsize: usize,
+}
+
+struct Shared {
+    plan: Plan,
+    tag: String,
+    channels: Vec<String>,
+    base: Instant,
+    sem: Semaphore,
+    changed: Event,
+    ready: Cell<usize>,
+    error: RefCell<Option<BenchError>>,
+    go: Cell<bool>,
+    go_ev: Event,
+    go_ns: Cell<u64>,
+    acked: Vec<Cell<u32>>,
+    ack_ev: Vec<Event>,
+    lat: RefCell<Histogram<u64>>,
+    reg_lat: RefCell<Histogram<u64>>,
+    received: Cell<u64>,
+    advanced: Cell<u64>,
+    anomalies: Cell<u64>,
+    misrouted: Cell<u64>,
+    done: Cell<usize>,
+    sent: Cell<u64>,
+    last_send_ns: Cell<u64>,
+    last_delivery_ns: Cell<u64>,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn fail(&self, e: BenchError) {
+        let mut slot = self.error.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        drop(slot);
+        self.changed.notify(usize::MAX);
+    }
+
+    fn nick(&self, idx: usize) -> String {
+        format!("b{}{idx}", self.tag)
+    }
+}
+
+fn histogram() -> Result<Histogram<u64>, BenchError> {
+    // 1 µs .. 1 h at 3 significant figures.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3)
+        .map_err(|e| BenchError::Config(format!("latency histogram: {e}")))
+}
+
+/// A short tag that keeps this run's nicks and rooms apart from a previous
+/// run's leftovers on the same server.
+fn run_tag() -> String {
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+    let digits = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut n = seed % (26 * 36 * 36);
+    let mut tag = String::new();
+    tag.push(digits[(n % 26) as usize] as char);
+    n /= 26;
+    tag.push(digits[(n % 36) as usize] as char);
+    n /= 36;
+    tag.push(digits[(n % 36) as usize] as char);
+    tag
+}
+
+fn progress(show: bool, len: u64, msg: &'static str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>11} [{bar:30}] {pos}/{len} {per_sec} {elapsed}")
+    {
+        pb.set_style(style);
+    }
+    pb.set_message(msg);
+    pb
+}
+
+/// Wait until `met` holds, an error is recorded, or `until` passes.
+/// Returns `Ok(true)` when met, `Ok(false)` at `until`.
+async fn wait_until(
+    sh: &Shared,
+    until: Instant,
+    bar: &ProgressBar,
+    met: impl Fn(&Shared) -> bool,
+    pos: impl Fn(&Shared) -> u64,
+) -> Result<bool, BenchError> {
+    loop {
+        if let Some(e) = sh.error.borrow_mut().take() {
+            return Err(e);
+        }
+        bar.set_position(pos(sh));
+        if met(sh) {
+            return Ok(true);
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok(false);
+        }
+        let listener = sh.changed.listen();
+        if met(sh) || sh.error.borrow().is_some() {
+            continue;
+        }
+        let tick = (until - now).min(Duration::from_millis(200));
+        future::race(listener, async {
+            Timer::after(tick).await;
+        })
+        .await;
+    }
+}
+
+/// Run a plan to completion (or its deadline) and report.
+pub(crate) fn run(plan: Plan) -> Result<Report, BenchError> {
+    // More open files than the default 1024: as many as the hard limit allows.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let ex = LocalExecutor::new();
+    smol::block_on(ex.run(orchestrate(&ex, plan)))
+}
+
+async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, BenchError> {
+    let bench_cpu0 = own_cpu_s();
+    let pid = plan.common.pid;
+    let srv_start = pid.and_then(|p| sample(Some(p)));
+    let t_start = Instant::now();
+    let deadline = t_start + plan.common.timeout;
+    let show = plan.common.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let tag = run_tag();
+    let channels = (0..plan.rooms).map(|r| format!("#b{tag}-{r}")).collect();
+    let nsend = plan.rooms * plan.senders;
+    let sh = Rc::new(Shared {
+        tag,
+        channels,
+        base: t_start,
+        sem: Semaphore::new(plan.common.concurrency.max(1)),
+        changed: Event::new(),
+        ready: Cell::new(0),
+        error: RefCell::new(None),
+        go: Cell::new(false),
+        go_ev: Event::new(),
+        go_ns: Cell::new(0),
+        acked: (0..nsend).map(|_| Cell::new(0)).collect(),
+        ack_ev: (0..nsend).map(|_| Event::new()).collect(),
+        lat: RefCell::new(histogram()?),
+        reg_lat: RefCell::new(histogram()?),
+        received: Cell::new(0),
+        advanced: Cell::new(0),
+        anomalies: Cell::new(0),
+        misrouted: Cell::new(0),
+        done: Cell::new(0),
+        sent: Cell::new(0),
+        last_send_ns: Cell::new(0),
+        last_delivery_ns: Cell::new(0),
+        plan,
+    });
+    let plan = &sh.plan;
+    let n = plan.clients;
+    for idx in 0..n {
+        ex.spawn(member(sh.clone(), idx)).detach();
+    }
+
+    // Setup: every client connected, registered (and joined).
+    let bar = progress(show, n as u64, "connecting");
+    let all_in = wait_until(
+        &sh,
+        deadline,
+        &bar,
+        |s| s.ready.get() == n,
+        |s| s.ready.get() as u64,
+    )
+    .await?;
+    bar.finish_and_clear();
+    if !all_in {
+        return Err(BenchError::Timeout {
+            phase: if plan.join {
+                "registration and JOIN"
+            } else {
+                "registration"
+            },
+            done: sh.ready.get(),
+            wanted: n,
+            secs: plan.common.timeout.as_secs_f64(),
+        });
+    }
+    let setup_s = t_start.elapsed().as_secs_f64();
+    let srv_mid = pid.and_then(|p| sample(Some(p)));
+    let bench_cpu_mid = own_cpu_s();
+
+    // Measured phase.
+    let expected = expected_total(plan);
+    let mut timed_out = false;
+    let mut run_s = 0.0;
+    if expected > 0 {
+        sh.go_ns.set(sh.now_ns());
+        sh.go.set(true);
+        sh.go_ev.notify(usize::MAX);
+        let bar = progress(show, expected, "delivering");
+        let met = wait_until(
+            &sh,
+            deadline,
+            &bar,
+            |s| s.done.get() == n,
+            |s| s.advanced.get(),
+        )
+        .await?;
+        bar.finish_and_clear();
+        timed_out = !met;
+        let end_ns = if met {
+            sh.last_delivery_ns.get()
+        } else {
+            sh.now_ns()
+        };
+        run_s = end_ns.saturating_sub(sh.go_ns.get()) as f64 / 1e9;
+    } else if !plan.hold.is_zero() {
+        let until = deadline.min(Instant::now() + plan.hold);
+        let bar = ProgressBar::hidden();
+        wait_until(&sh, until, &bar, |_| false, |_| 0).await?;
+    }
+    let srv_end = pid.and_then(|p| sample(Some(p)));
+
+    let received = sh.advanced.get();
+    let sent = sh.sent.get();
+    let send_s = sh.last_send_ns.get().saturating_sub(sh.go_ns.get()) as f64 / 1e9;
+    let per_sec = |count: u64, secs: f64| if secs > 0.0 { count as f64 / secs } else { 0.0 };
+    let server_stats = match (pid, srv_start, srv_mid, srv_end) {
+        (Some(p), Some(a), Some(b), Some(c)) => Some(ServerStats::from_samples(p, a, b, c)),
+        _ => None,
+    };
+    let rss_per_connection_kib = match (plan.scenario, &server_stats) {
+        ("idle", Some(s)) if n > 0 => {
+            Some((s.rss_after_kib as f64 - s.rss_before_kib as f64) / n as f64)
+        }
+        _ => None,
+    };
+    let reg_lat = Latency::from_histogram_us(&sh.reg_lat.borrow());
+    let lat = Latency::from_histogram_us(&sh.lat.borrow());
+    Ok(Report {
+        scenario: plan.scenario,
+        server: plan.common.addr.to_string(),
+        clients: n,
+        rooms: plan.rooms,
+        members_per_room: plan.members,
+        senders: nsend,
+        messages_per_sender: plan.messages,
+        rate: if nsend > 0 { plan.rate } else { None },
+        window: if nsend > 0 && plan.rate.is_none() {
+            Some(plan.window)
+        } else {
+            None
+        },
+        setup_s,
+        registrations_per_sec: per_sec(n as u64, setup_s),
+        registration_latency: reg_lat,
+        run_s,
+        deliveries: received,
+        expected_deliveries: expected,
+        deliveries_per_sec: per_sec(received, run_s),
+        sends_per_sec: per_sec(sent, send_s),
+        latency: lat,
+        lost: expected.saturating_sub(received),
+        reordered_or_duplicated: sh.anomalies.get(),
+        misrouted: sh.misrouted.get(),
+        timed_out,
+        rss_per_connection_kib,
+        server_stats,
+        bench_cpu_s: own_cpu_s() - bench_cpu0,
+        bench_cpu_measured_s: own_cpu_s() - bench_cpu_mid,
+    })
+}
+
+/// Deliveries every receiver should see: each message from every sender in
+/// its room except itself.
+fn expected_total(plan: &Plan) -> u64 {
+    if plan.senders == 0 {
+        return 0;
+    }
+    let m = u64::from(plan.messages);
+    // Each sender's messages reach every other member of its room.
+    (plan.rooms * plan.senders) as u64 * (plan.members as u64 - 1) * m
+}
+
+/// One client: join in (bounded handshakes in flight), then read and check
+/// until the run ends; a sender also sends, from a clone of its stream.
+async fn member(sh: Rc<Shared>, idx: usize) {
+    let plan = &sh.plan;
+    let room = idx.checked_div(plan.members).unwrap_or(0);
+    let m = idx.checked_rem(plan.members).unwrap_or(0);
+    let channel = if plan.join {
+        sh.channels.get(room).map(String::as_str)
+    } else {
+        None
+    };
+    let permit = sh.sem.acquire().await;
+    let nick = sh.nick(idx);
+    let res = handshake(plan.common.addr, idx, &nick, channel, plan.bufsize).await;
+    drop(permit);
+    let (conn, reg) = match res {
+        Ok(ok) => ok,
+        Err(e) => return sh.fail(e),
+    };
+    sh.reg_lat
+        .borrow_mut()
+        .saturating_record((reg.as_micros() as u64).max(1));
+    sh.ready.set(sh.ready.get() + 1);
+    sh.changed.notify(usize::MAX);
+
+    let is_sender = m < plan.senders;
+    if is_sender {
+        let writer = conn.stream.clone();
+        future::zip(receive(&sh, conn, room, m), send(&sh, writer, idx, room, m)).await;
+    } else {
+        receive(&sh, conn, room, m).await;
+    }
+}
+
+async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
+    let plan = &sh.plan;
+    let senders = plan.senders;
+    let is_sender = m < senders;
+    let expected = if senders == 0 {
+        0
+    } else {
+        u64::from(plan.messages) * (senders - usize::from(is_sender)) as u64
+    };
+    let mut next = vec![0u32; senders];
+    let mut advanced = 0u64;
+    if expected == 0 {
+        sh.done.set(sh.done.get() + 1);
+    }
+    loop {
+        let r = match conn.read_line().await {
+            Ok(r) => r,
+            Err(end) => return sh.fail(conn.read_error(end, "the run")),
+        };
+        match classify(conn.line(r.clone())) {
+            Line::Bench {
+                sender,
+                seq,
+                sent_ns,
+                ..
+            } => {
+                let now = sh.now_ns();
+                let s = sender as usize;
+                if senders == 0 || s / senders != room {
+                    sh.misrouted.set(sh.misrouted.get() + 1);
+                    continue;
+                }
+                let local = s % senders;
+                if is_sender && local == m {
+                    continue; // our own message echoed back: not a delivery
+                }
+                sh.lat
+                    .borrow_mut()
+                    .saturating_record((now.saturating_sub(sent_ns) / 1000).max(1));
+                sh.received.set(sh.received.get() + 1);
+                sh.last_delivery_ns.set(now);
+                let nx = &mut next[local];
+                let fresh = seq >= *nx;
+                if seq != *nx {
+                    sh.anomalies.set(sh.anomalies.get() + 1);
+                }
+                if fresh {
+                    *nx = seq.saturating_add(1);
+                    advanced += 1;
+                    sh.advanced.set(sh.advanced.get() + 1);
+                    if advanced == expected {
+                        sh.done.set(sh.done.get() + 1);
+                        sh.changed.notify(usize::MAX);
+                    }
+                }
+                // Member local+1 acknowledges for the sender's window.
+                if (local + 1) % plan.members == m {
+                    let a = &sh.acked[s];
+                    if seq.saturating_add(1) > a.get() {
+                        a.set(seq.saturating_add(1));
+                        sh.ack_ev[s].notify(1);
+                    }
+                }
+            }
+            Line::Ping(_) => {
+                if let Err(source) = conn.pong(r).await {
+                    return sh.fail(BenchError::Io {
+                        client: conn.idx,
+                        phase: "the run",
+                        source,
+                    });
+                }
+            }
+            Line::Error(text) => {
+                return sh.fail(BenchError::from_server_error(
+                    conn.idx,
+                    "the run",
+                    lossy(text),
+                ));
+            }
+            Line::Numeric { code, params } if is_refusal(code) => {
+                return sh.fail(BenchError::Refused {
+                    client: conn.idx,
+                    phase: "the run",
+                    text: format!("{code} {}", lossy(params)),
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn send(sh: &Shared, mut stream: smol::net::TcpStream, idx: usize, room: usize, m: usize) {
+    let plan = &sh.plan;
+    loop {
+        if sh.go.get() {
+            break;
+        }
+        let l = sh.go_ev.listen();
+        if sh.go.get() {
+            break;
+        }
+        l.await;
+    }
+    let me = room * plan.senders + m;
+    let chan = &sh.channels[room];
+    let total = plan.messages;
+    let mut out: Vec<u8> = Vec::with_capacity(64 * 64);
+    let mut seq: u32 = 0;
+    let fail = |source| {
+        sh.fail(BenchError::Io {
+            client: idx,
+            phase: "the run",
+            source,
+        })
+    };
+    match plan.rate {
+        Some(rate) if rate > 0.0 => {
+            let nsend = (plan.rooms * plan.senders) as f64;
+            let interval = Duration::from_secs_f64(nsend / rate);
+            // Stagger senders evenly across one interval.
+            let mut at = Instant::now() + interval.mul_f64(me as f64 / nsend);
+            while seq < total {
+                Timer::at(at).await;
+                let now = Instant::now();
+                let ns = sh.now_ns();
+                out.clear();
+                let first = seq;
+                while seq < total && at <= now {
+                    push_privmsg(&mut out, chan, me as u32, seq, ns);
+                    seq += 1;
+                    at += interval;
+                }
+                if let Err(e) = stream.write_all(&out).await {
+                    return fail(e);
+                }
+                sh.last_send_ns.set(sh.now_ns());
+                sh.sent.set(sh.sent.get() + u64::from(seq - first));
+            }
+        }
+        _ => {
+            let window = plan.window.max(1);
+            let acked = &sh.acked[me];
+            while seq < total {
+                loop {
+                    if seq - acked.get().min(seq) < window {
+                        break;
+                    }
+                    let l = sh.ack_ev[me].listen();
+                    if seq - acked.get().min(seq) < window {
+                        break;
+                    }
+                    l.await;
+                }
+                let room_left = window - (seq - acked.get().min(seq));
+                let batch = room_left.min(total - seq);
+                let ns = sh.now_ns();
+                out.clear();
+                for _ in 0..batch {
+                    push_privmsg(&mut out, chan, me as u32, seq, ns);
+                    seq += 1;
+                }
+                if let Err(e) = stream.write_all(&out).await {
+                    return fail(e);
+                }
+                sh.last_send_ns.set(sh.now_ns());
+                sh.sent.set(sh.sent.get() + u64::from(batch));
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! natter-bench: a load generator and meter for any IRC server.
+//!
+//! Owns: the benchmark scenarios (fanout, rooms, idle, connect) as library
+//! calls, so both the `natter-bench` binary and the test suite can run them.
+//! Clients speak plain IRC (NICK, USER, JOIN, PRIVMSG; no capabilities), so the
+//! same run drives natter, ngircd or InspIRCd. Each message carries
+//! `<sender> <seq> <send_time_ns>`; every receiver checks it got each sender's
+//! messages exactly once and in order, and records delivery latency.
+//!
+//! Must never: connect anywhere but the configured address (the binary only
+//! accepts loopback), run without a hard deadline, use more than one thread, or
+//! allocate per message on the hot path.
+//!
+//! ```no_run
+//! use natter::bench::{run_fanout, Common, FanoutConfig};
+//! let cfg = FanoutConfig {
+//!     common: Common { addr: "127.0.0.1:6667".parse().unwrap(), ..Common::default() },
+//!     members: 10,
+//!     senders: 2,
+//!     messages: 100,
+//!     rate: None,
+//!     window: 16,
+//! };
+//! let report = run_fanout(&cfg).expect("server reachable");
+//! assert!(report.is_clean());
+//! println!("{}", report.table());
+//! ```
+
+mod conn;
+mod engine;
+mod error;
+pub mod procstat;
+mod report;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use error::BenchError;
+pub use report::{Latency, Report, ServerStats};
+
+use engine::Plan;
+
+/// Settings every scenario shares.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// The server to drive.
+    pub addr: SocketAddr,
+    /// Handshakes (connect, register, join) in flight at once.
+    pub concurrency: usize,
+    /// Hard limit for the whole run; it always ends by then.
+    pub timeout: Duration,
+    /// The server's process id, to report its CPU and memory.
+    pub pid: Option<u32>,
+    /// Draw a progress bar on stderr (only if stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Default for Common {
+    fn default() -> Common {
+        Common {
+            addr: SocketAddr::from(([127, 0, 0, 1], 6667)),
+            concurrency: 50,
+            timeout: Duration::from_secs(120),
+            pid: None,
+            progress: false,
+        }
+    }
+}
+
+/// `fanout`: `members` clients in one room; the first `senders` of them send
+/// `messages` each, paced at `rate` (all senders together, per second) or as
+/// fast as the server takes them with `window` unacknowledged per sender.
+#[derive(Debug, Clone)]
+pub struct FanoutConfig {
+    pub common: Common,
+    pub members: usize,
+    pub senders: usize,
+    pub messages: u32,
+    pub rate: Option<f64>,
+    pub window: u32,
+}
+
+/// `rooms`: `rooms` rooms of `members` each; every member sends `messages`.
+#[derive(Debug, Clone)]
+pub struct RoomsConfig {
+    pub common: Common,
+    pub rooms: usize,
+    pub members: usize,
+    pub messages: u32,
+    pub rate: Option<f64>,
+    pub window: u32,
+}
+
+/// `idle`: `clients` connections registered and joined (rooms of
+/// `room_size`), then held for `hold`; reports server RSS per connection.
+#[derive(Debug, Clone)]
+pub struct IdleConfig {
+    pub common: Common,
+    pub clients: usize,
+    pub room_size: usize,
+    pub hold: Duration,
+}
+
+/// `connect`: register `clients` connections (no JOIN) as fast as the server
+/// lets them in; reports registrations per second.
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    pub common: Common,
+    pub clients: usize,
+}
+
+/// Receive buffer per client for scenarios that carry traffic.
+const ACTIVE_BUF: usize = 16 * 1024;
+/// Receive buffer per client for scenarios that only hold connections.
+const IDLE_BUF: usize = 2 * 1024;
+
+fn check(ok: bool, why: &str) -> Result<(), BenchError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(BenchError::Config(why.to_string()))
+    }
+}
+
+fn check_rate(rate: Option<f64>) -> Result<(), BenchError> {
+    check(
+        rate.map_or(true, |r| r.is_finite() && r > 0.0),
+        "--rate must be a positive number of messages per second",
+    )
+}
+
+/// Run the fanout scenario.
+pub fn run_fanout(cfg: &FanoutConfig) -> Result<Report, BenchError> {
+    check(cfg.members >= 2, "--members must be at least 2")?;
+    check(
+        (1..=cfg.members).contains(&cfg.senders),
+        "--senders must be between 1 and --members",
+    )?;
+    check(cfg.messages >= 1, "--messages must be at least 1")?;
+    check_rate(cfg.rate)?;
+    engine::run(Plan {
+        scenario: "fanout",
+        common: cfg.common.clone(),
+        clients: cfg.members,
+        rooms: 1,
+        members: cfg.members,
+        senders: cfg.senders,
+        messages: cfg.messages,
+        rate: cfg.rate,
+        window: cfg.window,
+        join: true,
+        hold: Duration::ZERO,
+        bufsize: ACTIVE_BUF,
+    })
+}
+
+/// Run the rooms scenario.
+pub fn run_rooms(cfg: &RoomsConfig) -> Result<Report, BenchError> {
+    check(cfg.rooms >= 1, "--rooms must be at least 1")?;
+    check(cfg.members >= 2, "--members must be at least 2")?;
+    check(cfg.messages >= 1, "--messages must be at least 1")?;
+    check_rate(cfg.rate)?;
+    engine::run(Plan {
+        scenario: "rooms",
+        common: cfg.common.clone(),
+        clients: cfg.rooms * cfg.members,
+        rooms: cfg.rooms,
+        members: cfg.members,
+        senders: cfg.members,
+        messages: cfg.messages,
+        rate: cfg.rate,
+        window: cfg.window,
+        join: true,
+        hold: Duration::ZERO,
+        bufsize: ACTIVE_BUF,
+    })
+}
+
+/// Run the idle scenario.
+pub fn run_idle(cfg: &IdleConfig) -> Result<Report, BenchError> {
+    check(cfg.clients >= 1, "--clients must be at least 1")?;
+    check(cfg.room_size >= 1, "--room-size must be at least 1")?;
+    engine::run(Plan {
+        scenario: "idle",
+        common: cfg.common.clone(),
+        clients: cfg.clients,
+        rooms: cfg.clients.div_ceil(cfg.room_size),
+        members: cfg.room_size,
+        senders: 0,
+        messages: 0,
+        rate: None,
+        window: 0,
+        join: true,
+        hold: cfg.hold,
+        bufsize: IDLE_BUF,
+    })
+}
+
+/// Run the connect scenario.
+pub fn run_connect(cfg: &ConnectConfig) -> Result<Report, BenchError> {
+    check(cfg.clients >= 1, "--clients must be at least 1")?;
+    engine::run(Plan {
+        scenario: "connect",
+        common: cfg.common.clone(),
+        clients: cfg.clients,
+        rooms: 0,
+        members: 0,
+        senders: 0,
+        messages: 0,
+        rate: None,
+        window: 0,
+        join: false,
+        hold: Duration::ZERO,
+        bufsize: IDLE_BUF,
+    })
+}

@@ -1,0 +1,255 @@
+//! What a benchmark run measured, for people (a table) and machines (JSON).
+//!
+//! Owns: `Report`, its JSON shape (stable field names that bench/report.py
+//! reads) and the human table. Must never: measure anything itself or print
+//! to a stream the caller did not choose.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+use super::procstat::ProcSample;
+
+/// Latency percentiles in milliseconds, from an HdrHistogram of microseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Latency {
+    pub samples: u64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// Summarise a histogram recorded in microseconds (`None` if empty).
+    pub fn from_histogram_us(h: &Histogram<u64>) -> Option<Latency> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Latency {
+            samples: h.len(),
+            mean_ms: h.mean() / 1000.0,
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p90_ms: ms(h.value_at_quantile(0.9)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        })
+    }
+}
+
+/// The server's CPU and memory over a run (needs `--pid`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServerStats {
+    pub pid: u32,
+    /// CPU seconds the server used during the measured phase.
+    pub cpu_s: f64,
+    /// CPU seconds the server used for the whole run, setup included.
+    pub cpu_total_s: f64,
+    /// Resident memory before the first client connected, KiB.
+    pub rss_before_kib: u64,
+    /// Resident memory at the end of the run, KiB.
+    pub rss_after_kib: u64,
+    /// The server process's peak resident memory (VmHWM), KiB.
+    pub peak_rss_kib: u64,
+}
+
+impl ServerStats {
+    pub(crate) fn from_samples(
+        pid: u32,
+        start: ProcSample,
+        measured_start: ProcSample,
+        end: ProcSample,
+    ) -> ServerStats {
+        ServerStats {
+            pid,
+            cpu_s: end.cpu_s - measured_start.cpu_s,
+            cpu_total_s: end.cpu_s - start.cpu_s,
+            rss_before_kib: start.rss_kib,
+            rss_after_kib: end.rss_kib,
+            peak_rss_kib: end.hwm_kib,
+        }
+    }
+}
+
+/// Everything one scenario run measured. Fields that do not apply to a
+/// scenario are `None` (and left out of the JSON).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[must_use]
+pub struct Report {
+    /// `fanout`, `rooms`, `idle` or `connect`.
+    pub scenario: &'static str,
+    /// The address that was benchmarked.
+    pub server: String,
+    /// Connections opened.
+    pub clients: usize,
+    pub rooms: usize,
+    pub members_per_room: usize,
+    pub senders: usize,
+    pub messages_per_sender: u32,
+    /// Offered load in messages per second (all senders together), if paced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// In-flight window per sender, if not paced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<u32>,
+    /// Seconds to connect, register (and join) every client.
+    pub setup_s: f64,
+    /// Clients registered per second during setup.
+    pub registrations_per_sec: f64,
+    /// Connect-to-001 latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_latency: Option<Latency>,
+    /// Seconds from the first send to the last delivery (or the timeout).
+    pub run_s: f64,
+    pub deliveries: u64,
+    pub expected_deliveries: u64,
+    pub deliveries_per_sec: f64,
+    /// Messages sent per second (all senders), as the server accepted them.
+    pub sends_per_sec: f64,
+    /// Send-to-delivery latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
+    /// Expected deliveries that never arrived.
+    pub lost: u64,
+    /// Deliveries out of a sender's order, or seen twice.
+    pub reordered_or_duplicated: u64,
+    /// Benchmark lines naming a sender that is not in the receiver's room.
+    pub misrouted: u64,
+    /// The hard timeout ended the run before every delivery arrived.
+    pub timed_out: bool,
+    /// Server RSS growth per connection (idle), KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_per_connection_kib: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_stats: Option<ServerStats>,
+    /// natter-bench's own CPU seconds for the whole run.
+    pub bench_cpu_s: f64,
+    /// natter-bench's own CPU seconds during the measured phase.
+    pub bench_cpu_measured_s: f64,
+}
+
+impl Report {
+    /// True when nothing was lost, reordered, duplicated or misrouted and the
+    /// run finished in time.
+    pub fn is_clean(&self) -> bool {
+        self.lost == 0
+            && self.reordered_or_duplicated == 0
+            && self.misrouted == 0
+            && !self.timed_out
+    }
+
+    /// A human-readable table, one measurement per line.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let mut row = |k: &str, v: String| {
+            let _ = writeln!(t, "  {k:<28} {v}");
+        };
+        row(
+            "scenario",
+            format!("{} against {}", self.scenario, self.server),
+        );
+        row(
+            "clients",
+            format!(
+                "{} ({} room(s) x {} members, {} sender(s) x {} msgs)",
+                self.clients,
+                self.rooms,
+                self.members_per_room,
+                self.senders,
+                self.messages_per_sender
+            ),
+        );
+        if let Some(r) = self.rate {
+            row("offered load", format!("{r:.0} msg/s"));
+        }
+        if let Some(w) = self.window {
+            row("window per sender", format!("{w} msgs in flight"));
+        }
+        row(
+            "setup",
+            format!(
+                "{:.2} s ({:.0} registrations/s)",
+                self.setup_s, self.registrations_per_sec
+            ),
+        );
+        if let Some(l) = &self.registration_latency {
+            row(
+                "connect->001 latency",
+                format!(
+                    "p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                    l.p50_ms, l.p99_ms, l.max_ms
+                ),
+            );
+        }
+        if self.expected_deliveries > 0 {
+            row("run", format!("{:.2} s", self.run_s));
+            row(
+                "deliveries",
+                format!("{} of {}", self.deliveries, self.expected_deliveries),
+            );
+            row(
+                "deliveries/s",
+                format!(
+                    "{:.0} (sends/s {:.0})",
+                    self.deliveries_per_sec, self.sends_per_sec
+                ),
+            );
+            if let Some(l) = &self.latency {
+                row(
+                    "latency",
+                    format!(
+                        "p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+                        l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms
+                    ),
+                );
+            }
+            row(
+                "lost / reordered+dup",
+                format!(
+                    "{} / {}{}",
+                    self.lost,
+                    self.reordered_or_duplicated,
+                    if self.misrouted > 0 {
+                        format!(" / misrouted {}", self.misrouted)
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
+        if let Some(k) = self.rss_per_connection_kib {
+            row("server RSS per connection", format!("{k:.1} KiB"));
+        }
+        if let Some(s) = &self.server_stats {
+            row(
+                "server CPU",
+                format!(
+                    "{:.2} s measured phase, {:.2} s whole run (pid {})",
+                    s.cpu_s, s.cpu_total_s, s.pid
+                ),
+            );
+            row(
+                "server memory",
+                format!(
+                    "RSS {} -> {} KiB, peak {} KiB",
+                    s.rss_before_kib, s.rss_after_kib, s.peak_rss_kib
+                ),
+            );
+        }
+        row(
+            "natter-bench CPU",
+            format!(
+                "{:.2} s measured phase, {:.2} s whole run",
+                self.bench_cpu_measured_s, self.bench_cpu_s
+            ),
+        );
+        if self.timed_out {
+            row("TIMED OUT", "the run hit --timeout; see lost".to_string());
+        }
+        t
+    }
+}

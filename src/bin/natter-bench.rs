@@ -1,0 +1,259 @@
+//! natter-bench: drive an IRC server on this machine with many plain-IRC
+//! clients and measure deliveries per second, latency, loss and memory.
+//! Clap and output only; the generator is `natter::bench`.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use natter::bench::{
+    run_connect, run_fanout, run_idle, run_rooms, BenchError, Common, ConnectConfig, FanoutConfig,
+    IdleConfig, Report, RoomsConfig,
+};
+
+/// Load generator for any IRC server on this machine (loopback only).
+///
+/// Clients speak plain IRC (NICK, USER, JOIN, PRIVMSG; no capabilities), so the
+/// same run drives natter-server, ngircd or InspIRCd. Each PRIVMSG carries
+/// "<sender> <seq> <send_time_ns>"; every receiver checks it got every message
+/// exactly once and in each sender's order, and records delivery latency.
+/// Connections are opened with at most --concurrency handshakes in flight, and
+/// every client has registered (001) and joined (366) before anyone sends.
+///
+/// Exit status: 0 clean run, 1 the run failed (see the error), 2 the run
+/// finished but lost, reordered or duplicated messages, or hit --timeout.
+#[derive(Parser, Debug)]
+#[command(
+    name = "natter-bench",
+    version,
+    after_help = "Examples:
+  natter-bench -s 127.0.0.1:6667 fanout -n 500 --senders 10 -m 1000
+  natter-bench --pid $(pidof ngircd) -c 10 idle -n 10000 --room-size 10
+  natter-bench -c 2000 connect -n 5000        (InspIRCd: many handshakes in flight)
+  natter-bench --json fanout -n 100 -m 1000 --rate 1000   (fixed offered load, for latency)
+  bench/compare.sh --quick                    (every scenario against every server)"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// Server address (host:port); must be loopback (127.0.0.1, ::1 or localhost).
+    #[arg(long, short = 's', global = true, default_value = "127.0.0.1:6667")]
+    server: String,
+    /// Handshakes (connect + register + join) in flight at once. ngircd's
+    /// listen backlog is 10; InspIRCd registers on a 1 s tick, so it wants many.
+    #[arg(long, short = 'c', global = true, default_value_t = 50)]
+    concurrency: usize,
+    /// Hard limit for the whole run, in seconds; the run always ends by then
+    /// and reports what was lost.
+    #[arg(long, global = true, default_value_t = 120.0)]
+    timeout: f64,
+    /// The server's process id: report its CPU seconds and RSS (from /proc).
+    #[arg(long, global = true)]
+    pid: Option<u32>,
+    /// Print the report as JSON on stdout instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Scenario {
+    /// N clients in one room; S of them send M messages each. Measures
+    /// deliveries per second and send-to-delivery latency.
+    Fanout {
+        /// Clients in the room.
+        #[arg(long, short = 'n', default_value_t = 100)]
+        members: usize,
+        /// How many of them send (capped at --members).
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        /// Messages per sender.
+        #[arg(long, short = 'm', default_value_t = 1000)]
+        messages: u32,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// Many small rooms; every member of every room talks.
+    Rooms {
+        /// Number of rooms.
+        #[arg(long, default_value_t = 100)]
+        rooms: usize,
+        /// Members per room (every one sends).
+        #[arg(long, short = 'n', default_value_t = 5)]
+        members: usize,
+        /// Messages per member.
+        #[arg(long, short = 'm', default_value_t = 200)]
+        messages: u32,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// C connections registered and joined, then held: with --pid, reports the
+    /// server's resident memory per connection (VmRSS after minus before, / C).
+    Idle {
+        /// Connections to open and hold.
+        #[arg(long, short = 'n', default_value_t = 1000)]
+        clients: usize,
+        /// Members per room (clients are spread over rooms of this size).
+        #[arg(long, default_value_t = 10)]
+        room_size: usize,
+        /// Seconds to hold every connection before measuring.
+        #[arg(long, default_value_t = 5.0)]
+        hold: f64,
+    },
+    /// Registrations per second (connect, NICK/USER, wait for 001) until C
+    /// clients are in; also connect-to-001 latency.
+    Connect {
+        /// Clients to register (they stay connected until all are in).
+        #[arg(long, short = 'n', default_value_t = 1000)]
+        clients: usize,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Load {
+    /// Offered load in messages per second, all senders together. Without it
+    /// senders go as fast as the server takes messages, each keeping at most
+    /// --window messages not yet delivered to its neighbour in the room.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Messages in flight per sender when --rate is not given.
+    #[arg(long, short = 'w', default_value_t = 100)]
+    window: u32,
+}
+
+fn loopback(server: &str) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = server
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve --server {server}: {e}; use host:port"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4() && a.ip().is_loopback())
+        .or_else(|| addrs.iter().find(|a| a.ip().is_loopback()))
+        .copied()
+        .ok_or_else(|| {
+            format!("--server {server} is not a loopback address; natter-bench only drives servers on this machine (127.0.0.1)")
+        })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let c = &cli.common;
+    let addr = match loopback(&c.server) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("natter-bench: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if !(c.timeout.is_finite() && c.timeout > 0.0) {
+        eprintln!("natter-bench: --timeout must be a positive number of seconds");
+        return ExitCode::from(1);
+    }
+    let common = Common {
+        addr,
+        concurrency: c.concurrency.max(1),
+        timeout: Duration::from_secs_f64(c.timeout),
+        pid: c.pid,
+        progress: !c.quiet,
+    };
+    let (name, result): (&str, Result<Report, BenchError>) = match cli.scenario {
+        Scenario::Fanout {
+            members,
+            senders,
+            messages,
+            load,
+        } => (
+            "fanout",
+            run_fanout(&FanoutConfig {
+                common,
+                members,
+                senders: senders.min(members),
+                messages,
+                rate: load.rate,
+                window: load.window,
+            }),
+        ),
+        Scenario::Rooms {
+            rooms,
+            members,
+            messages,
+            load,
+        } => (
+            "rooms",
+            run_rooms(&RoomsConfig {
+                common,
+                rooms,
+                members,
+                messages,
+                rate: load.rate,
+                window: load.window,
+            }),
+        ),
+        Scenario::Idle {
+            clients,
+            room_size,
+            hold,
+        } => (
+            "idle",
+            run_idle(&IdleConfig {
+                common,
+                clients,
+                room_size,
+                hold: Duration::from_secs_f64(hold.clamp(0.0, 3600.0)),
+            }),
+        ),
+        Scenario::Connect { clients } => {
+            ("connect", run_connect(&ConnectConfig { common, clients }))
+        }
+    };
+    match result {
+        Ok(report) => {
+            if c.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("natter-bench: cannot write JSON: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                print!("{}", report.table());
+            }
+            if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "natter-bench: NOT CLEAN: {} lost, {} reordered or duplicated{}",
+                    report.lost,
+                    report.reordered_or_duplicated,
+                    if report.timed_out {
+                        " (hit --timeout: messages still undelivered count as lost; if \
+                         deliveries stalled, the server may be delaying senders with flood \
+                         control or fake lag: lift it, or lower --rate / --window)"
+                    } else {
+                        ""
+                    }
+                );
+                ExitCode::from(2)
+            }
+        }
+        Err(e) => {
+            eprintln!("natter-bench: {e}");
+            if c.json {
+                let v = serde_json::json!({ "scenario": name, "server": addr.to_string(), "error": e.to_string() });
+                println!("{v}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

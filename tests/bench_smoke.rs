@@ -1,0 +1,188 @@
+//! natter-bench smoke runs: a few seconds of fanout and rooms, asserting that
+//! every message arrived exactly once and in order.
+//!
+//! Owns: the short, bounded runs of `natter::bench` that belong in the test
+//! suite (the full comparison is `bench/compare.sh`, never a test).
+//! Must never: connect anywhere but 127.0.0.1, or run without a timeout.
+//!
+//! The same runs drive natter in-process and a tiny in-test relay
+//! (`relay::start`) that is correct by construction, so a failure says
+//! whether the generator's bookkeeping or the server is at fault.
+
+use natter::net::{RunningServer, ServerOptions};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use natter::bench::{run_fanout, run_rooms, Common, FanoutConfig, Report, RoomsConfig};
+
+fn common(addr: SocketAddr) -> Common {
+    Common {
+        addr,
+        concurrency: 10,
+        timeout: Duration::from_secs(20),
+        pid: None,
+        progress: false,
+    }
+}
+
+fn assert_clean(r: &Report) {
+    assert!(
+        r.is_clean(),
+        "lost {} reordered/dup {} misrouted {} timed out {}\n{}",
+        r.lost,
+        r.reordered_or_duplicated,
+        r.misrouted,
+        r.timed_out,
+        r.table()
+    );
+    assert_eq!(r.deliveries, r.expected_deliveries);
+}
+
+/// A few-second fanout: every member gets every message once, in order.
+fn fanout_smoke(addr: SocketAddr) {
+    let r = run_fanout(&FanoutConfig {
+        common: common(addr),
+        members: 20,
+        senders: 3,
+        messages: 300,
+        rate: None,
+        window: 50,
+    })
+    .expect("fanout smoke run");
+    assert_eq!(r.expected_deliveries, 3 * 300 * 19);
+    assert_clean(&r);
+}
+
+/// Paced rooms: every room's members hear each other and nobody else.
+fn rooms_smoke(addr: SocketAddr) {
+    let r = run_rooms(&RoomsConfig {
+        common: common(addr),
+        rooms: 4,
+        members: 3,
+        messages: 20,
+        rate: Some(400.0),
+        window: 0,
+    })
+    .expect("rooms smoke run");
+    assert_eq!(r.expected_deliveries, 4 * 3 * 20 * 2);
+    assert_clean(&r);
+}
+
+#[test]
+fn fanout_against_a_relay_delivers_every_message_once_in_order() {
+    fanout_smoke(relay::start());
+}
+
+#[test]
+fn rooms_against_a_relay_keep_rooms_apart_and_lose_nothing() {
+    rooms_smoke(relay::start());
+}
+
+#[test]
+fn a_server_that_is_not_there_is_a_clear_connect_error() {
+    // Bind then drop, so the port is (very likely) closed.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a loopback port");
+    let err = run_fanout(&FanoutConfig {
+        common: common(addr),
+        members: 2,
+        senders: 1,
+        messages: 1,
+        rate: None,
+        window: 1,
+    })
+    .expect_err("nothing listens there");
+    assert!(err.to_string().contains("could not connect"), "{err}");
+}
+
+/// natter-server in-process on an ephemeral port of 127.0.0.1, with flood
+/// protection off (a load generator floods on purpose, as with the peers).
+fn start_natter() -> RunningServer {
+    let mut options = ServerOptions {
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 0,
+        ..ServerOptions::default()
+    };
+    options.config.flood_lines_per_sec = 0;
+    RunningServer::start(options).expect("natter server starts on an ephemeral port")
+}
+
+#[test]
+fn fanout_against_natter_delivers_every_message_once_in_order() {
+    let server = start_natter();
+    fanout_smoke(server.local_addr());
+}
+
+#[test]
+fn rooms_against_natter_keep_rooms_apart_and_lose_nothing() {
+    let server = start_natter();
+    rooms_smoke(server.local_addr());
+}
+
+/// The smallest IRC relay that natter-bench can drive: NICK/USER → 001,
+/// JOIN → JOIN echo + 366, PRIVMSG → every other member of the room, in one
+/// total order per room (all under one lock). Threads, blocking I/O, test only.
+mod relay {
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    type Rooms = Arc<Mutex<HashMap<String, Vec<(usize, TcpStream)>>>>;
+
+    pub fn start() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let rooms: Rooms = Arc::default();
+        std::thread::spawn(move || {
+            for (id, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { continue };
+                let rooms = rooms.clone();
+                std::thread::spawn(move || {
+                    let _ = client(id, stream, rooms);
+                });
+            }
+        });
+        addr
+    }
+
+    fn client(id: usize, stream: TcpStream, rooms: Rooms) -> std::io::Result<()> {
+        stream.set_nodelay(true)?;
+        let mut out = stream.try_clone()?;
+        let mut nick = String::from("*");
+        for line in BufReader::new(stream.try_clone()?).lines() {
+            let line = line?;
+            let (cmd, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+            match cmd {
+                "NICK" => nick = rest.trim_start_matches(':').to_string(),
+                "USER" => write!(out, ":relay 001 {nick} :Welcome\r\n")?,
+                "PING" => write!(out, "PONG {rest}\r\n")?,
+                "JOIN" => {
+                    let chan = rest.trim_start_matches(':').to_string();
+                    let mut rooms = rooms.lock().expect("relay lock");
+                    let members = rooms.entry(chan.clone()).or_default();
+                    members.push((id, stream.try_clone()?));
+                    for (_, m) in members.iter_mut() {
+                        let _ = write!(m, ":{nick}!u@h JOIN {chan}\r\n");
+                    }
+                    write!(out, ":relay 366 {nick} {chan} :End of /NAMES list.\r\n")?;
+                }
+                "PRIVMSG" => {
+                    let Some((chan, text)) = rest.split_once(' ') else {
+                        continue;
+                    };
+                    let msg = format!(":{nick}!u@h PRIVMSG {chan} {text}\r\n");
+                    let mut rooms = rooms.lock().expect("relay lock");
+                    for (mid, m) in rooms.entry(chan.to_string()).or_default().iter_mut() {
+                        if *mid != id {
+                            let _ = m.write_all(msg.as_bytes());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
