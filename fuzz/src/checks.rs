@@ -168,6 +168,8 @@ struct Run {
     open: BTreeSet<ConnId>,
     readers: BTreeMap<ConnId, LineReader>,
     summary: Summary,
+    /// The last msgid the core asked to store.
+    last_persisted: u64,
 }
 
 impl Run {
@@ -212,6 +214,13 @@ impl Run {
                 self.summary.logs += 1;
                 let text = record.entry.to_string();
                 assert!(!has_line_break(&text), "log {text:?} after {after}");
+            }
+            Action::Persist(record) => {
+                assert!(
+                    record.id > self.last_persisted,
+                    "msgids must grow: {action:?} after {after}"
+                );
+                self.last_persisted = record.id;
             }
         }
     }
@@ -353,6 +362,7 @@ pub fn check_server(ops: &[Op]) -> Summary {
         open: BTreeSet::new(),
         readers: BTreeMap::new(),
         summary: Summary::default(),
+        last_persisted: 0,
     };
     for op in ops {
         run.apply(op);

@@ -9,7 +9,7 @@
 use clap::Parser;
 use futures_lite::{FutureExt, StreamExt};
 use natter::core::ServerConfig;
-use natter::net::{self, tls, LogOptions, RunningServer, ServerOptions, TlsOptions};
+use natter::net::{self, tls, LogOptions, RunningServer, ServerOptions, StoreOptions, TlsOptions};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,6 +98,52 @@ struct Args {
     /// paths), print its fingerprint and the natter-client command, and exit.
     #[arg(long, value_name = "HOSTNAME")]
     tls_self_signed: Option<String>,
+    /// Where the history database (history.sqlite3) lives; created on first
+    /// start. Default: the directory of --log-file.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Keep history in memory only: nothing survives a restart, and lines
+    /// are sent without waiting for the disk.
+    #[arg(long)]
+    no_persist: bool,
+
+    /// How many of a room's latest messages a client gets when it joins.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().history_on_join)]
+    history_on_join: usize,
+
+    /// Most messages kept per room.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().history_max_messages,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    history_max_messages: usize,
+
+    /// Forget messages older than this: seconds, or with a unit (90m, 12h, 30d).
+    /// Default: keep them until --history-max-messages pushes them out.
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    history_max_age: Option<u64>,
+}
+
+/// `90`, `90s`, `15m`, `12h`, `30d` as seconds.
+fn parse_age(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age: use e.g. 3600, 90m, 12h or 30d"))?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit in {text:?}: use s, m, h or d (e.g. 30d)"
+            ))
+        }
+    };
+    Ok(n.saturating_mul(unit))
 }
 
 fn read_motd(path: &PathBuf) -> Result<Vec<String>, String> {
@@ -187,6 +233,9 @@ fn run(args: Args) -> Result<(), String> {
         flood_lines_per_sec: args.flood_rate,
         flood_burst_lines: args.flood_burst,
         created: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+        history_on_join: args.history_on_join,
+        history_max_messages: args.history_max_messages,
+        history_max_age_secs: args.history_max_age.unwrap_or(0),
         ..ServerConfig::default()
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -204,6 +253,18 @@ fn run(args: Args) -> Result<(), String> {
         }
         None => None,
     };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| match args.log_file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        });
+    let store = (!args.no_persist).then(|| StoreOptions {
+        data_dir,
+        max_messages: args.history_max_messages,
+        max_age_secs: args.history_max_age.unwrap_or(0),
+    });
     let options = ServerOptions {
         bind: args.bind,
         port: args.port,
@@ -216,6 +277,7 @@ fn run(args: Args) -> Result<(), String> {
             keep_files: args.log_keep,
         }),
         config,
+        store,
         ..ServerOptions::default()
     };
     let server = RunningServer::start(options).map_err(|e| e.to_string())?;

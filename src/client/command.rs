@@ -43,6 +43,8 @@ pub enum Command {
     Help,
     /// `/quote RAW`: send a raw IRC line.
     Quote(String),
+    /// `/history [N]`: fetch N (default 20) earlier messages of the current room.
+    History(usize),
     /// Nothing to do (an empty line).
     Empty,
 }
@@ -82,6 +84,7 @@ pub const HELP: &[&str] = &[
     "  /topic [TEXT]      show the room's topic, or set it",
     "  /quit [REASON]     leave the server",
     "  /quote LINE        send a raw IRC line",
+    "  /history [N]       show N earlier messages of the current room (default 20)",
     "  /help              this list",
     "Anything else is said in the current room.",
 ];
@@ -159,6 +162,13 @@ impl Command {
             "topic" => Ok(Command::Topic(rest_opt)),
             "quit" | "exit" | "bye" => Ok(Command::Quit(rest_opt)),
             "help" | "?" => Ok(Command::Help),
+            "history" | "hist" => match first {
+                "" => Ok(Command::History(20)),
+                n => match n.parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(Command::History(n)),
+                    _ => Err(CommandError::Usage("/history [N], N a number above 0")),
+                },
+            },
             "quote" | "raw" => match rest_opt {
                 Some(raw) => Ok(Command::Quote(raw)),
                 None => Err(CommandError::Usage("/quote IRC-LINE")),

@@ -20,6 +20,8 @@ pub enum LineKind {
     Error,
     /// The client's own help and hints.
     Info,
+    /// A message replayed from the room's history (marked `[history …]`).
+    History,
 }
 
 /// A line of text to show, with every control character neutralized.

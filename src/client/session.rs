@@ -87,6 +87,14 @@ pub struct Session {
     /// NAMES replies being collected, by folded room name.
     names: BTreeMap<String, Vec<String>>,
     server_error: Option<String>,
+    /// The server speaks `draft/chathistory` with batches and tags for us.
+    chathistory: bool,
+    /// Open `chathistory` batches: reference → room.
+    batches: BTreeMap<String, String>,
+    /// Messages seen so far in the open batch, by reference.
+    batch_counts: BTreeMap<String, usize>,
+    /// The oldest msgid seen per folded room: where `/history` continues.
+    oldest: BTreeMap<String, String>,
 }
 
 /// Bytes a relayed PRIVMSG adds around the text: `:nick!user@host PRIVMSG target :`.
@@ -112,6 +120,10 @@ impl Session {
             current_room: None,
             names: BTreeMap::new(),
             server_error: None,
+            chathistory: false,
+            batches: BTreeMap::new(),
+            batch_counts: BTreeMap::new(),
+            oldest: BTreeMap::new(),
         }
     }
 
@@ -161,6 +173,12 @@ impl Session {
         self.echo_message
     }
 
+    /// Whether the server keeps history this session can page through
+    /// (`draft/chathistory` with `batch`, `server-time` and `message-tags`).
+    pub fn has_chathistory(&self) -> bool {
+        self.chathistory
+    }
+
     /// Whether a QUIT has been sent.
     pub fn is_quitting(&self) -> bool {
         self.quitting
@@ -204,6 +222,7 @@ impl Session {
         let command = msg.command.to_ascii_uppercase();
         match command.as_str() {
             "PING" => out.push(send(Message::new("PONG", msg.params.clone()))),
+            "BATCH" => self.on_batch(&msg, &mut out),
             "CAP" => self.on_cap(&msg, &mut out),
             "JOIN" => self.on_join(&from, msg.param(0), now, &mut out),
             "PART" => self.on_part(&from, msg.param(0), msg.params.get(1), &mut out),
@@ -252,8 +271,35 @@ impl Session {
             }
             "PRIVMSG" | "NOTICE" => {
                 let server_notice = !msg.source.as_deref().unwrap_or("").contains('!');
+                let target = msg.param(0);
+                if let Some(id) = msg.tag("msgid").filter(|_| is_channel(target)) {
+                    let folded = casefold(target);
+                    let older = self.oldest.get(&folded).is_none_or_older(id);
+                    if older {
+                        self.oldest.insert(folded, id.to_string());
+                    }
+                }
+                let in_history = msg
+                    .tag("batch")
+                    .is_some_and(|b| self.batches.contains_key(b));
                 if command == "NOTICE" && server_notice {
                     out.push(display(LineKind::Event, format!("*** {}", msg.param(1))));
+                } else if in_history {
+                    if let Some(count) = msg.tag("batch").and_then(|b| self.batch_counts.get_mut(b))
+                    {
+                        *count += 1;
+                    }
+                    let when = msg.tag("time").map(history_time).unwrap_or_default();
+                    let line = self.render_message(&command, &from, target, msg.param(1), now);
+                    if let Some(Output::Display(line)) = line {
+                        let text = line.text();
+                        // `[12:35:01] ` → `[history 2023-11-09 12:35] `
+                        let body = text.split_once("] ").map_or(text, |(_, rest)| rest);
+                        out.push(display(
+                            LineKind::History,
+                            format!("[history {when}] {body}"),
+                        ));
+                    }
                 } else {
                     let line =
                         self.render_message(&command, &from, msg.param(0), msg.param(1), now);
@@ -295,24 +341,52 @@ impl Session {
                 if more {
                     return;
                 }
-                if self.cap_offered.iter().any(|c| c == "echo-message") {
-                    out.push(send(Message::new("CAP", ["REQ", "echo-message"])));
-                } else {
+                let wanted: Vec<&str> = WANTED_CAPS
+                    .iter()
+                    .copied()
+                    .filter(|w| self.cap_offered.iter().any(|c| c == w))
+                    .collect();
+                if wanted.is_empty() {
                     self.end_cap(out);
+                } else {
+                    out.push(send(Message::new("CAP", ["REQ", &wanted.join(" ")])));
                 }
             }
             "ACK" => {
-                if msg
+                let acked: Vec<&str> = msg
                     .params
                     .last()
-                    .is_some_and(|caps| caps.split(' ').any(|c| c == "echo-message"))
-                {
-                    self.echo_message = true;
-                }
+                    .map(|caps| caps.split(' ').collect())
+                    .unwrap_or_default();
+                self.echo_message = acked.contains(&"echo-message");
+                self.chathistory = ["draft/chathistory", "batch", "server-time", "message-tags"]
+                    .iter()
+                    .all(|c| acked.contains(c));
                 self.end_cap(out);
             }
             "NAK" => self.end_cap(out),
             _ => {}
+        }
+    }
+
+    fn on_batch(&mut self, msg: &Message, out: &mut Vec<Output>) {
+        let reference = msg.param(0);
+        if let Some(id) = reference.strip_prefix('+') {
+            if msg.param(1) == "chathistory" {
+                let room = msg.param(2).to_string();
+                self.batches.insert(id.to_string(), room);
+                self.batch_counts.insert(id.to_string(), 0);
+            }
+        } else if let Some(id) = reference.strip_prefix('-') {
+            if let Some(room) = self.batches.remove(id) {
+                let count = self.batch_counts.remove(id).unwrap_or(0);
+                let line = if count == 0 {
+                    format!("*** No earlier messages in {room}")
+                } else {
+                    format!("*** End of {count} history messages of {room}")
+                };
+                out.push(display(LineKind::Info, line));
+            }
         }
     }
 
@@ -691,6 +765,24 @@ impl Session {
                 None => no_room(),
             },
             Command::Quit(reason) => self.quit(reason),
+            Command::History(n) => match current {
+                Some(_) if !self.chathistory => vec![display(
+                    LineKind::Error,
+                    "*** This server keeps no history this client can page through",
+                )],
+                Some(room) => {
+                    let reference = match self.oldest.get(&casefold(&room)) {
+                        Some(id) => format!("msgid={id}"),
+                        None => "timestamp=9999-12-31T23:59:59.999Z".to_string(),
+                    };
+                    let n = n.to_string();
+                    vec![send(Message::new(
+                        "CHATHISTORY",
+                        ["BEFORE", room.as_str(), reference.as_str(), n.as_str()],
+                    ))]
+                }
+                None => no_room(),
+            },
             Command::Help => HELP.iter().map(|l| display(LineKind::Info, *l)).collect(),
             Command::Quote(raw) => {
                 let raw: String = raw
@@ -729,6 +821,41 @@ enum Body<'a> {
     Text(&'a str),
     Action(&'a str),
     Notice(&'a str),
+}
+
+/// Capabilities natter-client asks for when the server offers them.
+const WANTED_CAPS: &[&str] = &[
+    "echo-message",
+    "message-tags",
+    "server-time",
+    "batch",
+    "draft/chathistory",
+];
+
+/// `2023-11-09T12:35:01.000Z` → `2023-11-09 12:35` (UTC, as the server sent it).
+fn history_time(tag: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(tag) {
+        Ok(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Whether msgid `id` is older than the one kept: natter's msgids are
+/// numbers; other servers' opaque ids are compared as text.
+trait OlderExt {
+    fn is_none_or_older(&self, id: &str) -> bool;
+}
+
+impl OlderExt for Option<&String> {
+    fn is_none_or_older(&self, id: &str) -> bool {
+        match self {
+            None => true,
+            Some(kept) => match (kept.parse::<u64>(), id.parse::<u64>()) {
+                (Ok(kept), Ok(id)) => id < kept,
+                _ => false,
+            },
+        }
+    }
 }
 
 fn is_channel(target: &str) -> bool {

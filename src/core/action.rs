@@ -4,6 +4,7 @@
 //! action itself.
 
 use super::event::ConnId;
+use super::history::HistoryRecord;
 use super::log::LogRecord;
 use std::sync::Arc;
 
@@ -23,4 +24,8 @@ pub enum Action {
     Close { conn: ConnId, reason: String },
     /// Append a record to `server.log`.
     Log(LogRecord),
+    /// Store `record` durably. Every line emitted after this action may
+    /// carry the record to someone, so a shell that promises durability
+    /// holds those lines until the record is committed.
+    Persist(HistoryRecord),
 }

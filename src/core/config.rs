@@ -39,6 +39,17 @@ pub struct ServerConfig {
     pub flood_lines_per_sec: u64,
     /// How many lines beyond the sustained rate a client may send at once.
     pub flood_burst_lines: u64,
+    /// How many of a room's latest messages a joiner is sent before live
+    /// traffic (0: none).
+    pub history_on_join: usize,
+    /// Most messages kept per room (older ones are forgotten, here and in
+    /// the store).
+    pub history_max_messages: usize,
+    /// Messages older than this many seconds are forgotten; 0 keeps them
+    /// until `history_max_messages` pushes them out.
+    pub history_max_age_secs: u64,
+    /// Most messages one `CHATHISTORY` request returns (`CHATHISTORY=` in 005).
+    pub chathistory_max: usize,
     /// The IRCv3 Strict Transport Security policy, when TLS is on.
     pub sts: Option<StsPolicy>,
 }
@@ -88,6 +99,10 @@ impl Default for ServerConfig {
             flood_lines_per_sec: 100,
             flood_burst_lines: 500,
             sts: None,
+            history_on_join: 20,
+            history_max_messages: 10_000,
+            history_max_age_secs: 0,
+            chathistory_max: 100,
         }
     }
 }

@@ -6,6 +6,20 @@
 use super::event::Timestamp;
 use std::collections::BTreeSet;
 
+/// The capabilities that change what a line looks like for one client.
+/// Lines are serialized once per distinct `Caps` among the recipients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Caps {
+    /// `message-tags`: the client accepts tags (`msgid` among them).
+    pub message_tags: bool,
+    /// `server-time`: lines carry `time=`.
+    pub server_time: bool,
+    /// `batch`: history arrives inside `BATCH +id chathistory`.
+    pub batch: bool,
+    /// `draft/chathistory`: the client may page with `CHATHISTORY`.
+    pub chathistory: bool,
+}
+
 /// One client connection's state inside the [`crate::core::Server`].
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -29,6 +43,8 @@ pub struct Connection {
     pub tls: bool,
     /// Whether the client enabled `echo-message`.
     pub echo_message: bool,
+    /// The IRCv3 capabilities that change how lines are tagged for it.
+    pub caps: Caps,
     /// Case-folded names of the rooms this client is in.
     pub rooms: BTreeSet<String>,
     /// When the connection opened.
@@ -64,6 +80,7 @@ impl Connection {
             password_ok: !password_needed,
             tls: false,
             echo_message: false,
+            caps: Caps::default(),
             rooms: BTreeSet::new(),
             connected_at: now,
             last_active: now,

@@ -3,6 +3,7 @@
 //! Owns the input vocabulary of the state machine. Must never read a clock:
 //! every event carries the `now` the shell read for it.
 
+use super::history::HistoryRecord;
 use crate::proto::LineError;
 
 /// One connection, as numbered by the shell. Never reused within a run.
@@ -67,4 +68,11 @@ pub enum Event {
     Tick { now: Timestamp },
     /// The server is stopping: every client is told and closed.
     Shutdown { now: Timestamp },
+    /// What the store kept from earlier runs, sent once before any client
+    /// connects: room records (oldest first; kinds that are not replayed
+    /// are ignored) and the next unused message id.
+    HistoryRestored {
+        records: Vec<HistoryRecord>,
+        next_id: u64,
+    },
 }

@@ -8,14 +8,18 @@ mod action;
 mod config;
 mod connection;
 mod event;
+mod history;
 mod log;
 mod room;
 mod server;
 
 pub use action::{Action, OutLine};
 pub use config::{ServerConfig, StsPolicy};
-pub use connection::Connection;
+pub use connection::{Caps, Connection};
 pub use event::{ConnId, Event, Timestamp};
+pub use history::{
+    parse_server_time, server_time, HistoryKind, HistoryRecord, RoomHistory, Selector,
+};
 pub use log::{log_stamp, render_log_line, LogEntry, LogRecord};
 pub use room::{Room, Topic};
 pub use server::{Server, VERSION};

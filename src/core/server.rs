@@ -6,8 +6,9 @@
 
 use super::action::{Action, OutLine};
 use super::config::ServerConfig;
-use super::connection::Connection;
+use super::connection::{Caps, Connection};
 use super::event::{ConnId, Event, Timestamp};
+use super::history::{server_time, HistoryKind, HistoryRecord, RoomHistory, Selector};
 use super::log::{LogEntry, LogRecord};
 use super::room::{Room, Topic};
 use crate::proto::numeric::*;
@@ -30,7 +31,13 @@ const REASONLEN: usize = 300;
 const TOKENLEN: usize = 64;
 
 /// Capabilities this server offers in `CAP LS`.
-const CAPABILITIES: &[&str] = &["echo-message"];
+const CAPABILITIES: &[&str] = &[
+    "echo-message",
+    "message-tags",
+    "server-time",
+    "batch",
+    "draft/chathistory",
+];
 
 /// The chat server state machine.
 ///
@@ -59,6 +66,12 @@ pub struct Server {
     nicks: BTreeMap<String, ConnId>,
     /// Case-folded room name → room.
     rooms: BTreeMap<String, Room>,
+    /// Case-folded room name → its retained history (outlives the room).
+    history: BTreeMap<String, RoomHistory>,
+    /// The next message id; seeded by [`Event::HistoryRestored`].
+    next_id: u64,
+    /// The next `BATCH` reference number.
+    next_batch: u64,
     outbox: VecDeque<Action>,
 }
 
@@ -70,6 +83,9 @@ impl Server {
             connections: BTreeMap::new(),
             nicks: BTreeMap::new(),
             rooms: BTreeMap::new(),
+            history: BTreeMap::new(),
+            next_id: 1,
+            next_batch: 1,
             outbox: VecDeque::new(),
         }
     }
@@ -95,6 +111,7 @@ impl Server {
             Event::BadLine { conn, error, now } => self.handle_bad_line(conn, error, now),
             Event::Disconnected { conn, reason, now } => self.remove(conn, &reason, false, now),
             Event::Tick { now } => self.handle_tick(now),
+            Event::HistoryRestored { records, next_id } => self.restore(records, next_id),
             Event::Shutdown { now } => {
                 let all: Vec<ConnId> = self.connections.keys().copied().collect();
                 for conn in all {
@@ -122,6 +139,11 @@ impl Server {
     /// The room called `name` (any case), if it exists.
     pub fn room(&self, name: &str) -> Option<&Room> {
         self.rooms.get(&casefold(name))
+    }
+
+    /// The retained history of the room called `name` (any case), oldest first.
+    pub fn history(&self, name: &str) -> Option<&RoomHistory> {
+        self.history.get(&casefold(name))
     }
 
     /// The registered user called `nick` (any case). A nick held by a
@@ -155,6 +177,129 @@ impl Server {
                 to,
                 line: Self::line(msg),
             });
+        }
+    }
+
+    /// Like [`Server::broadcast`], tagged with `record`'s time and msgid for
+    /// the recipients that enabled them: one shared line per distinct set
+    /// of tag capabilities among the recipients, never one per recipient.
+    fn broadcast_tagged(&mut self, to: Vec<ConnId>, msg: &Message, record: &HistoryRecord) {
+        let mut groups: BTreeMap<Caps, Vec<ConnId>> = BTreeMap::new();
+        for conn in to {
+            let caps = self
+                .connections
+                .get(&conn)
+                .map_or(Caps::default(), |c| Caps {
+                    message_tags: c.caps.message_tags,
+                    server_time: c.caps.server_time,
+                    ..Caps::default()
+                });
+            groups.entry(caps).or_default().push(conn);
+        }
+        for (caps, to) in groups {
+            let line: OutLine = Arc::from(tagged(msg, caps, Some(record), None));
+            self.emit(Action::Broadcast { to, line });
+        }
+    }
+
+    /// Gives `kind` the next message id and server time `now`, and asks the
+    /// shell to store it. Call before emitting any line that carries it.
+    fn record(
+        &mut self,
+        kind: HistoryKind,
+        target: &str,
+        source: &str,
+        text: &str,
+        now: Timestamp,
+    ) -> HistoryRecord {
+        let record = HistoryRecord {
+            id: self.next_id,
+            at: now,
+            kind,
+            target: target.to_string(),
+            source: source.to_string(),
+            text: text.to_string(),
+        };
+        self.next_id += 1;
+        if kind.is_replayed() {
+            let max = self.config.history_max_messages;
+            self.history
+                .entry(casefold(target))
+                .or_default()
+                .push(record.clone(), max);
+        }
+        self.emit(Action::Persist(record.clone()));
+        record
+    }
+
+    /// Takes what the store kept from earlier runs.
+    fn restore(&mut self, records: Vec<HistoryRecord>, next_id: u64) {
+        let max = self.config.history_max_messages;
+        for record in records {
+            self.next_id = self.next_id.max(record.id.saturating_add(1));
+            if record.kind.is_replayed() && record.target.starts_with('#') {
+                let folded = casefold(&record.target);
+                let window = self.history.entry(folded).or_default();
+                if window.last().map_or(true, |last| last.id < record.id) {
+                    window.push(record, max);
+                }
+            }
+        }
+        self.next_id = self.next_id.max(next_id);
+    }
+
+    /// Sends `records` of `room` to `conn` as history: inside a
+    /// `chathistory` batch with their own time and msgid for clients that
+    /// enabled `batch`/`server-time`/`message-tags`; for other clients each
+    /// text is prefixed with its time (as bouncers such as ZNC replay a
+    /// buffer), between two server notices when `announce` is set.
+    fn replay(&mut self, conn: ConnId, room: &str, records: &[HistoryRecord], announce: bool) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let caps = c.caps;
+        let server = self.config.server_name.clone();
+        let batch = caps.batch.then(|| {
+            let id = format!("h{}", self.next_batch);
+            self.next_batch += 1;
+            id
+        });
+        let plain = !caps.batch && !caps.server_time;
+        if let Some(id) = &batch {
+            let open = Message::new(
+                "BATCH",
+                [format!("+{id}"), "chathistory".into(), room.into()],
+            )
+            .with_source(server.clone());
+            self.send(conn, &open);
+        } else if plain && announce {
+            if records.is_empty() {
+                return;
+            }
+            let text = format!("Replaying the last {} messages of {room}", records.len());
+            let m = Message::new("NOTICE", [room, &text]).with_source(server.clone());
+            self.send(conn, &m);
+        }
+        for r in records {
+            let text = if plain {
+                let at = chrono::DateTime::from_timestamp_millis(r.at.0 as i64)
+                    .map(|t| t.format("[%Y-%m-%d %H:%M:%S] ").to_string())
+                    .unwrap_or_default();
+                let budget = MAX_LINE.saturating_sub(r.source.len() + room.len() + 20);
+                format!("{at}{}", truncate(&r.text, budget.saturating_sub(at.len())))
+            } else {
+                r.text.clone()
+            };
+            let m = Message::new(r.command(), [room, &text]).with_source(r.source.clone());
+            let line: OutLine = Arc::from(tagged(&m, caps, Some(r), batch.as_deref()));
+            self.emit(Action::Send { to: conn, line });
+        }
+        if let Some(id) = &batch {
+            let close = Message::new("BATCH", [format!("-{id}")]).with_source(server);
+            self.send(conn, &close);
+        } else if plain && announce {
+            let m = Message::new("NOTICE", [room, "End of history"]).with_source(server);
+            self.send(conn, &m);
         }
     }
 
@@ -267,6 +412,7 @@ impl Server {
             "WHOIS" => self.handle_whois(conn, &msg),
             "MODE" => self.handle_mode(conn, &msg),
             "MOTD" => self.send_motd(conn),
+            "CHATHISTORY" => self.handle_chathistory(conn, &msg),
             _ => {
                 let word: String = msg.command.chars().take(32).collect();
                 self.reply(conn, ERR_UNKNOWNCOMMAND, &[&word, "Unknown command"]);
@@ -304,8 +450,12 @@ impl Server {
                 self.send(conn, &m);
             }
             "LIST" => {
-                let enabled = if c.echo_message { "echo-message" } else { "" };
-                let m = cap_reply(vec!["LIST".into(), enabled.into()]);
+                let enabled: Vec<&str> = CAPABILITIES
+                    .iter()
+                    .copied()
+                    .filter(|cap| cap_enabled(c, cap))
+                    .collect();
+                let m = cap_reply(vec!["LIST".into(), enabled.join(" ")]);
                 self.send(conn, &m);
             }
             "REQ" => {
@@ -318,10 +468,9 @@ impl Server {
                 let ok = !wanted.is_empty() && wanted.iter().all(|cap| known(cap));
                 if ok {
                     for cap in &wanted {
-                        if *cap == "echo-message" {
-                            c.echo_message = true;
-                        } else if *cap == "-echo-message" {
-                            c.echo_message = false;
+                        match cap.strip_prefix('-') {
+                            Some(cap) => set_cap(c, cap, false),
+                            None => set_cap(c, cap, true),
                         }
                     }
                 }
@@ -481,6 +630,8 @@ impl Server {
             "CHANMODES=,,,nt".to_string(),
             "PREFIX=".to_string(),
             format!("NETWORK={}", self.config.network),
+            format!("CHATHISTORY={}", self.config.chathistory_max),
+            "MSGREFTYPES=msgid,timestamp".to_string(),
         ];
         let mut params: Vec<&str> = isupport.iter().map(String::as_str).collect();
         params.push("are supported by this server");
@@ -589,10 +740,22 @@ impl Server {
         room.join(conn);
         let room_name = room.name().to_string();
         let members: Vec<ConnId> = room.members().collect();
+        let record = self.record(HistoryKind::Join, &room_name, &source, "", now);
         let m = Message::new("JOIN", [room_name.as_str()]).with_source(source);
-        self.broadcast(members, &m);
+        self.broadcast_tagged(members, &m, &record);
         self.send_topic(conn, &folded, false);
         self.send_names(conn, &folded);
+        let wanted = self.config.history_on_join;
+        if wanted > 0 {
+            let records = self
+                .history
+                .get(&folded)
+                .map(|h| h.latest(None, wanted))
+                .unwrap_or_default();
+            if !records.is_empty() {
+                self.replay(conn, &room_name, &records, true);
+            }
+        }
         let room = self.log_room(&folded);
         self.log(now, LogEntry::Joined { nick, room });
     }
@@ -649,8 +812,11 @@ impl Server {
                 .as_deref()
                 .map(|r| truncate(r, MAX_LINE.saturating_sub(overhead)).to_string()),
         );
+        let room_name = room.name().to_string();
+        let text = reason.clone().unwrap_or_default();
+        let record = self.record(HistoryKind::Part, &room_name, &source, &text, now);
         let m = Message::new("PART", params).with_source(source);
-        self.broadcast(members, &m);
+        self.broadcast_tagged(members, &m, &record);
         let log_room = self.log_room(folded);
         self.drop_member(conn, folded);
         self.log(
@@ -779,8 +945,9 @@ impl Server {
         });
         let room_name = room.name().to_string();
         let members: Vec<ConnId> = room.members().collect();
+        let record = self.record(HistoryKind::Topic, &room_name, &source, &text, now);
         let m = Message::new("TOPIC", [room_name.as_str(), text.as_str()]).with_source(source);
-        self.broadcast(members, &m);
+        self.broadcast_tagged(members, &m, &record);
         let room = self.log_room(&folded);
         self.log(
             now,
@@ -1013,7 +1180,17 @@ impl Server {
             return;
         }
         let to: Vec<ConnId> = room.members().filter(|&m| echo || m != conn).collect();
-        self.broadcast(to, line);
+        let kind = if is_notice {
+            HistoryKind::Notice
+        } else {
+            HistoryKind::Privmsg
+        };
+        let room_name = room.name().to_string();
+        let source = line.source.clone().unwrap_or_default();
+        let record = self.record(kind, &room_name, &source, line.param(1), now);
+        if !to.is_empty() {
+            self.broadcast_tagged(to, line, &record);
+        }
         let room = self.log_room(&folded);
         let nick = nick.to_string();
         let text = line.param(1).to_string();
@@ -1047,8 +1224,10 @@ impl Server {
             recipients.push(conn);
         }
         recipients.sort_unstable();
-        self.broadcast(recipients, line);
         let to_nick = self.nick_of(to).unwrap_or(target).to_string();
+        let source = line.source.clone().unwrap_or_default();
+        let record = self.record(HistoryKind::Private, &to_nick, &source, line.param(1), now);
+        self.broadcast_tagged(recipients, line, &record);
         let text = self
             .config
             .log_private_text
@@ -1061,6 +1240,157 @@ impl Server {
                 text,
             },
         );
+    }
+
+    // ----- history --------------------------------------------------------
+
+    /// `FAIL CHATHISTORY <code> <context…> :<text>` (IRCv3 standard replies).
+    fn fail_chathistory(&mut self, conn: ConnId, code: &str, context: &[&str], text: &str) {
+        let mut params = vec!["CHATHISTORY".to_string(), code.to_string()];
+        params.extend(context.iter().map(|p| token(p)));
+        params.push(text.to_string());
+        let m = Message::new("FAIL", params).with_source(self.config.server_name.clone());
+        self.send(conn, &m);
+    }
+
+    /// `CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS …`
+    /// (IRCv3 `draft/chathistory`), answered from the retained history.
+    fn handle_chathistory(&mut self, conn: ConnId, msg: &Message) {
+        let sub = msg.param(0).to_ascii_uppercase();
+        let needed = match sub.as_str() {
+            "LATEST" | "BEFORE" | "AFTER" | "AROUND" | "TARGETS" => 4,
+            "BETWEEN" => 5,
+            _ => {
+                let shown = if sub.is_empty() { "*" } else { sub.as_str() };
+                self.fail_chathistory(conn, "INVALID_PARAMS", &[shown], "Unknown subcommand");
+                return;
+            }
+        };
+        if msg.params.len() < needed {
+            self.fail_chathistory(conn, "INVALID_PARAMS", &[&sub], "Not enough parameters");
+            return;
+        }
+        let limit = match msg.param(needed - 1).parse::<usize>() {
+            Ok(n) => n.min(self.config.chathistory_max),
+            Err(_) => {
+                self.fail_chathistory(conn, "INVALID_PARAMS", &[&sub], "Invalid limit");
+                return;
+            }
+        };
+        if sub == "TARGETS" {
+            let (Some(Selector::Time(a)), Some(Selector::Time(b))) =
+                (Selector::parse(msg.param(1)), Selector::parse(msg.param(2)))
+            else {
+                self.fail_chathistory(conn, "INVALID_PARAMS", &[&sub], "Invalid timestamp");
+                return;
+            };
+            self.send_targets(conn, a.min(b), a.max(b), limit);
+            return;
+        }
+        let target = msg.param(1).to_string();
+        let folded = casefold(&target);
+        let member = self
+            .connections
+            .get(&conn)
+            .is_some_and(|c| c.rooms.contains(&folded));
+        if target.starts_with('#') && !member {
+            self.fail_chathistory(
+                conn,
+                "INVALID_TARGET",
+                &[&sub, &target],
+                "Join the room to read its history",
+            );
+            return;
+        }
+        let selector = |i: usize| Selector::parse(msg.param(i));
+        let window = self.history.get(&folded).cloned().unwrap_or_default();
+        let records = if !member {
+            // Private history is never replayed until accounts exist.
+            Vec::new()
+        } else {
+            let result = match sub.as_str() {
+                "LATEST" if msg.param(2) == "*" => Some(window.latest(None, limit)),
+                "LATEST" => selector(2).map(|s| window.latest(Some(s), limit)),
+                "BEFORE" => selector(2).map(|s| window.before(s, limit)),
+                "AFTER" => selector(2).map(|s| window.after(s, limit)),
+                "AROUND" => selector(2).map(|s| window.around(s, limit)),
+                _ => selector(2)
+                    .zip(selector(3))
+                    .map(|(a, b)| window.between(a, b, limit)),
+            };
+            match result {
+                Some(records) => records,
+                None => {
+                    self.fail_chathistory(
+                        conn,
+                        "INVALID_PARAMS",
+                        &[&sub],
+                        "Invalid message reference (use msgid=… or timestamp=…)",
+                    );
+                    return;
+                }
+            }
+        };
+        let shown = self
+            .rooms
+            .get(&folded)
+            .map(|r| r.name().to_string())
+            .unwrap_or(target);
+        self.replay(conn, &shown, &records, false);
+    }
+
+    /// `CHATHISTORY TARGETS`: the rooms `conn` is in whose latest message
+    /// falls between `from` and `to`, oldest first.
+    fn send_targets(&mut self, conn: ConnId, from: Timestamp, to: Timestamp, limit: usize) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let batch = c.caps.batch;
+        let mut found: Vec<(Timestamp, String)> = c
+            .rooms
+            .iter()
+            .filter_map(|folded| {
+                let last = self.history.get(folded)?.last()?;
+                (last.at > from && last.at < to).then(|| (last.at, last.target.clone()))
+            })
+            .collect();
+        found.sort();
+        found.truncate(limit);
+        let server = self.config.server_name.clone();
+        let id = format!("h{}", self.next_batch);
+        self.next_batch += 1;
+        if batch {
+            let open = Message::new(
+                "BATCH",
+                [format!("+{id}"), "draft/chathistory-targets".into()],
+            )
+            .with_source(server.clone());
+            self.send(conn, &open);
+        }
+        for (at, room) in found {
+            let m = Message::new(
+                "CHATHISTORY",
+                [
+                    "TARGETS".into(),
+                    room,
+                    format!("timestamp={}", server_time(at)),
+                ],
+            )
+            .with_source(server.clone());
+            let line = if batch {
+                format!("@batch={id} {m}")
+            } else {
+                m.to_string()
+            };
+            self.emit(Action::Send {
+                to: conn,
+                line: Arc::from(line),
+            });
+        }
+        if batch {
+            let close = Message::new("BATCH", [format!("-{id}")]).with_source(server);
+            self.send(conn, &close);
+        }
     }
 
     // ----- leaving --------------------------------------------------------
@@ -1104,8 +1434,17 @@ impl Server {
         }
         let source = c.source();
         let shown = truncate(reason, MAX_LINE.saturating_sub(source.len() + 8));
+        let mut last = None;
+        for folded in &c.rooms {
+            if let Some(name) = self.rooms.get(folded).map(|r| r.name().to_string()) {
+                last = Some(self.record(HistoryKind::Quit, &name, &source, shown, now));
+            }
+        }
         let m = Message::new("QUIT", [shown]).with_source(source);
-        self.broadcast(peers, &m);
+        match last {
+            Some(record) if !peers.is_empty() => self.broadcast_tagged(peers, &m, &record),
+            _ => self.broadcast(peers, &m),
+        }
         let logged_reason = if reason == "Quit" {
             None
         } else {
@@ -1149,6 +1488,14 @@ impl Server {
     // ----- time -----------------------------------------------------------
 
     fn handle_tick(&mut self, now: Timestamp) {
+        let max_age = self.config.history_max_age_secs;
+        if max_age > 0 {
+            let cutoff = Timestamp(now.0.saturating_sub(max_age.saturating_mul(1000)));
+            for window in self.history.values_mut() {
+                window.expire(cutoff);
+            }
+            self.history.retain(|_, window| !window.is_empty());
+        }
         let mut expired = Vec::new();
         let mut to_ping = Vec::new();
         for (&id, c) in &self.connections {
@@ -1179,6 +1526,59 @@ impl Server {
         for (id, reason) in expired {
             self.close_with_error(id, &reason, now);
         }
+    }
+}
+
+/// Whether `c` has enabled the capability called `cap`.
+fn cap_enabled(c: &Connection, cap: &str) -> bool {
+    match cap {
+        "echo-message" => c.echo_message,
+        "message-tags" => c.caps.message_tags,
+        "server-time" => c.caps.server_time,
+        "batch" => c.caps.batch,
+        "draft/chathistory" => c.caps.chathistory,
+        _ => false,
+    }
+}
+
+/// Enables or disables the capability called `cap` (one of [`CAPABILITIES`]).
+fn set_cap(c: &mut Connection, cap: &str, on: bool) {
+    match cap {
+        "echo-message" => c.echo_message = on,
+        "message-tags" => c.caps.message_tags = on,
+        "server-time" => c.caps.server_time = on,
+        "batch" => c.caps.batch = on,
+        "draft/chathistory" => c.caps.chathistory = on,
+        _ => {}
+    }
+}
+
+/// `msg` as `caps` wants it: `batch=`, `time=` and `msgid=` tags from
+/// `record` where the client enabled them.
+fn tagged(
+    msg: &Message,
+    caps: Caps,
+    record: Option<&HistoryRecord>,
+    batch: Option<&str>,
+) -> String {
+    let mut tags = Vec::new();
+    if let (Some(batch), true) = (batch, caps.batch) {
+        tags.push(format!("batch={batch}"));
+    }
+    if let Some(r) = record {
+        if caps.server_time {
+            tags.push(format!("time={}", server_time(r.at)));
+        }
+        if caps.message_tags {
+            tags.push(format!("msgid={}", r.msgid()));
+        }
+    }
+    // Tag values here never need escaping: ids, times and batch refs are
+    // plain ASCII without spaces, semicolons or backslashes.
+    if tags.is_empty() {
+        msg.to_string()
+    } else {
+        format!("@{} {msg}", tags.join(";"))
     }
 }
 

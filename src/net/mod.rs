@@ -27,12 +27,16 @@
 mod conn;
 pub mod outbox;
 mod server_log;
+pub mod store;
 pub mod tls;
 
 pub use server_log::{LogError, LogOptions, ServerLog};
+pub use store::{Store, StoreError, StoreOptions};
 pub use tls::{TlsAcceptor, TlsError, TlsOptions};
 
-use crate::core::{Action, ConnId, Event, OutLine, Server, ServerConfig, StsPolicy, Timestamp};
+use crate::core::{
+    Action, ConnId, Event, HistoryRecord, OutLine, Server, ServerConfig, StsPolicy, Timestamp,
+};
 use async_channel::{Receiver, Sender};
 use async_net::{TcpListener, TcpStream};
 use futures_lite::FutureExt;
@@ -81,6 +85,9 @@ pub struct ServerOptions {
     pub threads: usize,
     /// The chat rules' settings (server name, password, MOTD, timeouts).
     pub config: ServerConfig,
+    /// Where durable history goes; `None` keeps history in memory only
+    /// (lost on restart) and sends lines without waiting for the disk.
+    pub store: Option<StoreOptions>,
 }
 
 impl Default for ServerOptions {
@@ -96,6 +103,7 @@ impl Default for ServerOptions {
                 .map(|n| n.get().min(4))
                 .unwrap_or(1),
             config: ServerConfig::default(),
+            store: None,
         }
     }
 }
@@ -119,6 +127,8 @@ pub enum NetError {
     NoListener,
     /// The server's threads could not be started.
     Runtime(io::Error),
+    /// The history database could not be opened.
+    Store(StoreError),
 }
 
 impl fmt::Display for NetError {
@@ -153,6 +163,7 @@ impl fmt::Display for NetError {
                 "nothing to listen on: --no-plaintext needs TLS, \
                  e.g. `--tls-cert cert.pem --tls-key key.pem`"
             ),
+            NetError::Store(e) => write!(f, "{e}"),
             NetError::Runtime(e) => write!(
                 f,
                 "cannot start the server's threads: {e}; check the system's thread limits"
@@ -253,9 +264,18 @@ impl RunningServer {
             Some(log) => ServerLog::open(log)?,
             None => ServerLog::disabled(),
         };
+        let (store, restored) = match &options.store {
+            Some(store) => {
+                let (store, restored) = Store::open(store, now()).map_err(NetError::Store)?;
+                (Some(store), restored)
+            }
+            None => (None, store::Restored::default()),
+        };
         let (events, inbox) = async_channel::bounded(EVENT_QUEUE);
         let shell = Shell {
             listeners,
+            store,
+            restored,
             events: events.clone(),
             inbox,
             log,
@@ -382,6 +402,8 @@ struct Shell {
     log: ServerLog,
     sendq: usize,
     config: ServerConfig,
+    store: Option<Store>,
+    restored: store::Restored,
 }
 
 /// Runs the shell on this thread plus `threads - 1` helpers sharing one executor.
@@ -415,6 +437,8 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         log,
         sendq,
         config,
+        store,
+        restored,
     } = shell;
     let (alive, all_writers_done) = async_channel::bounded::<()>(1);
     // Shared by every listener, so connection ids are never reused.
@@ -438,13 +462,22 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     let ticker = ex.spawn(ticker(events.clone()));
     drop(events);
     drop(alive);
+    let mut server = Server::new(config);
+    server.handle_event(Event::HistoryRestored {
+        records: restored.records,
+        next_id: restored.next_id,
+    });
     let mut core = CoreTask {
-        server: Server::new(config),
+        server,
         outboxes: HashMap::new(),
         pending: VecDeque::new(),
         log,
+        store,
+        unstored: Vec::new(),
+        held: Vec::new(),
     };
     core.run(&inbox).await;
+    drop(core.store.take());
     drop(accept);
     drop(ticker);
     core.log.flush();
@@ -617,6 +650,13 @@ struct CoreTask {
     /// Events the shell itself raised while carrying out actions (SendQ).
     pending: VecDeque<Event>,
     log: ServerLog,
+    /// The durable store; `None` when history is kept in memory only.
+    store: Option<Store>,
+    /// Records of this batch not yet committed.
+    unstored: Vec<HistoryRecord>,
+    /// Lines (and closes) emitted after the first uncommitted record, held
+    /// until it is committed: nobody is sent what a crash could lose.
+    held: Vec<Action>,
 }
 
 impl CoreTask {
@@ -627,6 +667,7 @@ impl CoreTask {
             let mut applied = 0;
             while let Some(input) = next {
                 if self.apply(input) {
+                    self.settle().await;
                     return;
                 }
                 applied += 1;
@@ -636,6 +677,7 @@ impl CoreTask {
                     None
                 };
             }
+            self.settle().await;
             futures_lite::future::yield_now().await;
         }
     }
@@ -673,7 +715,8 @@ impl CoreTask {
     }
 
     /// Hands `event` to the core and carries out everything it asks for,
-    /// including the consequences of SendQ overflows it causes.
+    /// including the consequences of SendQ overflows it causes. Lines that
+    /// follow an uncommitted record wait in `held` for [`CoreTask::settle`].
     fn feed(&mut self, event: Event) {
         self.server.handle_event(event);
         loop {
@@ -687,8 +730,44 @@ impl CoreTask {
         }
     }
 
+    /// Group commit: stores the batch's records in one transaction, then
+    /// releases the lines held behind them, in order.
+    async fn settle(&mut self) {
+        loop {
+            if self.unstored.is_empty() && self.held.is_empty() {
+                return;
+            }
+            let records = std::mem::take(&mut self.unstored);
+            if let (Some(store), false) = (&self.store, records.is_empty()) {
+                store.commit(records).await;
+            }
+            for action in std::mem::take(&mut self.held) {
+                self.carry_out_now(action);
+            }
+            // SendQ overflows while releasing: tell the core (which may
+            // store and send more, hence the loop).
+            while let Some(event) = self.pending.pop_front() {
+                self.feed(event);
+            }
+        }
+    }
+
     fn carry_out(&mut self, action: Action) {
         match action {
+            Action::Persist(record) => {
+                if self.store.is_some() {
+                    self.unstored.push(record);
+                }
+            }
+            Action::Log(record) => self.log.write(&record),
+            other if !self.unstored.is_empty() => self.held.push(other),
+            other => self.carry_out_now(other),
+        }
+    }
+
+    fn carry_out_now(&mut self, action: Action) {
+        match action {
+            Action::Persist(_) => {}
             Action::Send { to, line } => self.queue(to, line),
             Action::Broadcast { to, line } => {
                 for conn in to {

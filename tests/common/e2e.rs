@@ -97,6 +97,11 @@ impl Client {
         self.stream.write_all(bytes).expect("write to server");
     }
 
+    /// Like [`Client::send_raw`], but reports a dead server instead of panicking.
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
     /// The next line without CR LF; `None` at end of stream or on reset.
     pub fn read_line(&mut self) -> Option<String> {
         let mut line = String::new();

@@ -5,7 +5,8 @@
 pub mod model;
 
 use natter::core::{
-    render_log_line, Action, ConnId, Event, LogRecord, Server, ServerConfig, Timestamp,
+    render_log_line, Action, ConnId, Event, HistoryRecord, LogRecord, Server, ServerConfig,
+    Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -20,6 +21,8 @@ pub struct Harness {
     /// Connections the server closed.
     pub closed: Vec<(ConnId, String)>,
     pub log: Vec<LogRecord>,
+    /// Every record the core asked to store, in order.
+    pub persisted: Vec<HistoryRecord>,
 }
 
 impl Harness {
@@ -34,6 +37,7 @@ impl Harness {
             received: BTreeMap::new(),
             closed: Vec::new(),
             log: Vec::new(),
+            persisted: Vec::new(),
         }
     }
 
@@ -56,6 +60,7 @@ impl Harness {
                 }
                 Action::Close { conn, reason } => self.closed.push((conn, reason)),
                 Action::Log(record) => self.log.push(record),
+                Action::Persist(record) => self.persisted.push(record),
             }
         }
     }

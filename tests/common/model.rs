@@ -510,6 +510,9 @@ impl World {
             ping_interval_secs: timings.ping_interval_secs,
             ping_timeout_secs: timings.ping_timeout_secs,
             registration_timeout_secs: timings.registration_timeout_secs,
+            // This model checks live delivery; history on join (and its
+            // boundary with live traffic) is checked by tests/history_model.rs.
+            history_on_join: 0,
             ..ServerConfig::default()
         };
         World {
@@ -863,6 +866,7 @@ impl World {
                     logs.push(log_key(&record.entry));
                     continue;
                 }
+                Action::Persist(_) => continue,
             };
             for &to in &targets {
                 if !open_before.contains(&to) || closed_now.contains(&to) {

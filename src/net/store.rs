@@ -1,0 +1,449 @@
+//! The durable history store: an SQLite database on its own thread.
+//!
+//! Owns the database file (`history.sqlite3` in the data directory): opening
+//! and migrating it (`PRAGMA user_version`), WAL mode, loading what the core
+//! needs at startup, committing [`HistoryRecord`]s in groups (one
+//! transaction per batch of core events, never one per message), and
+//! retention (`--history-max-age`, `--history-max-messages`), pruned in
+//! small chunks between commits so that chat never waits long behind it.
+//!
+//! Must never run on the async executor: every SQLite call happens on the
+//! `natter-store` thread (or, at startup, before the server serves anyone).
+//! Must never stop live chat: a failed commit is reported on stderr and the
+//! held lines are released anyway.
+//!
+//! Durability: the database runs in WAL mode with `synchronous=NORMAL`. A
+//! committed transaction is in the WAL file (in the operating system's page
+//! cache) before [`Store::commit`] returns, so it survives the server
+//! process being killed at any moment (`kill -9`). A power cut or kernel
+//! crash may lose the last commits before the next WAL checkpoint.
+
+use crate::core::{HistoryKind, HistoryRecord, Timestamp};
+use crate::proto::casefold;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "history.sqlite3";
+/// How often retention runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(2);
+/// Most rows one retention step deletes (one short transaction).
+const PRUNE_CHUNK: usize = 5000;
+
+/// The schema, one migration per version; `PRAGMA user_version` counts how
+/// many have been applied. Append new migrations; never edit old ones.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE events (
+        id     INTEGER PRIMARY KEY,  -- the core's msgid
+        at     INTEGER NOT NULL,     -- server time, ms since the Unix epoch
+        kind   TEXT    NOT NULL,     -- privmsg notice topic join part quit private
+        room   TEXT    NOT NULL,     -- case-folded target
+        target TEXT    NOT NULL,     -- room as spelled, or the recipient's nick
+        source TEXT    NOT NULL,     -- nick!user@host
+        text   TEXT    NOT NULL
+    );
+    CREATE INDEX events_by_room ON events(room, id);
+    CREATE INDEX events_by_time ON events(at);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('next_id', 1);
+"];
+
+/// Where the store lives and what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The directory holding [`DB_FILE`]; created if missing.
+    pub data_dir: PathBuf,
+    /// Most PRIVMSG/NOTICE rows kept per room.
+    pub max_messages: usize,
+    /// Rows older than this many seconds are deleted; 0 keeps them.
+    pub max_age_secs: u64,
+}
+
+impl StoreOptions {
+    /// The database file's path.
+    pub fn path(&self) -> PathBuf {
+        self.data_dir.join(DB_FILE)
+    }
+}
+
+/// Why the history database cannot be used.
+#[derive(Debug)]
+pub enum StoreError {
+    /// Another process holds the database.
+    Locked { path: PathBuf },
+    /// The file is not an SQLite database, or is damaged.
+    Corrupt { path: PathBuf, detail: String },
+    /// The file or its directory cannot be created, opened or written.
+    Unwritable { path: PathBuf, detail: String },
+    /// A newer natter created this database.
+    TooNew { path: PathBuf, version: i64 },
+    /// Anything else SQLite reported.
+    Other { path: PathBuf, detail: String },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Locked { path } => write!(
+                f,
+                "the history database {} is in use by another process: stop the other \
+                 natter-server, or give this one its own --data-dir",
+                path.display()
+            ),
+            StoreError::Corrupt { path, detail } => write!(
+                f,
+                "the history database {} is damaged or not a database ({detail}): move it \
+                 aside (natter then starts an empty one) or restore it from a backup",
+                path.display()
+            ),
+            StoreError::Unwritable { path, detail } => write!(
+                f,
+                "cannot create or write the history database {} ({detail}): make its \
+                 directory writable, or choose another with --data-dir",
+                path.display()
+            ),
+            StoreError::TooNew { path, version } => write!(
+                f,
+                "the history database {} has schema version {version}, newer than this \
+                 natter-server knows ({}): run the newer natter-server, or use another --data-dir",
+                path.display(),
+                MIGRATIONS.len()
+            ),
+            StoreError::Other { path, detail } => write!(
+                f,
+                "cannot use the history database {}: {detail}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
+    let path = path.to_path_buf();
+    let detail = e.to_string();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked { path },
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt { path, detail }
+        }
+        Some(
+            ErrorCode::CannotOpen
+            | ErrorCode::ReadOnly
+            | ErrorCode::PermissionDenied
+            | ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure,
+        ) => StoreError::Unwritable { path, detail },
+        _ => StoreError::Other { path, detail },
+    }
+}
+
+/// What the store kept from earlier runs, for
+/// [`crate::core::Event::HistoryRestored`].
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The newest retained PRIVMSG/NOTICE rows of every room, oldest first.
+    pub records: Vec<HistoryRecord>,
+    /// The next unused message id.
+    pub next_id: u64,
+}
+
+enum Request {
+    Commit {
+        records: Vec<HistoryRecord>,
+        done: async_channel::Sender<()>,
+    },
+}
+
+/// A handle on the store thread.
+pub struct Store {
+    requests: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database, loads what the
+    /// core needs, and starts the store thread.
+    pub fn open(options: &StoreOptions, now: Timestamp) -> Result<(Store, Restored), StoreError> {
+        let path = options.path();
+        std::fs::create_dir_all(&options.data_dir).map_err(|e| StoreError::Unwritable {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let db = open_db(&path).map_err(|e| classify(&path, e))?;
+        migrate(&db, &path)?;
+        let restored = load(&db, options, now).map_err(|e| classify(&path, e))?;
+        let (requests, inbox) = mpsc::channel();
+        let worker = Worker {
+            db,
+            path: path.clone(),
+            max_messages: options.max_messages,
+            max_age_secs: options.max_age_secs,
+            last_prune: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("natter-store".into())
+            .spawn(move || worker.run(inbox))
+            .map_err(|e| StoreError::Other {
+                path: path.clone(),
+                detail: format!("cannot start the store thread: {e}"),
+            })?;
+        Ok((
+            Store {
+                requests: Some(requests),
+                thread: Some(thread),
+                path,
+            },
+            restored,
+        ))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits `records` in one transaction; resolves once they are durable
+    /// (or once the failure has been reported: live chat goes on).
+    pub async fn commit(&self, records: Vec<HistoryRecord>) {
+        let (done, wait) = async_channel::bounded(1);
+        let Some(requests) = &self.requests else {
+            return;
+        };
+        if requests.send(Request::Commit { records, done }).is_err() {
+            return;
+        }
+        let _ = wait.recv().await;
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.requests.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn open_db(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let db = Connection::open_with_flags(path, flags)?;
+    db.busy_timeout(Duration::from_millis(200))?;
+    // One server per database: the first write takes the lock for good.
+    db.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    let mode: String = db.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(format!("WAL mode unavailable (journal_mode is {mode})")),
+        ));
+    }
+    db.pragma_update(None, "synchronous", "NORMAL")?;
+    // Take the exclusive lock now, so a second server fails at startup.
+    db.execute_batch("BEGIN EXCLUSIVE; COMMIT;")?;
+    Ok(db)
+}
+
+fn migrate(db: &Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| classify(path, e))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            version,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let step = format!("BEGIN; {sql} PRAGMA user_version = {}; COMMIT;", i + 1);
+        if let Err(e) = db.execute_batch(&step) {
+            let _ = db.execute_batch("ROLLBACK;");
+            return Err(classify(path, e));
+        }
+    }
+    Ok(())
+}
+
+fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Result<Restored> {
+    let cutoff = cutoff(options.max_age_secs, now);
+    let mut stmt = db.prepare(
+        "SELECT id, at, kind, target, source, text FROM (
+             SELECT *, ROW_NUMBER() OVER (PARTITION BY room ORDER BY id DESC) AS rn
+             FROM events
+             WHERE kind IN ('privmsg', 'notice') AND at >= ?1
+         ) WHERE rn <= ?2 ORDER BY id",
+    )?;
+    let max = i64::try_from(options.max_messages).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![cutoff as i64, max], |r| {
+        let kind: String = r.get(2)?;
+        Ok(HistoryRecord {
+            id: r.get::<_, i64>(0)? as u64,
+            at: Timestamp(r.get::<_, i64>(1)? as u64),
+            kind: HistoryKind::parse(&kind).unwrap_or(HistoryKind::Privmsg),
+            target: r.get(3)?,
+            source: r.get(4)?,
+            text: r.get(5)?,
+        })
+    })?;
+    let records = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let next_id: i64 = db.query_row("SELECT value FROM meta WHERE key = 'next_id'", [], |r| {
+        r.get(0)
+    })?;
+    let max_id: i64 = db.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
+    Ok(Restored {
+        records,
+        next_id: (next_id.max(max_id + 1)).max(1) as u64,
+    })
+}
+
+/// Rows before this time are expired (0: none are).
+fn cutoff(max_age_secs: u64, now: Timestamp) -> u64 {
+    if max_age_secs == 0 {
+        0
+    } else {
+        now.0.saturating_sub(max_age_secs.saturating_mul(1000))
+    }
+}
+
+struct Worker {
+    db: Connection,
+    path: PathBuf,
+    max_messages: usize,
+    max_age_secs: u64,
+    last_prune: Option<Instant>,
+}
+
+impl Worker {
+    fn run(mut self, inbox: mpsc::Receiver<Request>) {
+        loop {
+            match inbox.recv_timeout(PRUNE_EVERY) {
+                Ok(Request::Commit { records, done }) => {
+                    // Group commit: whatever else is already waiting joins
+                    // this transaction.
+                    let mut records = records;
+                    let mut waiting = vec![done];
+                    while let Ok(Request::Commit {
+                        records: more,
+                        done,
+                    }) = inbox.try_recv()
+                    {
+                        records.extend(more);
+                        waiting.push(done);
+                    }
+                    if let Err(e) = self.write(&records) {
+                        eprintln!(
+                            "natter-server: could not store {} history records in {}: {e}; \
+                             live chat goes on, but these messages will be missing from \
+                             history after a restart",
+                            records.len(),
+                            self.path.display()
+                        );
+                    }
+                    for done in waiting {
+                        let _ = done.try_send(());
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            if self.last_prune.is_none_or_elapsed(PRUNE_EVERY) {
+                self.last_prune = Some(Instant::now());
+                if let Err(e) = self.prune_step() {
+                    eprintln!(
+                        "natter-server: history retention failed in {}: {e}",
+                        self.path.display()
+                    );
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, records: &[HistoryRecord]) -> rusqlite::Result<()> {
+        let tx = self.db.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO events (id, at, kind, room, target, source, text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut next = 0u64;
+            for r in records {
+                insert.execute(params![
+                    r.id as i64,
+                    r.at.0 as i64,
+                    r.kind.as_str(),
+                    casefold(&r.target),
+                    r.target,
+                    r.source,
+                    r.text
+                ])?;
+                next = next.max(r.id + 1);
+            }
+            tx.execute(
+                "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'next_id'",
+                params![next as i64],
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// One bounded round of retention: at most [`PRUNE_CHUNK`] rows per
+    /// statement, each in its own short transaction.
+    fn prune_step(&mut self) -> rusqlite::Result<()> {
+        let cutoff = cutoff(self.max_age_secs, crate::net::now());
+        if cutoff > 0 {
+            self.db.execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ?1 LIMIT ?2)",
+                params![cutoff as i64, PRUNE_CHUNK as i64],
+            )?;
+        }
+        let max = i64::try_from(self.max_messages).unwrap_or(i64::MAX);
+        let over: Vec<String> = {
+            let mut stmt = self.db.prepare(
+                "SELECT room FROM events WHERE kind IN ('privmsg', 'notice')
+                 GROUP BY room HAVING COUNT(*) > ?1",
+            )?;
+            let rows = stmt.query_map(params![max], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for room in over {
+            // The oldest message that stays; everything of the room before it goes.
+            let keep_from: Option<i64> = self
+                .db
+                .query_row(
+                    "SELECT id FROM events WHERE room = ?1 AND kind IN ('privmsg', 'notice')
+                     ORDER BY id DESC LIMIT 1 OFFSET ?2",
+                    params![room, (max - 1).max(0)],
+                    |r| r.get(0),
+                )
+                .ok();
+            if let Some(keep_from) = keep_from {
+                self.db.execute(
+                    "DELETE FROM events WHERE id IN
+                         (SELECT id FROM events WHERE room = ?1 AND id < ?2 LIMIT ?3)",
+                    params![room, keep_from, PRUNE_CHUNK as i64],
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+trait ElapsedExt {
+    fn is_none_or_elapsed(&self, every: Duration) -> bool;
+}
+
+impl ElapsedExt for Option<Instant> {
+    fn is_none_or_elapsed(&self, every: Duration) -> bool {
+        self.map_or(true, |t| t.elapsed() >= every)
+    }
+}
