@@ -16,7 +16,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
-SERVERS="natter ngircd inspircd"
+SERVERS="natter natter_mem ngircd inspircd"
 OUT="$ROOT/BENCHMARKS.md"
 SVG="$ROOT/bench/fanout.svg"
 NOTE=""
@@ -46,11 +46,13 @@ log() { echo "== $*" >&2; }
 
 # Ports (loopback only).
 PORT_natter=16669
+PORT_natter_mem=16670
 PORT_ngircd=16667
 PORT_inspircd=16668
 # Handshakes in flight: ngircd's listen backlog is 10 (more means SYN drops
 # and 1 s retransmits); InspIRCd registers on a 1 s tick, so it needs many.
 CONC_natter=100
+CONC_natter_mem=100
 CONC_ngircd=10
 CONC_inspircd=2000
 
@@ -117,7 +119,14 @@ start_server() {
   case "$name" in
     ngircd) "${RUNAS[@]}" "$NGIRCD" --nodaemon --config "$WORK/ngircd.conf" >>"$WORK/ngircd.out" 2>&1 & ;;
     inspircd) "${RUNAS[@]}" "$INSPIRCD" --nofork --config "$WORK/inspircd.conf" >>"$WORK/inspircd.out" 2>&1 & ;;
-    natter) "$NATTER" "$port" --bind 127.0.0.1 --flood-rate 0 --log-file "$WORK/natter-server.log" >>"$WORK/natter.out" 2>&1 & ;;
+    # natter as shipped: every message committed to SQLite before it is sent
+    # (a fresh database per scenario, so no run inherits another's history).
+    natter) rm -rf "$WORK/natter-data" && mkdir -p "$WORK/natter-data"
+      "$NATTER" "$port" --bind 127.0.0.1 --flood-rate 0 --data-dir "$WORK/natter-data" \
+        --log-file "$WORK/natter-server.log" >>"$WORK/natter.out" 2>&1 & ;;
+    # natter with history in memory only: the cost of durability is natter ÷ natter_mem.
+    natter_mem) "$NATTER" "$port" --bind 127.0.0.1 --flood-rate 0 --no-persist \
+        --log-file "$WORK/natter_mem-server.log" >>"$WORK/natter_mem.out" 2>&1 & ;;
   esac
   SERVER_PID=$!
   for _ in $(seq 100); do
@@ -178,7 +187,7 @@ SCENARIOS+=("rooms|300|$ROOMS" "idle|300|$IDLE" "connect|300|$CONNECT" "latency|
 } > "$RESULTS/meta.txt"
 
 for name in $SERVERS; do
-  if [ "$name" = natter ] && [ ! -x "$NATTER" ]; then
+  if [ "${name%_mem}" = natter ] && [ ! -x "$NATTER" ]; then
     log "natter-server not built ($NATTER missing): skipping natter"
     echo "skipped natter: $NATTER missing" >> "$RESULTS/meta.txt"
     continue

@@ -12,8 +12,8 @@ import json
 import os
 import re
 
-SERVERS = ["natter", "ngircd", "inspircd"]
-COLORS = {"natter": "#d62728", "ngircd": "#1f77b4", "inspircd": "#2ca02c"}
+SERVERS = ["natter", "natter_mem", "ngircd", "inspircd"]
+COLORS = {"natter": "#d62728", "natter_mem": "#ff9896", "ngircd": "#1f77b4", "inspircd": "#2ca02c"}
 
 
 def load(results):
@@ -190,6 +190,12 @@ def main():
     for k in meta:
         if k.startswith("skipped"):
             o += [f"> **{k}**: {meta[k]}", ""]
+    if "natter_mem" in servers:
+        o += ["**natter** is natter-server as shipped: every message is committed to its "
+              "SQLite history before anyone is sent it (the README's kill -9 durability "
+              "promise). **natter_mem** is the same binary with `--no-persist` (history in "
+              "memory only), so *natter ÷ natter_mem* is the cost of durability. The peers "
+              "keep no history at all.", ""]
     o += ["In the tables, natter ÷ peer is the ratio of natter's value to the peer's; "
           "✗ marks a failed run (see Errors), ⚠ a run with loss, reordering or a timeout.", ""]
     o += ["## Machine", "", "| | |", "|---|---|"]
