@@ -20,7 +20,8 @@
 
 use crate::core::{HistoryKind, HistoryRecord, Timestamp};
 use crate::proto::casefold;
-use rusqlite::{params, Connection, ErrorCode, OpenFlags};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -180,13 +181,7 @@ impl Store {
         migrate(&db, &path)?;
         let restored = load(&db, options, now).map_err(|e| classify(&path, e))?;
         let (requests, inbox) = mpsc::channel();
-        let worker = Worker {
-            db,
-            path: path.clone(),
-            max_messages: options.max_messages,
-            max_age_secs: options.max_age_secs,
-            last_prune: None,
-        };
+        let worker = Worker::new(db, path.clone(), options).map_err(|e| classify(&path, e))?;
         let thread = std::thread::Builder::new()
             .name("natter-store".into())
             .spawn(move || worker.run(inbox))
@@ -321,9 +316,32 @@ struct Worker {
     max_messages: usize,
     max_age_secs: u64,
     last_prune: Option<Instant>,
+    /// Stored PRIVMSG/NOTICE rows per case-folded room: counted once at
+    /// start, then kept up to date, so retention never scans the table (a
+    /// scan every few seconds would stall every commit behind it).
+    messages: BTreeMap<String, usize>,
 }
 
 impl Worker {
+    fn new(db: Connection, path: PathBuf, options: &StoreOptions) -> rusqlite::Result<Worker> {
+        let messages = {
+            let mut stmt = db.prepare(
+                "SELECT room, COUNT(*) FROM events WHERE kind IN ('privmsg', 'notice') GROUP BY room",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            rows.map(|row| row.map(|(room, n)| (room, usize::try_from(n).unwrap_or(0))))
+                .collect::<rusqlite::Result<_>>()?
+        };
+        Ok(Worker {
+            db,
+            path,
+            max_messages: options.max_messages,
+            max_age_secs: options.max_age_secs,
+            last_prune: None,
+            messages,
+        })
+    }
+
     fn run(mut self, inbox: mpsc::Receiver<Request>) {
         loop {
             match inbox.recv_timeout(PRUNE_EVERY) {
@@ -393,46 +411,74 @@ impl Worker {
                 params![next as i64],
             )?;
         }
-        tx.commit()
+        tx.commit()?;
+        for r in records.iter().filter(|r| r.kind.is_replayed()) {
+            *self.messages.entry(casefold(&r.target)).or_default() += 1;
+        }
+        Ok(())
     }
 
-    /// One bounded round of retention: at most [`PRUNE_CHUNK`] rows per
-    /// statement, each in its own short transaction.
+    /// One round of retention. Age: at most [`PRUNE_CHUNK`] of the oldest
+    /// rows (through the index on `at`). Count: for each room past the
+    /// maximum, by the kept counts, everything before its oldest message that
+    /// stays (through the index on `(room, id)`). Never scans the table.
     fn prune_step(&mut self) -> rusqlite::Result<()> {
         let cutoff = cutoff(self.max_age_secs, crate::net::now());
         if cutoff > 0 {
-            self.db.execute(
-                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ?1 LIMIT ?2)",
-                params![cutoff as i64, PRUNE_CHUNK as i64],
-            )?;
+            let removed: Vec<(String, String)> = self
+                .db
+                .prepare_cached(
+                    "DELETE FROM events WHERE id IN
+                         (SELECT id FROM events WHERE at < ?1 ORDER BY at LIMIT ?2)
+                     RETURNING room, kind",
+                )?
+                .query_map(params![cutoff as i64, PRUNE_CHUNK as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            for (room, kind) in removed {
+                if HistoryKind::parse(&kind).is_some_and(HistoryKind::is_replayed) {
+                    if let Some(n) = self.messages.get_mut(&room) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+            }
         }
-        let max = i64::try_from(self.max_messages).unwrap_or(i64::MAX);
-        let over: Vec<String> = {
-            let mut stmt = self.db.prepare(
-                "SELECT room FROM events WHERE kind IN ('privmsg', 'notice')
-                 GROUP BY room HAVING COUNT(*) > ?1",
-            )?;
-            let rows = stmt.query_map(params![max], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for room in over {
+        let max = self.max_messages;
+        let over: Vec<(String, usize)> = self
+            .messages
+            .iter()
+            .filter(|(_, &n)| n > max)
+            .map(|(room, &n)| (room.clone(), n - max))
+            .collect();
+        for (room, excess) in over {
             // The oldest message that stays; everything of the room before it goes.
             let keep_from: Option<i64> = self
                 .db
                 .query_row(
                     "SELECT id FROM events WHERE room = ?1 AND kind IN ('privmsg', 'notice')
-                     ORDER BY id DESC LIMIT 1 OFFSET ?2",
-                    params![room, (max - 1).max(0)],
+                     ORDER BY id LIMIT 1 OFFSET ?2",
+                    params![room, excess as i64],
                     |r| r.get(0),
                 )
-                .ok();
-            if let Some(keep_from) = keep_from {
-                self.db.execute(
-                    "DELETE FROM events WHERE id IN
-                         (SELECT id FROM events WHERE room = ?1 AND id < ?2 LIMIT ?3)",
-                    params![room, keep_from, PRUNE_CHUNK as i64],
-                )?;
-            }
+                .optional()?;
+            let left = match keep_from {
+                Some(keep_from) => {
+                    self.db.execute(
+                        "DELETE FROM events WHERE room = ?1 AND id < ?2",
+                        params![room, keep_from],
+                    )?;
+                    max
+                }
+                // Fewer rows than counted: count this one room again.
+                None => usize::try_from(self.db.query_row(
+                    "SELECT COUNT(*) FROM events WHERE room = ?1 AND kind IN ('privmsg', 'notice')",
+                    params![room],
+                    |r| r.get::<_, i64>(0),
+                )?)
+                .unwrap_or(0),
+            };
+            self.messages.insert(room, left);
         }
         Ok(())
     }
@@ -445,5 +491,104 @@ trait ElapsedExt {
 impl ElapsedExt for Option<Instant> {
     fn is_none_or_elapsed(&self, every: Duration) -> bool {
         self.map_or(true, |t| t.elapsed() >= every)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db(name: &str) -> (PathBuf, StoreOptions) {
+        let dir = std::env::temp_dir().join(format!("natter-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let options = StoreOptions {
+            data_dir: dir.clone(),
+            max_messages: 3,
+            max_age_secs: 0,
+        };
+        (dir, options)
+    }
+
+    fn worker(options: &StoreOptions) -> Worker {
+        let path = options.path();
+        let db = open_db(&path).expect("open");
+        migrate(&db, &path).expect("migrate");
+        Worker::new(db, path, options).expect("worker")
+    }
+
+    fn record(id: u64, kind: HistoryKind, room: &str, text: &str) -> HistoryRecord {
+        HistoryRecord {
+            id,
+            at: Timestamp(1_000_000 + id),
+            kind,
+            target: room.to_string(),
+            source: "alice!a@h".to_string(),
+            text: text.to_string(),
+        }
+    }
+
+    fn texts(w: &Worker, room: &str) -> Vec<String> {
+        let mut stmt =
+            w.db.prepare("SELECT text FROM events WHERE room = ?1 ORDER BY id")
+                .expect("prepare");
+        let rows = stmt.query_map(params![room], |r| r.get(0)).expect("query");
+        rows.collect::<rusqlite::Result<_>>().expect("rows")
+    }
+
+    #[test]
+    fn retention_keeps_each_rooms_newest_messages_and_drops_what_came_before() {
+        let (_dir, options) = temp_db("count");
+        let mut w = worker(&options);
+        let mut batch = vec![record(1, HistoryKind::Join, "#Lobby", "")];
+        for i in 2..=6 {
+            batch.push(record(i, HistoryKind::Privmsg, "#Lobby", &format!("m{i}")));
+        }
+        batch.push(record(7, HistoryKind::Privmsg, "#other", "alone"));
+        w.write(&batch).expect("write");
+        w.prune_step().expect("prune");
+        assert_eq!(texts(&w, "#lobby"), ["m4", "m5", "m6"]);
+        assert_eq!(texts(&w, "#other"), ["alone"]);
+        assert_eq!(w.messages.get("#lobby"), Some(&3));
+        // Later messages push the oldest out again.
+        w.write(&[record(8, HistoryKind::Notice, "#lobby", "n8")])
+            .expect("write");
+        w.prune_step().expect("prune");
+        assert_eq!(texts(&w, "#lobby"), ["m5", "m6", "n8"]);
+    }
+
+    #[test]
+    fn message_counts_survive_a_restart_so_retention_still_applies() {
+        let (_dir, options) = temp_db("restart");
+        {
+            let mut w = worker(&options);
+            let batch: Vec<_> = (1..=5)
+                .map(|i| record(i, HistoryKind::Privmsg, "#lobby", &format!("m{i}")))
+                .collect();
+            w.write(&batch).expect("write");
+        }
+        let mut w = worker(&options);
+        assert_eq!(w.messages.get("#lobby"), Some(&5));
+        w.prune_step().expect("prune");
+        assert_eq!(texts(&w, "#lobby"), ["m3", "m4", "m5"]);
+    }
+
+    #[test]
+    fn age_retention_deletes_old_rows_and_keeps_the_counts_true() {
+        let (_dir, mut options) = temp_db("age");
+        options.max_messages = 100;
+        options.max_age_secs = 60;
+        let mut w = worker(&options);
+        let now = crate::net::now();
+        let mut old = record(1, HistoryKind::Privmsg, "#lobby", "old");
+        old.at = Timestamp(now.0 - 3_600_000);
+        let fresh = HistoryRecord {
+            at: now,
+            ..record(2, HistoryKind::Privmsg, "#lobby", "fresh")
+        };
+        w.write(&[old, fresh]).expect("write");
+        w.prune_step().expect("prune");
+        assert_eq!(texts(&w, "#lobby"), ["fresh"]);
+        assert_eq!(w.messages.get("#lobby"), Some(&1));
     }
 }
