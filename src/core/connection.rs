@@ -4,7 +4,6 @@
 //! Must never hold sockets or read clocks.
 
 use super::event::Timestamp;
-use std::collections::BTreeSet;
 
 /// The capabilities that change what a line looks like for one client.
 /// Lines are serialized once per distinct `Caps` among the recipients.
@@ -46,7 +45,7 @@ pub struct Connection {
     /// The IRCv3 capabilities that change how lines are tagged for it.
     pub caps: Caps,
     /// Case-folded names of the rooms this client is in.
-    pub rooms: BTreeSet<String>,
+    pub rooms: RoomSet,
     /// When the connection opened.
     pub connected_at: Timestamp,
     /// When the client last sent anything.
@@ -81,7 +80,7 @@ impl Connection {
             tls: false,
             echo_message: false,
             caps: Caps::default(),
-            rooms: BTreeSet::new(),
+            rooms: RoomSet::default(),
             connected_at: now,
             last_active: now,
             ping_sent: None,
@@ -113,5 +112,75 @@ impl Connection {
             self.user.as_deref().unwrap_or("unknown"),
             self.host
         )
+    }
+}
+
+/// The case-folded names of the rooms one client is in, kept sorted so they
+/// iterate in the same fixed order a `BTreeSet` would. A client is usually
+/// in one or two rooms: a sorted `Vec` holds them in a few dozen bytes where
+/// a B-tree node takes hundreds, for every connection.
+///
+/// ```
+/// use natter::core::RoomSet;
+/// let mut rooms = RoomSet::default();
+/// assert!(rooms.insert("#rust".into()));
+/// assert!(rooms.insert("#lobby".into()));
+/// assert!(!rooms.insert("#lobby".into()));
+/// assert_eq!(rooms.iter().collect::<Vec<_>>(), ["#lobby", "#rust"]);
+/// assert!(rooms.remove("#rust") && !rooms.contains("#rust"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomSet(Vec<String>);
+
+impl RoomSet {
+    /// Adds `room`; false if it was already there.
+    pub fn insert(&mut self, room: String) -> bool {
+        match self.0.binary_search(&room) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, room);
+                true
+            }
+        }
+    }
+
+    /// Removes `room`; false if it was not there.
+    pub fn remove(&mut self, room: &str) -> bool {
+        match self.0.binary_search_by(|r| r.as_str().cmp(room)) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Whether `room` is in the set.
+    pub fn contains(&self, room: &str) -> bool {
+        self.0.binary_search_by(|r| r.as_str().cmp(room)).is_ok()
+    }
+
+    /// How many rooms.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when in no room.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The rooms in sorted order.
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a RoomSet {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }

@@ -15,7 +15,7 @@ mod server;
 
 pub use action::{Action, OutLine};
 pub use config::{ServerConfig, StsPolicy};
-pub use connection::{Caps, Connection};
+pub use connection::{Caps, Connection, RoomSet};
 pub use event::{ConnId, Event, Timestamp};
 pub use history::{
     parse_server_time, server_time, HistoryKind, HistoryRecord, RoomHistory, Selector,

@@ -25,6 +25,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+/// Line slots a writer's queue keeps between batches.
+const IDLE_QUEUE_SLOTS: usize = 8;
 /// How long a closing connection gets to take its last lines.
 pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a client cut off for SendQ gets to take the ERROR line.
@@ -255,7 +257,14 @@ pub async fn writer<W: AsyncWrite + Unpin>(
         };
         match end {
             WriteEnd::Done if phase == Phase::Closing => break,
-            WriteEnd::Done | WriteEnd::Interrupted => {}
+            WriteEnd::Done | WriteEnd::Interrupted => {
+                // A burst (the welcome, a long NAMES) grew the queue; give
+                // back all but a few slots so an idle connection stays small.
+                // (The outbox gets this queue back at the next swap.)
+                if batch.capacity() > IDLE_QUEUE_SLOTS {
+                    batch.shrink_to(IDLE_QUEUE_SLOTS);
+                }
+            }
             WriteEnd::Failed(e) => {
                 if phase == Phase::Open {
                     let reason = io_reason(&e);
