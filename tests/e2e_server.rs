@@ -4,7 +4,10 @@
 #[path = "common/e2e.rs"]
 mod e2e;
 
-use e2e::{count, start_server, strip_timestamp, temp_dir, Client, ServerProcess};
+use e2e::{
+    count, python_irc_client_available, start_server, strip_timestamp, temp_dir, Client,
+    ServerProcess,
+};
 use natter::net::DEFAULT_SENDQ;
 use natter::proto::Message;
 
@@ -379,19 +382,7 @@ fn the_motd_file_greets_each_client_and_an_unreadable_one_stops_the_server_with_
 #[test]
 fn a_third_party_irc_client_chats_with_a_plain_socket_client() {
     use std::process::{Command, Stdio};
-    let has_irc = Command::new("python3")
-        .args(["-c", "import irc.client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_irc {
-        // CI installs the package (.ci/run) and must run this test; a fresh
-        // machine with only Rust skips it, saying how to run it.
-        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(
-            !in_ci,
-            "this test drives the third-party Python `irc` client: pip install irc"
-        );
-        eprintln!("SKIPPED: the interop test needs the Python irc package: pip install irc");
+    if !python_irc_client_available("the interop test") {
         return;
     }
     let server = start_server(DEFAULT_SENDQ, None);

@@ -6,7 +6,9 @@
 #[path = "common/e2e.rs"]
 mod e2e;
 
-use e2e::{count, server_options, start_with, temp_dir, Client, READ_TIMEOUT};
+use e2e::{
+    count, python_irc_client_available, server_options, start_with, temp_dir, Client, READ_TIMEOUT,
+};
 use natter::client::tls::{handshake, TlsReader, TlsWriter, Trust};
 use natter::net::{NetError, RunningServer, ServerOptions, TlsOptions};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
@@ -682,18 +684,7 @@ fn tls_self_signed_writes_a_pair_and_prints_the_fingerprint_and_client_command()
 
 #[test]
 fn a_third_party_irc_client_chats_over_tls() {
-    let has_irc = Command::new("python3")
-        .args(["-c", "import irc.client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_irc {
-        // As in e2e_server.rs: CI installs the package and must run this.
-        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(
-            !in_ci,
-            "this test drives the third-party Python `irc` client: pip install irc"
-        );
-        eprintln!("SKIPPED: the TLS interop test needs the Python irc package: pip install irc");
+    if !python_irc_client_available("the TLS interop test") {
         return;
     }
     let dir = temp_dir("tls-python");

@@ -289,3 +289,22 @@ pub fn run_server_expecting_exit(args: &[&str]) -> (std::process::ExitStatus, St
     }
     (status, stderr)
 }
+
+/// Whether the third-party Python `irc` client is installed. A fresh machine
+/// with only Rust skips the interop tests, saying how to enable them; under
+/// `CI=true` (where .ci/run installs it) a missing package fails instead.
+pub fn python_irc_client_available(test: &str) -> bool {
+    let installed = std::process::Command::new("python3")
+        .args(["-c", "import irc.client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(
+            !in_ci,
+            "{test} drives the third-party Python `irc` client: pip install irc"
+        );
+        eprintln!("SKIPPED: {test} needs the Python irc package: pip install irc");
+    }
+    installed
+}
