@@ -237,7 +237,7 @@ for name in $SERVERS; do
     IFS='|' read -r id tmo args <<<"$sc"
     # natter_tls measures what TLS costs a busy room: fanout only.
     if [ "$name" = natter_tls ] && [[ "$id" != fanout-* ]]; then continue; fi
-    log "$name: $id ($opts $args)"
+    log "$name: $id (${opts:+$opts }$args)"
     if ! start_server "$name"; then
       log "$name did not start: skipping its remaining scenarios"
       echo "skipped $name: it did not start listening on 127.0.0.1:$port (see its output in $WORK)" >> "$RESULTS/meta.txt"
