@@ -12,6 +12,8 @@
 //!
 //! Writes through TLS may stay inside rustls when the socket is full, so
 //! every writer calls `flush` after `write_all` (a no-op for plain TCP).
+//! rustls decrypts received records in place, but allocates one buffer per
+//! TLS record it sends: per write of a batch of messages, not per message.
 
 use std::cell::RefCell;
 use std::io;
