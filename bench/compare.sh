@@ -7,7 +7,11 @@
 # server, runs natter-bench against it with --json, and stops it. Finally
 # writes BENCHMARKS.md and bench/fanout.svg (bench/report.py).
 #
-# Usage: bench/compare.sh [--quick] [--servers "natter ngircd inspircd"]
+# Servers: natter (as shipped, durable history), natter_mem (--no-persist),
+# natter_tls (natter_mem with natter-bench on its TLS port, --tls, self-signed
+# certificate; fanout scenarios only), ngircd, inspircd.
+#
+# Usage: bench/compare.sh [--quick] [--servers "natter natter_mem natter_tls ngircd inspircd"]
 #                         [--out FILE] [--svg FILE] [--results DIR]
 #                         [--no-install] [--no-build] [--note TEXT]
 # --quick runs small sizes (under a minute) to validate the pipeline.
@@ -16,7 +20,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
-SERVERS="natter natter_mem ngircd inspircd"
+SERVERS="natter natter_mem natter_tls ngircd inspircd"
 OUT="$ROOT/BENCHMARKS.md"
 SVG="$ROOT/bench/fanout.svg"
 NOTE=""
@@ -33,7 +37,7 @@ while [ $# -gt 0 ]; do
     --results) RESULTS="$2"; shift ;;
     --no-install) INSTALL=0 ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 1 ;;
   esac
   shift
@@ -47,12 +51,18 @@ log() { echo "== $*" >&2; }
 # Ports (loopback only).
 PORT_natter=16669
 PORT_natter_mem=16670
+PORT_natter_tls=16671
+# The port natter-bench drives, where it is not PORT_name: natter_tls's TLS port.
+BENCHPORT_natter_tls=16672
+# Extra natter-bench options per server.
+BENCHOPTS_natter_tls="--tls"
 PORT_ngircd=16667
 PORT_inspircd=16668
 # Handshakes in flight: ngircd's listen backlog is 10 (more means SYN drops
 # and 1 s retransmits); InspIRCd registers on a 1 s tick, so it needs many.
 CONC_natter=100
 CONC_natter_mem=100
+CONC_natter_tls=100
 CONC_ngircd=10
 CONC_inspircd=2000
 
@@ -108,14 +118,36 @@ trap stop_server EXIT
 RUNAS=()
 if [ "$(id -u)" = 0 ]; then RUNAS=(setpriv --reuid=irc --regid=irc --clear-groups); fi
 
-# start_server NAME: start a fresh server, set SERVER_PID, wait for its port.
+# bench_port NAME: the port natter-bench drives (the TLS port for natter_tls).
+bench_port() {
+  local p
+  p=$(eval echo "\${BENCHPORT_$1:-}")
+  [ -n "$p" ] || p=$(eval echo "\$PORT_$1")
+  echo "$p"
+}
+
+# natter_tls's self-signed certificate, made once (natter-server prints how to
+# connect and exits); natter-bench --tls does not verify it.
+TLS_CERT="$WORK/natter_tls-cert.pem"
+TLS_KEY="$WORK/natter_tls-key.pem"
+make_tls_cert() {
+  [ -s "$TLS_CERT" ] && [ -s "$TLS_KEY" ] && return 0
+  "$NATTER" --tls-self-signed 127.0.0.1 --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" \
+    >>"$WORK/natter_tls.out" 2>&1
+}
+
+# start_server NAME: start a fresh server, set SERVER_PID, wait for its port
+# (and, for natter_tls, for the TLS port natter-bench drives).
 start_server() {
-  local name=$1 port
+  local name=$1 port bport
   port=$(eval echo "\$PORT_$name")
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "compare.sh: something already listens on 127.0.0.1:$port; stop it first" >&2
-    return 1
-  fi
+  bport=$(bench_port "$name")
+  for p in $port $bport; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "compare.sh: something already listens on 127.0.0.1:$p; stop it first" >&2
+      return 1
+    fi
+  done
   case "$name" in
     ngircd) "${RUNAS[@]}" "$NGIRCD" --nodaemon --config "$WORK/ngircd.conf" >>"$WORK/ngircd.out" 2>&1 & ;;
     inspircd) "${RUNAS[@]}" "$INSPIRCD" --nofork --config "$WORK/inspircd.conf" >>"$WORK/inspircd.out" 2>&1 & ;;
@@ -127,10 +159,16 @@ start_server() {
     # natter with history in memory only: the cost of durability is natter ÷ natter_mem.
     natter_mem) "$NATTER" "$port" --bind 127.0.0.1 --flood-rate 0 --no-persist \
         --log-file "$WORK/natter_mem-server.log" >>"$WORK/natter_mem.out" 2>&1 & ;;
+    # natter_mem with the clients on its TLS port: the cost of TLS is natter_tls ÷ natter_mem.
+    natter_tls) make_tls_cert || return 1
+      "$NATTER" "$port" --bind 127.0.0.1 --flood-rate 0 --no-persist \
+        --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" --tls-port "$bport" \
+        --data-dir "$WORK/natter_tls-data" \
+        --log-file "$WORK/natter_tls-server.log" >>"$WORK/natter_tls.out" 2>&1 & ;;
   esac
   SERVER_PID=$!
   for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null; then
       sleep 0.2
       # Still alive, so the listener is ours and not a leftover.
       kill -0 "$SERVER_PID" 2>/dev/null && return 0
@@ -139,7 +177,7 @@ start_server() {
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
-  echo "compare.sh: $name did not start listening on 127.0.0.1:$port; see $WORK/$name.out" >&2
+  echo "compare.sh: $name did not start listening on 127.0.0.1:$bport; see $WORK/$name.out" >&2
   stop_server
   return 1
 }
@@ -187,27 +225,30 @@ SCENARIOS+=("rooms|300|$ROOMS" "idle|300|$IDLE" "connect|300|$CONNECT" "latency|
 } > "$RESULTS/meta.txt"
 
 for name in $SERVERS; do
-  if [ "${name%_mem}" = natter ] && [ ! -x "$NATTER" ]; then
+  if [[ "$name" == natter* ]] && [ ! -x "$NATTER" ]; then
     log "natter-server not built ($NATTER missing): skipping natter"
     echo "skipped natter: $NATTER missing" >> "$RESULTS/meta.txt"
     continue
   fi
-  port=$(eval echo "\$PORT_$name")
+  port=$(bench_port "$name")
   conc=$(eval echo "\$CONC_$name")
+  opts=$(eval echo "\${BENCHOPTS_$name:-}")
   for sc in "${SCENARIOS[@]}"; do
     IFS='|' read -r id tmo args <<<"$sc"
-    log "$name: $id ($args)"
+    # natter_tls measures what TLS costs a busy room: fanout only.
+    if [ "$name" = natter_tls ] && [[ "$id" != fanout-* ]]; then continue; fi
+    log "$name: $id (${opts:+$opts }$args)"
     if ! start_server "$name"; then
       log "$name did not start: skipping its remaining scenarios"
       echo "skipped $name: it did not start listening on 127.0.0.1:$port (see its output in $WORK)" >> "$RESULTS/meta.txt"
       break
     fi
     # shellcheck disable=SC2086
-    cmd="natter-bench -s 127.0.0.1:$port --pid \$PID -c $conc --timeout $tmo --json --quiet $args"
+    cmd="natter-bench${opts:+ $opts} -s 127.0.0.1:$port --pid \$PID -c $conc --timeout $tmo --json --quiet $args"
     echo "$name $id: $cmd" >> "$RESULTS/commands.txt"
     set +e
     # shellcheck disable=SC2086
-    "$BENCH" -s "127.0.0.1:$port" --pid "$SERVER_PID" -c "$conc" --timeout "$tmo" --json --quiet \
+    "$BENCH" $opts -s "127.0.0.1:$port" --pid "$SERVER_PID" -c "$conc" --timeout "$tmo" --json --quiet \
       $args > "$RESULTS/$name-$id.json" 2> "$RESULTS/$name-$id.err"
     rc=$?
     set -e

@@ -12,8 +12,13 @@ import json
 import os
 import re
 
-SERVERS = ["natter", "natter_mem", "ngircd", "inspircd"]
-COLORS = {"natter": "#d62728", "natter_mem": "#ff9896", "ngircd": "#1f77b4", "inspircd": "#2ca02c"}
+SERVERS = ["natter", "natter_mem", "natter_tls", "ngircd", "inspircd"]
+COLORS = {"natter": "#d62728", "natter_mem": "#ff9896", "natter_tls": "#9467bd",
+          "ngircd": "#1f77b4", "inspircd": "#2ca02c"}
+# Variants of natter measured only against another variant, not against the
+# peers: (variant, its baseline). natter_tls is natter_mem over TLS, and runs
+# the fanout scenarios only.
+VARIANT_OF = {"natter_tls": "natter_mem"}
 
 
 def load(results):
@@ -76,10 +81,19 @@ def clean_mark(run):
 
 
 def table(runs, servers, title, rows, metric, digits, better, unit=""):
-    """rows: [(label, scenario id)]; metric(run) -> number or None."""
+    """rows: [(label, scenario id)]; metric(run) -> number or None.
+
+    A column per server that ran any of the rows, natter ÷ each peer, and
+    variant ÷ baseline for each variant in VARIANT_OF (natter_tls ÷ natter_mem).
+    """
+    sids = {sid for _, sid in rows}
+    servers = [s for s in servers
+               if s not in VARIANT_OF or any((s, sid) in runs for sid in sids)]
+    peers = [s for s in servers if s != "natter" and s not in VARIANT_OF]
+    variants = [(v, b) for v, b in VARIANT_OF.items() if v in servers and b in servers]
     out = [f"### {title} ({better} is better)", ""]
-    peers = [s for s in servers if s != "natter"]
-    head = ["", *servers] + [f"natter ÷ {p}" for p in peers if "natter" in servers]
+    head = (["", *servers] + [f"natter ÷ {p}" for p in peers if "natter" in servers]
+            + [f"{v} ÷ {b}" for v, b in variants])
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "---|" * len(head))
     for label, sid in rows:
@@ -96,10 +110,10 @@ def table(runs, servers, title, rows, metric, digits, better, unit=""):
             v = metric(run)
             vals[s] = v
             cells.append((fmt_num(v, digits) + unit if v is not None else "–") + clean_mark(run))
-        if "natter" in servers:
-            for p in peers:
-                a, b = vals.get("natter"), vals.get(p)
-                cells.append(f"{a / b:.2f}×" if a is not None and b else "–")
+        ratios = [("natter", p) for p in peers if "natter" in servers] + variants
+        for top, bottom in ratios:
+            a, b = vals.get(top), vals.get(bottom)
+            cells.append(f"{a / b:.2f}×" if a is not None and b else "–")
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     return out
@@ -196,6 +210,15 @@ def main():
               "promise). **natter_mem** is the same binary with `--no-persist` (history in "
               "memory only), so *natter ÷ natter_mem* is the cost of durability. The peers "
               "keep no history at all.", ""]
+    if "natter_tls" in servers:
+        o += ["**natter_tls** is natter_mem (`--no-persist`) with its clients on the TLS "
+              "port: the server has a self-signed certificate (made with "
+              "`natter-server --tls-self-signed`) and natter-bench connects with `--tls` "
+              "(TLS 1.3, rustls on both sides; natter-bench does not verify the "
+              "certificate). It runs the fanout scenarios only. natter_mem over plaintext "
+              "is its baseline, so *natter_tls ÷ natter_mem* is the cost of TLS: the "
+              "server encrypts every line for every recipient and natter-bench, on the "
+              "same cores, decrypts them all.", ""]
     o += ["In the tables, natter ÷ peer is the ratio of natter's value to the peer's; "
           "✗ marks a failed run (see Errors), ⚠ a run with loss, reordering or a timeout.", ""]
     o += ["## Machine", "", "| | |", "|---|---|"]

@@ -7,13 +7,15 @@
 //!
 //! The same runs drive natter in-process and a tiny in-test relay
 //! (`relay::start`) that is correct by construction, so a failure says
-//! whether the generator's bookkeeping or the server is at fault.
+//! whether the generator's bookkeeping or the server is at fault; and natter
+//! again over TLS (`--tls`), with a self-signed certificate made at test time.
 
-use natter::net::{RunningServer, ServerOptions};
+use natter::net::{RunningServer, ServerOptions, TlsOptions};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use natter::bench::{run_fanout, run_rooms, Common, FanoutConfig, Report, RoomsConfig};
+use natter::bench::{run_fanout, run_rooms, BenchError, Common, FanoutConfig, Report, RoomsConfig};
 
 fn common(addr: SocketAddr) -> Common {
     Common {
@@ -22,6 +24,15 @@ fn common(addr: SocketAddr) -> Common {
         timeout: Duration::from_secs(20),
         pid: None,
         progress: false,
+        tls: false,
+    }
+}
+
+/// The same settings, connecting with TLS (any certificate accepted).
+fn common_tls(addr: SocketAddr) -> Common {
+    Common {
+        tls: true,
+        ..common(addr)
     }
 }
 
@@ -39,9 +50,9 @@ fn assert_clean(r: &Report) {
 }
 
 /// A few-second fanout: every member gets every message once, in order.
-fn fanout_smoke(addr: SocketAddr) {
+fn fanout_smoke(common: Common) -> Report {
     let r = run_fanout(&FanoutConfig {
-        common: common(addr),
+        common,
         members: 20,
         senders: 3,
         messages: 300,
@@ -51,12 +62,13 @@ fn fanout_smoke(addr: SocketAddr) {
     .expect("fanout smoke run");
     assert_eq!(r.expected_deliveries, 3 * 300 * 19);
     assert_clean(&r);
+    r
 }
 
 /// Paced rooms: every room's members hear each other and nobody else.
-fn rooms_smoke(addr: SocketAddr) {
+fn rooms_smoke(common: Common) -> Report {
     let r = run_rooms(&RoomsConfig {
-        common: common(addr),
+        common,
         rooms: 4,
         members: 3,
         messages: 20,
@@ -66,16 +78,17 @@ fn rooms_smoke(addr: SocketAddr) {
     .expect("rooms smoke run");
     assert_eq!(r.expected_deliveries, 4 * 3 * 20 * 2);
     assert_clean(&r);
+    r
 }
 
 #[test]
 fn fanout_against_a_relay_delivers_every_message_once_in_order() {
-    fanout_smoke(relay::start());
+    let _ = fanout_smoke(common(relay::start()));
 }
 
 #[test]
 fn rooms_against_a_relay_keep_rooms_apart_and_lose_nothing() {
-    rooms_smoke(relay::start());
+    let _ = rooms_smoke(common(relay::start()));
 }
 
 #[test]
@@ -111,13 +124,100 @@ fn start_natter() -> RunningServer {
 #[test]
 fn fanout_against_natter_delivers_every_message_once_in_order() {
     let server = start_natter();
-    fanout_smoke(server.local_addr());
+    let r = fanout_smoke(common(server.local_addr()));
+    assert!(!r.tls);
 }
 
 #[test]
 fn rooms_against_natter_keep_rooms_apart_and_lose_nothing() {
     let server = start_natter();
-    rooms_smoke(server.local_addr());
+    let _ = rooms_smoke(common(server.local_addr()));
+}
+
+/// A fresh, empty directory under the system's temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("natter-bench-smoke-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir is writable");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// natter in-process with TLS on an ephemeral port too, its self-signed
+/// certificate (for 127.0.0.1) written into `dir`; flood protection off.
+fn start_natter_tls(dir: &TempDir) -> RunningServer {
+    let cert = dir.0.join("cert.pem");
+    let key = dir.0.join("key.pem");
+    natter::net::tls::write_self_signed("127.0.0.1", &cert, &key)
+        .expect("a self-signed certificate is written");
+    let mut options = ServerOptions {
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 0,
+        tls: Some(TlsOptions {
+            port: 0,
+            ..TlsOptions::new(cert, key)
+        }),
+        ..ServerOptions::default()
+    };
+    options.config.flood_lines_per_sec = 0;
+    RunningServer::start(options).expect("natter server starts with TLS on ephemeral ports")
+}
+
+#[test]
+fn fanout_over_tls_against_natter_delivers_every_message_once_in_order() {
+    let dir = TempDir::new("fanout-tls");
+    let server = start_natter_tls(&dir);
+    let addr = server.tls_addr().expect("TLS is on");
+    let r = fanout_smoke(common_tls(addr));
+    assert!(r.tls, "the report says the run was over TLS");
+    assert!(r.table().contains("over TLS"), "{}", r.table());
+}
+
+#[test]
+fn rooms_over_tls_against_natter_keep_rooms_apart_and_lose_nothing() {
+    let dir = TempDir::new("rooms-tls");
+    let server = start_natter_tls(&dir);
+    let _ = rooms_smoke(common_tls(server.tls_addr().expect("TLS is on")));
+}
+
+#[test]
+fn tls_to_a_plaintext_server_is_a_clear_tls_error() {
+    // A plaintext IRC server that greets first, as many do: the bytes are
+    // not a TLS record, so the handshake fails at once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.write_all(b":plain NOTICE * :*** Looking up your hostname\r\n");
+            // Hold it open: the client, not the server, must give up.
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut stream, &mut std::io::sink());
+            });
+        }
+    });
+    let err = run_fanout(&FanoutConfig {
+        common: common_tls(addr),
+        members: 2,
+        senders: 1,
+        messages: 1,
+        rate: None,
+        window: 1,
+    })
+    .expect_err("a plaintext server cannot complete a TLS handshake");
+    assert!(matches!(err, BenchError::Tls { .. }), "{err:?}");
+    assert!(err.to_string().contains("TLS port"), "{err}");
 }
 
 /// The smallest IRC relay that natter-bench can drive: NICK/USER → 001,

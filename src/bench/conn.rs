@@ -1,24 +1,25 @@
 //! One benchmark client's socket: connect, register, join, and read lines.
 //!
-//! Owns: the TCP stream, a fixed receive buffer reused for every line, and the
-//! plain-IRC handshake (NICK/USER, wait for 001, JOIN, wait for 366).
+//! Owns: the stream (TCP or TLS, see `stream.rs`), a fixed receive buffer
+//! reused for every line, and the plain-IRC handshake (NICK/USER, wait for
+//! 001, JOIN, wait for 366).
 //! Must never: grow its buffer past the size it was given (over-long lines are
 //! skipped), allocate per received line, or connect anywhere but the address
 //! it is handed.
 
-use std::net::SocketAddr;
+use std::io::Write as _;
 use std::ops::Range;
 use std::time::Instant;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use smol::net::TcpStream;
 
 use super::error::BenchError;
+use super::stream::{BenchStream, Connector};
 use super::wire::{classify, lossy, Line};
 
 /// A registered (and possibly joined) client.
 pub(crate) struct Conn {
-    pub stream: TcpStream,
+    pub stream: BenchStream,
     pub idx: usize,
     buf: Vec<u8>,
     start: usize,
@@ -84,7 +85,13 @@ impl Conn {
             self.out.extend_from_slice(tok);
         }
         self.out.extend_from_slice(b"\r\n");
-        self.stream.write_all(&self.out).await
+        self.send_out().await
+    }
+
+    /// Write `self.out` and push it onto the socket (TLS may hold it otherwise).
+    async fn send_out(&mut self) -> std::io::Result<()> {
+        self.stream.write_all(&self.out).await?;
+        self.stream.flush().await
     }
 
     /// Turn a read failure into the error the user sees.
@@ -104,27 +111,24 @@ impl Conn {
     }
 }
 
-/// Connect client `idx`, register as `nick`, and (if `channel`) join it.
-/// Returns the connection and the connect-to-001 time.
 /// Whether a numeric means the server refused something: any 4xx/5xx error
 /// except 422 ("MOTD File is missing"), which is part of a normal welcome.
 pub(crate) fn is_refusal(code: u16) -> bool {
     (400..600).contains(&code) && code != 422
 }
 
+/// Connect client `idx` (over TLS if the connector says so), register as
+/// `nick`, and (if `channel`) join it. Returns the connection and the
+/// connect-to-001 time (the TLS handshake included).
 pub(crate) async fn handshake(
-    addr: SocketAddr,
+    connector: &Connector,
     idx: usize,
     nick: &str,
     channel: Option<&str>,
     bufsize: usize,
 ) -> Result<(Conn, std::time::Duration), BenchError> {
     let t0 = Instant::now();
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|source| BenchError::Connect { addr, source })?;
-    // Our side never waits on delayed ACKs; the server's side is its own choice.
-    let _ = stream.set_nodelay(true);
+    let stream = connector.connect(idx).await?;
     let mut c = Conn {
         stream,
         idx,
@@ -135,16 +139,13 @@ pub(crate) async fn handshake(
         out: Vec::with_capacity(128),
     };
     let mut nick = nick.to_string();
-    let hello = format!("NICK {nick}\r\nUSER {nick} 0 * :natter-bench\r\n");
+    let _ = write!(c.out, "NICK {nick}\r\nUSER {nick} 0 * :natter-bench\r\n");
     let io = |source, phase| BenchError::Io {
         client: idx,
         phase,
         source,
     };
-    c.stream
-        .write_all(hello.as_bytes())
-        .await
-        .map_err(|e| io(e, "registration"))?;
+    c.send_out().await.map_err(|e| io(e, "registration"))?;
     let mut registered = None;
     let mut phase = "registration";
     loop {
@@ -163,22 +164,18 @@ pub(crate) async fn handshake(
                     None => break,
                     Some(ch) => {
                         phase = "join";
-                        let join = format!("JOIN {ch}\r\n");
-                        c.stream
-                            .write_all(join.as_bytes())
-                            .await
-                            .map_err(|e| io(e, phase))?;
+                        c.out.clear();
+                        let _ = write!(c.out, "JOIN {ch}\r\n");
+                        c.send_out().await.map_err(|e| io(e, phase))?;
                     }
                 }
             }
             Line::Numeric { code: 433, .. } if registered.is_none() && nick.len() < 30 => {
                 // Nick in use (a previous run's ghost): try a longer one.
                 nick.push('_');
-                let again = format!("NICK {nick}\r\n");
-                c.stream
-                    .write_all(again.as_bytes())
-                    .await
-                    .map_err(|e| io(e, phase))?;
+                c.out.clear();
+                let _ = write!(c.out, "NICK {nick}\r\n");
+                c.send_out().await.map_err(|e| io(e, phase))?;
             }
             Line::Numeric { code: 366, params } => {
                 let on_channel = channel.is_some_and(|ch| {

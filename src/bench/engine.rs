@@ -22,6 +22,7 @@ use super::conn::{handshake, is_refusal, Conn};
 use super::error::BenchError;
 use super::procstat::{own_cpu_s, sample};
 use super::report::{Latency, Report, ServerStats};
+use super::stream::{BenchStream, Connector};
 use super::wire::{classify, lossy, push_privmsg, Line};
 use super::Common;
 
@@ -49,6 +50,7 @@ pub(crate) struct Plan {
 
 struct Shared {
     plan: Plan,
+    connector: Connector,
     tag: String,
     channels: Vec<String>,
     base: Instant,
@@ -182,7 +184,9 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     let tag = run_tag();
     let channels = (0..plan.rooms).map(|r| format!("#b{tag}-{r}")).collect();
     let nsend = plan.rooms * plan.senders;
+    let connector = Connector::new(plan.common.addr, plan.common.tls)?;
     let sh = Rc::new(Shared {
+        connector,
         tag,
         channels,
         base: t_start,
@@ -291,6 +295,7 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     Ok(Report {
         scenario: plan.scenario,
         server: plan.common.addr.to_string(),
+        tls: plan.common.tls,
         clients: n,
         rooms: plan.rooms,
         members_per_room: plan.members,
@@ -333,8 +338,17 @@ fn expected_total(plan: &Plan) -> u64 {
     (plan.rooms * plan.senders) as u64 * (plan.members as u64 - 1) * m
 }
 
+/// Write `out` and push it onto the socket: TLS may keep written bytes in
+/// rustls when the socket is full, and a sender then waits for acks of
+/// messages the server never got. (For plain TCP the flush does nothing.)
+async fn write_out(stream: &mut BenchStream, out: &[u8]) -> std::io::Result<()> {
+    stream.write_all(out).await?;
+    stream.flush().await
+}
+
 /// One client: join in (bounded handshakes in flight), then read and check
-/// until the run ends; a sender also sends, from a clone of its stream.
+/// until the run ends; a sender also sends, from a clone of its stream
+/// (the same task, so the two loops share one waker; see `stream.rs`).
 async fn member(sh: Rc<Shared>, idx: usize) {
     let plan = &sh.plan;
     let room = idx.checked_div(plan.members).unwrap_or(0);
@@ -346,7 +360,7 @@ async fn member(sh: Rc<Shared>, idx: usize) {
     };
     let permit = sh.sem.acquire().await;
     let nick = sh.nick(idx);
-    let res = handshake(plan.common.addr, idx, &nick, channel, plan.bufsize).await;
+    let res = handshake(&sh.connector, idx, &nick, channel, plan.bufsize).await;
     drop(permit);
     let (conn, reg) = match res {
         Ok(ok) => ok,
@@ -459,7 +473,7 @@ async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
     }
 }
 
-async fn send(sh: &Shared, mut stream: smol::net::TcpStream, idx: usize, room: usize, m: usize) {
+async fn send(sh: &Shared, mut stream: BenchStream, idx: usize, room: usize, m: usize) {
     let plan = &sh.plan;
     loop {
         if sh.go.get() {
@@ -500,7 +514,7 @@ async fn send(sh: &Shared, mut stream: smol::net::TcpStream, idx: usize, room: u
                     seq += 1;
                     at += interval;
                 }
-                if let Err(e) = stream.write_all(&out).await {
+                if let Err(e) = write_out(&mut stream, &out).await {
                     return fail(e);
                 }
                 sh.last_send_ns.set(sh.now_ns());
@@ -529,7 +543,7 @@ async fn send(sh: &Shared, mut stream: smol::net::TcpStream, idx: usize, room: u
                     push_privmsg(&mut out, chan, me as u32, seq, ns);
                     seq += 1;
                 }
-                if let Err(e) = stream.write_all(&out).await {
+                if let Err(e) = write_out(&mut stream, &out).await {
                     return fail(e);
                 }
                 sh.last_send_ns.set(sh.now_ns());

@@ -21,6 +21,12 @@ pub enum BenchError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// The TLS handshake failed (`--tls`): not a TLS port, or TLS refused.
+    Tls {
+        client: usize,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     /// The server answered registration or JOIN with an error numeric.
     Refused {
         client: usize,
@@ -99,6 +105,16 @@ impl fmt::Display for BenchError {
                  there? (if some clients got in first, its listen backlog or open-file limit may \
                  be full: lower --concurrency)"
             ),
+            BenchError::Tls {
+                client,
+                addr,
+                source,
+            } => write!(
+                f,
+                "client {client}'s TLS handshake with {addr} failed: {source}; is that the \
+                 server's TLS port (natter-server's --tls-port, 6697 by default)? Drop --tls \
+                 to benchmark a plaintext port"
+            ),
             BenchError::Refused {
                 client,
                 phase,
@@ -154,7 +170,9 @@ impl fmt::Display for BenchError {
 impl std::error::Error for BenchError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BenchError::Connect { source, .. } | BenchError::Io { source, .. } => Some(source),
+            BenchError::Connect { source, .. }
+            | BenchError::Io { source, .. }
+            | BenchError::Tls { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -3,7 +3,8 @@
 //! Owns: the benchmark scenarios (fanout, rooms, idle, connect) as library
 //! calls, so both the `natter-bench` binary and the test suite can run them.
 //! Clients speak plain IRC (NICK, USER, JOIN, PRIVMSG; no capabilities), so the
-//! same run drives natter, ngircd or InspIRCd. Each message carries
+//! same run drives natter, ngircd or InspIRCd; over TCP, or over TLS with
+//! `Common::tls` (no certificate check: loopback benchmarking only). Each message carries
 //! `<sender> <seq> <send_time_ns>`; every receiver checks it got each sender's
 //! messages exactly once and in order, and records delivery latency.
 //!
@@ -31,6 +32,7 @@ mod engine;
 mod error;
 pub mod procstat;
 mod report;
+mod stream;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -54,6 +56,9 @@ pub struct Common {
     pub pid: Option<u32>,
     /// Draw a progress bar on stderr (only if stderr is a terminal).
     pub progress: bool,
+    /// Connect with TLS, accepting any server certificate (loopback load
+    /// against self-signed servers; nothing is trusted with anything).
+    pub tls: bool,
 }
 
 impl Default for Common {
@@ -64,6 +69,7 @@ impl Default for Common {
             timeout: Duration::from_secs(120),
             pid: None,
             progress: false,
+            tls: false,
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct Report {
     pub scenario: &'static str,
     /// The address that was benchmarked.
     pub server: String,
+    /// Whether the clients spoke TLS (`--tls`) rather than plain TCP.
+    pub tls: bool,
     /// Connections opened.
     pub clients: usize,
     pub rooms: usize,
@@ -150,7 +152,12 @@ impl Report {
         };
         row(
             "scenario",
-            format!("{} against {}", self.scenario, self.server),
+            format!(
+                "{} against {}{}",
+                self.scenario,
+                self.server,
+                if self.tls { " over TLS" } else { "" }
+            ),
         );
         row(
             "clients",

@@ -31,6 +31,7 @@ use natter::bench::{
   natter-bench -s 127.0.0.1:6667 fanout -n 500 --senders 10 -m 1000
   natter-bench --pid $(pidof ngircd) -c 10 idle -n 10000 --room-size 10
   natter-bench -c 2000 connect -n 5000        (InspIRCd: many handshakes in flight)
+  natter-bench --tls -s 127.0.0.1:6697 fanout -n 100   (over TLS; certificate not verified)
   natter-bench --json fanout -n 100 -m 1000 --rate 1000   (fixed offered load, for latency)
   bench/compare.sh --quick                    (every scenario against every server)"
 )]
@@ -63,6 +64,12 @@ struct CommonArgs {
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
+    /// Connect over TLS (point --server at the TLS port, e.g. natter-server's
+    /// --tls-port). The server's certificate is NOT verified: any certificate
+    /// is accepted, so self-signed servers on this machine can be measured.
+    /// For loopback benchmarking only; never a trust decision.
+    #[arg(long, global = true)]
+    tls: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,6 +172,7 @@ fn main() -> ExitCode {
         timeout: Duration::from_secs_f64(c.timeout),
         pid: c.pid,
         progress: !c.quiet,
+        tls: c.tls,
     };
     let (name, result): (&str, Result<Report, BenchError>) = match cli.scenario {
         Scenario::Fanout {
@@ -250,7 +258,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("natter-bench: {e}");
             if c.json {
-                let v = serde_json::json!({ "scenario": name, "server": addr.to_string(), "error": e.to_string() });
+                let v = serde_json::json!({ "scenario": name, "server": addr.to_string(), "tls": c.tls, "error": e.to_string() });
                 println!("{v}");
             }
             ExitCode::from(1)

@@ -221,6 +221,20 @@ fn client_config(trust: &Trust) -> Result<(Arc<rustls::ClientConfig>, Seen), Cli
     Ok((Arc::new(config), seen))
 }
 
+/// The rustls client configuration for `trust` (TLS 1.2 and 1.3, the `ring`
+/// provider), for callers that run their own handshake (natter-bench's
+/// `--tls` uses [`Trust::Insecure`]: loopback load against self-signed
+/// servers, where nothing is trusted with anything).
+///
+/// ```
+/// use natter::client::tls::{rustls_config, Trust};
+/// let config = rustls_config(&Trust::Insecure).expect("a valid configuration");
+/// assert!(config.alpn_protocols.is_empty());
+/// ```
+pub fn rustls_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    client_config(trust).map(|(config, _)| config)
+}
+
 /// The two halves of a TLS connection, usable from two threads at once.
 pub struct TlsHalves {
     pub reader: TlsReader,
