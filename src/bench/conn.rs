@@ -26,6 +26,10 @@ pub(crate) struct Conn {
     end: usize,
     skipping: bool,
     out: Vec<u8>,
+    /// When the bytes now in `buf` arrived: taken once per read, not per
+    /// line, so the clock is not read for every delivery (lines that came
+    /// in one read arrived together).
+    read_at: Instant,
 }
 
 /// What the connection's peer did instead of sending a line.
@@ -38,10 +42,7 @@ impl Conn {
     /// Read the next line, answering nothing; returns its range in the buffer.
     pub async fn read_line(&mut self) -> Result<Range<usize>, ReadEnd> {
         loop {
-            if let Some(pos) = self.buf[self.start..self.end]
-                .iter()
-                .position(|&b| b == b'\n')
-            {
+            if let Some(pos) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 let s = self.start;
                 let mut e = s + pos;
                 self.start = e + 1;
@@ -66,10 +67,18 @@ impl Conn {
             }
             match self.stream.read(&mut self.buf[self.end..]).await {
                 Ok(0) => return Err(ReadEnd::Eof),
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    self.end += n;
+                    self.read_at = Instant::now();
+                }
                 Err(e) => return Err(ReadEnd::Io(e)),
             }
         }
+    }
+
+    /// When the last line returned by [`Conn::read_line`] arrived.
+    pub fn read_at(&self) -> Instant {
+        self.read_at
     }
 
     /// The bytes of a line returned by [`Conn::read_line`].
@@ -137,6 +146,7 @@ pub(crate) async fn handshake(
         end: 0,
         skipping: false,
         out: Vec::with_capacity(128),
+        read_at: t0,
     };
     let mut nick = nick.to_string();
     let _ = write!(c.out, "NICK {nick}\r\nUSER {nick} 0 * :natter-bench\r\n");

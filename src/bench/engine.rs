@@ -77,7 +77,12 @@ struct Shared {
 
 impl Shared {
     fn now_ns(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        self.ns_at(Instant::now())
+    }
+
+    /// `at` as nanoseconds since the run's base instant.
+    fn ns_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn fail(&self, e: BenchError) {
@@ -407,7 +412,7 @@ async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
                 sent_ns,
                 ..
             } => {
-                let now = sh.now_ns();
+                let now = sh.ns_at(conn.read_at());
                 let s = sender as usize;
                 if senders == 0 || s / senders != room {
                     sh.misrouted.set(sh.misrouted.get() + 1);

@@ -28,7 +28,7 @@ pub enum Line<'a> {
 /// Split off the next complete line at the front of `buf`: returns the line
 /// without its CR/LF and the number of bytes it used, or `None` if no LF yet.
 pub fn next_line(buf: &[u8]) -> Option<(&[u8], usize)> {
-    let lf = buf.iter().position(|&b| b == b'\n')?;
+    let lf = memchr::memchr(b'\n', buf)?;
     let mut line = &buf[..lf];
     if let [rest @ .., b'\r'] = line {
         line = rest;
@@ -37,7 +37,7 @@ pub fn next_line(buf: &[u8]) -> Option<(&[u8], usize)> {
 }
 
 fn split_word(s: &[u8]) -> (&[u8], &[u8]) {
-    match s.iter().position(|&b| b == b' ') {
+    match memchr::memchr(b' ', s) {
         Some(i) => {
             let mut rest = &s[i + 1..];
             while let [b' ', r @ ..] = rest {
