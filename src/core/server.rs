@@ -183,20 +183,32 @@ impl Server {
     /// Like [`Server::broadcast`], tagged with `record`'s time and msgid for
     /// the recipients that enabled them: one shared line per distinct set
     /// of tag capabilities among the recipients, never one per recipient.
-    fn broadcast_tagged(&mut self, to: Vec<ConnId>, msg: &Message, record: &HistoryRecord) {
-        let mut groups: BTreeMap<Caps, Vec<ConnId>> = BTreeMap::new();
-        for conn in to {
-            let caps = self
-                .connections
-                .get(&conn)
-                .map_or(Caps::default(), |c| Caps {
-                    message_tags: c.caps.message_tags,
-                    server_time: c.caps.server_time,
-                    ..Caps::default()
-                });
-            groups.entry(caps).or_default().push(conn);
-        }
-        for (caps, to) in groups {
+    fn broadcast_tagged(&mut self, mut to: Vec<ConnId>, msg: &Message, record: &HistoryRecord) {
+        // Only message-tags and server-time change a live line, so there are
+        // four shapes at most, indexed `2 * message_tags + server_time` (the
+        // order of `Caps`). The plain shape keeps `to` itself: in a room of
+        // clients without tags nothing is regrouped or reallocated.
+        let mut tagged_groups: [Vec<ConnId>; 4] = Default::default();
+        let connections = &self.connections;
+        to.retain(|conn| {
+            let shape = connections.get(conn).map_or(0, |c| {
+                2 * usize::from(c.caps.message_tags) + usize::from(c.caps.server_time)
+            });
+            if shape != 0 {
+                tagged_groups[shape].push(*conn);
+            }
+            shape == 0
+        });
+        tagged_groups[0] = to;
+        for (shape, to) in tagged_groups.into_iter().enumerate() {
+            if to.is_empty() {
+                continue;
+            }
+            let caps = Caps {
+                message_tags: shape & 2 != 0,
+                server_time: shape & 1 != 0,
+                ..Caps::default()
+            };
             let line: OutLine = Arc::from(tagged(msg, caps, Some(record), None));
             self.emit(Action::Broadcast { to, line });
         }

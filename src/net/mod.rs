@@ -41,8 +41,9 @@ use async_channel::{Receiver, Sender};
 use async_net::{TcpListener, TcpStream};
 use futures_lite::FutureExt;
 use outbox::Outbox;
+use rustc_hash::FxHashMap;
 use smol::{Executor, Timer};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -469,7 +470,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     });
     let mut core = CoreTask {
         server,
-        outboxes: HashMap::new(),
+        outboxes: FxHashMap::default(),
         pending: VecDeque::new(),
         log,
         store,
@@ -646,7 +647,7 @@ async fn ticker(events: Sender<Input>) {
 /// The one task that owns the [`Server`]. Never awaits anything but its inbox.
 struct CoreTask {
     server: Server,
-    outboxes: HashMap<ConnId, Arc<Outbox>>,
+    outboxes: FxHashMap<ConnId, Arc<Outbox>>,
     /// Events the shell itself raised while carrying out actions (SendQ).
     pending: VecDeque<Event>,
     log: ServerLog,
