@@ -9,11 +9,11 @@
 //! a stalled peer hold up anything but its own writer.
 
 use super::outbox::{Outbox, Phase};
+use super::socket::Socket;
 use super::{now, Input};
 use crate::core::{ConnId, Event, OutLine};
 use crate::proto::LineReader;
-use async_channel::Sender;
-use async_net::TcpStream;
+use async_channel::{Sender, TrySendError};
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -92,9 +92,9 @@ pub async fn reader<R: AsyncRead + Unpin>(conn: ConnId, mut stream: R, events: S
         if !matches!(result, Ok(n) if n > 0) {
             let reason = disconnect_reason(&result);
             let now = now();
-            let _ = events
-                .send(Input::Event(Event::Disconnected { conn, reason, now }))
-                .await;
+            if let Offer::Wait(send) = offer(&events, Event::Disconnected { conn, reason, now }) {
+                let _ = send.await;
+            }
             return;
         }
         let now = now();
@@ -103,10 +103,36 @@ pub async fn reader<R: AsyncRead + Unpin>(conn: ConnId, mut stream: R, events: S
                 Ok(line) => Event::Line { conn, line, now },
                 Err(error) => Event::BadLine { conn, error, now },
             };
-            if events.send(Input::Event(event)).await.is_err() {
+            let taken = match offer(&events, event) {
+                Offer::Taken => true,
+                Offer::Wait(send) => send.await.is_ok(),
+                Offer::Closed => false,
+            };
+            if !taken {
                 return; // the core task has stopped
             }
         }
+        // Back to waiting, perhaps for a long time: hold no line queue.
+        lines.release_drained();
+    }
+}
+
+/// How handing an event to the core task went.
+enum Offer<'a> {
+    Taken,
+    /// The queue is full: await this to wait for room. Rare, so the wait
+    /// lives in a box of its own while it lasts, not in every connection's
+    /// task.
+    Wait(Pin<Box<async_channel::Send<'a, Input>>>),
+    /// The core task has stopped.
+    Closed,
+}
+
+fn offer(events: &Sender<Input>, event: Event) -> Offer<'_> {
+    match events.try_send(Input::Event(event)) {
+        Ok(()) => Offer::Taken,
+        Err(TrySendError::Full(input)) => Offer::Wait(Box::pin(events.send(input))),
+        Err(TrySendError::Closed(_)) => Offer::Closed,
     }
 }
 
@@ -219,10 +245,15 @@ async fn write_batch<S: AsyncWrite + Unpin>(
 /// stream) until the outbox closes or the socket fails, then shuts `socket`
 /// down (which also ends the reader). `_alive` is held so the server can
 /// wait for every writer to finish at shutdown.
+///
+/// Only the loop of an open connection (wait for lines, write them) lives
+/// in the task itself; the last steps of a connection (its final batch, the
+/// ERROR of a SendQ abort, reporting a failed write, the goodbye) run in
+/// boxes of their own, so every idle connection's task stays small.
 pub async fn writer<W: AsyncWrite + Unpin>(
     conn: ConnId,
     mut stream: W,
-    socket: TcpStream,
+    socket: Socket,
     outbox: Arc<Outbox>,
     events: Sender<Input>,
     _alive: Sender<()>,
@@ -231,32 +262,17 @@ pub async fn writer<W: AsyncWrite + Unpin>(
     let mut unsent = Unsent::new();
     loop {
         let phase = outbox.next_batch(&mut batch).await;
-        if phase == Phase::Aborted {
-            // Drop what is owed; end a half-written line so the ERROR line
-            // (the only thing in the batch) arrives on a line of its own.
-            unsent.bytes.clear();
-            if !unsent.at_line_start {
-                unsent.bytes.extend_from_slice(b"\r\n");
-            }
-            let _ = write_batch(&mut stream, &mut batch, &mut unsent)
-                .or(timeout(ABORT_WRITE_TIMEOUT))
-                .await;
+        if phase != Phase::Open {
+            Box::pin(last_batch(phase, &mut stream, &mut batch, &mut unsent)).await;
             break;
         }
-        let end = if phase == Phase::Closing {
-            write_batch(&mut stream, &mut batch, &mut unsent)
-                .or(timeout(CLOSE_FLUSH_TIMEOUT))
-                .await
-        } else {
-            write_batch(&mut stream, &mut batch, &mut unsent)
-                .or(async {
-                    outbox.wait_aborted().await;
-                    WriteEnd::Interrupted
-                })
-                .await
-        };
+        let end = write_batch(&mut stream, &mut batch, &mut unsent)
+            .or(async {
+                outbox.wait_aborted().await;
+                WriteEnd::Interrupted
+            })
+            .await;
         match end {
-            WriteEnd::Done if phase == Phase::Closing => break,
             WriteEnd::Done | WriteEnd::Interrupted => {
                 // A burst (the welcome, a long NAMES) grew the queue; give
                 // back all but a few slots so an idle connection stays small.
@@ -266,19 +282,45 @@ pub async fn writer<W: AsyncWrite + Unpin>(
                 }
             }
             WriteEnd::Failed(e) => {
-                if phase == Phase::Open {
-                    let reason = io_reason(&e);
-                    let now = now();
-                    let _ = events
-                        .send(Input::Event(Event::Disconnected { conn, reason, now }))
-                        .await;
+                let reason = io_reason(&e);
+                let now = now();
+                if let Offer::Wait(send) = offer(&events, Event::Disconnected { conn, reason, now })
+                {
+                    let _ = send.await;
                 }
                 break;
             }
         }
     }
-    // TLS says goodbye (close_notify) if the peer still listens; then the
-    // socket goes, whether it did or not.
+    Box::pin(goodbye(stream, socket)).await;
+}
+
+/// Writes a closing connection's last batch: everything queued before the
+/// close (given [`CLOSE_FLUSH_TIMEOUT`]), or after an abort only the ERROR
+/// line, on a line of its own (given [`ABORT_WRITE_TIMEOUT`]).
+async fn last_batch<W: AsyncWrite + Unpin>(
+    phase: Phase,
+    stream: &mut W,
+    batch: &mut VecDeque<OutLine>,
+    unsent: &mut Unsent,
+) {
+    let limit = if phase == Phase::Aborted {
+        // Drop what is owed; end a half-written line so the ERROR line
+        // (the only thing in the batch) arrives on a line of its own.
+        unsent.bytes.clear();
+        if !unsent.at_line_start {
+            unsent.bytes.extend_from_slice(b"\r\n");
+        }
+        ABORT_WRITE_TIMEOUT
+    } else {
+        CLOSE_FLUSH_TIMEOUT
+    };
+    let _ = write_batch(stream, batch, unsent).or(timeout(limit)).await;
+}
+
+/// TLS says goodbye (close_notify) if the peer still listens; then the
+/// socket goes, whether it did or not.
+async fn goodbye<W: AsyncWrite + Unpin>(mut stream: W, socket: Socket) {
     let _ = async {
         let _ = stream.close().await;
         WriteEnd::Done

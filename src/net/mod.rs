@@ -27,6 +27,7 @@
 mod conn;
 pub mod outbox;
 mod server_log;
+mod socket;
 pub mod store;
 pub mod tls;
 
@@ -38,11 +39,12 @@ use crate::core::{
     Action, ConnId, Event, HistoryRecord, OutLine, Server, ServerConfig, StsPolicy, Timestamp,
 };
 use async_channel::{Receiver, Sender};
-use async_net::{TcpListener, TcpStream};
+use async_net::TcpListener;
 use futures_lite::FutureExt;
 use outbox::Outbox;
 use rustc_hash::FxHashMap;
 use smol::{Executor, Timer};
+use socket::Socket;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
@@ -520,6 +522,7 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let peer = unmap_v4(peer);
+        let stream = Socket::from(stream);
         match &transport {
             Transport::Plain => {
                 let reader = stream.clone();
@@ -553,10 +556,10 @@ async fn accept_loop(
 /// connection (the core never hears of it).
 async fn handshake(
     config: Arc<rustls::ServerConfig>,
-    stream: TcpStream,
+    stream: Socket,
     peer: SocketAddr,
     timeout: Duration,
-) -> Option<futures_rustls::server::TlsStream<TcpStream>> {
+) -> Option<futures_rustls::server::TlsStream<Socket>> {
     let acceptor = futures_rustls::TlsAcceptor::from(config);
     let result = async { Some(acceptor.accept(stream.clone()).await) }
         .or(async {
@@ -591,7 +594,7 @@ async fn connect<R, W>(
     tls: bool,
     reader: R,
     writer: W,
-    socket: TcpStream,
+    socket: Socket,
 ) -> bool
 where
     R: futures_lite::AsyncRead + Unpin + Send + 'static,

@@ -8,9 +8,10 @@
 //! never block the pusher, touch a socket, or grow past its limit.
 
 use crate::core::OutLine;
-use event_listener::Event;
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 /// What the writer should do after writing the batch it was given.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -34,6 +35,25 @@ struct State {
     /// Bytes queued, counting CR LF for each line.
     bytes: usize,
     phase: Phase,
+    /// The writer, while it waits in [`Outbox::next_batch`].
+    ready: Option<Waker>,
+    /// The writer, while it waits in [`Outbox::wait_aborted`].
+    aborted: Option<Waker>,
+}
+
+/// Remembers the waiting task in `slot` (without a new clone if it is the
+/// same task as last time).
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
 }
 
 /// A byte-bounded queue of shared lines with a wake-up for its writer.
@@ -49,13 +69,12 @@ struct State {
 /// assert_eq!(outbox.push(Arc::from("PING a")), Ok(())); // 6 + CR LF = 8 bytes
 /// assert_eq!(outbox.push(Arc::from("PING b")), Err(Overflow));
 /// ```
+///
+/// It has one reader, the connection's writer task, whose wakers live
+/// inside the lock: an idle connection's outbox is one small allocation.
 #[derive(Debug)]
 pub struct Outbox {
     state: Mutex<State>,
-    /// Notified when lines arrive in an empty queue or the phase changes.
-    ready: Event,
-    /// Notified when the outbox is aborted.
-    aborted: Event,
     limit: usize,
 }
 
@@ -67,9 +86,9 @@ impl Outbox {
                 lines: VecDeque::new(),
                 bytes: 0,
                 phase: Phase::Open,
+                ready: None,
+                aborted: None,
             }),
-            ready: Event::new(),
-            aborted: Event::new(),
             limit,
         }
     }
@@ -94,10 +113,10 @@ impl Outbox {
         let was_empty = s.lines.is_empty();
         s.bytes += cost;
         s.lines.push_back(line);
+        // Only the first line wakes the writer; it takes the rest with it.
+        let waiting = if was_empty { s.ready.take() } else { None };
         drop(s);
-        if was_empty {
-            self.ready.notify(1);
-        }
+        wake(waiting);
         Ok(())
     }
 
@@ -107,8 +126,9 @@ impl Outbox {
         if s.phase == Phase::Open {
             s.phase = Phase::Closing;
         }
+        let waiting = s.ready.take();
         drop(s);
-        self.ready.notify(1);
+        wake(waiting);
     }
 
     /// Drops what is queued, interrupts the write in progress, and leaves
@@ -122,9 +142,10 @@ impl Outbox {
         s.lines.clear();
         s.bytes = 0;
         s.lines.extend(last);
+        let waiting = (s.ready.take(), s.aborted.take());
         drop(s);
-        self.ready.notify(1);
-        self.aborted.notify(1);
+        wake(waiting.0);
+        wake(waiting.1);
     }
 
     /// Whether [`Outbox::abort`] was called.
@@ -141,40 +162,33 @@ impl Outbox {
     /// every waiting line into `batch` (which should be empty) and returns
     /// the phase.
     pub async fn next_batch(&self, batch: &mut VecDeque<OutLine>) -> Phase {
-        loop {
-            if let Some(phase) = self.take(batch) {
-                return phase;
-            }
-            let listener = self.ready.listen();
-            if let Some(phase) = self.take(batch) {
-                return phase;
-            }
-            listener.await;
-        }
+        poll_fn(|cx| self.poll_next_batch(cx, batch)).await
     }
 
-    fn take(&self, batch: &mut VecDeque<OutLine>) -> Option<Phase> {
+    fn poll_next_batch(&self, cx: &Context<'_>, batch: &mut VecDeque<OutLine>) -> Poll<Phase> {
         let mut s = self.state();
         if s.lines.is_empty() && s.phase == Phase::Open {
-            return None;
+            register(&mut s.ready, cx);
+            return Poll::Pending;
         }
+        // Not waiting any more: pushes while the batch is written wake no one.
+        s.ready = None;
         std::mem::swap(&mut s.lines, batch);
         s.bytes = 0;
-        Some(s.phase)
+        Poll::Ready(s.phase)
     }
 
     /// Resolves once [`Outbox::abort`] has been called.
     pub async fn wait_aborted(&self) {
-        loop {
-            if self.is_aborted() {
-                return;
+        poll_fn(|cx| {
+            let mut s = self.state();
+            if s.phase == Phase::Aborted {
+                return Poll::Ready(());
             }
-            let listener = self.aborted.listen();
-            if self.is_aborted() {
-                return;
-            }
-            listener.await;
-        }
+            register(&mut s.aborted, cx);
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -230,6 +244,27 @@ mod tests {
         let phase = futures_lite::future::block_on(outbox.next_batch(&mut batch));
         assert_eq!(phase, Phase::Closing);
         assert_eq!(batch, [line("last words")]);
+    }
+
+    #[test]
+    fn a_waiting_writer_is_woken_by_the_first_line_and_by_abort() {
+        let outbox = Arc::new(Outbox::new(1024));
+        let waiting = outbox.clone();
+        let writer = std::thread::spawn(move || {
+            let mut batch = VecDeque::new();
+            let phase = futures_lite::future::block_on(waiting.next_batch(&mut batch));
+            futures_lite::future::block_on(waiting.wait_aborted());
+            (phase, batch)
+        });
+        assert_eq!(outbox.push(line("hello")), Ok(()));
+        outbox.abort(None);
+        let (phase, batch) = writer.join().expect("writer thread");
+        // Either it took "hello" before the abort, or it saw the abort first.
+        match phase {
+            Phase::Open => assert_eq!(batch, [line("hello")]),
+            Phase::Aborted => assert!(batch.is_empty()),
+            Phase::Closing => panic!("nobody closed the outbox"),
+        }
     }
 
     #[test]

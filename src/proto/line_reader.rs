@@ -137,6 +137,14 @@ impl LineReader {
         self.ready.pop_front()
     }
 
+    /// Gives back the memory of the finished-line queue once it is empty,
+    /// so a reader that waits (perhaps for hours) between lines holds none.
+    pub fn release_drained(&mut self) {
+        if self.ready.is_empty() && self.ready.capacity() > 0 {
+            self.ready = VecDeque::new();
+        }
+    }
+
     /// Bytes held for the unfinished line (bounded by the line limit).
     pub fn buffered(&self) -> usize {
         self.partial.len()
