@@ -32,7 +32,7 @@ pub mod store;
 pub mod tls;
 
 pub use server_log::{LogError, LogOptions, ServerLog};
-pub use store::{Store, StoreError, StoreOptions};
+pub use store::{Commit, Store, StoreError, StoreOptions};
 pub use tls::{TlsAcceptor, TlsError, TlsOptions};
 
 use crate::core::{
@@ -60,6 +60,10 @@ pub const DEFAULT_SENDQ: usize = 1 << 20;
 const EVENT_QUEUE: usize = 4096;
 /// Most events applied in one batch before the core task lets others run.
 const BATCH: usize = 256;
+/// Commits in flight before the core task stops taking input and waits:
+/// enough to keep the core and the store thread both busy, few enough that
+/// the lines held behind them stay bounded.
+const MAX_COMMITS_IN_FLIGHT: usize = 4;
 /// How long shutdown waits for writers to hand over their last lines.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -478,6 +482,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         store,
         unstored: Vec::new(),
         held: Vec::new(),
+        in_flight: VecDeque::new(),
     };
     core.run(&inbox).await;
     drop(core.store.take());
@@ -658,20 +663,39 @@ struct CoreTask {
     store: Option<Store>,
     /// Records of this batch not yet committed.
     unstored: Vec<HistoryRecord>,
-    /// Lines (and closes) emitted after the first uncommitted record, held
-    /// until it is committed: nobody is sent what a crash could lose.
+    /// Lines (and closes) emitted after the first uncommitted record of this
+    /// batch (or while earlier commits are in flight), held until the
+    /// commits before them finish: nobody is sent what a crash could lose.
     held: Vec<Action>,
+    /// Commits the store is working on, oldest first, each with the actions
+    /// held behind it. The core goes on with the next batch meanwhile.
+    in_flight: VecDeque<(Commit, Vec<Action>)>,
+}
+
+/// What woke the core task.
+enum Wake {
+    Input(Input),
+    Committed,
+    InboxClosed,
 }
 
 impl CoreTask {
     /// Applies inputs until [`Event::Shutdown`] or until every sender is gone.
     async fn run(&mut self, inbox: &Receiver<Input>) {
-        while let Ok(first) = inbox.recv().await {
+        loop {
+            let first = match self.next_wake(inbox).await {
+                Wake::Input(input) => input,
+                Wake::Committed => {
+                    self.release_committed();
+                    continue;
+                }
+                Wake::InboxClosed => break,
+            };
             let mut next = Some(first);
             let mut applied = 0;
             while let Some(input) = next {
                 if self.apply(input) {
-                    self.settle().await;
+                    self.settle_all().await;
                     return;
                 }
                 applied += 1;
@@ -681,8 +705,35 @@ impl CoreTask {
                     None
                 };
             }
-            self.settle().await;
+            self.begin_settle();
+            self.release_committed();
             futures_lite::future::yield_now().await;
+        }
+        self.settle_all().await;
+    }
+
+    /// Waits for the next input, or for the oldest commit to finish. With
+    /// too many commits in flight, waits for the commit alone.
+    async fn next_wake(&self, inbox: &Receiver<Input>) -> Wake {
+        let input = async {
+            match inbox.recv().await {
+                Ok(input) => Wake::Input(input),
+                Err(_) => Wake::InboxClosed,
+            }
+        };
+        match self.in_flight.front() {
+            None => input.await,
+            Some((commit, _)) => {
+                let committed = async {
+                    commit.wait().await;
+                    Wake::Committed
+                };
+                if self.in_flight.len() >= MAX_COMMITS_IN_FLIGHT {
+                    committed.await
+                } else {
+                    committed.or(input).await
+                }
+            }
         }
     }
 
@@ -734,24 +785,68 @@ impl CoreTask {
         }
     }
 
-    /// Group commit: stores the batch's records in one transaction, then
-    /// releases the lines held behind them, in order.
-    async fn settle(&mut self) {
-        loop {
-            if self.unstored.is_empty() && self.held.is_empty() {
+    /// Ends a batch: its records go to the store as one commit (begun, not
+    /// awaited), and the actions held behind them wait with it. Actions held
+    /// only because earlier commits are in flight join the newest of those.
+    fn begin_settle(&mut self) {
+        if !self.unstored.is_empty() {
+            let records = std::mem::take(&mut self.unstored);
+            if let Some(store) = &self.store {
+                let commit = store.begin_commit(records);
+                let held = std::mem::take(&mut self.held);
+                self.in_flight.push_back((commit, held));
                 return;
             }
-            let records = std::mem::take(&mut self.unstored);
-            if let (Some(store), false) = (&self.store, records.is_empty()) {
-                store.commit(records).await;
+        }
+        if self.held.is_empty() {
+            return;
+        }
+        match self.in_flight.back_mut() {
+            Some((_, behind)) => behind.append(&mut self.held),
+            None => {
+                for action in std::mem::take(&mut self.held) {
+                    self.carry_out_now(action);
+                }
             }
-            for action in std::mem::take(&mut self.held) {
-                self.carry_out_now(action);
+        }
+    }
+
+    /// Sends what was held behind every commit that has finished, oldest
+    /// first; SendQ overflows this causes go back to the core (which may
+    /// store and send more).
+    fn release_committed(&mut self) {
+        loop {
+            while self
+                .in_flight
+                .front()
+                .is_some_and(|(commit, _)| commit.is_done())
+            {
+                if let Some((_, held)) = self.in_flight.pop_front() {
+                    for action in held {
+                        self.carry_out_now(action);
+                    }
+                }
             }
-            // SendQ overflows while releasing: tell the core (which may
-            // store and send more, hence the loop).
+            if self.pending.is_empty() {
+                return;
+            }
             while let Some(event) = self.pending.pop_front() {
                 self.feed(event);
+            }
+            self.begin_settle();
+        }
+    }
+
+    /// Waits until every commit has finished and everything held is sent
+    /// (at shutdown, or when the inbox closes).
+    async fn settle_all(&mut self) {
+        loop {
+            self.begin_settle();
+            self.release_committed();
+            match self.in_flight.front() {
+                Some((commit, _)) => commit.wait().await,
+                None if self.held.is_empty() && self.unstored.is_empty() => return,
+                None => {}
             }
         }
     }
@@ -764,7 +859,9 @@ impl CoreTask {
                 }
             }
             Action::Log(record) => self.log.write(&record),
-            other if !self.unstored.is_empty() => self.held.push(other),
+            other if !self.unstored.is_empty() || !self.in_flight.is_empty() => {
+                self.held.push(other)
+            }
             other => self.carry_out_now(other),
         }
     }

@@ -207,14 +207,36 @@ impl Store {
     /// Commits `records` in one transaction; resolves once they are durable
     /// (or once the failure has been reported: live chat goes on).
     pub async fn commit(&self, records: Vec<HistoryRecord>) {
+        self.begin_commit(records).wait().await;
+    }
+
+    /// Hands `records` to the store thread to commit in one transaction
+    /// (together with any other batch already waiting) and returns at once.
+    /// Commits finish in the order they were begun.
+    pub fn begin_commit(&self, records: Vec<HistoryRecord>) -> Commit {
         let (done, wait) = async_channel::bounded(1);
-        let Some(requests) = &self.requests else {
-            return;
-        };
-        if requests.send(Request::Commit { records, done }).is_err() {
-            return;
+        if let Some(requests) = &self.requests {
+            // If the thread is gone, `done` is dropped here and the commit
+            // reads as finished: there is nothing left to wait for.
+            let _ = requests.send(Request::Commit { records, done });
         }
-        let _ = wait.recv().await;
+        Commit(wait)
+    }
+}
+
+/// A commit the store thread is working on.
+#[derive(Debug)]
+pub struct Commit(async_channel::Receiver<()>);
+
+impl Commit {
+    /// Resolves once the records are durable (or their failure reported).
+    pub async fn wait(&self) {
+        let _ = self.0.recv().await;
+    }
+
+    /// Whether the commit has finished.
+    pub fn is_done(&self) -> bool {
+        !self.0.is_empty() || self.0.is_closed()
     }
 }
 
@@ -590,5 +612,25 @@ mod tests {
         w.prune_step().expect("prune");
         assert_eq!(texts(&w, "#lobby"), ["fresh"]);
         assert_eq!(w.messages.get("#lobby"), Some(&1));
+    }
+
+    #[test]
+    fn commits_finish_in_the_order_begun_and_what_they_hold_is_restored() {
+        let (dir, options) = temp_db("pipelined");
+        let (store, _) = Store::open(&options, Timestamp(0)).expect("open");
+        let first = store.begin_commit(vec![record(1, HistoryKind::Privmsg, "#a", "one")]);
+        let second = store.begin_commit(vec![record(2, HistoryKind::Privmsg, "#a", "two")]);
+        futures_lite::future::block_on(second.wait());
+        assert!(
+            first.is_done(),
+            "a later commit finished before an earlier one"
+        );
+        assert!(second.is_done());
+        drop(store);
+        let (_, restored) = Store::open(&options, Timestamp(0)).expect("reopen");
+        let texts: Vec<&str> = restored.records.iter().map(|r| r.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two"]);
+        assert_eq!(restored.next_id, 3);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
