@@ -5,7 +5,7 @@
 //! - [`net`]: the smol shell that runs the core over TCP.
 //! - [`client`]: natter-client's session (pure) and terminal shell.
 //! - [`fingerprint`]: SHA-256 certificate fingerprints for TLS pinning (pure).
-//! - [`bench`]: natter-bench, a load generator for any IRC server.
+//! - [`bench`](mod@bench): natter-bench, a load generator for any IRC server.
 pub mod bench;
 pub mod client;
 pub mod core;

@@ -16,7 +16,7 @@ use natter::bench::{
 ///
 /// Clients speak plain IRC (NICK, USER, JOIN, PRIVMSG; no capabilities), so the
 /// same run drives natter-server, ngircd or InspIRCd. Each PRIVMSG carries
-/// "<sender> <seq> <send_time_ns>"; every receiver checks it got every message
+/// "SENDER SEQ SEND_TIME_NS"; every receiver checks it got every message
 /// exactly once and in each sender's order, and records delivery latency.
 /// Connections are opened with at most --concurrency handshakes in flight, and
 /// every client has registered (001) and joined (366) before anyone sends.

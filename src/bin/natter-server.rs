@@ -33,7 +33,7 @@ struct Args {
     log_file: PathBuf,
 
     /// Rotate the log once it passes this many bytes (the current file then
-    /// becomes <name>_rCURRENT.log, older ones <name>_r00000.log, ...).
+    /// becomes NAME_rCURRENT.log, older ones NAME_r00000.log, ...).
     #[arg(long, value_name = "BYTES")]
     log_rotate_size: Option<u64>,
 

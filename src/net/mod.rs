@@ -7,8 +7,10 @@
 //! the [`Server`], applies events in arrival order (draining bursts in
 //! batches) and carries out its actions: queueing lines on bounded
 //! per-connection [`outbox::Outbox`]es, closing connections, and writing
-//! `server.log`. It reads the wall clock for every event and ticks the core
-//! once a second.
+//! `server.log`. With durable history, each batch's records go to the
+//! [`Store`] thread as one commit while the core goes on with the next
+//! batch; lines that carry a record wait until it is committed. It reads the
+//! wall clock for every event and ticks the core once a second.
 //!
 //! Must never make a chat decision (that is the core's job), and must never
 //! await a socket write in the core task: a slow reader may only ever slow
@@ -771,7 +773,8 @@ impl CoreTask {
 
     /// Hands `event` to the core and carries out everything it asks for,
     /// including the consequences of SendQ overflows it causes. Lines that
-    /// follow an uncommitted record wait in `held` for [`CoreTask::settle`].
+    /// follow an uncommitted record (or an unfinished commit) wait in `held`
+    /// for [`CoreTask::begin_settle`] and [`CoreTask::release_committed`].
     fn feed(&mut self, event: Event) {
         self.server.handle_event(event);
         loop {
