@@ -1,7 +1,8 @@
 //! Durable history end to end: the real server with its SQLite store.
 //! Messages come back after a restart; every message any client was sent
 //! survives `kill -9` of the server binary; a locked or damaged database
-//! stops the server at startup with an error naming the file.
+//! stops the server at startup with an error naming the file; a disk that
+//! fills up while the server runs is reported and chat goes on.
 #[path = "common/e2e.rs"]
 mod e2e;
 
@@ -224,4 +225,78 @@ fn every_message_a_client_received_survives_kill_9_of_the_server() {
         );
     }
     eprintln!("{} kills, {checked} received messages checked", seeds.len());
+}
+
+/// A disk that fills up mid-chat, made real with a file-size limit: every
+/// file the server writes is capped at 64 KiB (RLIMIT_FSIZE, set by
+/// util-linux's `prlimit`), so first the WAL and then the database itself
+/// cannot grow. Each group of ten messages is delivered before the next is
+/// sent, so each is its own commit and dozens of commits fail.
+#[test]
+fn a_disk_that_fills_up_is_reported_once_and_live_chat_goes_on() {
+    const LIMIT: &str = "--fsize=65536";
+    let dir = temp_dir("history-disk-full");
+    let args = binary_args(&dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = ServerProcess::start_under(&["prlimit", LIMIT, "--"], &args);
+    let mut ear = Client::joined(server.addr, "ear", "#full");
+    ear.sync();
+    let mut mouth = Client::joined(server.addr, "mouth", "#full");
+    mouth.sync();
+    // Short texts: server.log (also capped) holds each in ~40 bytes, the
+    // database in well over 100 with its indexes, so the database fills first.
+    let sent: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+    let mut heard = Vec::new();
+    for group in sent.chunks(10) {
+        for text in group {
+            mouth.send(&format!("PRIVMSG #full :{text}"));
+        }
+        let last = &group[group.len() - 1];
+        let lines = ear.read_until(|l| Message::parse(l).is_ok_and(|m| m.param(1) == last));
+        heard.extend(
+            lines
+                .iter()
+                .filter_map(|l| Message::parse(l).ok())
+                .filter(|m| m.command == "PRIVMSG")
+                .map(|m| m.param(1).to_string()),
+        );
+    }
+    assert_eq!(heard, sent, "live chat lost or reordered messages");
+    drop((ear, mouth));
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "exit {status:?}; stderr: {stderr:#?}");
+    let reports: Vec<&String> = stderr.iter().filter(|l| l.contains("history")).collect();
+    assert!(
+        reports
+            .iter()
+            .any(|l| l.contains("cannot store history in") && l.contains("history.sqlite3")),
+        "no report naming the database; stderr: {stderr:#?}"
+    );
+    assert!(
+        reports.len() <= 4,
+        "the failure is reported once, not per commit: {reports:#?}"
+    );
+
+    // Without the limit, the database opens and holds an in-order part of
+    // the conversation: what was committed before the disk filled up.
+    let server = start_binary(&dir);
+    let mut reader = history_client(server.addr, "reader", "#full");
+    let history = all_history(&mut reader, "#full");
+    eprintln!(
+        "{} of {} messages stored before the disk filled up; reports: {reports:#?}",
+        history.len(),
+        sent.len()
+    );
+    let mut rest = sent.iter();
+    assert!(
+        history.iter().all(|h| rest.any(|s| s == h)),
+        "history is not an in-order part of what was sent: {history:?}"
+    );
+    assert!(
+        history.len() >= 10 && history.len() < sent.len() - 100,
+        "expected the first messages stored and many after the limit lost, \
+         got {} of {}",
+        history.len(),
+        sent.len()
+    );
 }

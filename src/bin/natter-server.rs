@@ -224,6 +224,9 @@ fn run(args: Args) -> Result<(), String> {
     if let Err(e) = net::raise_open_files_limit() {
         eprintln!("natter-server: could not raise the open-files limit: {e}");
     }
+    let _file_size_limit = net::survive_file_size_limit()
+        .map_err(|e| eprintln!("natter-server: could not catch SIGXFSZ: {e}"))
+        .ok();
     let mut signals =
         net::shutdown_signals().map_err(|e| format!("cannot listen for Ctrl-C/SIGTERM: {e}"))?;
     let config = ServerConfig {

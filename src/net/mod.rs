@@ -388,6 +388,15 @@ pub fn shutdown_signals() -> io::Result<async_signal::Signals> {
     async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
 }
 
+/// Catches SIGXFSZ, whose default action kills the process: with a file-size
+/// limit (`ulimit -f`) in place, a write past it then fails with EFBIG, which
+/// the history store reports while chat goes on, instead of taking the
+/// server and every conversation down. Keep the returned value alive for as
+/// long as the server runs; it never needs reading.
+pub fn survive_file_size_limit() -> io::Result<async_signal::Signals> {
+    async_signal::Signals::new([async_signal::Signal::Xfsz])
+}
+
 /// Registers for SIGHUP, which asks for the TLS certificate to be reloaded.
 pub fn reload_signals() -> io::Result<async_signal::Signals> {
     async_signal::Signals::new([async_signal::Signal::Hup])

@@ -9,8 +9,9 @@
 //!
 //! Must never run on the async executor: every SQLite call happens on the
 //! `natter-store` thread (or, at startup, before the server serves anyone).
-//! Must never stop live chat: a failed commit is reported on stderr and the
-//! held lines are released anyway.
+//! Must never stop live chat: a failed commit is retried once after
+//! truncating the WAL, then reported on stderr (when writes start failing,
+//! not once per commit) and the held lines are released anyway.
 //!
 //! Durability: the database runs in WAL mode with `synchronous=NORMAL`. A
 //! committed transaction is in the WAL file (in the operating system's page
@@ -157,6 +158,9 @@ pub struct Restored {
 enum Request {
     Commit {
         records: Vec<HistoryRecord>,
+        /// Dropped (closing the channel) once the commit has finished:
+        /// unlike a message, a closed channel stays closed, so a `Commit`
+        /// reads as done however often it is asked.
         done: async_channel::Sender<()>,
     },
 }
@@ -231,12 +235,13 @@ pub struct Commit(async_channel::Receiver<()>);
 impl Commit {
     /// Resolves once the records are durable (or their failure reported).
     pub async fn wait(&self) {
+        // Nothing is ever sent: this returns when the store drops the sender.
         let _ = self.0.recv().await;
     }
 
-    /// Whether the commit has finished.
+    /// Whether the commit has finished (stays true once it is).
     pub fn is_done(&self) -> bool {
-        !self.0.is_empty() || self.0.is_closed()
+        self.0.is_closed()
     }
 }
 
@@ -342,6 +347,7 @@ struct Worker {
     /// start, then kept up to date, so retention never scans the table (a
     /// scan every few seconds would stall every commit behind it).
     messages: BTreeMap<String, usize>,
+    health: WriteHealth,
 }
 
 impl Worker {
@@ -361,6 +367,7 @@ impl Worker {
             max_age_secs: options.max_age_secs,
             last_prune: None,
             messages,
+            health: WriteHealth::default(),
         })
     }
 
@@ -380,18 +387,20 @@ impl Worker {
                         records.extend(more);
                         waiting.push(done);
                     }
-                    if let Err(e) = self.write(&records) {
-                        eprintln!(
-                            "natter-server: could not store {} history records in {}: {e}; \
-                             live chat goes on, but these messages will be missing from \
-                             history after a restart",
-                            records.len(),
-                            self.path.display()
-                        );
+                    let outcome = self.write(&records).or_else(|_| {
+                        // A full disk or a file-size limit often leaves room
+                        // once the WAL is checkpointed and truncated: try once more.
+                        self.shrink_wal();
+                        self.write(&records)
+                    });
+                    let now = Instant::now();
+                    if let Some(report) =
+                        self.health.record(outcome, records.len(), &self.path, now)
+                    {
+                        eprintln!("{report}");
                     }
-                    for done in waiting {
-                        let _ = done.try_send(());
-                    }
+                    // Closing each channel tells its `Commit` it is done.
+                    drop(waiting);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -438,6 +447,15 @@ impl Worker {
             *self.messages.entry(casefold(&r.target)).or_default() += 1;
         }
         Ok(())
+    }
+
+    /// Checkpoints the WAL into the database and truncates it, giving its
+    /// space back to the file system. Failure is fine: the retry then fails
+    /// too, and that is what gets reported.
+    fn shrink_wal(&self) {
+        let _ = self
+            .db
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
     /// One round of retention. Age: at most [`PRUNE_CHUNK`] of the oldest
@@ -503,6 +521,81 @@ impl Worker {
             self.messages.insert(room, left);
         }
         Ok(())
+    }
+}
+
+/// How often a history store that keeps failing is reported again.
+const REPORT_FAILING_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether history commits are failing. Operators hear about it on stderr
+/// once when writes start failing, at most once a minute while they keep
+/// failing, and once when they work again, never once per commit (a full
+/// disk under a busy room would otherwise flood the terminal).
+#[derive(Debug, Default)]
+struct WriteHealth {
+    failing: Option<Failing>,
+}
+
+#[derive(Debug)]
+struct Failing {
+    since: Instant,
+    last_report: Instant,
+    /// Records not stored since writes started failing.
+    lost: usize,
+}
+
+impl WriteHealth {
+    /// Notes how a commit of `records` went at `now`; returns what to tell
+    /// the operator, if anything.
+    fn record(
+        &mut self,
+        outcome: rusqlite::Result<()>,
+        records: usize,
+        path: &Path,
+        now: Instant,
+    ) -> Option<String> {
+        match (outcome, &mut self.failing) {
+            (Ok(()), None) => None,
+            (Ok(()), Some(failing)) => {
+                let report = format!(
+                    "natter-server: history is being stored in {} again; {} records from the \
+                     last {} s were not stored and will be missing from history after a restart",
+                    path.display(),
+                    failing.lost,
+                    now.duration_since(failing.since).as_secs()
+                );
+                self.failing = None;
+                Some(report)
+            }
+            (Err(e), None) => {
+                self.failing = Some(Failing {
+                    since: now,
+                    last_report: now,
+                    lost: records,
+                });
+                Some(format!(
+                    "natter-server: cannot store history in {}: {e}. Live chat goes on, but \
+                     messages are missing from history after a restart until this is fixed \
+                     (free disk space, or check the file and its permissions); every new \
+                     message retries",
+                    path.display()
+                ))
+            }
+            (Err(e), Some(failing)) => {
+                failing.lost += records;
+                if now.duration_since(failing.last_report) < REPORT_FAILING_EVERY {
+                    return None;
+                }
+                failing.last_report = now;
+                Some(format!(
+                    "natter-server: still cannot store history in {}: {e} ({} records not \
+                     stored in the last {} s)",
+                    path.display(),
+                    failing.lost,
+                    now.duration_since(failing.since).as_secs()
+                ))
+            }
+        }
     }
 }
 
@@ -632,5 +725,45 @@ mod tests {
         assert_eq!(texts, ["one", "two"]);
         assert_eq!(restored.next_id, 3);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_failing_store_is_reported_when_it_starts_failing_now_and_then_and_when_it_recovers() {
+        let path = Path::new("/data/history.sqlite3");
+        let full = || {
+            Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                None,
+            ))
+        };
+        let t0 = Instant::now();
+        let mut health = WriteHealth::default();
+        assert_eq!(health.record(Ok(()), 5, path, t0), None);
+        let first = health.record(full(), 3, path, t0).expect("first failure");
+        assert!(first.contains("cannot store history in /data/history.sqlite3"));
+        assert!(first.contains("database or disk is full"), "{first}");
+        for i in 1..=100 {
+            let at = t0 + Duration::from_millis(i * 100);
+            assert_eq!(
+                health.record(full(), 2, path, at),
+                None,
+                "reported per commit"
+            );
+        }
+        let reminder = health
+            .record(full(), 1, path, t0 + REPORT_FAILING_EVERY)
+            .expect("a reminder after a minute");
+        assert!(
+            reminder.contains("still cannot store history"),
+            "{reminder}"
+        );
+        assert!(reminder.contains("204 records not stored"), "{reminder}");
+        let t1 = t0 + REPORT_FAILING_EVERY + Duration::from_secs(30);
+        let recovered = health.record(Ok(()), 4, path, t1).expect("recovery");
+        assert!(
+            recovered.contains("204 records from the last 90 s were not stored"),
+            "{recovered}"
+        );
+        assert_eq!(health.record(Ok(()), 4, path, t1), None);
     }
 }

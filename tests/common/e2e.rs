@@ -195,8 +195,23 @@ impl ServerProcess {
     /// Starts `natter-server 0 --bind 127.0.0.1 ARGS...` and waits for its
     /// `natter-server listening on ADDR` line.
     pub fn start(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_under(&[], args)
+    }
+
+    /// As [`ServerProcess::start`], run by `wrapper`: a command that execs
+    /// the rest of its arguments (such as `prlimit --fsize=N --`).
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> ServerProcess {
         use std::process::{Command, Stdio};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_natter-server"))
+        let binary = env!("CARGO_BIN_EXE_natter-server");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(["0", "--bind", "127.0.0.1"])
             .args(args)
             .stdin(Stdio::null())
