@@ -43,7 +43,7 @@ use crate::core::{
 use async_channel::{Receiver, Sender};
 use async_net::TcpListener;
 use futures_lite::FutureExt;
-use outbox::Outbox;
+use outbox::{Outbox, Overflow};
 use rustc_hash::FxHashMap;
 use smol::{Executor, Timer};
 use socket::Socket;
@@ -53,6 +53,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -494,6 +495,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         unstored: Vec::new(),
         held: Vec::new(),
         in_flight: VecDeque::new(),
+        writers: Vec::new(),
     };
     core.run(&inbox).await;
     drop(core.store.take());
@@ -681,6 +683,9 @@ struct CoreTask {
     /// Commits the store is working on, oldest first, each with the actions
     /// held behind it. The core goes on with the next batch meanwhile.
     in_flight: VecDeque<(Commit, Vec<Action>)>,
+    /// Writers with new lines, woken once the batch has queued everything
+    /// ([`CoreTask::wake_writers`]), so each writes its share in one go.
+    writers: Vec<Waker>,
 }
 
 /// What woke the core task.
@@ -694,6 +699,7 @@ impl CoreTask {
     /// Applies inputs until [`Event::Shutdown`] or until every sender is gone.
     async fn run(&mut self, inbox: &Receiver<Input>) {
         loop {
+            self.wake_writers();
             let first = match self.next_wake(inbox).await {
                 Wake::Input(input) => input,
                 Wake::Committed => {
@@ -855,6 +861,7 @@ impl CoreTask {
         loop {
             self.begin_settle();
             self.release_committed();
+            self.wake_writers();
             match self.in_flight.front() {
                 Some((commit, _)) => commit.wait().await,
                 None if self.held.is_empty() && self.unstored.is_empty() => return,
@@ -875,6 +882,13 @@ impl CoreTask {
                 self.held.push(other)
             }
             other => self.carry_out_now(other),
+        }
+    }
+
+    /// Wakes every writer that has lines since the last call.
+    fn wake_writers(&mut self) {
+        for writer in self.writers.drain(..) {
+            writer.wake();
         }
     }
 
@@ -902,8 +916,10 @@ impl CoreTask {
         let Some(outbox) = self.outboxes.get(&conn) else {
             return;
         };
-        if outbox.push(line).is_ok() {
-            return;
+        match outbox.push_deferred(line) {
+            Ok(Some(writer)) => return self.writers.push(writer),
+            Ok(None) => return,
+            Err(Overflow) => {}
         }
         outbox.abort(Some(Arc::from("ERROR :SendQ exceeded")));
         self.outboxes.remove(&conn);

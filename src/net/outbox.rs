@@ -102,9 +102,20 @@ impl Outbox {
     /// Queues `line`, or fails if it would pass the byte limit. Lines pushed
     /// after [`Outbox::close`] or [`Outbox::abort`] are dropped.
     pub fn push(&self, line: OutLine) -> Result<(), Overflow> {
+        let waiting = self.push_deferred(line)?;
+        wake(waiting);
+        Ok(())
+    }
+
+    /// As [`Outbox::push`], but instead of waking the writer, hands back its
+    /// waker (when this line is the first one waiting for it) for the caller
+    /// to wake once it has queued everything it has. The writer then takes
+    /// all of it in one write instead of starting on the first line while
+    /// the rest are still being queued.
+    pub fn push_deferred(&self, line: OutLine) -> Result<Option<Waker>, Overflow> {
         let mut s = self.state();
         if s.phase != Phase::Open {
-            return Ok(());
+            return Ok(None);
         }
         let cost = line.len() + 2;
         if s.bytes + cost > self.limit {
@@ -114,10 +125,7 @@ impl Outbox {
         s.bytes += cost;
         s.lines.push_back(line);
         // Only the first line wakes the writer; it takes the rest with it.
-        let waiting = if was_empty { s.ready.take() } else { None };
-        drop(s);
-        wake(waiting);
-        Ok(())
+        Ok(if was_empty { s.ready.take() } else { None })
     }
 
     /// Lets the writer send what is queued, then close the connection.
@@ -265,6 +273,35 @@ mod tests {
             Phase::Aborted => assert!(batch.is_empty()),
             Phase::Closing => panic!("nobody closed the outbox"),
         }
+    }
+
+    #[test]
+    fn a_deferred_push_hands_back_the_waiting_writer_once() {
+        let outbox = Arc::new(Outbox::new(1024));
+        let waiting = outbox.clone();
+        let (parked, is_parked) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            let mut batch = VecDeque::new();
+            let mut told = false;
+            futures_lite::future::block_on(poll_fn(|cx| {
+                let polled = waiting.poll_next_batch(cx, &mut batch);
+                if polled.is_pending() && !told {
+                    told = true;
+                    let _ = parked.send(());
+                }
+                polled
+            }));
+            batch
+        });
+        is_parked.recv().expect("the writer waits");
+        let waker = outbox.push_deferred(line("one")).expect("room");
+        assert!(waker.is_some(), "the first line hands back the writer");
+        assert!(
+            matches!(outbox.push_deferred(line("two")), Ok(None)),
+            "later lines hand back no one"
+        );
+        wake(waker);
+        assert_eq!(writer.join().expect("writer"), [line("one"), line("two")]);
     }
 
     #[test]
