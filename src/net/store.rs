@@ -38,7 +38,8 @@ const PRUNE_CHUNK: usize = 5000;
 
 /// The schema, one migration per version; `PRAGMA user_version` counts how
 /// many have been applied. Append new migrations; never edit old ones.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE events (
         id     INTEGER PRIMARY KEY,  -- the core's msgid
         at     INTEGER NOT NULL,     -- server time, ms since the Unix epoch
@@ -52,7 +53,13 @@ const MIGRATIONS: &[&str] = &["
     CREATE INDEX events_by_time ON events(at);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO meta (key, value) VALUES ('next_id', 1);
-"];
+",
+    "
+    -- Ids follow server time, so age retention walks the oldest ids instead:
+    -- one index fewer to update for every stored message.
+    DROP INDEX events_by_time;
+",
+];
 
 /// Where the store lives and what it keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -421,7 +428,7 @@ impl Worker {
         let tx = self.db.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO events (id, at, kind, room, target, source, text)
+                "INSERT INTO events (id, at, kind, room, target, source, text)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             let mut next = 0u64;
@@ -458,8 +465,10 @@ impl Worker {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
-    /// One round of retention. Age: at most [`PRUNE_CHUNK`] of the oldest
-    /// rows (through the index on `at`). Count: for each room past the
+    /// One round of retention. Age: the expired rows among the
+    /// [`PRUNE_CHUNK`] oldest ids (ids follow server time, so these are the
+    /// oldest rows; a row stamped earlier than an older id, after the clock
+    /// was set back, waits until that one expires too). Count: for each room past the
     /// maximum, by the kept counts, everything before its oldest message that
     /// stays (through the index on `(room, id)`). Never scans the table.
     fn prune_step(&mut self) -> rusqlite::Result<()> {
@@ -469,7 +478,8 @@ impl Worker {
                 .db
                 .prepare_cached(
                     "DELETE FROM events WHERE id IN
-                         (SELECT id FROM events WHERE at < ?1 ORDER BY at LIMIT ?2)
+                         (SELECT id FROM (SELECT id, at FROM events ORDER BY id LIMIT ?2)
+                          WHERE at < ?1)
                      RETURNING room, kind",
                 )?
                 .query_map(params![cutoff as i64, PRUNE_CHUNK as i64], |r| {
@@ -765,5 +775,57 @@ mod tests {
             "{recovered}"
         );
         assert_eq!(health.record(Ok(()), 4, path, t1), None);
+    }
+
+    #[test]
+    fn a_database_from_an_older_natter_is_migrated_and_keeps_its_history() {
+        let (dir, options) = temp_db("migrate");
+        {
+            let db = open_db(&options.path()).expect("open");
+            let first = format!("BEGIN; {} PRAGMA user_version = 1; COMMIT;", MIGRATIONS[0]);
+            db.execute_batch(&first).expect("schema version 1");
+            db.execute(
+                "INSERT INTO events VALUES (7, 1000, 'privmsg', '#old', '#Old', 'a!a@h', 'kept')",
+                [],
+            )
+            .expect("a version-1 row");
+        }
+        let (store, restored) = Store::open(&options, Timestamp(2000)).expect("migrates");
+        drop(store);
+        let texts: Vec<&str> = restored.records.iter().map(|r| r.text.as_str()).collect();
+        assert_eq!(texts, ["kept"]);
+        assert_eq!(restored.next_id, 8);
+        let db = open_db(&options.path()).expect("reopen");
+        let version: i64 = db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let indexes: Vec<String> = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(indexes, ["events_by_room"]);
+        drop(db);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_natter_is_refused_naming_the_file() {
+        let (dir, options) = temp_db("too-new");
+        {
+            let db = open_db(&options.path()).expect("open");
+            db.pragma_update(None, "user_version", 99)
+                .expect("set version");
+        }
+        let error = match Store::open(&options, Timestamp(0)) {
+            Ok(_) => panic!("a schema from the future was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(error.contains("history.sqlite3"), "{error}");
+        assert!(error.contains("schema version 99"), "{error}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
