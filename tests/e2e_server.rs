@@ -169,7 +169,7 @@ fn a_client_that_never_reads_is_cut_off_for_sendq_while_everyone_else_gets_every
                         line.strip_prefix(":Sender!sender@127.0.0.1 PRIVMSG #lobby :")
                     {
                         got.push(text.to_string());
-                        if got.len() % CHUNK == 0 {
+                        if got.len().is_multiple_of(CHUNK) {
                             let _ = progress.send((client.nick.clone(), got.len()));
                         }
                     } else if line.starts_with(":Slow!") && line.contains(" QUIT ") {

@@ -131,7 +131,7 @@ fn check(ok: bool, why: &str) -> Result<(), BenchError> {
 
 fn check_rate(rate: Option<f64>) -> Result<(), BenchError> {
     check(
-        rate.map_or(true, |r| r.is_finite() && r > 0.0),
+        rate.is_none_or(|r| r.is_finite() && r > 0.0),
         "--rate must be a positive number of messages per second",
     )
 }

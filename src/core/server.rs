@@ -252,7 +252,7 @@ impl Server {
             if record.kind.is_replayed() && record.target.starts_with('#') {
                 let folded = casefold(&record.target);
                 let window = self.history.entry(folded).or_default();
-                if window.last().map_or(true, |last| last.id < record.id) {
+                if window.last().is_none_or(|last| last.id < record.id) {
                     window.push(record, max);
                 }
             }

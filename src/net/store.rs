@@ -6,9 +6,13 @@
 //! transaction per batch of core events, never one per message), and
 //! retention (`--history-max-age`, `--history-max-messages`), pruned in
 //! small chunks between commits so that chat never waits long behind it.
+//! WAL checkpoints (which wait on the disk) run on a second thread and
+//! connection, `natter-checkpoint`, so no commit ever waits behind one. A
+//! lock on the data directory keeps a second server off the database.
 //!
 //! Must never run on the async executor: every SQLite call happens on the
-//! `natter-store` thread (or, at startup, before the server serves anyone).
+//! `natter-store` or `natter-checkpoint` thread (or, at startup, before the
+//! server serves anyone).
 //! Must never stop live chat: a failed commit is retried once after
 //! truncating the WAL, then reported on stderr (when writes start failing,
 //! not once per commit) and the held lines are released anyway.
@@ -17,7 +21,8 @@
 //! committed transaction is in the WAL file (in the operating system's page
 //! cache) before [`Store::commit`] returns, so it survives the server
 //! process being killed at any moment (`kill -9`). A power cut or kernel
-//! crash may lose the last commits before the next WAL checkpoint.
+//! crash may lose the commits since the last WAL checkpoint (at most
+//! [`CHECKPOINT_EVERY`] ago while the disk keeps up).
 
 use crate::core::{HistoryKind, HistoryRecord, Timestamp};
 use crate::proto::casefold;
@@ -33,6 +38,10 @@ use std::time::{Duration, Instant};
 pub const DB_FILE: &str = "history.sqlite3";
 /// How often retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(2);
+/// How often the checkpointer thread copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// Bytes the WAL file is trimmed back to after a burst grew it.
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
 /// Most rows one retention step deletes (one short transaction).
 const PRUNE_CHUNK: usize = 5000;
 
@@ -188,18 +197,30 @@ impl Store {
             path: path.clone(),
             detail: e.to_string(),
         })?;
+        let lock = lock_data_dir(&options.data_dir, &path)?;
         let db = open_db(&path).map_err(|e| classify(&path, e))?;
         migrate(&db, &path)?;
         let restored = load(&db, options, now).map_err(|e| classify(&path, e))?;
+        let checkpoints = open_db(&path).map_err(|e| classify(&path, e))?;
         let (requests, inbox) = mpsc::channel();
         let worker = Worker::new(db, path.clone(), options).map_err(|e| classify(&path, e))?;
+        let spawn_failed = |e: std::io::Error| StoreError::Other {
+            path: path.clone(),
+            detail: format!("cannot start the store threads: {e}"),
+        };
+        let (stop_checkpoints, stopped) = mpsc::channel();
+        let checkpoint_thread = std::thread::Builder::new()
+            .name("natter-checkpoint".into())
+            .spawn(move || checkpointer(checkpoints, stopped))
+            .map_err(spawn_failed)?;
         let thread = std::thread::Builder::new()
             .name("natter-store".into())
-            .spawn(move || worker.run(inbox))
-            .map_err(|e| StoreError::Other {
-                path: path.clone(),
-                detail: format!("cannot start the store thread: {e}"),
-            })?;
+            .spawn(move || {
+                worker.run(inbox, stop_checkpoints, checkpoint_thread);
+                // Released only once the last commit is done.
+                drop(lock);
+            })
+            .map_err(spawn_failed)?;
         Ok((
             Store {
                 requests: Some(requests),
@@ -267,8 +288,6 @@ fn open_db(path: &Path) -> rusqlite::Result<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let db = Connection::open_with_flags(path, flags)?;
     db.busy_timeout(Duration::from_millis(200))?;
-    // One server per database: the first write takes the lock for good.
-    db.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     let mode: String = db.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::SqliteFailure(
@@ -277,9 +296,48 @@ fn open_db(path: &Path) -> rusqlite::Result<Connection> {
         ));
     }
     db.pragma_update(None, "synchronous", "NORMAL")?;
-    // Take the exclusive lock now, so a second server fails at startup.
-    db.execute_batch("BEGIN EXCLUSIVE; COMMIT;")?;
+    // Checkpoints belong to the checkpointer thread, never to a commit.
+    db.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // The WAL is reused from its start after each checkpoint; this only
+    // trims it back after a burst made it large.
+    db.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(db)
+}
+
+/// Takes an exclusive lock on the data directory, held for as long as the
+/// returned file is open: one natter-server per database. A file system
+/// without locks (some network mounts) gets a warning, not a refusal.
+fn lock_data_dir(dir: &Path, path: &Path) -> Result<Option<std::fs::File>, StoreError> {
+    let handle = std::fs::File::open(dir).map_err(|e| StoreError::Unwritable {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    match handle.try_lock() {
+        Ok(()) => Ok(Some(handle)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => {
+            eprintln!(
+                "natter-server: cannot lock {} ({e}); make sure no other natter-server \
+                 uses this --data-dir",
+                dir.display()
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Moves committed pages from the WAL into the database every
+/// [`CHECKPOINT_EVERY`], on its own connection and thread, until `stop`
+/// closes. A checkpoint waits on the disk (fsync); done by a commit, as
+/// SQLite's automatic checkpoint does it, that wait stalled every message
+/// behind it. Errors are left for the next round: the pages stay safe in
+/// the WAL meanwhile, and the store reports write errors itself.
+fn checkpointer(db: Connection, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let _ = db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
 }
 
 fn migrate(db: &Connection, path: &Path) -> Result<(), StoreError> {
@@ -378,7 +436,21 @@ impl Worker {
         })
     }
 
-    fn run(mut self, inbox: mpsc::Receiver<Request>) {
+    /// Commits and prunes until every [`Store`] handle is gone; then stops
+    /// the checkpointer and leaves the WAL checkpointed and truncated.
+    fn run(
+        mut self,
+        inbox: mpsc::Receiver<Request>,
+        stop_checkpoints: mpsc::Sender<()>,
+        checkpoint_thread: JoinHandle<()>,
+    ) {
+        self.serve(inbox);
+        drop(stop_checkpoints);
+        let _ = checkpoint_thread.join();
+        self.shrink_wal();
+    }
+
+    fn serve(&mut self, inbox: mpsc::Receiver<Request>) {
         loop {
             match inbox.recv_timeout(PRUNE_EVERY) {
                 Ok(Request::Commit { records, done }) => {
@@ -412,7 +484,7 @@ impl Worker {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
-            if self.last_prune.is_none_or_elapsed(PRUNE_EVERY) {
+            if self.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 self.last_prune = Some(Instant::now());
                 if let Err(e) = self.prune_step() {
                     eprintln!(
@@ -606,16 +678,6 @@ impl WriteHealth {
                 ))
             }
         }
-    }
-}
-
-trait ElapsedExt {
-    fn is_none_or_elapsed(&self, every: Duration) -> bool;
-}
-
-impl ElapsedExt for Option<Instant> {
-    fn is_none_or_elapsed(&self, every: Duration) -> bool {
-        self.map_or(true, |t| t.elapsed() >= every)
     }
 }
 
