@@ -322,11 +322,51 @@ fn sigterm_tells_every_client_the_server_is_shutting_down_and_exits_zero() {
 }
 
 #[test]
+fn the_server_delivers_in_order_on_one_thread_or_several_and_refuses_zero() {
+    for threads in ["1", "3"] {
+        let server = ServerProcess::start(&[
+            "--threads",
+            threads,
+            "--log-file",
+            "/dev/null",
+            "--no-persist",
+        ]);
+        let mut ann = Client::joined(server.addr, "ann", "#t");
+        ann.sync();
+        let mut bob = Client::joined(server.addr, "bob", "#t");
+        bob.sync();
+        let sent: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+        for text in &sent {
+            ann.send(&format!("PRIVMSG #t :{text}"));
+        }
+        let heard: Vec<String> = bob
+            .read_until(|l| parse(l).param(1) == "m199")
+            .iter()
+            .map(|l| parse(l))
+            .filter(|m| m.command == "PRIVMSG")
+            .map(|m| m.param(1).to_string())
+            .collect();
+        assert_eq!(heard, sent, "with --threads {threads}");
+        let (status, _) = server.terminate();
+        assert!(status.success(), "--threads {threads}");
+    }
+    let (status, stderr) = e2e::run_server_expecting_exit(&["--threads", "0"]);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("'--threads <N>'"), "{stderr}");
+}
+
+#[test]
 fn a_port_already_in_use_is_refused_with_a_message_that_says_what_to_do() {
-    let first = ServerProcess::start(&["--log-file", "/dev/null"]);
+    let first = ServerProcess::start(&["--log-file", "/dev/null", "--no-persist"]);
     let port = first.addr.port().to_string();
-    let (status, stderr) =
-        e2e::run_server_expecting_exit(&[&port, "--bind", "127.0.0.1", "--log-file", "/dev/null"]);
+    let (status, stderr) = e2e::run_server_expecting_exit(&[
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--log-file",
+        "/dev/null",
+        "--no-persist",
+    ]);
     assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!(
@@ -369,6 +409,7 @@ fn the_motd_file_greets_each_client_and_an_unreadable_one_stops_the_server_with_
         "127.0.0.1",
         "--log-file",
         "/dev/null",
+        "--no-persist",
         "--motd",
         missing,
     ]);

@@ -54,6 +54,12 @@ struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = net::DEFAULT_SENDQ)]
     sendq: usize,
 
+    /// Threads for the connections' reads and writes and the chat core
+    /// (durable history adds its own two). Default: half the CPUs, 1 to 4.
+    #[arg(long, value_name = "N", default_value_t = net::default_threads() as u16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
+
     /// Sustained lines per second one client may send before it is closed
     /// for "Excess Flood"; 0 turns flood protection off.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().flood_lines_per_sec)]
@@ -274,6 +280,7 @@ fn run(args: Args) -> Result<(), String> {
         plaintext: !args.no_plaintext,
         tls,
         sendq_bytes: args.sendq,
+        threads: usize::from(args.threads),
         log: Some(LogOptions {
             path: args.log_file,
             rotate_size: args.log_rotate_size,
@@ -281,7 +288,6 @@ fn run(args: Args) -> Result<(), String> {
         }),
         config,
         store,
-        ..ServerOptions::default()
     };
     let server = RunningServer::start(options).map_err(|e| e.to_string())?;
     if let Some(addr) = server.plaintext_addr() {
