@@ -134,6 +134,35 @@ fn over_long_line_gets_417_and_the_connection_keeps_working() {
 }
 
 #[test]
+fn bad_lines_inside_one_write_are_refused_in_place_and_the_good_ones_around_them_go_out_in_order() {
+    let server = start_server(DEFAULT_SENDQ, None);
+    let addr = server.local_addr();
+    let mut john = Client::joined(addr, "John", "#lobby");
+    let mut jane = Client::joined(addr, "Jane", "#lobby");
+    john.read_until(|l| l.starts_with(":Jane!") && l.contains(" JOIN "));
+
+    // One write, so the server reads these together.
+    let mut burst = Vec::new();
+    burst.extend_from_slice(b"PRIVMSG #lobby :first\r\n");
+    burst.extend_from_slice(format!("PRIVMSG #lobby :{}\r\n", "x".repeat(5000)).as_bytes());
+    burst.extend_from_slice(b"PRIVMSG #lobby :second\r\n");
+    burst.extend_from_slice(b"PRIVMSG #lobby :\xff\xfe not utf-8\r\n");
+    burst.extend_from_slice(b"PRIVMSG #lobby :third\r\n");
+    jane.send_raw(&burst);
+
+    let replies = jane.read_until(|l| l.contains("not valid UTF-8"));
+    assert_eq!(count(&replies, " 417 Jane "), 1, "{replies:?}");
+    let seen: Vec<String> = john
+        .read_until(|l| l.ends_with(" third") || l.ends_with(":third"))
+        .iter()
+        .map(|l| parse(l))
+        .filter(|m| m.command == "PRIVMSG")
+        .map(|m| m.param(1).to_string())
+        .collect();
+    assert_eq!(seen, ["first", "second", "third"]);
+}
+
+#[test]
 fn a_client_that_never_reads_is_cut_off_for_sendq_while_everyone_else_gets_every_line_in_order() {
     // About 8 MB in all: twice what Linux's socket buffers can hold for a
     // client that never reads (up to 4 MB with send-buffer autotuning), so

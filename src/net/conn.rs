@@ -92,28 +92,31 @@ pub async fn reader<R: AsyncRead + Unpin>(conn: ConnId, mut stream: R, events: S
         if !matches!(result, Ok(n) if n > 0) {
             let reason = disconnect_reason(&result);
             let now = now();
-            if let Offer::Wait(send) = offer(&events, Event::Disconnected { conn, reason, now }) {
+            let gone = Input::Event(Event::Disconnected { conn, reason, now });
+            if let Offer::Wait(send) = offer(&events, gone) {
                 let _ = send.await;
             }
             return;
         }
-        let now = now();
-        while let Some(item) = lines.next_line() {
-            let event = match item {
-                Ok(line) => Event::Line { conn, line, now },
-                Err(error) => Event::BadLine { conn, error, now },
-            };
-            let taken = match offer(&events, event) {
-                Offer::Taken => true,
-                Offer::Wait(send) => send.await.is_ok(),
-                Offer::Closed => false,
-            };
-            if !taken {
-                return; // the core task has stopped
-            }
+        // Everything this read finished goes to the core as one input: one
+        // queue operation (and at most one wait) per read, not per line.
+        let lines = lines.take_lines();
+        if lines.is_empty() {
+            continue;
         }
-        // Back to waiting, perhaps for a long time: hold no line queue.
-        lines.release_drained();
+        let input = Input::Lines {
+            conn,
+            lines,
+            now: now(),
+        };
+        let taken = match offer(&events, input) {
+            Offer::Taken => true,
+            Offer::Wait(send) => send.await.is_ok(),
+            Offer::Closed => false,
+        };
+        if !taken {
+            return; // the core task has stopped
+        }
     }
 }
 
@@ -128,8 +131,8 @@ enum Offer<'a> {
     Closed,
 }
 
-fn offer(events: &Sender<Input>, event: Event) -> Offer<'_> {
-    match events.try_send(Input::Event(event)) {
+fn offer(events: &Sender<Input>, input: Input) -> Offer<'_> {
+    match events.try_send(input) {
         Ok(()) => Offer::Taken,
         Err(TrySendError::Full(input)) => Offer::Wait(Box::pin(events.send(input))),
         Err(TrySendError::Closed(_)) => Offer::Closed,
@@ -284,8 +287,8 @@ pub async fn writer<W: AsyncWrite + Unpin>(
             WriteEnd::Failed(e) => {
                 let reason = io_reason(&e);
                 let now = now();
-                if let Offer::Wait(send) = offer(&events, Event::Disconnected { conn, reason, now })
-                {
+                let gone = Input::Event(Event::Disconnected { conn, reason, now });
+                if let Offer::Wait(send) = offer(&events, gone) {
                     let _ = send.await;
                 }
                 break;

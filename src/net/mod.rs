@@ -40,6 +40,7 @@ pub use tls::{TlsAcceptor, TlsError, TlsOptions};
 use crate::core::{
     Action, ConnId, Event, HistoryRecord, OutLine, Server, ServerConfig, StsPolicy, Timestamp,
 };
+use crate::proto::LineError;
 use async_channel::{Receiver, Sender};
 use async_net::TcpListener;
 use futures_lite::FutureExt;
@@ -215,8 +216,26 @@ pub(crate) enum Input {
         /// Whether the connection came over TLS.
         tls: bool,
     },
+    /// Everything one read from `conn` finished, in order: lines (or why a
+    /// line was refused), each becoming an [`Event::Line`] or
+    /// [`Event::BadLine`] stamped `now`.
+    Lines {
+        conn: ConnId,
+        lines: VecDeque<Result<String, LineError>>,
+        now: Timestamp,
+    },
     /// Anything else for the core.
     Event(Event),
+}
+
+impl Input {
+    /// How much core work this is, for the batch limit: one per event.
+    fn weight(&self) -> usize {
+        match self {
+            Input::Lines { lines, .. } => lines.len(),
+            Input::Accepted { .. } | Input::Event(_) => 1,
+        }
+    }
 }
 
 /// A server running on its own threads.
@@ -724,11 +743,11 @@ impl CoreTask {
             let mut next = Some(first);
             let mut applied = 0;
             while let Some(input) = next {
+                applied += input.weight();
                 if self.apply(input) {
                     self.settle_all().await;
                     return;
                 }
-                applied += 1;
                 next = if applied < BATCH {
                     inbox.try_recv().ok()
                 } else {
@@ -782,6 +801,15 @@ impl CoreTask {
                 self.feed(Event::Connected { conn, peer, now });
                 if tls {
                     self.feed(Event::Secured { conn });
+                }
+                false
+            }
+            Input::Lines { conn, lines, now } => {
+                for item in lines {
+                    self.feed(match item {
+                        Ok(line) => Event::Line { conn, line, now },
+                        Err(error) => Event::BadLine { conn, error, now },
+                    });
                 }
                 false
             }

@@ -137,12 +137,11 @@ impl LineReader {
         self.ready.pop_front()
     }
 
-    /// Gives back the memory of the finished-line queue once it is empty,
-    /// so a reader that waits (perhaps for hours) between lines holds none.
-    pub fn release_drained(&mut self) {
-        if self.ready.is_empty() && self.ready.capacity() > 0 {
-            self.ready = VecDeque::new();
-        }
+    /// Takes every finished line and error, in order, leaving none (and no
+    /// queue memory) behind: a reader that then waits, perhaps for hours,
+    /// between lines holds nothing.
+    pub fn take_lines(&mut self) -> VecDeque<Result<String, LineError>> {
+        std::mem::take(&mut self.ready)
     }
 
     /// Bytes held for the unfinished line (bounded by the line limit).
