@@ -163,6 +163,32 @@ fn bad_lines_inside_one_write_are_refused_in_place_and_the_good_ones_around_them
 }
 
 #[test]
+fn hundreds_of_lines_in_one_write_reach_the_room_in_order() {
+    let server = start_server(DEFAULT_SENDQ, None);
+    let addr = server.local_addr();
+    let mut john = Client::joined(addr, "John", "#lobby");
+    let mut jane = Client::joined(addr, "Jane", "#lobby");
+    john.read_until(|l| l.starts_with(":Jane!") && l.contains(" JOIN "));
+
+    // Within the flood burst (500 lines), and far more than one input to
+    // the core holds, so the server splits them and must keep the order.
+    let sent: Vec<String> = (0..400).map(|i| format!("n{i}")).collect();
+    let burst: String = sent
+        .iter()
+        .map(|t| format!("PRIVMSG #lobby :{t}\r\n"))
+        .collect();
+    jane.send_raw(burst.as_bytes());
+    let seen: Vec<String> = john
+        .read_until(|l| parse(l).param(1) == "n399")
+        .iter()
+        .map(|l| parse(l))
+        .filter(|m| m.command == "PRIVMSG")
+        .map(|m| m.param(1).to_string())
+        .collect();
+    assert_eq!(seen, sent);
+}
+
+#[test]
 fn a_client_that_never_reads_is_cut_off_for_sendq_while_everyone_else_gets_every_line_in_order() {
     // About 8 MB in all: twice what Linux's socket buffers can hold for a
     // client that never reads (up to 4 MB with send-buffer autotuning), so

@@ -12,7 +12,7 @@ use super::outbox::{Outbox, Phase};
 use super::socket::Socket;
 use super::{now, Input};
 use crate::core::{ConnId, Event, OutLine};
-use crate::proto::LineReader;
+use crate::proto::{LineError, LineReader};
 use async_channel::{Sender, TrySendError};
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 use std::cell::RefCell;
@@ -54,6 +54,41 @@ fn io_reason(e: &io::Error) -> String {
 
 /// Bytes read from the socket at a time, into the thread's scratch buffer.
 const SCRATCH: usize = 16 * 1024;
+/// Most lines in one input to the core.
+pub(crate) const LINES_PER_INPUT: usize = 32;
+/// An input to the core is cut once its lines pass this many bytes, so it
+/// holds at most this plus one line (and [`LINES_PER_INPUT`] line headers):
+/// with [`super::EVENT_QUEUE`] inputs, the queue's memory stays bounded
+/// however the clients split their lines.
+pub(crate) const INPUT_BYTES: usize = 2048;
+
+type Finished = VecDeque<Result<String, LineError>>;
+
+/// Cuts what one read finished into inputs for the core, in order: each at
+/// most [`LINES_PER_INPUT`] lines, cut once it passes [`INPUT_BYTES`]. The
+/// usual read (a few lines) stays one input, without a copy.
+fn split_for_core(mut finished: Finished) -> Vec<Finished> {
+    let cost = |item: &Result<String, LineError>| item.as_ref().map_or(0, String::len);
+    let bytes: usize = finished.iter().map(cost).sum();
+    if finished.len() <= LINES_PER_INPUT && bytes <= INPUT_BYTES {
+        return vec![finished];
+    }
+    let mut inputs = Vec::new();
+    let mut current = VecDeque::new();
+    let mut current_bytes = 0;
+    while let Some(item) = finished.pop_front() {
+        current_bytes += cost(&item);
+        current.push_back(item);
+        if current.len() == LINES_PER_INPUT || current_bytes >= INPUT_BYTES {
+            inputs.push(std::mem::take(&mut current));
+            current_bytes = 0;
+        }
+    }
+    if !current.is_empty() {
+        inputs.push(current);
+    }
+    inputs
+}
 
 thread_local! {
     /// One scratch buffer per executor thread, borrowed only inside a single
@@ -98,24 +133,24 @@ pub async fn reader<R: AsyncRead + Unpin>(conn: ConnId, mut stream: R, events: S
             }
             return;
         }
-        // Everything this read finished goes to the core as one input: one
-        // queue operation (and at most one wait) per read, not per line.
-        let lines = lines.take_lines();
-        if lines.is_empty() {
+        // What this read finished goes to the core in a few inputs (one, in
+        // practice): one queue operation and at most one wait per read, not
+        // per line.
+        let finished = lines.take_lines();
+        if finished.is_empty() {
             continue;
         }
-        let input = Input::Lines {
-            conn,
-            lines,
-            now: now(),
-        };
-        let taken = match offer(&events, input) {
-            Offer::Taken => true,
-            Offer::Wait(send) => send.await.is_ok(),
-            Offer::Closed => false,
-        };
-        if !taken {
-            return; // the core task has stopped
+        let now = now();
+        for lines in split_for_core(finished) {
+            let input = Input::Lines { conn, lines, now };
+            let taken = match offer(&events, input) {
+                Offer::Taken => true,
+                Offer::Wait(send) => send.await.is_ok(),
+                Offer::Closed => false,
+            };
+            if !taken {
+                return; // the core task has stopped
+            }
         }
     }
 }
@@ -341,6 +376,33 @@ async fn timeout(after: Duration) -> WriteEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_is_cut_into_inputs_in_order_within_the_line_and_byte_limits() {
+        let few: Finished = (0..3).map(|i| Ok(format!("l{i}"))).collect();
+        assert_eq!(split_for_core(few.clone()), vec![few]);
+
+        let many: Finished = (0..100)
+            .map(|i| {
+                if i == 50 {
+                    Err(LineError::InvalidUtf8)
+                } else {
+                    Ok(format!("PRIVMSG #r :{i}"))
+                }
+            })
+            .chain(std::iter::once(Ok("x".repeat(5000))))
+            .collect();
+        let inputs = split_for_core(many.clone());
+        assert!(inputs.len() > 1);
+        for input in &inputs {
+            assert!(!input.is_empty() && input.len() <= LINES_PER_INPUT);
+            let bytes: usize = input.iter().flatten().map(String::len).sum();
+            let largest = input.iter().flatten().map(String::len).max().unwrap_or(0);
+            assert!(bytes < INPUT_BYTES + largest, "{bytes} bytes in one input");
+        }
+        let rejoined: Finished = inputs.into_iter().flatten().collect();
+        assert_eq!(rejoined, many);
+    }
 
     #[test]
     fn end_of_stream_and_resets_read_as_irc_servers_say_them() {

@@ -60,8 +60,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Default per-connection send queue: 1 MiB.
 pub const DEFAULT_SENDQ: usize = 1 << 20;
-/// Events waiting for the core task before readers are made to wait.
-const EVENT_QUEUE: usize = 4096;
+/// Inputs waiting for the core task before readers are made to wait. An
+/// input holds at most [`conn::INPUT_BYTES`] of lines plus one more line
+/// ([`conn::LINES_PER_INPUT`] at most), so a full queue is bounded: ~50 MB
+/// if every input ended in a maximal line, a few MB in practice.
+pub(crate) const EVENT_QUEUE: usize = 4096;
 /// Most events applied in one batch before the core task lets others run.
 const BATCH: usize = 256;
 /// Commits in flight before the core task stops taking input and waits:

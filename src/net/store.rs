@@ -22,7 +22,7 @@
 //! cache) before [`Store::commit`] returns, so it survives the server
 //! process being killed at any moment (`kill -9`). A power cut or kernel
 //! crash may lose the commits since the last WAL checkpoint (at most
-//! [`CHECKPOINT_EVERY`] ago while the disk keeps up).
+//! 200 ms ago while the disk keeps up).
 
 use crate::core::{HistoryKind, HistoryRecord, Timestamp};
 use crate::proto::casefold;
