@@ -20,6 +20,7 @@
 
 use super::event::Timestamp;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// What kind of event a [`HistoryRecord`] holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -93,6 +94,9 @@ impl HistoryKind {
 /// assert_eq!(r.msgid(), "7");
 /// assert_eq!(natter::core::server_time(r.at), "2023-11-09T12:35:01.000Z");
 /// ```
+///
+/// The strings are shared: the core keeps a record in the room's history
+/// and hands the same record to the store, without copying the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryRecord {
     /// The unique message id: strictly increasing, also across restarts.
@@ -102,11 +106,11 @@ pub struct HistoryRecord {
     /// What happened.
     pub kind: HistoryKind,
     /// The room as spelled when it was created, or the recipient's nick.
-    pub target: String,
+    pub target: Arc<str>,
     /// `nick!user@host` of whoever did it.
-    pub source: String,
+    pub source: Arc<str>,
     /// The message text, topic or leave reason; empty when there is none.
-    pub text: String,
+    pub text: Arc<str>,
 }
 
 impl HistoryRecord {

@@ -61,6 +61,8 @@ const CAPABILITIES: &[&str] = &[
 #[derive(Debug)]
 pub struct Server {
     config: ServerConfig,
+    /// The default room's name case-folded, to tell its log lines apart.
+    default_room_folded: String,
     connections: BTreeMap<ConnId, Connection>,
     /// Case-folded nickname → its connection.
     nicks: BTreeMap<String, ConnId>,
@@ -79,6 +81,7 @@ impl Server {
     /// A server with no connections.
     pub fn new(config: ServerConfig) -> Server {
         Server {
+            default_room_folded: casefold(&config.default_room),
             config,
             connections: BTreeMap::new(),
             nicks: BTreeMap::new(),
@@ -228,9 +231,9 @@ impl Server {
             id: self.next_id,
             at: now,
             kind,
-            target: target.to_string(),
-            source: source.to_string(),
-            text: text.to_string(),
+            target: target.into(),
+            source: source.into(),
+            text: text.into(),
         };
         self.next_id += 1;
         if kind.is_replayed() {
@@ -300,9 +303,9 @@ impl Server {
                 let budget = MAX_LINE.saturating_sub(r.source.len() + room.len() + 20);
                 format!("{at}{}", truncate(&r.text, budget.saturating_sub(at.len())))
             } else {
-                r.text.clone()
+                r.text.to_string()
             };
-            let m = Message::new(r.command(), [room, &text]).with_source(r.source.clone());
+            let m = Message::new(r.command(), [room, &text]).with_source(r.source.to_string());
             let line: OutLine = Arc::from(tagged(&m, caps, Some(r), batch.as_deref()));
             self.emit(Action::Send { to: conn, line });
         }
@@ -345,7 +348,7 @@ impl Server {
 
     /// The room name as logged: `None` for the default room.
     fn log_room(&self, folded: &str) -> Option<String> {
-        if casefold(&self.config.default_room) == folded {
+        if self.default_room_folded == folded {
             None
         } else {
             self.rooms.get(folded).map(|r| r.name().to_string())
@@ -1358,7 +1361,7 @@ impl Server {
             return;
         };
         let batch = c.caps.batch;
-        let mut found: Vec<(Timestamp, String)> = c
+        let mut found: Vec<(Timestamp, Arc<str>)> = c
             .rooms
             .iter()
             .filter_map(|folded| {
@@ -1383,8 +1386,8 @@ impl Server {
             let m = Message::new(
                 "CHATHISTORY",
                 [
-                    "TARGETS".into(),
-                    room,
+                    "TARGETS".to_string(),
+                    room.to_string(),
                     format!("timestamp={}", server_time(at)),
                 ],
             )

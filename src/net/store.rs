@@ -709,9 +709,9 @@ mod tests {
             id,
             at: Timestamp(1_000_000 + id),
             kind,
-            target: room.to_string(),
-            source: "alice!a@h".to_string(),
-            text: text.to_string(),
+            target: room.into(),
+            source: "alice!a@h".into(),
+            text: text.into(),
         }
     }
 
@@ -793,7 +793,7 @@ mod tests {
         assert!(second.is_done());
         drop(store);
         let (_, restored) = Store::open(&options, Timestamp(0)).expect("reopen");
-        let texts: Vec<&str> = restored.records.iter().map(|r| r.text.as_str()).collect();
+        let texts: Vec<&str> = restored.records.iter().map(|r| &*r.text).collect();
         assert_eq!(texts, ["one", "two"]);
         assert_eq!(restored.next_id, 3);
         let _ = std::fs::remove_dir_all(dir);
@@ -854,7 +854,7 @@ mod tests {
         }
         let (store, restored) = Store::open(&options, Timestamp(2000)).expect("migrates");
         drop(store);
-        let texts: Vec<&str> = restored.records.iter().map(|r| r.text.as_str()).collect();
+        let texts: Vec<&str> = restored.records.iter().map(|r| &*r.text).collect();
         assert_eq!(texts, ["kept"]);
         assert_eq!(restored.next_id, 8);
         let db = open_db(&options.path()).expect("reopen");
