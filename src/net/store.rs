@@ -503,7 +503,6 @@ impl Worker {
                 "INSERT INTO events (id, at, kind, room, target, source, text)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            let mut next = 0u64;
             for r in records {
                 insert.execute(params![
                     r.id as i64,
@@ -514,12 +513,7 @@ impl Worker {
                     r.source,
                     r.text
                 ])?;
-                next = next.max(r.id + 1);
             }
-            tx.execute(
-                "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'next_id'",
-                params![next as i64],
-            )?;
         }
         tx.commit()?;
         for r in records.iter().filter(|r| r.kind.is_replayed()) {
@@ -544,6 +538,15 @@ impl Worker {
     /// maximum, by the kept counts, everything before its oldest message that
     /// stays (through the index on `(room, id)`). Never scans the table.
     fn prune_step(&mut self) -> rusqlite::Result<()> {
+        // The next id is the largest stored one plus one (see `load`); before
+        // retention may delete the newest rows, remember it in `meta`, so ids
+        // are never reused even if every row goes. (Kept here rather than in
+        // every commit: one page fewer to write per commit.)
+        self.db.execute(
+            "UPDATE meta SET value = MAX(value, (SELECT COALESCE(MAX(id), 0) + 1 FROM events))
+             WHERE key = 'next_id'",
+            [],
+        )?;
         let cutoff = cutoff(self.max_age_secs, crate::net::now());
         if cutoff > 0 {
             let removed: Vec<(String, String)> = self
@@ -777,6 +780,26 @@ mod tests {
         w.prune_step().expect("prune");
         assert_eq!(texts(&w, "#lobby"), ["fresh"]);
         assert_eq!(w.messages.get("#lobby"), Some(&1));
+    }
+
+    #[test]
+    fn ids_are_never_reused_even_after_retention_deleted_every_row() {
+        let (_dir, mut options) = temp_db("ids");
+        options.max_age_secs = 60;
+        let mut w = worker(&options);
+        let long_ago = Timestamp(crate::net::now().0 - 3_600_000);
+        let old: Vec<_> = (1..=5)
+            .map(|i| HistoryRecord {
+                at: long_ago,
+                ..record(i, HistoryKind::Privmsg, "#lobby", "old")
+            })
+            .collect();
+        w.write(&old).expect("write");
+        w.prune_step().expect("prune");
+        assert!(texts(&w, "#lobby").is_empty(), "everything expired");
+        let restored = load(&w.db, &options, crate::net::now()).expect("load");
+        assert!(restored.records.is_empty());
+        assert_eq!(restored.next_id, 6);
     }
 
     #[test]
