@@ -234,14 +234,20 @@ fn retention_forgets_messages_beyond_the_per_room_maximum_and_the_maximum_age() 
         h.send(alice, &format!("PRIVMSG #lobby :m{i}"));
     }
     let kept: Vec<String> = h.server.history("#lobby").map_or(Vec::new(), |w| {
-        w.latest(None, 100).into_iter().map(|r| r.text.to_string()).collect()
+        w.latest(None, 100)
+            .into_iter()
+            .map(|r| r.text.to_string())
+            .collect()
     });
     assert_eq!(kept, ["m2", "m3", "m4"]);
     h.advance_secs(30);
     h.send(alice, "PRIVMSG #lobby :fresh");
     h.advance_secs(40);
     let kept: Vec<String> = h.server.history("#lobby").map_or(Vec::new(), |w| {
-        w.latest(None, 100).into_iter().map(|r| r.text.to_string()).collect()
+        w.latest(None, 100)
+            .into_iter()
+            .map(|r| r.text.to_string())
+            .collect()
     });
     assert_eq!(kept, ["fresh"]);
 }

@@ -19,7 +19,7 @@ use super::command::{Command, HELP};
 use super::display::{DisplayLine, LineKind};
 use super::error::ClientError;
 use crate::proto::{casefold, is_valid_nick, Message, MAX_LINE};
-use chrono::NaiveTime;
+use chrono::{FixedOffset, NaiveTime, Offset, Utc};
 use std::collections::BTreeMap;
 
 /// What the shell must do, in the order given.
@@ -67,6 +67,9 @@ pub enum NickRetry {
 /// ```
 #[derive(Debug)]
 pub struct Session {
+    /// The person's UTC offset: history times (server-time tags, in UTC)
+    /// are shown in it, like the local times of live lines.
+    utc_offset: FixedOffset,
     nick: String,
     default_room: String,
     retry: NickRetry,
@@ -104,6 +107,7 @@ impl Session {
     /// A session that will register as `nick` and join `default_room`.
     pub fn new(nick: &str, default_room: &str, retry: NickRetry) -> Session {
         Session {
+            utc_offset: Utc.fix(),
             nick: nick.to_string(),
             default_room: default_room.to_string(),
             retry,
@@ -125,6 +129,13 @@ impl Session {
             batch_counts: BTreeMap::new(),
             oldest: BTreeMap::new(),
         }
+    }
+
+    /// Shows history times in the person's time zone, `offset` from UTC
+    /// (the shell reads it from the clock; the default is UTC).
+    pub fn with_utc_offset(mut self, offset: FixedOffset) -> Session {
+        self.utc_offset = offset;
+        self
     }
 
     /// The lines that open registration: `CAP LS 302`, `NICK`, `USER`.
@@ -289,7 +300,10 @@ impl Session {
                     {
                         *count += 1;
                     }
-                    let when = msg.tag("time").map(history_time).unwrap_or_default();
+                    let when = msg
+                        .tag("time")
+                        .map(|t| history_time(t, self.utc_offset))
+                        .unwrap_or_default();
                     let line = self.render_message(&command, &from, target, msg.param(1), now);
                     if let Some(Output::Display(line)) = line {
                         let text = line.text();
@@ -832,10 +846,14 @@ const WANTED_CAPS: &[&str] = &[
     "draft/chathistory",
 ];
 
-/// `2023-11-09T12:35:01.000Z` → `2023-11-09 12:35` (UTC, as the server sent it).
-fn history_time(tag: &str) -> String {
+/// `2023-11-09T12:35:01.000Z` → `2023-11-09 12:35` at UTC offset 0, or
+/// `2023-11-09 13:35` at +01:00: the person's own time, as live lines show.
+fn history_time(tag: &str, offset: FixedOffset) -> String {
     match chrono::DateTime::parse_from_rfc3339(tag) {
-        Ok(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        Ok(t) => t
+            .with_timezone(&offset)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
         Err(_) => String::new(),
     }
 }
@@ -889,4 +907,24 @@ fn split_at_budget(text: &str, budget: usize) -> Vec<&str> {
     }
     pieces.push(rest);
     pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_times_are_shown_in_the_persons_own_time_zone() {
+        let at = |hours: i32| FixedOffset::east_opt(hours * 3600).expect("a valid offset");
+        let tag = "2023-11-09T12:35:01.000Z";
+        assert_eq!(history_time(tag, Utc.fix()), "2023-11-09 12:35");
+        assert_eq!(history_time(tag, at(1)), "2023-11-09 13:35");
+        assert_eq!(history_time(tag, at(-5)), "2023-11-09 07:35");
+        assert_eq!(
+            history_time("2023-11-09T23:30:00.000Z", at(2)),
+            "2023-11-10 01:30",
+            "past midnight the date moves too"
+        );
+        assert_eq!(history_time("not a time", at(1)), "");
+    }
 }

@@ -108,7 +108,10 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
     } else {
         NickRetry::GiveUp
     };
-    let mut session = Session::new(&options.nick, &options.room, retry);
+    // History carries UTC times; show them in this machine's zone, as the
+    // local times of live lines are.
+    let mut session = Session::new(&options.nick, &options.room, retry)
+        .with_utc_offset(*chrono::Local::now().offset());
     let (mut screen, input) = if interactive {
         start_editor(tx)?
     } else {
