@@ -15,13 +15,29 @@ fn parse(line: &str) -> Message {
     Message::parse(line).unwrap_or_else(|e| panic!("server sent a bad line {line:?}: {e:?}"))
 }
 
+/// John, then Jane, in #lobby; John has seen Jane join.
+fn john_and_jane(addr: std::net::SocketAddr) -> (Client, Client) {
+    let mut john = Client::joined(addr, "John", "#lobby");
+    let jane = Client::joined(addr, "Jane", "#lobby");
+    john.read_until(|l| l.starts_with(":Jane!") && l.contains(" JOIN "));
+    (john, jane)
+}
+
+/// The texts of the PRIVMSGs among `lines`, in order.
+fn privmsg_texts(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| parse(l))
+        .filter(|m| m.command == "PRIVMSG")
+        .map(|m| m.param(1).to_string())
+        .collect()
+}
+
 #[test]
 fn two_clients_chat_and_each_sees_the_others_lines_exactly_once() {
     let server = start_server(DEFAULT_SENDQ, None);
     let addr = server.local_addr();
-    let mut john = Client::joined(addr, "John", "#lobby");
-    let mut jane = Client::joined(addr, "Jane", "#lobby");
-    john.read_until(|l| l.starts_with(":Jane!") && l.contains(" JOIN "));
+    let (mut john, mut jane) = john_and_jane(addr);
 
     for i in 0..3 {
         john.send(&format!("PRIVMSG #lobby :from John {i}"));
@@ -114,9 +130,7 @@ fn abrupt_disconnect_mid_line_is_announced_once_and_the_server_keeps_serving() {
 fn over_long_line_gets_417_and_the_connection_keeps_working() {
     let server = start_server(DEFAULT_SENDQ, None);
     let addr = server.local_addr();
-    let mut john = Client::joined(addr, "John", "#lobby");
-    let mut jane = Client::joined(addr, "Jane", "#lobby");
-    john.read_until(|l| l.starts_with(":Jane!") && l.contains(" JOIN "));
+    let (mut john, mut jane) = john_and_jane(addr);
 
     jane.send(&format!("PRIVMSG #lobby :{}", "x".repeat(5000)));
     let reply = jane.read_until(|l| l.contains(" 417 "));
@@ -137,9 +151,7 @@ fn over_long_line_gets_417_and_the_connection_keeps_working() {
 fn bad_lines_inside_one_write_are_refused_in_place_and_the_good_ones_around_them_go_out_in_order() {
     let server = start_server(DEFAULT_SENDQ, None);
     let addr = server.local_addr();
-    let mut john = Client::joined(addr, "John", "#lobby");
-    let mut jane = Client::joined(addr, "Jane", "#lobby");
-    john.read_until(|l| l.starts_with(":Jane!") && l.contains(" JOIN "));
+    let (mut john, mut jane) = john_and_jane(addr);
 
     // One write, so the server reads these together.
     let mut burst = Vec::new();
@@ -152,13 +164,7 @@ fn bad_lines_inside_one_write_are_refused_in_place_and_the_good_ones_around_them
 
     let replies = jane.read_until(|l| l.contains("not valid UTF-8"));
     assert_eq!(count(&replies, " 417 Jane "), 1, "{replies:?}");
-    let seen: Vec<String> = john
-        .read_until(|l| l.ends_with(" third") || l.ends_with(":third"))
-        .iter()
-        .map(|l| parse(l))
-        .filter(|m| m.command == "PRIVMSG")
-        .map(|m| m.param(1).to_string())
-        .collect();
+    let seen = privmsg_texts(&john.read_until(|l| parse(l).param(1) == "third"));
     assert_eq!(seen, ["first", "second", "third"]);
 }
 
@@ -166,9 +172,7 @@ fn bad_lines_inside_one_write_are_refused_in_place_and_the_good_ones_around_them
 fn hundreds_of_lines_in_one_write_reach_the_room_in_order() {
     let server = start_server(DEFAULT_SENDQ, None);
     let addr = server.local_addr();
-    let mut john = Client::joined(addr, "John", "#lobby");
-    let mut jane = Client::joined(addr, "Jane", "#lobby");
-    john.read_until(|l| l.starts_with(":Jane!") && l.contains(" JOIN "));
+    let (mut john, mut jane) = john_and_jane(addr);
 
     // Within the flood burst (500 lines), and far more than one input to
     // the core holds, so the server splits them and must keep the order.
@@ -178,13 +182,7 @@ fn hundreds_of_lines_in_one_write_reach_the_room_in_order() {
         .map(|t| format!("PRIVMSG #lobby :{t}\r\n"))
         .collect();
     jane.send_raw(burst.as_bytes());
-    let seen: Vec<String> = john
-        .read_until(|l| parse(l).param(1) == "n399")
-        .iter()
-        .map(|l| parse(l))
-        .filter(|m| m.command == "PRIVMSG")
-        .map(|m| m.param(1).to_string())
-        .collect();
+    let seen = privmsg_texts(&john.read_until(|l| parse(l).param(1) == "n399"));
     assert_eq!(seen, sent);
 }
 
@@ -394,13 +392,7 @@ fn the_server_delivers_in_order_on_one_thread_or_several_and_refuses_zero() {
         for text in &sent {
             ann.send(&format!("PRIVMSG #t :{text}"));
         }
-        let heard: Vec<String> = bob
-            .read_until(|l| parse(l).param(1) == "m199")
-            .iter()
-            .map(|l| parse(l))
-            .filter(|m| m.command == "PRIVMSG")
-            .map(|m| m.param(1).to_string())
-            .collect();
+        let heard = privmsg_texts(&bob.read_until(|l| parse(l).param(1) == "m199"));
         assert_eq!(heard, sent, "with --threads {threads}");
         let (status, _) = server.terminate();
         assert!(status.success(), "--threads {threads}");
