@@ -328,6 +328,41 @@ fn a_handshake_that_never_finishes_is_timed_out_and_closed() {
 }
 
 #[test]
+fn unfinished_handshakes_past_the_limit_wait_in_the_listen_queue_and_plaintext_carries_on() {
+    let dir = temp_dir("tls-max-handshakes");
+    let files = self_signed(&dir, "server", &["127.0.0.1"]);
+    let mut options = tls_options(&files);
+    if let Some(tls) = options.tls.as_mut() {
+        tls.max_handshakes = 2;
+    }
+    let server = start_with(options);
+    let addr = tls_addr(&server);
+    // Two connections that never say a word hold both handshake slots.
+    let silent: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+
+    // A third waits in the listen queue: its handshake gets no answer.
+    let probe = TcpStream::connect(addr).expect("the kernel queues it");
+    probe
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    assert!(
+        handshake(probe, "127.0.0.1", &addr.to_string(), &pin(&files)).is_err(),
+        "a third handshake went ahead with both slots taken"
+    );
+    // The plaintext port is not held up meanwhile.
+    let mut plain = Client::joined(server.local_addr(), "Plain", "#lobby");
+
+    // The silent connections go away: their slots free, and TLS works again.
+    drop(silent);
+    let mut secure = TlsClient::joined(addr, &pin(&files), "Secure");
+    plain.read_until(|l| l.starts_with(":Secure!") && l.contains(" JOIN "));
+    secure.send("PRIVMSG #lobby :made it");
+    plain.read_until(|l| l.ends_with(" :made it") || l.ends_with(" made it"));
+}
+
+#[test]
 fn a_reload_serves_the_new_certificate_to_new_connections_while_old_ones_carry_on() {
     let dir = temp_dir("tls-reload");
     let old = self_signed(&dir, "server", &["127.0.0.1"]);

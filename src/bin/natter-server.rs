@@ -13,6 +13,7 @@ use natter::net::{self, tls, LogOptions, RunningServer, ServerOptions, StoreOpti
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// A small, fast IRC chat server. Connect with `natter-client NAME HOST PORT`
 /// or any IRC client (irssi, WeeChat, HexChat); everyone lands in #lobby.
@@ -89,6 +90,17 @@ struct Args {
     /// Turn the plaintext port off (TLS only).
     #[arg(long, requires = "tls_cert")]
     no_plaintext: bool,
+
+    /// Seconds a client gets to finish the TLS handshake before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = tls::DEFAULT_HANDSHAKE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    tls_handshake_timeout: u64,
+
+    /// Most TLS handshakes under way at once; more connections wait in the
+    /// kernel's listen queue until one finishes or times out.
+    #[arg(long, value_name = "N", default_value_t = tls::DEFAULT_MAX_HANDSHAKES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    tls_max_handshakes: u64,
 
     /// How long (seconds) clients that support IRCv3 STS must keep using TLS
     /// once they have connected securely; 0 withdraws an earlier policy.
@@ -250,6 +262,8 @@ fn run(args: Args) -> Result<(), String> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsOptions {
             port: args.tls_port,
+            handshake_timeout: Duration::from_secs(args.tls_handshake_timeout),
+            max_handshakes: usize::try_from(args.tls_max_handshakes).unwrap_or(usize::MAX),
             sts_duration_secs: (!args.no_sts).then_some(args.sts_duration),
             ..TlsOptions::new(cert, key)
         }),

@@ -46,6 +46,7 @@ use async_net::TcpListener;
 use futures_lite::FutureExt;
 use outbox::{Outbox, Overflow};
 use rustc_hash::FxHashMap;
+use smol::lock::Semaphore;
 use smol::{Executor, Timer};
 use socket::Socket;
 use std::collections::VecDeque;
@@ -279,6 +280,7 @@ impl RunningServer {
             let transport = Transport::Tls {
                 acceptor: acceptor.clone(),
                 handshake_timeout: tls.handshake_timeout,
+                handshakes: Arc::new(Semaphore::new(tls.max_handshakes.max(1))),
             };
             secure = Some((listener, addr, transport));
         }
@@ -445,6 +447,8 @@ enum Transport {
     Tls {
         acceptor: Arc<TlsAcceptor>,
         handshake_timeout: Duration,
+        /// One permit per handshake under way ([`TlsOptions::max_handshakes`]).
+        handshakes: Arc<Semaphore>,
     },
 }
 
@@ -564,6 +568,11 @@ async fn accept_loop(
     accepting: Accepting,
 ) {
     loop {
+        // A TLS connection is accepted only once its handshake may start.
+        let permit = match &transport {
+            Transport::Tls { handshakes, .. } => Some(handshakes.acquire_arc().await),
+            Transport::Plain => None,
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -587,13 +596,16 @@ async fn accept_loop(
             Transport::Tls {
                 acceptor,
                 handshake_timeout,
+                ..
             } => {
                 let config = acceptor.config();
                 let timeout = *handshake_timeout;
                 let accepting = accepting.clone();
                 let spawner = ex.clone();
                 ex.spawn(async move {
-                    let Some(tls) = handshake(config, stream.clone(), peer, timeout).await else {
+                    let shaken = handshake(config, stream.clone(), peer, timeout).await;
+                    drop(permit);
+                    let Some(tls) = shaken else {
                         return;
                     };
                     let (reader, writer) = futures_lite::io::split(tls);

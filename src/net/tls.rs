@@ -20,6 +20,9 @@ use std::time::Duration;
 pub const DEFAULT_TLS_PORT: u16 = 6697;
 /// How long a client gets to finish the TLS handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes under way at once by default (each holds rustls's buffers,
+/// tens of KB, until it finishes).
+pub const DEFAULT_MAX_HANDSHAKES: usize = 1024;
 /// The default `sts` persistence duration: short, as a safety precaution
 /// while an operator tries TLS out (InspIRCd picks the same).
 pub const DEFAULT_STS_DURATION_SECS: u64 = 300;
@@ -40,6 +43,12 @@ pub struct TlsOptions {
     pub port: u16,
     /// How long a handshake may take before the connection is closed.
     pub handshake_timeout: Duration,
+    /// Most handshakes under way at once. Past it, new connections wait in
+    /// the kernel's listen queue (holding no memory of natter's) until a
+    /// handshake finishes or times out: clients that open TLS connections
+    /// and never finish them can hold up the TLS port for a while, but
+    /// never grow the server.
+    pub max_handshakes: usize,
     /// The `sts` persistence duration advertised; `None` advertises no STS.
     pub sts_duration_secs: Option<u64>,
 }
@@ -52,6 +61,7 @@ impl TlsOptions {
             key: key.into(),
             port: DEFAULT_TLS_PORT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
             sts_duration_secs: Some(DEFAULT_STS_DURATION_SECS),
         }
     }
