@@ -113,6 +113,15 @@ fn start_tls(files: &CertFiles) -> RunningServer {
     start_with(tls_options(files))
 }
 
+/// A TLS server whose TLS options `adjust` has changed.
+fn start_tls_adjusted(files: &CertFiles, adjust: impl FnOnce(&mut TlsOptions)) -> RunningServer {
+    let mut options = tls_options(files);
+    if let Some(tls) = options.tls.as_mut() {
+        adjust(tls);
+    }
+    start_with(options)
+}
+
 fn tls_addr(server: &RunningServer) -> SocketAddr {
     server.tls_addr().expect("TLS is on")
 }
@@ -308,11 +317,9 @@ fn plaintext_and_garbage_on_the_tls_port_are_closed_without_disturbing_anyone() 
 fn a_handshake_that_never_finishes_is_timed_out_and_closed() {
     let dir = temp_dir("tls-slowloris");
     let files = self_signed(&dir, "server", &["127.0.0.1"]);
-    let mut options = tls_options(&files);
-    if let Some(tls) = options.tls.as_mut() {
-        tls.handshake_timeout = Duration::from_millis(200);
-    }
-    let server = start_with(options);
+    let server = start_tls_adjusted(&files, |tls| {
+        tls.handshake_timeout = Duration::from_millis(200)
+    });
     let mut silent = TcpStream::connect(tls_addr(&server)).expect("connect");
     silent
         .set_read_timeout(Some(READ_TIMEOUT))
@@ -331,11 +338,7 @@ fn a_handshake_that_never_finishes_is_timed_out_and_closed() {
 fn unfinished_handshakes_past_the_limit_wait_in_the_listen_queue_and_plaintext_carries_on() {
     let dir = temp_dir("tls-max-handshakes");
     let files = self_signed(&dir, "server", &["127.0.0.1"]);
-    let mut options = tls_options(&files);
-    if let Some(tls) = options.tls.as_mut() {
-        tls.max_handshakes = 2;
-    }
-    let server = start_with(options);
+    let server = start_tls_adjusted(&files, |tls| tls.max_handshakes = 2);
     let addr = tls_addr(&server);
     // Two connections that never say a word hold both handshake slots.
     let silent: Vec<TcpStream> = (0..2)
