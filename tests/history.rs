@@ -59,6 +59,25 @@ fn a_plain_client_joining_gets_the_recent_messages_time_prefixed_between_notices
 }
 
 #[test]
+fn plain_replay_shows_times_in_the_servers_zone_like_server_log() {
+    let mut h = Harness::with_config(ServerConfig {
+        utc_offset_secs: 3600,
+        ..ServerConfig::default()
+    });
+    three_messages(&mut h);
+    let bob = user(&mut h, 2, "bob", "");
+    h.send(bob, "JOIN #lobby");
+    assert_eq!(
+        texts(&h.take(bob), "PRIVMSG"),
+        [
+            "[2023-11-09 13:34:57] good morning",
+            "[2023-11-09 13:34:58] anyone here?",
+            "[2023-11-09 13:34:59] coffee is ready",
+        ]
+    );
+}
+
+#[test]
 fn a_client_with_batch_and_server_time_gets_a_chathistory_batch() {
     let mut h = Harness::new();
     three_messages(&mut h);

@@ -257,6 +257,8 @@ fn run(args: Args) -> Result<(), String> {
         history_on_join: args.history_on_join,
         history_max_messages: args.history_max_messages,
         history_max_age_secs: args.history_max_age.unwrap_or(0),
+        // server.log's zone, for history replayed as plain text.
+        utc_offset_secs: chrono::Local::now().offset().local_minus_utc(),
         ..ServerConfig::default()
     };
     let tls = match (&args.tls_cert, &args.tls_key) {

@@ -52,6 +52,11 @@ pub struct ServerConfig {
     pub chathistory_max: usize,
     /// The IRCv3 Strict Transport Security policy, when TLS is on.
     pub sts: Option<StsPolicy>,
+    /// The server's time zone, seconds east of UTC: history replayed as
+    /// plain text (to clients without `server-time`) shows its times in it,
+    /// as server.log does. The shell reads it from the clock; the core never
+    /// does.
+    pub utc_offset_secs: i32,
 }
 
 /// What the IRCv3 `sts` capability tells clients: plaintext clients are sent
@@ -103,6 +108,7 @@ impl Default for ServerConfig {
             history_max_messages: 10_000,
             history_max_age_secs: 0,
             chathistory_max: 100,
+            utc_offset_secs: 0,
         }
     }
 }

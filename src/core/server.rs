@@ -280,6 +280,8 @@ impl Server {
             id
         });
         let plain = !caps.batch && !caps.server_time;
+        let zone = chrono::FixedOffset::east_opt(self.config.utc_offset_secs)
+            .unwrap_or(chrono::Offset::fix(&chrono::Utc));
         if let Some(id) = &batch {
             let open = Message::new(
                 "BATCH",
@@ -298,6 +300,7 @@ impl Server {
         for r in records {
             let text = if plain {
                 let at = chrono::DateTime::from_timestamp_millis(r.at.0 as i64)
+                    .map(|t| t.with_timezone(&zone))
                     .map(|t| t.format("[%Y-%m-%d %H:%M:%S] ").to_string())
                     .unwrap_or_default();
                 let budget = MAX_LINE.saturating_sub(r.source.len() + room.len() + 20);
