@@ -48,27 +48,30 @@ fn texts(lines: &[String], command: &str) -> Vec<String> {
         .collect()
 }
 
+/// What bob, with `caps`, is sent on joining #lobby after alice's three
+/// messages, on a server with `config`.
+fn bob_joins_after_three_messages(config: ServerConfig, caps: &str) -> Vec<String> {
+    let mut h = Harness::with_config(config);
+    three_messages(&mut h);
+    let bob = user(&mut h, 2, "bob", caps);
+    h.send(bob, "JOIN #lobby");
+    h.take(bob)
+}
+
 #[test]
 fn a_plain_client_joining_gets_the_recent_messages_time_prefixed_between_notices() {
-    let mut h = Harness::new();
-    three_messages(&mut h);
-    let bob = user(&mut h, 2, "bob", "");
-    h.send(bob, "JOIN #lobby");
-    let got = h.take(bob).join("\n");
+    let got = bob_joins_after_three_messages(ServerConfig::default(), "").join("\n");
     snapshot_settings().bind(|| insta::assert_snapshot!("history_on_join_plain", got));
 }
 
 #[test]
 fn plain_replay_shows_times_in_the_servers_zone_like_server_log() {
-    let mut h = Harness::with_config(ServerConfig {
+    let config = ServerConfig {
         utc_offset_secs: 3600,
         ..ServerConfig::default()
-    });
-    three_messages(&mut h);
-    let bob = user(&mut h, 2, "bob", "");
-    h.send(bob, "JOIN #lobby");
+    };
     assert_eq!(
-        texts(&h.take(bob), "PRIVMSG"),
+        texts(&bob_joins_after_three_messages(config, ""), "PRIVMSG"),
         [
             "[2023-11-09 13:34:57] good morning",
             "[2023-11-09 13:34:58] anyone here?",
@@ -79,24 +82,20 @@ fn plain_replay_shows_times_in_the_servers_zone_like_server_log() {
 
 #[test]
 fn a_client_with_batch_and_server_time_gets_a_chathistory_batch() {
-    let mut h = Harness::new();
-    three_messages(&mut h);
-    let bob = user(&mut h, 2, "bob", ALL_CAPS);
-    h.send(bob, "JOIN #lobby");
-    let got = h.take(bob).join("\n");
+    let got = bob_joins_after_three_messages(ServerConfig::default(), ALL_CAPS).join("\n");
     snapshot_settings().bind(|| insta::assert_snapshot!("history_on_join_batch", got));
 }
 
 #[test]
 fn history_on_join_is_limited_to_the_configured_number() {
-    let mut h = Harness::with_config(ServerConfig {
+    let config = ServerConfig {
         history_on_join: 2,
         ..ServerConfig::default()
-    });
-    three_messages(&mut h);
-    let bob = user(&mut h, 2, "bob", "server-time");
-    h.send(bob, "JOIN #lobby");
-    let got = texts(&h.take(bob), "PRIVMSG");
+    };
+    let got = texts(
+        &bob_joins_after_three_messages(config, "server-time"),
+        "PRIVMSG",
+    );
     assert_eq!(got, ["anyone here?", "coffee is ready"]);
 }
 
