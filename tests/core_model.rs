@@ -145,9 +145,9 @@ proptest! {
     fn whatever_clients_send_every_server_line_parses_and_fits_512_bytes(
         lines in prop::collection::vec((0..3u64, wild_line()), 1..40),
     ) {
-        use natter::core::{Action, ConnId, Event, Server, ServerConfig, Timestamp};
+        use natter::core::{Action, ConnId, Event, Server, ServerConfig, Now};
         let mut server = Server::new(ServerConfig::default());
-        let now = Timestamp(0);
+        let now = Now::default();
         for id in 0..3 {
             let conn = ConnId(id);
             server.handle_event(Event::Connected { conn, peer: format!("10.0.0.{id}:4000"), now });

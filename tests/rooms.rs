@@ -239,7 +239,7 @@ fn topic_is_unset_then_set_for_everyone_then_shown_with_setter_and_time() {
     assert_eq!(commands(&got), ["332", "333"]);
     assert_eq!(got[0].params[1..], ["#rust", "All about crabs"]);
     assert_eq!(got[1].params[1..3], ["#rust", "John"]);
-    assert_eq!(got[1].params[3], h.now.secs().to_string());
+    assert_eq!(got[1].params[3], h.now.wall.secs().to_string());
     // A newcomer gets the topic on joining.
     let olga = user(&mut h, 3, "Olga");
     h.send(olga, "JOIN #rust");

@@ -6,7 +6,7 @@
 //! Depends on `natter` and std only. Each check panics on a violation.
 #![allow(dead_code)]
 
-use natter::core::{Action, ConnId, Event, Server, ServerConfig, Timestamp};
+use natter::core::{Action, ConnId, Event, Instant, Now, Server, ServerConfig, Timestamp};
 use natter::proto::{casefold, LineError, LineReader, Message, MAX_LINE, MAX_TAGS};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -161,7 +161,7 @@ pub struct Summary {
 /// The driver: the server plus a model of which connections are open.
 struct Run {
     server: Server,
-    now: Timestamp,
+    now: Now,
     /// Every connection ever opened, in order.
     opened: Vec<ConnId>,
     /// Connections open now: opened, not dropped by us, not closed by the core.
@@ -325,9 +325,9 @@ impl Run {
                 }
             }
             Op::Tick(secs) => {
-                self.now = self.now.plus_secs(u64::from(*secs));
+                self.now = self.now.later_secs(u64::from(*secs));
                 let now = self.now;
-                self.event(Event::Tick { now });
+                self.event(Event::Timeout { now });
             }
         }
     }
@@ -357,7 +357,10 @@ fn check_out_line(line: &str, action: &Action, after: &str) {
 pub fn check_server(ops: &[Op]) -> Summary {
     let mut run = Run {
         server: Server::new(ServerConfig::default()),
-        now: Timestamp(1_699_533_296_000),
+        now: Now {
+            mono: Instant(0),
+            wall: Timestamp(1_699_533_296_000),
+        },
         opened: Vec::new(),
         open: BTreeSet::new(),
         readers: BTreeMap::new(),

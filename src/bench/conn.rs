@@ -166,7 +166,7 @@ pub(crate) async fn handshake(
         match classify(c.line(r.clone())) {
             Line::Ping(_) => c.pong(r).await.map_err(|e| io(e, phase))?,
             Line::Error(text) => {
-                return Err(BenchError::from_server_error(idx, phase, lossy(text)));
+                return Err(BenchError::server_message_error(idx, phase, lossy(text)));
             }
             Line::Numeric { code: 1, .. } if registered.is_none() => {
                 registered = Some(t0.elapsed());

@@ -460,7 +460,7 @@ async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
                 }
             }
             Line::Error(text) => {
-                return sh.fail(BenchError::from_server_error(
+                return sh.fail(BenchError::server_message_error(
                     conn.idx,
                     "the run",
                     lossy(text),

@@ -65,7 +65,7 @@ pub enum BenchError {
 impl BenchError {
     /// Build the error for a server's `ERROR :<text>`: flood and limit
     /// wording means throttling, anything else is a plain drop.
-    pub fn from_server_error(client: usize, phase: &'static str, text: String) -> BenchError {
+    pub fn server_message_error(client: usize, phase: &'static str, text: String) -> BenchError {
         let t = text.to_ascii_lowercase();
         let throttled = [
             "flood",

@@ -1,12 +1,14 @@
 //! [`Connection`]: what the server knows about one client connection.
 //!
-//! Owns registration progress, identity, capabilities and liveness timers.
+//! Owns registration progress, identity, capabilities, user modes and
+//! liveness timers.
 //! Must never hold sockets or read clocks.
 
-use super::event::Timestamp;
+use super::event::{Instant, Now, Timestamp};
 
-/// The capabilities that change what a line looks like for one client.
-/// Lines are serialized once per distinct `Caps` among the recipients.
+/// The capabilities a client enabled with `CAP REQ`. The tag-shaping ones
+/// (`message_tags`, `server_time`, `batch`) decide how a line is serialized:
+/// lines are serialized once per distinct shape among the recipients.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Caps {
     /// `message-tags`: the client accepts tags (`msgid` among them).
@@ -17,6 +19,23 @@ pub struct Caps {
     pub batch: bool,
     /// `draft/chathistory`: the client may page with `CHATHISTORY`.
     pub chathistory: bool,
+    /// `echo-message`: the sender gets its own messages back, in order.
+    pub echo_message: bool,
+}
+
+/// Where a connection is in registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Before 001: registration completes once NICK and USER are in, no
+    /// `CAP` negotiation is open, and the password (if any) was given.
+    Registering {
+        /// True between `CAP LS`/`CAP REQ` and `CAP END`.
+        cap_negotiating: bool,
+        /// Whether the correct PASS was given (true when none is needed).
+        password_ok: bool,
+    },
+    /// 001 was sent: the connection is a user.
+    Registered,
 }
 
 /// One client connection's state inside the [`crate::core::Server`].
@@ -32,34 +51,64 @@ pub struct Connection {
     pub user: Option<String>,
     /// Real name from USER.
     pub realname: String,
-    /// Whether 001 has been sent.
-    pub registered: bool,
-    /// True between `CAP LS`/`CAP REQ` and `CAP END` before registration.
-    pub cap_negotiating: bool,
-    /// Whether the correct PASS was given (true when no password is set).
-    pub password_ok: bool,
+    /// Registration progress.
+    pub phase: Phase,
     /// Whether the connection came over TLS.
     pub tls: bool,
-    /// Whether the client enabled `echo-message`.
-    pub echo_message: bool,
-    /// The IRCv3 capabilities that change how lines are tagged for it.
+    /// The IRCv3 capabilities it enabled.
     pub caps: Caps,
+    /// Its user modes (`+i`, `+w`, `+o`).
+    pub modes: UserModes,
     /// Case-folded names of the rooms this client is in.
     pub rooms: RoomSet,
-    /// When the connection opened.
-    pub connected_at: Timestamp,
+    /// When the connection opened (monotonic).
+    pub connected_at: Instant,
+    /// When the connection opened (wall clock, shown as the signon time).
+    pub signon: Timestamp,
     /// When the client last sent anything.
-    pub last_active: Timestamp,
+    pub last_active: Instant,
     /// When the server sent a PING still unanswered.
-    pub ping_sent: Option<Timestamp>,
+    pub ping_sent: Option<Instant>,
     /// Flood control: the time by which this client's lines would have been
     /// paid for at the sustained rate (runs ahead of `now` during a burst).
-    pub flood_clock: Timestamp,
+    pub flood_clock: Instant,
+    /// The liveness deadline this connection has in the server's timer
+    /// queue (registration timeout, next PING, or PING timeout).
+    pub timer: Instant,
+}
+
+/// A user's own modes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserModes {
+    /// `+i`: hidden from WHO of people who share no room with them.
+    pub invisible: bool,
+    /// `+w`: receives WALLOPS.
+    pub wallops: bool,
+    /// `+o`: a server operator (only through OPER).
+    pub oper: bool,
+}
+
+impl UserModes {
+    /// The mode string for 221, e.g. `+iw` (or `+` with none).
+    ///
+    /// ```
+    /// let modes = natter::core::UserModes { invisible: true, wallops: true, oper: false };
+    /// assert_eq!(modes.to_mode_string(), "+iw");
+    /// ```
+    pub fn to_mode_string(self) -> String {
+        let mut s = String::from("+");
+        for (on, letter) in [(self.invisible, 'i'), (self.oper, 'o'), (self.wallops, 'w')] {
+            if on {
+                s.push(letter);
+            }
+        }
+        s
+    }
 }
 
 impl Connection {
     /// A fresh, unregistered connection from `peer` at `now`.
-    pub fn new(peer: &str, now: Timestamp, password_needed: bool) -> Connection {
+    pub fn new(peer: &str, now: Now, password_needed: bool) -> Connection {
         let host = match peer.rsplit_once(':') {
             Some((ip, _port)) => ip.trim_start_matches('[').trim_end_matches(']'),
             None => peer,
@@ -74,18 +123,26 @@ impl Connection {
             nick: None,
             user: None,
             realname: String::new(),
-            registered: false,
-            cap_negotiating: false,
-            password_ok: !password_needed,
+            phase: Phase::Registering {
+                cap_negotiating: false,
+                password_ok: !password_needed,
+            },
             tls: false,
-            echo_message: false,
             caps: Caps::default(),
+            modes: UserModes::default(),
             rooms: RoomSet::default(),
-            connected_at: now,
-            last_active: now,
+            connected_at: now.mono,
+            signon: now.wall,
+            last_active: now.mono,
             ping_sent: None,
-            flood_clock: now,
+            flood_clock: now.mono,
+            timer: now.mono,
         }
+    }
+
+    /// Whether 001 has been sent.
+    pub fn is_registered(&self) -> bool {
+        self.phase == Phase::Registered
     }
 
     /// The nickname, or `*` before one is set (as numerics expect).
@@ -95,12 +152,12 @@ impl Connection {
 
     /// Charges one line to the flood budget; false when the client has run
     /// past its burst (`lines_per_sec` 0 means unlimited).
-    pub fn charge_line(&mut self, now: Timestamp, lines_per_sec: u64, burst: u64) -> bool {
+    pub fn charge_line(&mut self, now: Instant, lines_per_sec: u64, burst: u64) -> bool {
         if lines_per_sec == 0 {
             return true;
         }
         let cost_ms = (1000 / lines_per_sec).max(1);
-        self.flood_clock = Timestamp(self.flood_clock.0.max(now.0) + cost_ms);
+        self.flood_clock = Instant(self.flood_clock.0.max(now.0) + cost_ms);
         self.flood_clock.0 <= now.0 + burst.saturating_mul(cost_ms)
     }
 

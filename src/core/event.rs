@@ -1,7 +1,7 @@
 //! What the shell tells the core: [`Event`]s, with connection ids and time.
 //!
-//! Owns the input vocabulary of the state machine. Must never read a clock:
-//! every event carries the `now` the shell read for it.
+//! Owns the input vocabulary of the state machine and the two clocks. Must
+//! never read a clock: every event carries the [`Now`] the shell read for it.
 
 use super::history::HistoryRecord;
 use crate::proto::LineError;
@@ -32,6 +32,56 @@ impl Timestamp {
     }
 }
 
+/// A point on the shell's monotonic clock, in milliseconds since the shell
+/// started. Never goes backwards; timers (ping, registration, flood) use it,
+/// so a wall-clock jump cannot time anyone out.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant(pub u64);
+
+impl Instant {
+    /// This instant plus `secs` seconds.
+    pub fn plus_secs(self, secs: u64) -> Instant {
+        Instant(self.0.saturating_add(secs.saturating_mul(1000)))
+    }
+
+    /// This instant plus `ms` milliseconds.
+    pub fn plus_ms(self, ms: u64) -> Instant {
+        Instant(self.0.saturating_add(ms))
+    }
+
+    /// Whole seconds from `earlier` to this instant (0 if it is later).
+    pub fn secs_since(self, earlier: Instant) -> u64 {
+        self.0.saturating_sub(earlier.0) / 1000
+    }
+}
+
+/// Both clocks, read by the shell once for an event: `mono` for timers,
+/// `wall` only for what is recorded (history, server.log, topic times).
+///
+/// ```
+/// use natter::core::{Instant, Now, Timestamp};
+/// let now = Now { mono: Instant(5_000), wall: Timestamp(1_699_533_296_000) };
+/// assert_eq!(now.later_secs(2).mono, Instant(7_000));
+/// assert_eq!(now.later_secs(2).wall, Timestamp(1_699_533_298_000));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Now {
+    /// The monotonic clock.
+    pub mono: Instant,
+    /// The wall clock.
+    pub wall: Timestamp,
+}
+
+impl Now {
+    /// Both clocks `secs` seconds later (for simulations and tests).
+    pub fn later_secs(self, secs: u64) -> Now {
+        Now {
+            mono: self.mono.plus_secs(secs),
+            wall: self.wall.plus_secs(secs),
+        }
+    }
+}
+
 /// Something that happened, for [`crate::core::Server::handle_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -39,7 +89,7 @@ pub enum Event {
     Connected {
         conn: ConnId,
         peer: String,
-        now: Timestamp,
+        now: Now,
     },
     /// The connection `conn` came over TLS. The shell sends this right after
     /// [`Event::Connected`], before any of the connection's lines.
@@ -48,26 +98,26 @@ pub enum Event {
     Line {
         conn: ConnId,
         line: String,
-        now: Timestamp,
+        now: Now,
     },
     /// A line from `conn` was rejected by the [`crate::proto::LineReader`].
     BadLine {
         conn: ConnId,
         error: LineError,
-        now: Timestamp,
+        now: Now,
     },
     /// The connection ended without a QUIT: EOF, reset, write error, SendQ.
     /// `reason` is shown to the others, e.g. `Connection reset by peer`.
     Disconnected {
         conn: ConnId,
         reason: String,
-        now: Timestamp,
+        now: Now,
     },
-    /// Time passed. The shell sends one at least once a second so that
-    /// pings and timeouts run.
-    Tick { now: Timestamp },
+    /// The deadline [`crate::core::Server::poll_timeout`] gave has passed
+    /// (an early one is harmless): pings, timeouts and expiry run.
+    Timeout { now: Now },
     /// The server is stopping: every client is told and closed.
-    Shutdown { now: Timestamp },
+    Shutdown { now: Now },
     /// What the store kept from earlier runs, sent once before any client
     /// connects: room records (oldest first; kinds that are not replayed
     /// are ignored) and the next unused message id.

@@ -196,6 +196,11 @@ impl RoomHistory {
         self.records.is_empty()
     }
 
+    /// The oldest record, if any.
+    pub fn first(&self) -> Option<&HistoryRecord> {
+        self.records.front()
+    }
+
     /// The newest record, if any.
     pub fn last(&self) -> Option<&HistoryRecord> {
         self.records.back()

@@ -15,8 +15,8 @@ mod server;
 
 pub use action::{Action, OutLine};
 pub use config::{ServerConfig, StsPolicy};
-pub use connection::{Caps, Connection, RoomSet};
-pub use event::{ConnId, Event, Timestamp};
+pub use connection::{Caps, Connection, Phase, RoomSet, UserModes};
+pub use event::{ConnId, Event, Instant, Now, Timestamp};
 pub use history::{
     parse_server_time, server_time, HistoryKind, HistoryRecord, RoomHistory, Selector,
 };

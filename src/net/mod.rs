@@ -38,7 +38,8 @@ pub use store::{Commit, Store, StoreError, StoreOptions};
 pub use tls::{TlsAcceptor, TlsError, TlsOptions};
 
 use crate::core::{
-    Action, ConnId, Event, HistoryRecord, OutLine, Server, ServerConfig, StsPolicy, Timestamp,
+    self, Action, ConnId, Event, HistoryRecord, Now, OutLine, Server, ServerConfig, StsPolicy,
+    Timestamp,
 };
 use crate::proto::LineError;
 use async_channel::{Receiver, Sender};
@@ -201,12 +202,33 @@ impl From<LogError> for NetError {
 }
 
 /// The wall clock, as the core wants it.
-pub(crate) fn now() -> Timestamp {
+pub(crate) fn wall_now() -> Timestamp {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
     Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// Where the core's monotonic clock starts: the first time it is read.
+fn clock_start() -> std::time::Instant {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
+}
+
+/// Both clocks, as the core wants them for one event.
+pub(crate) fn now() -> Now {
+    let start = clock_start();
+    let mono = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Now {
+        mono: core::Instant(mono),
+        wall: wall_now(),
+    }
+}
+
+/// The moment a core deadline falls due, on the shell's monotonic clock.
+fn due_at(at: core::Instant) -> std::time::Instant {
+    clock_start() + Duration::from_millis(at.0)
 }
 
 /// What reaches the core task, in arrival order.
@@ -216,7 +238,7 @@ pub(crate) enum Input {
         conn: ConnId,
         peer: SocketAddr,
         outbox: Arc<Outbox>,
-        now: Timestamp,
+        now: Now,
         /// Whether the connection came over TLS.
         tls: bool,
     },
@@ -226,7 +248,7 @@ pub(crate) enum Input {
     Lines {
         conn: ConnId,
         lines: VecDeque<Result<String, LineError>>,
-        now: Timestamp,
+        now: Now,
     },
     /// Anything else for the core.
     Event(Event),
@@ -299,7 +321,7 @@ impl RunningServer {
         };
         let (store, restored) = match &options.store {
             Some(store) => {
-                let (store, restored) = Store::open(store, now()).map_err(NetError::Store)?;
+                let (store, restored) = Store::open(store, wall_now()).map_err(NetError::Store)?;
                 (Some(store), restored)
             }
             None => (None, store::Restored::default()),
@@ -517,7 +539,6 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
             ))
         })
         .collect();
-    let ticker = ex.spawn(ticker(events.clone()));
     drop(events);
     drop(alive);
     let mut server = Server::new(config);
@@ -539,7 +560,6 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     core.run(&inbox).await;
     drop(core.store.take());
     drop(accept);
-    drop(ticker);
     core.log.flush();
     // Every writer holds an `alive` sender: recv fails once all have finished.
     let _ = async {
@@ -702,16 +722,6 @@ fn unmap_v4(peer: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn ticker(events: Sender<Input>) {
-    loop {
-        Timer::after(Duration::from_secs(1)).await;
-        let tick = Input::Event(Event::Tick { now: now() });
-        if events.send(tick).await.is_err() {
-            return;
-        }
-    }
-}
-
 /// The one task that owns the [`Server`]. Never awaits anything but its inbox.
 struct CoreTask {
     server: Server,
@@ -739,6 +749,8 @@ struct CoreTask {
 enum Wake {
     Input(Input),
     Committed,
+    /// The core's deadline ([`Server::poll_timeout`]) passed.
+    Timeout,
     InboxClosed,
 }
 
@@ -753,6 +765,7 @@ impl CoreTask {
                     self.release_committed();
                     continue;
                 }
+                Wake::Timeout => Input::Event(Event::Timeout { now: now() }),
                 Wake::InboxClosed => break,
             };
             let mut next = Some(first);
@@ -776,15 +789,26 @@ impl CoreTask {
         self.settle_all().await;
     }
 
-    /// Waits for the next input, or for the oldest commit to finish. With
-    /// too many commits in flight, waits for the commit alone.
+    /// Waits for the next input, the core's next deadline, or the oldest
+    /// commit to finish. With too many commits in flight, waits for the
+    /// commit alone.
     async fn next_wake(&self, inbox: &Receiver<Input>) -> Wake {
+        let deadline = self.server.poll_timeout();
         let input = async {
             match inbox.recv().await {
                 Ok(input) => Wake::Input(input),
                 Err(_) => Wake::InboxClosed,
             }
-        };
+        }
+        .or(async {
+            match deadline {
+                Some(at) => {
+                    Timer::at(due_at(at)).await;
+                    Wake::Timeout
+                }
+                None => std::future::pending().await,
+            }
+        });
         match self.in_flight.front() {
             None => input.await,
             Some((commit, _)) => {

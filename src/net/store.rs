@@ -547,7 +547,7 @@ impl Worker {
              WHERE key = 'next_id'",
             [],
         )?;
-        let cutoff = cutoff(self.max_age_secs, crate::net::now());
+        let cutoff = cutoff(self.max_age_secs, crate::net::wall_now());
         if cutoff > 0 {
             let removed: Vec<(String, String)> = self
                 .db
@@ -769,7 +769,7 @@ mod tests {
         options.max_messages = 100;
         options.max_age_secs = 60;
         let mut w = worker(&options);
-        let now = crate::net::now();
+        let now = crate::net::wall_now();
         let mut old = record(1, HistoryKind::Privmsg, "#lobby", "old");
         old.at = Timestamp(now.0 - 3_600_000);
         let fresh = HistoryRecord {
@@ -787,7 +787,7 @@ mod tests {
         let (_dir, mut options) = temp_db("ids");
         options.max_age_secs = 60;
         let mut w = worker(&options);
-        let long_ago = Timestamp(crate::net::now().0 - 3_600_000);
+        let long_ago = Timestamp(crate::net::wall_now().0 - 3_600_000);
         let old: Vec<_> = (1..=5)
             .map(|i| HistoryRecord {
                 at: long_ago,
@@ -797,7 +797,7 @@ mod tests {
         w.write(&old).expect("write");
         w.prune_step().expect("prune");
         assert!(texts(&w, "#lobby").is_empty(), "everything expired");
-        let restored = load(&w.db, &options, crate::net::now()).expect("load");
+        let restored = load(&w.db, &options, crate::net::wall_now()).expect("load");
         assert!(restored.records.is_empty());
         assert_eq!(restored.next_id, 6);
     }

@@ -5,17 +5,24 @@
 pub mod model;
 
 use natter::core::{
-    render_log_line, Action, ConnId, Event, HistoryRecord, LogRecord, Server, ServerConfig,
-    Timestamp,
+    render_log_line, Action, ConnId, Event, HistoryRecord, Instant, LogRecord, Now, Server,
+    ServerConfig, Timestamp,
 };
 use std::collections::BTreeMap;
 
 /// 2023-11-09 12:34:56 UTC, the seed log's first timestamp, in milliseconds.
 pub const SEED_START: u64 = 1_699_533_296_000;
 
+/// The simulated clocks at the start of every test: the shell's monotonic
+/// clock at 0, the wall clock at [`SEED_START`].
+pub const START: Now = Now {
+    mono: Instant(0),
+    wall: Timestamp(SEED_START),
+};
+
 pub struct Harness {
     pub server: Server,
-    pub now: Timestamp,
+    pub now: Now,
     /// Everything each connection has been sent, in order.
     pub received: BTreeMap<ConnId, Vec<String>>,
     /// Connections the server closed.
@@ -33,7 +40,7 @@ impl Harness {
     pub fn with_config(config: ServerConfig) -> Harness {
         Harness {
             server: Server::new(config),
-            now: Timestamp(SEED_START),
+            now: START,
             received: BTreeMap::new(),
             closed: Vec::new(),
             log: Vec::new(),
@@ -41,9 +48,11 @@ impl Harness {
         }
     }
 
+    /// Moves both clocks on by `secs` and runs whatever fell due, as the
+    /// shell does when [`Server::poll_timeout`]'s deadline passes.
     pub fn advance_secs(&mut self, secs: u64) {
-        self.now = self.now.plus_secs(secs);
-        self.event(Event::Tick { now: self.now });
+        self.now = self.now.later_secs(secs);
+        self.event(Event::Timeout { now: self.now });
     }
 
     pub fn event(&mut self, event: Event) {

@@ -15,7 +15,9 @@
 //! connections.
 #![allow(dead_code)]
 
-use natter::core::{Action, ConnId, Event, LogEntry, Server, ServerConfig, Timestamp};
+use natter::core::{
+    Action, ConnId, Event, Instant, LogEntry, Now, Server, ServerConfig, Timestamp,
+};
 use natter::proto::{
     casefold, is_valid_channel, is_valid_nick, LineError, Message, MAX_LINE, NICKLEN,
 };
@@ -482,6 +484,15 @@ impl Model {
 }
 
 /// The real core and the model side by side, checked after every step.
+/// Both simulated clocks at `ms` on the wall clock: the monotonic clock
+/// starts at 0 when the wall clock reads `START_MS`.
+fn clock(ms: u64) -> Now {
+    Now {
+        mono: Instant(ms - START_MS),
+        wall: Timestamp(ms),
+    }
+}
+
 pub struct World {
     pub server: Server,
     model: Model,
@@ -612,7 +623,7 @@ impl World {
                 let event = Event::Connected {
                     conn,
                     peer: format!("127.0.0.1:{}", 10000 + conn.0 % 50000),
-                    now: Timestamp(now),
+                    now: clock(now),
                 };
                 self.open_before.insert(conn);
                 self.run(event, Expect::default(), op)
@@ -622,8 +633,8 @@ impl World {
                 let mut ex = Expect::default();
                 self.model.tick(self.now, &mut ex);
                 self.run(
-                    Event::Tick {
-                        now: Timestamp(self.now),
+                    Event::Timeout {
+                        now: clock(self.now),
                     },
                     ex,
                     op,
@@ -637,7 +648,7 @@ impl World {
                         .remove(conn, "Server shutting down", true, &mut ex);
                 }
                 let event = Event::Shutdown {
-                    now: Timestamp(self.now),
+                    now: clock(self.now),
                 };
                 self.run(event, ex, op)
             }
@@ -651,7 +662,7 @@ impl World {
                 let event = Event::Disconnected {
                     conn,
                     reason: reason.into(),
-                    now: Timestamp(self.now),
+                    now: clock(self.now),
                 };
                 self.run(event, ex, op)
             }
@@ -666,7 +677,7 @@ impl World {
                 let event = Event::BadLine {
                     conn,
                     error,
-                    now: Timestamp(self.now),
+                    now: clock(self.now),
                 };
                 self.run(event, Expect::default(), op)
             }
@@ -738,7 +749,7 @@ impl World {
         let event = Event::Line {
             conn,
             line,
-            now: Timestamp(self.now),
+            now: clock(self.now),
         };
         let mut ex = Expect::default();
         if self.model.conns.contains_key(&conn) {

@@ -1,0 +1,160 @@
+//! The command table: every IRC verb the server knows, its handler, how
+//! many parameters it needs and whether it needs registration.
+//!
+//! Owns dispatch, and the answers that are the same for every command:
+//! 421 (unknown command), 451 (not registered), 461 (not enough
+//! parameters), flood control and parse errors. Must never hold a
+//! command's own rules: those live in the handler, in its feature's file.
+
+use super::output::truncate;
+use super::Server;
+use crate::core::event::{ConnId, Now};
+use crate::proto::numeric::*;
+use crate::proto::{LineError, Message, ParseError};
+
+/// One row of the command table.
+pub(super) struct Command {
+    /// The verb, in upper case.
+    pub name: &'static str,
+    /// The handler; it runs only when the checks below passed.
+    pub run: fn(&mut Server, ConnId, &Message, Now),
+    /// How many parameters it needs; fewer (or an empty one among them)
+    /// is answered with 461 before the handler runs.
+    pub min_params: usize,
+    /// Whether it may be used before registration completes (else 451).
+    pub before_registration: bool,
+}
+
+/// Shorthand for a table row.
+const fn row(
+    name: &'static str,
+    run: fn(&mut Server, ConnId, &Message, Now),
+    min_params: usize,
+    before_registration: bool,
+) -> Command {
+    Command {
+        name,
+        run,
+        min_params,
+        before_registration,
+    }
+}
+
+/// Every command, the busiest first (dispatch scans in this order).
+pub(super) const COMMANDS: &[Command] = &[
+    row("PRIVMSG", Server::handle_privmsg, 0, false),
+    row("NOTICE", Server::handle_notice, 0, false),
+    row("PING", Server::handle_ping, 1, true),
+    row("PONG", Server::handle_pong, 0, true),
+    row("JOIN", Server::handle_join, 1, false),
+    row("PART", Server::handle_part, 1, false),
+    row("QUIT", Server::handle_quit, 0, true),
+    row("NICK", Server::handle_nick, 0, true),
+    row("USER", Server::handle_user, 4, true),
+    row("PASS", Server::handle_pass, 1, true),
+    row("CAP", Server::handle_cap, 0, true),
+    row("MODE", Server::handle_mode, 1, false),
+    row("TOPIC", Server::handle_topic, 1, false),
+    row("NAMES", Server::handle_names, 0, false),
+    row("LIST", Server::handle_list, 0, false),
+    row("WHO", Server::handle_who, 0, false),
+    row("WHOIS", Server::handle_whois, 0, false),
+    row("MOTD", Server::handle_motd, 0, false),
+    row("CHATHISTORY", Server::handle_chathistory, 0, false),
+];
+
+/// The table row for `verb` (any case).
+pub(super) fn find(verb: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name.eq_ignore_ascii_case(verb))
+}
+
+impl Server {
+    pub(super) fn handle_bad_line(&mut self, conn: ConnId, error: LineError, now: Now) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        c.last_active = now.mono;
+        c.ping_sent = None;
+        match error {
+            LineError::TooLong { .. } => {
+                self.reply(conn, ERR_INPUTTOOLONG, &["Input line was too long"])
+            }
+            LineError::InvalidUtf8 => self.server_notice(
+                conn,
+                "Your line was not valid UTF-8 and was dropped; set your client to UTF-8",
+            ),
+        }
+    }
+
+    /// One line from a client: flood control, parsing, then its command.
+    pub(super) fn handle_line(&mut self, conn: ConnId, line: &str, now: Now) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        c.last_active = now.mono;
+        c.ping_sent = None;
+        let registered = c.is_registered();
+        let (rate, burst) = (
+            self.config.flood_lines_per_sec,
+            self.config.flood_burst_lines,
+        );
+        if !c.charge_line(now.mono, rate, burst) {
+            self.close_with_error(conn, "Excess Flood", now);
+            return;
+        }
+        let msg = match Message::parse(line) {
+            Ok(msg) => msg,
+            Err(ParseError::MissingCommand) => return,
+            Err(ParseError::InvalidCommand | ParseError::ForbiddenCharacter) => {
+                let word = line
+                    .split(' ')
+                    .find(|w| !w.starts_with(['@', ':']) && !w.is_empty());
+                let word: String = word.unwrap_or("?").chars().take(32).collect();
+                self.reply(conn, ERR_UNKNOWNCOMMAND, &[&word, "Unknown command"]);
+                return;
+            }
+        };
+        let Some(command) = find(&msg.command) else {
+            if registered {
+                let word = truncate(&msg.command, 32).to_string();
+                self.reply(conn, ERR_UNKNOWNCOMMAND, &[&word, "Unknown command"]);
+            } else {
+                self.reply(conn, ERR_NOTREGISTERED, &["You have not registered"]);
+            }
+            return;
+        };
+        if !registered && !command.before_registration {
+            self.reply(conn, ERR_NOTREGISTERED, &["You have not registered"]);
+            return;
+        }
+        let given = msg.params.iter().take_while(|p| !p.is_empty()).count();
+        if given < command.min_params {
+            self.reply(
+                conn,
+                ERR_NEEDMOREPARAMS,
+                &[command.name, "Not enough parameters"],
+            );
+            return;
+        }
+        (command.run)(self, conn, &msg, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verb_is_in_the_table_once_and_in_upper_case() {
+        for (i, c) in COMMANDS.iter().enumerate() {
+            assert_eq!(c.name, c.name.to_ascii_uppercase());
+            assert!(
+                COMMANDS[i + 1..].iter().all(|d| d.name != c.name),
+                "{} twice",
+                c.name
+            );
+        }
+        assert_eq!(find("privmsg").map(|c| c.name), Some("PRIVMSG"));
+        assert!(find("FROBNICATE").is_none());
+    }
+}

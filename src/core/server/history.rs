@@ -1,0 +1,285 @@
+//! History inside the server: giving each stored event its id, replaying a
+//! room's latest messages on join, and answering `CHATHISTORY`.
+//!
+//! Owns what a client is handed back from [`crate::core::RoomHistory`].
+//! Must never hand anyone history of a room they are not in, nor private
+//! messages (until accounts can prove who owns a conversation).
+
+use super::output::{tagged, token, truncate};
+use super::Server;
+use crate::core::action::{Action, OutLine};
+use crate::core::event::{ConnId, Now, Timestamp};
+use crate::core::history::{server_time, HistoryKind, HistoryRecord, Selector};
+use crate::proto::{casefold, Message, MAX_LINE};
+use std::sync::Arc;
+
+impl Server {
+    /// Gives `kind` the next message id and server time `now`, and asks the
+    /// shell to store it. Call before emitting any line that carries it.
+    pub(super) fn record(
+        &mut self,
+        kind: HistoryKind,
+        target: &str,
+        source: &str,
+        text: &str,
+        now: Now,
+    ) -> HistoryRecord {
+        let record = HistoryRecord {
+            id: self.next_id,
+            at: now.wall,
+            kind,
+            target: target.into(),
+            source: source.into(),
+            text: text.into(),
+        };
+        self.next_id += 1;
+        if kind.is_replayed() {
+            let max = self.config.history_max_messages;
+            self.history
+                .entry(casefold(target))
+                .or_default()
+                .push(record.clone(), max);
+            self.schedule_sweep(now);
+        }
+        self.emit(Action::Persist(record.clone()));
+        record
+    }
+
+    /// Takes what the store kept from earlier runs.
+    pub(super) fn restore(&mut self, records: Vec<HistoryRecord>, next_id: u64) {
+        let max = self.config.history_max_messages;
+        for record in records {
+            self.next_id = self.next_id.max(record.id.saturating_add(1));
+            if record.kind.is_replayed() && record.target.starts_with('#') {
+                let folded = casefold(&record.target);
+                let window = self.history.entry(folded).or_default();
+                if window.last().is_none_or(|last| last.id < record.id) {
+                    window.push(record, max);
+                }
+            }
+        }
+        self.next_id = self.next_id.max(next_id);
+        if self.config.history_max_age_secs > 0 && !self.history.is_empty() {
+            // Sweep what came of age while the server was down at once.
+            self.next_sweep = Some(Default::default());
+        }
+    }
+
+    /// Sends a joiner the room's latest `history_on_join` messages.
+    pub(super) fn replay_on_join(&mut self, conn: ConnId, folded: &str, room_name: &str) {
+        let wanted = self.config.history_on_join;
+        if wanted == 0 {
+            return;
+        }
+        let records = self
+            .history
+            .get(folded)
+            .map(|h| h.latest(None, wanted))
+            .unwrap_or_default();
+        if !records.is_empty() {
+            self.replay(conn, room_name, &records, true);
+        }
+    }
+
+    /// Sends `records` of `room` to `conn` as history: inside a
+    /// `chathistory` batch with their own time and msgid for clients that
+    /// enabled `batch`/`server-time`/`message-tags`; for other clients each
+    /// text is prefixed with its time (as bouncers such as ZNC replay a
+    /// buffer), between two server notices when `announce` is set.
+    fn replay(&mut self, conn: ConnId, room: &str, records: &[HistoryRecord], announce: bool) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let caps = c.caps;
+        let batch = caps.batch.then(|| {
+            let id = format!("h{}", self.next_batch);
+            self.next_batch += 1;
+            id
+        });
+        let plain = !caps.batch && !caps.server_time;
+        let zone = chrono::FixedOffset::east_opt(self.config.utc_offset_secs)
+            .unwrap_or(chrono::Offset::fix(&chrono::Utc));
+        if let Some(id) = &batch {
+            let open = self.server_message(
+                "BATCH",
+                [format!("+{id}"), "chathistory".into(), room.into()],
+            );
+            self.send(conn, &open);
+        } else if plain && announce {
+            if records.is_empty() {
+                return;
+            }
+            let text = format!("Replaying the last {} messages of {room}", records.len());
+            let m = self.server_message("NOTICE", [room, &text]);
+            self.send(conn, &m);
+        }
+        for r in records {
+            let text = if plain {
+                let at = chrono::DateTime::from_timestamp_millis(r.at.0 as i64)
+                    .map(|t| t.with_timezone(&zone))
+                    .map(|t| t.format("[%Y-%m-%d %H:%M:%S] ").to_string())
+                    .unwrap_or_default();
+                let budget = MAX_LINE.saturating_sub(r.source.len() + room.len() + 20);
+                format!("{at}{}", truncate(&r.text, budget.saturating_sub(at.len())))
+            } else {
+                r.text.to_string()
+            };
+            let m = Message::new(r.command(), [room, &text]).with_source(r.source.to_string());
+            let line: OutLine = Arc::from(tagged(&m, caps, Some(r), batch.as_deref()));
+            self.emit(Action::Send { to: conn, line });
+        }
+        if let Some(id) = &batch {
+            let close = self.server_message("BATCH", [format!("-{id}")]);
+            self.send(conn, &close);
+        } else if plain && announce {
+            let m = self.server_message("NOTICE", [room, "End of history"]);
+            self.send(conn, &m);
+        }
+    }
+
+    /// `FAIL CHATHISTORY <code> <context…> :<text>` (IRCv3 standard replies).
+    fn fail_chathistory(&mut self, conn: ConnId, code: &str, context: &[&str], text: &str) {
+        let mut params = vec!["CHATHISTORY".to_string(), code.to_string()];
+        params.extend(context.iter().map(|p| token(p)));
+        params.push(text.to_string());
+        let m = self.server_message("FAIL", params);
+        self.send(conn, &m);
+    }
+
+    /// `CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS …`
+    /// (IRCv3 `draft/chathistory`), answered from the retained history.
+    pub(super) fn handle_chathistory(&mut self, conn: ConnId, msg: &Message, _now: Now) {
+        let sub = msg.param(0).to_ascii_uppercase();
+        let needed = match sub.as_str() {
+            "LATEST" | "BEFORE" | "AFTER" | "AROUND" | "TARGETS" => 4,
+            "BETWEEN" => 5,
+            _ => {
+                let shown = if sub.is_empty() { "*" } else { sub.as_str() };
+                self.fail_chathistory(conn, "INVALID_PARAMS", &[shown], "Unknown subcommand");
+                return;
+            }
+        };
+        if msg.params.len() < needed {
+            self.fail_chathistory(conn, "INVALID_PARAMS", &[&sub], "Not enough parameters");
+            return;
+        }
+        let limit = match msg.param(needed - 1).parse::<usize>() {
+            Ok(n) => n.min(self.config.chathistory_max),
+            Err(_) => {
+                self.fail_chathistory(conn, "INVALID_PARAMS", &[&sub], "Invalid limit");
+                return;
+            }
+        };
+        if sub == "TARGETS" {
+            let (Some(Selector::Time(a)), Some(Selector::Time(b))) =
+                (Selector::parse(msg.param(1)), Selector::parse(msg.param(2)))
+            else {
+                self.fail_chathistory(conn, "INVALID_PARAMS", &[&sub], "Invalid timestamp");
+                return;
+            };
+            self.send_targets(conn, a.min(b), a.max(b), limit);
+            return;
+        }
+        let target = msg.param(1).to_string();
+        let folded = casefold(&target);
+        let member = self
+            .connections
+            .get(&conn)
+            .is_some_and(|c| c.rooms.contains(&folded));
+        if target.starts_with('#') && !member {
+            self.fail_chathistory(
+                conn,
+                "INVALID_TARGET",
+                &[&sub, &target],
+                "Join the room to read its history",
+            );
+            return;
+        }
+        let selector = |i: usize| Selector::parse(msg.param(i));
+        let window = self.history.get(&folded).cloned().unwrap_or_default();
+        let records = if !member {
+            // Private history is never replayed until accounts exist.
+            Vec::new()
+        } else {
+            let result = match sub.as_str() {
+                "LATEST" if msg.param(2) == "*" => Some(window.latest(None, limit)),
+                "LATEST" => selector(2).map(|s| window.latest(Some(s), limit)),
+                "BEFORE" => selector(2).map(|s| window.before(s, limit)),
+                "AFTER" => selector(2).map(|s| window.after(s, limit)),
+                "AROUND" => selector(2).map(|s| window.around(s, limit)),
+                _ => selector(2)
+                    .zip(selector(3))
+                    .map(|(a, b)| window.between(a, b, limit)),
+            };
+            match result {
+                Some(records) => records,
+                None => {
+                    self.fail_chathistory(
+                        conn,
+                        "INVALID_PARAMS",
+                        &[&sub],
+                        "Invalid message reference (use msgid=… or timestamp=…)",
+                    );
+                    return;
+                }
+            }
+        };
+        let shown = self
+            .rooms
+            .get(&folded)
+            .map(|r| r.name().to_string())
+            .unwrap_or(target);
+        self.replay(conn, &shown, &records, false);
+    }
+
+    /// `CHATHISTORY TARGETS`: the rooms `conn` is in whose latest message
+    /// falls between `from` and `to`, oldest first.
+    fn send_targets(&mut self, conn: ConnId, from: Timestamp, to: Timestamp, limit: usize) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let batch = c.caps.batch;
+        let mut found: Vec<(Timestamp, Arc<str>)> = c
+            .rooms
+            .iter()
+            .filter_map(|folded| {
+                let last = self.history.get(folded)?.last()?;
+                (last.at > from && last.at < to).then(|| (last.at, last.target.clone()))
+            })
+            .collect();
+        found.sort();
+        found.truncate(limit);
+        let id = format!("h{}", self.next_batch);
+        self.next_batch += 1;
+        if batch {
+            let open = self.server_message(
+                "BATCH",
+                [format!("+{id}"), "draft/chathistory-targets".into()],
+            );
+            self.send(conn, &open);
+        }
+        for (at, room) in found {
+            let m = self.server_message(
+                "CHATHISTORY",
+                [
+                    "TARGETS".to_string(),
+                    room.to_string(),
+                    format!("timestamp={}", server_time(at)),
+                ],
+            );
+            let line = if batch {
+                format!("@batch={id} {m}")
+            } else {
+                m.to_string()
+            };
+            self.emit(Action::Send {
+                to: conn,
+                line: Arc::from(line),
+            });
+        }
+        if batch {
+            let close = self.server_message("BATCH", [format!("-{id}")]);
+            self.send(conn, &close);
+        }
+    }
+}

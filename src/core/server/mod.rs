@@ -1,0 +1,196 @@
+//! [`Server`]: the chat rules for every connection and room.
+//!
+//! Owns registration, nicknames, rooms, message delivery, liveness and the
+//! log records. Pure: must never touch sockets, clocks, files, threads or
+//! randomness, and never panic on any input a client can send.
+//!
+//! The code is split by feature, one file per family of commands:
+//!
+//! | file | what it owns |
+//! |---|---|
+//! | [`commands`] | the command table: verb → handler, 451 and 461 answered once for all |
+//! | `registration` | CAP, PASS, NICK, USER, the welcome burst, MOTD |
+//! | `liveness` | PING/PONG, flood control, the timer queue behind [`Server::poll_timeout`] |
+//! | `leaving` | QUIT, dropped connections, shutdown |
+//! | `rooms` | JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE |
+//! | `modes` | MODE on rooms and users |
+//! | `messages` | PRIVMSG and NOTICE |
+//! | `queries` | WHO and WHOIS |
+//! | `history` | history records, replay on join, CHATHISTORY |
+//! | `output` | how replies, broadcasts and tagged lines are built |
+//!
+//! **Adding a command** is three steps:
+//! 1. write `pub(super) fn handle_verb(&mut self, conn: ConnId, msg: &Message,
+//!    now: Now)` in the file of its feature (or a new file, listed above);
+//!    it may assume the connection is registered (unless its row says
+//!    otherwise) and that `msg` has at least the row's parameters;
+//! 2. add one row to [`commands::COMMANDS`];
+//! 3. add its tests: a scenario in `tests/` over the core, and the reference
+//!    model in `tests/common/model.rs` if it changes who receives what.
+//!
+//! Numerics are named constants from [`crate::proto::numeric`]; never write
+//! a number as a string in a handler.
+
+mod commands;
+mod history;
+mod leaving;
+mod liveness;
+mod messages;
+mod modes;
+mod output;
+mod queries;
+mod registration;
+mod rooms;
+
+use super::action::Action;
+use super::config::ServerConfig;
+use super::connection::Connection;
+use super::event::{ConnId, Event, Instant};
+use super::history::RoomHistory;
+use super::room::Room;
+use crate::proto::casefold;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The version string shown in 002 and 004.
+pub const VERSION: &str = concat!("natter-", env!("CARGO_PKG_VERSION"));
+
+/// The chat server state machine.
+///
+/// The shell's run loop, in order:
+/// 1. Feed each [`Event`] to [`Server::handle_event`] in the order they happened.
+/// 2. After every event (or a batch of them), drain [`Server::poll_action`]
+///    until it returns `None`, carrying out each [`Action`] in order.
+/// 3. Ask [`Server::poll_timeout`] when the core next needs to run, sleep
+///    until then (or until the next event), and feed [`Event::Timeout`]
+///    when that moment has passed; then drain the actions again.
+///
+/// ```
+/// use natter::core::{Action, ConnId, Event, Instant, Now, Server, ServerConfig, Timestamp};
+/// let mut server = Server::new(ServerConfig::default());
+/// let now = Now { mono: Instant(0), wall: Timestamp(1_699_533_296_000) };
+/// server.handle_event(Event::Connected { conn: ConnId(1), peer: "127.0.0.1:5000".into(), now });
+/// for line in ["NICK John", "USER john 0 * :John", "JOIN #lobby"] {
+///     server.handle_event(Event::Line { conn: ConnId(1), line: line.into(), now });
+/// }
+/// let actions: Vec<Action> = std::iter::from_fn(|| server.poll_action()).collect();
+/// assert!(actions.iter().any(|a| matches!(a, Action::Send { line, .. } if line.contains(" 001 John "))));
+/// // John must answer a PING within the ping interval (120 s by default).
+/// assert_eq!(server.poll_timeout(), Some(Instant(120_000)));
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    /// The default room's name case-folded, to tell its log lines apart.
+    default_room_folded: String,
+    connections: BTreeMap<ConnId, Connection>,
+    /// Case-folded nickname → its connection.
+    nicks: BTreeMap<String, ConnId>,
+    /// Case-folded room name → room.
+    rooms: BTreeMap<String, Room>,
+    /// Case-folded room name → its retained history (outlives the room).
+    history: BTreeMap<String, RoomHistory>,
+    /// Liveness deadlines, one per connection (its `Connection::timer`).
+    timers: BTreeSet<(Instant, ConnId)>,
+    /// When the next history-age sweep is due, if any history can expire.
+    next_sweep: Option<Instant>,
+    /// The next message id; seeded by [`Event::HistoryRestored`].
+    next_id: u64,
+    /// The next `BATCH` reference number.
+    next_batch: u64,
+    outbox: VecDeque<Action>,
+}
+
+impl Server {
+    /// A server with no connections.
+    pub fn new(config: ServerConfig) -> Server {
+        Server {
+            default_room_folded: casefold(&config.default_room),
+            config,
+            connections: BTreeMap::new(),
+            nicks: BTreeMap::new(),
+            rooms: BTreeMap::new(),
+            history: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            next_sweep: None,
+            next_id: 1,
+            next_batch: 1,
+            outbox: VecDeque::new(),
+        }
+    }
+
+    /// The configuration this server runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Apply one event. Its actions are queued for [`Server::poll_action`].
+    pub fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Connected { conn, peer, now } => self.handle_connected(conn, &peer, now),
+            Event::Secured { conn } => {
+                if let Some(c) = self.connections.get_mut(&conn) {
+                    c.tls = true;
+                }
+            }
+            Event::Line { conn, line, now } => self.handle_line(conn, &line, now),
+            Event::BadLine { conn, error, now } => self.handle_bad_line(conn, error, now),
+            Event::Disconnected { conn, reason, now } => self.remove(conn, &reason, false, now),
+            Event::Timeout { now } => self.handle_timeout(now),
+            Event::HistoryRestored { records, next_id } => self.restore(records, next_id),
+            Event::Shutdown { now } => self.handle_shutdown(now),
+        }
+    }
+
+    /// The next action for the shell, in order; `None` when there are none.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.outbox.pop_front()
+    }
+
+    /// When the core next needs [`Event::Timeout`] (on the monotonic
+    /// clock), or `None` when nothing is pending. Call it after every batch
+    /// of events: each event may bring the deadline closer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let timer = self.timers.first().map(|&(at, _)| at);
+        match (timer, self.next_sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// How many connections are open (registered or not).
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// The connection's nickname, if it has one.
+    pub fn nick_of(&self, conn: ConnId) -> Option<&str> {
+        self.connections.get(&conn)?.nick.as_deref()
+    }
+
+    /// The room called `name` (any case), if it exists.
+    pub fn room(&self, name: &str) -> Option<&Room> {
+        self.rooms.get(&casefold(name))
+    }
+
+    /// The retained history of the room called `name` (any case), oldest first.
+    pub fn history(&self, name: &str) -> Option<&RoomHistory> {
+        self.history.get(&casefold(name))
+    }
+
+    /// The registered user called `nick` (any case). A nick held by a
+    /// connection still registering is reserved, but is not a user yet:
+    /// nothing is routed to it and WHO/WHOIS/MODE do not show it.
+    fn user(&self, nick: &str) -> Option<ConnId> {
+        let id = *self.nicks.get(&casefold(nick))?;
+        self.connections.get(&id)?.is_registered().then_some(id)
+    }
+
+    /// The room name as logged: `None` for the default room.
+    fn log_room(&self, folded: &str) -> Option<String> {
+        if self.default_room_folded == folded {
+            None
+        } else {
+            self.rooms.get(folded).map(|r| r.name().to_string())
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! How the server's words become [`Action`]s: numeric replies, notices,
+//! broadcasts, and lines tagged for each recipient's capabilities.
+//!
+//! Owns the shape of every outgoing line. Must never decide who receives
+//! what (the handlers do) and never copy a line per recipient.
+
+use super::Server;
+use crate::core::action::{Action, OutLine};
+use crate::core::connection::Caps;
+use crate::core::event::{ConnId, Timestamp};
+use crate::core::history::{server_time, HistoryRecord};
+use crate::core::log::{LogEntry, LogRecord};
+use crate::proto::Message;
+use std::sync::Arc;
+
+/// Longest middle parameter of a numeric reply (names are at most
+/// CHANNELLEN): keeps replies that echo a client's words inside 512 bytes.
+const TOKENLEN: usize = 64;
+
+impl Server {
+    pub(super) fn emit(&mut self, action: Action) {
+        self.outbox.push_back(action);
+    }
+
+    pub(super) fn send(&mut self, to: ConnId, msg: &Message) {
+        self.emit(Action::Send {
+            to,
+            line: Arc::from(msg.to_string()),
+        });
+    }
+
+    pub(super) fn broadcast(&mut self, to: Vec<ConnId>, msg: &Message) {
+        if !to.is_empty() {
+            self.emit(Action::Broadcast {
+                to,
+                line: Arc::from(msg.to_string()),
+            });
+        }
+    }
+
+    /// Like [`Server::broadcast`], tagged with `record`'s time and msgid for
+    /// the recipients that enabled them: one shared line per distinct set
+    /// of tag capabilities among the recipients, never one per recipient.
+    pub(super) fn broadcast_tagged(
+        &mut self,
+        mut to: Vec<ConnId>,
+        msg: &Message,
+        record: &HistoryRecord,
+    ) {
+        // Only message-tags and server-time change a live line, so there are
+        // four shapes at most, indexed `2 * message_tags + server_time`. The
+        // plain shape keeps `to` itself: in a room of clients without tags
+        // nothing is regrouped or reallocated.
+        let mut tagged_groups: [Vec<ConnId>; 4] = Default::default();
+        let connections = &self.connections;
+        to.retain(|conn| {
+            let shape = connections.get(conn).map_or(0, |c| {
+                2 * usize::from(c.caps.message_tags) + usize::from(c.caps.server_time)
+            });
+            if shape != 0 {
+                tagged_groups[shape].push(*conn);
+            }
+            shape == 0
+        });
+        tagged_groups[0] = to;
+        for (shape, to) in tagged_groups.into_iter().enumerate() {
+            if to.is_empty() {
+                continue;
+            }
+            let caps = Caps {
+                message_tags: shape & 2 != 0,
+                server_time: shape & 1 != 0,
+                ..Caps::default()
+            };
+            let line: OutLine = Arc::from(tagged(msg, caps, Some(record), None));
+            self.emit(Action::Broadcast { to, line });
+        }
+    }
+
+    pub(super) fn log(&mut self, at: Timestamp, entry: LogEntry) {
+        self.emit(Action::Log(LogRecord { at, entry }));
+    }
+
+    /// Sends a numeric reply `:<server> <numeric> <nick|*> <params…>`. Every
+    /// parameter but the last is cut to one short word ([`token`]).
+    pub(super) fn reply(&mut self, conn: ConnId, numeric: &str, params: &[&str]) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let mut all = Vec::with_capacity(params.len() + 1);
+        all.push(c.nick_or_star().to_string());
+        let last = params.len().saturating_sub(1);
+        for (i, p) in params.iter().enumerate() {
+            all.push(if i < last { token(p) } else { p.to_string() });
+        }
+        let msg = Message::new(numeric, all).with_source(self.config.server_name.clone());
+        self.send(conn, &msg);
+    }
+
+    /// `NOTICE <nick> :text` from the server.
+    pub(super) fn server_notice(&mut self, conn: ConnId, text: &str) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let msg = Message::new("NOTICE", [c.nick_or_star(), text])
+            .with_source(self.config.server_name.clone());
+        self.send(conn, &msg);
+    }
+
+    /// A message from the server itself (`:natter VERB params…`).
+    pub(super) fn server_message<I, S>(&self, command: &str, params: I) -> Message
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Message::new(command, params).with_source(self.config.server_name.clone())
+    }
+}
+
+/// `msg` as `caps` wants it: `batch=`, `time=` and `msgid=` tags from
+/// `record` where the client enabled them.
+pub(super) fn tagged(
+    msg: &Message,
+    caps: Caps,
+    record: Option<&HistoryRecord>,
+    batch: Option<&str>,
+) -> String {
+    let mut tags = Vec::new();
+    if let (Some(batch), true) = (batch, caps.batch) {
+        tags.push(format!("batch={batch}"));
+    }
+    if let Some(r) = record {
+        if caps.server_time {
+            tags.push(format!("time={}", server_time(r.at)));
+        }
+        if caps.message_tags {
+            tags.push(format!("msgid={}", r.msgid()));
+        }
+    }
+    // Tag values here never need escaping: ids, times and batch refs are
+    // plain ASCII without spaces, semicolons or backslashes.
+    if tags.is_empty() {
+        msg.to_string()
+    } else {
+        format!("@{} {msg}", tags.join(";"))
+    }
+}
+
+/// A middle parameter of a reply: often a name echoed from the client, so it
+/// is cut at its first space and to [`TOKENLEN`] bytes, and never empty or
+/// starting with `:` (either would shift the parameters a client parses).
+pub(super) fn token(p: &str) -> String {
+    let word = truncate(p.split(' ').next().unwrap_or_default(), TOKENLEN);
+    if word.is_empty() || word.starts_with(':') {
+        "*".to_string()
+    } else {
+        word.to_string()
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes, cut at a char boundary.
+pub(super) fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -1,0 +1,304 @@
+//! Registration: CAP negotiation, PASS, NICK, USER, the welcome burst
+//! (001–005 and the MOTD).
+//!
+//! Owns how a connection becomes a user and how nicknames change. Must
+//! never deliver chat: a connection is not routed anything until 001.
+
+use super::Server;
+use crate::core::connection::{Caps, Connection, Phase};
+use crate::core::event::{ConnId, Now};
+use crate::core::log::LogEntry;
+use crate::proto::numeric::*;
+use crate::proto::{casefold, is_valid_nick, Message, CHANNELLEN, NICKLEN, TOPICLEN};
+
+/// Capabilities this server offers in `CAP LS`.
+const CAPABILITIES: &[&str] = &[
+    "echo-message",
+    "message-tags",
+    "server-time",
+    "batch",
+    "draft/chathistory",
+];
+
+/// The flag in `caps` that the capability called `cap` turns on, if any.
+fn cap_flag<'a>(caps: &'a mut Caps, cap: &str) -> Option<&'a mut bool> {
+    Some(match cap {
+        "echo-message" => &mut caps.echo_message,
+        "message-tags" => &mut caps.message_tags,
+        "server-time" => &mut caps.server_time,
+        "batch" => &mut caps.batch,
+        "draft/chathistory" => &mut caps.chathistory,
+        _ => return None,
+    })
+}
+
+impl Server {
+    pub(super) fn handle_connected(&mut self, conn: ConnId, peer: &str, now: Now) {
+        let mut c = Connection::new(peer, now, self.config.password.is_some());
+        c.timer = now.mono.plus_secs(self.config.registration_timeout_secs);
+        self.timers.insert((c.timer, conn));
+        self.connections.insert(conn, c);
+    }
+
+    pub(super) fn handle_cap(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        let sub = msg.param(0).to_ascii_uppercase();
+        let nick = c.nick_or_star().to_string();
+        let server = self.config.server_name.clone();
+        let cap_reply = |params: Vec<String>| {
+            let mut all = vec![nick.clone()];
+            all.extend(params);
+            Message::new("CAP", all).with_source(server.clone())
+        };
+        let start_negotiating = |c: &mut Connection| {
+            if let Phase::Registering {
+                cap_negotiating, ..
+            } = &mut c.phase
+            {
+                *cap_negotiating = true;
+            }
+        };
+        match sub.as_str() {
+            "LS" => {
+                start_negotiating(c);
+                let mut caps = CAPABILITIES.join(" ");
+                // Capability values (and so `sts`) only for `CAP LS 302` clients.
+                let v302 = msg.param(1).parse::<u32>().is_ok_and(|v| v >= 302);
+                if let (true, Some(sts)) = (v302, &self.config.sts) {
+                    caps.push(' ');
+                    caps.push_str(&sts.capability(c.tls));
+                }
+                let m = cap_reply(vec!["LS".into(), caps]);
+                self.send(conn, &m);
+            }
+            "LIST" => {
+                let mut caps = c.caps;
+                let enabled: Vec<&str> = CAPABILITIES
+                    .iter()
+                    .copied()
+                    .filter(|cap| cap_flag(&mut caps, cap).is_some_and(|on| *on))
+                    .collect();
+                let m = cap_reply(vec!["LIST".into(), enabled.join(" ")]);
+                self.send(conn, &m);
+            }
+            "REQ" => {
+                start_negotiating(c);
+                let requested = msg.param(1).to_string();
+                let wanted: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+                let known = |cap: &str| CAPABILITIES.contains(&cap.trim_start_matches('-'));
+                let ok = !wanted.is_empty() && wanted.iter().all(|cap| known(cap));
+                if ok {
+                    for cap in &wanted {
+                        let (name, on) = match cap.strip_prefix('-') {
+                            Some(name) => (name, false),
+                            None => (*cap, true),
+                        };
+                        if let Some(flag) = cap_flag(&mut c.caps, name) {
+                            *flag = on;
+                        }
+                    }
+                }
+                let verdict = if ok { "ACK" } else { "NAK" };
+                let m = cap_reply(vec![verdict.into(), requested]);
+                self.send(conn, &m);
+            }
+            "END" => {
+                if let Phase::Registering {
+                    cap_negotiating, ..
+                } = &mut c.phase
+                {
+                    *cap_negotiating = false;
+                }
+                self.try_complete_registration(conn, now);
+            }
+            _ => {
+                let sub = if sub.is_empty() { "*".to_string() } else { sub };
+                self.reply(conn, ERR_INVALIDCAPCMD, &[&sub, "Invalid CAP command"]);
+            }
+        }
+    }
+
+    pub(super) fn handle_pass(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        let Phase::Registering { password_ok, .. } = &mut c.phase else {
+            self.reply(conn, ERR_ALREADYREGISTERED, &["You may not reregister"]);
+            return;
+        };
+        match &self.config.password {
+            Some(password) if password == msg.param(0) => *password_ok = true,
+            Some(_) => {
+                self.reply(conn, ERR_PASSWDMISMATCH, &["Password incorrect"]);
+                self.close_with_error(conn, "Bad password", now);
+            }
+            None => {}
+        }
+    }
+
+    pub(super) fn handle_user(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        if c.is_registered() || c.user.is_some() {
+            self.reply(conn, ERR_ALREADYREGISTERED, &["You may not reregister"]);
+            return;
+        }
+        let user: String = msg
+            .param(0)
+            .chars()
+            .filter(|ch| !ch.is_control() && *ch != '@' && *ch != '!')
+            .take(16)
+            .collect();
+        c.user = Some(if user.is_empty() { "user".into() } else { user });
+        c.realname = msg.param(3).chars().take(64).collect();
+        self.try_complete_registration(conn, now);
+    }
+
+    pub(super) fn handle_nick(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let Some(wanted) = msg.params.first().filter(|n| !n.is_empty()).cloned() else {
+            self.reply(conn, ERR_NONICKNAMEGIVEN, &["No nickname given"]);
+            return;
+        };
+        if !is_valid_nick(&wanted) {
+            let shown: String = wanted.chars().take(NICKLEN + 1).collect();
+            self.reply(conn, ERR_ERRONEUSNICKNAME, &[&shown, "Erroneous nickname"]);
+            return;
+        }
+        let folded = casefold(&wanted);
+        if let Some(&owner) = self.nicks.get(&folded) {
+            if owner != conn {
+                self.reply(
+                    conn,
+                    ERR_NICKNAMEINUSE,
+                    &[&wanted, "Nickname is already in use"],
+                );
+                return;
+            }
+        }
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        if c.nick.as_deref() == Some(wanted.as_str()) {
+            return;
+        }
+        let old_source = c.source();
+        let old = c.nick.replace(wanted.clone());
+        if let Some(old) = &old {
+            self.nicks.remove(&casefold(old));
+        }
+        self.nicks.insert(folded, conn);
+        if !c.is_registered() {
+            self.try_complete_registration(conn, now);
+            return;
+        }
+        let old = old.unwrap_or_default();
+        let mut to = self.room_peers(conn);
+        to.push(conn);
+        to.sort_unstable();
+        let m = Message::new("NICK", [wanted.as_str()]).with_source(old_source);
+        self.broadcast(to, &m);
+        self.log(now.wall, LogEntry::NickChange { old, new: wanted });
+    }
+
+    fn try_complete_registration(&mut self, conn: ConnId, now: Now) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        let Phase::Registering {
+            cap_negotiating,
+            password_ok,
+        } = c.phase
+        else {
+            return;
+        };
+        if cap_negotiating || c.nick.is_none() || c.user.is_none() {
+            return;
+        }
+        if !password_ok {
+            self.reply(
+                conn,
+                ERR_PASSWDMISMATCH,
+                &["Password required: send PASS first"],
+            );
+            self.close_with_error(conn, "Password required", now);
+            return;
+        }
+        c.phase = Phase::Registered;
+        let quiet_until = c.last_active.plus_secs(self.config.ping_interval_secs);
+        let nick = c.nick_or_star().to_string();
+        let source = c.source();
+        let peer = c.peer.clone();
+        let name = self.config.server_name.clone();
+        // From now on the deadline is the next PING, not registration's.
+        self.set_timer(conn, quiet_until);
+        self.reply(
+            conn,
+            RPL_WELCOME,
+            &[&format!(
+                "Welcome to the {} IRC network, {source}",
+                self.config.network
+            )],
+        );
+        self.reply(
+            conn,
+            RPL_YOURHOST,
+            &[&format!(
+                "Your host is {name}, running version {}",
+                super::VERSION
+            )],
+        );
+        self.reply(
+            conn,
+            RPL_CREATED,
+            &[&format!("This server was created {}", self.config.created)],
+        );
+        self.reply(conn, RPL_MYINFO, &[&name, super::VERSION, "i", "nt"]);
+        let isupport = self.isupport();
+        let mut params: Vec<&str> = isupport.iter().map(String::as_str).collect();
+        params.push("are supported by this server");
+        self.reply(conn, RPL_ISUPPORT, &params);
+        self.send_motd(conn);
+        self.log(now.wall, LogEntry::Connected { nick, peer });
+    }
+
+    /// The 005 tokens: what this server implements, exactly.
+    fn isupport(&self) -> Vec<String> {
+        vec![
+            "CASEMAPPING=ascii".to_string(),
+            "CHANTYPES=#".to_string(),
+            format!("CHANNELLEN={CHANNELLEN}"),
+            format!("NICKLEN={NICKLEN}"),
+            format!("TOPICLEN={TOPICLEN}"),
+            format!("CHANLIMIT=#:{}", self.config.max_rooms_per_client),
+            "CHANMODES=,,,nt".to_string(),
+            "PREFIX=".to_string(),
+            format!("NETWORK={}", self.config.network),
+            format!("CHATHISTORY={}", self.config.chathistory_max),
+            "MSGREFTYPES=msgid,timestamp".to_string(),
+        ]
+    }
+
+    pub(super) fn handle_motd(&mut self, conn: ConnId, _msg: &Message, _now: Now) {
+        self.send_motd(conn);
+    }
+
+    fn send_motd(&mut self, conn: ConnId) {
+        if self.config.motd.is_empty() {
+            self.reply(conn, ERR_NOMOTD, &["MOTD File is missing"]);
+            return;
+        }
+        let name = self.config.server_name.clone();
+        self.reply(
+            conn,
+            RPL_MOTDSTART,
+            &[&format!("- {name} Message of the day - ")],
+        );
+        for line in self.config.motd.clone() {
+            self.reply(conn, RPL_MOTD, &[&format!("- {line}")]);
+        }
+        self.reply(conn, RPL_ENDOFMOTD, &["End of /MOTD command."]);
+    }
+}

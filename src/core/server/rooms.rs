@@ -1,0 +1,296 @@
+//! Rooms: JOIN, PART, TOPIC, NAMES and LIST.
+//!
+//! Owns who enters and leaves a room and what they are told when they do.
+//! Must never hold a room's own rules (those are [`crate::core::Room`]'s)
+//! and never tell anyone a join or leave twice.
+
+use super::leaving::REASONLEN;
+use super::output::truncate;
+use super::Server;
+use crate::core::event::{ConnId, Now};
+use crate::core::history::HistoryKind;
+use crate::core::log::LogEntry;
+use crate::core::room::{Room, Topic};
+use crate::proto::numeric::*;
+use crate::proto::{casefold, is_valid_channel, Message, CHANNELLEN, MAX_LINE, NICKLEN, TOPICLEN};
+use std::collections::BTreeSet;
+
+impl Server {
+    /// Everyone sharing at least one room with `conn`, once each, without `conn`.
+    pub(super) fn room_peers(&self, conn: ConnId) -> Vec<ConnId> {
+        let Some(c) = self.connections.get(&conn) else {
+            return Vec::new();
+        };
+        let mut peers = BTreeSet::new();
+        for folded in &c.rooms {
+            if let Some(room) = self.rooms.get(folded) {
+                peers.extend(room.members().filter(|&m| m != conn));
+            }
+        }
+        peers.into_iter().collect()
+    }
+
+    pub(super) fn handle_join(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        if msg.param(0) == "0" {
+            let rooms: Vec<String> = match self.connections.get(&conn) {
+                Some(c) => c.rooms.iter().cloned().collect(),
+                None => return,
+            };
+            for folded in rooms {
+                self.leave_room(conn, &folded, None, now);
+            }
+            return;
+        }
+        for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
+            self.join_room(conn, name, now);
+        }
+    }
+
+    fn join_room(&mut self, conn: ConnId, name: &str, now: Now) {
+        if !is_valid_channel(name) {
+            let shown: String = name.chars().take(CHANNELLEN + 1).collect();
+            self.reply(
+                conn,
+                ERR_NOSUCHCHANNEL,
+                &[&shown, "No such channel (names start with #)"],
+            );
+            return;
+        }
+        let folded = casefold(name);
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        if c.rooms.contains(&folded) {
+            return;
+        }
+        if c.rooms.len() >= self.config.max_rooms_per_client {
+            self.reply(
+                conn,
+                ERR_TOOMANYCHANNELS,
+                &[name, "You have joined too many channels"],
+            );
+            return;
+        }
+        c.rooms.insert(folded.clone());
+        let source = c.source();
+        let nick = c.nick_or_star().to_string();
+        let room = self
+            .rooms
+            .entry(folded.clone())
+            .or_insert_with(|| Room::new(name, now.wall));
+        room.join(conn);
+        let room_name = room.name().to_string();
+        let members: Vec<ConnId> = room.members().collect();
+        let record = self.record(HistoryKind::Join, &room_name, &source, "", now);
+        let m = Message::new("JOIN", [room_name.as_str()]).with_source(source);
+        self.broadcast_tagged(members, &m, &record);
+        self.send_topic(conn, &folded, false);
+        self.send_names(conn, &folded);
+        self.replay_on_join(conn, &folded, &room_name);
+        let room = self.log_room(&folded);
+        self.log(now.wall, LogEntry::Joined { nick, room });
+    }
+
+    pub(super) fn handle_part(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let reason = msg
+            .params
+            .get(1)
+            .filter(|r| !r.is_empty())
+            .map(|r| truncate(r, REASONLEN).to_string());
+        for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
+            let folded = casefold(name);
+            if !self.rooms.contains_key(&folded) {
+                self.reply(conn, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+                continue;
+            }
+            let member = self
+                .connections
+                .get(&conn)
+                .is_some_and(|c| c.rooms.contains(&folded));
+            if !member {
+                self.reply(
+                    conn,
+                    ERR_NOTONCHANNEL,
+                    &[name, "You're not on that channel"],
+                );
+                continue;
+            }
+            self.leave_room(conn, &folded, reason.clone(), now);
+        }
+    }
+
+    /// `conn` leaves the room by PART: everyone in it (the leaver too) is told.
+    fn leave_room(&mut self, conn: ConnId, folded: &str, reason: Option<String>, now: Now) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        c.rooms.remove(folded);
+        let source = c.source();
+        let nick = c.nick_or_star().to_string();
+        let Some(room) = self.rooms.get(folded) else {
+            return;
+        };
+        let members: Vec<ConnId> = room.members().collect();
+        let mut params = vec![room.name().to_string()];
+        // Fit the relayed line into 512 bytes, as for PRIVMSG.
+        let overhead = source.len() + room.name().len() + 10;
+        params.extend(
+            reason
+                .as_deref()
+                .map(|r| truncate(r, MAX_LINE.saturating_sub(overhead)).to_string()),
+        );
+        let room_name = room.name().to_string();
+        let text = reason.clone().unwrap_or_default();
+        let record = self.record(HistoryKind::Part, &room_name, &source, &text, now);
+        let m = Message::new("PART", params).with_source(source);
+        self.broadcast_tagged(members, &m, &record);
+        let log_room = self.log_room(folded);
+        self.drop_member(conn, folded);
+        self.log(
+            now.wall,
+            LogEntry::Left {
+                nick,
+                room: log_room,
+                reason,
+            },
+        );
+    }
+
+    /// Removes `conn` from the room, deleting the room when it empties.
+    pub(super) fn drop_member(&mut self, conn: ConnId, folded: &str) {
+        if let Some(room) = self.rooms.get_mut(folded) {
+            room.part(conn);
+            if room.is_empty() {
+                self.rooms.remove(folded);
+            }
+        }
+    }
+
+    fn send_topic(&mut self, conn: ConnId, folded: &str, reply_when_unset: bool) {
+        let Some(room) = self.rooms.get(folded) else {
+            return;
+        };
+        let name = room.name().to_string();
+        match room.topic().cloned() {
+            Some(topic) => {
+                self.reply(conn, RPL_TOPIC, &[&name, &topic.text]);
+                let at = topic.set_at.secs().to_string();
+                self.reply(conn, RPL_TOPICWHOTIME, &[&name, &topic.set_by, &at]);
+            }
+            None if reply_when_unset => self.reply(conn, RPL_NOTOPIC, &[&name, "No topic is set"]),
+            None => {}
+        }
+    }
+
+    fn send_names(&mut self, conn: ConnId, folded: &str) {
+        let Some(room) = self.rooms.get(folded) else {
+            return;
+        };
+        let name = room.name().to_string();
+        let nicks: Vec<String> = room
+            .members()
+            .filter_map(|m| self.connections.get(&m)?.nick.clone())
+            .collect();
+        // Keep each 353 line comfortably inside the 512-byte limit.
+        let budget =
+            MAX_LINE.saturating_sub(self.config.server_name.len() + name.len() + NICKLEN + 16);
+        let mut chunk = String::new();
+        for nick in nicks {
+            if !chunk.is_empty() && chunk.len() + 1 + nick.len() > budget {
+                self.reply(conn, RPL_NAMREPLY, &["=", &name, &chunk]);
+                chunk.clear();
+            }
+            if !chunk.is_empty() {
+                chunk.push(' ');
+            }
+            chunk.push_str(&nick);
+        }
+        if !chunk.is_empty() {
+            self.reply(conn, RPL_NAMREPLY, &["=", &name, &chunk]);
+        }
+        self.reply(conn, RPL_ENDOFNAMES, &[&name, "End of /NAMES list"]);
+    }
+
+    pub(super) fn handle_names(&mut self, conn: ConnId, msg: &Message, _now: Now) {
+        if msg.params.is_empty() {
+            self.reply(conn, RPL_ENDOFNAMES, &["*", "End of /NAMES list"]);
+            return;
+        }
+        for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
+            let folded = casefold(name);
+            if self.rooms.contains_key(&folded) {
+                self.send_names(conn, &folded);
+            } else {
+                self.reply(conn, RPL_ENDOFNAMES, &[name, "End of /NAMES list"]);
+            }
+        }
+    }
+
+    pub(super) fn handle_topic(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let name = msg.param(0);
+        let folded = casefold(name);
+        if !self.rooms.contains_key(&folded) {
+            self.reply(conn, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+            return;
+        }
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        if !c.rooms.contains(&folded) {
+            self.reply(
+                conn,
+                ERR_NOTONCHANNEL,
+                &[name, "You're not on that channel"],
+            );
+            return;
+        }
+        let Some(text) = msg.params.get(1) else {
+            self.send_topic(conn, &folded, true);
+            return;
+        };
+        let source = c.source();
+        let nick = c.nick_or_star().to_string();
+        let Some(room) = self.rooms.get_mut(&folded) else {
+            return;
+        };
+        // TOPICLEN, or less when a long source and room name would push the
+        // relayed `:source TOPIC #room :text` past 512 bytes.
+        let overhead = source.len() + "TOPIC".len() + room.name().len() + 6;
+        let text = truncate(text, TOPICLEN.min(MAX_LINE.saturating_sub(overhead))).to_string();
+        room.set_topic(Topic {
+            text: text.clone(),
+            set_by: nick.clone(),
+            set_at: now.wall,
+        });
+        let room_name = room.name().to_string();
+        let members: Vec<ConnId> = room.members().collect();
+        let record = self.record(HistoryKind::Topic, &room_name, &source, &text, now);
+        let m = Message::new("TOPIC", [room_name.as_str(), text.as_str()]).with_source(source);
+        self.broadcast_tagged(members, &m, &record);
+        let room = self.log_room(&folded);
+        self.log(
+            now.wall,
+            LogEntry::Topic {
+                nick,
+                room,
+                topic: text,
+            },
+        );
+    }
+
+    pub(super) fn handle_list(&mut self, conn: ConnId, _msg: &Message, _now: Now) {
+        self.reply(conn, RPL_LISTSTART, &["Channel", "Users  Name"]);
+        let rows: Vec<(String, String, String)> = self
+            .rooms
+            .values()
+            .map(|r| {
+                let topic = r.topic().map(|t| t.text.clone()).unwrap_or_default();
+                (r.name().to_string(), r.len().to_string(), topic)
+            })
+            .collect();
+        for (name, count, topic) in rows {
+            self.reply(conn, RPL_LIST, &[&name, &count, &topic]);
+        }
+        self.reply(conn, RPL_LISTEND, &["End of /LIST"]);
+    }
+}
