@@ -3,9 +3,11 @@
 //! - msg-split: `Message::parse` splits each raw line into the listed atoms;
 //! - msg-join: serializing the atoms gives one of the listed acceptable lines
 //!   (and that line parses back to the same atoms);
-//! - userhost-split: `Source::parse` splits each source into nick, user, host.
+//! - userhost-split: `Source::parse` splits each source into nick, user, host;
+//! - mask-match: `mask_matches` accepts every listed match and rejects every
+//!   listed failure for each mask.
 
-use natter::proto::{Message, Source, Tag};
+use natter::proto::{mask_matches, Message, Source, Tag};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -145,6 +147,20 @@ struct UserhostAtoms {
     host: String,
 }
 
+#[derive(Debug, Deserialize)]
+struct MaskFile {
+    tests: Vec<MaskCase>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MaskCase {
+    mask: String,
+    #[serde(default)]
+    matches: Vec<String>,
+    #[serde(default)]
+    fails: Vec<String>,
+}
+
 fn assert_no_failures(file: &str, checked: usize, expected: usize, failures: Vec<String>) {
     assert_eq!(checked, expected, "{file}: every case must be checked");
     assert!(
@@ -224,6 +240,25 @@ fn every_userhost_splits_into_the_listed_nick_user_and_host() {
         }
     }
     assert_no_failures("userhost-split.yaml", file.tests.len(), 7, failures);
+}
+
+#[test]
+fn mask_match_vectors() {
+    let file: MaskFile = load("mask-match.yaml");
+    let mut failures = Vec::new();
+    for case in &file.tests {
+        for subject in &case.matches {
+            if !mask_matches(&case.mask, subject) {
+                failures.push(format!("{:?} should match {subject:?}", case.mask));
+            }
+        }
+        for subject in &case.fails {
+            if mask_matches(&case.mask, subject) {
+                failures.push(format!("{:?} should not match {subject:?}", case.mask));
+            }
+        }
+    }
+    assert_no_failures("mask-match.yaml", file.tests.len(), 6, failures);
 }
 
 #[test]
