@@ -549,7 +549,7 @@ fn two_sessions_chat_through_the_natter_core_and_each_line_shows_once() {
     assert_eq!(count(bob, "[12:00:00] -> *alice*: psst"), 1);
     assert_eq!(count(alice, "*** bob has quit (Quit: bye)"), 1);
     assert!(
-        bob.iter().any(|l| l == "*** In #lobby: alice bob"),
+        bob.iter().any(|l| l == "*** In #lobby: @alice bob"),
         "{bob:?}"
     );
 }

@@ -281,7 +281,7 @@ fn a_client_that_never_reads_is_cut_off_for_sendq_while_everyone_else_gets_every
     let log = std::fs::read_to_string(&log).expect("server.log written");
     assert_eq!(
         log.lines()
-            .filter(|l| strip_timestamp(l) == "Client Slow disconnected (SendQ exceeded)")
+            .filter(|l| strip_timestamp(l) == "Client Slow quit: SendQ exceeded")
             .count(),
         1,
         "{log}"
@@ -336,7 +336,8 @@ fn the_seed_scenario_writes_the_seed_server_log_lines() {
             "[John] has left",
             "Client John disconnected",
             "[Jane] has left",
-            "Client Jane disconnected (Server shutting down)",
+            "Client Jane quit: Server shutting down",
+            "Client Jane disconnected",
         ]
     );
 }
@@ -369,7 +370,8 @@ fn sigterm_tells_every_client_the_server_is_shutting_down_and_exits_zero() {
     assert_eq!(count(&rest, "ERROR :Server shutting down"), 1, "{rest:#?}");
     let log = std::fs::read_to_string(&log).expect("server.log flushed at exit");
     assert!(
-        log.contains("] Client John disconnected (Server shutting down)\n"),
+        log.contains("] Client John quit: Server shutting down\n")
+            && log.contains("] Client John disconnected\n"),
         "{log}"
     );
 }

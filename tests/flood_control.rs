@@ -20,9 +20,9 @@ fn a_flooding_client_is_closed_and_the_room_hears_it_once() {
     let delivered = seen.iter().filter(|l| l.contains("PRIVMSG")).count();
     // The burst is 500 lines, and NICK, USER and JOIN were three of them.
     assert_eq!(delivered, 497);
-    assert!(h
-        .log_text()
-        .contains("Client Flood disconnected (Excess Flood)"));
+    let log = h.log_text();
+    assert!(log.contains("] Client Flood quit: Excess Flood\n"), "{log}");
+    assert!(log.contains("] Client Flood disconnected\n"), "{log}");
 }
 
 #[test]

@@ -21,6 +21,10 @@ pub struct Caps {
     pub chathistory: bool,
     /// `echo-message`: the sender gets its own messages back, in order.
     pub echo_message: bool,
+    /// `multi-prefix`: NAMES, WHO and WHOIS show every prefix (`@+nick`).
+    pub multi_prefix: bool,
+    /// `invite-notify`: a room operator hears of invitations to the room.
+    pub invite_notify: bool,
 }
 
 /// Where a connection is in registration.
@@ -61,6 +65,8 @@ pub struct Connection {
     pub modes: UserModes,
     /// Case-folded names of the rooms this client is in.
     pub rooms: RoomSet,
+    /// Case-folded names of the rooms it has a pending invitation to.
+    pub invites: RoomSet,
     /// When the connection opened (monotonic).
     pub connected_at: Instant,
     /// When the connection opened (wall clock, shown as the signon time).
@@ -131,6 +137,7 @@ impl Connection {
             caps: Caps::default(),
             modes: UserModes::default(),
             rooms: RoomSet::default(),
+            invites: RoomSet::default(),
             connected_at: now.mono,
             signon: now.wall,
             last_active: now.mono,

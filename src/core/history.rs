@@ -40,11 +40,15 @@ pub enum HistoryKind {
     /// A private PRIVMSG or NOTICE; `target` is the recipient's nick. Stored,
     /// never replayed until accounts can prove who owns a conversation.
     Private,
+    /// An operator removed someone (`text` is `victim reason`).
+    Kick,
+    /// An operator changed the room's modes (`text` is `+o-v alice bob`).
+    Mode,
 }
 
 impl HistoryKind {
     /// Every kind, for round-trip tests.
-    pub const ALL: [HistoryKind; 7] = [
+    pub const ALL: [HistoryKind; 9] = [
         HistoryKind::Privmsg,
         HistoryKind::Notice,
         HistoryKind::Topic,
@@ -52,6 +56,8 @@ impl HistoryKind {
         HistoryKind::Part,
         HistoryKind::Quit,
         HistoryKind::Private,
+        HistoryKind::Kick,
+        HistoryKind::Mode,
     ];
 
     /// The name stored in the database.
@@ -64,6 +70,8 @@ impl HistoryKind {
             HistoryKind::Part => "part",
             HistoryKind::Quit => "quit",
             HistoryKind::Private => "private",
+            HistoryKind::Kick => "kick",
+            HistoryKind::Mode => "mode",
         }
     }
 

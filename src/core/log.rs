@@ -29,20 +29,38 @@ pub struct LogRecord {
 pub enum LogEntry {
     /// A client finished registering as `nick`.
     Connected { nick: String, peer: String },
-    /// A registered client's connection ended; `reason` is absent for a plain QUIT.
-    Disconnected {
-        nick: String,
-        reason: Option<String>,
-    },
+    /// A registered client's connection ended (the seed's line, exactly).
+    Disconnected { nick: String },
+    /// Why a registered client's connection ended, when it said or had a
+    /// reason (`bye` for `QUIT :bye`, `Ping timeout: 120 seconds`); written
+    /// just before [`LogEntry::Disconnected`].
+    QuitReason { nick: String, reason: String },
     /// A connection ended before it registered.
     ClosedUnregistered { peer: String, reason: String },
     /// `nick` joined a room.
     Joined { nick: String, room: Option<String> },
-    /// `nick` left a room (PART, QUIT or a dropped connection).
-    Left {
+    /// `nick` left a room (PART, QUIT or a dropped connection): the seed's
+    /// line, exactly.
+    Left { nick: String, room: Option<String> },
+    /// The reason `nick` gave when leaving a room by PART; written just
+    /// after [`LogEntry::Left`].
+    PartReason {
         nick: String,
         room: Option<String>,
-        reason: Option<String>,
+        reason: String,
+    },
+    /// An operator (`nick`) removed `victim` from a room.
+    Kick {
+        nick: String,
+        room: Option<String>,
+        victim: String,
+        reason: String,
+    },
+    /// An operator (`nick`) changed a room's modes (`+o-v alice bob`).
+    Mode {
+        nick: String,
+        room: Option<String>,
+        modes: String,
     },
     /// A PRIVMSG to a room.
     Message {
@@ -103,17 +121,6 @@ impl fmt::Display for RoomPrefix<'_> {
     }
 }
 
-struct Reason<'a>(&'a Option<String>);
-
-impl fmt::Display for Reason<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(r) if !r.is_empty() => write!(f, " ({})", Escaped(r)),
-            _ => Ok(()),
-        }
-    }
-}
-
 impl fmt::Display for LogEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use LogEntry::*;
@@ -126,8 +133,9 @@ impl fmt::Display for LogEntry {
                     Escaped(peer)
                 )
             }
-            Disconnected { nick, reason } => {
-                write!(f, "Client {} disconnected{}", Escaped(nick), Reason(reason))
+            Disconnected { nick } => write!(f, "Client {} disconnected", Escaped(nick)),
+            QuitReason { nick, reason } => {
+                write!(f, "Client {} quit: {}", Escaped(nick), Escaped(reason))
             }
             ClosedUnregistered { peer, reason } => write!(
                 f,
@@ -138,12 +146,33 @@ impl fmt::Display for LogEntry {
             Joined { nick, room } => {
                 write!(f, "{}[{}] has joined", RoomPrefix(room), Escaped(nick))
             }
-            Left { nick, room, reason } => write!(
+            Left { nick, room } => write!(f, "{}[{}] has left", RoomPrefix(room), Escaped(nick)),
+            PartReason { nick, room, reason } => write!(
                 f,
-                "{}[{}] has left{}",
+                "{}[{}] left saying: {}",
                 RoomPrefix(room),
                 Escaped(nick),
-                Reason(reason)
+                Escaped(reason)
+            ),
+            Kick {
+                nick,
+                room,
+                victim,
+                reason,
+            } => write!(
+                f,
+                "{}[{}] kicked [{}]: {}",
+                RoomPrefix(room),
+                Escaped(nick),
+                Escaped(victim),
+                Escaped(reason)
+            ),
+            Mode { nick, room, modes } => write!(
+                f,
+                "{}[{}] set mode {}",
+                RoomPrefix(room),
+                Escaped(nick),
+                Escaped(modes)
             ),
             Message { nick, room, text } => write!(
                 f,

@@ -21,5 +21,8 @@ pub use history::{
     parse_server_time, server_time, HistoryKind, HistoryRecord, RoomHistory, Selector,
 };
 pub use log::{log_stamp, render_log_line, LogEntry, LogRecord};
-pub use room::{Room, Topic};
+pub use room::{
+    JoinRefusal, ListEntry, ModeRefusal, Privileges, Room, RoomModes, SpeakRefusal, Topic, KEYLEN,
+    MAX_LIST_ENTRIES,
+};
 pub use server::{Server, VERSION};

@@ -71,3 +71,5 @@ pub const ERR_BANLISTFULL: &str = "478";
 pub const ERR_NOPRIVILEGES: &str = "481";
 pub const ERR_INVALIDKEY: &str = "525";
 pub const ERR_INVALIDMODEPARAM: &str = "696";
+pub const ERR_BANONCHAN: &str = "435";
+pub const RPL_WHOISOPERATOR: &str = "313";

@@ -43,7 +43,7 @@ pub const BAD_NICKS: &[&str] = &[
 
 /// The numerics compared exactly: `<numeric> <target> <subject>`.
 pub const TRACKED_NUMERICS: &[&str] = &[
-    "001", "401", "403", "404", "431", "432", "433", "442", "451", "462",
+    "001", "401", "403", "404", "431", "432", "433", "442", "451", "462", "482",
 ];
 
 const SERVER_NAME: &str = "natter";
@@ -191,6 +191,8 @@ struct MConn {
 struct MRoom {
     name: String,
     members: BTreeSet<ConnId>,
+    /// Members with channel-operator status (`@`).
+    ops: BTreeSet<ConnId>,
 }
 
 /// What one step should produce: normalized lines per connection, and closes.
@@ -293,8 +295,12 @@ impl Model {
                         log_room(&self.rooms[folded].name)
                     ));
                 }
-                let logged = if reason == "Quit" { "" } else { reason };
-                ex.log(format!("Disconnected {nick} {logged}"));
+                // The seed's line exactly; a reason gets a line of its own.
+                let said = reason.strip_prefix("Quit: ").unwrap_or(reason);
+                if said != "Quit" {
+                    ex.log(format!("QuitReason {nick} {said}"));
+                }
+                ex.log(format!("Disconnected {nick}"));
             }
             None => ex.log("ClosedUnregistered".into()),
         }
@@ -306,6 +312,7 @@ impl Model {
     fn drop_member(&mut self, conn: ConnId, folded: &str) {
         let room = self.rooms.get_mut(folded).expect("member's room exists");
         room.members.remove(&conn);
+        room.ops.remove(&conn);
         if room.members.is_empty() {
             self.rooms.remove(folded);
         }
@@ -323,6 +330,9 @@ impl Model {
             &format!("PART {nick} {params}"),
         );
         ex.log(format!("Left {nick} {}", log_room(&room.name)));
+        if let Some(r) = reason {
+            ex.log(format!("PartReason {nick} {} {r}", log_room(&room.name)));
+        }
         self.conns
             .get_mut(&conn)
             .expect("open")
@@ -345,7 +355,12 @@ impl Model {
         let room = self.rooms.entry(folded).or_insert_with(|| MRoom {
             name: name.to_string(),
             members: BTreeSet::new(),
+            ops: BTreeSet::new(),
         });
+        // Whoever opens an empty room becomes its operator.
+        if room.members.is_empty() {
+            room.ops.insert(conn);
+        }
         room.members.insert(conn);
         let line = format!("JOIN {nick} {}", room.name);
         ex.push_all(room.members.iter().copied(), &line);
@@ -353,7 +368,10 @@ impl Model {
         let names = room
             .members
             .iter()
-            .filter_map(|m| self.conns[m].nick.clone())
+            .filter_map(|m| {
+                let prefix = if room.ops.contains(m) { "@" } else { "" };
+                Some(format!("{prefix}{}", self.conns[m].nick.as_ref()?))
+            })
             .collect();
         ex.names.insert((conn, room.name.clone()), names);
     }
@@ -448,6 +466,11 @@ impl Model {
         };
         if !room.members.contains(&conn) {
             ex.push(conn, numeric("442", &nick, name));
+            return;
+        }
+        // Rooms start +t: only operators set the topic.
+        if !room.ops.contains(&conn) {
+            ex.push(conn, numeric("482", &nick, &room.name));
             return;
         }
         let line = format!("TOPIC {nick} {}|{text}", room.name);
@@ -1036,14 +1059,29 @@ impl World {
     }
 }
 
-/// A log record in the model's terms (reasons of PART are not compared).
+/// A log record in the model's terms.
 fn log_key(entry: &LogEntry) -> String {
     let room = |r: &Option<String>| r.clone().unwrap_or_else(|| "-".into());
     match entry {
         LogEntry::Connected { nick, .. } => format!("Connected {nick}"),
-        LogEntry::Disconnected { nick, reason } => {
-            format!("Disconnected {nick} {}", reason.as_deref().unwrap_or(""))
-        }
+        LogEntry::Disconnected { nick } => format!("Disconnected {nick}"),
+        LogEntry::QuitReason { nick, reason } => format!("QuitReason {nick} {reason}"),
+        LogEntry::PartReason {
+            nick,
+            room: r,
+            reason,
+        } => format!("PartReason {nick} {} {reason}", room(r)),
+        LogEntry::Kick {
+            nick,
+            room: r,
+            victim,
+            reason,
+        } => format!("Kick {nick} {} {victim} {reason}", room(r)),
+        LogEntry::Mode {
+            nick,
+            room: r,
+            modes,
+        } => format!("Mode {nick} {} {modes}", room(r)),
         LogEntry::ClosedUnregistered { .. } => "ClosedUnregistered".into(),
         LogEntry::Joined { nick, room: r } => format!("Joined {nick} {}", room(r)),
         LogEntry::Left { nick, room: r, .. } => format!("Left {nick} {}", room(r)),

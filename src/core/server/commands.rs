@@ -55,6 +55,8 @@ pub(super) const COMMANDS: &[Command] = &[
     row("CAP", Server::handle_cap, 0, true),
     row("MODE", Server::handle_mode, 1, false),
     row("TOPIC", Server::handle_topic, 1, false),
+    row("KICK", Server::handle_kick, 2, false),
+    row("INVITE", Server::handle_invite, 2, false),
     row("NAMES", Server::handle_names, 0, false),
     row("LIST", Server::handle_list, 0, false),
     row("WHO", Server::handle_who, 0, false),

@@ -83,11 +83,6 @@ impl Server {
             Some(record) if !peers.is_empty() => self.broadcast_tagged(peers, &m, &record),
             _ => self.broadcast(peers, &m),
         }
-        let logged_reason = if reason == "Quit" {
-            None
-        } else {
-            Some(reason.to_string())
-        };
         for folded in &c.rooms {
             let room = self.log_room(folded);
             self.drop_member(conn, folded);
@@ -96,17 +91,25 @@ impl Server {
                 LogEntry::Left {
                     nick: nick.clone(),
                     room,
-                    reason: None,
                 },
             );
         }
-        self.log(
-            now.wall,
-            LogEntry::Disconnected {
-                nick,
-                reason: logged_reason,
-            },
-        );
+        for folded in &c.invites {
+            if let Some(room) = self.rooms.get_mut(folded) {
+                room.uninvite(conn);
+            }
+        }
+        // A plain QUIT has no reason; `QUIT :bye` logs `bye`.
+        let said = reason.strip_prefix("Quit: ").unwrap_or(reason);
+        if said != "Quit" {
+            let reason = said.to_string();
+            let entry = LogEntry::QuitReason {
+                nick: nick.clone(),
+                reason,
+            };
+            self.log(now.wall, entry);
+        }
+        self.log(now.wall, LogEntry::Disconnected { nick });
     }
 
     /// Sends `ERROR :reason`, closes the connection, tells its rooms.

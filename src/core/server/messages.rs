@@ -9,6 +9,7 @@ use super::Server;
 use crate::core::event::{ConnId, Now};
 use crate::core::history::HistoryKind;
 use crate::core::log::LogEntry;
+use crate::core::room::SpeakRefusal;
 use crate::proto::numeric::*;
 use crate::proto::{casefold, Message, MAX_LINE};
 
@@ -19,6 +20,7 @@ const MAX_TARGETS: usize = 4;
 struct Delivery<'a> {
     conn: ConnId,
     nick: &'a str,
+    source: &'a str,
     echo: bool,
     is_notice: bool,
     now: Now,
@@ -59,6 +61,7 @@ impl Server {
         let delivery = Delivery {
             conn,
             nick: &nick,
+            source: &source,
             echo: c.caps.echo_message,
             is_notice,
             now,
@@ -85,14 +88,15 @@ impl Server {
             }
             return;
         };
-        if !room.contains(d.conn) {
+        if let Err(refusal) = room.may_speak(d.conn, d.source) {
             if !d.is_notice {
+                let why = match refusal {
+                    SpeakRefusal::NotMember => "Cannot send to channel (join it first: +n)",
+                    SpeakRefusal::Moderated => "Cannot send to channel (+m: you need voice)",
+                    SpeakRefusal::Banned => "Cannot send to channel (you are banned: +b)",
+                };
                 let name = room.name().to_string();
-                self.reply(
-                    d.conn,
-                    ERR_CANNOTSENDTOCHAN,
-                    &[&name, "Cannot send to channel (join it first)"],
-                );
+                self.reply(d.conn, ERR_CANNOTSENDTOCHAN, &[&name, why]);
             }
             return;
         }

@@ -97,6 +97,18 @@ impl Server {
         self.send(conn, &msg);
     }
 
+    /// Like [`Server::reply`], for parameters the server made itself (masks,
+    /// times): every one is sent whole.
+    pub(super) fn reply_whole(&mut self, conn: ConnId, numeric: &str, params: &[&str]) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let mut all = vec![c.nick_or_star().to_string()];
+        all.extend(params.iter().map(|p| p.to_string()));
+        let msg = Message::new(numeric, all).with_source(self.config.server_name.clone());
+        self.send(conn, &msg);
+    }
+
     /// `NOTICE <nick> :text` from the server.
     pub(super) fn server_notice(&mut self, conn: ConnId, text: &str) {
         let Some(c) = self.connections.get(&conn) else {

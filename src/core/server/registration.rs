@@ -4,12 +4,17 @@
 //! Owns how a connection becomes a user and how nicknames change. Must
 //! never deliver chat: a connection is not routed anything until 001.
 
+use super::leaving::REASONLEN;
 use super::Server;
 use crate::core::connection::{Caps, Connection, Phase};
 use crate::core::event::{ConnId, Now};
 use crate::core::log::LogEntry;
+use crate::core::room::MAX_LIST_ENTRIES;
 use crate::proto::numeric::*;
-use crate::proto::{casefold, is_valid_nick, Message, CHANNELLEN, NICKLEN, TOPICLEN};
+use crate::proto::{
+    casefold, is_valid_nick, Message, CHANMODES, CHANNELLEN, MODES_PER_LINE, NICKLEN, PREFIX,
+    TOPICLEN,
+};
 
 /// Capabilities this server offers in `CAP LS`.
 const CAPABILITIES: &[&str] = &[
@@ -18,7 +23,16 @@ const CAPABILITIES: &[&str] = &[
     "server-time",
     "batch",
     "draft/chathistory",
+    "multi-prefix",
+    "invite-notify",
 ];
+
+/// User modes, for 004: invisible, operator, wallops.
+const USER_MODES: &str = "iow";
+/// Channel modes, for 004: every letter of CHANMODES and PREFIX.
+const CHANNEL_MODES: &str = "beIiklmnostv";
+/// Channel modes that take an argument, for 004.
+const CHANNEL_MODES_WITH_ARGS: &str = "beIklov";
 
 /// The flag in `caps` that the capability called `cap` turns on, if any.
 fn cap_flag<'a>(caps: &'a mut Caps, cap: &str) -> Option<&'a mut bool> {
@@ -28,6 +42,8 @@ fn cap_flag<'a>(caps: &'a mut Caps, cap: &str) -> Option<&'a mut bool> {
         "server-time" => &mut caps.server_time,
         "batch" => &mut caps.batch,
         "draft/chathistory" => &mut caps.chathistory,
+        "multi-prefix" => &mut caps.multi_prefix,
+        "invite-notify" => &mut caps.invite_notify,
         _ => return None,
     })
 }
@@ -178,6 +194,18 @@ impl Server {
                 return;
             }
         }
+        if let Some(room) = self.banned_room_for_nick(conn, &wanted) {
+            self.reply(
+                conn,
+                ERR_BANONCHAN,
+                &[
+                    &wanted,
+                    &room,
+                    "Cannot change nickname while banned on channel",
+                ],
+            );
+            return;
+        }
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
@@ -201,6 +229,22 @@ impl Server {
         let m = Message::new("NICK", [wanted.as_str()]).with_source(old_source);
         self.broadcast(to, &m);
         self.log(now.wall, LogEntry::NickChange { old, new: wanted });
+    }
+
+    /// The first room `conn` is in where `nick` would be banned (and it is
+    /// neither voiced nor an operator there), if any.
+    fn banned_room_for_nick(&self, conn: ConnId, nick: &str) -> Option<String> {
+        let c = self.connections.get(&conn)?;
+        let subject = format!(
+            "{nick}!{}@{}",
+            c.user.as_deref().unwrap_or("unknown"),
+            c.host
+        );
+        c.rooms
+            .iter()
+            .filter_map(|folded| self.rooms.get(folded))
+            .find(|room| !room.may_change_nick(conn, &subject))
+            .map(|room| room.name().to_string())
     }
 
     fn try_complete_registration(&mut self, conn: ConnId, now: Now) {
@@ -255,7 +299,14 @@ impl Server {
             RPL_CREATED,
             &[&format!("This server was created {}", self.config.created)],
         );
-        self.reply(conn, RPL_MYINFO, &[&name, super::VERSION, "i", "nt"]);
+        let myinfo = [
+            name.as_str(),
+            super::VERSION,
+            USER_MODES,
+            CHANNEL_MODES,
+            CHANNEL_MODES_WITH_ARGS,
+        ];
+        self.reply(conn, RPL_MYINFO, &myinfo);
         let isupport = self.isupport();
         let mut params: Vec<&str> = isupport.iter().map(String::as_str).collect();
         params.push("are supported by this server");
@@ -273,8 +324,13 @@ impl Server {
             format!("NICKLEN={NICKLEN}"),
             format!("TOPICLEN={TOPICLEN}"),
             format!("CHANLIMIT=#:{}", self.config.max_rooms_per_client),
-            "CHANMODES=,,,nt".to_string(),
-            "PREFIX=".to_string(),
+            format!("CHANMODES={CHANMODES}"),
+            format!("PREFIX={PREFIX}"),
+            format!("MODES={MODES_PER_LINE}"),
+            format!("MAXLIST=beI:{MAX_LIST_ENTRIES}"),
+            "EXCEPTS=e".to_string(),
+            "INVEX=I".to_string(),
+            format!("KICKLEN={REASONLEN}"),
             format!("NETWORK={}", self.config.network),
             format!("CHATHISTORY={}", self.config.chathistory_max),
             "MSGREFTYPES=msgid,timestamp".to_string(),

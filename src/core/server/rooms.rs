@@ -1,4 +1,4 @@
-//! Rooms: JOIN, PART, TOPIC, NAMES and LIST.
+//! Rooms: JOIN, PART, TOPIC, NAMES, LIST, KICK and INVITE.
 //!
 //! Owns who enters and leaves a room and what they are told when they do.
 //! Must never hold a room's own rules (those are [`crate::core::Room`]'s)
@@ -10,7 +10,7 @@ use super::Server;
 use crate::core::event::{ConnId, Now};
 use crate::core::history::HistoryKind;
 use crate::core::log::LogEntry;
-use crate::core::room::{Room, Topic};
+use crate::core::room::{JoinRefusal, Room, Topic};
 use crate::proto::numeric::*;
 use crate::proto::{casefold, is_valid_channel, Message, CHANNELLEN, MAX_LINE, NICKLEN, TOPICLEN};
 use std::collections::BTreeSet;
@@ -41,12 +41,16 @@ impl Server {
             }
             return;
         }
-        for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
-            self.join_room(conn, name, now);
+        let mut keys = msg.param(1).split(',');
+        for name in msg.param(0).split(',') {
+            let key = keys.next().filter(|k| !k.is_empty());
+            if !name.is_empty() {
+                self.join_room(conn, name, key, now);
+            }
         }
     }
 
-    fn join_room(&mut self, conn: ConnId, name: &str, now: Now) {
+    fn join_room(&mut self, conn: ConnId, name: &str, key: Option<&str>, now: Now) {
         if !is_valid_channel(name) {
             let shown: String = name.chars().take(CHANNELLEN + 1).collect();
             self.reply(
@@ -71,8 +75,22 @@ impl Server {
             );
             return;
         }
-        c.rooms.insert(folded.clone());
         let source = c.source();
+        if let Some(room) = self.rooms.get(&folded) {
+            if let Err(refusal) = room.may_join(conn, &source, key) {
+                let (numeric, text) = match refusal {
+                    JoinRefusal::Banned => (ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
+                    JoinRefusal::InviteOnly => (ERR_INVITEONLYCHAN, "Cannot join channel (+i)"),
+                    JoinRefusal::BadKey => (ERR_BADCHANNELKEY, "Cannot join channel (+k)"),
+                    JoinRefusal::Full => (ERR_CHANNELISFULL, "Cannot join channel (+l)"),
+                };
+                let shown = room.name().to_string();
+                self.reply(conn, numeric, &[&shown, text]);
+                return;
+            }
+        }
+        c.rooms.insert(folded.clone());
+        c.invites.remove(&folded);
         let nick = c.nick_or_star().to_string();
         let room = self
             .rooms
@@ -149,19 +167,35 @@ impl Server {
         self.log(
             now.wall,
             LogEntry::Left {
+                nick: nick.clone(),
+                room: log_room.clone(),
+            },
+        );
+        if let Some(reason) = reason {
+            let entry = LogEntry::PartReason {
                 nick,
                 room: log_room,
                 reason,
-            },
-        );
+            };
+            self.log(now.wall, entry);
+        }
     }
 
-    /// Removes `conn` from the room, deleting the room when it empties.
+    /// Removes `conn` from the room, deleting the room (with its modes,
+    /// lists and invitations) when it empties.
     pub(super) fn drop_member(&mut self, conn: ConnId, folded: &str) {
-        if let Some(room) = self.rooms.get_mut(folded) {
-            room.part(conn);
-            if room.is_empty() {
-                self.rooms.remove(folded);
+        let Some(room) = self.rooms.get_mut(folded) else {
+            return;
+        };
+        room.part(conn);
+        if !room.is_empty() {
+            return;
+        }
+        let invited: Vec<ConnId> = room.invited().collect();
+        self.rooms.remove(folded);
+        for id in invited {
+            if let Some(c) = self.connections.get_mut(&id) {
+                c.invites.remove(folded);
             }
         }
     }
@@ -182,22 +216,44 @@ impl Server {
         }
     }
 
+    /// 353 lines and 366 for the room: every member with their prefixes
+    /// (all of them for `multi-prefix` clients). Someone outside the room
+    /// sees no invisible (+i) members, and nothing of a secret (+s) room.
     fn send_names(&mut self, conn: ConnId, folded: &str) {
         let Some(room) = self.rooms.get(folded) else {
             return;
         };
+        let Some(asker) = self.connections.get(&conn) else {
+            return;
+        };
+        let all_prefixes = asker.caps.multi_prefix;
         let name = room.name().to_string();
-        let nicks: Vec<String> = room
-            .members()
-            .filter_map(|m| self.connections.get(&m)?.nick.clone())
-            .collect();
+        let inside = room.contains(conn);
+        let symbol = if room.modes().secret { "@" } else { "=" };
+        let nicks: Vec<String> = if inside || !room.modes().secret {
+            room.members_with_privileges()
+                .filter_map(|(m, p)| {
+                    let c = self.connections.get(&m)?;
+                    if !inside && c.modes.invisible {
+                        return None;
+                    }
+                    Some(format!(
+                        "{}{}",
+                        p.prefixes(all_prefixes),
+                        c.nick.as_deref()?
+                    ))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         // Keep each 353 line comfortably inside the 512-byte limit.
         let budget =
-            MAX_LINE.saturating_sub(self.config.server_name.len() + name.len() + NICKLEN + 16);
+            MAX_LINE.saturating_sub(self.config.server_name.len() + name.len() + NICKLEN + 18);
         let mut chunk = String::new();
         for nick in nicks {
             if !chunk.is_empty() && chunk.len() + 1 + nick.len() > budget {
-                self.reply(conn, RPL_NAMREPLY, &["=", &name, &chunk]);
+                self.reply(conn, RPL_NAMREPLY, &[symbol, &name, &chunk]);
                 chunk.clear();
             }
             if !chunk.is_empty() {
@@ -206,7 +262,7 @@ impl Server {
             chunk.push_str(&nick);
         }
         if !chunk.is_empty() {
-            self.reply(conn, RPL_NAMREPLY, &["=", &name, &chunk]);
+            self.reply(conn, RPL_NAMREPLY, &[symbol, &name, &chunk]);
         }
         self.reply(conn, RPL_ENDOFNAMES, &[&name, "End of /NAMES list"]);
     }
@@ -253,6 +309,18 @@ impl Server {
         let Some(room) = self.rooms.get_mut(&folded) else {
             return;
         };
+        if !room.may_set_topic(conn) {
+            let shown = room.name().to_string();
+            self.reply(
+                conn,
+                ERR_CHANOPRIVSNEEDED,
+                &[
+                    &shown,
+                    "You're not a channel operator (the topic is locked: +t)",
+                ],
+            );
+            return;
+        }
         // TOPICLEN, or less when a long source and room name would push the
         // relayed `:source TOPIC #room :text` past 512 bytes.
         let overhead = source.len() + "TOPIC".len() + room.name().len() + 6;
@@ -283,6 +351,7 @@ impl Server {
         let rows: Vec<(String, String, String)> = self
             .rooms
             .values()
+            .filter(|r| !r.modes().secret || r.contains(conn))
             .map(|r| {
                 let topic = r.topic().map(|t| t.text.clone()).unwrap_or_default();
                 (r.name().to_string(), r.len().to_string(), topic)
@@ -294,3 +363,175 @@ impl Server {
         self.reply(conn, RPL_LISTEND, &["End of /LIST"]);
     }
 }
+
+impl Server {
+    /// `KICK #room nick[,nick…] [:comment]`: an operator removes members.
+    /// Everyone in the room (the kicked too) sees each KICK once.
+    pub(super) fn handle_kick(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let name = msg.param(0);
+        let folded = casefold(name);
+        let Some(room) = self.rooms.get(&folded) else {
+            self.reply(conn, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+            return;
+        };
+        let room_name = room.name().to_string();
+        if !room.contains(conn) {
+            self.reply(
+                conn,
+                ERR_NOTONCHANNEL,
+                &[&room_name, "You're not on that channel"],
+            );
+            return;
+        }
+        if !room.is_op(conn) {
+            self.reply(
+                conn,
+                ERR_CHANOPRIVSNEEDED,
+                &[&room_name, "You're not a channel operator"],
+            );
+            return;
+        }
+        let Some(kicker) = self.connections.get(&conn) else {
+            return;
+        };
+        let source = kicker.source();
+        let kicker_nick = kicker.nick_or_star().to_string();
+        // The default comment is the kicker's nick, as on most servers.
+        let comment = match msg.params.get(2).filter(|c| !c.is_empty()) {
+            Some(c) => truncate(c, REASONLEN).to_string(),
+            None => kicker_nick.clone(),
+        };
+        for target in msg
+            .param(1)
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .take(MAX_KICKS)
+        {
+            let victim = self.user(target);
+            let in_room =
+                victim.is_some_and(|v| self.rooms.get(&folded).is_some_and(|r| r.contains(v)));
+            let (Some(victim), true) = (victim, in_room) else {
+                if victim.is_none() {
+                    self.reply(conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+                } else {
+                    self.reply(
+                        conn,
+                        ERR_USERNOTINCHANNEL,
+                        &[target, &room_name, "They aren't on that channel"],
+                    );
+                }
+                continue;
+            };
+            self.kick(conn, victim, &folded, &source, &kicker_nick, &comment, now);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn kick(
+        &mut self,
+        _kicker: ConnId,
+        victim: ConnId,
+        folded: &str,
+        source: &str,
+        kicker_nick: &str,
+        comment: &str,
+        now: Now,
+    ) {
+        let Some(room) = self.rooms.get(folded) else {
+            return;
+        };
+        let room_name = room.name().to_string();
+        let members: Vec<ConnId> = room.members().collect();
+        let victim_nick = self.nick_of(victim).unwrap_or("*").to_string();
+        let overhead = source.len() + room_name.len() + victim_nick.len() + 12;
+        let comment = truncate(comment, MAX_LINE.saturating_sub(overhead)).to_string();
+        let text = format!("{victim_nick} {comment}");
+        let record = self.record(HistoryKind::Kick, &room_name, source, &text, now);
+        let m = Message::new("KICK", [room_name.as_str(), &victim_nick, &comment])
+            .with_source(source.to_string());
+        self.broadcast_tagged(members, &m, &record);
+        if let Some(c) = self.connections.get_mut(&victim) {
+            c.rooms.remove(folded);
+        }
+        let log_room = self.log_room(folded);
+        self.drop_member(victim, folded);
+        self.log(
+            now.wall,
+            LogEntry::Kick {
+                nick: kicker_nick.to_string(),
+                room: log_room,
+                victim: victim_nick,
+                reason: comment,
+            },
+        );
+    }
+
+    /// `INVITE nick #room`: a member (an operator, when the room is +i)
+    /// invites someone; the invitation admits them once.
+    pub(super) fn handle_invite(&mut self, conn: ConnId, msg: &Message, _now: Now) {
+        let (target, name) = (msg.param(0), msg.param(1));
+        let Some(invitee) = self.user(target) else {
+            self.reply(conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+            return;
+        };
+        let folded = casefold(name);
+        let Some(room) = self.rooms.get(&folded) else {
+            self.reply(conn, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+            return;
+        };
+        let room_name = room.name().to_string();
+        if !room.contains(conn) {
+            self.reply(
+                conn,
+                ERR_NOTONCHANNEL,
+                &[&room_name, "You're not on that channel"],
+            );
+            return;
+        }
+        if room.modes().invite_only && !room.is_op(conn) {
+            self.reply(
+                conn,
+                ERR_CHANOPRIVSNEEDED,
+                &[&room_name, "You're not a channel operator"],
+            );
+            return;
+        }
+        let invitee_nick = self.nick_of(invitee).unwrap_or(target).to_string();
+        if room.contains(invitee) {
+            self.reply(
+                conn,
+                ERR_USERONCHANNEL,
+                &[&invitee_nick, &room_name, "is already on channel"],
+            );
+            return;
+        }
+        // invite-notify: the room's other operators that asked for it.
+        let notified: Vec<ConnId> = room
+            .members_with_privileges()
+            .filter(|&(m, p)| p.op && m != conn)
+            .filter(|(m, _)| {
+                self.connections
+                    .get(m)
+                    .is_some_and(|c| c.caps.invite_notify)
+            })
+            .map(|(m, _)| m)
+            .collect();
+        if let Some(room) = self.rooms.get_mut(&folded) {
+            room.invite(invitee);
+        }
+        if let Some(c) = self.connections.get_mut(&invitee) {
+            c.invites.insert(folded);
+        }
+        let Some(source) = self.connections.get(&conn).map(|c| c.source()) else {
+            return;
+        };
+        self.reply(conn, RPL_INVITING, &[&invitee_nick, &room_name]);
+        let m =
+            Message::new("INVITE", [invitee_nick.as_str(), room_name.as_str()]).with_source(source);
+        self.send(invitee, &m);
+        self.broadcast(notified, &m);
+    }
+}
+
+/// Most nicks one KICK removes (`TARGMAX=KICK:` would say so).
+const MAX_KICKS: usize = 20;
