@@ -1,29 +1,9 @@
 //! Rooms and messages, as scenarios: joining, parting, names, topics, list,
 //! who, modes, nick changes, quits, private messages and echo-message.
 mod common;
-use common::Harness;
+use common::{commands, member, take, user, Harness};
 use natter::core::ConnId;
 use natter::proto::Message;
-
-/// Parsed lines `conn` received since last asked.
-fn take(h: &mut Harness, conn: ConnId) -> Vec<Message> {
-    h.take(conn)
-        .iter()
-        .map(|l| Message::parse(l).expect("the server sends valid lines"))
-        .collect()
-}
-
-/// The commands (or numerics) of `msgs`, in order.
-fn commands(msgs: &[Message]) -> Vec<&str> {
-    msgs.iter().map(|m| m.command.as_str()).collect()
-}
-
-/// Registers `nick` and throws away its welcome burst.
-fn user(h: &mut Harness, id: u64, nick: &str) -> ConnId {
-    let conn = h.register(id, nick, 12000 + id as u16);
-    h.take(conn);
-    conn
-}
 
 #[test]
 fn private_message_to_a_nick_still_registering_is_no_such_nick() {
@@ -40,14 +20,6 @@ fn private_message_to_a_nick_still_registering_is_no_such_nick() {
         h.take(pending).is_empty(),
         "an unregistered client gets no chat"
     );
-}
-
-/// Registers `nick` and joins it to `rooms`, throwing away the replies.
-fn member(h: &mut Harness, id: u64, nick: &str, rooms: &str) -> ConnId {
-    let conn = user(h, id, nick);
-    h.send(conn, &format!("JOIN {rooms}"));
-    h.take(conn);
-    conn
 }
 
 fn nick_of_source(msg: &Message) -> &str {

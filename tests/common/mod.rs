@@ -127,6 +127,34 @@ impl Harness {
     }
 }
 
+/// Parsed lines `conn` received since last asked.
+pub fn take(h: &mut Harness, conn: ConnId) -> Vec<natter::proto::Message> {
+    h.take(conn)
+        .iter()
+        .map(|l| natter::proto::Message::parse(l).expect("the server sends valid lines"))
+        .collect()
+}
+
+/// The commands (or numerics) of `msgs`, in order.
+pub fn commands(msgs: &[natter::proto::Message]) -> Vec<&str> {
+    msgs.iter().map(|m| m.command.as_str()).collect()
+}
+
+/// Registers `nick` and throws away its welcome burst.
+pub fn user(h: &mut Harness, id: u64, nick: &str) -> ConnId {
+    let conn = h.register(id, nick, 12000 + id as u16);
+    h.take(conn);
+    conn
+}
+
+/// Registers `nick` and joins it to `rooms`, throwing away the replies.
+pub fn member(h: &mut Harness, id: u64, nick: &str, rooms: &str) -> ConnId {
+    let conn = user(h, id, nick);
+    h.send(conn, &format!("JOIN {rooms}"));
+    h.take(conn);
+    conn
+}
+
 /// insta settings that keep snapshots in the crate's top-level snapshots/.
 pub fn snapshot_settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
