@@ -81,6 +81,31 @@ fn plain_replay_shows_times_in_the_servers_zone_like_server_log() {
 }
 
 #[test]
+fn plain_replay_keeps_an_action_an_action_with_its_time_inside() {
+    let mut h = Harness::new();
+    let alice = user(&mut h, 1, "alice", "");
+    h.send(alice, "JOIN #lobby");
+    h.send(alice, "PRIVMSG #lobby :\x01ACTION waves\x01");
+    h.send(alice, "PRIVMSG #lobby :\x01VERSION\x01");
+    h.send(alice, "PRIVMSG #lobby :plain words");
+    let bob = user(&mut h, 2, "bob", "");
+    h.send(bob, "JOIN #lobby");
+    assert_eq!(
+        texts(&h.take(bob), "PRIVMSG"),
+        [
+            "\x01ACTION [2023-11-09 12:34:56] waves\x01",
+            "[2023-11-09 12:34:56] plain words",
+        ],
+        "a CTCP query is not replayed as text"
+    );
+    // With server-time the action is replayed untouched.
+    let carol = user(&mut h, 3, "carol", "server-time");
+    h.send(carol, "JOIN #lobby");
+    let got = texts(&h.take(carol), "PRIVMSG");
+    assert_eq!(got[0], "\x01ACTION waves\x01");
+}
+
+#[test]
 fn a_client_with_batch_and_server_time_gets_a_chathistory_batch() {
     let got = bob_joins_after_three_messages(ServerConfig::default(), ALL_CAPS).join("\n");
     snapshot_settings().bind(|| insta::assert_snapshot!("history_on_join_batch", got));

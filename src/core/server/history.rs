@@ -97,6 +97,20 @@ impl Server {
             id
         });
         let plain = !caps.batch && !caps.server_time;
+        // Plain replay puts the time into the text, which would break a
+        // CTCP: an ACTION carries its time inside, and other CTCPs (queries
+        // a client would answer again) are not replayed as plain text.
+        let kept: Vec<HistoryRecord>;
+        let records = if plain {
+            kept = records
+                .iter()
+                .filter(|r| !is_ctcp(&r.text) || action_body(&r.text).is_some())
+                .cloned()
+                .collect();
+            &kept[..]
+        } else {
+            records
+        };
         let zone = chrono::FixedOffset::east_opt(self.config.utc_offset_secs)
             .unwrap_or(chrono::Offset::fix(&chrono::Utc));
         if let Some(id) = &batch {
@@ -120,7 +134,13 @@ impl Server {
                     .map(|t| t.format("[%Y-%m-%d %H:%M:%S] ").to_string())
                     .unwrap_or_default();
                 let budget = MAX_LINE.saturating_sub(r.source.len() + room.len() + 20);
-                format!("{at}{}", truncate(&r.text, budget.saturating_sub(at.len())))
+                match action_body(&r.text) {
+                    Some(body) => {
+                        let budget = budget.saturating_sub(at.len() + 9);
+                        format!("\x01ACTION {at}{}\x01", truncate(body, budget))
+                    }
+                    None => format!("{at}{}", truncate(&r.text, budget.saturating_sub(at.len()))),
+                }
             } else {
                 r.text.to_string()
             };
@@ -282,4 +302,15 @@ impl Server {
             self.send(conn, &close);
         }
     }
+}
+
+/// Whether `text` is a CTCP message (`\x01VERB …\x01`).
+fn is_ctcp(text: &str) -> bool {
+    text.starts_with('\x01')
+}
+
+/// The text of a CTCP ACTION (`/me waves` is `\x01ACTION waves\x01`).
+fn action_body(text: &str) -> Option<&str> {
+    let body = text.strip_prefix("\x01ACTION ")?;
+    Some(body.strip_suffix('\x01').unwrap_or(body))
 }
