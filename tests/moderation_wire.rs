@@ -30,7 +30,8 @@ fn steady(line: &str) -> String {
         .join(" ")
 }
 
-/// Records one step: who sent what, then what each client received.
+/// Records one step: who sent what, then what each client received (the
+/// sender first).
 struct Transcript {
     text: String,
 }
@@ -39,7 +40,11 @@ impl Transcript {
     fn step(&mut self, people: &mut [&mut Client], who: usize, line: &str) {
         people[who].send(line);
         self.text += &format!("{}> {line}\n", people[who].nick);
-        for person in people.iter_mut() {
+        // The sender's round trip first: after it the server has applied
+        // the line, so everyone else's round trip sees all it caused.
+        let order = std::iter::once(who).chain((0..people.len()).filter(|&p| p != who));
+        for p in order {
+            let person = &mut people[p];
             for got in person.sync() {
                 self.text += &format!("  {} < {}\n", person.nick, steady(&got));
             }
