@@ -25,6 +25,8 @@ pub struct Caps {
     pub multi_prefix: bool,
     /// `invite-notify`: a room operator hears of invitations to the room.
     pub invite_notify: bool,
+    /// `away-notify`: hears when people in its rooms go away or come back.
+    pub away_notify: bool,
 }
 
 /// Where a connection is in registration.
@@ -63,6 +65,8 @@ pub struct Connection {
     pub caps: Caps,
     /// Its user modes (`+i`, `+w`, `+o`).
     pub modes: UserModes,
+    /// The away message, while it is away.
+    pub away: Option<String>,
     /// Case-folded names of the rooms this client is in.
     pub rooms: RoomSet,
     /// Case-folded names of the rooms it has a pending invitation to.
@@ -73,6 +77,8 @@ pub struct Connection {
     pub signon: Timestamp,
     /// When the client last sent anything.
     pub last_active: Instant,
+    /// When it last sent a PRIVMSG or NOTICE (WHOIS shows the idle time).
+    pub last_spoke: Instant,
     /// When the server sent a PING still unanswered.
     pub ping_sent: Option<Instant>,
     /// Flood control: the time by which this client's lines would have been
@@ -136,11 +142,13 @@ impl Connection {
             tls: false,
             caps: Caps::default(),
             modes: UserModes::default(),
+            away: None,
             rooms: RoomSet::default(),
             invites: RoomSet::default(),
             connected_at: now.mono,
             signon: now.wall,
             last_active: now.mono,
+            last_spoke: now.mono,
             ping_sent: None,
             flood_clock: now.mono,
             timer: now.mono,

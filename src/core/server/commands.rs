@@ -44,7 +44,7 @@ const fn row(
 pub(super) const COMMANDS: &[Command] = &[
     row("PRIVMSG", Server::handle_privmsg, 0, false),
     row("NOTICE", Server::handle_notice, 0, false),
-    row("PING", Server::handle_ping, 1, true),
+    row("PING", Server::handle_ping, 0, true),
     row("PONG", Server::handle_pong, 0, true),
     row("JOIN", Server::handle_join, 1, false),
     row("PART", Server::handle_part, 1, false),
@@ -62,6 +62,18 @@ pub(super) const COMMANDS: &[Command] = &[
     row("WHO", Server::handle_who, 0, false),
     row("WHOIS", Server::handle_whois, 0, false),
     row("MOTD", Server::handle_motd, 0, false),
+    row("AWAY", Server::handle_away, 0, false),
+    row("USERHOST", Server::handle_userhost, 1, false),
+    row("ISON", Server::handle_ison, 1, false),
+    row("WHOWAS", Server::handle_whowas, 1, false),
+    row("LUSERS", Server::handle_lusers, 0, false),
+    row("VERSION", Server::handle_version, 0, false),
+    row("TIME", Server::handle_time, 0, false),
+    row("ADMIN", Server::handle_admin, 0, false),
+    row("INFO", Server::handle_info, 0, false),
+    row("LINKS", Server::handle_links, 0, false),
+    row("HELP", Server::handle_help, 0, false),
+    row("HELPOP", Server::handle_help, 0, false),
     row("CHATHISTORY", Server::handle_chathistory, 0, false),
 ];
 

@@ -70,6 +70,7 @@ impl Server {
             );
             return;
         }
+        self.remember_whowas(&c, now);
         let source = c.source();
         let shown = truncate(reason, MAX_LINE.saturating_sub(source.len() + 8));
         let mut last = None;

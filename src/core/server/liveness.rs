@@ -9,6 +9,7 @@
 use super::output::truncate;
 use super::Server;
 use crate::core::event::{ConnId, Instant, Now, Timestamp};
+use crate::proto::numeric::{ERR_NEEDMOREPARAMS, ERR_NOORIGIN};
 use crate::proto::{Message, MAX_LINE};
 
 /// What one connection's deadline means when it fires.
@@ -22,7 +23,20 @@ enum Due {
 }
 
 impl Server {
+    /// `PING token` is answered `PONG server token`; no token at all is
+    /// 461, an empty one 409 (Modern IRC).
     pub(super) fn handle_ping(&mut self, conn: ConnId, msg: &Message, _now: Now) {
+        match msg.params.first().map(String::as_str) {
+            None => {
+                self.reply(conn, ERR_NEEDMOREPARAMS, &["PING", "Not enough parameters"]);
+                return;
+            }
+            Some("") => {
+                self.reply(conn, ERR_NOORIGIN, &["No origin specified"]);
+                return;
+            }
+            Some(_) => {}
+        }
         let name = self.config.server_name.clone();
         // `:name PONG name :token` within 512 bytes, however long the token.
         let token = truncate(msg.param(0), MAX_LINE.saturating_sub(2 * name.len() + 10));

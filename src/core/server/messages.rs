@@ -53,9 +53,10 @@ impl Server {
             }
             return;
         };
-        let Some(c) = self.connections.get(&conn) else {
+        let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
+        c.last_spoke = now.mono;
         let source = c.source();
         let nick = c.nick_or_star().to_string();
         let delivery = Delivery {
@@ -130,6 +131,9 @@ impl Server {
             }
             return;
         };
+        if !d.is_notice {
+            self.tell_if_away(d.conn, to);
+        }
         let mut recipients = vec![to];
         if d.echo && to != d.conn {
             recipients.push(d.conn);

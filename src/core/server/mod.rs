@@ -9,13 +9,15 @@
 //! | file | what it owns |
 //! |---|---|
 //! | [`commands`] | the command table: verb → handler, 451 and 461 answered once for all |
-//! | `registration` | CAP, PASS, NICK, USER, the welcome burst, MOTD |
+//! | `registration` | CAP, PASS, NICK, USER, the welcome burst, 005 |
 //! | `liveness` | PING/PONG, flood control, the timer queue behind [`Server::poll_timeout`] |
 //! | `leaving` | QUIT, dropped connections, shutdown |
 //! | `rooms` | JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE |
 //! | `modes` | MODE on rooms and users |
 //! | `messages` | PRIVMSG and NOTICE |
-//! | `queries` | WHO and WHOIS |
+//! | `queries` | WHO, WHOIS, WHOWAS, USERHOST, ISON |
+//! | `presence` | AWAY and away-notify |
+//! | `server_info` | LUSERS, MOTD, VERSION, TIME, ADMIN, INFO, LINKS, HELP |
 //! | `history` | history records, replay on join, CHATHISTORY |
 //! | `output` | how replies, broadcasts and tagged lines are built |
 //!
@@ -38,9 +40,11 @@ mod liveness;
 mod messages;
 mod modes;
 mod output;
+mod presence;
 mod queries;
 mod registration;
 mod rooms;
+mod server_info;
 
 use super::action::Action;
 use super::config::ServerConfig;
@@ -97,6 +101,10 @@ pub struct Server {
     next_id: u64,
     /// The next `BATCH` reference number.
     next_batch: u64,
+    /// The most users registered at once (265/266).
+    max_users: usize,
+    /// Who recently used which nick, newest last (WHOWAS), bounded.
+    whowas: VecDeque<queries::WasUser>,
     outbox: VecDeque<Action>,
 }
 
@@ -114,6 +122,8 @@ impl Server {
             next_sweep: None,
             next_id: 1,
             next_batch: 1,
+            max_users: 0,
+            whowas: VecDeque::new(),
             outbox: VecDeque::new(),
         }
     }

@@ -1,4 +1,4 @@
-//! Queries about people: WHO and WHOIS.
+//! Queries about people: WHO, WHOIS, WHOWAS, USERHOST and ISON.
 //!
 //! Owns what others may learn about a user: invisible (+i) users and
 //! secret (+s) rooms are shown only to people who share them. Must never
@@ -6,13 +6,128 @@
 
 use super::Server;
 use crate::core::connection::Connection;
-use crate::core::event::{ConnId, Now};
+use crate::core::event::{ConnId, Now, Timestamp};
 use crate::core::room::Privileges;
 use crate::proto::numeric::*;
 use crate::proto::{casefold, Message};
 
+/// How many past users WHOWAS remembers, all nicks together.
+const WHOWAS_KEPT: usize = 1000;
+/// Most nicks one ISON or USERHOST asks about.
+const MAX_QUERY_NICKS: usize = 20;
+
+/// Someone who used a nick: what WHOWAS shows.
+#[derive(Debug, Clone)]
+pub(super) struct WasUser {
+    nick: String,
+    user: String,
+    host: String,
+    realname: String,
+    until: Timestamp,
+}
+
 impl Server {
-    /// One 352 row: `H` (here), `*` for a server operator, then the
+    /// Remembers who `c` was (on a nick change or when it leaves); the
+    /// oldest memory goes once [`WHOWAS_KEPT`] are kept.
+    pub(super) fn remember_whowas(&mut self, c: &Connection, now: Now) {
+        let Some(nick) = c.nick.clone() else {
+            return;
+        };
+        if self.whowas.len() >= WHOWAS_KEPT {
+            self.whowas.pop_front();
+        }
+        self.whowas.push_back(WasUser {
+            nick,
+            user: c.user.clone().unwrap_or_default(),
+            host: c.host.clone(),
+            realname: c.realname.clone(),
+            until: now.wall,
+        });
+    }
+
+    /// `WHOWAS nick [count]`: the newest `count` (all when absent or not
+    /// positive) users of that nick, 314 and 312 each, then 369; 406 when
+    /// nobody used it.
+    pub(super) fn handle_whowas(&mut self, conn: ConnId, msg: &Message, _now: Now) {
+        let wanted = msg
+            .param(0)
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let count = msg
+            .param(1)
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or(usize::MAX);
+        let folded = casefold(&wanted);
+        let found: Vec<WasUser> = self
+            .whowas
+            .iter()
+            .rev()
+            .filter(|w| casefold(&w.nick) == folded)
+            .take(count)
+            .cloned()
+            .collect();
+        if found.is_empty() {
+            self.reply(
+                conn,
+                ERR_WASNOSUCHNICK,
+                &[&wanted, "There was no such nickname"],
+            );
+        }
+        let server = self.config.server_name.clone();
+        for w in found {
+            self.reply(
+                conn,
+                RPL_WHOWASUSER,
+                &[&w.nick, &w.user, &w.host, "*", &w.realname],
+            );
+            let when = chrono::DateTime::from_timestamp_millis(w.until.0 as i64)
+                .map(|t| t.format("%a %b %-d %H:%M:%S %Y UTC").to_string())
+                .unwrap_or_default();
+            self.reply(conn, RPL_WHOISSERVER, &[&w.nick, &server, &when]);
+        }
+        self.reply(conn, RPL_ENDOFWHOWAS, &[&wanted, "End of WHOWAS"]);
+    }
+
+    /// `ISON nick…`: which of them are online, in one 303.
+    pub(super) fn handle_ison(&mut self, conn: ConnId, msg: &Message, _now: Now) {
+        let online: Vec<String> = msg
+            .params
+            .iter()
+            .flat_map(|p| p.split(' '))
+            .filter(|n| !n.is_empty())
+            .take(MAX_QUERY_NICKS)
+            .filter_map(|n| {
+                self.user(n)
+                    .and_then(|id| self.nick_of(id))
+                    .map(str::to_string)
+            })
+            .collect();
+        self.reply(conn, RPL_ISON, &[&online.join(" ")]);
+    }
+
+    /// `USERHOST nick…` (up to five): `nick[*]=[+|-]user@host` each, `*` for
+    /// operators and `-` for away.
+    pub(super) fn handle_userhost(&mut self, conn: ConnId, msg: &Message, _now: Now) {
+        let found: Vec<String> = msg
+            .params
+            .iter()
+            .take(5)
+            .filter_map(|n| self.user(n).and_then(|id| self.connections.get(&id)))
+            .map(|c| {
+                let oper = if c.modes.oper { "*" } else { "" };
+                let away = if c.away.is_some() { '-' } else { '+' };
+                let user = c.user.as_deref().unwrap_or("unknown");
+                format!("{}{oper}={away}{user}@{}", c.nick_or_star(), c.host)
+            })
+            .collect();
+        self.reply(conn, RPL_USERHOST, &[&found.join(" ")]);
+    }
+
+    /// One 352 row: `H` (here) or `G` (gone: away), `*` for a server operator, then the
     /// member's prefixes in `channel` (all of them with `multi-prefix`).
     fn who_row(
         &self,
@@ -21,7 +136,7 @@ impl Server {
         privileges: Privileges,
         all: bool,
     ) -> Vec<String> {
-        let mut flags = String::from("H");
+        let mut flags = String::from(if c.away.is_some() { "G" } else { "H" });
         if c.modes.oper {
             flags.push('*');
         }
@@ -76,7 +191,7 @@ impl Server {
         self.reply(conn, RPL_ENDOFWHO, &[shown, "End of WHO list"]);
     }
 
-    pub(super) fn handle_whois(&mut self, conn: ConnId, msg: &Message, _now: Now) {
+    pub(super) fn handle_whois(&mut self, conn: ConnId, msg: &Message, now: Now) {
         // WHOIS [server] nick: the nick is the last parameter.
         let Some(target) = msg.params.last().cloned() else {
             self.reply(conn, ERR_NONICKNAMEGIVEN, &["No nickname given"]);
@@ -132,9 +247,27 @@ impl Server {
         let server = self.config.server_name.clone();
         let network = self.config.network.clone();
         self.reply(conn, RPL_WHOISSERVER, &[&nick, &server, &network]);
+        if let Some(away) = &c.away {
+            self.reply(conn, RPL_AWAY, &[&nick, away]);
+        }
         if c.modes.oper {
             self.reply(conn, RPL_WHOISOPERATOR, &[&nick, "is an IRC operator"]);
         }
+        if c.tls {
+            self.reply(
+                conn,
+                RPL_WHOISSECURE,
+                &[&nick, "is using a secure connection"],
+            );
+        }
+        // 317: seconds since the last message, and the signon time.
+        let idle = now.mono.secs_since(c.last_spoke).to_string();
+        let signon = c.signon.secs().to_string();
+        self.reply(
+            conn,
+            RPL_WHOISIDLE,
+            &[&nick, &idle, &signon, "seconds idle, signon time"],
+        );
         self.reply(conn, RPL_ENDOFWHOIS, &[&nick, "End of /WHOIS list"]);
     }
 }

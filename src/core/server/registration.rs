@@ -5,6 +5,7 @@
 //! never deliver chat: a connection is not routed anything until 001.
 
 use super::leaving::REASONLEN;
+use super::presence::AWAYLEN;
 use super::Server;
 use crate::core::connection::{Caps, Connection, Phase};
 use crate::core::event::{ConnId, Now};
@@ -12,8 +13,8 @@ use crate::core::log::LogEntry;
 use crate::core::room::MAX_LIST_ENTRIES;
 use crate::proto::numeric::*;
 use crate::proto::{
-    casefold, is_valid_nick, Message, CHANMODES, CHANNELLEN, MODES_PER_LINE, NICKLEN, PREFIX,
-    TOPICLEN,
+    casefold, is_valid_nick, Message, CHANMODES, CHANNELLEN, MAX_LINE, MODES_PER_LINE, NICKLEN,
+    PREFIX, TOPICLEN,
 };
 
 /// Capabilities this server offers in `CAP LS`.
@@ -25,6 +26,7 @@ const CAPABILITIES: &[&str] = &[
     "draft/chathistory",
     "multi-prefix",
     "invite-notify",
+    "away-notify",
 ];
 
 /// User modes, for 004: invisible, operator, wallops.
@@ -44,6 +46,7 @@ fn cap_flag<'a>(caps: &'a mut Caps, cap: &str) -> Option<&'a mut bool> {
         "draft/chathistory" => &mut caps.chathistory,
         "multi-prefix" => &mut caps.multi_prefix,
         "invite-notify" => &mut caps.invite_notify,
+        "away-notify" => &mut caps.away_notify,
         _ => return None,
     })
 }
@@ -213,6 +216,7 @@ impl Server {
             return;
         }
         let old_source = c.source();
+        let was = c.is_registered().then(|| c.clone());
         let old = c.nick.replace(wanted.clone());
         if let Some(old) = &old {
             self.nicks.remove(&casefold(old));
@@ -221,6 +225,9 @@ impl Server {
         if !c.is_registered() {
             self.try_complete_registration(conn, now);
             return;
+        }
+        if let Some(was) = was {
+            self.remember_whowas(&was, now);
         }
         let old = old.unwrap_or_default();
         let mut to = self.room_peers(conn);
@@ -307,12 +314,20 @@ impl Server {
             CHANNEL_MODES_WITH_ARGS,
         ];
         self.reply(conn, RPL_MYINFO, &myinfo);
-        let isupport = self.isupport();
-        let mut params: Vec<&str> = isupport.iter().map(String::as_str).collect();
-        params.push("are supported by this server");
-        self.reply(conn, RPL_ISUPPORT, &params);
+        self.send_isupport(conn);
+        self.send_lusers(conn);
         self.send_motd(conn);
         self.log(now.wall, LogEntry::Connected { nick, peer });
+    }
+
+    /// 005 lines: what this server implements, exactly, at most 12 tokens
+    /// a line.
+    pub(super) fn send_isupport(&mut self, conn: ConnId) {
+        for chunk in self.isupport().chunks(12) {
+            let mut params: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            params.push("are supported by this server");
+            self.reply(conn, RPL_ISUPPORT, &params);
+        }
     }
 
     /// The 005 tokens: what this server implements, exactly.
@@ -331,30 +346,11 @@ impl Server {
             "EXCEPTS=e".to_string(),
             "INVEX=I".to_string(),
             format!("KICKLEN={REASONLEN}"),
+            format!("AWAYLEN={AWAYLEN}"),
+            format!("LINELEN={}", MAX_LINE + 2),
             format!("NETWORK={}", self.config.network),
             format!("CHATHISTORY={}", self.config.chathistory_max),
             "MSGREFTYPES=msgid,timestamp".to_string(),
         ]
-    }
-
-    pub(super) fn handle_motd(&mut self, conn: ConnId, _msg: &Message, _now: Now) {
-        self.send_motd(conn);
-    }
-
-    fn send_motd(&mut self, conn: ConnId) {
-        if self.config.motd.is_empty() {
-            self.reply(conn, ERR_NOMOTD, &["MOTD File is missing"]);
-            return;
-        }
-        let name = self.config.server_name.clone();
-        self.reply(
-            conn,
-            RPL_MOTDSTART,
-            &[&format!("- {name} Message of the day - ")],
-        );
-        for line in self.config.motd.clone() {
-            self.reply(conn, RPL_MOTD, &[&format!("- {line}")]);
-        }
-        self.reply(conn, RPL_ENDOFMOTD, &["End of /MOTD command."]);
     }
 }

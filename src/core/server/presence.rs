@@ -1,0 +1,64 @@
+//! Presence: AWAY, and `away-notify` for the people who share a room.
+//!
+//! Owns whether a user is away and who hears of it. Must never change
+//! anything but the away state.
+
+use super::output::truncate;
+use super::Server;
+use crate::core::event::{ConnId, Now};
+use crate::proto::numeric::*;
+use crate::proto::Message;
+
+/// Longest away message kept (`AWAYLEN` in 005).
+pub(super) const AWAYLEN: usize = 200;
+
+impl Server {
+    /// `AWAY :message` marks the user away (306); `AWAY` alone marks them
+    /// back (305). People in their rooms with `away-notify` hear it.
+    pub(super) fn handle_away(&mut self, conn: ConnId, msg: &Message, _now: Now) {
+        let message = msg
+            .params
+            .first()
+            .filter(|m| !m.is_empty())
+            .map(|m| truncate(m, AWAYLEN).to_string());
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        if c.away == message {
+            // Nothing changed: confirm, but tell nobody else.
+            let (numeric, text) = away_reply(message.is_some());
+            self.reply(conn, numeric, &[text]);
+            return;
+        }
+        c.away = message.clone();
+        let source = c.source();
+        let (numeric, text) = away_reply(message.is_some());
+        self.reply(conn, numeric, &[text]);
+        let listeners: Vec<ConnId> = self
+            .room_peers(conn)
+            .into_iter()
+            .filter(|p| self.connections.get(p).is_some_and(|c| c.caps.away_notify))
+            .collect();
+        let m = Message::new("AWAY", message).with_source(source);
+        self.broadcast(listeners, &m);
+    }
+
+    /// 301 to `asker` when `target` is away.
+    pub(super) fn tell_if_away(&mut self, asker: ConnId, target: ConnId) {
+        let Some(t) = self.connections.get(&target) else {
+            return;
+        };
+        if let Some(away) = t.away.clone() {
+            let nick = t.nick_or_star().to_string();
+            self.reply(asker, RPL_AWAY, &[&nick, &away]);
+        }
+    }
+}
+
+fn away_reply(away: bool) -> (&'static str, &'static str) {
+    if away {
+        (RPL_NOWAWAY, "You have been marked as being away")
+    } else {
+        (RPL_UNAWAY, "You are no longer marked as being away")
+    }
+}
