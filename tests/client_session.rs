@@ -328,13 +328,69 @@ fn error_replies_read_as_sentences() {
         server(&mut s, ":n 401 John Ghost :No such nick/channel"),
         ["*** No such nick or room: Ghost"]
     );
+    // 404 and 482 have many causes: the server's own words say which.
     assert_eq!(
-        server(&mut s, ":n 404 John #dev :Cannot send to channel"),
-        ["*** You cannot send to #dev: join it first with /join #dev"]
+        server(
+            &mut s,
+            ":n 404 John #dev :Cannot send to channel (+m: you need voice)"
+        ),
+        ["*** #dev: Cannot send to channel (+m: you need voice)"]
+    );
+    assert_eq!(
+        server(&mut s, ":n 482 John #dev :You're not a channel operator"),
+        ["*** #dev: You're not a channel operator"]
     );
     assert_eq!(
         server(&mut s, ":n 499 John x :Something odd"),
         ["*** Error: x Something odd"]
+    );
+}
+
+#[test]
+fn whois_who_away_and_list_are_commands_and_their_replies_read_as_sentences() {
+    let mut s = joined("John");
+    assert_eq!(sent(&input(&mut s, "/whois Jane")), ["WHOIS Jane"]);
+    assert_eq!(sent(&input(&mut s, "/who")), ["WHO #lobby"]);
+    assert_eq!(
+        sent(&input(&mut s, "/away lunch break")),
+        ["AWAY :lunch break"]
+    );
+    assert_eq!(sent(&input(&mut s, "/away")), ["AWAY"]);
+    assert_eq!(sent(&input(&mut s, "/list")), ["LIST"]);
+    assert_eq!(
+        server(&mut s, ":n 311 John Jane jane 10.0.0.2 * :Jane Doe"),
+        ["*** Jane is jane@10.0.0.2 (Jane Doe)"]
+    );
+    assert_eq!(
+        server(&mut s, ":n 319 John Jane :@#lobby"),
+        ["*** Jane is in @#lobby"]
+    );
+    assert_eq!(
+        server(&mut s, ":n 301 John Jane :lunch"),
+        ["*** Jane is away: lunch"]
+    );
+    assert_eq!(
+        server(
+            &mut s,
+            ":n 317 John Jane 3725 1699533296 :seconds idle, signon time"
+        ),
+        ["*** Jane has been idle 1h 2m"]
+    );
+    assert!(server(&mut s, ":n 318 John Jane :End of /WHOIS list").is_empty());
+    assert_eq!(
+        server(
+            &mut s,
+            ":n 352 John #lobby jane 10.0.0.2 n Jane G@ :0 Jane Doe"
+        ),
+        ["*** #lobby Jane (jane@10.0.0.2) G@ Jane Doe"]
+    );
+    assert_eq!(
+        server(&mut s, ":n 306 John :You have been marked as being away"),
+        ["*** You are marked as away"]
+    );
+    assert_eq!(
+        server(&mut s, ":n 322 John #rust 3 :All about crabs"),
+        ["*** #rust (3 people) All about crabs"]
     );
 }
 

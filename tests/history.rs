@@ -112,6 +112,25 @@ fn a_client_with_batch_and_server_time_gets_a_chathistory_batch() {
 }
 
 #[test]
+fn server_time_without_batch_gets_history_between_notices_with_original_times() {
+    // irssi enables server-time but not batch: its history must still read
+    // as history, framed by notices, each line at its own time.
+    let got = bob_joins_after_three_messages(ServerConfig::default(), "server-time");
+    let notices = texts(&got, "NOTICE");
+    assert_eq!(
+        notices,
+        ["Replaying the last 3 messages of #lobby", "End of history"]
+    );
+    let replayed: Vec<&String> = got.iter().filter(|l| l.contains(" PRIVMSG ")).collect();
+    assert_eq!(replayed.len(), 3);
+    assert!(
+        replayed[0].starts_with("@time=2023-11-09T12:34:57.000Z ")
+            && replayed[0].ends_with(" :good morning"),
+        "{replayed:?}"
+    );
+}
+
+#[test]
 fn history_on_join_is_limited_to_the_configured_number() {
     let config = ServerConfig {
         history_on_join: 2,

@@ -31,6 +31,14 @@ pub enum Command {
     },
     /// `/names [#room]`: who is in the room.
     Names(Option<String>),
+    /// `/who [#room|nick]`: who is in the room, with their user@host and flags.
+    Who(Option<String>),
+    /// `/whois NICK`: about one person.
+    Whois(String),
+    /// `/away [message]`: mark yourself away (with a message) or back.
+    Away(Option<String>),
+    /// `/list`: the rooms on the server.
+    List,
     /// `/nick NEW`: change nickname.
     Nick(String),
     /// `/me ACTION`: an action in the current room.
@@ -79,11 +87,15 @@ pub const HELP: &[&str] = &[
     "  /join #ROOM        join a room and talk there",
     "  /part [REASON]     leave the current room",
     "  /names             who is in the current room",
+    "  /who [#ROOM|NICK]  who is here, with user@host and away/operator flags",
+    "  /whois NICK        about one person (rooms, idle time, away message)",
+    "  /away [MESSAGE]    mark yourself away with a message, or back without one",
+    "  /list              the rooms on the server, their sizes and topics",
     "  /nick NEWNICK      change your nickname",
     "  /me ACTION         describe an action, e.g. /me waves",
     "  /topic [TEXT]      show the room's topic, or set it",
     "  /quit [REASON]     leave the server",
-    "  /quote LINE        send a raw IRC line",
+    "  /quote LINE        send a raw IRC line (e.g. /quote MODE #room +m)",
     "  /history [N]       show N earlier messages of the current room (default 20)",
     "  /help              this list",
     "Anything else is said in the current room.",
@@ -146,9 +158,18 @@ impl Command {
                     })
                 }
             }
-            "names" | "who" => Ok(Command::Names(
+            "names" => Ok(Command::Names(
                 (!first.is_empty()).then(|| first.to_string()),
             )),
+            "who" => Ok(Command::Who((!first.is_empty()).then(|| first.to_string()))),
+            "whois" | "wi" => {
+                if first.is_empty() {
+                    return Err(CommandError::Usage("/whois NICK"));
+                }
+                Ok(Command::Whois(first.to_string()))
+            }
+            "away" => Ok(Command::Away(rest_opt)),
+            "list" => Ok(Command::List),
             "nick" => {
                 if first.is_empty() {
                     return Err(CommandError::Usage("/nick NEWNICK"));

@@ -594,9 +594,6 @@ impl Session {
             "403" => out.push(error(format!(
                 "*** No such room: {subject} (room names start with #)"
             ))),
-            "404" => out.push(error(format!(
-                "*** You cannot send to {subject}: join it first with /join {subject}"
-            ))),
             "405" => out.push(error(format!(
                 "*** You cannot join {subject}: you are in too many rooms; /part one first"
             ))),
@@ -608,9 +605,59 @@ impl Session {
             "421" => out.push(error(format!(
                 "*** The server does not know the command {subject}"
             ))),
-            "482" => out.push(error(format!(
-                "*** You need to be a room operator in {subject} to do that"
-            ))),
+            // The server's own words say why (a locked topic, a mode, a kick…).
+            "482" | "404" => out.push(error(format!("*** {subject}: {last}"))),
+            "311" => {
+                let (user, host, name) = (msg.param(2), msg.param(3), last);
+                out.push(display(
+                    LineKind::Event,
+                    format!("*** {subject} is {user}@{host} ({name})"),
+                ));
+            }
+            "319" => out.push(display(
+                LineKind::Event,
+                format!("*** {subject} is in {last}"),
+            )),
+            "312" => out.push(display(
+                LineKind::Event,
+                format!("*** {subject} is on {}", msg.param(2)),
+            )),
+            "301" => out.push(display(
+                LineKind::Event,
+                format!("*** {subject} is away: {last}"),
+            )),
+            "317" => {
+                let idle = msg.param(2).parse::<u64>().unwrap_or(0);
+                out.push(display(
+                    LineKind::Event,
+                    format!("*** {subject} has been idle {}", idle_text(idle)),
+                ));
+            }
+            "313" | "671" => out.push(display(LineKind::Event, format!("*** {subject} {last}"))),
+            "305" => out.push(display(
+                LineKind::Event,
+                "*** You are no longer marked as away",
+            )),
+            "306" => out.push(display(LineKind::Event, "*** You are marked as away")),
+            "352" => {
+                // `<room> <user> <host> <server> <nick> <flags> :<hops> <realname>`
+                let (room, user, host) = (msg.param(1), msg.param(2), msg.param(3));
+                let (nick, flags) = (msg.param(5), msg.param(6));
+                let name = last.split_once(' ').map_or("", |(_, n)| n);
+                out.push(display(
+                    LineKind::Event,
+                    format!("*** {room} {nick} ({user}@{host}) {flags} {name}"),
+                ));
+            }
+            "322" => {
+                let topic = if msg.params.len() > 3 { last } else { "" };
+                out.push(display(
+                    LineKind::Event,
+                    format!("*** {subject} ({} people) {topic}", msg.param(2)),
+                ));
+            }
+            "323" => out.push(display(LineKind::Event, "*** End of the room list")),
+            "315" | "318" | "321" => {}
             // Registration chatter, counters and end markers: not worth a line.
             "002" | "003" | "004" | "005" | "250" | "251" | "252" | "253" | "254" | "255"
             | "265" | "266" | "329" | "333" | "375" | "376" | "422" | "396" => {}
@@ -760,6 +807,13 @@ impl Session {
                 Some(room) => vec![send(Message::new("NAMES", [room]))],
                 None => no_room(),
             },
+            Command::Who(target) => match target.or(current) {
+                Some(target) => vec![send(Message::new("WHO", [target]))],
+                None => no_room(),
+            },
+            Command::Whois(nick) => vec![send(Message::new("WHOIS", [nick]))],
+            Command::Away(message) => vec![send(Message::new("AWAY", message))],
+            Command::List => vec![send(Message::new("LIST", Vec::<String>::new()))],
             Command::Nick(nick) => {
                 if is_valid_nick(&nick) {
                     vec![send(Message::new("NICK", [nick]))]
@@ -873,6 +927,16 @@ impl OlderExt for Option<&String> {
                 _ => false,
             },
         }
+    }
+}
+
+/// `3h 5m`, `12m 4s` or `42s`.
+fn idle_text(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s}s"),
+        _ => format!("{h}h {m}m"),
     }
 }
 

@@ -82,10 +82,12 @@ impl Server {
     }
 
     /// Sends `records` of `room` to `conn` as history: inside a
-    /// `chathistory` batch with their own time and msgid for clients that
-    /// enabled `batch`/`server-time`/`message-tags`; for other clients each
-    /// text is prefixed with its time (as bouncers such as ZNC replay a
-    /// buffer), between two server notices when `announce` is set.
+    /// `chathistory` batch for clients that enabled `batch`. Clients without
+    /// `batch` get them between two server notices when `announce` is set
+    /// (as ZNC frames a buffer playback), so history never reads as live
+    /// chat: with `server-time` (irssi asks for it without `batch`) each
+    /// line carries its original `time=`, and otherwise each text starts
+    /// with its time.
     fn replay(&mut self, conn: ConnId, room: &str, records: &[HistoryRecord], announce: bool) {
         let Some(c) = self.connections.get(&conn) else {
             return;
@@ -119,7 +121,7 @@ impl Server {
                 [format!("+{id}"), "chathistory".into(), room.into()],
             );
             self.send(conn, &open);
-        } else if plain && announce {
+        } else if announce {
             if records.is_empty() {
                 return;
             }
@@ -151,7 +153,7 @@ impl Server {
         if let Some(id) = &batch {
             let close = self.server_message("BATCH", [format!("-{id}")]);
             self.send(conn, &close);
-        } else if plain && announce {
+        } else if announce {
             let m = self.server_message("NOTICE", [room, "End of history"]);
             self.send(conn, &m);
         }
