@@ -1,18 +1,31 @@
 //! Random scripts of up to 20 clients over a few rooms, run against the real
-//! core and the reference model in `common/model.rs`, checked after every
-//! step: deliveries, order, leaves, nick changes, unique nicks, no action to
-//! a closed connection, no panic.
+//! core and the reference model in `common/model/`, checked after every
+//! step: what each connection receives, in order; leaves, nick changes,
+//! unique nicks; operators, voice, room modes, bans, KICK and INVITE; no
+//! action to a closed connection, no panic.
 //!
 //! `PROPTEST_CASES=2000 cargo test --test core_model` searches harder.
 mod common;
-use common::model::{recase, Op, Timings, World, BAD_NICKS, BAD_ROOM, GARBAGE_KINDS, NICKS, ROOMS};
+use common::model::moderation::{expand_mask, glob};
+use common::model::names::{fold, valid_channel, valid_nick};
+use common::model::{
+    recase, Op, Timings, World, BAD_NICKS, BAD_ROOM, GARBAGE_KINDS, KEYS, NICKS, ROOMS,
+};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
+use std::collections::BTreeMap;
 
 const SLOTS: usize = 20;
 
+/// One of the scripts' nicks, in random case.
+fn good_nick() -> impl Strategy<Value = String> + Clone {
+    (0..NICKS.len(), any::<u64>()).prop_map(|(i, mask)| recase(NICKS[i], mask))
+}
+
 fn nick() -> impl Strategy<Value = String> {
     prop_oneof![
-        12 => (0..NICKS.len(), any::<u64>()).prop_map(|(i, mask)| recase(NICKS[i], mask)),
+        12 => good_nick(),
         1 => (0..BAD_NICKS.len()).prop_map(|i| BAD_NICKS[i].to_string()),
     ]
 }
@@ -28,9 +41,61 @@ fn room() -> impl Strategy<Value = String> {
 fn target() -> impl Strategy<Value = String> {
     let nick = (0..NICKS.len(), any::<u64>()).prop_map(|(i, mask)| recase(NICKS[i], mask));
     prop_oneof![
+        3 => Just("#lobby".to_string()),
         6 => room(),
         4 => nick.clone(),
         1 => (room(), nick).prop_map(|(room, nick)| format!("{room},{nick}")),
+    ]
+}
+
+fn key() -> impl Strategy<Value = String> + Clone {
+    prop::sample::select(KEYS).prop_map(str::to_string)
+}
+
+/// What an operator types after `+b`/`+e`/`+I`: a nick's mask, a bare nick,
+/// a nick prefix (`al*`), one of the three client hosts, or everyone.
+fn mask() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => good_nick().prop_map(|n| format!("{n}!*@*")),
+        1 => good_nick(),
+        1 => good_nick().prop_map(|n| format!("{}*", &n[..2])),
+        1 => (1..4u8).prop_map(|h| format!("*!*@127.0.0.{h}")),
+        1 => (1..4u8).prop_map(|h| format!("127.0.0.{h}")),
+        1 => Just("*!u@*".to_string()),
+    ]
+}
+
+/// A MODE line's modestring and arguments: every mode natter has, alone or
+/// a few at once, list queries, an unknown letter, or nothing (a query).
+fn mode_line() -> impl Strategy<Value = (String, Vec<String>)> {
+    let sign = prop_oneof![Just('+'), Just('-')];
+    let flag = prop::sample::select(vec!['m', 'i', 'n', 't', 's']);
+    let list = prop::sample::select(vec!['b', 'b', 'b', 'e', 'I']);
+    prop_oneof![
+        5 => (sign.clone(), prop::sample::select(vec!['o', 'v']), good_nick())
+            .prop_map(|(s, l, n)| (format!("{s}{l}"), vec![n])),
+        5 => (sign.clone(), flag).prop_map(|(s, l)| (format!("{s}{l}"), vec![])),
+        1 => key().prop_map(|k| ("+k".to_string(), vec![k])),
+        1 => prop::option::of(key()).prop_map(|k| ("-k".to_string(), k.into_iter().collect())),
+        1 => (1..4usize).prop_map(|n| ("+l".to_string(), vec![n.to_string()])),
+        1 => Just(("-l".to_string(), vec![])),
+        4 => (sign, list, mask()).prop_map(|(s, l, m)| (format!("{s}{l}"), vec![m])),
+        1 => prop::sample::select(vec!["b", "+b", "e", "I", "bb"])
+            .prop_map(|q| (q.to_string(), vec![])),
+        1 => Just((String::new(), vec![])),
+        1 => prop::sample::select(vec!["+x", "+mx", "-Z"]).prop_map(|u| (u.to_string(), vec![])),
+        2 => (good_nick(), mask()).prop_map(|(n, m)| ("+mv-t+b".to_string(), vec![n, m])),
+        1 => (good_nick(), good_nick()).prop_map(|(a, b)| ("-o+v".to_string(), vec![a, b])),
+        // The list is answered while the line is read, before +b applies.
+        1 => mask().prop_map(|m| ("+bb".to_string(), vec![m])),
+    ]
+}
+
+fn comment() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        2 => Just(None),
+        1 => Just(Some(String::new())),
+        2 => Just(Some("behave".to_string())),
     ]
 }
 
@@ -48,8 +113,49 @@ fn slot() -> impl Strategy<Value = usize> + Clone {
     prop_oneof![3 => 0..6usize, 1 => 0..SLOTS]
 }
 
+/// Who moderates: mostly slot 0, which the prelude makes the first joiner
+/// (and so the operator) of `#lobby`, or another busy slot.
+fn moderator() -> impl Strategy<Value = usize> + Clone {
+    prop_oneof![2 => Just(0usize), 1 => 0..6usize, 1 => 0..SLOTS]
+}
+
+/// Where moderation happens: mostly `#lobby`, where the prelude gathers
+/// everyone.
+fn moderated_room() -> impl Strategy<Value = String> + Clone {
+    prop_oneof![2 => Just("#lobby".to_string()), 1 => room()]
+}
+
+/// A populated start, so that moderation has a room, an operator and
+/// members to work on: up to six clients register and join `#lobby` (slot
+/// 0 first, so it is the operator) and maybe another room.
+fn prelude() -> impl Strategy<Value = Vec<Op>> {
+    let joiner = (nick(), prop::option::of(room()));
+    prop::collection::vec(joiner, 0..7).prop_map(|clients| {
+        let mut ops = Vec::new();
+        for (slot, (nick, other)) in clients.into_iter().enumerate() {
+            ops.push(Op::Register { slot, nick });
+            let rooms = std::iter::once("#lobby".to_string()).chain(other).collect();
+            ops.push(Op::Join {
+                slot,
+                rooms,
+                keys: Vec::new(),
+            });
+        }
+        ops
+    })
+}
+
+/// A whole script: the prelude, then random operations.
+fn script() -> impl Strategy<Value = Vec<Op>> {
+    (prelude(), prop::collection::vec(op(), 1..200)).prop_map(|(mut ops, more)| {
+        ops.extend(more);
+        ops
+    })
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let slot = slot();
+    let moderator = moderator();
     prop_oneof![
         8 => (slot.clone(), nick()).prop_map(|(slot, nick)| Op::Register { slot, nick }),
         2 => slot.clone().prop_map(|slot| Op::Connect { slot }),
@@ -57,15 +163,25 @@ fn op() -> impl Strategy<Value = Op> {
         1 => slot.clone().prop_map(|slot| Op::User { slot }),
         1 => slot.clone().prop_map(|slot| Op::CapLs { slot }),
         2 => slot.clone().prop_map(|slot| Op::CapReqEcho { slot }),
+        1 => slot.clone().prop_map(|slot| Op::CapReqInviteNotify { slot }),
         1 => slot.clone().prop_map(|slot| Op::CapEnd { slot }),
-        10 => (slot.clone(), prop::collection::vec(room(), 1..3))
-            .prop_map(|(slot, rooms)| Op::Join { slot, rooms }),
+        10 => (slot.clone(), prop::collection::vec(room(), 1..3), prop_oneof![
+                3 => Just(vec![]),
+                1 => prop::collection::vec(key(), 1..3),
+            ])
+            .prop_map(|(slot, rooms, keys)| Op::Join { slot, rooms, keys }),
         1 => slot.clone().prop_map(|slot| Op::JoinZero { slot }),
         3 => (slot.clone(), room(), reason())
             .prop_map(|(slot, room, reason)| Op::Part { slot, room, reason }),
         14 => (slot.clone(), target(), prop::bool::weighted(0.2))
             .prop_map(|(slot, target, notice)| Op::Say { slot, target, notice }),
         1 => (slot.clone(), room()).prop_map(|(slot, room)| Op::Topic { slot, room }),
+        6 => (moderator.clone(), moderated_room(), mode_line())
+            .prop_map(|(slot, room, (modes, args))| Op::Mode { slot, room, modes, args }),
+        2 => (moderator.clone(), moderated_room(), prop::collection::vec(good_nick(), 1..3), comment())
+            .prop_map(|(slot, room, nicks, comment)| Op::Kick { slot, room, nicks, comment }),
+        2 => (moderator, good_nick(), moderated_room())
+            .prop_map(|(slot, nick, room)| Op::Invite { slot, nick, room }),
         1 => slot.clone().prop_map(|slot| Op::Ping { slot }),
         2 => slot.clone().prop_map(|slot| Op::Pong { slot }),
         2 => (slot.clone(), reason()).prop_map(|(slot, reason)| Op::Quit { slot, reason }),
@@ -84,7 +200,7 @@ proptest! {
 
     #[test]
     fn random_scripts_match_the_reference_model(
-        ops in prop::collection::vec(op(), 1..200),
+        ops in script(),
         shutdown_at_the_end in prop::bool::weighted(0.25),
     ) {
         let mut world = World::new(SLOTS, Timings::default());
@@ -95,6 +211,161 @@ proptest! {
             }
         }
     }
+}
+
+/// The scripts the proptest draws really exercise the moderation rules: a
+/// fixed sample of them (the same on every run) must deliver each kind of
+/// line and take each decision at least once, or the property above would
+/// pass on zero samples. (Rules that need several aimed steps in a row,
+/// such as an invitation admitting someone into a +i room, are the
+/// simulation's to prove: its generator knows the state.)
+#[test]
+fn the_generated_scripts_exercise_every_moderation_rule() {
+    const SAMPLE_SCRIPTS: usize = 500;
+    let mut runner = TestRunner::deterministic();
+    let scripts = script();
+    let mut delivered: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rules: BTreeMap<String, u64> = BTreeMap::new();
+    for case in 0..SAMPLE_SCRIPTS {
+        let ops = scripts.new_tree(&mut runner).expect("a script").current();
+        let mut world = World::new(SLOTS, Timings::default());
+        for op in &ops {
+            if let Err(failure) = world.apply(op) {
+                panic!("sample script {case}: {failure}");
+            }
+        }
+        for (k, n) in &world.delivered {
+            *delivered.entry(k.clone()).or_default() += n;
+        }
+        for (k, n) in world.rules() {
+            *rules.entry(k.clone()).or_default() += n;
+        }
+    }
+    eprintln!("delivered {delivered:?}\nrules {rules:#?}");
+    for kind in [
+        "MODE", "KICK", "INVITE", "324", "341", "367", "368", "401", "404", "435", "441", "443",
+        "471", "472", "473", "474", "475", "482",
+    ] {
+        let n = delivered.get(kind).copied().unwrap_or(0);
+        assert!(n > 0, "no {kind} delivered in the sample: {delivered:?}");
+    }
+    for rule in [
+        "404 +m: not voiced",
+        "404 +b: banned",
+        "404 +n: not a member",
+        "JOIN refused (474)",
+        "JOIN refused (473)",
+        "JOIN refused (475)",
+        "JOIN refused (471)",
+        "NICK refused: banned (435)",
+        "MODE refused: not an operator (482)",
+        "MODE +o/+v: not in the room (441)",
+        "MODE +b applied",
+        "MODE +e applied",
+        "MODE +I applied",
+        "MODE +v applied",
+        "MODE -o applied",
+        "MODE +k applied",
+        "MODE +l applied",
+        "MODE -n applied",
+        "MODE -t applied",
+        "KICK",
+        "KICK refused: not an operator (482)",
+        "INVITE",
+        "message to a -n room from outside",
+    ] {
+        let n = rules.get(rule).copied().unwrap_or(0);
+        assert!(n > 0, "rule {rule:?} never decided a step: {rules:#?}");
+    }
+}
+
+/// The model's own name and mask rules, written from natter's documented
+/// rules and Modern IRC (they never call natter's).
+#[test]
+fn the_models_own_rules() {
+    assert_eq!(fold("NiCk[]"), "nick[]");
+    assert!(valid_nick("alice") && valid_nick("[away]_x") && valid_nick("a-9"));
+    assert!(!valid_nick("9lives") && !valid_nick("-dash") && !valid_nick("a*b"));
+    assert!(!valid_nick("") && !valid_nick(&"n".repeat(31)));
+    assert!(valid_channel("#x") && !valid_channel("#") && !valid_channel("lobby"));
+    assert!(!valid_channel("#a,b") && !valid_channel("#a b"));
+    for (typed, full) in [
+        ("bob", "bob!*@*"),
+        ("al*", "al*!*@*"),
+        ("bob!*@*", "bob!*@*"),
+        ("127.0.0.1", "*!*@127.0.0.1"),
+        ("*!*@127.0.0.1", "*!*@127.0.0.1"),
+        ("u@h", "*!u@h"),
+        ("bob!u", "bob!u@*"),
+        ("b**b!**@*", "b*b!*@*"),
+    ] {
+        assert_eq!(expand_mask(typed), full, "{typed}");
+    }
+    assert!(glob("*!*@127.0.0.1", "Alice!u@127.0.0.1"));
+    assert!(glob("ALICE!?@*", "alice!u@127.0.0.2"));
+    assert!(glob("al*!*@*", "alice!u@h") && !glob("al*!*@*", "bob!u@h"));
+    assert!(!glob("alice!*@*", "alice2!u@h"));
+    assert!(glob("*", "") && !glob("?", "") && glob("a*b*c", "aXbYc"));
+}
+
+/// Known core bug (see `known_core_bugs::NO_ECHO_FOR_NON_MEMBER` in the
+/// model): a client with echo-message that sends to a `-n` room it is not in
+/// gets no echo, though IRCv3 echo-message says servers MUST send the
+/// message back to the client that sent it. Run with `--ignored`; passes
+/// once the core is fixed.
+#[test]
+#[ignore = "core bug: no echo-message echo for a non-member sending to a -n room"]
+fn known_core_bug_no_echo_for_a_non_member_in_a_minus_n_room() {
+    use natter::core::{Action, ConnId, Event, Now, Server, ServerConfig};
+    let mut server = Server::new(ServerConfig::default());
+    let now = Now::default();
+    let (alice, bob) = (ConnId(1), ConnId(2));
+    let lines: &[(ConnId, &str)] = &[
+        (alice, "NICK alice"),
+        (alice, "USER u 0 * :A"),
+        (alice, "JOIN #open"),
+        (alice, "MODE #open -n"),
+        (bob, "CAP REQ :echo-message"),
+        (bob, "NICK bob"),
+        (bob, "USER u 0 * :B"),
+        (bob, "CAP END"),
+    ];
+    for id in [alice, bob] {
+        let peer = format!("127.0.0.1:{}", 5000 + id.0);
+        server.handle_event(Event::Connected {
+            conn: id,
+            peer,
+            now,
+        });
+    }
+    for &(conn, line) in lines {
+        server.handle_event(Event::Line {
+            conn,
+            line: line.into(),
+            now,
+        });
+    }
+    while server.poll_action().is_some() {}
+    let line = "PRIVMSG #open :hello from outside".to_string();
+    server.handle_event(Event::Line {
+        conn: bob,
+        line,
+        now,
+    });
+    let mut to_bob = Vec::new();
+    while let Some(action) = server.poll_action() {
+        match action {
+            Action::Send { to, line } if to == bob => to_bob.push(line.to_string()),
+            Action::Broadcast { to, line } if to.contains(&bob) => to_bob.push(line.to_string()),
+            _ => {}
+        }
+    }
+    assert!(
+        to_bob
+            .iter()
+            .any(|l| l.contains("PRIVMSG #open :hello from outside")),
+        "bob (echo-message) got no echo: {to_bob:?}"
+    );
 }
 
 /// A client line built from a real command and parameters of any length.

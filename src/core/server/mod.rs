@@ -28,7 +28,7 @@
 //!    otherwise) and that `msg` has at least the row's parameters;
 //! 2. add one row to [`commands::COMMANDS`];
 //! 3. add its tests: a scenario in `tests/` over the core, and the reference
-//!    model in `tests/common/model.rs` if it changes who receives what.
+//!    model in `tests/common/model/` if it changes who receives what.
 //!
 //! Numerics are named constants from [`crate::proto::numeric`]; never write
 //! a number as a string in a handler.

@@ -1,512 +1,42 @@
-//! A reference model of the chat rules, and a [`World`] that runs the real
-//! core beside it and checks every step.
-//!
-//! The model is deliberately simple: connections (open, registered, nick),
-//! rooms (member sets) and, for each operation, the lines each client should
-//! see. The [`World`] feeds the same operation to the real `Server`, parses
-//! every line it sends exactly as a client would (`Message::parse`), and
-//! compares. Shared by the proptest (`tests/core_model.rs`) and the seeded
-//! simulation (`tests/simulation.rs`).
-//!
-//! Only the lines that carry chat semantics are compared exactly (JOIN,
-//! PART, QUIT, NICK, PRIVMSG, NOTICE from users, TOPIC, ERROR, PING, PONG
-//! and the error numerics in [`TRACKED_NUMERICS`]); the rest (MOTD, NAMES,
-//! ISUPPORT, …) must still parse, fit in 512 bytes and go only to open
-//! connections.
-#![allow(dead_code)]
+//! The [`World`]: the real core and the model side by side. Each operation
+//! goes to both; every line the core sends is parsed as a client would
+//! parse it, normalized, and compared with the model's prediction for that
+//! connection, in order; then server.log records, closes, NAMES on join and
+//! each room's moderation state (operators, voice, modes, lists,
+//! invitations) are compared too.
 
+use super::moderation::{glob, MaskEntry};
+use super::names::fold;
+use super::{
+    cut_reason, numeric, Expect, MConn, MRoom, Model, Op, Timings, BAD_ROOM, GARBAGE, ROOMS,
+    SERVER_NAME, START_MS, TRACKED_NUMERICS, UNOPENED_BASE,
+};
 use natter::core::{
     Action, ConnId, Event, Instant, LogEntry, Now, Server, ServerConfig, Timestamp,
 };
-use natter::proto::{
-    casefold, is_valid_channel, is_valid_nick, LineError, Message, MAX_LINE, NICKLEN,
-};
+use natter::proto::{ChannelMode, LineError, Message, MAX_LINE};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
-/// Nicknames the proptest picks from (in random case, so they clash).
-pub const NICKS: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
-    "trent",
-];
-/// Rooms the scripts use (in random case), plus one invalid name.
-pub const ROOMS: &[&str] = &["#lobby", "#rust", "#Chat", "#x"];
-/// Not a channel name: JOIN answers 403.
-pub const BAD_ROOM: &str = "lobby";
-/// Nicknames the server must refuse with 432.
-pub const BAD_NICKS: &[&str] = &[
-    "9lives",
-    "-dash",
-    "a*b",
-    "waytoolongnicknamethatgoesonandonforever",
-];
-
-/// The numerics compared exactly: `<numeric> <target> <subject>`.
-pub const TRACKED_NUMERICS: &[&str] = &[
-    "001", "401", "403", "404", "431", "432", "433", "442", "451", "462", "482",
-];
-
-const SERVER_NAME: &str = "natter";
-/// Connections a script never opened get ids from here up.
-const UNOPENED_BASE: u64 = 1 << 40;
-/// Start of every run: 2023-11-09 12:34:56 UTC.
-const START_MS: u64 = 1_699_533_296_000;
-
-/// Lines a client sends that are not chat: `(line, answered 451 before registration)`.
-pub const GARBAGE: &[(&str, bool)] = &[
-    ("", false),
-    ("   ", false),
-    ("@tag=x :only.a.source", false),
-    ("FOO bar baz", true),
-    ("PRIVMSG", true),
-    ("PRIVMSG #lobby", true),
-    ("JOIN", true),
-    ("PART", true),
-    ("NICK", false),
-    ("\u{7}BEL", false),
-    ("MODE", true),
-    ("WHO #lobby", true),
-    ("NAMES #lobby", true),
-    ("LIST", true),
-];
-/// Garbage kinds past `GARBAGE.len()` are rejected lines (too long, bad UTF-8).
-pub const GARBAGE_KINDS: usize = GARBAGE.len() + 2;
-
-/// One thing a client (or the clock) does. Slots name client seats; a slot
-/// whose connection is closed or was never opened still sends, to prove the
-/// core ignores events for connections it does not know.
+/// A room as the model sees it, for generators that aim their operations.
 #[derive(Clone, Debug)]
-pub enum Op {
-    /// Open a new connection in `slot` (if its seat is free).
-    Connect {
-        slot: usize,
-    },
-    /// Connect if needed, then NICK and USER.
-    Register {
-        slot: usize,
-        nick: String,
-    },
-    Nick {
-        slot: usize,
-        nick: String,
-    },
-    User {
-        slot: usize,
-    },
-    /// `CAP LS 302` (starts negotiation before registration).
-    CapLs {
-        slot: usize,
-    },
-    /// `CAP REQ :echo-message`.
-    CapReqEcho {
-        slot: usize,
-    },
-    CapEnd {
-        slot: usize,
-    },
-    /// `JOIN a,b,…`.
-    Join {
-        slot: usize,
-        rooms: Vec<String>,
-    },
-    /// `JOIN 0`: leave every room.
-    JoinZero {
-        slot: usize,
-    },
-    Part {
-        slot: usize,
-        room: String,
-        reason: Option<String>,
-    },
-    /// PRIVMSG/NOTICE to a room or a nick; the text is numbered by the world.
-    Say {
-        slot: usize,
-        target: String,
-        notice: bool,
-    },
-    Topic {
-        slot: usize,
-        room: String,
-    },
-    /// The client PINGs the server.
-    Ping {
-        slot: usize,
-    },
-    /// The client answers the server's PING.
-    Pong {
-        slot: usize,
-    },
-    Quit {
-        slot: usize,
-        reason: Option<String>,
-    },
-    /// Abrupt close seen by the shell (reset, EOF).
-    Drop {
-        slot: usize,
-    },
-    Garbage {
-        slot: usize,
-        kind: usize,
-    },
-    /// The clock moves on.
-    Tick {
-        secs: u64,
-    },
-    /// The server stops: every client gets ERROR and is closed.
-    Shutdown,
+pub struct RoomView {
+    pub name: String,
+    pub members: Vec<String>,
+    pub ops: Vec<String>,
+    pub voiced: Vec<String>,
+    pub invite_only: bool,
+    pub moderated: bool,
+    pub no_external: bool,
+    pub topic_lock: bool,
+    pub key: Option<String>,
+    pub limit: Option<usize>,
+    pub bans: Vec<String>,
+    pub excepts: Vec<String>,
+    /// Members that match a ban (exceptions aside), with their hosts.
+    pub banned_members: Vec<(String, String)>,
 }
 
-/// Timings for a model run (small, so pings and timeouts happen).
-#[derive(Clone, Copy, Debug)]
-pub struct Timings {
-    pub ping_interval_secs: u64,
-    pub ping_timeout_secs: u64,
-    pub registration_timeout_secs: u64,
-}
-
-impl Default for Timings {
-    fn default() -> Self {
-        Timings {
-            ping_interval_secs: 20,
-            ping_timeout_secs: 10,
-            registration_timeout_secs: 30,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-struct MConn {
-    nick: Option<String>,
-    user: bool,
-    registered: bool,
-    cap_negotiating: bool,
-    echo: bool,
-    rooms: BTreeSet<String>,
-    connected_at: u64,
-    last_active: u64,
-    ping_sent: Option<u64>,
-}
-
-#[derive(Clone, Debug)]
-struct MRoom {
-    name: String,
-    members: BTreeSet<ConnId>,
-    /// Members with channel-operator status (`@`).
-    ops: BTreeSet<ConnId>,
-}
-
-/// What one step should produce: normalized lines per connection, and closes.
-#[derive(Default, Debug)]
-struct Expect {
-    lines: BTreeMap<ConnId, Vec<String>>,
-    closes: BTreeSet<ConnId>,
-    /// Normalized server.log records (see [`log_key`]).
-    logs: Vec<String>,
-    /// Per (joiner, room name): the nicks its NAMES reply must list.
-    names: BTreeMap<(ConnId, String), BTreeSet<String>>,
-}
-
-impl Expect {
-    fn push(&mut self, conn: ConnId, line: String) {
-        self.lines.entry(conn).or_default().push(line);
-    }
-    fn log(&mut self, record: String) {
-        self.logs.push(record);
-    }
-    fn push_all(&mut self, conns: impl IntoIterator<Item = ConnId>, line: &str) {
-        for c in conns {
-            self.push(c, line.to_string());
-        }
-    }
-}
-
-/// The reference model: what a correct server knows.
-#[derive(Debug)]
-struct Model {
-    timings: Timings,
-    conns: BTreeMap<ConnId, MConn>,
-    nicks: BTreeMap<String, ConnId>,
-    rooms: BTreeMap<String, MRoom>,
-}
-
-/// PART and QUIT reasons are relayed cut to 300 bytes (so lines fit 512).
-fn cut_reason(r: &str) -> &str {
-    &r[..r.len().min(300)]
-}
-
-/// A room as server.log names it: `-` for the default room.
-fn log_room(name: &str) -> String {
-    if casefold(name) == "#lobby" {
-        "-".into()
-    } else {
-        name.to_string()
-    }
-}
-
-fn numeric(num: &str, target: &str, subject: &str) -> String {
-    format!("{num} {target} {subject}")
-}
-
-impl Model {
-    fn target_nick(&self, conn: ConnId) -> String {
-        self.conns[&conn].nick.clone().unwrap_or_else(|| "*".into())
-    }
-
-    fn peers(&self, conn: ConnId) -> BTreeSet<ConnId> {
-        let mut peers = BTreeSet::new();
-        for folded in &self.conns[&conn].rooms {
-            peers.extend(self.rooms[folded].members.iter().copied());
-        }
-        peers.remove(&conn);
-        peers
-    }
-
-    fn try_register(&mut self, conn: ConnId, ex: &mut Expect) {
-        let c = self.conns.get_mut(&conn).expect("open");
-        if c.registered || c.cap_negotiating || c.nick.is_none() || !c.user {
-            return;
-        }
-        c.registered = true;
-        let nick = c.nick.clone().expect("checked above");
-        ex.push(conn, numeric("001", &nick, ""));
-        ex.log(format!("Connected {nick}"));
-    }
-
-    /// Removes `conn`; `error` when the server closes it (ERROR + Close).
-    fn remove(&mut self, conn: ConnId, reason: &str, error: bool, ex: &mut Expect) {
-        if !self.conns.contains_key(&conn) {
-            return;
-        }
-        let peers = self.peers(conn);
-        let c = self.conns.remove(&conn).expect("checked above");
-        if error {
-            ex.push(conn, "ERROR".into());
-            ex.closes.insert(conn);
-        }
-        if let Some(nick) = &c.nick {
-            self.nicks.remove(&casefold(nick));
-        }
-        match c.nick.as_ref().filter(|_| c.registered) {
-            Some(nick) => {
-                ex.push_all(peers, &format!("QUIT {nick} {reason}"));
-                for folded in &c.rooms {
-                    ex.log(format!(
-                        "Left {nick} {}",
-                        log_room(&self.rooms[folded].name)
-                    ));
-                }
-                // The seed's line exactly; a reason gets a line of its own.
-                let said = reason.strip_prefix("Quit: ").unwrap_or(reason);
-                if said != "Quit" {
-                    ex.log(format!("QuitReason {nick} {said}"));
-                }
-                ex.log(format!("Disconnected {nick}"));
-            }
-            None => ex.log("ClosedUnregistered".into()),
-        }
-        for folded in &c.rooms {
-            self.drop_member(conn, folded);
-        }
-    }
-
-    fn drop_member(&mut self, conn: ConnId, folded: &str) {
-        let room = self.rooms.get_mut(folded).expect("member's room exists");
-        room.members.remove(&conn);
-        room.ops.remove(&conn);
-        if room.members.is_empty() {
-            self.rooms.remove(folded);
-        }
-    }
-
-    fn leave(&mut self, conn: ConnId, folded: &str, reason: Option<&str>, ex: &mut Expect) {
-        let nick = self.target_nick(conn);
-        let room = &self.rooms[folded];
-        let mut params = room.name.clone();
-        if let Some(r) = reason {
-            params = format!("{params}|{r}");
-        }
-        ex.push_all(
-            room.members.iter().copied(),
-            &format!("PART {nick} {params}"),
-        );
-        ex.log(format!("Left {nick} {}", log_room(&room.name)));
-        if let Some(r) = reason {
-            ex.log(format!("PartReason {nick} {} {r}", log_room(&room.name)));
-        }
-        self.conns
-            .get_mut(&conn)
-            .expect("open")
-            .rooms
-            .remove(folded);
-        self.drop_member(conn, folded);
-    }
-
-    fn join(&mut self, conn: ConnId, name: &str, ex: &mut Expect) {
-        let nick = self.target_nick(conn);
-        if !is_valid_channel(name) {
-            ex.push(conn, numeric("403", &nick, name));
-            return;
-        }
-        let folded = casefold(name);
-        let c = self.conns.get_mut(&conn).expect("open");
-        if !c.rooms.insert(folded.clone()) {
-            return;
-        }
-        let room = self.rooms.entry(folded).or_insert_with(|| MRoom {
-            name: name.to_string(),
-            members: BTreeSet::new(),
-            ops: BTreeSet::new(),
-        });
-        // Whoever opens an empty room becomes its operator.
-        if room.members.is_empty() {
-            room.ops.insert(conn);
-        }
-        room.members.insert(conn);
-        let line = format!("JOIN {nick} {}", room.name);
-        ex.push_all(room.members.iter().copied(), &line);
-        ex.log(format!("Joined {nick} {}", log_room(&room.name)));
-        let names = room
-            .members
-            .iter()
-            .filter_map(|m| {
-                let prefix = if room.ops.contains(m) { "@" } else { "" };
-                Some(format!("{prefix}{}", self.conns[m].nick.as_ref()?))
-            })
-            .collect();
-        ex.names.insert((conn, room.name.clone()), names);
-    }
-
-    fn nick(&mut self, conn: ConnId, wanted: &str, ex: &mut Expect) {
-        let target = self.target_nick(conn);
-        if wanted.is_empty() {
-            ex.push(conn, numeric("431", &target, ""));
-            return;
-        }
-        if !is_valid_nick(wanted) {
-            // The reply quotes the refused nick cut to NICKLEN + 1 characters.
-            let shown: String = wanted.chars().take(NICKLEN + 1).collect();
-            ex.push(conn, numeric("432", &target, &shown));
-            return;
-        }
-        let folded = casefold(wanted);
-        if self.nicks.get(&folded).is_some_and(|&o| o != conn) {
-            ex.push(conn, numeric("433", &target, wanted));
-            return;
-        }
-        let c = self.conns.get_mut(&conn).expect("open");
-        if c.nick.as_deref() == Some(wanted) {
-            return;
-        }
-        if let Some(old) = c.nick.replace(wanted.to_string()) {
-            self.nicks.remove(&casefold(&old));
-        }
-        self.nicks.insert(folded, conn);
-        if !self.conns[&conn].registered {
-            self.try_register(conn, ex);
-            return;
-        }
-        let mut to = self.peers(conn);
-        to.insert(conn);
-        ex.push_all(to, &format!("NICK {target} {wanted}"));
-        ex.log(format!("NickChange {target} {wanted}"));
-    }
-
-    /// A message to one room or nick.
-    fn say(&mut self, conn: ConnId, target: &str, text: &str, notice: bool, ex: &mut Expect) {
-        let nick = self.target_nick(conn);
-        let cmd = if notice { "NOTICE" } else { "PRIVMSG" };
-        let line = format!("{cmd} {nick} {target}|{text}");
-        let echo = self.conns[&conn].echo;
-        let folded = casefold(target);
-        if target.starts_with('#') {
-            let Some(room) = self.rooms.get(&folded) else {
-                if !notice {
-                    ex.push(conn, numeric("401", &nick, target));
-                }
-                return;
-            };
-            if !room.members.contains(&conn) {
-                if !notice {
-                    ex.push(conn, numeric("404", &nick, &room.name));
-                }
-                return;
-            }
-            let to = room.members.iter().copied().filter(|&m| echo || m != conn);
-            ex.push_all(to, &line);
-            let kind = if notice { "Notice" } else { "Message" };
-            ex.log(format!("{kind} {nick} {} {text}", log_room(&room.name)));
-            return;
-        }
-        // Only registered users can be messaged.
-        let to = self
-            .nicks
-            .get(&folded)
-            .copied()
-            .filter(|t| self.conns[t].registered);
-        let Some(to) = to else {
-            if !notice {
-                ex.push(conn, numeric("401", &nick, target));
-            }
-            return;
-        };
-        ex.push(to, line.clone());
-        if echo && to != conn {
-            ex.push(conn, line);
-        }
-        let to_nick = self.conns[&to].nick.clone().unwrap_or_default();
-        ex.log(format!("Private {nick} {to_nick}"));
-    }
-
-    fn topic(&mut self, conn: ConnId, name: &str, text: &str, ex: &mut Expect) {
-        let nick = self.target_nick(conn);
-        let folded = casefold(name);
-        let Some(room) = self.rooms.get(&folded) else {
-            ex.push(conn, numeric("403", &nick, name));
-            return;
-        };
-        if !room.members.contains(&conn) {
-            ex.push(conn, numeric("442", &nick, name));
-            return;
-        }
-        // Rooms start +t: only operators set the topic.
-        if !room.ops.contains(&conn) {
-            ex.push(conn, numeric("482", &nick, &room.name));
-            return;
-        }
-        let line = format!("TOPIC {nick} {}|{text}", room.name);
-        ex.push_all(room.members.iter().copied(), &line);
-        ex.log(format!("Topic {nick} {} {text}", log_room(&room.name)));
-    }
-
-    fn tick(&mut self, now: u64, ex: &mut Expect) {
-        let t = self.timings;
-        let mut expired = Vec::new();
-        let mut to_ping = Vec::new();
-        for (&id, c) in &self.conns {
-            if !c.registered {
-                if now >= c.connected_at + t.registration_timeout_secs * 1000 {
-                    expired.push((id, "Registration timed out".to_string()));
-                }
-            } else if let Some(sent) = c.ping_sent {
-                if now >= sent + t.ping_timeout_secs * 1000 {
-                    let secs = (now - c.last_active) / 1000;
-                    expired.push((id, format!("Ping timeout: {secs} seconds")));
-                }
-            } else if now >= c.last_active + t.ping_interval_secs * 1000 {
-                to_ping.push(id);
-            }
-        }
-        for id in to_ping {
-            self.conns.get_mut(&id).expect("open").ping_sent = Some(now);
-            ex.push(id, format!("PING {SERVER_NAME}"));
-        }
-        for (id, reason) in expired {
-            self.remove(id, &reason, true, ex);
-        }
-    }
-}
-
-/// The real core and the model side by side, checked after every step.
 /// Both simulated clocks at `ms` on the wall clock: the monotonic clock
 /// starts at 0 when the wall clock reads `START_MS`.
 fn clock(ms: u64) -> Now {
@@ -516,6 +46,7 @@ fn clock(ms: u64) -> Now {
     }
 }
 
+/// The real core and the model side by side, checked after every step.
 pub struct World {
     pub server: Server,
     model: Model,
@@ -556,6 +87,7 @@ impl World {
                 conns: BTreeMap::new(),
                 nicks: BTreeMap::new(),
                 rooms: BTreeMap::new(),
+                rules: BTreeMap::new(),
             },
             slot_conn: vec![None; slots],
             next_id: 1,
@@ -597,6 +129,84 @@ impl World {
         self.model.conns.len()
     }
 
+    /// How often each of the model's rules decided a step (`JOIN refused
+    /// (474)`, `404 +m: not voiced`, `MODE +b applied`, …).
+    pub fn rules(&self) -> &BTreeMap<String, u64> {
+        &self.model.rules
+    }
+
+    /// The rooms `slot` is in (as named by their creators), each with
+    /// whether `slot` is an operator there.
+    pub fn rooms_of_slot(&self, slot: usize) -> Vec<(String, bool)> {
+        let Some(conn) = self.slot_conn[slot] else {
+            return Vec::new();
+        };
+        let Some(c) = self.model.conns.get(&conn) else {
+            return Vec::new();
+        };
+        c.rooms
+            .iter()
+            .map(|f| {
+                let room = &self.model.rooms[f];
+                (room.name.clone(), room.ops.contains(&conn))
+            })
+            .collect()
+    }
+
+    /// The slots whose connection is an operator in at least one room.
+    pub fn operator_slots(&self) -> Vec<usize> {
+        let ops: BTreeSet<ConnId> = self
+            .model
+            .rooms
+            .values()
+            .flat_map(|r| r.ops.iter().copied())
+            .collect();
+        (0..self.slot_conn.len())
+            .filter(|&s| self.slot_conn[s].is_some_and(|c| ops.contains(&c)))
+            .collect()
+    }
+
+    /// The rooms `slot` holds a pending invitation to.
+    pub fn invitations_of_slot(&self, slot: usize) -> Vec<String> {
+        let Some(conn) = self.slot_conn[slot] else {
+            return Vec::new();
+        };
+        let rooms = self.model.rooms.values();
+        rooms
+            .filter(|r| r.invited.contains(&conn))
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    /// What a client could know of the room called `name` (any case).
+    pub fn room_view(&self, name: &str) -> Option<RoomView> {
+        let room = self.model.rooms.get(&fold(name))?;
+        let nick = |c: &ConnId| self.model.conns[c].nick.clone().unwrap_or_default();
+        Some(RoomView {
+            name: room.name.clone(),
+            members: room.members.iter().map(nick).collect(),
+            ops: room.ops.iter().map(nick).collect(),
+            voiced: room.voiced.iter().map(nick).collect(),
+            invite_only: room.modes.invite_only,
+            moderated: room.modes.moderated,
+            no_external: room.modes.no_external,
+            topic_lock: room.modes.topic_lock,
+            key: room.modes.key.clone(),
+            limit: room.modes.limit,
+            bans: room.bans.iter().map(|e| e.mask.clone()).collect(),
+            excepts: room.excepts.iter().map(|e| e.mask.clone()).collect(),
+            banned_members: room
+                .members
+                .iter()
+                .filter(|&&m| {
+                    let subject = self.model.subject_as(m, &nick(&m));
+                    room.bans.iter().any(|e| glob(&e.mask, &subject))
+                })
+                .map(|m| (nick(m), self.model.conns[m].host.clone()))
+                .collect(),
+        })
+    }
+
     /// A fingerprint of every action the core emitted, in order.
     pub fn fingerprint(&self) -> (u64, u64) {
         (self.actions, self.digest.finish())
@@ -629,6 +239,8 @@ impl World {
                 self.next_id += 1;
                 self.slot_conn[*slot] = Some(conn);
                 let now = self.now;
+                // Three hosts, so that host bans match some clients only.
+                let host = format!("127.0.0.{}", 1 + conn.0 % 3);
                 self.model.conns.insert(
                     conn,
                     MConn {
@@ -637,6 +249,8 @@ impl World {
                         registered: false,
                         cap_negotiating: false,
                         echo: false,
+                        invite_notify: false,
+                        host: host.clone(),
                         rooms: BTreeSet::new(),
                         connected_at: now,
                         last_active: now,
@@ -645,7 +259,7 @@ impl World {
                 );
                 let event = Event::Connected {
                     conn,
-                    peer: format!("127.0.0.1:{}", 10000 + conn.0 % 50000),
+                    peer: format!("{host}:{}", 10000 + conn.0 % 50000),
                     now: clock(now),
                 };
                 self.open_before.insert(conn);
@@ -722,12 +336,16 @@ impl World {
             | Op::User { slot }
             | Op::CapLs { slot }
             | Op::CapReqEcho { slot }
+            | Op::CapReqInviteNotify { slot }
             | Op::CapEnd { slot }
             | Op::Join { slot, .. }
             | Op::JoinZero { slot }
             | Op::Part { slot, .. }
             | Op::Say { slot, .. }
             | Op::Topic { slot, .. }
+            | Op::Mode { slot, .. }
+            | Op::Kick { slot, .. }
+            | Op::Invite { slot, .. }
             | Op::Ping { slot }
             | Op::Pong { slot }
             | Op::Quit { slot, .. }
@@ -748,8 +366,12 @@ impl World {
             Op::User { .. } => "USER u 0 * :Real Name".into(),
             Op::CapLs { .. } => "CAP LS 302".into(),
             Op::CapReqEcho { .. } => "CAP REQ :echo-message".into(),
+            Op::CapReqInviteNotify { .. } => "CAP REQ :invite-notify".into(),
             Op::CapEnd { .. } => "CAP END".into(),
-            Op::Join { rooms, .. } => format!("JOIN {}", rooms.join(",")),
+            Op::Join { rooms, keys, .. } if keys.is_empty() => format!("JOIN {}", rooms.join(",")),
+            Op::Join { rooms, keys, .. } => {
+                format!("JOIN {} {}", rooms.join(","), keys.join(","))
+            }
             Op::JoinZero { .. } => "JOIN 0".into(),
             Op::Part { room, reason, .. } => match reason {
                 Some(r) => format!("PART {room} :{r}"),
@@ -760,6 +382,23 @@ impl World {
                 format!("{cmd} {target} :{text}")
             }
             Op::Topic { room, .. } => format!("TOPIC {room} :{text}"),
+            Op::Mode {
+                room, modes, args, ..
+            } => std::iter::once(format!("MODE {room}"))
+                .chain((!modes.is_empty()).then(|| modes.clone()))
+                .chain(args.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" "),
+            Op::Kick {
+                room,
+                nicks,
+                comment,
+                ..
+            } => match comment {
+                Some(c) => format!("KICK {room} {} :{c}", nicks.join(",")),
+                None => format!("KICK {room} {}", nicks.join(",")),
+            },
+            Op::Invite { nick, room, .. } => format!("INVITE {nick} {room}"),
             Op::Ping { .. } => format!("PING tok{}", self.next_text),
             Op::Pong { .. } => format!("PONG {SERVER_NAME}"),
             Op::Quit { reason, .. } => match reason {
@@ -793,6 +432,9 @@ impl World {
                 | Op::Part { .. }
                 | Op::Say { .. }
                 | Op::Topic { .. }
+                | Op::Mode { .. }
+                | Op::Kick { .. }
+                | Op::Invite { .. }
         ) || matches!(op, Op::Garbage { kind, .. } if GARBAGE[*kind].1);
         if needs_registration && !registered {
             ex.push(conn, numeric("451", &m.target_nick(conn), ""));
@@ -822,13 +464,24 @@ impl World {
                 }
                 c.echo = true;
             }
+            Op::CapReqInviteNotify { .. } => {
+                let c = m.conns.get_mut(&conn).expect("open");
+                if !c.registered {
+                    c.cap_negotiating = true;
+                }
+                c.invite_notify = true;
+            }
             Op::CapEnd { .. } => {
                 m.conns.get_mut(&conn).expect("open").cap_negotiating = false;
                 m.try_register(conn, ex);
             }
-            Op::Join { rooms, .. } => {
-                for name in rooms.iter().filter(|n| !n.is_empty()) {
-                    m.join(conn, name, ex);
+            Op::Join { rooms, keys, .. } => {
+                // The n-th key goes with the n-th room; an empty key is none.
+                for (i, name) in rooms.iter().enumerate() {
+                    let key = keys.get(i).map(String::as_str).filter(|k| !k.is_empty());
+                    if !name.is_empty() {
+                        m.join(conn, name, key, ex);
+                    }
                 }
             }
             Op::JoinZero { .. } => {
@@ -839,7 +492,7 @@ impl World {
             }
             Op::Part { room, reason, .. } => {
                 let nick = m.target_nick(conn);
-                let folded = casefold(room);
+                let folded = fold(room);
                 let reason = reason.as_deref().filter(|r| !r.is_empty()).map(cut_reason);
                 if !m.rooms.contains_key(&folded) {
                     ex.push(conn, numeric("403", &nick, room));
@@ -856,6 +509,16 @@ impl World {
                 }
             }
             Op::Topic { room, .. } => m.topic(conn, room, text, ex),
+            Op::Mode {
+                room, modes, args, ..
+            } => m.mode(conn, room, modes, args, ex),
+            Op::Kick {
+                room,
+                nicks,
+                comment,
+                ..
+            } => m.kick(conn, room, &nicks.join(","), comment.as_deref(), ex),
+            Op::Invite { nick, room, .. } => m.invite(conn, nick, room, ex),
             Op::Ping { .. } => {
                 let token = format!("tok{}", self.next_text);
                 ex.push(conn, format!("PONG {SERVER_NAME}|{token}"));
@@ -948,7 +611,7 @@ impl World {
             let Some(key) = normalize(&msg) else { continue };
             if matches!(msg.command.as_str(), "PRIVMSG" | "NOTICE") && msg.param(0).starts_with('#')
             {
-                let folded = casefold(msg.param(0));
+                let folded = fold(msg.param(0));
                 let number: u64 = msg
                     .param(1)
                     .split(' ')
@@ -973,10 +636,8 @@ impl World {
             }
         }
 
-        let mut expected = expect.lines;
-        for lines in expected.values_mut().chain(actual.values_mut()) {
-            lines.sort();
-        }
+        // Each connection's lines, in the order it received them.
+        let expected = expect.lines;
         if expected != actual {
             let mut diff = String::new();
             let conns: BTreeSet<_> = expected.keys().chain(actual.keys()).collect();
@@ -1001,9 +662,8 @@ impl World {
                 ));
             }
         }
-        let mut want_logs = expect.logs;
-        want_logs.sort();
-        logs.sort();
+        // server.log records, in order.
+        let want_logs = expect.logs;
         if want_logs != logs {
             return Err(format!(
                 "{describe}: server.log records differ:\n  expected {want_logs:?}\n    actual {logs:?}"
@@ -1037,7 +697,7 @@ impl World {
                 ));
             }
             if let Some(n) = nick {
-                if !folded_nicks.insert(casefold(n)) {
+                if !folded_nicks.insert(fold(n)) {
                     return Err(format!(
                         "{describe}: nick {n} is held twice (case-insensitively)"
                     ));
@@ -1045,7 +705,7 @@ impl World {
             }
         }
         for name in ROOMS.iter().chain([&BAD_ROOM]) {
-            let folded = casefold(name);
+            let folded = fold(name);
             let core: Option<BTreeSet<ConnId>> =
                 self.server.room(name).map(|r| r.members().collect());
             let model = self.model.rooms.get(&folded).map(|r| r.members.clone());
@@ -1054,8 +714,87 @@ impl World {
                     "{describe}: room {name} members: core {core:?}, model {model:?}"
                 ));
             }
+            let core = self.server.room(name).map(core_room_state);
+            let model = self.model.rooms.get(&folded).map(model_room_state);
+            if core != model {
+                return Err(format!(
+                    "{describe}: room {name} state differs:\n  core  {core:?}\n  model {model:?}"
+                ));
+            }
         }
         Ok(())
+    }
+}
+
+/// A room's moderation state, comparable between the core and the model:
+/// operators, voiced members, modes as 324 shows them to members, the
+/// three mask lists (`mask by nick`) and the pending invitations.
+#[derive(Debug, PartialEq, Eq)]
+struct RoomState {
+    ops: BTreeSet<ConnId>,
+    voiced: BTreeSet<ConnId>,
+    modes: (bool, bool, bool, bool, bool, Option<String>, Option<usize>),
+    lists: [Vec<String>; 3],
+    invited: BTreeSet<ConnId>,
+}
+
+/// What the core's `Room` holds, read through its public accessors.
+fn core_room_state(room: &natter::core::Room) -> RoomState {
+    let with = |want: fn(&natter::core::Privileges) -> bool| {
+        room.members_with_privileges()
+            .filter(|(_, p)| want(p))
+            .map(|(c, _)| c)
+            .collect()
+    };
+    let m = room.modes();
+    let list = |mode| {
+        room.list(mode)
+            .iter()
+            .map(|e| format!("{} by {}", e.mask, e.set_by))
+            .collect()
+    };
+    RoomState {
+        ops: with(|p| p.op),
+        voiced: with(|p| p.voice),
+        modes: (
+            m.invite_only,
+            m.moderated,
+            m.no_external,
+            m.secret,
+            m.topic_lock,
+            m.key.clone(),
+            m.limit,
+        ),
+        lists: [
+            list(ChannelMode::Ban),
+            list(ChannelMode::BanException),
+            list(ChannelMode::InviteException),
+        ],
+        invited: room.invited().collect(),
+    }
+}
+
+fn model_room_state(room: &MRoom) -> RoomState {
+    let m = &room.modes;
+    let list = |l: &[MaskEntry]| {
+        l.iter()
+            .map(|e| format!("{} by {}", e.mask, e.set_by))
+            .collect()
+    };
+    RoomState {
+        ops: room.ops.clone(),
+        voiced: room.voiced.clone(),
+        modes: (
+            m.invite_only,
+            m.moderated,
+            m.no_external,
+            m.secret,
+            m.topic_lock,
+            m.key.clone(),
+            m.limit,
+        ),
+        lists: [list(&room.bans), list(&room.excepts), list(&room.invex)],
+        invited: room.invited.clone(),
     }
 }
 
@@ -1115,8 +854,19 @@ fn normalize(msg: &Message) -> Option<String> {
         .and_then(|s| s.split_once('!'))
         .map(|(n, _)| n);
     match (cmd, from_user) {
-        ("JOIN" | "PART" | "QUIT" | "NICK" | "PRIVMSG" | "NOTICE" | "TOPIC", Some(nick)) => {
-            Some(format!("{cmd} {nick} {}", msg.params.join("|")))
+        (
+            "JOIN" | "PART" | "QUIT" | "NICK" | "PRIVMSG" | "NOTICE" | "TOPIC" | "MODE" | "KICK"
+            | "INVITE",
+            Some(nick),
+        ) => Some(format!("{cmd} {nick} {}", msg.params.join("|"))),
+        // The room's modes and list entries, all but the time they were set.
+        ("324" | "346" | "348" | "367", _) => {
+            let shown = msg.params.iter().skip(1);
+            let shown: Vec<&str> = match cmd {
+                "324" => shown.map(String::as_str).collect(),
+                _ => shown.take(3).map(String::as_str).collect(),
+            };
+            Some(numeric(cmd, msg.param(0), &shown.join("|")))
         }
         ("ERROR", _) => Some("ERROR".into()),
         ("PING", None) => Some(format!("PING {}", msg.params.join("|"))),
@@ -1131,50 +881,4 @@ fn normalize(msg: &Message) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// SplitMix64: a tiny seeded PRNG, so runs replay exactly from their seed.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// True with probability `percent`/100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
-/// `name` with each ASCII letter's case flipped where `mask` has a 1 bit.
-pub fn recase(name: &str, mask: u64) -> String {
-    name.chars()
-        .enumerate()
-        .map(|(i, ch)| {
-            if mask >> (i % 64) & 1 == 1 {
-                if ch.is_ascii_lowercase() {
-                    ch.to_ascii_uppercase()
-                } else {
-                    ch.to_ascii_lowercase()
-                }
-            } else {
-                ch
-            }
-        })
-        .collect()
 }
