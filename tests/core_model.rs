@@ -308,14 +308,11 @@ fn the_models_own_rules() {
     assert!(glob("*", "") && !glob("?", "") && glob("a*b*c", "aXbYc"));
 }
 
-/// Known core bug (see `known_core_bugs::NO_ECHO_FOR_NON_MEMBER` in the
-/// model): a client with echo-message that sends to a `-n` room it is not in
-/// gets no echo, though IRCv3 echo-message says servers MUST send the
-/// message back to the client that sent it. Run with `--ignored`; passes
-/// once the core is fixed.
+/// IRCv3 echo-message: servers MUST send a message back to the client that
+/// sent it, also when it is not a member of the (-n) room it sent to. The
+/// model found natter missing this echo.
 #[test]
-#[ignore = "core bug: no echo-message echo for a non-member sending to a -n room"]
-fn known_core_bug_no_echo_for_a_non_member_in_a_minus_n_room() {
+fn a_non_member_with_echo_message_gets_its_message_to_a_minus_n_room_back() {
     use natter::core::{Action, ConnId, Event, Now, Server, ServerConfig};
     let mut server = Server::new(ServerConfig::default());
     let now = Now::default();

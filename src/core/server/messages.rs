@@ -101,7 +101,12 @@ impl Server {
             }
             return;
         }
-        let to: Vec<ConnId> = room.members().filter(|&m| d.echo || m != d.conn).collect();
+        let mut to: Vec<ConnId> = room.members().filter(|&m| d.echo || m != d.conn).collect();
+        if d.echo && !room.contains(d.conn) {
+            // echo-message: an outsider speaking to a -n room gets its echo too.
+            to.push(d.conn);
+            to.sort_unstable();
+        }
         let kind = if d.is_notice {
             HistoryKind::Notice
         } else {

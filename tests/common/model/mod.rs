@@ -14,7 +14,7 @@
 //! ([`names`]), masks, modes, KICK and INVITE ([`moderation`]); it never
 //! calls natter's `Room`, mode parser, mask matcher or name checks. Where
 //! the core and the model disagree, Modern IRC and the IRCv3 specifications
-//! decide (see [`known_core_bugs`]).
+//! decide.
 //!
 //! Only the lines that carry chat semantics are compared exactly (JOIN,
 //! PART, QUIT, NICK, PRIVMSG, NOTICE, TOPIC, MODE, KICK and INVITE from
@@ -63,18 +63,6 @@ pub const TRACKED_NUMERICS: &[&str] = &[
     "432", "433", "435", "441", "442", "443", "451", "462", "471", "472", "473", "474", "475",
     "482",
 ];
-
-/// Where natter's core breaks a specification and the model, which follows
-/// the specification, tolerates the core's behaviour until `src/` is fixed.
-/// Each is reproduced by an ignored test in `tests/core_model.rs`; set its
-/// switch to `false` to make the model strict again.
-pub mod known_core_bugs {
-    /// IRCv3 echo-message: "servers MUST send PRIVMSG and NOTICE messages
-    /// back to the client that sent them". natter echoes a room message only
-    /// to senders who are members, so a non-member sending to a `-n` room
-    /// gets no echo (`Server::message_room` picks recipients among members).
-    pub const NO_ECHO_FOR_NON_MEMBER: bool = true;
-}
 
 const SERVER_NAME: &str = "natter";
 /// Connections a script never opened get ids from here up.
@@ -573,8 +561,8 @@ impl Model {
             if !member {
                 self.hit("message to a -n room from outside");
                 // echo-message: the sender gets its message back, member or
-                // not (see known_core_bugs::NO_ECHO_FOR_NON_MEMBER).
-                if echo && !known_core_bugs::NO_ECHO_FOR_NON_MEMBER {
+                // not.
+                if echo {
                     ex.push(conn, line.clone());
                 }
             }
