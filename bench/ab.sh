@@ -9,7 +9,8 @@
 #
 # Usage: bench/ab.sh [BASE_REV (default: the merge-base with origin/main,
 #                     else HEAD~1)] [--rounds N (3)] [--persist]
-# AB_BASE_TARGET=DIR keeps the base build in DIR, to reuse between runs.
+# AB_BASE_TARGET=DIR keeps the base build in DIR, to reuse between runs;
+# AB_BASE_BIN=PATH uses an already built base natter-server.
 # --persist runs both with durable history (the default is --no-persist,
 # which isolates the chat core and the shell from the disk).
 # For idle the numbers are KiB per connection (lower is better); for the
@@ -36,10 +37,14 @@ echo "== building this tree and $BASE (release)" >&2
 (cd "$ROOT" && cargo build --release --quiet --bin natter-server --bin natter-bench)
 # AB_BASE_TARGET reuses a build directory for the base between runs.
 BASE_TARGET=${AB_BASE_TARGET:-$WORK/target}
-git -C "$ROOT" worktree add --detach "$WORK/base" "$BASE" >/dev/null 2>&1
-(cd "$WORK/base" && CARGO_TARGET_DIR="$BASE_TARGET" cargo build --release --quiet --bin natter-server)
+if [ -n "${AB_BASE_BIN:-}" ]; then
+  OTHER=$AB_BASE_BIN
+else
+  git -C "$ROOT" worktree add --detach "$WORK/base" "$BASE" >/dev/null 2>&1
+  (cd "$WORK/base" && CARGO_TARGET_DIR="$BASE_TARGET" cargo build --release --quiet --bin natter-server)
+  OTHER="$BASE_TARGET/release/natter-server"
+fi
 THIS="$ROOT/target/release/natter-server"
-OTHER="$BASE_TARGET/release/natter-server"
 BENCH="$ROOT/target/release/natter-bench"
 ulimit -n "$(ulimit -Hn)"
 
@@ -55,13 +60,16 @@ SCENARIOS=(
 # throughput (deliveries or registrations per second; for idle, KiB of
 # server memory per connection) and the server's CPU microseconds per
 # delivery (per registration for connect).
+
 run() {
   local bin=$1; shift
   local dir; dir=$(mktemp -d -p "$WORK")
-  (cd "$dir" && exec "$bin" 16990 --bind 127.0.0.1 --log-file "$dir/server.log" $PERSIST 2>/dev/null) &
+  # A fresh port each run: the last server may still be closing its sockets.
+  PORT=$((17000 + RANDOM % 3000))
+  (cd "$dir" && exec "$bin" "$PORT" --bind 127.0.0.1 --log-file "$dir/server.log" --flood-rate 0 $PERSIST 2>"$dir/stderr") &
   local pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/16990) 2>/dev/null && break; sleep 0.05; done
-  "$BENCH" -s 127.0.0.1:16990 -c 100 --timeout 120 --pid "$pid" --json -q "$@" \
+  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+  "$BENCH" -s "127.0.0.1:$PORT" -c 100 --timeout 120 --pid "$pid" --json -q "$@" \
     | python3 -c '
 import json, sys
 r = json.load(sys.stdin)

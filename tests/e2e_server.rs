@@ -519,3 +519,35 @@ impl Drop for ChildGuard {
         }
     }
 }
+
+#[test]
+fn the_shell_wakes_for_the_cores_deadlines_a_silent_client_is_pinged_then_dropped() {
+    // No ticker: the shell sleeps until Server::poll_timeout's deadline.
+    let mut options = e2e::server_options(DEFAULT_SENDQ, None);
+    options.config.ping_interval_secs = 1;
+    options.config.ping_timeout_secs = 1;
+    let server = e2e::start_with(options);
+    let addr = server.local_addr();
+    let mut john = Client::joined(addr, "John", "#lobby");
+    let mut silent = Client::joined(addr, "Silent", "#lobby");
+    let pinged = silent.read_until(|l| l.starts_with("PING "));
+    assert!(
+        pinged.last().is_some_and(|l| l == "PING natter"),
+        "{pinged:?}"
+    );
+    // John answers his PINGs; Silent does not, and is dropped.
+    let quit = loop {
+        let line = john.read_line().expect("John stays connected");
+        if line.starts_with("PING ") {
+            john.send("PONG natter");
+        } else if line.starts_with(":Silent!") && line.contains(" QUIT ") {
+            break line;
+        }
+    };
+    assert!(quit.contains(" QUIT :Ping timeout: "), "{quit}");
+    let rest = silent.read_to_end();
+    assert!(
+        rest.iter().any(|l| l.starts_with("ERROR :Ping timeout")),
+        "{rest:?}"
+    );
+}

@@ -556,6 +556,8 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         held: Vec::new(),
         in_flight: VecDeque::new(),
         writers: Vec::new(),
+        timer: Timer::never(),
+        timer_at: None,
     };
     core.run(&inbox).await;
     drop(core.store.take());
@@ -743,6 +745,10 @@ struct CoreTask {
     /// Writers with new lines, woken once the batch has queued everything
     /// ([`CoreTask::wake_writers`]), so each writes its share in one go.
     writers: Vec<Waker>,
+    /// Fires at the core's next deadline ([`Server::poll_timeout`]).
+    timer: Timer,
+    /// The deadline `timer` is set for.
+    timer_at: Option<core::Instant>,
 }
 
 /// What woke the core task.
@@ -792,8 +798,18 @@ impl CoreTask {
     /// Waits for the next input, the core's next deadline, or the oldest
     /// commit to finish. With too many commits in flight, waits for the
     /// commit alone.
-    async fn next_wake(&self, inbox: &Receiver<Input>) -> Wake {
+    async fn next_wake(&mut self, inbox: &Receiver<Input>) -> Wake {
+        // One timer, moved only when the core's deadline moves: no timer is
+        // registered and dropped with the reactor for every batch.
         let deadline = self.server.poll_timeout();
+        if deadline != self.timer_at {
+            self.timer_at = deadline;
+            match deadline {
+                Some(at) => self.timer.set_at(due_at(at)),
+                None => self.timer = Timer::never(),
+            }
+        }
+        let timer = &mut self.timer;
         let input = async {
             match inbox.recv().await {
                 Ok(input) => Wake::Input(input),
@@ -801,13 +817,8 @@ impl CoreTask {
             }
         }
         .or(async {
-            match deadline {
-                Some(at) => {
-                    Timer::at(due_at(at)).await;
-                    Wake::Timeout
-                }
-                None => std::future::pending().await,
-            }
+            timer.await;
+            Wake::Timeout
         });
         match self.in_flight.front() {
             None => input.await,
