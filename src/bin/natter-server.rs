@@ -2,7 +2,8 @@
 //!
 //! Owns argument parsing and wiring only: reads the MOTD file, raises the
 //! open-files limit, starts the server, reloads its TLS certificate on
-//! SIGHUP, writes a self-signed certificate for `--tls-self-signed`, and
+//! SIGHUP, writes a self-signed certificate for `--tls-self-signed`, hashes
+//! an operator password for `--hash-password`, and
 //! shuts it down on Ctrl-C or SIGTERM. Must never contain chat rules or
 //! socket handling.
 
@@ -139,6 +140,57 @@ struct Args {
     /// Default: keep them until --history-max-messages pushes them out.
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     history_max_age: Option<u64>,
+
+    /// A server operator: its NAME for `OPER NAME password`, and the argon2id
+    /// HASH of the password (from --hash-password; quote it, it holds `$`).
+    /// Repeat for more operators.
+    #[arg(long = "oper", value_name = "NAME:HASH", value_parser = parse_oper)]
+    opers: Vec<(String, String)>,
+
+    /// Read a password from standard input, print its argon2id hash (for
+    /// --oper), and exit.
+    #[arg(long)]
+    hash_password: bool,
+}
+
+/// `NAME:HASH` for --oper: a name OPER can carry (one word) and an argon2id
+/// PHC string.
+fn parse_oper(text: &str) -> Result<(String, String), String> {
+    let Some((name, hash)) = text.split_once(':') else {
+        return Err(format!(
+            "{text:?} is not NAME:HASH: e.g. --oper 'alice:$argon2id$v=19$…' \
+             (make the hash with --hash-password)"
+        ));
+    };
+    let word = |c: char| !c.is_whitespace() && !c.is_control() && c != ',';
+    if name.is_empty() || name.starts_with(':') || !name.chars().all(word) || name.len() > 64 {
+        return Err(format!(
+            "operator name {name:?} must be one word of at most 64 bytes (no spaces or commas)"
+        ));
+    }
+    natter::net::password::check_hash(hash).map_err(|e| format!("--oper {name}: {e}"))?;
+    Ok((name.to_string(), hash.to_string()))
+}
+
+/// `--hash-password`: reads one line (the password) from standard input and
+/// prints its hash; the password itself is never printed.
+fn hash_password_from_stdin() -> Result<(), String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err(
+            "no password on standard input: e.g. `read -rs PW; echo \"$PW\" | \
+                    natter-server --hash-password`"
+                .to_string(),
+        );
+    }
+    let hash = natter::net::password::hash_password(password).map_err(|e| e.to_string())?;
+    println!("{hash}");
+    Ok(())
 }
 
 /// `90`, `90s`, `15m`, `12h`, `30d` as seconds.
@@ -222,6 +274,7 @@ fn self_signed(hostname: &str, args: &Args) -> Result<(), String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match &args.tls_self_signed {
+        _ if args.hash_password => hash_password_from_stdin(),
         Some(hostname) => self_signed(hostname, &args),
         None => run(args),
     };
@@ -259,6 +312,7 @@ fn run(args: Args) -> Result<(), String> {
         history_max_age_secs: args.history_max_age.unwrap_or(0),
         // server.log's zone, for history replayed as plain text.
         utc_offset_secs: chrono::Local::now().offset().local_minus_utc(),
+        opers: args.opers.iter().cloned().collect(),
         ..ServerConfig::default()
     };
     let tls = match (&args.tls_cert, &args.tls_key) {

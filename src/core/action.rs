@@ -28,4 +28,50 @@ pub enum Action {
     /// carry the record to someone, so a shell that promises durability
     /// holds those lines until the record is committed.
     Persist(HistoryRecord),
+    /// Check `password` against the PHC string `hash` (argon2id) away from
+    /// the core (it is slow on purpose), then feed back
+    /// [`crate::core::Event::PasswordChecked`] with the same `conn` and
+    /// `purpose`. The core never hashes. Never log or show `password`.
+    CheckPassword {
+        conn: ConnId,
+        hash: String,
+        password: Secret,
+        purpose: PasswordPurpose,
+    },
+}
+
+/// What a password check is for, handed back unchanged with its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordPurpose {
+    /// `OPER name password`: becoming the server operator `name`.
+    Oper { name: String },
+}
+
+/// A password a client sent: kept out of `Debug` output, so it never lands
+/// in a log, a panic message or a failed test's printout.
+///
+/// ```
+/// let secret = natter::core::Secret::new("hunter2");
+/// assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
+/// assert_eq!(secret.expose(), "hunter2");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `text`.
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The password itself, for the one place that checks it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }

@@ -3,6 +3,8 @@
 //! Owns defaults and limits. Must never read files or the environment: the
 //! shell fills it from the command line.
 
+use std::collections::BTreeMap;
+
 /// Settings for a [`crate::core::Server`].
 ///
 /// ```
@@ -57,6 +59,9 @@ pub struct ServerConfig {
     /// as server.log does. The shell reads it from the clock; the core never
     /// does.
     pub utc_offset_secs: i32,
+    /// Server operators (`OPER name password`): name → argon2id PHC hash of
+    /// the password. The core only passes a hash to the shell to check.
+    pub opers: BTreeMap<String, String>,
 }
 
 /// What the IRCv3 `sts` capability tells clients: plaintext clients are sent
@@ -109,6 +114,7 @@ impl Default for ServerConfig {
             history_max_age_secs: 0,
             chathistory_max: 100,
             utc_offset_secs: 0,
+            opers: BTreeMap::new(),
         }
     }
 }

@@ -87,6 +87,11 @@ pub struct Connection {
     /// The liveness deadline this connection has in the server's timer
     /// queue (registration timeout, next PING, or PING timeout).
     pub timer: Instant,
+    /// The operator name whose password the shell is checking for this
+    /// client's OPER, if any (one check at a time).
+    pub oper_pending: Option<String>,
+    /// Wrong OPER passwords so far on this connection.
+    pub oper_failures: u8,
 }
 
 /// A user's own modes.
@@ -152,6 +157,8 @@ impl Connection {
             ping_sent: None,
             flood_clock: now.mono,
             timer: now.mono,
+            oper_pending: None,
+            oper_failures: 0,
         }
     }
 

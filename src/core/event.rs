@@ -3,6 +3,7 @@
 //! Owns the input vocabulary of the state machine and the two clocks. Must
 //! never read a clock: every event carries the [`Now`] the shell read for it.
 
+use super::action::PasswordPurpose;
 use super::history::HistoryRecord;
 use crate::proto::LineError;
 
@@ -118,6 +119,14 @@ pub enum Event {
     Timeout { now: Now },
     /// The server is stopping: every client is told and closed.
     Shutdown { now: Now },
+    /// The answer to [`crate::core::Action::CheckPassword`]: whether the
+    /// password matched. `conn` may have gone meanwhile (then it is ignored).
+    PasswordChecked {
+        conn: ConnId,
+        purpose: PasswordPurpose,
+        ok: bool,
+        now: Now,
+    },
     /// What the store kept from earlier runs, sent once before any client
     /// connects: room records (oldest first; kinds that are not replayed
     /// are ignored) and the next unused message id.

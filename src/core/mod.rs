@@ -13,7 +13,7 @@ mod log;
 mod room;
 mod server;
 
-pub use action::{Action, OutLine};
+pub use action::{Action, OutLine, PasswordPurpose, Secret};
 pub use config::{ServerConfig, StsPolicy};
 pub use connection::{Caps, Connection, Phase, RoomSet, UserModes};
 pub use event::{ConnId, Event, Instant, Now, Timestamp};

@@ -28,6 +28,7 @@
 
 mod conn;
 pub mod outbox;
+pub mod password;
 mod server_log;
 mod socket;
 pub mod store;
@@ -547,6 +548,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         next_id: restored.next_id,
     });
     let mut core = CoreTask {
+        checks: PasswordChecks::new(ex.clone()),
         server,
         outboxes: FxHashMap::default(),
         pending: VecDeque::new(),
@@ -749,6 +751,62 @@ struct CoreTask {
     timer: Timer,
     /// The deadline `timer` is set for.
     timer_at: Option<core::Instant>,
+    /// Password checks running off the core task, and their answers.
+    checks: PasswordChecks,
+}
+
+/// Most password checks running at once. argon2 costs ~19 MiB and tens of
+/// milliseconds of one CPU per check, by design: more OPER attempts wait
+/// for a turn instead of taking the machine's memory and cores.
+const MAX_PASSWORD_CHECKS: usize = 2;
+
+/// Runs [`Action::CheckPassword`] on blocking threads ([`smol::unblock`]),
+/// [`MAX_PASSWORD_CHECKS`] at a time, and hands the answers back to the
+/// core task as [`Event::PasswordChecked`].
+struct PasswordChecks {
+    ex: Arc<Executor<'static>>,
+    turns: Arc<Semaphore>,
+    answers: Sender<Event>,
+    answered: Receiver<Event>,
+}
+
+impl PasswordChecks {
+    fn new(ex: Arc<Executor<'static>>) -> PasswordChecks {
+        // One answer per check at most, and the core allows one check per
+        // connection at a time: bounded by the connections.
+        let (answers, answered) = async_channel::unbounded();
+        PasswordChecks {
+            ex,
+            turns: Arc::new(Semaphore::new(MAX_PASSWORD_CHECKS)),
+            answers,
+            answered,
+        }
+    }
+
+    fn start(
+        &self,
+        conn: ConnId,
+        hash: String,
+        password: core::Secret,
+        purpose: core::PasswordPurpose,
+    ) {
+        let turns = self.turns.clone();
+        let answers = self.answers.clone();
+        self.ex
+            .spawn(async move {
+                let turn = turns.acquire_arc().await;
+                let ok = smol::unblock(move || password::verify(&hash, password.expose())).await;
+                drop(turn);
+                let checked = Event::PasswordChecked {
+                    conn,
+                    purpose,
+                    ok,
+                    now: now(),
+                };
+                let _ = answers.send(checked).await;
+            })
+            .detach();
+    }
 }
 
 /// What woke the core task.
@@ -810,12 +868,20 @@ impl CoreTask {
             }
         }
         let timer = &mut self.timer;
+        let answered = &self.checks.answered;
         let input = async {
             match inbox.recv().await {
                 Ok(input) => Wake::Input(input),
                 Err(_) => Wake::InboxClosed,
             }
         }
+        .or(async {
+            match answered.recv().await {
+                Ok(answer) => Wake::Input(Input::Event(answer)),
+                // Never: the task holds a sender too.
+                Err(_) => std::future::pending().await,
+            }
+        })
         .or(async {
             timer.await;
             Wake::Timeout
@@ -969,6 +1035,13 @@ impl CoreTask {
                 }
             }
             Action::Log(record) => self.log.write(&record),
+            // Sends nothing, so nothing to hold back for durability.
+            Action::CheckPassword {
+                conn,
+                hash,
+                password,
+                purpose,
+            } => self.checks.start(conn, hash, password, purpose),
             other if !self.unstored.is_empty() || !self.in_flight.is_empty() => {
                 self.held.push(other)
             }
@@ -998,6 +1071,12 @@ impl CoreTask {
                 }
             }
             Action::Log(record) => self.log.write(&record),
+            Action::CheckPassword {
+                conn,
+                hash,
+                password,
+                purpose,
+            } => self.checks.start(conn, hash, password, purpose),
         }
     }
 

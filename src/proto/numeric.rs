@@ -101,3 +101,7 @@ pub const RPL_WHOISSECURE: &str = "671";
 pub const RPL_HELPSTART: &str = "704";
 pub const RPL_HELPTXT: &str = "705";
 pub const RPL_ENDOFHELP: &str = "706";
+pub const RPL_WHOSPCRPL: &str = "354";
+pub const RPL_YOUREOPER: &str = "381";
+pub const ERR_TOOMANYMATCHES: &str = "416";
+pub const ERR_NOOPERHOST: &str = "491";

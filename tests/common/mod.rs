@@ -5,8 +5,8 @@
 pub mod model;
 
 use natter::core::{
-    render_log_line, Action, ConnId, Event, HistoryRecord, Instant, LogRecord, Now, Server,
-    ServerConfig, Timestamp,
+    render_log_line, Action, ConnId, Event, HistoryRecord, Instant, LogRecord, Now,
+    PasswordPurpose, Secret, Server, ServerConfig, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -30,6 +30,18 @@ pub struct Harness {
     pub log: Vec<LogRecord>,
     /// Every record the core asked to store, in order.
     pub persisted: Vec<HistoryRecord>,
+    /// Password checks the core asked for and nobody answered yet
+    /// (see [`Harness::answer_password_checks`]).
+    pub password_checks: Vec<PasswordCheck>,
+}
+
+/// One [`Action::CheckPassword`], as the harness keeps it.
+#[derive(Debug, Clone)]
+pub struct PasswordCheck {
+    pub conn: ConnId,
+    pub hash: String,
+    pub password: Secret,
+    pub purpose: PasswordPurpose,
 }
 
 impl Harness {
@@ -45,6 +57,7 @@ impl Harness {
             closed: Vec::new(),
             log: Vec::new(),
             persisted: Vec::new(),
+            password_checks: Vec::new(),
         }
     }
 
@@ -70,6 +83,17 @@ impl Harness {
                 Action::Close { conn, reason } => self.closed.push((conn, reason)),
                 Action::Log(record) => self.log.push(record),
                 Action::Persist(record) => self.persisted.push(record),
+                Action::CheckPassword {
+                    conn,
+                    hash,
+                    password,
+                    purpose,
+                } => self.password_checks.push(PasswordCheck {
+                    conn,
+                    hash,
+                    password,
+                    purpose,
+                }),
             }
         }
     }
@@ -106,6 +130,20 @@ impl Harness {
         self.send(conn, &format!("NICK {nick}"));
         self.send(conn, &format!("USER {} 0 * :{nick}", nick.to_lowercase()));
         conn
+    }
+
+    /// Does what the shell does with the pending password checks: verifies
+    /// each (argon2) and feeds the answer back, in order.
+    pub fn answer_password_checks(&mut self) {
+        for check in std::mem::take(&mut self.password_checks) {
+            let ok = natter::net::password::verify(&check.hash, check.password.expose());
+            self.event(Event::PasswordChecked {
+                conn: check.conn,
+                purpose: check.purpose,
+                ok,
+                now: self.now,
+            });
+        }
     }
 
     /// Takes (and clears) what `conn` has received so far.

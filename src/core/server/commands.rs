@@ -75,6 +75,9 @@ pub(super) const COMMANDS: &[Command] = &[
     row("HELP", Server::handle_help, 0, false),
     row("HELPOP", Server::handle_help, 0, false),
     row("CHATHISTORY", Server::handle_chathistory, 0, false),
+    row("OPER", Server::handle_oper, 2, false),
+    row("KILL", Server::handle_kill, 1, false),
+    row("WALLOPS", Server::handle_wallops, 1, false),
 ];
 
 /// The table row for `verb` (any case).
@@ -93,10 +96,21 @@ impl Server {
             LineError::TooLong { .. } => {
                 self.reply(conn, ERR_INPUTTOOLONG, &["Input line was too long"])
             }
-            LineError::InvalidUtf8 => self.server_notice(
-                conn,
-                "Your line was not valid UTF-8 and was dropped; set your client to UTF-8",
-            ),
+            // UTF8ONLY (005): the line is never relayed. The spec's
+            // INVALID_UTF8 standard reply goes to every client, as ergo
+            // sends it; the command is `*` because the reader drops the
+            // undecodable line whole, command word included.
+            LineError::InvalidUtf8 => {
+                let m = self.server_message(
+                    "FAIL",
+                    [
+                        "*",
+                        "INVALID_UTF8",
+                        "Your line was not valid UTF-8 and was dropped: this server is UTF-8 only, set your client's encoding to UTF-8",
+                    ],
+                );
+                self.send(conn, &m);
+            }
         }
     }
 

@@ -12,10 +12,13 @@
 //! | `registration` | CAP, PASS, NICK, USER, the welcome burst, 005 |
 //! | `liveness` | PING/PONG, flood control, the timer queue behind [`Server::poll_timeout`] |
 //! | `leaving` | QUIT, dropped connections, shutdown |
-//! | `rooms` | JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE |
+//! | `rooms` | JOIN, PART, TOPIC, NAMES, KICK, INVITE |
 //! | `modes` | MODE on rooms and users |
 //! | `messages` | PRIVMSG and NOTICE |
-//! | `queries` | WHO, WHOIS, WHOWAS, USERHOST, ISON |
+//! | `queries` | WHOIS, WHOWAS, USERHOST, ISON |
+//! | `who` | WHO and WHOX |
+//! | `list` | LIST and its ELIST filters |
+//! | `oper` | OPER (the password checked by the shell), KILL, WALLOPS |
 //! | `presence` | AWAY and away-notify |
 //! | `server_info` | LUSERS, MOTD, VERSION, TIME, ADMIN, INFO, LINKS, HELP |
 //! | `history` | history records, replay on join, CHATHISTORY |
@@ -36,15 +39,18 @@
 mod commands;
 mod history;
 mod leaving;
+mod list;
 mod liveness;
 mod messages;
 mod modes;
+mod oper;
 mod output;
 mod presence;
 mod queries;
 mod registration;
 mod rooms;
 mod server_info;
+mod who;
 
 use super::action::Action;
 use super::config::ServerConfig;
@@ -148,6 +154,12 @@ impl Server {
             Event::Timeout { now } => self.handle_timeout(now),
             Event::HistoryRestored { records, next_id } => self.restore(records, next_id),
             Event::Shutdown { now } => self.handle_shutdown(now),
+            Event::PasswordChecked {
+                conn,
+                purpose,
+                ok,
+                now,
+            } => self.handle_password_checked(conn, purpose, ok, now),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Queries about people: WHO, WHOIS, WHOWAS, USERHOST and ISON.
+//! Queries about people: WHOIS, WHOWAS, USERHOST and ISON (WHO is in
+//! `who`).
 //!
 //! Owns what others may learn about a user: invisible (+i) users and
 //! secret (+s) rooms are shown only to people who share them. Must never
@@ -7,7 +8,6 @@
 use super::Server;
 use crate::core::connection::Connection;
 use crate::core::event::{ConnId, Now, Timestamp};
-use crate::core::room::Privileges;
 use crate::proto::numeric::*;
 use crate::proto::{casefold, Message};
 
@@ -127,68 +127,12 @@ impl Server {
         self.reply(conn, RPL_USERHOST, &[&found.join(" ")]);
     }
 
-    /// One 352 row: `H` (here) or `G` (gone: away), `*` for a server operator, then the
-    /// member's prefixes in `channel` (all of them with `multi-prefix`).
-    fn who_row(
-        &self,
-        c: &Connection,
-        channel: &str,
-        privileges: Privileges,
-        all: bool,
-    ) -> Vec<String> {
-        let mut flags = String::from(if c.away.is_some() { "G" } else { "H" });
-        if c.modes.oper {
-            flags.push('*');
-        }
-        flags.push_str(privileges.prefixes(all));
-        vec![
-            channel.to_string(),
-            c.user.clone().unwrap_or_default(),
-            c.host.clone(),
-            self.config.server_name.clone(),
-            c.nick_or_star().to_string(),
-            flags,
-            format!("0 {}", c.realname),
-        ]
-    }
-
     /// Whether `asker` shares a room with `other`.
-    fn shares_room(&self, asker: ConnId, other: &Connection) -> bool {
+    pub(super) fn shares_room(&self, asker: ConnId, other: &Connection) -> bool {
         other
             .rooms
             .iter()
             .any(|f| self.rooms.get(f).is_some_and(|r| r.contains(asker)))
-    }
-
-    pub(super) fn handle_who(&mut self, conn: ConnId, msg: &Message, _now: Now) {
-        let mask = msg.param(0).to_string();
-        let folded = casefold(&mask);
-        let all = self
-            .connections
-            .get(&conn)
-            .is_some_and(|c| c.caps.multi_prefix);
-        let mut rows = Vec::new();
-        if let Some(room) = self.rooms.get(&folded) {
-            let inside = room.contains(conn);
-            if inside || !room.modes().secret {
-                for (m, p) in room.members_with_privileges() {
-                    match self.connections.get(&m) {
-                        Some(c) if inside || !c.modes.invisible => {
-                            rows.push(self.who_row(c, room.name(), p, all))
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        } else if let Some(c) = self.user(&mask).and_then(|id| self.connections.get(&id)) {
-            rows.push(self.who_row(c, "*", Privileges::default(), all));
-        }
-        for row in rows {
-            let params: Vec<&str> = row.iter().map(String::as_str).collect();
-            self.reply(conn, RPL_WHOREPLY, &params);
-        }
-        let shown = if mask.is_empty() { "*" } else { mask.as_str() };
-        self.reply(conn, RPL_ENDOFWHO, &[shown, "End of WHO list"]);
     }
 
     pub(super) fn handle_whois(&mut self, conn: ConnId, msg: &Message, now: Now) {

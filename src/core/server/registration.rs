@@ -351,6 +351,11 @@ impl Server {
             format!("NETWORK={}", self.config.network),
             format!("CHATHISTORY={}", self.config.chathistory_max),
             "MSGREFTYPES=msgid,timestamp".to_string(),
+            format!("ELIST={}", super::list::ELIST),
+            // Lines that are not UTF-8 are refused (FAIL INVALID_UTF8),
+            // never relayed.
+            "UTF8ONLY".to_string(),
+            "WHOX".to_string(),
         ]
     }
 }

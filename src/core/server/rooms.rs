@@ -1,4 +1,4 @@
-//! Rooms: JOIN, PART, TOPIC, NAMES, LIST, KICK and INVITE.
+//! Rooms: JOIN, PART, TOPIC, NAMES, KICK and INVITE (LIST is in `list`).
 //!
 //! Owns who enters and leaves a room and what they are told when they do.
 //! Must never hold a room's own rules (those are [`crate::core::Room`]'s)
@@ -344,23 +344,6 @@ impl Server {
                 topic: text,
             },
         );
-    }
-
-    pub(super) fn handle_list(&mut self, conn: ConnId, _msg: &Message, _now: Now) {
-        self.reply(conn, RPL_LISTSTART, &["Channel", "Users  Name"]);
-        let rows: Vec<(String, String, String)> = self
-            .rooms
-            .values()
-            .filter(|r| !r.modes().secret || r.contains(conn))
-            .map(|r| {
-                let topic = r.topic().map(|t| t.text.clone()).unwrap_or_default();
-                (r.name().to_string(), r.len().to_string(), topic)
-            })
-            .collect();
-        for (name, count, topic) in rows {
-            self.reply(conn, RPL_LIST, &[&name, &count, &topic]);
-        }
-        self.reply(conn, RPL_LISTEND, &["End of /LIST"]);
     }
 }
 

@@ -16,7 +16,7 @@ struct Help {
 
 /// A help text per command (HELP, HELPOP), and the index (no topic).
 const HELP: &[Help] = &[
-    Help { topic: "*", lines: &["natter speaks IRC. Commands: ADMIN AWAY CAP CHATHISTORY HELP INFO INVITE ISON JOIN KICK LINKS LIST LUSERS MODE MOTD NAMES NICK NOTICE PART PASS PING PONG PRIVMSG QUIT TIME TOPIC USER USERHOST VERSION WHO WHOIS WHOWAS", "HELP <command> explains one."] },
+    Help { topic: "*", lines: &["natter speaks IRC. Commands: ADMIN AWAY CAP CHATHISTORY HELP INFO INVITE ISON JOIN KICK KILL LINKS LIST LUSERS MODE MOTD NAMES NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT TIME TOPIC USER USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "HELP <command> explains one."] },
     Help { topic: "ADMIN", lines: &["ADMIN", "Who runs this server."] },
     Help { topic: "AWAY", lines: &["AWAY [:message]", "With a message, marks you away: people who message you or WHOIS you see it. Without one, marks you back."] },
     Help { topic: "CAP", lines: &["CAP LS [302] | LIST | REQ :caps | END", "Negotiates IRCv3 capabilities."] },
@@ -27,12 +27,14 @@ const HELP: &[Help] = &[
     Help { topic: "ISON", lines: &["ISON <nick> [<nick> …]", "Which of these nicks are online."] },
     Help { topic: "JOIN", lines: &["JOIN <#room>[,<#room>…] [<key>[,<key>…]]", "Joins rooms; the first person into an empty room is its operator. JOIN 0 leaves every room."] },
     Help { topic: "KICK", lines: &["KICK <#room> <nick>[,<nick>…] [:reason]", "Operators only: removes people from the room."] },
+    Help { topic: "KILL", lines: &["KILL <nick> [:reason]", "Server operators only: disconnects someone from the server."] },
     Help { topic: "LINKS", lines: &["LINKS", "The servers of this network (natter is one server)."] },
-    Help { topic: "LIST", lines: &["LIST [#room,…]", "The rooms, their sizes and topics (secret rooms only to their members)."] },
+    Help { topic: "LIST", lines: &["LIST [<#room|#mask*|!#mask*|condition>[,…]]", "The rooms, their sizes and topics (secret rooms only to their members). Conditions: >N or <N users, C>M or C<M created more or less than M minutes ago, T>M or T<M topic set more or less than M minutes ago."] },
     Help { topic: "LUSERS", lines: &["LUSERS", "How many people and rooms there are."] },
     Help { topic: "MODE", lines: &["MODE <#room> [<+|-modes> [args…]] | MODE <nick> [<+|-modes>]", "Shows or changes modes. Room modes: o v b e I k l i m n s t. User modes: i w o."] },
     Help { topic: "MOTD", lines: &["MOTD", "The message of the day."] },
     Help { topic: "NAMES", lines: &["NAMES <#room>[,<#room>…]", "Who is in a room."] },
+    Help { topic: "OPER", lines: &["OPER <name> <password>", "Become a server operator (+o), as set up with natter-server --oper."] },
     Help { topic: "NICK", lines: &["NICK <nick>", "Changes your nickname."] },
     Help { topic: "NOTICE", lines: &["NOTICE <target> :text", "Like PRIVMSG, but never answered automatically."] },
     Help { topic: "PART", lines: &["PART <#room>[,<#room>…] [:reason]", "Leaves rooms."] },
@@ -46,7 +48,8 @@ const HELP: &[Help] = &[
     Help { topic: "USER", lines: &["USER <username> 0 * :<real name>", "Registration: your username and real name."] },
     Help { topic: "USERHOST", lines: &["USERHOST <nick> [<nick> …]", "The user@host of up to five nicks."] },
     Help { topic: "VERSION", lines: &["VERSION", "This server's software version."] },
-    Help { topic: "WHO", lines: &["WHO <#room|nick>", "Who is in a room, or about one person, with away (G) and operator (@, +) flags."] },
+    Help { topic: "WALLOPS", lines: &["WALLOPS :text", "Server operators only: a message to everyone with user mode +w."] },
+    Help { topic: "WHO", lines: &["WHO <#room|nick|mask> [o][%fields[,token]]", "Who is in a room, one person, or everyone whose nick, username, host or real name matches a mask like *.example.org, with away (G), server operator (*) and room operator (@, +) flags. o: server operators only. %fields: WHOX, any of t c u i h s n f d l a o r."] },
     Help { topic: "WHOIS", lines: &["WHOIS <nick>", "About one person: name, rooms, idle time, away message."] },
     Help { topic: "WHOWAS", lines: &["WHOWAS <nick> [<count>]", "About people who recently used a nick."] },
 ];

@@ -563,7 +563,7 @@ impl World {
                     logs.push(log_key(&record.entry));
                     continue;
                 }
-                Action::Persist(_) => continue,
+                Action::Persist(_) | Action::CheckPassword { .. } => continue,
             };
             for &to in &targets {
                 if !open_before.contains(&to) || closed_now.contains(&to) {

@@ -1,0 +1,111 @@
+//! Password hashes: argon2id PHC strings, made and checked.
+//!
+//! Owns the only code that hashes or compares a password (`--hash-password`,
+//! `--oper NAME:HASH`, and [`crate::core::Action::CheckPassword`]). Checks
+//! are slow on purpose, so the shell runs them off the core task. Must never
+//! log, print or keep a password.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+use std::fmt;
+
+/// Why a hash could not be made or read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordError(String);
+
+impl fmt::Display for PasswordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PasswordError {}
+
+/// The argon2id PHC string for `password`, with argon2's default (OWASP
+/// recommended) cost and a fresh random salt, e.g.
+/// `$argon2id$v=19$m=19456,t=2,p=1$…$…`.
+pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+    hash_with(&Argon2::default(), password)
+}
+
+/// Like [`hash_password`] at the lowest cost argon2 allows: for tests only,
+/// where a check must take microseconds. Never for a real password.
+pub fn hash_password_cheaply(password: &str) -> Result<String, PasswordError> {
+    let params = argon2::Params::new(8, 1, 1, None)
+        .map_err(|e| PasswordError(format!("argon2 parameters: {e}")))?;
+    let argon2 = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    hash_with(&argon2, password)
+}
+
+fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String, PasswordError> {
+    argon2
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError(format!("could not hash the password: {e}")))
+}
+
+/// Checks that `hash` is an argon2id PHC string this server can verify.
+///
+/// ```
+/// use natter::net::password::{check_hash, hash_password_cheaply};
+/// assert!(check_hash(&hash_password_cheaply("pw").unwrap()).is_ok());
+/// assert!(check_hash("hunter2").is_err());
+/// ```
+pub fn check_hash(hash: &str) -> Result<(), PasswordError> {
+    let parsed = PasswordHash::new(hash).map_err(|e| {
+        PasswordError(format!(
+            "not a password hash ({e}): make one with `natter-server --hash-password`"
+        ))
+    })?;
+    if parsed.algorithm.as_str() != "argon2id" {
+        return Err(PasswordError(format!(
+            "the hash uses {}, not argon2id: make one with `natter-server --hash-password`",
+            parsed.algorithm
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `password` matches the PHC string `hash` (false for a hash that
+/// does not parse). Takes as long as the hash's cost says.
+///
+/// ```
+/// use natter::net::password::{hash_password_cheaply, verify};
+/// let hash = hash_password_cheaply("correct horse").unwrap();
+/// assert!(verify(&hash, "correct horse"));
+/// assert!(!verify(&hash, "wrong"));
+/// ```
+pub fn verify(hash: &str, password: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_cost_hash_is_argon2id_salted_and_verifies() {
+        let a = hash_password("s3cret").expect("hashes");
+        let b = hash_password("s3cret").expect("hashes");
+        assert!(a.starts_with("$argon2id$v=19$"), "{a}");
+        assert_ne!(a, b, "each hash has its own salt");
+        assert!(check_hash(&a).is_ok());
+        assert!(verify(&a, "s3cret"));
+        assert!(!verify(&a, "s3cret "));
+    }
+
+    #[test]
+    fn other_algorithms_and_garbage_are_refused_with_advice() {
+        let argon2i = "$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        let e = check_hash(argon2i).expect_err("argon2i is refused");
+        assert!(e.to_string().contains("--hash-password"), "{e}");
+        assert!(check_hash("").is_err());
+        assert!(!verify("not a hash", "anything"));
+    }
+}
