@@ -100,6 +100,12 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
             v[0] = b'@';
             v
         }),
+        // Short tags, then a body around its own limit.
+        1 => (MAX_LINE - 2..=MAX_LINE + 3).prop_map(|n| {
+            let mut v = b"@t=1 ".to_vec();
+            v.resize(v.len() + n, b'b');
+            v
+        }),
         3 => Just(b"\r\n".to_vec()),
         2 => Just(b"\n".to_vec()),
         2 => Just(b"\r".to_vec()),

@@ -50,10 +50,11 @@ pub fn check_parse_line(line: &str) {
 
 /// What a `LineReader` must produce for `stream`, computed the obvious way:
 /// split at LF, drop one trailing CR, skip empty lines, reject lines over the
-/// limit (which depends on whether the line starts with `@`) and invalid
-/// UTF-8. An unfinished last line yields nothing unless it is already over
-/// its limit (+1 for a CR that may still be coming), in which case it is
-/// reported at once.
+/// limit (which depends on whether the line starts with `@`; a tagged line's
+/// `@tags ` section may take at most `MAX_TAGS` bytes and the rest at most
+/// `MAX_LINE`) and invalid UTF-8. An unfinished last line yields nothing
+/// unless it is already over its limit (+1 for a CR that may still be
+/// coming), in which case it is reported at once.
 pub fn reference_lines(stream: &[u8]) -> Vec<Result<String, LineError>> {
     let limit_for = |line: &[u8]| {
         if line.first() == Some(&b'@') {
@@ -75,6 +76,20 @@ pub fn reference_lines(stream: &[u8]) -> Vec<Result<String, LineError>> {
         if line.len() > limit {
             out.push(Err(LineError::TooLong { limit }));
             continue;
+        }
+        if line.first() == Some(&b'@') {
+            let tags = match line.iter().position(|&b| b == b' ') {
+                Some(space) => space + 1,
+                None => line.len(),
+            };
+            if tags > MAX_TAGS {
+                out.push(Err(LineError::TooLong { limit: MAX_TAGS }));
+                continue;
+            }
+            if line.len() - tags > MAX_LINE {
+                out.push(Err(LineError::TooLong { limit: MAX_LINE }));
+                continue;
+            }
         }
         out.push(String::from_utf8(line.to_vec()).map_err(|_| LineError::InvalidUtf8));
     }

@@ -9,8 +9,11 @@ use std::collections::VecDeque;
 use std::fmt;
 
 /// Longest line body (without CR LF) for a line with no tags: 512 minus CR LF.
+/// A tagged line may be this long after its `@tags ` section too.
 pub const MAX_LINE: usize = 510;
-/// Extra room a line may use for its `@tags ` section (IRCv3 message-tags).
+/// Longest `@tags ` section (with its `@` and its space) a line may start
+/// with: IRCv3 message-tags' combined limit. A client's own tag data is held
+/// to 4094 bytes by the core, which answers 417 beyond that.
 pub const MAX_TAGS: usize = 8191;
 
 /// Why a line from the stream was rejected.
@@ -126,6 +129,24 @@ impl LineReader {
             self.ready.push_back(Err(LineError::TooLong { limit }));
             return;
         }
+        // The tags and the message have separate limits: many tags must not
+        // buy a message body past 510 bytes.
+        if line.first() == Some(&b'@') {
+            let tags = line
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(line.len(), |i| i + 1);
+            if tags > MAX_TAGS {
+                self.ready
+                    .push_back(Err(LineError::TooLong { limit: MAX_TAGS }));
+                return;
+            }
+            if line.len() - tags > MAX_LINE {
+                self.ready
+                    .push_back(Err(LineError::TooLong { limit: MAX_LINE }));
+                return;
+            }
+        }
         match String::from_utf8(line) {
             Ok(s) => self.ready.push_back(Ok(s)),
             Err(_) => self.ready.push_back(Err(LineError::InvalidUtf8)),
@@ -205,6 +226,31 @@ mod tests {
         let body = "a".repeat(MAX_LINE);
         r.push(format!("{body}\r\n").as_bytes());
         assert_eq!(all(&mut r), vec![Ok(body)]);
+    }
+
+    #[test]
+    fn a_tagged_line_gets_the_full_tag_room_but_no_longer_a_message() {
+        let mut r = LineReader::new();
+        let tags = format!("@+a={} ", "t".repeat(MAX_TAGS - 5));
+        let body = format!("PRIVMSG #a :{}", "b".repeat(MAX_LINE - 12));
+        assert_eq!(tags.len(), MAX_TAGS);
+        assert_eq!(body.len(), MAX_LINE);
+        r.push(format!("{tags}{body}\r\n").as_bytes());
+        assert_eq!(all(&mut r), vec![Ok(format!("{tags}{body}"))]);
+        // Short tags do not lend their unused room to the message.
+        r.push(format!("@+a=b {body}b\r\nPING x\r\n").as_bytes());
+        assert_eq!(
+            all(&mut r),
+            vec![
+                Err(LineError::TooLong { limit: MAX_LINE }),
+                Ok("PING x".into())
+            ]
+        );
+        r.push(format!("@+a={}t PING x\n", "t".repeat(MAX_TAGS - 5)).as_bytes());
+        assert_eq!(
+            all(&mut r),
+            vec![Err(LineError::TooLong { limit: MAX_TAGS })]
+        );
     }
 
     #[test]

@@ -232,6 +232,65 @@ fn push_word(out: &mut String, s: &str) {
     }
 }
 
+impl Tag {
+    /// A client-only tag (`+key`): a client may send it, and the server
+    /// relays it as-is to recipients that enabled `message-tags`.
+    pub fn is_client_only(&self) -> bool {
+        self.key.starts_with('+')
+    }
+
+    /// Whether the key follows the IRCv3 grammar: `[+][vendor/]name`, the
+    /// vendor a host name, the name letters, digits and hyphens.
+    ///
+    /// ```
+    /// use natter::proto::Tag;
+    /// let tag = |key: &str| Tag { key: key.into(), value: None };
+    /// assert!(tag("+draft/reply").has_valid_key());
+    /// assert!(tag("+example.com/foo-2").has_valid_key());
+    /// assert!(!tag("+").has_valid_key());
+    /// assert!(!tag("+a,b").has_valid_key());
+    /// ```
+    pub fn has_valid_key(&self) -> bool {
+        let key = self.key.strip_prefix('+').unwrap_or(&self.key);
+        let (vendor, name) = match key.rsplit_once('/') {
+            Some((vendor, name)) => (Some(vendor), name),
+            None => (None, key),
+        };
+        let vendor_ok = vendor.is_none_or(|v| {
+            !v.is_empty()
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+        });
+        let name_ok =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        vendor_ok && name_ok
+    }
+
+    /// Writes `key` or `key=escaped value` into `out`.
+    fn write_to(&self, out: &mut String) {
+        push_word(out, &self.key.replace(['=', ';'], ""));
+        if let Some(v) = &self.value {
+            out.push('=');
+            escape_tag_value(v, out);
+        }
+    }
+}
+
+/// The tag as it goes on the wire: `key` or `key=value`, the value escaped.
+///
+/// ```
+/// use natter::proto::Tag;
+/// let tag = Tag { key: "+draft/react".into(), value: Some("a b;c\\".into()) };
+/// assert_eq!(tag.to_string(), "+draft/react=a\\sb\\:c\\\\");
+/// ```
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(self.key.len() + 16);
+        self.write_to(&mut s);
+        f.write_str(&s)
+    }
+}
+
 impl Message {
     /// Serialize into `out` without CR LF. Never writes CR, LF or NUL: those are
     /// dropped from every field, and the last parameter is written as a trailing
@@ -243,11 +302,7 @@ impl Message {
                 if i > 0 {
                     out.push(';');
                 }
-                push_word(out, &tag.key.replace(['=', ';'], ""));
-                if let Some(v) = &tag.value {
-                    out.push('=');
-                    escape_tag_value(v, out);
-                }
+                tag.write_to(out);
             }
             out.push(' ');
         }
@@ -303,6 +358,28 @@ mod tests {
         assert_eq!(m.tag("a"), Some("x y;z"));
         assert_eq!(m.tag("b"), Some(""));
         assert_eq!(m.to_string(), "@a=x\\sy\\:z;b :src CMD");
+    }
+
+    #[test]
+    fn every_escape_round_trips_and_a_lone_trailing_backslash_is_dropped() {
+        let raw = "raw+:=,escaped; \\ and\r\nlines";
+        let tag = Tag {
+            key: "+example".into(),
+            value: Some(raw.into()),
+        };
+        let line = format!("@{tag} TAGMSG #a");
+        assert!(!line.contains(['\r', '\n']), "{line:?}");
+        let back = Message::parse(&line).unwrap();
+        assert_eq!(back.tag("+example"), Some(raw));
+        assert_eq!(back.to_string(), line);
+        let m = Message::parse("@+a=test\\ TAGMSG #a").unwrap();
+        assert_eq!(m.tag("+a"), Some("test"));
+        let m = Message::parse("@+a=b\\x TAGMSG #a").unwrap();
+        assert_eq!(
+            m.tag("+a"),
+            Some("bx"),
+            "an unknown escape is the character itself"
+        );
     }
 
     #[test]
