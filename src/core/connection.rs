@@ -27,6 +27,12 @@ pub struct Caps {
     pub invite_notify: bool,
     /// `away-notify`: hears when people in its rooms go away or come back.
     pub away_notify: bool,
+    /// `labeled-response` (used only together with `batch`): the replies to
+    /// a command sent with `@label=…` carry that label.
+    pub labeled_response: bool,
+    /// `standard-replies`: accepts any `FAIL`/`WARN`/`NOTE`, so it is also
+    /// told what other clients are not (e.g. `WARN … MESSAGE_TRUNCATED`).
+    pub standard_replies: bool,
 }
 
 /// Where a connection is in registration.
@@ -103,18 +109,27 @@ pub struct UserModes {
     pub wallops: bool,
     /// `+o`: a server operator (only through OPER).
     pub oper: bool,
+    /// `+B`: a bot (IRCv3 bot mode): shown in WHOIS (335) and WHO (`B`), and
+    /// its messages carry the `bot` tag.
+    pub bot: bool,
 }
 
 impl UserModes {
     /// The mode string for 221, e.g. `+iw` (or `+` with none).
     ///
     /// ```
-    /// let modes = natter::core::UserModes { invisible: true, wallops: true, oper: false };
+    /// let modes = natter::core::UserModes { invisible: true, wallops: true, ..Default::default() };
     /// assert_eq!(modes.to_mode_string(), "+iw");
     /// ```
     pub fn to_mode_string(self) -> String {
         let mut s = String::from("+");
-        for (on, letter) in [(self.invisible, 'i'), (self.oper, 'o'), (self.wallops, 'w')] {
+        let letters = [
+            (self.bot, 'B'),
+            (self.invisible, 'i'),
+            (self.oper, 'o'),
+            (self.wallops, 'w'),
+        ];
+        for (on, letter) in letters {
             if on {
                 s.push(letter);
             }

@@ -105,3 +105,4 @@ pub const RPL_WHOSPCRPL: &str = "354";
 pub const RPL_YOUREOPER: &str = "381";
 pub const ERR_TOOMANYMATCHES: &str = "416";
 pub const ERR_NOOPERHOST: &str = "491";
+pub const RPL_WHOISBOT: &str = "335";

@@ -3,10 +3,13 @@
 //!
 //! Owns dispatch, and the answers that are the same for every command:
 //! 421 (unknown command), 451 (not registered), 461 (not enough
-//! parameters), flood control and parse errors. Must never hold a
-//! command's own rules: those live in the handler, in its feature's file.
+//! parameters), 417 (too many tags), flood control, parse errors, and
+//! labeling the replies of a `@label=…` command (labeled-response). Must
+//! never hold a command's own rules: those live in the handler, in its
+//! feature's file.
 
-use super::output::truncate;
+use super::output::{truncate, StandardReply};
+use super::tags::{tag_data_len, MAX_CLIENT_TAG_DATA};
 use super::Server;
 use crate::core::event::{ConnId, Now};
 use crate::proto::numeric::*;
@@ -44,6 +47,7 @@ const fn row(
 pub(super) const COMMANDS: &[Command] = &[
     row("PRIVMSG", Server::handle_privmsg, 0, false),
     row("NOTICE", Server::handle_notice, 0, false),
+    row("TAGMSG", Server::handle_tagmsg, 0, false),
     row("PING", Server::handle_ping, 0, true),
     row("PONG", Server::handle_pong, 0, true),
     row("JOIN", Server::handle_join, 1, false),
@@ -100,17 +104,14 @@ impl Server {
             // INVALID_UTF8 standard reply goes to every client, as ergo
             // sends it; the command is `*` because the reader drops the
             // undecodable line whole, command word included.
-            LineError::InvalidUtf8 => {
-                let m = self.server_message(
-                    "FAIL",
-                    [
-                        "*",
-                        "INVALID_UTF8",
-                        "Your line was not valid UTF-8 and was dropped: this server is UTF-8 only, set your client's encoding to UTF-8",
-                    ],
-                );
-                self.send(conn, &m);
-            }
+            LineError::InvalidUtf8 => self.standard_reply(
+                conn,
+                StandardReply::Fail,
+                "*",
+                "INVALID_UTF8",
+                &[],
+                "Your line was not valid UTF-8 and was dropped: this server is UTF-8 only, set your client's encoding to UTF-8",
+            ),
         }
     }
 
@@ -130,6 +131,11 @@ impl Server {
             self.close_with_error(conn, "Excess Flood", now);
             return;
         }
+        if tag_data_len(line) > MAX_CLIENT_TAG_DATA {
+            // message-tags: reject, never truncate, a client's tags.
+            self.reply(conn, ERR_INPUTTOOLONG, &["Input line was too long"]);
+            return;
+        }
         let msg = match Message::parse(line) {
             Ok(msg) => msg,
             Err(ParseError::MissingCommand) => return,
@@ -142,6 +148,18 @@ impl Server {
                 return;
             }
         };
+        match self.label_of(conn, &msg) {
+            None => self.dispatch(conn, &msg, registered, now),
+            Some(label) => {
+                let from = self.outbox.len();
+                self.dispatch(conn, &msg, registered, now);
+                self.label_replies(conn, from, &label);
+            }
+        }
+    }
+
+    /// Runs `msg`'s command, or answers 421, 451 or 461 for it.
+    fn dispatch(&mut self, conn: ConnId, msg: &Message, registered: bool, now: Now) {
         let Some(command) = find(&msg.command) else {
             if registered {
                 let word = truncate(&msg.command, 32).to_string();
@@ -164,7 +182,7 @@ impl Server {
             );
             return;
         }
-        (command.run)(self, conn, &msg, now);
+        (command.run)(self, conn, msg, now);
     }
 }
 

@@ -5,7 +5,7 @@
 //! Must never hand anyone history of a room they are not in, nor private
 //! messages (until accounts can prove who owns a conversation).
 
-use super::output::{tagged, token, truncate};
+use super::output::{tagged, truncate, StandardReply};
 use super::Server;
 use crate::core::action::{Action, OutLine};
 use crate::core::event::{ConnId, Now, Timestamp};
@@ -161,11 +161,14 @@ impl Server {
 
     /// `FAIL CHATHISTORY <code> <context…> :<text>` (IRCv3 standard replies).
     fn fail_chathistory(&mut self, conn: ConnId, code: &str, context: &[&str], text: &str) {
-        let mut params = vec!["CHATHISTORY".to_string(), code.to_string()];
-        params.extend(context.iter().map(|p| token(p)));
-        params.push(text.to_string());
-        let m = self.server_message("FAIL", params);
-        self.send(conn, &m);
+        self.standard_reply(
+            conn,
+            StandardReply::Fail,
+            "CHATHISTORY",
+            code,
+            context,
+            text,
+        );
     }
 
     /// `CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS …`

@@ -1,20 +1,88 @@
-//! Messages: PRIVMSG and NOTICE, to rooms and to people.
+//! Messages: PRIVMSG, NOTICE and TAGMSG, to rooms, to a room's operators
+//! or voiced members (STATUSMSG: `@#room`, `+#room`) and to people.
 //!
 //! Owns delivery: every member of a room but the sender (the sender too
 //! with `echo-message`) gets each accepted message exactly once, in the
-//! order the room accepted them. Must never answer a NOTICE with an error.
+//! order the room accepted them, with the sender's client-only tags when
+//! it enabled `message-tags`. Must never answer a NOTICE with an error,
+//! never deliver a TAGMSG to a client without `message-tags`, and never
+//! store what not every member saw (TAGMSG, STATUSMSG) in the room's history.
 
-use super::output::truncate;
+use super::output::{truncate, StandardReply};
+use super::tags::relayed_tags;
 use super::Server;
 use crate::core::event::{ConnId, Now};
-use crate::core::history::HistoryKind;
+use crate::core::history::{HistoryKind, HistoryRecord};
 use crate::core::log::LogEntry;
-use crate::core::room::SpeakRefusal;
+use crate::core::room::{Privileges, SpeakRefusal};
 use crate::proto::numeric::*;
 use crate::proto::{casefold, Message, MAX_LINE};
 
-/// How many comma-separated targets one PRIVMSG or NOTICE may name.
-const MAX_TARGETS: usize = 4;
+/// How many comma-separated targets one PRIVMSG, NOTICE or TAGMSG may name
+/// (`TARGMAX` in 005).
+pub(super) const MAX_TARGETS: usize = 4;
+
+/// The three ways to send a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Privmsg,
+    /// Never answered with an error.
+    Notice,
+    /// Tags only, no text; only for (and only to) `message-tags` clients.
+    Tagmsg,
+}
+
+impl Kind {
+    fn command(self) -> &'static str {
+        match self {
+            Kind::Privmsg => "PRIVMSG",
+            Kind::Notice => "NOTICE",
+            Kind::Tagmsg => "TAGMSG",
+        }
+    }
+}
+
+/// Who in a room a STATUSMSG (`@#room`, `+#room`) reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// `@`: operators.
+    Ops,
+    /// `+`: voiced members and operators.
+    Voiced,
+}
+
+impl Status {
+    fn prefix(self) -> char {
+        match self {
+            Status::Ops => '@',
+            Status::Voiced => '+',
+        }
+    }
+
+    fn admits(self, p: Privileges) -> bool {
+        match self {
+            Status::Ops => p.op,
+            Status::Voiced => p.op || p.voice,
+        }
+    }
+}
+
+/// Splits a STATUSMSG prefix off a room target: `@#room` → (Ops, `#room`).
+/// With several prefixes the lowest rank counts, as Modern IRC says
+/// (`@+#room` reaches the voiced too). Anything else is returned whole.
+fn split_status(target: &str) -> (Option<Status>, &str) {
+    let name = target.trim_start_matches(['@', '+']);
+    if name.len() == target.len() || !name.starts_with('#') {
+        return (None, target);
+    }
+    let prefixes = &target[..target.len() - name.len()];
+    let status = if prefixes.contains('+') {
+        Status::Voiced
+    } else {
+        Status::Ops
+    };
+    (Some(status), name)
+}
 
 /// What a message is and who sent it, for one delivery.
 struct Delivery<'a> {
@@ -22,23 +90,55 @@ struct Delivery<'a> {
     nick: &'a str,
     source: &'a str,
     echo: bool,
-    is_notice: bool,
+    kind: Kind,
+    /// The tags relayed to `message-tags` recipients (`bot`, client tags).
+    tags: &'a str,
     now: Now,
+}
+
+impl Delivery<'_> {
+    /// Errors are answered for PRIVMSG and TAGMSG, never for NOTICE.
+    fn answers_errors(&self) -> bool {
+        self.kind != Kind::Notice
+    }
 }
 
 impl Server {
     pub(super) fn handle_privmsg(&mut self, conn: ConnId, msg: &Message, now: Now) {
-        self.handle_message(conn, msg, "PRIVMSG", now);
+        self.handle_message(conn, msg, Kind::Privmsg, now);
     }
 
     pub(super) fn handle_notice(&mut self, conn: ConnId, msg: &Message, now: Now) {
-        self.handle_message(conn, msg, "NOTICE", now);
+        self.handle_message(conn, msg, Kind::Notice, now);
     }
 
-    fn handle_message(&mut self, conn: ConnId, msg: &Message, command: &str, now: Now) {
-        let is_notice = command == "NOTICE";
+    /// `TAGMSG <target>[,…]`: tags without text (typing notifications,
+    /// reactions), delivered like PRIVMSG but only to `message-tags` clients.
+    pub(super) fn handle_tagmsg(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let enabled = self
+            .connections
+            .get(&conn)
+            .is_some_and(|c| c.caps.message_tags);
+        if !enabled {
+            // Most servers ignore TAGMSG from such a client; an answer it
+            // can act on is kinder than silence.
+            self.reply(
+                conn,
+                ERR_UNKNOWNCOMMAND,
+                &[
+                    "TAGMSG",
+                    "Unknown command (enable the message-tags capability first)",
+                ],
+            );
+            return;
+        }
+        self.handle_message(conn, msg, Kind::Tagmsg, now);
+    }
+
+    fn handle_message(&mut self, conn: ConnId, msg: &Message, kind: Kind, now: Now) {
+        let command = kind.command();
         if msg.params.is_empty() || msg.param(0).is_empty() {
-            if !is_notice {
+            if kind != Kind::Notice {
                 self.reply(
                     conn,
                     ERR_NORECIPIENT,
@@ -47,50 +147,93 @@ impl Server {
             }
             return;
         }
-        let Some(text) = msg.params.get(1).filter(|t| !t.is_empty()) else {
-            if !is_notice {
-                self.reply(conn, ERR_NOTEXTTOSEND, &["No text to send"]);
+        let text = match msg.params.get(1).filter(|t| !t.is_empty()) {
+            Some(text) => text.as_str(),
+            None if kind == Kind::Tagmsg => "",
+            None => {
+                if kind == Kind::Privmsg {
+                    self.reply(conn, ERR_NOTEXTTOSEND, &["No text to send"]);
+                }
+                return;
             }
-            return;
         };
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
-        c.last_spoke = now.mono;
+        if kind != Kind::Tagmsg {
+            // Typing notifications are not speaking: idle time stays.
+            c.last_spoke = now.mono;
+        }
         let source = c.source();
         let nick = c.nick_or_star().to_string();
+        let tags = relayed_tags(msg, c.caps.message_tags, c.modes.bot);
         let delivery = Delivery {
             conn,
             nick: &nick,
             source: &source,
             echo: c.caps.echo_message,
-            is_notice,
+            kind,
+            tags: &tags,
             now,
         };
+        let warn_cut = c.caps.standard_replies && kind == Kind::Privmsg;
+        let mut cut_to = None;
         let targets = msg.param(0).split(',').filter(|t| !t.is_empty());
         for target in targets.take(MAX_TARGETS) {
-            // Fit the relayed line into 512 bytes, as IRC servers do.
-            let overhead = source.len() + command.len() + target.len() + 6;
-            let text = truncate(text, MAX_LINE.saturating_sub(overhead));
-            let line = Message::new(command, [target, text]).with_source(source.clone());
-            if target.starts_with('#') {
-                self.message_room(&delivery, target, &line);
+            let (status, name) = split_status(target);
+            // A STATUSMSG is relayed with one prefix, the one that counted.
+            let shown = match status {
+                Some(s) => format!("{}{name}", s.prefix()),
+                None => target.to_string(),
+            };
+            let line = if kind == Kind::Tagmsg {
+                Message::new(command, [shown.as_str()])
+            } else {
+                // Fit the relayed line into 512 bytes, as IRC servers do.
+                let overhead = source.len() + command.len() + shown.len() + 6;
+                let cut = truncate(text, MAX_LINE.saturating_sub(overhead));
+                if cut.len() < text.len() {
+                    cut_to = Some(cut.len());
+                }
+                Message::new(command, [shown.as_str(), cut])
+            };
+            let line = line.with_source(source.clone());
+            if name.starts_with('#') {
+                self.message_room(&delivery, name, status, &line);
             } else {
                 self.message_user(&delivery, target, &line);
             }
         }
+        if let (true, Some(bytes)) = (warn_cut, cut_to) {
+            let text = format!(
+                "Your message was cut to {bytes} bytes to fit one IRC line; send long text as several messages"
+            );
+            self.standard_reply(
+                conn,
+                StandardReply::Warn,
+                command,
+                "MESSAGE_TRUNCATED",
+                &[],
+                &text,
+            );
+        }
     }
 
-    fn message_room(&mut self, d: &Delivery, target: &str, line: &Message) {
+    fn message_room(&mut self, d: &Delivery, target: &str, status: Option<Status>, line: &Message) {
         let folded = casefold(target);
         let Some(room) = self.rooms.get(&folded) else {
-            if !d.is_notice {
+            if d.answers_errors() {
                 self.reply(d.conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
             }
             return;
         };
-        if let Err(refusal) = room.may_speak(d.conn, d.source) {
-            if !d.is_notice {
+        // Only members may address part of a room, even in a -n room.
+        let allowed = match room.may_speak(d.conn, d.source) {
+            Ok(()) if status.is_some() && !room.contains(d.conn) => Err(SpeakRefusal::NotMember),
+            other => other,
+        };
+        if let Err(refusal) = allowed {
+            if d.answers_errors() {
                 let why = match refusal {
                     SpeakRefusal::NotMember => "Cannot send to channel (join it first: +n)",
                     SpeakRefusal::Moderated => "Cannot send to channel (+m: you need voice)",
@@ -101,27 +244,52 @@ impl Server {
             }
             return;
         }
-        let mut to: Vec<ConnId> = room.members().filter(|&m| d.echo || m != d.conn).collect();
+        let connections = &self.connections;
+        let mut to: Vec<ConnId> = room
+            .members_with_privileges()
+            .filter(|&(m, p)| {
+                if m == d.conn {
+                    return d.echo;
+                }
+                let reached = status.is_none_or(|s| s.admits(p));
+                let tags_ok = d.kind != Kind::Tagmsg
+                    || connections.get(&m).is_some_and(|c| c.caps.message_tags);
+                reached && tags_ok
+            })
+            .map(|(m, _)| m)
+            .collect();
         if d.echo && !room.contains(d.conn) {
             // echo-message: an outsider speaking to a -n room gets its echo too.
             to.push(d.conn);
             to.sort_unstable();
         }
-        let kind = if d.is_notice {
+        let room_name = room.name().to_string();
+        let source = line.source.clone().unwrap_or_default();
+        let text = line.param(1).to_string();
+        // History replays a room to everyone who joins: what only part of
+        // the room saw (STATUSMSG), or what has no text (TAGMSG), stays out
+        // of it and out of the log. Client tags are never stored: history
+        // replays the text alone (a replayed `+draft/reply` would need a
+        // place in the durable store; without it the reply reads as a
+        // plain message, which clients must handle anyway).
+        let stored = status.is_none() && d.kind != Kind::Tagmsg;
+        let kind = if d.kind == Kind::Notice {
             HistoryKind::Notice
         } else {
             HistoryKind::Privmsg
         };
-        let room_name = room.name().to_string();
-        let source = line.source.clone().unwrap_or_default();
-        let record = self.record(kind, &room_name, &source, line.param(1), d.now);
-        if !to.is_empty() {
-            self.broadcast_tagged(to, line, &record);
+        let record = if stored {
+            self.record(kind, &room_name, &source, &text, d.now)
+        } else {
+            self.unstored_record(kind, &room_name, &source, &text, d.now)
+        };
+        self.broadcast_relayed(to, line, &record, d.tags);
+        if !stored {
+            return;
         }
         let room = self.log_room(&folded);
         let nick = d.nick.to_string();
-        let text = line.param(1).to_string();
-        let entry = if d.is_notice {
+        let entry = if d.kind == Kind::Notice {
             LogEntry::Notice { nick, room, text }
         } else {
             LogEntry::Message { nick, room, text }
@@ -131,33 +299,37 @@ impl Server {
 
     fn message_user(&mut self, d: &Delivery, target: &str, line: &Message) {
         let Some(to) = self.user(target) else {
-            if !d.is_notice {
+            if d.answers_errors() {
                 self.reply(d.conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
             }
             return;
         };
-        if !d.is_notice {
+        if d.kind == Kind::Privmsg {
             self.tell_if_away(d.conn, to);
         }
-        let mut recipients = vec![to];
+        let mut recipients = Vec::with_capacity(2);
+        let takes_tagmsg = self
+            .connections
+            .get(&to)
+            .is_some_and(|c| c.caps.message_tags);
+        if d.kind != Kind::Tagmsg || takes_tagmsg {
+            recipients.push(to);
+        }
         if d.echo && to != d.conn {
             recipients.push(d.conn);
         }
         recipients.sort_unstable();
         let to_nick = self.nick_of(to).unwrap_or(target).to_string();
         let source = line.source.clone().unwrap_or_default();
-        let record = self.record(
-            HistoryKind::Private,
-            &to_nick,
-            &source,
-            line.param(1),
-            d.now,
-        );
-        self.broadcast_tagged(recipients, line, &record);
-        let text = self
-            .config
-            .log_private_text
-            .then(|| line.param(1).to_string());
+        let text = line.param(1);
+        if d.kind == Kind::Tagmsg {
+            let record = self.unstored_record(HistoryKind::Private, &to_nick, &source, "", d.now);
+            self.broadcast_relayed(recipients, line, &record, d.tags);
+            return;
+        }
+        let record = self.record(HistoryKind::Private, &to_nick, &source, text, d.now);
+        self.broadcast_relayed(recipients, line, &record, d.tags);
+        let text = self.config.log_private_text.then(|| text.to_string());
         self.log(
             d.now.wall,
             LogEntry::Private {
@@ -166,5 +338,45 @@ impl Server {
                 text,
             },
         );
+    }
+
+    /// Like [`Server::record`], for a message that is delivered but never
+    /// stored (TAGMSG, STATUSMSG): it gets a msgid and a time, no Persist.
+    /// Its id is unique while the server runs; the store only remembers
+    /// stored ids, so after a restart a new message may take it again
+    /// (harmless: nothing can look an unstored message up).
+    fn unstored_record(
+        &mut self,
+        kind: HistoryKind,
+        target: &str,
+        source: &str,
+        text: &str,
+        now: Now,
+    ) -> HistoryRecord {
+        let record = HistoryRecord {
+            id: self.next_id,
+            at: now.wall,
+            kind,
+            target: target.into(),
+            source: source.into(),
+            text: text.into(),
+        };
+        self.next_id += 1;
+        record
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_prefix_is_split_off_a_room_and_the_lowest_rank_counts() {
+        assert_eq!(split_status("@#room"), (Some(Status::Ops), "#room"));
+        assert_eq!(split_status("+#room"), (Some(Status::Voiced), "#room"));
+        assert_eq!(split_status("@+#room"), (Some(Status::Voiced), "#room"));
+        assert_eq!(split_status("#room"), (None, "#room"));
+        assert_eq!(split_status("@nick"), (None, "@nick"));
+        assert_eq!(split_status("@"), (None, "@"));
     }
 }

@@ -14,7 +14,8 @@
 //! | `leaving` | QUIT, dropped connections, shutdown |
 //! | `rooms` | JOIN, PART, TOPIC, NAMES, KICK, INVITE |
 //! | `modes` | MODE on rooms and users |
-//! | `messages` | PRIVMSG and NOTICE |
+//! | `messages` | PRIVMSG, NOTICE and TAGMSG, STATUSMSG |
+//! | `tags` | client tags relayed, the tag size limit, labeled-response |
 //! | `queries` | WHOIS, WHOWAS, USERHOST, ISON |
 //! | `who` | WHO and WHOX |
 //! | `list` | LIST and its ELIST filters |
@@ -50,6 +51,7 @@ mod queries;
 mod registration;
 mod rooms;
 mod server_info;
+mod tags;
 mod who;
 
 use super::action::Action;

@@ -271,6 +271,7 @@ impl Server {
                 '+' | '-' => set = letter == '+',
                 'i' => c.modes.invisible = set,
                 'w' => c.modes.wallops = set,
+                'B' => c.modes.bot = set,
                 // +o comes only from OPER; anyone may drop it.
                 'o' if !set => c.modes.oper = false,
                 'o' => {}
@@ -285,6 +286,7 @@ impl Server {
         let mut change = String::new();
         let mut direction = None;
         for (was, is, letter) in [
+            (before.bot, after.bot, 'B'),
             (before.invisible, after.invisible, 'i'),
             (before.oper, after.oper, 'o'),
             (before.wallops, after.wallops, 'w'),

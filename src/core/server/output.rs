@@ -43,9 +43,23 @@ impl Server {
     /// of tag capabilities among the recipients, never one per recipient.
     pub(super) fn broadcast_tagged(
         &mut self,
+        to: Vec<ConnId>,
+        msg: &Message,
+        record: &HistoryRecord,
+    ) {
+        self.broadcast_relayed(to, msg, record, "");
+    }
+
+    /// Like [`Server::broadcast_tagged`], with `extra` (serialized tags, such
+    /// as `bot;+typing=active`) after the server's own for the recipients
+    /// that enabled `message-tags`. Those get a tagged line anyway, so
+    /// `extra` adds no shape: still one line per shape, never per recipient.
+    pub(super) fn broadcast_relayed(
+        &mut self,
         mut to: Vec<ConnId>,
         msg: &Message,
         record: &HistoryRecord,
+        extra: &str,
     ) {
         // Only message-tags and server-time change a live line, so there are
         // four shapes at most, indexed `2 * message_tags + server_time`. The
@@ -72,7 +86,7 @@ impl Server {
                 server_time: shape & 1 != 0,
                 ..Caps::default()
             };
-            let line: OutLine = Arc::from(tagged(msg, caps, Some(record), None));
+            let line: OutLine = Arc::from(tagged_with(msg, caps, Some(record), None, extra));
             self.emit(Action::Broadcast { to, line });
         }
     }
@@ -119,6 +133,25 @@ impl Server {
         self.send(conn, &msg);
     }
 
+    /// An IRCv3 standard reply, `FAIL|WARN <command> <code>
+    /// [<context>…] :<text>`: for what no numeric says. Every context
+    /// parameter is cut to one short word ([`token`]).
+    pub(super) fn standard_reply(
+        &mut self,
+        conn: ConnId,
+        kind: StandardReply,
+        command: &str,
+        code: &str,
+        context: &[&str],
+        text: &str,
+    ) {
+        let mut params = vec![command.to_string(), code.to_string()];
+        params.extend(context.iter().map(|p| token(p)));
+        params.push(text.to_string());
+        let m = self.server_message(kind.verb(), params);
+        self.send(conn, &m);
+    }
+
     /// A message from the server itself (`:natter VERB params…`).
     pub(super) fn server_message<I, S>(&self, command: &str, params: I) -> Message
     where
@@ -129,6 +162,25 @@ impl Server {
     }
 }
 
+/// The kinds of IRCv3 standard replies the server sends. (`NOTE`, for
+/// information, joins them when something needs it.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StandardReply {
+    /// `FAIL`: the command failed.
+    Fail,
+    /// `WARN`: it ran, but not quite as asked.
+    Warn,
+}
+
+impl StandardReply {
+    fn verb(self) -> &'static str {
+        match self {
+            StandardReply::Fail => "FAIL",
+            StandardReply::Warn => "WARN",
+        }
+    }
+}
+
 /// `msg` as `caps` wants it: `batch=`, `time=` and `msgid=` tags from
 /// `record` where the client enabled them.
 pub(super) fn tagged(
@@ -136,6 +188,19 @@ pub(super) fn tagged(
     caps: Caps,
     record: Option<&HistoryRecord>,
     batch: Option<&str>,
+) -> String {
+    tagged_with(msg, caps, record, batch, "")
+}
+
+/// Like [`tagged`], followed by `extra` tags (already serialized) for a
+/// client that enabled `message-tags`: the server's own tags come first,
+/// as message-tags requires, so client tags can never push them out.
+pub(super) fn tagged_with(
+    msg: &Message,
+    caps: Caps,
+    record: Option<&HistoryRecord>,
+    batch: Option<&str>,
+    extra: &str,
 ) -> String {
     let mut tags = Vec::new();
     if let (Some(batch), true) = (batch, caps.batch) {
@@ -150,7 +215,11 @@ pub(super) fn tagged(
         }
     }
     // Tag values here never need escaping: ids, times and batch refs are
-    // plain ASCII without spaces, semicolons or backslashes.
+    // plain ASCII without spaces, semicolons or backslashes. `extra` was
+    // escaped when it was serialized.
+    if caps.message_tags && !extra.is_empty() {
+        tags.push(extra.to_string());
+    }
     if tags.is_empty() {
         msg.to_string()
     } else {

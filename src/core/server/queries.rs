@@ -15,6 +15,8 @@ use crate::proto::{casefold, Message};
 const WHOWAS_KEPT: usize = 1000;
 /// Most nicks one ISON or USERHOST asks about.
 const MAX_QUERY_NICKS: usize = 20;
+/// Most nicks one USERHOST asks about (`USERHOST:5` in TARGMAX).
+pub(super) const MAX_USERHOST: usize = 5;
 
 /// Someone who used a nick: what WHOWAS shows.
 #[derive(Debug, Clone)]
@@ -115,7 +117,7 @@ impl Server {
         let found: Vec<String> = msg
             .params
             .iter()
-            .take(5)
+            .take(MAX_USERHOST)
             .filter_map(|n| self.user(n).and_then(|id| self.connections.get(&id)))
             .map(|c| {
                 let oper = if c.modes.oper { "*" } else { "" };
@@ -196,6 +198,10 @@ impl Server {
         }
         if c.modes.oper {
             self.reply(conn, RPL_WHOISOPERATOR, &[&nick, "is an IRC operator"]);
+        }
+        if c.modes.bot {
+            let text = format!("is a bot on {}", self.config.network);
+            self.reply(conn, RPL_WHOISBOT, &[&nick, &text]);
         }
         if c.tls {
             self.reply(

@@ -5,7 +5,10 @@
 //! never deliver chat: a connection is not routed anything until 001.
 
 use super::leaving::REASONLEN;
+use super::messages::MAX_TARGETS;
 use super::presence::AWAYLEN;
+use super::queries::MAX_USERHOST;
+use super::rooms::MAX_KICKS;
 use super::Server;
 use crate::core::connection::{Caps, Connection, Phase};
 use crate::core::event::{ConnId, Now};
@@ -27,10 +30,12 @@ const CAPABILITIES: &[&str] = &[
     "multi-prefix",
     "invite-notify",
     "away-notify",
+    "labeled-response",
+    "standard-replies",
 ];
 
-/// User modes, for 004: invisible, operator, wallops.
-const USER_MODES: &str = "iow";
+/// User modes, for 004: bot, invisible, operator, wallops.
+const USER_MODES: &str = "Biow";
 /// Channel modes, for 004: every letter of CHANMODES and PREFIX.
 const CHANNEL_MODES: &str = "beIiklmnostv";
 /// Channel modes that take an argument, for 004.
@@ -47,6 +52,8 @@ fn cap_flag<'a>(caps: &'a mut Caps, cap: &str) -> Option<&'a mut bool> {
         "multi-prefix" => &mut caps.multi_prefix,
         "invite-notify" => &mut caps.invite_notify,
         "away-notify" => &mut caps.away_notify,
+        "labeled-response" => &mut caps.labeled_response,
+        "standard-replies" => &mut caps.standard_replies,
         _ => return None,
     })
 }
@@ -326,7 +333,8 @@ impl Server {
         for chunk in self.isupport().chunks(12) {
             let mut params: Vec<&str> = chunk.iter().map(String::as_str).collect();
             params.push("are supported by this server");
-            self.reply(conn, RPL_ISUPPORT, &params);
+            // Whole: a token (TARGMAX) may be longer than a reply's word.
+            self.reply_whole(conn, RPL_ISUPPORT, &params);
         }
     }
 
@@ -356,6 +364,14 @@ impl Server {
             // never relayed.
             "UTF8ONLY".to_string(),
             "WHOX".to_string(),
+            "BOT=B".to_string(),
+            "STATUSMSG=@+".to_string(),
+            // Only what is enforced: an empty limit is no limit (JOIN is
+            // bounded by CHANLIMIT instead); WHOIS takes one nick.
+            format!(
+                "TARGMAX=JOIN:,KICK:{MAX_KICKS},NAMES:,NOTICE:{MAX_TARGETS},PART:,\
+                 PRIVMSG:{MAX_TARGETS},TAGMSG:{MAX_TARGETS},USERHOST:{MAX_USERHOST},WHOIS:1"
+            ),
         ]
     }
 }

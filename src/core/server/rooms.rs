@@ -516,5 +516,5 @@ impl Server {
     }
 }
 
-/// Most nicks one KICK removes (`TARGMAX=KICK:` would say so).
-const MAX_KICKS: usize = 20;
+/// Most nicks one KICK removes (`KICK:20` in TARGMAX).
+pub(super) const MAX_KICKS: usize = 20;

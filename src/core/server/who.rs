@@ -243,13 +243,16 @@ impl Server {
     }
 }
 
-/// `H` (here) or `G` (gone: away), `*` for a server operator, then the
-/// prefixes in the room shown (every one with `multi-prefix`). natter has
-/// no bot mode, so never `B`.
+/// `H` (here) or `G` (gone: away), `*` for a server operator, `B` for a
+/// bot (`BOT=B`), then the prefixes in the room shown (every one with
+/// `multi-prefix`).
 fn who_flags(c: &Connection, privileges: Privileges, all_prefixes: bool) -> String {
     let mut flags = String::from(if c.away.is_some() { "G" } else { "H" });
     if c.modes.oper {
         flags.push('*');
+    }
+    if c.modes.bot {
+        flags.push('B');
     }
     flags.push_str(privileges.prefixes(all_prefixes));
     flags
