@@ -5,6 +5,7 @@
 //! Must never hold sockets or read clocks.
 
 use super::event::{Instant, Now, Timestamp};
+use std::collections::BTreeMap;
 
 /// The capabilities a client enabled with `CAP REQ`. The tag-shaping ones
 /// (`message_tags`, `server_time`, `batch`) decide how a line is serialized:
@@ -33,6 +34,17 @@ pub struct Caps {
     /// `standard-replies`: accepts any `FAIL`/`WARN`/`NOTE`, so it is also
     /// told what other clients are not (e.g. `WARN … MESSAGE_TRUNCATED`).
     pub standard_replies: bool,
+    /// `cap-notify`: may be told `CAP NEW`/`CAP DEL` (implied by `CAP LS 302`).
+    pub cap_notify: bool,
+    /// `extended-monitor`: hears AWAY/SETNAME of monitored nicks too, for
+    /// each of those it enabled the capability of.
+    pub extended_monitor: bool,
+    /// `userhost-in-names`: NAMES shows `nick!user@host`.
+    pub userhost_in_names: bool,
+    /// `extended-join`: JOIN carries the account (`*`) and real name.
+    pub extended_join: bool,
+    /// `setname`: hears SETNAME from people in its rooms (and itself).
+    pub setname: bool,
 }
 
 /// Where a connection is in registration.
@@ -98,6 +110,15 @@ pub struct Connection {
     pub oper_pending: Option<String>,
     /// Wrong OPER passwords so far on this connection.
     pub oper_failures: u8,
+    /// Whether it ever said `CAP LS 302` (or higher): it gets capability
+    /// values, multiline CAP replies and `cap-notify` for good.
+    pub cap_302: bool,
+    /// The account it is logged in to. Always `None` until accounts exist;
+    /// `extended-join` already shows it (as `*`).
+    pub account: Option<String>,
+    /// The nicks it MONITORs: case-folded nick → the spelling it gave, at
+    /// most 100 of them (`MONITOR=100` in 005).
+    pub monitoring: BTreeMap<String, String>,
 }
 
 /// A user's own modes.
@@ -174,6 +195,9 @@ impl Connection {
             timer: now.mono,
             oper_pending: None,
             oper_failures: 0,
+            cap_302: false,
+            account: None,
+            monitoring: BTreeMap::new(),
         }
     }
 

@@ -82,6 +82,8 @@ pub(super) const COMMANDS: &[Command] = &[
     row("OPER", Server::handle_oper, 2, false),
     row("KILL", Server::handle_kill, 1, false),
     row("WALLOPS", Server::handle_wallops, 1, false),
+    row("MONITOR", Server::handle_monitor, 1, false),
+    row("SETNAME", Server::handle_setname, 0, false),
 ];
 
 /// The table row for `verb` (any case).

@@ -1,7 +1,8 @@
 //! Leaving the server: QUIT, dropped connections, and shutdown.
 //!
-//! Owns forgetting a connection: its nick, its rooms, its timer. Everyone
-//! who shared a room hears it exactly once. Must never send anything to a
+//! Owns forgetting a connection: its nick, its rooms, its timer, its
+//! MONITOR list. Everyone who shared a room hears it exactly once, and
+//! those who monitor its nick get 731. Must never send anything to a
 //! connection after its `Close` action.
 
 use super::output::truncate;
@@ -37,6 +38,8 @@ impl Server {
     pub(super) fn remove(&mut self, conn: ConnId, reason: &str, quit: bool, now: Now) {
         let peers = self.room_peers(conn);
         self.clear_timer(conn);
+        // Its own watch list goes first: nothing reaches it after Close.
+        self.forget_monitors(conn);
         let Some(c) = self.connections.remove(&conn) else {
             return;
         };
@@ -84,6 +87,7 @@ impl Server {
             Some(record) if !peers.is_empty() => self.broadcast_tagged(peers, &m, &record),
             _ => self.broadcast(peers, &m),
         }
+        self.monitor_offline(&nick);
         for folded in &c.rooms {
             let room = self.log_room(folded);
             self.drop_member(conn, folded);

@@ -21,6 +21,8 @@
 //! | `list` | LIST and its ELIST filters |
 //! | `oper` | OPER (the password checked by the shell), KILL, WALLOPS |
 //! | `presence` | AWAY and away-notify |
+//! | `monitor` | MONITOR, 730/731 notifications, extended-monitor |
+//! | `identity` | SETNAME, who hears of identity changes |
 //! | `server_info` | LUSERS, MOTD, VERSION, TIME, ADMIN, INFO, LINKS, HELP |
 //! | `history` | history records, replay on join, CHATHISTORY |
 //! | `output` | how replies, broadcasts and tagged lines are built |
@@ -39,11 +41,13 @@
 
 mod commands;
 mod history;
+mod identity;
 mod leaving;
 mod list;
 mod liveness;
 mod messages;
 mod modes;
+mod monitor;
 mod oper;
 mod output;
 mod presence;
@@ -113,6 +117,8 @@ pub struct Server {
     max_users: usize,
     /// Who recently used which nick, newest last (WHOWAS), bounded.
     whowas: VecDeque<queries::WasUser>,
+    /// Case-folded nick → the connections that MONITOR it.
+    watchers: BTreeMap<String, BTreeSet<ConnId>>,
     outbox: VecDeque<Action>,
 }
 
@@ -132,6 +138,7 @@ impl Server {
             next_batch: 1,
             max_users: 0,
             whowas: VecDeque::new(),
+            watchers: BTreeMap::new(),
             outbox: VecDeque::new(),
         }
     }

@@ -250,3 +250,36 @@ pub(super) fn truncate(s: &str, max: usize) -> &str {
     }
     &s[..end]
 }
+
+/// `items` joined by `separator` into lines of at most `budget` bytes, for
+/// replies that list many names (an item longer than `budget` gets a line
+/// of its own); always at least one line, empty when there are no items.
+pub(super) fn join_in_lines(items: &[String], separator: char, budget: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for item in items {
+        if !line.is_empty() && line.len() + 1 + item.len() > budget {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(separator);
+        }
+        line.push_str(item);
+    }
+    lines.push(line);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_in_lines_splits_between_items_at_the_budget() {
+        let items: Vec<String> = ["alice", "bob", "carol"].map(String::from).into();
+        assert_eq!(join_in_lines(&items, ',', 100), ["alice,bob,carol"]);
+        assert_eq!(join_in_lines(&items, ' ', 9), ["alice bob", "carol"]);
+        assert_eq!(join_in_lines(&items, ',', 3), ["alice", "bob", "carol"]);
+        assert_eq!(join_in_lines(&[], ',', 10), [""]);
+    }
+}

@@ -1,4 +1,5 @@
-//! Presence: AWAY, and `away-notify` for the people who share a room.
+//! Presence: AWAY, and `away-notify` for the people who share a room
+//! (and, with `extended-monitor`, for those who MONITOR the user).
 //!
 //! Owns whether a user is away and who hears of it. Must never change
 //! anything but the away state.
@@ -34,11 +35,8 @@ impl Server {
         let source = c.source();
         let (numeric, text) = away_reply(message.is_some());
         self.reply(conn, numeric, &[text]);
-        let listeners: Vec<ConnId> = self
-            .room_peers(conn)
-            .into_iter()
-            .filter(|p| self.connections.get(p).is_some_and(|c| c.caps.away_notify))
-            .collect();
+        // Room peers, and `extended-monitor` watchers, with away-notify.
+        let listeners = self.identity_listeners(conn, |caps| caps.away_notify, false);
         let m = Message::new("AWAY", message).with_source(source);
         self.broadcast(listeners, &m);
     }

@@ -4,8 +4,11 @@
 //! Owns how a connection becomes a user and how nicknames change. Must
 //! never deliver chat: a connection is not routed anything until 001.
 
+use super::identity::NAMELEN;
 use super::leaving::REASONLEN;
 use super::messages::MAX_TARGETS;
+use super::monitor::MONITOR_LIMIT;
+use super::output::{join_in_lines, truncate};
 use super::presence::AWAYLEN;
 use super::queries::MAX_USERHOST;
 use super::rooms::MAX_KICKS;
@@ -32,6 +35,11 @@ const CAPABILITIES: &[&str] = &[
     "away-notify",
     "labeled-response",
     "standard-replies",
+    "cap-notify",
+    "extended-monitor",
+    "userhost-in-names",
+    "extended-join",
+    "setname",
 ];
 
 /// User modes, for 004: bot, invisible, operator, wallops.
@@ -54,6 +62,11 @@ fn cap_flag<'a>(caps: &'a mut Caps, cap: &str) -> Option<&'a mut bool> {
         "away-notify" => &mut caps.away_notify,
         "labeled-response" => &mut caps.labeled_response,
         "standard-replies" => &mut caps.standard_replies,
+        "cap-notify" => &mut caps.cap_notify,
+        "extended-monitor" => &mut caps.extended_monitor,
+        "userhost-in-names" => &mut caps.userhost_in_names,
+        "extended-join" => &mut caps.extended_join,
+        "setname" => &mut caps.setname,
         _ => return None,
     })
 }
@@ -89,32 +102,47 @@ impl Server {
         match sub.as_str() {
             "LS" => {
                 start_negotiating(c);
-                let mut caps = CAPABILITIES.join(" ");
-                // Capability values (and so `sts`) only for `CAP LS 302` clients.
-                let v302 = msg.param(1).parse::<u32>().is_ok_and(|v| v >= 302);
-                if let (true, Some(sts)) = (v302, &self.config.sts) {
-                    caps.push(' ');
-                    caps.push_str(&sts.capability(c.tls));
+                // Capability values (and so `sts`) only when this request
+                // says 302; 302 once said lasts, with cap-notify, for good.
+                let v302 = is_version_302(msg.param(1));
+                if v302 {
+                    c.cap_302 = true;
+                    c.caps.cap_notify = true;
                 }
-                let m = cap_reply(vec!["LS".into(), caps]);
-                self.send(conn, &m);
+                let mut caps: Vec<String> = CAPABILITIES.iter().map(|c| c.to_string()).collect();
+                if let (true, Some(sts)) = (v302, &self.config.sts) {
+                    caps.push(sts.capability(c.tls));
+                }
+                let multiline = c.cap_302;
+                self.send_cap_list(conn, "LS", &caps, multiline);
             }
             "LIST" => {
                 let mut caps = c.caps;
-                let enabled: Vec<&str> = CAPABILITIES
+                let enabled: Vec<String> = CAPABILITIES
                     .iter()
-                    .copied()
                     .filter(|cap| cap_flag(&mut caps, cap).is_some_and(|on| *on))
+                    .map(|cap| cap.to_string())
                     .collect();
-                let m = cap_reply(vec!["LIST".into(), enabled.join(" ")]);
-                self.send(conn, &m);
+                let multiline = c.cap_302;
+                self.send_cap_list(conn, "LIST", &enabled, multiline);
             }
             "REQ" => {
                 start_negotiating(c);
-                let requested = msg.param(1).to_string();
-                let wanted: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+                // Each capability once, in the order asked (the spec asks
+                // for each once; a repeat changes nothing).
+                let mut wanted: Vec<&str> = Vec::new();
+                for cap in msg.param(1).split(' ').filter(|s| !s.is_empty()) {
+                    if !wanted.contains(&cap) {
+                        wanted.push(cap);
+                    }
+                }
                 let known = |cap: &str| CAPABILITIES.contains(&cap.trim_start_matches('-'));
-                let ok = !wanted.is_empty() && wanted.iter().all(|cap| known(cap));
+                // cap-notify stays on for a 302 client, as the spec says:
+                // turning it off is refused like any impossible change.
+                let keeps_cap_notify = !(c.cap_302 && wanted.contains(&"-cap-notify"));
+                // All or nothing: one unknown capability refuses the lot.
+                let ok =
+                    !wanted.is_empty() && wanted.iter().all(|cap| known(cap)) && keeps_cap_notify;
                 if ok {
                     for cap in &wanted {
                         let (name, on) = match cap.strip_prefix('-') {
@@ -127,7 +155,15 @@ impl Server {
                     }
                 }
                 let verdict = if ok { "ACK" } else { "NAK" };
-                let m = cap_reply(vec![verdict.into(), requested]);
+                // An ACK names each capability whole (known names, each
+                // once, fit a line); a NAK of junk is cut to fit.
+                let answered = if ok {
+                    wanted.join(" ")
+                } else {
+                    let budget = MAX_LINE.saturating_sub(server.len() + nick.len() + 16);
+                    truncate_words(&wanted, budget)
+                };
+                let m = cap_reply(vec![verdict.into(), answered]);
                 self.send(conn, &m);
             }
             "END" => {
@@ -179,7 +215,7 @@ impl Server {
             .take(16)
             .collect();
         c.user = Some(if user.is_empty() { "user".into() } else { user });
-        c.realname = msg.param(3).chars().take(64).collect();
+        c.realname = truncate(msg.param(3), NAMELEN).to_string();
         self.try_complete_registration(conn, now);
     }
 
@@ -242,6 +278,11 @@ impl Server {
         to.sort_unstable();
         let m = Message::new("NICK", [wanted.as_str()]).with_source(old_source);
         self.broadcast(to, &m);
+        // A change of case only keeps the same nick online (as solanum).
+        if casefold(&old) != casefold(&wanted) {
+            self.monitor_offline(&old);
+            self.monitor_online(conn);
+        }
         self.log(now.wall, LogEntry::NickChange { old, new: wanted });
     }
 
@@ -324,6 +365,7 @@ impl Server {
         self.send_isupport(conn);
         self.send_lusers(conn);
         self.send_motd(conn);
+        self.monitor_online(conn);
         self.log(now.wall, LogEntry::Connected { nick, peer });
     }
 
@@ -372,6 +414,94 @@ impl Server {
                 "TARGMAX=JOIN:,KICK:{MAX_KICKS},NAMES:,NOTICE:{MAX_TARGETS},PART:,\
                  PRIVMSG:{MAX_TARGETS},TAGMSG:{MAX_TARGETS},USERHOST:{MAX_USERHOST},WHOIS:1"
             ),
+            format!("MONITOR={MONITOR_LIMIT}"),
+            format!("NAMELEN={NAMELEN}"),
         ]
+    }
+
+    /// `CAP <nick> LS|LIST :caps`, split over lines `CAP <nick> LS * :…`
+    /// when too long for one and the client speaks 302 (an older client
+    /// gets one line: it cannot read the split).
+    fn send_cap_list(&mut self, conn: ConnId, sub: &str, caps: &[String], multiline: bool) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let nick = c.nick_or_star().to_string();
+        let server = self.config.server_name.clone();
+        let budget = MAX_LINE.saturating_sub(server.len() + nick.len() + sub.len() + 12);
+        let lines = if multiline {
+            join_in_lines(caps, ' ', budget)
+        } else {
+            vec![caps.join(" ")]
+        };
+        let last = lines.len().saturating_sub(1);
+        for (i, line) in lines.into_iter().enumerate() {
+            let mut params = vec![nick.clone(), sub.to_string()];
+            if i < last {
+                params.push("*".to_string());
+            }
+            params.push(line);
+            let m = Message::new("CAP", params).with_source(server.clone());
+            self.send(conn, &m);
+        }
+    }
+}
+
+/// Whether a `CAP LS` version parameter is 302 or more (any number of
+/// digits: a client from the future still gets what 302 offers).
+fn is_version_302(version: &str) -> bool {
+    let digits = version.trim_start_matches('0');
+    !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && (digits.len() > 3 || digits.parse::<u32>().is_ok_and(|v| v >= 302))
+}
+
+/// The words joined by spaces, as many whole ones as fit in `budget` bytes.
+fn truncate_words(words: &[&str], budget: usize) -> String {
+    let mut out = String::new();
+    for word in words {
+        if out.len() + 1 + word.len() > budget {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_capability_fits_one_line_for_clients_before_302() {
+        // Older clients get `CAP * LS` on one line: it must stay inside 512
+        // bytes with the longest nick and a long server name.
+        let line = format!(
+            ":{} CAP {} LS :{}",
+            "irc.a-rather-long-server-name.example.org",
+            "n".repeat(NICKLEN),
+            CAPABILITIES.join(" ")
+        );
+        assert!(line.len() <= MAX_LINE, "{} bytes", line.len());
+    }
+
+    #[test]
+    fn cap_ls_versions_from_302_up_count_as_302() {
+        for v in ["302", "303", "0302", "99999999999999999999"] {
+            assert!(is_version_302(v), "{v}");
+        }
+        for v in ["", "301", "3o2", "-302", "30"] {
+            assert!(!is_version_302(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn every_advertised_capability_has_a_flag() {
+        for cap in CAPABILITIES {
+            assert!(cap_flag(&mut Caps::default(), cap).is_some(), "{cap}");
+        }
     }
 }

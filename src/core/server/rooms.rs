@@ -92,16 +92,25 @@ impl Server {
         c.rooms.insert(folded.clone());
         c.invites.remove(&folded);
         let nick = c.nick_or_star().to_string();
+        // extended-join: `*` is "no account", the only answer until accounts exist.
+        let account = c.account.clone().unwrap_or_else(|| "*".to_string());
+        let realname = c.realname.clone();
         let room = self
             .rooms
             .entry(folded.clone())
             .or_insert_with(|| Room::new(name, now.wall));
         room.join(conn);
         let room_name = room.name().to_string();
-        let members: Vec<ConnId> = room.members().collect();
+        let (extended, plain): (Vec<ConnId>, Vec<ConnId>) = room.members().partition(|m| {
+            self.connections
+                .get(m)
+                .is_some_and(|c| c.caps.extended_join)
+        });
         let record = self.record(HistoryKind::Join, &room_name, &source, "", now);
-        let m = Message::new("JOIN", [room_name.as_str()]).with_source(source);
-        self.broadcast_tagged(members, &m, &record);
+        let m = Message::new("JOIN", [room_name.as_str()]).with_source(source.clone());
+        self.broadcast_tagged(plain, &m, &record);
+        let m = Message::new("JOIN", [room_name.clone(), account, realname]).with_source(source);
+        self.broadcast_tagged(extended, &m, &record);
         self.send_topic(conn, &folded, false);
         self.send_names(conn, &folded);
         self.replay_on_join(conn, &folded, &room_name);
@@ -217,7 +226,8 @@ impl Server {
     }
 
     /// 353 lines and 366 for the room: every member with their prefixes
-    /// (all of them for `multi-prefix` clients). Someone outside the room
+    /// (all of them for `multi-prefix` clients), as `nick!user@host` for
+    /// `userhost-in-names` clients. Someone outside the room
     /// sees no invisible (+i) members, and nothing of a secret (+s) room.
     fn send_names(&mut self, conn: ConnId, folded: &str) {
         let Some(room) = self.rooms.get(folded) else {
@@ -227,6 +237,7 @@ impl Server {
             return;
         };
         let all_prefixes = asker.caps.multi_prefix;
+        let userhost = asker.caps.userhost_in_names;
         let name = room.name().to_string();
         let inside = room.contains(conn);
         let symbol = if room.modes().secret { "@" } else { "=" };
@@ -237,11 +248,12 @@ impl Server {
                     if !inside && c.modes.invisible {
                         return None;
                     }
-                    Some(format!(
-                        "{}{}",
-                        p.prefixes(all_prefixes),
-                        c.nick.as_deref()?
-                    ))
+                    let name = if userhost {
+                        c.source()
+                    } else {
+                        c.nick.clone()?
+                    };
+                    Some(format!("{}{name}", p.prefixes(all_prefixes)))
                 })
                 .collect()
         } else {
