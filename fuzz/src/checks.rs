@@ -462,6 +462,7 @@ impl Run {
             }
             // No operators are configured in the fuzzed server.
             Action::CheckPassword { .. } => {}
+            Action::SaveReadMarker(_) => {}
         }
     }
 

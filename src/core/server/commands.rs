@@ -78,6 +78,9 @@ pub(super) const COMMANDS: &[Command] = &[
     row("OPER", Server::handle_oper, 2, false),
     row("KILL", Server::handle_kill, 1, false),
     row("WALLOPS", Server::handle_wallops, 1, false),
+    row("MARKREAD", Server::handle_markread, 0, false),
+    row("REDACT", Server::handle_redact, 2, false),
+    row("RENAME", Server::handle_rename, 2, false),
 ];
 
 /// The table row for `verb` (any case).

@@ -154,6 +154,7 @@ impl Server {
             d.now,
         );
         self.broadcast_tagged(recipients, line, &record);
+        self.remember_private(d.conn, &record, to);
         let text = self
             .config
             .log_private_text

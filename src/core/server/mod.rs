@@ -22,6 +22,9 @@
 //! | `presence` | AWAY and away-notify |
 //! | `server_info` | LUSERS, MOTD, VERSION, TIME, ADMIN, INFO, LINKS, HELP |
 //! | `history` | history records, replay on join, CHATHISTORY |
+//! | `markread` | MARKREAD: read markers (`draft/read-marker`) |
+//! | `redaction` | REDACT: deleting messages (`draft/message-redaction`) |
+//! | `rename` | RENAME: renaming rooms (`draft/channel-rename`) |
 //! | `output` | how replies, broadcasts and tagged lines are built |
 //!
 //! **Adding a command** is three steps:
@@ -41,13 +44,16 @@ mod history;
 mod leaving;
 mod list;
 mod liveness;
+mod markread;
 mod messages;
 mod modes;
 mod oper;
 mod output;
 mod presence;
 mod queries;
+mod redaction;
 mod registration;
+mod rename;
 mod rooms;
 mod server_info;
 mod who;
@@ -57,6 +63,7 @@ use super::config::ServerConfig;
 use super::connection::Connection;
 use super::event::{ConnId, Event, Instant};
 use super::history::RoomHistory;
+use super::read_markers::ReadMarkers;
 use super::room::Room;
 use crate::proto::casefold;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -111,6 +118,8 @@ pub struct Server {
     max_users: usize,
     /// Who recently used which nick, newest last (WHOWAS), bounded.
     whowas: VecDeque<queries::WasUser>,
+    /// Everyone's read markers (`MARKREAD`), bounded.
+    read_markers: ReadMarkers,
     outbox: VecDeque<Action>,
 }
 
@@ -130,6 +139,7 @@ impl Server {
             next_batch: 1,
             max_users: 0,
             whowas: VecDeque::new(),
+            read_markers: ReadMarkers::default(),
             outbox: VecDeque::new(),
         }
     }
@@ -160,6 +170,11 @@ impl Server {
                 ok,
                 now,
             } => self.handle_password_checked(conn, purpose, ok, now),
+            Event::ReadMarkersRestored { markers } => {
+                for change in self.read_markers.restore(markers) {
+                    self.emit(Action::SaveReadMarker(change));
+                }
+            }
         }
     }
 

@@ -119,6 +119,23 @@ impl Server {
         self.send(conn, &msg);
     }
 
+    /// `FAIL <command> <code> <context…> :<text>` (IRCv3 standard replies).
+    /// Every context parameter is cut to one short word ([`token`]).
+    pub(super) fn fail(
+        &mut self,
+        conn: ConnId,
+        command: &str,
+        code: &str,
+        context: &[&str],
+        text: &str,
+    ) {
+        let mut params = vec![command.to_string(), code.to_string()];
+        params.extend(context.iter().map(|p| token(p)));
+        params.push(text.to_string());
+        let m = self.server_message("FAIL", params);
+        self.send(conn, &m);
+    }
+
     /// A message from the server itself (`:natter VERB params…`).
     pub(super) fn server_message<I, S>(&self, command: &str, params: I) -> Message
     where

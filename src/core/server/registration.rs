@@ -27,6 +27,9 @@ const CAPABILITIES: &[&str] = &[
     "multi-prefix",
     "invite-notify",
     "away-notify",
+    "draft/read-marker",
+    "draft/message-redaction",
+    "draft/channel-rename",
 ];
 
 /// User modes, for 004: invisible, operator, wallops.
@@ -47,6 +50,9 @@ fn cap_flag<'a>(caps: &'a mut Caps, cap: &str) -> Option<&'a mut bool> {
         "multi-prefix" => &mut caps.multi_prefix,
         "invite-notify" => &mut caps.invite_notify,
         "away-notify" => &mut caps.away_notify,
+        "draft/read-marker" => &mut caps.read_marker,
+        "draft/message-redaction" => &mut caps.message_redaction,
+        "draft/channel-rename" => &mut caps.channel_rename,
         _ => return None,
     })
 }

@@ -102,6 +102,7 @@ impl Server {
         let record = self.record(HistoryKind::Join, &room_name, &source, "", now);
         let m = Message::new("JOIN", [room_name.as_str()]).with_source(source);
         self.broadcast_tagged(members, &m, &record);
+        self.send_read_marker_on_join(conn, &folded, &room_name);
         self.send_topic(conn, &folded, false);
         self.send_names(conn, &folded);
         self.replay_on_join(conn, &folded, &room_name);
@@ -200,7 +201,7 @@ impl Server {
         }
     }
 
-    fn send_topic(&mut self, conn: ConnId, folded: &str, reply_when_unset: bool) {
+    pub(super) fn send_topic(&mut self, conn: ConnId, folded: &str, reply_when_unset: bool) {
         let Some(room) = self.rooms.get(folded) else {
             return;
         };
@@ -219,7 +220,7 @@ impl Server {
     /// 353 lines and 366 for the room: every member with their prefixes
     /// (all of them for `multi-prefix` clients). Someone outside the room
     /// sees no invisible (+i) members, and nothing of a secret (+s) room.
-    fn send_names(&mut self, conn: ConnId, folded: &str) {
+    pub(super) fn send_names(&mut self, conn: ConnId, folded: &str) {
         let Some(room) = self.rooms.get(folded) else {
             return;
         };

@@ -16,7 +16,7 @@ struct Help {
 
 /// A help text per command (HELP, HELPOP), and the index (no topic).
 const HELP: &[Help] = &[
-    Help { topic: "*", lines: &["natter speaks IRC. Commands: ADMIN AWAY CAP CHATHISTORY HELP INFO INVITE ISON JOIN KICK KILL LINKS LIST LUSERS MODE MOTD NAMES NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT TIME TOPIC USER USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "HELP <command> explains one."] },
+    Help { topic: "*", lines: &["natter speaks IRC. Commands: ADMIN AWAY CAP CHATHISTORY HELP INFO INVITE ISON JOIN KICK KILL LINKS LIST LUSERS MARKREAD MODE MOTD NAMES NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT REDACT RENAME TIME TOPIC USER USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "HELP <command> explains one."] },
     Help { topic: "ADMIN", lines: &["ADMIN", "Who runs this server."] },
     Help { topic: "AWAY", lines: &["AWAY [:message]", "With a message, marks you away: people who message you or WHOIS you see it. Without one, marks you back."] },
     Help { topic: "CAP", lines: &["CAP LS [302] | LIST | REQ :caps | END", "Negotiates IRCv3 capabilities."] },
@@ -31,6 +31,7 @@ const HELP: &[Help] = &[
     Help { topic: "LINKS", lines: &["LINKS", "The servers of this network (natter is one server)."] },
     Help { topic: "LIST", lines: &["LIST [<#room|#mask*|!#mask*|condition>[,…]]", "The rooms, their sizes and topics (secret rooms only to their members). Conditions: >N or <N users, C>M or C<M created more or less than M minutes ago, T>M or T<M topic set more or less than M minutes ago."] },
     Help { topic: "LUSERS", lines: &["LUSERS", "How many people and rooms there are."] },
+    Help { topic: "MARKREAD", lines: &["MARKREAD <#room|nick> [timestamp=…]", "Asks for, or moves forward, how far you have read (IRCv3 draft/read-marker). Markers belong to your nick!user@host."] },
     Help { topic: "MODE", lines: &["MODE <#room> [<+|-modes> [args…]] | MODE <nick> [<+|-modes>]", "Shows or changes modes. Room modes: o v b e I k l i m n s t. User modes: i w o."] },
     Help { topic: "MOTD", lines: &["MOTD", "The message of the day."] },
     Help { topic: "NAMES", lines: &["NAMES <#room>[,<#room>…]", "Who is in a room."] },
@@ -43,6 +44,8 @@ const HELP: &[Help] = &[
     Help { topic: "PONG", lines: &["PONG <token>", "The answer to the server's PING."] },
     Help { topic: "PRIVMSG", lines: &["PRIVMSG <#room|nick>[,…] :text", "Sends a message to a room or a person."] },
     Help { topic: "QUIT", lines: &["QUIT [:reason]", "Leaves the server."] },
+    Help { topic: "REDACT", lines: &["REDACT <#room> <msgid> [:reason]", "Deletes a message from the room and its history (IRCv3 draft/message-redaction): your own for a while after sending, any as a room operator."] },
+    Help { topic: "RENAME", lines: &["RENAME <#room> <#new-name> [:reason]", "Operators only: renames the room; members, modes, topic and history stay (IRCv3 draft/channel-rename)."] },
     Help { topic: "TIME", lines: &["TIME", "The server's local time."] },
     Help { topic: "TOPIC", lines: &["TOPIC <#room> [:topic]", "Shows or sets the topic (under +t, operators only)."] },
     Help { topic: "USER", lines: &["USER <username> 0 * :<real name>", "Registration: your username and real name."] },
