@@ -477,6 +477,7 @@ impl Run {
             }
             // No operators are configured in the fuzzed server.
             Action::CheckPassword { .. } => {}
+            Action::SaveReadMarker(_) => {}
         }
     }
 

@@ -6,6 +6,7 @@
 use super::event::ConnId;
 use super::history::HistoryRecord;
 use super::log::LogRecord;
+use super::read_markers::MarkerChange;
 use std::sync::Arc;
 
 /// One serialized IRC line without its CR LF, shared by every recipient.
@@ -28,6 +29,9 @@ pub enum Action {
     /// carry the record to someone, so a shell that promises durability
     /// holds those lines until the record is committed.
     Persist(HistoryRecord),
+    /// Store a change to someone's read markers durably (like
+    /// [`Action::Persist`]: lines emitted after it may tell of it).
+    SaveReadMarker(MarkerChange),
     /// Check `password` against the PHC string `hash` (argon2id) away from
     /// the core (it is slow on purpose), then feed back
     /// [`crate::core::Event::PasswordChecked`] with the same `conn` and

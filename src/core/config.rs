@@ -62,6 +62,10 @@ pub struct ServerConfig {
     /// Server operators (`OPER name password`): name → argon2id PHC hash of
     /// the password. The core only passes a hash to the shell to check.
     pub opers: BTreeMap<String, String>,
+    /// For how many seconds after sending it a person may delete their own
+    /// room message (`REDACT`); 0 sets no limit. Room operators may delete
+    /// any retained message at any time.
+    pub redact_window_secs: u64,
 }
 
 /// What the IRCv3 `sts` capability tells clients: plaintext clients are sent
@@ -115,6 +119,7 @@ impl Default for ServerConfig {
             chathistory_max: 100,
             utc_offset_secs: 0,
             opers: BTreeMap::new(),
+            redact_window_secs: 900,
         }
     }
 }

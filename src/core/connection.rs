@@ -4,8 +4,8 @@
 //! liveness timers.
 //! Must never hold sockets or read clocks.
 
-use super::event::{Instant, Now, Timestamp};
-use std::collections::BTreeMap;
+use super::event::{ConnId, Instant, Now, Timestamp};
+use std::collections::{BTreeMap, VecDeque};
 
 /// The capabilities a client enabled with `CAP REQ`. The tag-shaping ones
 /// (`message_tags`, `server_time`, `batch`) decide how a line is serialized:
@@ -45,6 +45,13 @@ pub struct Caps {
     pub extended_join: bool,
     /// `setname`: hears SETNAME from people in its rooms (and itself).
     pub setname: bool,
+    /// `draft/read-marker`: hears its read marker for each room it joins
+    /// and whenever a marker moves.
+    pub read_marker: bool,
+    /// `draft/message-redaction`: hears `REDACT` when a message is deleted.
+    pub message_redaction: bool,
+    /// `draft/channel-rename`: hears `RENAME` (else `PART` and `JOIN`).
+    pub channel_rename: bool,
 }
 
 /// Where a connection is in registration.
@@ -119,6 +126,26 @@ pub struct Connection {
     /// The nicks it MONITORs: case-folded nick → the spelling it gave, at
     /// most 100 of them (`MONITOR=100` in 005).
     pub monitoring: BTreeMap<String, String>,
+    /// The private messages it sent lately, oldest first, at most
+    /// [`MAX_SENT_PRIVATE`]: what it may still delete (REDACT). The core
+    /// keeps no private history to look them up in.
+    pub sent_private: VecDeque<SentPrivate>,
+}
+
+/// How many of its latest private messages a client may still delete.
+pub const MAX_SENT_PRIVATE: usize = 16;
+
+/// A private message a client sent, for deleting it (REDACT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentPrivate {
+    /// Its msgid.
+    pub id: u64,
+    /// The recipient's connection.
+    pub to: ConnId,
+    /// The nick it was sent to, as the recipient's client saw it.
+    pub to_nick: String,
+    /// When it was sent.
+    pub at: Timestamp,
 }
 
 /// A user's own modes.
@@ -198,6 +225,7 @@ impl Connection {
             cap_302: false,
             account: None,
             monitoring: BTreeMap::new(),
+            sent_private: VecDeque::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 
 use super::action::PasswordPurpose;
 use super::history::HistoryRecord;
+use super::read_markers::ReadMarker;
 use crate::proto::LineError;
 
 /// One connection, as numbered by the shell. Never reused within a run.
@@ -134,4 +135,7 @@ pub enum Event {
         records: Vec<HistoryRecord>,
         next_id: u64,
     },
+    /// The read markers the store kept from earlier runs, least recently
+    /// set first, sent once before any client connects.
+    ReadMarkersRestored { markers: Vec<ReadMarker> },
 }

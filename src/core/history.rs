@@ -44,11 +44,19 @@ pub enum HistoryKind {
     Kick,
     /// An operator changed the room's modes (`text` is `+o-v alice bob`).
     Mode,
+    /// Someone deleted a message (IRCv3 `draft/message-redaction`): `text`
+    /// is `msgid reason`. The store deletes that message; this record
+    /// keeps who deleted what, without the deleted text.
+    Redact,
+    /// An operator renamed the room (IRCv3 `draft/channel-rename`): `target`
+    /// is the old name, `text` is `#new-name reason`. The store moves the
+    /// room's history to the new name.
+    Rename,
 }
 
 impl HistoryKind {
     /// Every kind, for round-trip tests.
-    pub const ALL: [HistoryKind; 9] = [
+    pub const ALL: [HistoryKind; 11] = [
         HistoryKind::Privmsg,
         HistoryKind::Notice,
         HistoryKind::Topic,
@@ -58,6 +66,8 @@ impl HistoryKind {
         HistoryKind::Private,
         HistoryKind::Kick,
         HistoryKind::Mode,
+        HistoryKind::Redact,
+        HistoryKind::Rename,
     ];
 
     /// The name stored in the database.
@@ -72,6 +82,8 @@ impl HistoryKind {
             HistoryKind::Private => "private",
             HistoryKind::Kick => "kick",
             HistoryKind::Mode => "mode",
+            HistoryKind::Redact => "redact",
+            HistoryKind::Rename => "rename",
         }
     }
 
@@ -184,6 +196,31 @@ impl RoomHistory {
         self.records.push_back(record);
         while self.records.len() > max {
             self.records.pop_front();
+        }
+    }
+
+    /// The record with message id `id`, if it is kept.
+    pub fn find(&self, id: u64) -> Option<&HistoryRecord> {
+        let at = self.records.partition_point(|r| r.id < id);
+        self.records.get(at).filter(|r| r.id == id)
+    }
+
+    /// Forgets the record with message id `id` (a deleted message); returns it.
+    pub fn remove(&mut self, id: u64) -> Option<HistoryRecord> {
+        let at = self.records.partition_point(|r| r.id < id);
+        if self.records.get(at).is_some_and(|r| r.id == id) {
+            self.records.remove(at)
+        } else {
+            None
+        }
+    }
+
+    /// Gives every record the room's new name (after a rename), so answers
+    /// such as `CHATHISTORY TARGETS` name the room as it is now called.
+    pub fn rename(&mut self, name: &str) {
+        let name: Arc<str> = Arc::from(name);
+        for r in &mut self.records {
+            r.target = name.clone();
         }
     }
 

@@ -88,6 +88,22 @@ pub enum LogEntry {
         room: Option<String>,
         topic: String,
     },
+    /// `nick` deleted a message `author` had sent to a room (REDACT);
+    /// `reason` may be empty. The message's own line stays in the log.
+    Redact {
+        nick: String,
+        room: Option<String>,
+        author: String,
+        reason: String,
+    },
+    /// An operator (`nick`) renamed the room `room` to `new` (RENAME);
+    /// `reason` may be empty.
+    Rename {
+        nick: String,
+        room: Option<String>,
+        new: String,
+        reason: String,
+    },
 }
 
 /// Writes `text` with control characters (C0, DEL, C1) escaped as `\xNN`.
@@ -213,6 +229,42 @@ impl fmt::Display for LogEntry {
                 Escaped(nick),
                 Escaped(topic)
             ),
+            Redact {
+                nick,
+                room,
+                author,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "{}[{}] deleted a message from [{}]",
+                    RoomPrefix(room),
+                    Escaped(nick),
+                    Escaped(author)
+                )?;
+                if !reason.is_empty() {
+                    write!(f, ": {}", Escaped(reason))?;
+                }
+                Ok(())
+            }
+            Rename {
+                nick,
+                room,
+                new,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "{}[{}] renamed the room to {}",
+                    RoomPrefix(room),
+                    Escaped(nick),
+                    Escaped(new)
+                )?;
+                if !reason.is_empty() {
+                    write!(f, ": {}", Escaped(reason))?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -10,17 +10,19 @@ mod connection;
 mod event;
 mod history;
 mod log;
+mod read_markers;
 mod room;
 mod server;
 
 pub use action::{Action, OutLine, PasswordPurpose, Secret};
 pub use config::{ServerConfig, StsPolicy};
-pub use connection::{Caps, Connection, Phase, RoomSet, UserModes};
+pub use connection::{Caps, Connection, Phase, RoomSet, SentPrivate, UserModes, MAX_SENT_PRIVATE};
 pub use event::{ConnId, Event, Instant, Now, Timestamp};
 pub use history::{
     parse_server_time, server_time, HistoryKind, HistoryRecord, RoomHistory, Selector,
 };
 pub use log::{log_stamp, render_log_line, LogEntry, LogRecord};
+pub use read_markers::{owner_key, MarkerChange, ReadMarker, ReadMarkers};
 pub use room::{
     JoinRefusal, ListEntry, ModeRefusal, Privileges, Room, RoomModes, SpeakRefusal, Topic, KEYLEN,
     MAX_LIST_ENTRIES,

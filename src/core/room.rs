@@ -212,6 +212,11 @@ impl Room {
         &self.name
     }
 
+    /// Gives the room a new name (RENAME); everything else stays.
+    pub fn rename(&mut self, name: &str) {
+        self.name = name.to_string();
+    }
+
     /// When the room was created.
     pub fn created(&self) -> Timestamp {
         self.created

@@ -39,8 +39,8 @@ pub use store::{Commit, Store, StoreError, StoreOptions};
 pub use tls::{TlsAcceptor, TlsError, TlsOptions};
 
 use crate::core::{
-    self, Action, ConnId, Event, HistoryRecord, Now, OutLine, Server, ServerConfig, StsPolicy,
-    Timestamp,
+    self, Action, ConnId, Event, HistoryRecord, MarkerChange, Now, OutLine, Server, ServerConfig,
+    StsPolicy, Timestamp,
 };
 use crate::proto::LineError;
 use async_channel::{Receiver, Sender};
@@ -547,6 +547,9 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         records: restored.records,
         next_id: restored.next_id,
     });
+    server.handle_event(Event::ReadMarkersRestored {
+        markers: restored.read_markers,
+    });
     let mut core = CoreTask {
         checks: PasswordChecks::new(ex.clone()),
         server,
@@ -555,6 +558,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         log,
         store,
         unstored: Vec::new(),
+        unstored_markers: Vec::new(),
         held: Vec::new(),
         in_flight: VecDeque::new(),
         writers: Vec::new(),
@@ -737,6 +741,9 @@ struct CoreTask {
     store: Option<Store>,
     /// Records of this batch not yet committed.
     unstored: Vec<HistoryRecord>,
+    /// Read marker changes of this batch not yet committed (held lines wait
+    /// for them as for records).
+    unstored_markers: Vec<MarkerChange>,
     /// Lines (and closes) emitted after the first uncommitted record of this
     /// batch (or while earlier commits are in flight), held until the
     /// commits before them finish: nobody is sent what a crash could lose.
@@ -964,10 +971,11 @@ impl CoreTask {
     /// awaited), and the actions held behind them wait with it. Actions held
     /// only because earlier commits are in flight join the newest of those.
     fn begin_settle(&mut self) {
-        if !self.unstored.is_empty() {
+        if self.has_unstored() {
             let records = std::mem::take(&mut self.unstored);
+            let markers = std::mem::take(&mut self.unstored_markers);
             if let Some(store) = &self.store {
-                let commit = store.begin_commit(records);
+                let commit = store.begin_commit_with_markers(records, markers);
                 let held = std::mem::take(&mut self.held);
                 self.in_flight.push_back((commit, held));
                 return;
@@ -1021,7 +1029,7 @@ impl CoreTask {
             self.wake_writers();
             match self.in_flight.front() {
                 Some((commit, _)) => commit.wait().await,
-                None if self.held.is_empty() && self.unstored.is_empty() => return,
+                None if self.held.is_empty() && !self.has_unstored() => return,
                 None => {}
             }
         }
@@ -1034,6 +1042,11 @@ impl CoreTask {
                     self.unstored.push(record);
                 }
             }
+            Action::SaveReadMarker(change) => {
+                if self.store.is_some() {
+                    self.unstored_markers.push(change);
+                }
+            }
             Action::Log(record) => self.log.write(&record),
             // Sends nothing, so nothing to hold back for durability.
             Action::CheckPassword {
@@ -1042,11 +1055,14 @@ impl CoreTask {
                 password,
                 purpose,
             } => self.checks.start(conn, hash, password, purpose),
-            other if !self.unstored.is_empty() || !self.in_flight.is_empty() => {
-                self.held.push(other)
-            }
+            other if self.has_unstored() || !self.in_flight.is_empty() => self.held.push(other),
             other => self.carry_out_now(other),
         }
+    }
+
+    /// Whether this batch has records or marker changes not yet committed.
+    fn has_unstored(&self) -> bool {
+        !self.unstored.is_empty() || !self.unstored_markers.is_empty()
     }
 
     /// Wakes every writer that has lines since the last call.
@@ -1058,7 +1074,7 @@ impl CoreTask {
 
     fn carry_out_now(&mut self, action: Action) {
         match action {
-            Action::Persist(_) => {}
+            Action::Persist(_) | Action::SaveReadMarker(_) => {}
             Action::Send { to, line } => self.queue(to, line),
             Action::Broadcast { to, line } => {
                 for conn in to {

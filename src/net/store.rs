@@ -24,7 +24,7 @@
 //! crash may lose the commits since the last WAL checkpoint (at most
 //! 200 ms ago while the disk keeps up).
 
-use crate::core::{HistoryKind, HistoryRecord, Timestamp};
+use crate::core::{HistoryKind, HistoryRecord, MarkerChange, ReadMarker, Timestamp};
 use crate::proto::casefold;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::collections::BTreeMap;
@@ -67,6 +67,17 @@ const MIGRATIONS: &[&str] = &[
     -- Ids follow server time, so age retention walks the oldest ids instead:
     -- one index fewer to update for every stored message.
     DROP INDEX events_by_time;
+",
+    "
+    -- IRCv3 draft/read-marker: how far each user has read in each room or
+    -- conversation. Bounded by the core (it forgets the least recently set).
+    CREATE TABLE read_markers (
+        owner  TEXT    NOT NULL,  -- nick!user@host (nick case-folded) until accounts exist
+        target TEXT    NOT NULL,  -- case-folded room or nick
+        at     INTEGER NOT NULL,  -- server time of the last message read, ms
+        set_at INTEGER NOT NULL,  -- when the marker last moved, ms
+        PRIMARY KEY (owner, target)
+    ) WITHOUT ROWID;
 ",
 ];
 
@@ -169,11 +180,14 @@ pub struct Restored {
     pub records: Vec<HistoryRecord>,
     /// The next unused message id.
     pub next_id: u64,
+    /// Every read marker, least recently set first.
+    pub read_markers: Vec<ReadMarker>,
 }
 
 enum Request {
     Commit {
         records: Vec<HistoryRecord>,
+        markers: Vec<MarkerChange>,
         /// Dropped (closing the channel) once the commit has finished:
         /// unlike a message, a closed channel stays closed, so a `Commit`
         /// reads as done however often it is asked.
@@ -246,11 +260,25 @@ impl Store {
     /// (together with any other batch already waiting) and returns at once.
     /// Commits finish in the order they were begun.
     pub fn begin_commit(&self, records: Vec<HistoryRecord>) -> Commit {
+        self.begin_commit_with_markers(records, Vec::new())
+    }
+
+    /// Like [`Store::begin_commit`], with read marker changes in the same
+    /// transaction (after the records).
+    pub fn begin_commit_with_markers(
+        &self,
+        records: Vec<HistoryRecord>,
+        markers: Vec<MarkerChange>,
+    ) -> Commit {
         let (done, wait) = async_channel::bounded(1);
         if let Some(requests) = &self.requests {
             // If the thread is gone, `done` is dropped here and the commit
             // reads as finished: there is nothing left to wait for.
-            let _ = requests.send(Request::Commit { records, done });
+            let _ = requests.send(Request::Commit {
+                records,
+                markers,
+                done,
+            });
         }
         Commit(wait)
     }
@@ -387,9 +415,23 @@ fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Re
         r.get(0)
     })?;
     let max_id: i64 = db.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
+    let read_markers = db
+        .prepare(
+            "SELECT owner, target, at, set_at FROM read_markers ORDER BY set_at, owner, target",
+        )?
+        .query_map([], |r| {
+            Ok(ReadMarker {
+                owner: r.get(0)?,
+                target: r.get(1)?,
+                at: Timestamp(r.get::<_, i64>(2)?.max(0) as u64),
+                set_at: Timestamp(r.get::<_, i64>(3)?.max(0) as u64),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Restored {
         records,
         next_id: (next_id.max(max_id + 1)).max(1) as u64,
+        read_markers,
     })
 }
 
@@ -453,24 +495,30 @@ impl Worker {
     fn serve(&mut self, inbox: mpsc::Receiver<Request>) {
         loop {
             match inbox.recv_timeout(PRUNE_EVERY) {
-                Ok(Request::Commit { records, done }) => {
+                Ok(Request::Commit {
+                    records,
+                    markers,
+                    done,
+                }) => {
                     // Group commit: whatever else is already waiting joins
                     // this transaction.
-                    let mut records = records;
+                    let (mut records, mut markers) = (records, markers);
                     let mut waiting = vec![done];
                     while let Ok(Request::Commit {
                         records: more,
+                        markers: more_markers,
                         done,
                     }) = inbox.try_recv()
                     {
                         records.extend(more);
+                        markers.extend(more_markers);
                         waiting.push(done);
                     }
-                    let outcome = self.write(&records).or_else(|_| {
+                    let outcome = self.write_all(&records, &markers).or_else(|_| {
                         // A full disk or a file-size limit often leaves room
                         // once the WAL is checkpointed and truncated: try once more.
                         self.shrink_wal();
-                        self.write(&records)
+                        self.write_all(&records, &markers)
                     });
                     let now = Instant::now();
                     if let Some(report) =
@@ -496,7 +544,23 @@ impl Worker {
         }
     }
 
+    #[cfg(test)]
     fn write(&mut self, records: &[HistoryRecord]) -> rusqlite::Result<()> {
+        self.write_all(records, &[])
+    }
+
+    /// Stores `records` and then `markers` in one transaction. A `Redact`
+    /// record deletes the message it names; a `Rename` record moves its
+    /// room's rows (all but earlier renames, which stay at the name they
+    /// left) and read markers to the new name.
+    fn write_all(
+        &mut self,
+        records: &[HistoryRecord],
+        markers: &[MarkerChange],
+    ) -> rusqlite::Result<()> {
+        // Changes to the per-room message counts, in record order, applied
+        // only once the transaction has committed.
+        let mut counts: Vec<Count> = Vec::with_capacity(records.len());
         let tx = self.db.transaction()?;
         {
             let mut insert = tx.prepare_cached(
@@ -504,20 +568,48 @@ impl Worker {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for r in records {
+                let room = casefold(&r.target);
                 insert.execute(params![
                     r.id as i64,
                     r.at.0 as i64,
                     r.kind.as_str(),
-                    casefold(&r.target),
+                    room,
                     r.target,
                     r.source,
                     r.text
                 ])?;
+                match r.kind {
+                    HistoryKind::Redact => {
+                        let fewer = redact(&tx, &room, &r.text)?;
+                        counts.extend(fewer.then_some(Count::Less(room)));
+                    }
+                    HistoryKind::Rename => {
+                        let moved = rename(&tx, &room, &r.text)?;
+                        counts.extend(moved.map(|new| Count::Moved(room, new)));
+                    }
+                    kind if kind.is_replayed() => counts.push(Count::More(room)),
+                    _ => {}
+                }
             }
         }
+        if !markers.is_empty() {
+            save_markers(&tx, markers)?;
+        }
         tx.commit()?;
-        for r in records.iter().filter(|r| r.kind.is_replayed()) {
-            *self.messages.entry(casefold(&r.target)).or_default() += 1;
+        for count in counts {
+            match count {
+                Count::More(room) => *self.messages.entry(room).or_default() += 1,
+                Count::Less(room) => {
+                    if let Some(n) = self.messages.get_mut(&room) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                Count::Moved(old, new) => {
+                    if let Some(n) = self.messages.remove(&old) {
+                        *self.messages.entry(new).or_default() += n;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -607,6 +699,87 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// A change to [`Worker::messages`] made by one stored record.
+enum Count {
+    /// A message was stored in the room.
+    More(String),
+    /// A message of the room was deleted (redacted).
+    Less(String),
+    /// The room (old, new) was renamed: its messages moved.
+    Moved(String, String),
+}
+
+/// Deletes the message a `Redact` record of `room` (a room, or the nick a
+/// private message went to) names (`text` is `msgid reason`); true when it
+/// was a room message (one fewer to count).
+fn redact(tx: &rusqlite::Transaction, room: &str, text: &str) -> rusqlite::Result<bool> {
+    let Some(id) = text.split(' ').next().and_then(|id| id.parse::<i64>().ok()) else {
+        return Ok(false);
+    };
+    let kind: Option<String> = tx
+        .prepare_cached(
+            "DELETE FROM events
+             WHERE id = ?1 AND room = ?2 AND kind IN ('privmsg', 'notice', 'private')
+             RETURNING kind",
+        )?
+        .query_row(params![id, room], |r| r.get(0))
+        .optional()?;
+    Ok(kind
+        .and_then(|k| HistoryKind::parse(&k))
+        .is_some_and(HistoryKind::is_replayed))
+}
+
+/// Moves `room`'s rows and read markers to the new name a `Rename` record
+/// gives (`text` is `#new reason`); returns the new case-folded name.
+fn rename(tx: &rusqlite::Transaction, room: &str, text: &str) -> rusqlite::Result<Option<String>> {
+    let Some(new) = text.split(' ').next().filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    let folded = casefold(new);
+    // Rename records stay where they are: each old name keeps the record
+    // of where its room went.
+    tx.prepare_cached(
+        "UPDATE events SET room = ?1, target = ?2 WHERE room = ?3 AND kind != 'rename'",
+    )?
+    .execute(params![folded, new, room])?;
+    if folded != room {
+        // Where someone has a marker for both names, the later one stays
+        // (as in the core).
+        tx.prepare_cached(
+            "INSERT INTO read_markers (owner, target, at, set_at)
+                 SELECT owner, ?1, at, set_at FROM read_markers WHERE target = ?2
+             ON CONFLICT (owner, target) DO UPDATE SET
+                 set_at = CASE WHEN excluded.at > at THEN excluded.set_at ELSE set_at END,
+                 at = MAX(at, excluded.at)",
+        )?
+        .execute(params![folded, room])?;
+        tx.prepare_cached("DELETE FROM read_markers WHERE target = ?1")?
+            .execute(params![room])?;
+    }
+    Ok(Some(folded))
+}
+
+/// Applies read marker changes, in order.
+fn save_markers(tx: &rusqlite::Transaction, markers: &[MarkerChange]) -> rusqlite::Result<()> {
+    let mut set = tx.prepare_cached(
+        "INSERT INTO read_markers (owner, target, at, set_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (owner, target) DO UPDATE SET at = excluded.at, set_at = excluded.set_at",
+    )?;
+    let mut forget =
+        tx.prepare_cached("DELETE FROM read_markers WHERE owner = ?1 AND target = ?2")?;
+    for change in markers {
+        match change {
+            MarkerChange::Set(m) => {
+                set.execute(params![m.owner, m.target, m.at.0 as i64, m.set_at.0 as i64])?;
+            }
+            MarkerChange::Forget { owner, target } => {
+                forget.execute(params![owner, target])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How often a history store that keeps failing is reported again.
@@ -895,6 +1068,103 @@ mod tests {
         assert_eq!(indexes, ["events_by_room"]);
         drop(db);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn marker(owner: &str, target: &str, at: u64) -> MarkerChange {
+        MarkerChange::Set(ReadMarker {
+            owner: owner.into(),
+            target: target.into(),
+            at: Timestamp(at),
+            set_at: Timestamp(at),
+        })
+    }
+
+    #[test]
+    fn a_redaction_deletes_the_message_keeps_its_own_record_and_the_count_true() {
+        let (_dir, options) = temp_db("redact");
+        let mut w = worker(&options);
+        let batch = vec![
+            record(1, HistoryKind::Privmsg, "#lobby", "keep"),
+            record(2, HistoryKind::Privmsg, "#lobby", "secret"),
+            record(3, HistoryKind::Redact, "#Lobby", "2 oops"),
+            // A redaction never reaches into another room.
+            record(4, HistoryKind::Redact, "#other", "1"),
+            record(5, HistoryKind::Private, "Bob", "psst"),
+            record(6, HistoryKind::Redact, "bob", "5"),
+        ];
+        w.write(&batch).expect("write");
+        assert_eq!(texts(&w, "#lobby"), ["keep", "2 oops"]);
+        assert_eq!(texts(&w, "bob"), ["5"], "the private message is gone too");
+        assert_eq!(w.messages.get("#lobby"), Some(&1));
+        let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+        let kept: Vec<&str> = restored.records.iter().map(|r| &*r.text).collect();
+        assert_eq!(kept, ["keep"]);
+    }
+
+    #[test]
+    fn a_rename_moves_the_rooms_rows_counts_and_read_markers_but_not_earlier_renames() {
+        let (_dir, options) = temp_db("rename");
+        let mut w = worker(&options);
+        w.write_all(
+            &[
+                record(1, HistoryKind::Privmsg, "#a", "one"),
+                record(2, HistoryKind::Rename, "#a", "#b"),
+                record(3, HistoryKind::Privmsg, "#b", "two"),
+            ],
+            &[
+                marker("x", "#b", 5),
+                marker("y", "#b", 5),
+                marker("y", "#c", 9),
+            ],
+        )
+        .expect("write");
+        w.write(&[record(4, HistoryKind::Rename, "#b", "#C moving on")])
+            .expect("rename again");
+        assert_eq!(texts(&w, "#a"), ["#b"], "the first rename stays at #a");
+        assert_eq!(texts(&w, "#b"), ["#C moving on"]);
+        assert_eq!(texts(&w, "#c"), ["one", "two"]);
+        assert_eq!(w.messages.get("#c"), Some(&2));
+        assert_eq!(w.messages.get("#b"), None);
+        let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+        let targets: Vec<&str> = restored.records.iter().map(|r| &*r.target).collect();
+        assert_eq!(targets, ["#C", "#C"]);
+        let markers: Vec<(&str, &str, u64)> = restored
+            .read_markers
+            .iter()
+            .map(|m| (m.owner.as_str(), m.target.as_str(), m.at.0))
+            .collect();
+        assert_eq!(
+            markers,
+            [("x", "#c", 5), ("y", "#c", 9)],
+            "the later one stays"
+        );
+    }
+
+    #[test]
+    fn read_markers_are_replaced_forgotten_and_restored_least_recently_set_first() {
+        let (_dir, options) = temp_db("markers");
+        let mut w = worker(&options);
+        w.write_all(
+            &[],
+            &[
+                marker("x", "#a", 10),
+                marker("y", "bob", 20),
+                marker("x", "#a", 30),
+                marker("x", "#gone", 40),
+                MarkerChange::Forget {
+                    owner: "x".into(),
+                    target: "#gone".into(),
+                },
+            ],
+        )
+        .expect("write");
+        let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+        let markers: Vec<(&str, &str, u64)> = restored
+            .read_markers
+            .iter()
+            .map(|m| (m.owner.as_str(), m.target.as_str(), m.at.0))
+            .collect();
+        assert_eq!(markers, [("y", "bob", 20), ("x", "#a", 30)]);
     }
 
     #[test]

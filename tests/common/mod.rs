@@ -5,7 +5,7 @@
 pub mod model;
 
 use natter::core::{
-    render_log_line, Action, ConnId, Event, HistoryRecord, Instant, LogRecord, Now,
+    render_log_line, Action, ConnId, Event, HistoryRecord, Instant, LogRecord, MarkerChange, Now,
     PasswordPurpose, Secret, Server, ServerConfig, Timestamp,
 };
 use std::collections::BTreeMap;
@@ -30,6 +30,8 @@ pub struct Harness {
     pub log: Vec<LogRecord>,
     /// Every record the core asked to store, in order.
     pub persisted: Vec<HistoryRecord>,
+    /// Every read marker change the core asked to store, in order.
+    pub saved_markers: Vec<MarkerChange>,
     /// Password checks the core asked for and nobody answered yet
     /// (see [`Harness::answer_password_checks`]).
     pub password_checks: Vec<PasswordCheck>,
@@ -58,6 +60,7 @@ impl Harness {
             log: Vec::new(),
             persisted: Vec::new(),
             password_checks: Vec::new(),
+            saved_markers: Vec::new(),
         }
     }
 
@@ -94,6 +97,7 @@ impl Harness {
                     password,
                     purpose,
                 }),
+                Action::SaveReadMarker(change) => self.saved_markers.push(change),
             }
         }
     }

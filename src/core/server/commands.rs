@@ -84,6 +84,9 @@ pub(super) const COMMANDS: &[Command] = &[
     row("WALLOPS", Server::handle_wallops, 1, false),
     row("MONITOR", Server::handle_monitor, 1, false),
     row("SETNAME", Server::handle_setname, 0, false),
+    row("MARKREAD", Server::handle_markread, 0, false),
+    row("REDACT", Server::handle_redact, 2, false),
+    row("RENAME", Server::handle_rename, 2, false),
 ];
 
 /// The table row for `verb` (any case).

@@ -329,6 +329,7 @@ impl Server {
         }
         let record = self.record(HistoryKind::Private, &to_nick, &source, text, d.now);
         self.broadcast_relayed(recipients, line, &record, d.tags);
+        self.remember_private(d.conn, &record, to);
         let text = self.config.log_private_text.then(|| text.to_string());
         self.log(
             d.now.wall,

@@ -25,6 +25,9 @@
 //! | `identity` | SETNAME, who hears of identity changes |
 //! | `server_info` | LUSERS, MOTD, VERSION, TIME, ADMIN, INFO, LINKS, HELP |
 //! | `history` | history records, replay on join, CHATHISTORY |
+//! | `markread` | MARKREAD: read markers (`draft/read-marker`) |
+//! | `redaction` | REDACT: deleting messages (`draft/message-redaction`) |
+//! | `rename` | RENAME: renaming rooms (`draft/channel-rename`) |
 //! | `output` | how replies, broadcasts and tagged lines are built |
 //!
 //! **Adding a command** is three steps:
@@ -45,6 +48,7 @@ mod identity;
 mod leaving;
 mod list;
 mod liveness;
+mod markread;
 mod messages;
 mod modes;
 mod monitor;
@@ -52,7 +56,9 @@ mod oper;
 mod output;
 mod presence;
 mod queries;
+mod redaction;
 mod registration;
+mod rename;
 mod rooms;
 mod server_info;
 mod tags;
@@ -63,6 +69,7 @@ use super::config::ServerConfig;
 use super::connection::Connection;
 use super::event::{ConnId, Event, Instant};
 use super::history::RoomHistory;
+use super::read_markers::ReadMarkers;
 use super::room::Room;
 use crate::proto::casefold;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -119,6 +126,8 @@ pub struct Server {
     whowas: VecDeque<queries::WasUser>,
     /// Case-folded nick → the connections that MONITOR it.
     watchers: BTreeMap<String, BTreeSet<ConnId>>,
+    /// Everyone's read markers (`MARKREAD`), bounded.
+    read_markers: ReadMarkers,
     outbox: VecDeque<Action>,
 }
 
@@ -139,6 +148,7 @@ impl Server {
             max_users: 0,
             whowas: VecDeque::new(),
             watchers: BTreeMap::new(),
+            read_markers: ReadMarkers::default(),
             outbox: VecDeque::new(),
         }
     }
@@ -169,6 +179,11 @@ impl Server {
                 ok,
                 now,
             } => self.handle_password_checked(conn, purpose, ok, now),
+            Event::ReadMarkersRestored { markers } => {
+                for change in self.read_markers.restore(markers) {
+                    self.emit(Action::SaveReadMarker(change));
+                }
+            }
         }
     }
 

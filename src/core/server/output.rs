@@ -152,6 +152,18 @@ impl Server {
         self.send(conn, &m);
     }
 
+    /// `FAIL <command> <code> <context…> :<text>`.
+    pub(super) fn fail(
+        &mut self,
+        conn: ConnId,
+        command: &str,
+        code: &str,
+        context: &[&str],
+        text: &str,
+    ) {
+        self.standard_reply(conn, StandardReply::Fail, command, code, context, text);
+    }
+
     /// A message from the server itself (`:natter VERB params…`).
     pub(super) fn server_message<I, S>(&self, command: &str, params: I) -> Message
     where

@@ -40,6 +40,9 @@ const CAPABILITIES: &[&str] = &[
     "userhost-in-names",
     "extended-join",
     "setname",
+    "draft/read-marker",
+    "draft/message-redaction",
+    "draft/channel-rename",
 ];
 
 /// User modes, for 004: bot, invisible, operator, wallops.
@@ -67,6 +70,9 @@ fn cap_flag<'a>(caps: &'a mut Caps, cap: &str) -> Option<&'a mut bool> {
         "userhost-in-names" => &mut caps.userhost_in_names,
         "extended-join" => &mut caps.extended_join,
         "setname" => &mut caps.setname,
+        "draft/read-marker" => &mut caps.read_marker,
+        "draft/message-redaction" => &mut caps.message_redaction,
+        "draft/channel-rename" => &mut caps.channel_rename,
         _ => return None,
     })
 }

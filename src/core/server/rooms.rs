@@ -111,6 +111,7 @@ impl Server {
         self.broadcast_tagged(plain, &m, &record);
         let m = Message::new("JOIN", [room_name.clone(), account, realname]).with_source(source);
         self.broadcast_tagged(extended, &m, &record);
+        self.send_read_marker_on_join(conn, &folded, &room_name);
         self.send_topic(conn, &folded, false);
         self.send_names(conn, &folded);
         self.replay_on_join(conn, &folded, &room_name);
@@ -209,7 +210,7 @@ impl Server {
         }
     }
 
-    fn send_topic(&mut self, conn: ConnId, folded: &str, reply_when_unset: bool) {
+    pub(super) fn send_topic(&mut self, conn: ConnId, folded: &str, reply_when_unset: bool) {
         let Some(room) = self.rooms.get(folded) else {
             return;
         };
@@ -229,7 +230,7 @@ impl Server {
     /// (all of them for `multi-prefix` clients), as `nick!user@host` for
     /// `userhost-in-names` clients. Someone outside the room
     /// sees no invisible (+i) members, and nothing of a secret (+s) room.
-    fn send_names(&mut self, conn: ConnId, folded: &str) {
+    pub(super) fn send_names(&mut self, conn: ConnId, folded: &str) {
         let Some(room) = self.rooms.get(folded) else {
             return;
         };

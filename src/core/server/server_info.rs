@@ -16,7 +16,7 @@ struct Help {
 
 /// A help text per command (HELP, HELPOP), and the index (no topic).
 const HELP: &[Help] = &[
-    Help { topic: "*", lines: &["natter speaks IRC. Commands: ADMIN AWAY CAP CHATHISTORY HELP INFO INVITE ISON JOIN KICK KILL LINKS LIST LUSERS MODE MONITOR MOTD NAMES NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT SETNAME TAGMSG TIME TOPIC USER USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "HELP <command> explains one."] },
+    Help { topic: "*", lines: &["natter speaks IRC. Commands: ADMIN AWAY CAP CHATHISTORY HELP INFO INVITE ISON JOIN KICK KILL LINKS LIST LUSERS MARKREAD MODE MONITOR MOTD NAMES NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT REDACT RENAME SETNAME TAGMSG TIME TOPIC USER USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "HELP <command> explains one."] },
     Help { topic: "ADMIN", lines: &["ADMIN", "Who runs this server."] },
     Help { topic: "AWAY", lines: &["AWAY [:message]", "With a message, marks you away: people who message you or WHOIS you see it. Without one, marks you back."] },
     Help { topic: "CAP", lines: &["CAP LS [302] | LIST | REQ :caps | END", "Negotiates IRCv3 capabilities."] },
@@ -31,6 +31,7 @@ const HELP: &[Help] = &[
     Help { topic: "LINKS", lines: &["LINKS", "The servers of this network (natter is one server)."] },
     Help { topic: "LIST", lines: &["LIST [<#room|#mask*|!#mask*|condition>[,…]]", "The rooms, their sizes and topics (secret rooms only to their members). Conditions: >N or <N users, C>M or C<M created more or less than M minutes ago, T>M or T<M topic set more or less than M minutes ago."] },
     Help { topic: "LUSERS", lines: &["LUSERS", "How many people and rooms there are."] },
+    Help { topic: "MARKREAD", lines: &["MARKREAD <#room|nick> [timestamp=…]", "Asks for, or moves forward, how far you have read (IRCv3 draft/read-marker). Markers belong to your nick!user@host."] },
     Help { topic: "MODE", lines: &["MODE <#room> [<+|-modes> [args…]] | MODE <nick> [<+|-modes>]", "Shows or changes modes. Room modes: o v b e I k l i m n s t. User modes: B (bot) i w o."] },
     Help { topic: "MONITOR", lines: &["MONITOR + <nick>[,<nick>…] | - <nick>[,…] | C | L | S", "Tells you when these nicks come online (730) or go offline (731): + adds, - removes, C clears, L lists, S shows who is online. Up to 100 nicks."] },
     Help { topic: "MOTD", lines: &["MOTD", "The message of the day."] },
@@ -44,6 +45,8 @@ const HELP: &[Help] = &[
     Help { topic: "PONG", lines: &["PONG <token>", "The answer to the server's PING."] },
     Help { topic: "PRIVMSG", lines: &["PRIVMSG <#room|@#room|+#room|nick>[,…] :text", "Sends a message to a room or a person; @#room reaches only the room's operators, +#room its voiced members and operators."] },
     Help { topic: "QUIT", lines: &["QUIT [:reason]", "Leaves the server."] },
+    Help { topic: "REDACT", lines: &["REDACT <#room> <msgid> [:reason]", "Deletes a message from the room and its history (IRCv3 draft/message-redaction): your own for a while after sending, any as a room operator."] },
+    Help { topic: "RENAME", lines: &["RENAME <#room> <#new-name> [:reason]", "Operators only: renames the room; members, modes, topic and history stay (IRCv3 draft/channel-rename)."] },
     Help { topic: "SETNAME", lines: &["SETNAME :<new real name>", "Changes your real name (up to 128 bytes); people in your rooms with the setname capability see it."] },
     Help { topic: "TAGMSG", lines: &["TAGMSG <#room|@#room|nick>[,…]", "Sends only tags (such as +typing) without text, to clients with the message-tags capability; needs that capability."] },
     Help { topic: "TIME", lines: &["TIME", "The server's local time."] },

@@ -563,7 +563,9 @@ impl World {
                     logs.push(log_key(&record.entry));
                     continue;
                 }
-                Action::Persist(_) | Action::CheckPassword { .. } => continue,
+                Action::Persist(_) | Action::CheckPassword { .. } | Action::SaveReadMarker(_) => {
+                    continue
+                }
             };
             for &to in &targets {
                 if !open_before.contains(&to) || closed_now.contains(&to) {
@@ -841,6 +843,15 @@ fn log_key(entry: &LogEntry) -> String {
             room: r,
             topic,
         } => format!("Topic {nick} {} {topic}", room(r)),
+        LogEntry::Redact {
+            nick,
+            room: r,
+            author,
+            ..
+        } => format!("Redact {nick} {} {author}", room(r)),
+        LogEntry::Rename {
+            nick, room: r, new, ..
+        } => format!("Rename {nick} {} {new}", room(r)),
     }
 }
 
