@@ -55,6 +55,8 @@ fn the_largest_client_tags_cross_the_wire_whole_and_larger_ones_get_417() {
 
     // The connection goes on.
     alice.send("@+b=2 PRIVMSG #room :still here");
+    // The sender's round trip first: then the server has relayed the line.
+    assert!(alice.sync().is_empty());
     let got = bob.sync();
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].starts_with("@msgid=") && got[0].contains(";+b=2 :alice!"));
