@@ -454,6 +454,22 @@ fn an_operator_renames_a_room_cap_clients_hear_rename_others_leave_and_rejoin() 
 }
 
 #[test]
+fn an_extended_join_client_gets_its_fallback_join_with_account_and_real_name() {
+    let mut h = Harness::new();
+    let [alice, _, _] = three_in_old(&mut h);
+    let dave = person(&mut h, 4, "dave", "extended-join", "#old");
+    h.send(alice, "RENAME #old #new");
+    let got = h.take(dave);
+    assert_eq!(
+        got[..2],
+        [
+            ":dave!dave@127.0.0.1 PART #old",
+            ":dave!dave@127.0.0.1 JOIN #new * dave",
+        ]
+    );
+}
+
+#[test]
 fn a_rename_without_a_reason_still_sends_an_empty_one() {
     let mut h = Harness::new();
     let [alice, bob, _] = three_in_old(&mut h);

@@ -12,8 +12,9 @@
 //! every history answer is computed here, deterministically, from the events
 //! the core was fed. The shell's store is the durable copy: the core emits an
 //! [`crate::core::Action::Persist`] for every accepted message, topic change,
-//! join, leave and private message, and at startup the shell feeds back what
-//! it kept with [`crate::core::Event::HistoryRestored`].
+//! join, leave, private message, deletion (REDACT) and rename, and at
+//! startup the shell feeds back what it kept with
+//! [`crate::core::Event::HistoryRestored`].
 //!
 //! Must never read a clock or a file: time comes from events, ids from a
 //! counter seeded by the shell.

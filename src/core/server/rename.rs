@@ -167,13 +167,19 @@ impl Server {
             return;
         };
         let own = c.source();
+        let mut join = vec![new.to_string()];
+        if c.caps.extended_join {
+            // As after any JOIN: the account (`*`: none) and real name.
+            join.push(c.account.clone().unwrap_or_else(|| "*".to_string()));
+            join.push(c.realname.clone());
+        }
         let mut part = vec![old_name.to_string()];
         if !reason.is_empty() {
             part.push(reason.to_string());
         }
         let m = Message::new("PART", part).with_source(own.clone());
         self.send(member, &m);
-        let m = Message::new("JOIN", [new]).with_source(own);
+        let m = Message::new("JOIN", join).with_source(own);
         self.send(member, &m);
         self.send_read_marker_on_join(member, new_folded, new);
         self.send_topic(member, new_folded, false);

@@ -45,7 +45,7 @@ const HELP: &[Help] = &[
     Help { topic: "PONG", lines: &["PONG <token>", "The answer to the server's PING."] },
     Help { topic: "PRIVMSG", lines: &["PRIVMSG <#room|@#room|+#room|nick>[,…] :text", "Sends a message to a room or a person; @#room reaches only the room's operators, +#room its voiced members and operators."] },
     Help { topic: "QUIT", lines: &["QUIT [:reason]", "Leaves the server."] },
-    Help { topic: "REDACT", lines: &["REDACT <#room> <msgid> [:reason]", "Deletes a message from the room and its history (IRCv3 draft/message-redaction): your own for a while after sending, any as a room operator."] },
+    Help { topic: "REDACT", lines: &["REDACT <#room|nick> <msgid> [:reason]", "Deletes a message (IRCv3 draft/message-redaction): your own for a while after sending, any in a room where you are an operator."] },
     Help { topic: "RENAME", lines: &["RENAME <#room> <#new-name> [:reason]", "Operators only: renames the room; members, modes, topic and history stay (IRCv3 draft/channel-rename)."] },
     Help { topic: "SETNAME", lines: &["SETNAME :<new real name>", "Changes your real name (up to 128 bytes); people in your rooms with the setname capability see it."] },
     Help { topic: "TAGMSG", lines: &["TAGMSG <#room|@#room|nick>[,…]", "Sends only tags (such as +typing) without text, to clients with the message-tags capability; needs that capability."] },
