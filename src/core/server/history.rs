@@ -14,9 +14,12 @@ use crate::proto::{casefold, Message, MAX_LINE};
 use std::sync::Arc;
 
 impl Server {
-    /// Gives `kind` the next message id and server time `now`, and asks the
-    /// shell to store it. Call before emitting any line that carries it.
-    pub(super) fn record(
+    /// Like [`Server::record`], for a message that is delivered but never
+    /// stored (TAGMSG, STATUSMSG): it gets a msgid and a time, no Persist.
+    /// Its id is unique while the server runs; the store only remembers
+    /// stored ids, so after a restart a new message may take it again
+    /// (harmless: nothing can look an unstored message up).
+    pub(super) fn unstored_record(
         &mut self,
         kind: HistoryKind,
         target: &str,
@@ -33,6 +36,20 @@ impl Server {
             text: text.into(),
         };
         self.next_id += 1;
+        record
+    }
+
+    /// Gives `kind` the next message id and server time `now`, and asks the
+    /// shell to store it. Call before emitting any line that carries it.
+    pub(super) fn record(
+        &mut self,
+        kind: HistoryKind,
+        target: &str,
+        source: &str,
+        text: &str,
+        now: Now,
+    ) -> HistoryRecord {
+        let record = self.unstored_record(kind, target, source, text, now);
         if kind.is_replayed() {
             let max = self.config.history_max_messages;
             self.history

@@ -12,7 +12,7 @@ use super::output::{truncate, StandardReply};
 use super::tags::relayed_tags;
 use super::Server;
 use crate::core::event::{ConnId, Now};
-use crate::core::history::{HistoryKind, HistoryRecord};
+use crate::core::history::HistoryKind;
 use crate::core::log::LogEntry;
 use crate::core::room::{Privileges, SpeakRefusal};
 use crate::proto::numeric::*;
@@ -339,31 +339,6 @@ impl Server {
                 text,
             },
         );
-    }
-
-    /// Like [`Server::record`], for a message that is delivered but never
-    /// stored (TAGMSG, STATUSMSG): it gets a msgid and a time, no Persist.
-    /// Its id is unique while the server runs; the store only remembers
-    /// stored ids, so after a restart a new message may take it again
-    /// (harmless: nothing can look an unstored message up).
-    fn unstored_record(
-        &mut self,
-        kind: HistoryKind,
-        target: &str,
-        source: &str,
-        text: &str,
-        now: Now,
-    ) -> HistoryRecord {
-        let record = HistoryRecord {
-            id: self.next_id,
-            at: now.wall,
-            kind,
-            target: target.into(),
-            source: source.into(),
-            text: text.into(),
-        };
-        self.next_id += 1;
-        record
     }
 }
 
