@@ -24,7 +24,6 @@ use crate::core::connection::{SentPrivate, MAX_SENT_PRIVATE};
 use crate::core::event::{ConnId, Now, Timestamp};
 use crate::core::history::{HistoryKind, HistoryRecord};
 use crate::core::log::LogEntry;
-use crate::proto::numeric::*;
 use crate::proto::{casefold, Message, MAX_LINE};
 
 /// What one accepted REDACT deletes, and how it is told.
@@ -51,21 +50,10 @@ impl Server {
 
     fn redact_in_room(&mut self, conn: ConnId, msg: &Message, now: Now) {
         let (target, msgid) = (msg.param(0), msg.param(1));
-        let folded = casefold(target);
-        let Some(room) = self.rooms.get(&folded) else {
-            self.reply(conn, ERR_NOSUCHCHANNEL, &[target, "No such channel"]);
+        let Some((folded, room_name)) = self.room_of_member(conn, target) else {
             return;
         };
-        let room_name = room.name().to_string();
-        if !room.contains(conn) {
-            self.reply(
-                conn,
-                ERR_NOTONCHANNEL,
-                &[&room_name, "You're not on that channel"],
-            );
-            return;
-        }
-        let is_op = room.is_op(conn);
+        let is_op = self.rooms.get(&folded).is_some_and(|r| r.is_op(conn));
         let Some(c) = self.connections.get(&conn) else {
             return;
         };

@@ -361,14 +361,13 @@ impl Server {
 }
 
 impl Server {
-    /// `KICK #room nick[,nick…] [:comment]`: an operator removes members.
-    /// Everyone in the room (the kicked too) sees each KICK once.
-    pub(super) fn handle_kick(&mut self, conn: ConnId, msg: &Message, now: Now) {
-        let name = msg.param(0);
+    /// The room called `name` if `conn` is in it, as `(folded, shown
+    /// name)`; otherwise answers 403 (no such room) or 442 (not in it).
+    pub(super) fn room_of_member(&mut self, conn: ConnId, name: &str) -> Option<(String, String)> {
         let folded = casefold(name);
         let Some(room) = self.rooms.get(&folded) else {
             self.reply(conn, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
-            return;
+            return None;
         };
         let room_name = room.name().to_string();
         if !room.contains(conn) {
@@ -377,9 +376,18 @@ impl Server {
                 ERR_NOTONCHANNEL,
                 &[&room_name, "You're not on that channel"],
             );
-            return;
+            return None;
         }
-        if !room.is_op(conn) {
+        Some((folded, room_name))
+    }
+
+    /// `KICK #room nick[,nick…] [:comment]`: an operator removes members.
+    /// Everyone in the room (the kicked too) sees each KICK once.
+    pub(super) fn handle_kick(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let Some((folded, room_name)) = self.room_of_member(conn, msg.param(0)) else {
+            return;
+        };
+        if !self.rooms.get(&folded).is_some_and(|r| r.is_op(conn)) {
             self.reply(
                 conn,
                 ERR_CHANOPRIVSNEEDED,
@@ -470,20 +478,12 @@ impl Server {
             self.reply(conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
             return;
         };
-        let folded = casefold(name);
-        let Some(room) = self.rooms.get(&folded) else {
-            self.reply(conn, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+        let Some((folded, room_name)) = self.room_of_member(conn, name) else {
             return;
         };
-        let room_name = room.name().to_string();
-        if !room.contains(conn) {
-            self.reply(
-                conn,
-                ERR_NOTONCHANNEL,
-                &[&room_name, "You're not on that channel"],
-            );
+        let Some(room) = self.rooms.get(&folded) else {
             return;
-        }
+        };
         if room.modes().invite_only && !room.is_op(conn) {
             self.reply(
                 conn,
