@@ -51,7 +51,7 @@ fn a_plaintext_client_is_told_the_tls_port_to_upgrade_to() {
 fn a_tls_client_is_given_the_persistence_policy_duration() {
     let mut h = harness_with_sts();
     let conn = h.connect(1, "127.0.0.1:12000");
-    h.event(Event::Secured { conn });
+    h.event(Event::Secured { conn, certfp: None });
     let reply = cap_ls(&mut h, conn, "CAP LS 302");
     assert_eq!(sts_tokens(&reply), vec!["sts=duration=300"], "{reply}");
 }

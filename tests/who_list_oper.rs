@@ -446,6 +446,7 @@ fn an_answer_for_a_client_that_left_is_ignored() {
             name: "root".into(),
         },
         ok: true,
+        upgrade: None,
         now: h.now,
     });
     assert!(h.take(bob).is_empty());

@@ -3,6 +3,7 @@
 //! Owns the output vocabulary of the state machine. Must never perform the
 //! action itself.
 
+use super::accounts::Account;
 use super::event::ConnId;
 use super::history::HistoryRecord;
 use super::log::LogRecord;
@@ -42,6 +43,44 @@ pub enum Action {
         password: Secret,
         purpose: PasswordPurpose,
     },
+    /// Make credentials (an argon2id hash and SCRAM-SHA-256 keys) from
+    /// `password` away from the core, then feed back
+    /// [`crate::core::Event::PasswordHashed`] with the same `conn` and
+    /// `purpose`. Never log or show `password`.
+    HashPassword {
+        conn: ConnId,
+        password: Secret,
+        purpose: HashPurpose,
+    },
+    /// Store `account` durably (added or changed), replacing any account of
+    /// the same case-folded name.
+    SaveAccount(Account),
+    /// Delete the account called `name` (case-folded) from the store.
+    DeleteAccount { name: String },
+}
+
+/// What new credentials are for, handed back unchanged with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashPurpose {
+    /// Registering the account `account` (`REGISTER`, `NickServ REGISTER`).
+    Register {
+        account: String,
+        email: Option<String>,
+        via: Via,
+    },
+    /// `NickServ SET PASSWORD`: a new password for `account`.
+    SetPassword { account: String },
+}
+
+/// Which command asked, so the answer comes in the same words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// IRCv3 `REGISTER` (draft/account-registration): `FAIL`/`REGISTER SUCCESS`.
+    RegisterCommand,
+    /// A message to NickServ: notices from NickServ.
+    NickServ,
+    /// SASL `AUTHENTICATE`: 900/903/904.
+    Sasl,
 }
 
 /// What a password check is for, handed back unchanged with its answer.
@@ -49,6 +88,10 @@ pub enum Action {
 pub enum PasswordPurpose {
     /// `OPER name password`: becoming the server operator `name`.
     Oper { name: String },
+    /// Logging in to `account` (`NickServ IDENTIFY`, SASL PLAIN). An empty
+    /// hash means the account does not exist: the shell still spends the
+    /// time of a real check, so the answer's timing does not tell.
+    Login { account: String, via: Via },
 }
 
 /// A password a client sent: kept out of `Debug` output, so it never lands

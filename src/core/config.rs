@@ -66,6 +66,15 @@ pub struct ServerConfig {
     /// room message (`REDACT`); 0 sets no limit. Room operators may delete
     /// any retained message at any time.
     pub redact_window_secs: u64,
+    /// Seconds someone may hold a registered nick without logging in to
+    /// its account before being renamed to a guest nick (`--nick-grace`).
+    pub nick_grace_secs: u64,
+    /// Whether SASL PLAIN is offered on connections that are neither TLS
+    /// nor from loopback (`--sasl-plain-without-tls`). Off by default: a
+    /// client that logs in at every connect must not send its password
+    /// across the network in clear text. (NickServ's commands, which people
+    /// type by hand, work on any connection.)
+    pub sasl_plain_without_tls: bool,
 }
 
 /// What the IRCv3 `sts` capability tells clients: plaintext clients are sent
@@ -120,6 +129,8 @@ impl Default for ServerConfig {
             utc_offset_secs: 0,
             opers: BTreeMap::new(),
             redact_window_secs: 900,
+            nick_grace_secs: 30,
+            sasl_plain_without_tls: false,
         }
     }
 }

@@ -52,6 +52,16 @@ pub struct Caps {
     pub message_redaction: bool,
     /// `draft/channel-rename`: hears `RENAME` (else `PART` and `JOIN`).
     pub channel_rename: bool,
+    /// `sasl`: the client may log in with `AUTHENTICATE` (SASL works with
+    /// or without the capability; enabling it holds registration until
+    /// `CAP END`, as any `CAP REQ` does).
+    pub sasl: bool,
+    /// `account-notify`: hears `ACCOUNT` when people in its rooms log in or out.
+    pub account_notify: bool,
+    /// `account-tag`: messages from logged-in people carry `account=`.
+    pub account_tag: bool,
+    /// `draft/account-registration`: may use `REGISTER` (which works anyway).
+    pub account_registration: bool,
 }
 
 /// Where a connection is in registration.
@@ -120,9 +130,19 @@ pub struct Connection {
     /// Whether it ever said `CAP LS 302` (or higher): it gets capability
     /// values, multiline CAP replies and `cap-notify` for good.
     pub cap_302: bool,
-    /// The account it is logged in to. Always `None` until accounts exist;
-    /// `extended-join` already shows it (as `*`).
+    /// The account it is logged in to (its name as registered).
     pub account: Option<String>,
+    /// The SHA-256 fingerprint of its TLS client certificate, if it showed
+    /// one (SASL EXTERNAL, `NickServ CERT ADD`).
+    pub certfp: Option<String>,
+    /// A SASL exchange in progress (`AUTHENTICATE`), if any.
+    pub sasl: Option<SaslExchange>,
+    /// Whether the shell is checking or hashing a password for it (one at a
+    /// time: each check costs the server real memory and CPU on purpose).
+    pub password_pending: bool,
+    /// When it will be renamed to a guest nick unless it logs in: set while
+    /// it holds a registered nick it is not logged in to.
+    pub nick_deadline: Option<Instant>,
     /// The nicks it MONITORs: case-folded nick → the spelling it gave, at
     /// most 100 of them (`MONITOR=100` in 005).
     pub monitoring: BTreeMap<String, String>,
@@ -130,6 +150,26 @@ pub struct Connection {
     /// [`MAX_SENT_PRIVATE`]: what it may still delete (REDACT). The core
     /// keeps no private history to look them up in.
     pub sent_private: VecDeque<SentPrivate>,
+}
+
+/// A SASL exchange: the mechanism chosen and what was gathered so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaslExchange {
+    /// The mechanism `AUTHENTICATE <mechanism>` chose.
+    pub mechanism: crate::core::sasl::Mechanism,
+    /// The payload being gathered.
+    pub payload: crate::core::sasl::Payload,
+    /// Where a multi-step mechanism (SCRAM) is.
+    pub step: SaslStep,
+}
+
+/// Where a SASL exchange is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslStep {
+    /// Waiting for the client's (first) message.
+    Start,
+    /// The password is being checked by the shell.
+    Checking,
 }
 
 /// How many of its latest private messages a client may still delete.
@@ -224,9 +264,19 @@ impl Connection {
             oper_failures: 0,
             cap_302: false,
             account: None,
+            certfp: None,
+            sasl: None,
+            password_pending: false,
+            nick_deadline: None,
             monitoring: BTreeMap::new(),
             sent_private: VecDeque::new(),
         }
+    }
+
+    /// Whether the connection is safe for a password in clear text: TLS, or
+    /// from this machine (loopback never crosses a network).
+    pub fn is_secure(&self) -> bool {
+        self.tls || self.host == "::1" || self.host.starts_with("127.")
     }
 
     /// Whether 001 has been sent.

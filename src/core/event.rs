@@ -3,7 +3,8 @@
 //! Owns the input vocabulary of the state machine and the two clocks. Must
 //! never read a clock: every event carries the [`Now`] the shell read for it.
 
-use super::action::PasswordPurpose;
+use super::accounts::{Account, Credentials};
+use super::action::{HashPurpose, PasswordPurpose};
 use super::history::HistoryRecord;
 use super::read_markers::ReadMarker;
 use crate::proto::LineError;
@@ -95,7 +96,10 @@ pub enum Event {
     },
     /// The connection `conn` came over TLS. The shell sends this right after
     /// [`Event::Connected`], before any of the connection's lines.
-    Secured { conn: ConnId },
+    Secured {
+        conn: ConnId,
+        certfp: Option<String>,
+    },
     /// A complete line (without CR LF) arrived from `conn`.
     Line {
         conn: ConnId,
@@ -126,8 +130,21 @@ pub enum Event {
         conn: ConnId,
         purpose: PasswordPurpose,
         ok: bool,
+        /// New credentials from the same password when the stored hash used
+        /// older parameters (or SCRAM keys were missing): the core saves
+        /// them. Only ever with `ok`.
+        upgrade: Option<Credentials>,
         now: Now,
     },
+    /// The answer to [`crate::core::Action::HashPassword`].
+    PasswordHashed {
+        conn: ConnId,
+        purpose: HashPurpose,
+        credentials: Credentials,
+        now: Now,
+    },
+    /// The accounts the store kept, sent once before any client connects.
+    AccountsRestored { accounts: Vec<Account> },
     /// What the store kept from earlier runs, sent once before any client
     /// connects: room records (oldest first; kinds that are not replayed
     /// are ignored) and the next unused message id.

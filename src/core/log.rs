@@ -104,6 +104,24 @@ pub enum LogEntry {
         new: String,
         reason: String,
     },
+    /// `[alice] registered the account alice`
+    AccountRegistered { nick: String, account: String },
+    /// `[alice] logged in as alice (SASL PLAIN)`
+    LoggedIn {
+        nick: String,
+        account: String,
+        how: String,
+    },
+    /// `[alice] logged out of alice`
+    LoggedOut { nick: String, account: String },
+    /// `[alice] dropped the account alice`
+    AccountDropped { nick: String, account: String },
+    /// `[alice] failed to log in as alice (SASL PLAIN)`: never the password.
+    LoginFailed {
+        nick: String,
+        account: String,
+        how: String,
+    },
 }
 
 /// Writes `text` with control characters (C0, DEL, C1) escaped as `\xNN`.
@@ -247,6 +265,35 @@ impl fmt::Display for LogEntry {
                 }
                 Ok(())
             }
+            AccountRegistered { nick, account } => write!(
+                f,
+                "[{}] registered the account {}",
+                Escaped(nick),
+                Escaped(account)
+            ),
+            LoggedIn { nick, account, how } => write!(
+                f,
+                "[{}] logged in as {} ({})",
+                Escaped(nick),
+                Escaped(account),
+                Escaped(how)
+            ),
+            LoggedOut { nick, account } => {
+                write!(f, "[{}] logged out of {}", Escaped(nick), Escaped(account))
+            }
+            AccountDropped { nick, account } => write!(
+                f,
+                "[{}] dropped the account {}",
+                Escaped(nick),
+                Escaped(account)
+            ),
+            LoginFailed { nick, account, how } => write!(
+                f,
+                "[{}] failed to log in as {} ({})",
+                Escaped(nick),
+                Escaped(account),
+                Escaped(how)
+            ),
             Rename {
                 nick,
                 room,

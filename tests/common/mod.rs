@@ -5,8 +5,9 @@
 pub mod model;
 
 use natter::core::{
-    render_log_line, Action, ConnId, Event, HistoryRecord, Instant, LogRecord, MarkerChange, Now,
-    PasswordPurpose, Secret, Server, ServerConfig, Timestamp,
+    render_log_line, Account, Action, ConnId, Credentials, Event, HashPurpose, HistoryRecord,
+    Instant, LogRecord, MarkerChange, Now, PasswordPurpose, Secret, Server, ServerConfig,
+    Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -35,6 +36,11 @@ pub struct Harness {
     /// Password checks the core asked for and nobody answered yet
     /// (see [`Harness::answer_password_checks`]).
     pub password_checks: Vec<PasswordCheck>,
+    /// New passwords the core asked to hash and nobody answered yet.
+    pub password_hashes: Vec<(ConnId, Secret, HashPurpose)>,
+    /// Every account change the core asked to store, in order: the account
+    /// saved, or `Err(name)` for a deletion.
+    pub saved_accounts: Vec<Result<Account, String>>,
 }
 
 /// One [`Action::CheckPassword`], as the harness keeps it.
@@ -61,6 +67,8 @@ impl Harness {
             persisted: Vec::new(),
             password_checks: Vec::new(),
             saved_markers: Vec::new(),
+            password_hashes: Vec::new(),
+            saved_accounts: Vec::new(),
         }
     }
 
@@ -98,6 +106,13 @@ impl Harness {
                     purpose,
                 }),
                 Action::SaveReadMarker(change) => self.saved_markers.push(change),
+                Action::HashPassword {
+                    conn,
+                    password,
+                    purpose,
+                } => self.password_hashes.push((conn, password, purpose)),
+                Action::SaveAccount(account) => self.saved_accounts.push(Ok(account)),
+                Action::DeleteAccount { name } => self.saved_accounts.push(Err(name)),
             }
         }
     }
@@ -136,17 +151,35 @@ impl Harness {
         conn
     }
 
-    /// Does what the shell does with the pending password checks: verifies
-    /// each (argon2) and feeds the answer back, in order.
+    /// Does what the shell does with the pending password checks and
+    /// hashes: verifies each (argon2) or hashes it (at the lowest cost, for
+    /// speed) and feeds the answer back, in order, until none are left.
     pub fn answer_password_checks(&mut self) {
-        for check in std::mem::take(&mut self.password_checks) {
-            let ok = natter::net::password::verify(&check.hash, check.password.expose());
-            self.event(Event::PasswordChecked {
-                conn: check.conn,
-                purpose: check.purpose,
-                ok,
-                now: self.now,
-            });
+        while !self.password_checks.is_empty() || !self.password_hashes.is_empty() {
+            for check in std::mem::take(&mut self.password_checks) {
+                let ok = !check.hash.is_empty()
+                    && natter::net::password::verify(&check.hash, check.password.expose());
+                self.event(Event::PasswordChecked {
+                    conn: check.conn,
+                    purpose: check.purpose,
+                    ok,
+                    upgrade: None,
+                    now: self.now,
+                });
+            }
+            for (conn, password, purpose) in std::mem::take(&mut self.password_hashes) {
+                let hash = natter::net::password::hash_password_cheaply(password.expose())
+                    .expect("hashes");
+                self.event(Event::PasswordHashed {
+                    conn,
+                    purpose,
+                    credentials: Credentials {
+                        password_hash: hash,
+                        scram: String::new(),
+                    },
+                    now: self.now,
+                });
+            }
         }
     }
 

@@ -87,6 +87,11 @@ pub(super) const COMMANDS: &[Command] = &[
     row("MARKREAD", Server::handle_markread, 0, false),
     row("REDACT", Server::handle_redact, 2, false),
     row("RENAME", Server::handle_rename, 2, false),
+    row("AUTHENTICATE", Server::handle_authenticate, 1, true),
+    row("REGISTER", Server::handle_register, 2, true),
+    row("VERIFY", Server::handle_verify, 2, true),
+    row("NICKSERV", Server::handle_nickserv_command, 0, false),
+    row("NS", Server::handle_nickserv_command, 0, false),
 ];
 
 /// The table row for `verb` (any case).

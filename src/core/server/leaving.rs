@@ -43,6 +43,9 @@ impl Server {
         let Some(c) = self.connections.remove(&conn) else {
             return;
         };
+        if let Some(at) = c.nick_deadline {
+            self.nick_deadlines.remove(&(at, conn));
+        }
         if quit {
             let shown = truncate(reason, MAX_LINE.saturating_sub(c.host.len() + 24));
             let m = Message::new("ERROR", [format!("Closing Link: {} ({shown})", c.host)]);

@@ -54,6 +54,7 @@ impl Server {
         if self.next_sweep.is_some_and(|at| at <= now.mono) {
             self.sweep_history(now);
         }
+        self.expire_nick_grace(now);
         let mut due = Vec::new();
         while let Some(&(at, conn)) = self.timers.first() {
             if at > now.mono {

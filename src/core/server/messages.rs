@@ -11,6 +11,7 @@
 use super::output::{truncate, StandardReply};
 use super::tags::relayed_tags;
 use super::Server;
+use crate::core::accounts::is_service_name;
 use crate::core::event::{ConnId, Now};
 use crate::core::history::HistoryKind;
 use crate::core::log::LogEntry;
@@ -180,6 +181,14 @@ impl Server {
         let mut cut_to = None;
         let targets = msg.param(0).split(',').filter(|t| !t.is_empty());
         for target in targets.take(MAX_TARGETS) {
+            if is_service_name(target) {
+                // Services answer PRIVMSG only. What is said to them (often
+                // a password) is never relayed, stored, logged or echoed.
+                if kind == Kind::Privmsg {
+                    self.service_message(conn, target, text, now);
+                }
+                continue;
+            }
             let (status, name) = split_status(target);
             // A STATUSMSG is relayed with one prefix, the one that counted.
             let shown = match status {

@@ -28,6 +28,9 @@
 //! | `markread` | MARKREAD: read markers (`draft/read-marker`) |
 //! | `redaction` | REDACT: deleting messages (`draft/message-redaction`) |
 //! | `rename` | RENAME: renaming rooms (`draft/channel-rename`) |
+//! | `accounts` | REGISTER/VERIFY, logging in and out, the login throttle, registered nicks |
+//! | `sasl` | AUTHENTICATE: SASL PLAIN and EXTERNAL |
+//! | `services` | NickServ (`/msg NickServ`, `NICKSERV`, `NS`) |
 //! | `output` | how replies, broadcasts and tagged lines are built |
 //!
 //! **Adding a command** is three steps:
@@ -42,6 +45,7 @@
 //! Numerics are named constants from [`crate::proto::numeric`]; never write
 //! a number as a string in a handler.
 
+mod accounts;
 mod commands;
 mod history;
 mod identity;
@@ -60,11 +64,14 @@ mod redaction;
 mod registration;
 mod rename;
 mod rooms;
+mod sasl;
 mod server_info;
+mod services;
 mod tags;
 mod who;
 
-use super::action::Action;
+use super::accounts::{AccountBook, LoginThrottle};
+use super::action::{Action, PasswordPurpose};
 use super::config::ServerConfig;
 use super::connection::Connection;
 use super::event::{ConnId, Event, Instant};
@@ -128,6 +135,14 @@ pub struct Server {
     watchers: BTreeMap<String, BTreeSet<ConnId>>,
     /// Everyone's read markers (`MARKREAD`), bounded.
     read_markers: ReadMarkers,
+    /// Registered accounts; seeded by [`Event::AccountsRestored`].
+    accounts: AccountBook,
+    /// Failed logins and registrations, per account and address.
+    login_throttle: LoginThrottle,
+    /// When people holding a registered nick without logging in are renamed.
+    nick_deadlines: BTreeSet<(Instant, ConnId)>,
+    /// The number of the next `GuestN` nick.
+    next_guest: u64,
     outbox: VecDeque<Action>,
 }
 
@@ -149,6 +164,10 @@ impl Server {
             whowas: VecDeque::new(),
             watchers: BTreeMap::new(),
             read_markers: ReadMarkers::default(),
+            accounts: AccountBook::default(),
+            login_throttle: LoginThrottle::default(),
+            nick_deadlines: BTreeSet::new(),
+            next_guest: 1,
             outbox: VecDeque::new(),
         }
     }
@@ -162,9 +181,12 @@ impl Server {
     pub fn handle_event(&mut self, event: Event) {
         match event {
             Event::Connected { conn, peer, now } => self.handle_connected(conn, &peer, now),
-            Event::Secured { conn } => {
+            Event::Secured { conn, certfp } => {
                 if let Some(c) = self.connections.get_mut(&conn) {
                     c.tls = true;
+                    c.certfp = certfp
+                        .as_deref()
+                        .and_then(super::accounts::normalize_certfp);
                 }
             }
             Event::Line { conn, line, now } => self.handle_line(conn, &line, now),
@@ -177,8 +199,21 @@ impl Server {
                 conn,
                 purpose,
                 ok,
+                upgrade,
                 now,
-            } => self.handle_password_checked(conn, purpose, ok, now),
+            } => match purpose {
+                PasswordPurpose::Oper { name } => self.finish_oper(conn, &name, ok, now),
+                PasswordPurpose::Login { account, via } => {
+                    self.finish_login(conn, &account, via, ok, upgrade, now)
+                }
+            },
+            Event::PasswordHashed {
+                conn,
+                purpose,
+                credentials,
+                now,
+            } => self.handle_password_hashed(conn, purpose, credentials, now),
+            Event::AccountsRestored { accounts } => self.restore_accounts(accounts),
             Event::ReadMarkersRestored { markers } => {
                 for change in self.read_markers.restore(markers) {
                     self.emit(Action::SaveReadMarker(change));
@@ -197,10 +232,8 @@ impl Server {
     /// of events: each event may bring the deadline closer.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timer = self.timers.first().map(|&(at, _)| at);
-        match (timer, self.next_sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let grace = self.nick_deadlines.first().map(|&(at, _)| at);
+        [timer, self.next_sweep, grace].into_iter().flatten().min()
     }
 
     /// How many connections are open (registered or not).

@@ -56,20 +56,8 @@ impl Server {
         });
     }
 
-    /// The shell's answer to [`Action::CheckPassword`].
-    pub(super) fn handle_password_checked(
-        &mut self,
-        conn: ConnId,
-        purpose: PasswordPurpose,
-        ok: bool,
-        now: Now,
-    ) {
-        match purpose {
-            PasswordPurpose::Oper { name } => self.finish_oper(conn, &name, ok, now),
-        }
-    }
-
-    fn finish_oper(&mut self, conn: ConnId, name: &str, ok: bool, now: Now) {
+    /// The shell's answer to an OPER's password check.
+    pub(super) fn finish_oper(&mut self, conn: ConnId, name: &str, ok: bool, now: Now) {
         let Some(c) = self.connections.get_mut(&conn) else {
             return; // gone while the shell was checking
         };

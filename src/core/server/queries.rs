@@ -193,8 +193,17 @@ impl Server {
         let server = self.config.server_name.clone();
         let network = self.config.network.clone();
         self.reply(conn, RPL_WHOISSERVER, &[&nick, &server, &network]);
+        if let Some(account) = &c.account {
+            self.reply(conn, RPL_WHOISACCOUNT, &[&nick, account, "is logged in as"]);
+        }
         if let Some(away) = &c.away {
             self.reply(conn, RPL_AWAY, &[&nick, away]);
+        }
+        // 276: the certificate fingerprint, only to the user and operators.
+        let asker_is_oper = self.connections.get(&conn).is_some_and(|a| a.modes.oper);
+        if let (Some(fp), true) = (&c.certfp, conn == id || asker_is_oper) {
+            let text = format!("has client certificate fingerprint {fp}");
+            self.reply(conn, RPL_WHOISCERTFP, &[&nick, &text]);
         }
         if c.modes.oper {
             self.reply(conn, RPL_WHOISOPERATOR, &[&nick, "is an IRC operator"]);

@@ -13,6 +13,7 @@ use super::presence::AWAYLEN;
 use super::queries::MAX_USERHOST;
 use super::rooms::MAX_KICKS;
 use super::Server;
+use crate::core::accounts::is_service_name;
 use crate::core::connection::{Caps, Connection, Phase};
 use crate::core::event::{ConnId, Now};
 use crate::core::log::LogEntry;
@@ -43,6 +44,10 @@ const CAPABILITIES: &[&str] = &[
     "draft/read-marker",
     "draft/message-redaction",
     "draft/channel-rename",
+    "sasl",
+    "account-notify",
+    "account-tag",
+    "draft/account-registration",
 ];
 
 /// User modes, for 004: bot, invisible, operator, wallops.
@@ -73,6 +78,10 @@ fn cap_flag<'a>(caps: &'a mut Caps, cap: &str) -> Option<&'a mut bool> {
         "draft/read-marker" => &mut caps.read_marker,
         "draft/message-redaction" => &mut caps.message_redaction,
         "draft/channel-rename" => &mut caps.channel_rename,
+        "sasl" => &mut caps.sasl,
+        "account-notify" => &mut caps.account_notify,
+        "account-tag" => &mut caps.account_tag,
+        "draft/account-registration" => &mut caps.account_registration,
         _ => return None,
     })
 }
@@ -115,7 +124,18 @@ impl Server {
                     c.cap_302 = true;
                     c.caps.cap_notify = true;
                 }
-                let mut caps: Vec<String> = CAPABILITIES.iter().map(|c| c.to_string()).collect();
+                let mechanisms = super::sasl::mechanisms_for(&self.config, c).join(",");
+                let mut caps: Vec<String> = CAPABILITIES
+                    .iter()
+                    .map(|&cap| match (v302, cap) {
+                        (true, "sasl") if !mechanisms.is_empty() => format!("sasl={mechanisms}"),
+                        // REGISTER works before 001 (and so before CAP END).
+                        (true, "draft/account-registration") => {
+                            "draft/account-registration=before-connect".to_string()
+                        }
+                        _ => cap.to_string(),
+                    })
+                    .collect();
                 if let (true, Some(sts)) = (v302, &self.config.sts) {
                     caps.push(sts.capability(c.tls));
                 }
@@ -235,6 +255,11 @@ impl Server {
             self.reply(conn, ERR_ERRONEUSNICKNAME, &[&shown, "Erroneous nickname"]);
             return;
         }
+        if is_service_name(&wanted) {
+            let text = "Erroneous nickname (reserved for a service)";
+            self.reply(conn, ERR_ERRONEUSNICKNAME, &[&wanted, text]);
+            return;
+        }
         let folded = casefold(&wanted);
         if let Some(&owner) = self.nicks.get(&folded) {
             if owner != conn {
@@ -258,6 +283,14 @@ impl Server {
             );
             return;
         }
+        self.change_nick(conn, &wanted, now);
+    }
+
+    /// Gives `conn` the free nick `wanted` (already checked): registration
+    /// may complete; a user's rooms and watchers hear of it.
+    pub(super) fn change_nick(&mut self, conn: ConnId, wanted: &str, now: Now) {
+        let wanted = wanted.to_string();
+        let folded = casefold(&wanted);
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
@@ -290,6 +323,7 @@ impl Server {
             self.monitor_online(conn);
         }
         self.log(now.wall, LogEntry::NickChange { old, new: wanted });
+        self.protect_nick(conn, now);
     }
 
     /// The first room `conn` is in where `nick` would be banned (and it is
@@ -373,6 +407,7 @@ impl Server {
         self.send_motd(conn);
         self.monitor_online(conn);
         self.log(now.wall, LogEntry::Connected { nick, peer });
+        self.protect_nick(conn, now);
     }
 
     /// 005 lines: what this server implements, exactly, at most 12 tokens

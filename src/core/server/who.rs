@@ -231,8 +231,8 @@ impl Server {
                 'f' => flags.clone(),
                 'd' => "0".to_string(),
                 'l' => now.mono.secs_since(c.last_spoke).to_string(),
-                // No accounts yet: `0` is WHOX's "logged out".
-                'a' => "0".to_string(),
+                // `0` is WHOX's "logged out".
+                'a' => c.account.clone().unwrap_or_else(|| "0".to_string()),
                 // No op levels: solanum's 999 for room operators, n/a else.
                 'o' if privileges.op => "999".to_string(),
                 'o' => "n/a".to_string(),

@@ -24,7 +24,11 @@
 //! crash may lose the commits since the last WAL checkpoint (at most
 //! 200 ms ago while the disk keeps up).
 
-use crate::core::{HistoryKind, HistoryRecord, MarkerChange, ReadMarker, Timestamp};
+mod accounts;
+
+pub use accounts::AccountChange;
+
+use crate::core::{Account, HistoryKind, HistoryRecord, MarkerChange, ReadMarker, Timestamp};
 use crate::proto::casefold;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::collections::BTreeMap;
@@ -77,6 +81,19 @@ const MIGRATIONS: &[&str] = &[
         at     INTEGER NOT NULL,  -- server time of the last message read, ms
         set_at INTEGER NOT NULL,  -- when the marker last moved, ms
         PRIMARY KEY (owner, target)
+    ) WITHOUT ROWID;
+",
+    "
+    -- Accounts (NickServ, SASL): credentials as the shell made them, never
+    -- a password. certfps: space-separated SHA-256 fingerprints.
+    CREATE TABLE accounts (
+        name          TEXT    PRIMARY KEY,  -- case-folded
+        display       TEXT    NOT NULL,     -- as registered
+        password_hash TEXT    NOT NULL,     -- argon2id PHC string
+        scram         TEXT    NOT NULL,     -- SCRAM-SHA-256 keys, or empty
+        email         TEXT,
+        registered_at INTEGER NOT NULL,     -- ms since the Unix epoch
+        certfps       TEXT    NOT NULL
     ) WITHOUT ROWID;
 ",
 ];
@@ -182,12 +199,15 @@ pub struct Restored {
     pub next_id: u64,
     /// Every read marker, least recently set first.
     pub read_markers: Vec<ReadMarker>,
+    /// Every account.
+    pub accounts: Vec<Account>,
 }
 
 enum Request {
     Commit {
         records: Vec<HistoryRecord>,
         markers: Vec<MarkerChange>,
+        accounts: Vec<AccountChange>,
         /// Dropped (closing the channel) once the commit has finished:
         /// unlike a message, a closed channel stays closed, so a `Commit`
         /// reads as done however often it is asked.
@@ -260,15 +280,16 @@ impl Store {
     /// (together with any other batch already waiting) and returns at once.
     /// Commits finish in the order they were begun.
     pub fn begin_commit(&self, records: Vec<HistoryRecord>) -> Commit {
-        self.begin_commit_with_markers(records, Vec::new())
+        self.begin_commit_with_markers(records, Vec::new(), Vec::new())
     }
 
-    /// Like [`Store::begin_commit`], with read marker changes in the same
-    /// transaction (after the records).
+    /// Like [`Store::begin_commit`], with read marker and account changes
+    /// in the same transaction (after the records).
     pub fn begin_commit_with_markers(
         &self,
         records: Vec<HistoryRecord>,
         markers: Vec<MarkerChange>,
+        accounts: Vec<AccountChange>,
     ) -> Commit {
         let (done, wait) = async_channel::bounded(1);
         if let Some(requests) = &self.requests {
@@ -277,6 +298,7 @@ impl Store {
             let _ = requests.send(Request::Commit {
                 records,
                 markers,
+                accounts,
                 done,
             });
         }
@@ -432,6 +454,7 @@ fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Re
         records,
         next_id: (next_id.max(max_id + 1)).max(1) as u64,
         read_markers,
+        accounts: accounts::load_accounts(db)?,
     })
 }
 
@@ -498,27 +521,30 @@ impl Worker {
                 Ok(Request::Commit {
                     records,
                     markers,
+                    accounts,
                     done,
                 }) => {
                     // Group commit: whatever else is already waiting joins
                     // this transaction.
-                    let (mut records, mut markers) = (records, markers);
+                    let (mut records, mut markers, mut accounts) = (records, markers, accounts);
                     let mut waiting = vec![done];
                     while let Ok(Request::Commit {
                         records: more,
                         markers: more_markers,
+                        accounts: more_accounts,
                         done,
                     }) = inbox.try_recv()
                     {
                         records.extend(more);
                         markers.extend(more_markers);
+                        accounts.extend(more_accounts);
                         waiting.push(done);
                     }
-                    let outcome = self.write_all(&records, &markers).or_else(|_| {
+                    let outcome = self.write_all(&records, &markers, &accounts).or_else(|_| {
                         // A full disk or a file-size limit often leaves room
                         // once the WAL is checkpointed and truncated: try once more.
                         self.shrink_wal();
-                        self.write_all(&records, &markers)
+                        self.write_all(&records, &markers, &accounts)
                     });
                     let now = Instant::now();
                     if let Some(report) =
@@ -546,7 +572,7 @@ impl Worker {
 
     #[cfg(test)]
     fn write(&mut self, records: &[HistoryRecord]) -> rusqlite::Result<()> {
-        self.write_all(records, &[])
+        self.write_all(records, &[], &[])
     }
 
     /// Stores `records` and then `markers` in one transaction. A `Redact`
@@ -557,6 +583,7 @@ impl Worker {
         &mut self,
         records: &[HistoryRecord],
         markers: &[MarkerChange],
+        accounts: &[AccountChange],
     ) -> rusqlite::Result<()> {
         // Changes to the per-room message counts, in record order, applied
         // only once the transaction has committed.
@@ -594,6 +621,9 @@ impl Worker {
         }
         if !markers.is_empty() {
             save_markers(&tx, markers)?;
+        }
+        if !accounts.is_empty() {
+            accounts::save_accounts(&tx, accounts)?;
         }
         tx.commit()?;
         for count in counts {
@@ -1116,6 +1146,7 @@ mod tests {
                 marker("y", "#b", 5),
                 marker("y", "#c", 9),
             ],
+            &[],
         )
         .expect("write");
         w.write(&[record(4, HistoryKind::Rename, "#b", "#C moving on")])
@@ -1141,6 +1172,39 @@ mod tests {
     }
 
     #[test]
+    fn accounts_are_saved_changed_deleted_and_restored_without_any_password() {
+        let (_dir, options) = temp_db("accounts");
+        let mut w = worker(&options);
+        let alice = Account {
+            name: "Alice".into(),
+            password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into(),
+            scram: String::new(),
+            email: Some("alice@example.org".into()),
+            registered_at: Timestamp(1_000),
+            certfps: vec!["ab".into(), "cd".into()],
+        };
+        let bob = Account {
+            name: "bob".into(),
+            email: None,
+            certfps: Vec::new(),
+            ..alice.clone()
+        };
+        let changed = Account {
+            certfps: vec!["ef".into()],
+            ..alice.clone()
+        };
+        let changes = [
+            AccountChange::Save(alice),
+            AccountChange::Save(bob),
+            AccountChange::Save(changed.clone()),
+            AccountChange::Delete("bob".into()),
+        ];
+        w.write_all(&[], &[], &changes).expect("write");
+        let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+        assert_eq!(restored.accounts, [changed]);
+    }
+
+    #[test]
     fn read_markers_are_replaced_forgotten_and_restored_least_recently_set_first() {
         let (_dir, options) = temp_db("markers");
         let mut w = worker(&options);
@@ -1156,6 +1220,7 @@ mod tests {
                     target: "#gone".into(),
                 },
             ],
+            &[],
         )
         .expect("write");
         let restored = load(&w.db, &options, Timestamp(0)).expect("load");

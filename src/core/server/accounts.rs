@@ -1,0 +1,538 @@
+//! Accounts on the wire: `REGISTER` and `VERIFY` (IRCv3
+//! `draft/account-registration`), logging in and out (900/901,
+//! `account-notify`), the login throttle, and the protection of registered
+//! nicknames (renamed to a guest nick after the grace period).
+//!
+//! Owns when a connection is logged in and to what. Passwords only pass
+//! through, wrapped in [`Secret`], to the shell that checks or hashes them:
+//! must never compare, hash, log or echo a password here.
+
+use super::Server;
+use crate::core::accounts::{is_valid_account_name, Account, Credentials};
+use crate::core::action::{Action, HashPurpose, PasswordPurpose, Secret, Via};
+use crate::core::event::{ConnId, Instant, Now};
+use crate::core::log::LogEntry;
+use crate::proto::numeric::*;
+use crate::proto::{casefold, Message};
+
+/// Longest password accepted (as account-registration suggests: it must
+/// fit in a message to NickServ).
+pub(super) const MAX_PASSWORD: usize = 300;
+/// Shortest password accepted.
+pub(super) const MIN_PASSWORD: usize = 8;
+/// Longest e-mail address kept.
+const MAX_EMAIL: usize = 254;
+
+impl Server {
+    /// What the store kept: every account, before anyone connects.
+    pub(super) fn restore_accounts(&mut self, accounts: Vec<Account>) {
+        for account in accounts {
+            self.accounts.insert(account);
+        }
+    }
+
+    /// `REGISTER <account> <email|*> <password>` (draft/account-registration;
+    /// the older two-parameter form `REGISTER <email|*> <password>` too).
+    /// The account is named for the current nick: `*` or that nick.
+    pub(super) fn handle_register(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let (account, email, password) = match msg.params.len() {
+            2 => ("*", msg.param(0), msg.param(1)),
+            _ => (msg.param(0), msg.param(1), msg.param(2)),
+        };
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let Some(nick) = c.nick.clone() else {
+            self.register_fail(
+                conn,
+                "NEED_NICK",
+                "*",
+                "Send NICK first: an account is named for your nick",
+            );
+            return;
+        };
+        let account = if account == "*" {
+            nick.clone()
+        } else {
+            account.to_string()
+        };
+        if casefold(&account) != casefold(&nick) {
+            self.register_fail(
+                conn,
+                "ACCOUNT_NAME_MUST_BE_NICK",
+                &account,
+                "An account is named for your current nick: change nick first, or use *",
+            );
+            return;
+        }
+        let email = (email != "*").then_some(email);
+        self.start_registration(conn, &account, email, password, Via::RegisterCommand, now);
+    }
+
+    /// `VERIFY <account> <code>`: natter sends no e-mail, so there is never
+    /// a code to give; accounts work as soon as `REGISTER` succeeds.
+    pub(super) fn handle_verify(&mut self, conn: ConnId, msg: &Message, _now: Now) {
+        let account = super::output::token(msg.param(0));
+        let logged_in = self.connections.get(&conn).and_then(|c| c.account.clone());
+        let (code, account, text) = match logged_in {
+            Some(a) => ("ALREADY_REGISTERED", a, "You are already logged in to an account"),
+            None => (
+                "INVALID_CODE",
+                account,
+                "This server does not verify accounts by e-mail and sends no codes: an account works as soon as REGISTER succeeds",
+            ),
+        };
+        let m = self.server_message("FAIL", ["VERIFY", code, account.as_str(), text]);
+        self.send(conn, &m);
+    }
+
+    /// Checks a new account's name, e-mail and password, then asks the
+    /// shell to hash the password; [`Server::handle_password_hashed`]
+    /// creates the account.
+    pub(super) fn start_registration(
+        &mut self,
+        conn: ConnId,
+        account: &str,
+        email: Option<&str>,
+        password: &str,
+        via: Via,
+        now: Now,
+    ) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let refusal = if let Some(current) = &c.account {
+            Some((
+                "ALREADY_REGISTERED",
+                format!("You are already logged in as {current}"),
+            ))
+        } else if c.password_pending {
+            Some((
+                "TEMPORARILY_UNAVAILABLE",
+                "Your previous password is still being checked; wait for its answer".to_string(),
+            ))
+        } else if matches!(
+            c.phase,
+            crate::core::Phase::Registering {
+                password_ok: false,
+                ..
+            }
+        ) {
+            Some((
+                "TEMPORARILY_UNAVAILABLE",
+                "Send the server password (PASS) first".to_string(),
+            ))
+        } else if !is_valid_account_name(account) {
+            Some((
+                "BAD_ACCOUNT_NAME",
+                "That name cannot be an account: use a valid nickname".to_string(),
+            ))
+        } else if self.accounts.get(account).is_some() {
+            Some(("ACCOUNT_EXISTS", format!("{account} is already registered: log in with its password, or choose another nick")))
+        } else if password.len() > MAX_PASSWORD || password.contains(' ') || password.is_empty() {
+            Some((
+                "UNACCEPTABLE_PASSWORD",
+                format!("A password is one word of at most {MAX_PASSWORD} bytes"),
+            ))
+        } else if password.chars().count() < MIN_PASSWORD {
+            Some((
+                "WEAK_PASSWORD",
+                format!("Choose a password of at least {MIN_PASSWORD} characters"),
+            ))
+        } else if email.is_some_and(|e| !plausible_email(e)) {
+            Some((
+                "INVALID_EMAIL",
+                "That is not an e-mail address (or give * for none)".to_string(),
+            ))
+        } else {
+            let keys = [format!("register:{}", c.host)];
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let wait = self.login_throttle.wait_secs(&keys, now.mono);
+            (wait > 0).then(|| ("TEMPORARILY_UNAVAILABLE", format!("Too many accounts registered from your address: try again in {wait} seconds")))
+        };
+        if let Some((code, text)) = refusal {
+            self.account_reply_fail(conn, via, code, account, &text);
+            return;
+        }
+        // Every registration counts against its address: a few are free,
+        // a stream of them is slowed like failed logins.
+        let key = format!("register:{}", c.host);
+        self.login_throttle.failed(&[&key], now.mono);
+        if let Some(c) = self.connections.get_mut(&conn) {
+            c.password_pending = true;
+        }
+        self.emit(Action::HashPassword {
+            conn,
+            password: Secret::new(password),
+            purpose: HashPurpose::Register {
+                account: account.to_string(),
+                email: email.map(str::to_string),
+                via,
+            },
+        });
+    }
+
+    /// The shell's answer to [`Action::HashPassword`].
+    pub(super) fn handle_password_hashed(
+        &mut self,
+        conn: ConnId,
+        purpose: HashPurpose,
+        credentials: Credentials,
+        now: Now,
+    ) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return; // gone while the shell was hashing
+        };
+        c.password_pending = false;
+        match purpose {
+            HashPurpose::Register {
+                account,
+                email,
+                via,
+            } => {
+                if self.accounts.get(&account).is_some() {
+                    let text = format!("{account} was registered by someone else meanwhile");
+                    self.account_reply_fail(conn, via, "ACCOUNT_EXISTS", &account, &text);
+                    return;
+                }
+                let record = Account {
+                    name: account.clone(),
+                    password_hash: credentials.password_hash,
+                    scram: credentials.scram,
+                    email,
+                    registered_at: now.wall,
+                    certfps: Vec::new(),
+                };
+                self.accounts.insert(record.clone());
+                self.emit(Action::SaveAccount(record));
+                let nick = self.nick_of(conn).unwrap_or("*").to_string();
+                self.log(
+                    now.wall,
+                    LogEntry::AccountRegistered {
+                        nick,
+                        account: account.clone(),
+                    },
+                );
+                match via {
+                    Via::RegisterCommand => {
+                        let text =
+                            format!("Account {account} registered: you are now logged in to it");
+                        let m = self.server_message(
+                            "REGISTER",
+                            ["SUCCESS", account.as_str(), text.as_str()],
+                        );
+                        self.send(conn, &m);
+                    }
+                    _ => {
+                        let text = format!(
+                            "Nickname {account} registered: you are now logged in. Next time, log in with SASL or /msg NickServ IDENTIFY <password>"
+                        );
+                        self.nickserv_notice(conn, &text);
+                    }
+                }
+                self.log_in(conn, &account, "registration", now);
+            }
+            HashPurpose::SetPassword { account } => {
+                let Some(record) = self.accounts.get_mut(&account) else {
+                    return; // dropped meanwhile
+                };
+                record.password_hash = credentials.password_hash;
+                record.scram = credentials.scram;
+                let record = record.clone();
+                self.emit(Action::SaveAccount(record));
+                self.nickserv_notice(conn, "Your password was changed.");
+            }
+        }
+    }
+
+    /// Asks the shell to check `password` for `account` (IDENTIFY, SASL
+    /// PLAIN), unless the throttle says to wait. An unknown account is
+    /// checked against nothing, taking as long as a real check.
+    pub(super) fn begin_login(
+        &mut self,
+        conn: ConnId,
+        account: &str,
+        password: &str,
+        via: Via,
+        now: Now,
+    ) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        if c.password_pending {
+            self.login_failed_reply(
+                conn,
+                via,
+                "Your previous login is still being checked; wait for its answer",
+            );
+            return;
+        }
+        let keys = throttle_keys(account, &c.host);
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let wait = self.login_throttle.wait_secs(&keys, now.mono);
+        if wait > 0 {
+            let text = format!("Too many failed logins for this account or from your address: try again in {wait} seconds");
+            self.login_failed_reply(conn, via, &text);
+            return;
+        }
+        let hash = self
+            .accounts
+            .get(account)
+            .map(|a| a.password_hash.clone())
+            .unwrap_or_default();
+        if let Some(c) = self.connections.get_mut(&conn) {
+            c.password_pending = true;
+        }
+        self.emit(Action::CheckPassword {
+            conn,
+            hash,
+            password: Secret::new(password),
+            purpose: PasswordPurpose::Login {
+                account: account.to_string(),
+                via,
+            },
+        });
+    }
+
+    /// The shell's answer to a login's password check.
+    pub(super) fn finish_login(
+        &mut self,
+        conn: ConnId,
+        account: &str,
+        via: Via,
+        ok: bool,
+        upgrade: Option<Credentials>,
+        now: Now,
+    ) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        c.password_pending = false;
+        if via == Via::Sasl {
+            c.sasl = None;
+        }
+        let host = c.host.clone();
+        let nick = c.nick_or_star().to_string();
+        let keys = throttle_keys(account, &host);
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let name = self.accounts.get(account).map(|a| a.name.clone());
+        let how = match via {
+            Via::Sasl => "SASL PLAIN",
+            _ => "NickServ IDENTIFY",
+        };
+        let Some(name) = name.filter(|_| ok) else {
+            self.login_throttle.failed(&keys, now.mono);
+            let entry = LogEntry::LoginFailed {
+                nick,
+                account: account.to_string(),
+                how: how.to_string(),
+            };
+            self.log(now.wall, entry);
+            let text = match via {
+                Via::Sasl => "SASL authentication failed".to_string(),
+                _ => format!("Invalid password for {account} (or no such account)"),
+            };
+            self.login_failed_reply(conn, via, &text);
+            return;
+        };
+        self.login_throttle.succeeded(&keys);
+        if let (Some(new), Some(record)) = (upgrade, self.accounts.get_mut(&name)) {
+            record.password_hash = new.password_hash;
+            record.scram = new.scram;
+            let record = record.clone();
+            self.emit(Action::SaveAccount(record));
+        }
+        if via == Via::NickServ {
+            self.nickserv_notice(conn, &format!("You are now identified for {name}."));
+        }
+        self.log_in(conn, &name, how, now);
+        if via == Via::Sasl {
+            self.reply(conn, RPL_SASLSUCCESS, &["SASL authentication successful"]);
+        }
+    }
+
+    /// Logs `conn` in to `account`: 900, `ACCOUNT` to those with
+    /// `account-notify`, and the nick, if it is the account's, is safe.
+    pub(super) fn log_in(&mut self, conn: ConnId, account: &str, how: &str, now: Now) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        c.account = Some(account.to_string());
+        let source = c.source();
+        let nick = c.nick_or_star().to_string();
+        let registered = c.is_registered();
+        let text = format!("You are now logged in as {account}");
+        self.reply_whole(conn, RPL_LOGGEDIN, &[&source, account, &text]);
+        if registered {
+            let m = Message::new("ACCOUNT", [account]).with_source(source);
+            let to = self.identity_listeners(conn, |caps| caps.account_notify, true);
+            self.broadcast(to, &m);
+        }
+        self.protect_nick(conn, now);
+        let entry = LogEntry::LoggedIn {
+            nick,
+            account: account.to_string(),
+            how: how.to_string(),
+        };
+        self.log(now.wall, entry);
+    }
+
+    /// Logs `conn` out of its account (901, `ACCOUNT *`); its nick, if
+    /// registered, must then be identified for again.
+    pub(super) fn log_out(&mut self, conn: ConnId, now: Now) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        let Some(account) = c.account.take() else {
+            return;
+        };
+        let source = c.source();
+        let nick = c.nick_or_star().to_string();
+        self.reply_whole(conn, RPL_LOGGEDOUT, &[&source, "You are now logged out"]);
+        let m = Message::new("ACCOUNT", ["*"]).with_source(source);
+        let to = self.identity_listeners(conn, |caps| caps.account_notify, true);
+        self.broadcast(to, &m);
+        self.log(now.wall, LogEntry::LoggedOut { nick, account });
+        self.protect_nick(conn, now);
+    }
+
+    /// Starts or stops the grace period of `conn`'s nick: running while it
+    /// holds a registered nick it is not logged in to.
+    pub(super) fn protect_nick(&mut self, conn: ConnId, now: Now) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let owner = c.nick.as_deref().and_then(|n| self.accounts.get(n));
+        let exposed = c.is_registered()
+            && owner.is_some_and(|a| {
+                c.account
+                    .as_deref()
+                    .is_none_or(|mine| casefold(mine) != casefold(&a.name))
+            });
+        match (exposed, c.nick_deadline) {
+            (true, None) => {
+                let at = now.mono.plus_secs(self.config.nick_grace_secs);
+                let grace = self.config.nick_grace_secs;
+                if let Some(c) = self.connections.get_mut(&conn) {
+                    c.nick_deadline = Some(at);
+                }
+                self.nick_deadlines.insert((at, conn));
+                let text = format!(
+                    "This nickname is registered. Identify with /msg NickServ IDENTIFY <password> (or log in with SASL) within {grace} seconds, or your nick will be changed."
+                );
+                self.nickserv_notice(conn, &text);
+            }
+            (false, Some(at)) => self.clear_nick_deadline(conn, at),
+            _ => {}
+        }
+    }
+
+    /// Forgets `conn`'s grace period that ends `at`.
+    pub(super) fn clear_nick_deadline(&mut self, conn: ConnId, at: Instant) {
+        self.nick_deadlines.remove(&(at, conn));
+        if let Some(c) = self.connections.get_mut(&conn) {
+            c.nick_deadline = None;
+        }
+    }
+
+    /// Renames everyone whose grace period has run out.
+    pub(super) fn expire_nick_grace(&mut self, now: Now) {
+        while let Some(&(at, conn)) = self.nick_deadlines.first() {
+            if at > now.mono {
+                break;
+            }
+            self.clear_nick_deadline(conn, at);
+            self.rename_to_guest(conn, now);
+        }
+    }
+
+    /// Gives `conn` a free `GuestN` nick (it held a registered nick without
+    /// logging in, or its owner took it back).
+    pub(super) fn rename_to_guest(&mut self, conn: ConnId, now: Now) {
+        let guest = loop {
+            let candidate = format!("Guest{}", self.next_guest);
+            self.next_guest += 1;
+            if !self.nicks.contains_key(&casefold(&candidate))
+                && self.accounts.get(&candidate).is_none()
+            {
+                break candidate;
+            }
+        };
+        let text = format!("Your nick was changed to {guest}: the nick you had is registered to an account you are not logged in to.");
+        self.nickserv_notice(conn, &text);
+        self.change_nick(conn, &guest, now);
+    }
+
+    /// `FAIL REGISTER` (or NickServ's notice) with `code` and `text`.
+    fn register_fail(&mut self, conn: ConnId, code: &str, account: &str, text: &str) {
+        let m = self.server_message("FAIL", ["REGISTER", code, account, text]);
+        self.send(conn, &m);
+    }
+
+    /// A refused registration or password change, in the words of `via`.
+    fn account_reply_fail(
+        &mut self,
+        conn: ConnId,
+        via: Via,
+        code: &str,
+        account: &str,
+        text: &str,
+    ) {
+        match via {
+            Via::RegisterCommand => self.register_fail(conn, code, account, text),
+            Via::NickServ => self.nickserv_notice(conn, text),
+            Via::Sasl => self.reply(conn, ERR_SASLFAIL, &[text]),
+        }
+    }
+
+    /// A refused login, in the words of `via`.
+    fn login_failed_reply(&mut self, conn: ConnId, via: Via, text: &str) {
+        match via {
+            Via::Sasl => {
+                if let Some(c) = self.connections.get_mut(&conn) {
+                    c.sasl = None;
+                }
+                self.reply(conn, ERR_SASLFAIL, &[text]);
+            }
+            _ => self.nickserv_notice(conn, text),
+        }
+    }
+}
+
+/// The throttle's keys for a login to `account` from `host`.
+fn throttle_keys(account: &str, host: &str) -> [String; 2] {
+    [
+        format!("account:{}", casefold(account)),
+        format!("ip:{host}"),
+    ]
+}
+
+/// Whether `email` looks like an address: one `@` with text on both sides,
+/// a dot in the domain, no spaces or controls. (natter never sends mail.)
+fn plausible_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= MAX_EMAIL
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_email_needs_a_local_part_and_a_dotted_domain() {
+        assert!(plausible_email("alice@example.org"));
+        assert!(!plausible_email("alice"));
+        assert!(!plausible_email("@example.org"));
+        assert!(!plausible_email("alice@localhost"));
+        assert!(!plausible_email("a b@example.org"));
+        assert!(!plausible_email("a@b@example.org"));
+    }
+}

@@ -1,0 +1,423 @@
+//! Accounts over the core: registering (NickServ and REGISTER), logging in
+//! (IDENTIFY, SASL PLAIN and EXTERNAL), account-notify, WHOIS, the login
+//! throttle, and the protection of registered nicks.
+
+mod common;
+
+use common::{member, user, Harness};
+use natter::core::{ConnId, Event, ServerConfig};
+
+/// Every line `conn` received since last asked, as text.
+fn lines(h: &mut Harness, conn: ConnId) -> Vec<String> {
+    h.take(conn)
+}
+
+fn has(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l.contains(needle))
+}
+
+/// `alice` registers her nick with NickServ (and is logged in by it).
+fn registered(h: &mut Harness, id: u64, nick: &str) -> ConnId {
+    let conn = user(h, id, nick);
+    h.send(conn, "PRIVMSG NickServ :REGISTER correct-horse");
+    h.answer_password_checks();
+    h.take(conn);
+    conn
+}
+
+/// `AUTHENTICATE PLAIN` with `account` and `password`, before registration.
+fn sasl_plain(h: &mut Harness, conn: ConnId, account: &str, password: &str) {
+    use base64::Engine;
+    let payload = format!("\0{account}\0{password}");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(payload);
+    h.send(conn, "AUTHENTICATE PLAIN");
+    h.send(conn, &format!("AUTHENTICATE {encoded}"));
+    h.answer_password_checks();
+}
+
+#[test]
+fn registering_with_nickserv_logs_you_in_and_stores_the_account_without_the_password() {
+    let mut h = Harness::new();
+    let alice = user(&mut h, 1, "alice");
+    h.send(
+        alice,
+        "PRIVMSG NickServ :REGISTER correct-horse alice@example.org",
+    );
+    assert!(
+        h.take(alice).is_empty(),
+        "nothing until the password is hashed"
+    );
+    h.answer_password_checks();
+    let got = lines(&mut h, alice);
+    assert!(
+        has(
+            &got,
+            ":NickServ!NickServ@services NOTICE alice :Nickname alice registered"
+        ),
+        "{got:?}"
+    );
+    assert!(
+        has(
+            &got,
+            " 900 alice alice!alice@127.0.0.1 alice :You are now logged in as alice"
+        ),
+        "{got:?}"
+    );
+    let [Ok(saved)] = h.saved_accounts.as_slice() else {
+        panic!("one account saved: {:?}", h.saved_accounts);
+    };
+    assert_eq!(saved.name, "alice");
+    assert_eq!(saved.email.as_deref(), Some("alice@example.org"));
+    assert!(saved.password_hash.starts_with("$argon2id$"));
+    let log = h.log_text();
+    assert!(
+        log.contains("[alice] registered the account alice"),
+        "{log}"
+    );
+    assert!(!log.contains("correct-horse"), "{log}");
+    // What was said to NickServ went nowhere else.
+    assert!(h
+        .persisted
+        .iter()
+        .all(|r| !r.text.contains("correct-horse")));
+}
+
+#[test]
+fn the_register_command_answers_in_standard_replies() {
+    let mut h = Harness::new();
+    let alice = h.connect(1, "127.0.0.1:5000");
+    h.send(alice, "CAP LS 302");
+    let ls = lines(&mut h, alice).join("\n");
+    assert!(
+        ls.contains("draft/account-registration=before-connect"),
+        "{ls}"
+    );
+    assert!(ls.contains("sasl=PLAIN"), "{ls}");
+    h.send(alice, "NICK alice");
+    h.send(alice, "REGISTER * * short");
+    assert!(has(
+        &lines(&mut h, alice),
+        "FAIL REGISTER WEAK_PASSWORD alice :"
+    ));
+    h.send(alice, "REGISTER bob * long-enough-password");
+    assert!(has(
+        &lines(&mut h, alice),
+        "FAIL REGISTER ACCOUNT_NAME_MUST_BE_NICK bob :"
+    ));
+    h.send(alice, "REGISTER * not-an-email long-enough-password");
+    assert!(has(
+        &lines(&mut h, alice),
+        "FAIL REGISTER INVALID_EMAIL alice :"
+    ));
+    // Before registration completes, as before-connect promises.
+    h.send(alice, "REGISTER * * long-enough-password");
+    h.answer_password_checks();
+    let got = lines(&mut h, alice);
+    assert!(has(&got, "REGISTER SUCCESS alice :"), "{got:?}");
+    assert!(has(&got, " 900 alice "), "{got:?}");
+    h.send(alice, "USER alice 0 * :Alice");
+    h.send(alice, "CAP END");
+    assert!(has(&lines(&mut h, alice), " 001 alice "));
+    // Taken now.
+    let other = user(&mut h, 2, "alice_");
+    h.send(other, "NICK Alice");
+    let got = lines(&mut h, other);
+    assert!(has(&got, " 433 "), "the nick is in use: {got:?}");
+    h.send(other, "REGISTER alice * another-long-password");
+    assert!(has(
+        &lines(&mut h, other),
+        "FAIL REGISTER ACCOUNT_NAME_MUST_BE_NICK"
+    ));
+    h.send(other, "VERIFY alice 12345");
+    assert!(has(
+        &lines(&mut h, other),
+        "FAIL VERIFY INVALID_CODE alice :This server does not verify accounts by e-mail"
+    ));
+}
+
+#[test]
+fn identify_logs_in_with_the_right_password_only_and_peers_with_account_notify_hear_it() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "QUIT");
+    let bob = member(&mut h, 2, "bob", "#lobby");
+    h.send(bob, "CAP REQ account-notify");
+    let carol = member(&mut h, 3, "carol", "#lobby");
+    h.take(bob);
+    let alice = member(&mut h, 4, "alice", "#lobby");
+    h.take(bob);
+    h.take(carol);
+    h.send(alice, "PRIVMSG NickServ :IDENTIFY wrong-password");
+    h.answer_password_checks();
+    let got = lines(&mut h, alice);
+    assert!(
+        has(&got, "NOTICE alice :Invalid password for alice"),
+        "{got:?}"
+    );
+    assert!(h.take(bob).is_empty());
+    h.send(alice, "NS IDENTIFY alice correct-horse");
+    h.answer_password_checks();
+    let got = lines(&mut h, alice);
+    assert!(has(&got, "You are now identified for alice"), "{got:?}");
+    assert!(has(&got, " 900 alice "), "{got:?}");
+    assert_eq!(h.take(bob), [":alice!alice@127.0.0.1 ACCOUNT alice"]);
+    assert!(
+        h.take(carol).is_empty(),
+        "carol did not ask for account-notify"
+    );
+    h.send(bob, "WHOIS alice");
+    let got = lines(&mut h, bob);
+    assert!(
+        has(&got, " 330 bob alice alice :is logged in as"),
+        "{got:?}"
+    );
+    h.send(alice, "NS LOGOUT");
+    assert!(has(&lines(&mut h, alice), " 901 alice "));
+    assert_eq!(h.take(bob), [":alice!alice@127.0.0.1 ACCOUNT *"]);
+    let log = h.log_text();
+    assert!(
+        log.contains("[alice] failed to log in as alice (NickServ IDENTIFY)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[alice] logged in as alice (NickServ IDENTIFY)"),
+        "{log}"
+    );
+    assert!(!log.contains("wrong-password") && !log.contains("correct-horse"));
+}
+
+#[test]
+fn sasl_plain_logs_in_before_registration_with_903_and_fails_with_904() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "QUIT");
+    let c = h.connect(2, "127.0.0.1:5001");
+    h.send(c, "CAP REQ sasl");
+    h.send(c, "NICK alice");
+    h.send(c, "USER alice 0 * :Alice");
+    sasl_plain(&mut h, c, "alice", "nope-nope-nope");
+    let got = lines(&mut h, c);
+    assert!(has(&got, "AUTHENTICATE +"), "{got:?}");
+    assert!(
+        has(&got, " 904 alice :SASL authentication failed"),
+        "{got:?}"
+    );
+    sasl_plain(&mut h, c, "alice", "correct-horse");
+    let got = lines(&mut h, c);
+    assert!(
+        has(&got, " 900 alice alice!alice@127.0.0.1 alice :"),
+        "{got:?}"
+    );
+    assert!(
+        has(&got, " 903 alice :SASL authentication successful"),
+        "{got:?}"
+    );
+    h.send(c, "AUTHENTICATE PLAIN");
+    assert!(has(&lines(&mut h, c), " 907 alice :"));
+    h.send(c, "CAP END");
+    let got = lines(&mut h, c);
+    assert!(has(&got, " 001 alice "), "{got:?}");
+    assert!(
+        !has(&got, "This nickname is registered"),
+        "logged in: no warning"
+    );
+}
+
+#[test]
+fn sasl_refuses_unknown_mechanisms_aborts_and_overlong_chunks_exactly() {
+    let mut h = Harness::with_config(ServerConfig::default());
+    let c = h.connect(1, "192.0.2.7:5000");
+    h.send(c, "CAP LS 302");
+    let ls = lines(&mut h, c).join("\n");
+    assert!(
+        ls.contains(" sasl ") && !ls.contains("PLAIN"),
+        "no PLAIN over plaintext from afar: {ls}"
+    );
+    h.send(c, "AUTHENTICATE PLAIN");
+    let got = lines(&mut h, c);
+    assert!(has(&got, " 908 * "), "{got:?}");
+    assert!(has(&got, " 904 * :SASL authentication failed"), "{got:?}");
+    let mut h = Harness::new();
+    let c = h.connect(1, "127.0.0.1:5000");
+    h.send(c, "AUTHENTICATE PLAIN");
+    h.send(c, "AUTHENTICATE *");
+    assert!(has(
+        &lines(&mut h, c),
+        " 906 * :SASL authentication aborted"
+    ));
+    h.send(c, "AUTHENTICATE PLAIN");
+    h.send(c, &format!("AUTHENTICATE {}", "A".repeat(401)));
+    assert!(has(&lines(&mut h, c), " 905 * :SASL message too long"));
+    h.send(c, "AUTHENTICATE PLAIN");
+    h.send(c, "AUTHENTICATE !!!notbase64");
+    assert!(has(&lines(&mut h, c), " 904 * "));
+}
+
+#[test]
+fn sasl_external_logs_in_with_a_certificate_the_account_added() {
+    let mut h = Harness::new();
+    let alice = h.connect(1, "192.0.2.1:5000");
+    h.event(Event::Secured {
+        conn: alice,
+        certfp: Some("AB:CD:EF".into()),
+    });
+    h.send(alice, "NICK alice");
+    h.send(alice, "USER alice 0 * :Alice");
+    h.send(alice, "PRIVMSG NickServ :REGISTER correct-horse");
+    h.answer_password_checks();
+    h.send(alice, "NS CERT ADD");
+    assert!(has(&lines(&mut h, alice), "Added certificate abcdef"));
+    let Some(Ok(saved)) = h.saved_accounts.last() else {
+        panic!("the certificate is stored");
+    };
+    assert_eq!(saved.certfps, ["abcdef"]);
+    h.send(alice, "QUIT");
+    let again = h.connect(2, "192.0.2.1:5001");
+    h.event(Event::Secured {
+        conn: again,
+        certfp: Some("abcdef".into()),
+    });
+    h.send(again, "CAP LS 302");
+    assert!(has(&lines(&mut h, again), "sasl=PLAIN,EXTERNAL"));
+    h.send(again, "AUTHENTICATE EXTERNAL");
+    h.send(again, "AUTHENTICATE +");
+    let got = lines(&mut h, again);
+    assert!(has(&got, " 900 * "), "{got:?}");
+    assert!(has(&got, " 903 * "), "{got:?}");
+    // Another certificate logs in to nothing.
+    let stranger = h.connect(3, "192.0.2.2:5000");
+    h.event(Event::Secured {
+        conn: stranger,
+        certfp: Some("0123".into()),
+    });
+    h.send(stranger, "AUTHENTICATE EXTERNAL");
+    h.send(stranger, "AUTHENTICATE +");
+    assert!(has(&lines(&mut h, stranger), " 904 * "));
+}
+
+#[test]
+fn repeated_failed_logins_are_refused_for_a_while_then_allowed_again() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "QUIT");
+    let mallory = user(&mut h, 2, "mallory");
+    for _ in 0..4 {
+        h.send(mallory, "NS IDENTIFY alice guess-guess");
+        h.answer_password_checks();
+    }
+    h.take(mallory);
+    h.send(mallory, "NS IDENTIFY alice correct-horse");
+    assert!(h.password_checks.is_empty(), "not even checked");
+    let got = lines(&mut h, mallory);
+    assert!(
+        has(
+            &got,
+            "Too many failed logins for this account or from your address: try again in 2 seconds"
+        ),
+        "{got:?}"
+    );
+    h.advance_secs(2);
+    h.send(mallory, "NS IDENTIFY alice correct-horse");
+    h.answer_password_checks();
+    assert!(has(
+        &lines(&mut h, mallory),
+        "You are now identified for alice"
+    ));
+}
+
+#[test]
+fn a_registered_nick_held_without_logging_in_is_renamed_after_the_grace_period() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "QUIT");
+    let bob = member(&mut h, 2, "bob", "#lobby");
+    let imposter = member(&mut h, 3, "alice", "#lobby");
+    h.take(bob);
+    let got = lines(&mut h, imposter);
+    assert!(
+        got.is_empty(),
+        "the warning came with registration: {got:?}"
+    );
+    h.advance_secs(29);
+    assert!(h.take(imposter).is_empty());
+    h.advance_secs(1);
+    let got = lines(&mut h, imposter);
+    assert!(has(&got, "Your nick was changed to Guest1"), "{got:?}");
+    assert!(has(&got, ":alice!alice@127.0.0.1 NICK Guest1"), "{got:?}");
+    assert_eq!(h.take(bob), [":alice!alice@127.0.0.1 NICK Guest1"]);
+    assert_eq!(h.server.nick_of(imposter), Some("Guest1"));
+}
+
+#[test]
+fn logging_in_within_the_grace_period_keeps_the_nick() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "QUIT");
+    let c = h.register(2, "alice", 5000);
+    let got = lines(&mut h, c);
+    assert!(has(&got, "This nickname is registered. Identify with /msg NickServ IDENTIFY <password> (or log in with SASL) within 30 seconds"), "{got:?}");
+    h.advance_secs(10);
+    h.send(c, "NS IDENTIFY correct-horse");
+    h.answer_password_checks();
+    h.advance_secs(60);
+    assert_eq!(h.server.nick_of(c), Some("alice"));
+    // Taking a registered nick later starts the clock again.
+    h.send(c, "NS LOGOUT");
+    h.take(c);
+    h.advance_secs(30);
+    assert_eq!(h.server.nick_of(c), Some("Guest1"));
+}
+
+#[test]
+fn the_owner_reclaims_a_nick_with_regain_or_disconnects_it_with_ghost() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "NICK alice_away");
+    let imposter = user(&mut h, 2, "alice");
+    h.take(alice);
+    h.send(alice, "NS REGAIN alice");
+    let got = lines(&mut h, alice);
+    assert!(
+        has(&got, ":alice_away!alice@127.0.0.1 NICK alice"),
+        "{got:?}"
+    );
+    assert!(has(&got, "You have regained alice"), "{got:?}");
+    assert_eq!(h.server.nick_of(imposter), Some("Guest1"));
+    // A second connection of hers holds the nick: GHOST closes it.
+    h.send(alice, "NICK alice_phone");
+    let old = user(&mut h, 3, "alice");
+    h.send(alice, "NS GHOST alice");
+    assert!(h
+        .closed
+        .iter()
+        .any(|(c, r)| *c == old && r == "GHOST command used by alice_phone"));
+    // Not hers: refused.
+    h.send(imposter, "NS GHOST alice_phone");
+    assert!(has(&lines(&mut h, imposter), "You must log in first"));
+}
+
+#[test]
+fn dropping_an_account_needs_its_name_and_logs_every_session_out() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "NS DROP");
+    assert!(has(&lines(&mut h, alice), "confirm with: DROP alice"));
+    h.send(alice, "NS DROP alice");
+    let got = lines(&mut h, alice);
+    assert!(has(&got, " 901 alice "), "{got:?}");
+    assert!(has(&got, "The account alice has been deleted"), "{got:?}");
+    assert_eq!(h.saved_accounts.last(), Some(&Err("alice".to_string())));
+    h.send(alice, "NS INFO alice");
+    assert!(has(&lines(&mut h, alice), "alice is not registered"));
+}
+
+#[test]
+fn nobody_can_take_a_service_nick() {
+    let mut h = Harness::new();
+    let c = user(&mut h, 1, "alice");
+    h.send(c, "NICK NickServ");
+    assert!(has(
+        &lines(&mut h, c),
+        " 432 alice NickServ :Erroneous nickname (reserved for a service)"
+    ));
+}
