@@ -1,15 +1,17 @@
 //! Random scripts of up to 20 clients over a few rooms, run against the real
 //! core and the reference model in `common/model/`, checked after every
 //! step: what each connection receives, in order; leaves, nick changes,
-//! unique nicks; operators, voice, room modes, bans, KICK and INVITE; no
-//! action to a closed connection, no panic.
+//! unique nicks; operators, voice, room modes, bans, KICK and INVITE; AWAY,
+//! WHO, WHOIS, NAMES and MONITOR with their notifications; no action to a
+//! closed connection, no panic.
 //!
 //! `PROPTEST_CASES=2000 cargo test --test core_model` searches harder.
 mod common;
 use common::model::moderation::{expand_mask, glob};
 use common::model::names::{fold, valid_channel, valid_nick};
 use common::model::{
-    recase, Op, Timings, World, BAD_NICKS, BAD_ROOM, GARBAGE_KINDS, KEYS, NICKS, ROOMS,
+    recase, MonitorCmd, Op, Timings, World, AWAY_MESSAGES, BAD_NICKS, BAD_ROOM, GARBAGE_KINDS,
+    KEYS, MODELLED_CAPS, NICKS, ROOMS,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -108,6 +110,26 @@ fn reason() -> impl Strategy<Value = Option<String>> {
     ]
 }
 
+/// `AWAY :message` (an empty message means back) or a bare `AWAY`.
+fn away_message() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        3 => prop::sample::select(AWAY_MESSAGES).prop_map(|m| Some(m.to_string())),
+        1 => Just(None),
+    ]
+}
+
+/// A MONITOR line: mostly adding a few nicks (sometimes one that is not a
+/// nick, which is skipped), or removing, clearing, listing, asking status.
+fn monitor_cmd() -> impl Strategy<Value = MonitorCmd> {
+    prop_oneof![
+        5 => prop::collection::vec(nick(), 1..4).prop_map(MonitorCmd::Add),
+        1 => prop::collection::vec(good_nick(), 1..3).prop_map(MonitorCmd::Remove),
+        1 => Just(MonitorCmd::Clear),
+        2 => Just(MonitorCmd::List),
+        2 => Just(MonitorCmd::Status),
+    ]
+}
+
 /// Mostly a few busy clients, sometimes any of the twenty.
 fn slot() -> impl Strategy<Value = usize> + Clone {
     prop_oneof![3 => 0..6usize, 1 => 0..SLOTS]
@@ -127,11 +149,35 @@ fn moderated_room() -> impl Strategy<Value = String> + Clone {
 
 /// A populated start, so that moderation has a room, an operator and
 /// members to work on: up to six clients register and join `#lobby` (slot
-/// 0 first, so it is the operator) and maybe another room.
+/// 0 first, so it is the operator) and maybe another room. Sometimes the
+/// operator also voices itself and asks for `multi-prefix`, so that `@+`
+/// has someone to show.
 fn prelude() -> impl Strategy<Value = Vec<Op>> {
     let joiner = (nick(), prop::option::of(room()));
-    prop::collection::vec(joiner, 0..7).prop_map(|clients| {
+    let clients = prop::collection::vec(joiner, 0..7);
+    (clients, prop::bool::weighted(0.3)).prop_map(|(clients, voiced_operator)| {
         let mut ops = Vec::new();
+        if let Some((nick, _)) = clients.first().filter(|_| voiced_operator) {
+            ops.push(Op::Register {
+                slot: 0,
+                nick: nick.clone(),
+            });
+            ops.push(Op::CapReq {
+                slot: 0,
+                cap: "multi-prefix".into(),
+            });
+            ops.push(Op::Join {
+                slot: 0,
+                rooms: vec!["#lobby".into()],
+                keys: Vec::new(),
+            });
+            ops.push(Op::Mode {
+                slot: 0,
+                room: "#lobby".into(),
+                modes: "+v".into(),
+                args: vec![nick.clone()],
+            });
+        }
         for (slot, (nick, other)) in clients.into_iter().enumerate() {
             ops.push(Op::Register { slot, nick });
             let rooms = std::iter::once("#lobby".to_string()).chain(other).collect();
@@ -165,6 +211,20 @@ fn op() -> impl Strategy<Value = Op> {
         2 => slot.clone().prop_map(|slot| Op::CapReqEcho { slot }),
         1 => slot.clone().prop_map(|slot| Op::CapReqInviteNotify { slot }),
         1 => slot.clone().prop_map(|slot| Op::CapEnd { slot }),
+        2 => (slot.clone(), prop::sample::select(MODELLED_CAPS))
+            .prop_map(|(slot, cap)| Op::CapReq { slot, cap: cap.to_string() }),
+        3 => (slot.clone(), away_message()).prop_map(|(slot, message)| Op::Away { slot, message }),
+        1 => (slot.clone(), prop::bool::weighted(0.7))
+            .prop_map(|(slot, invisible)| Op::UserMode { slot, invisible }),
+        3 => (slot.clone(), prop_oneof![room(), good_nick()])
+            .prop_map(|(slot, target)| Op::Who { slot, target }),
+        3 => (slot.clone(), nick()).prop_map(|(slot, nick)| Op::Whois { slot, nick }),
+        2 => (slot.clone(), prop_oneof![
+                3 => room(),
+                1 => (room(), room()).prop_map(|(a, b)| format!("{a},{b}")),
+            ])
+            .prop_map(|(slot, rooms)| Op::Names { slot, rooms }),
+        4 => (slot.clone(), monitor_cmd()).prop_map(|(slot, cmd)| Op::Monitor { slot, cmd }),
         10 => (slot.clone(), prop::collection::vec(room(), 1..3), prop_oneof![
                 3 => Just(vec![]),
                 1 => prop::collection::vec(key(), 1..3),
@@ -213,15 +273,15 @@ proptest! {
     }
 }
 
-/// The scripts the proptest draws really exercise the moderation rules: a
-/// fixed sample of them (the same on every run) must deliver each kind of
-/// line and take each decision at least once, or the property above would
-/// pass on zero samples. (Rules that need several aimed steps in a row,
+/// The scripts the proptest draws really exercise the moderation, presence
+/// and query rules: a fixed sample of them (the same on every run) must
+/// deliver each kind of line and take each decision at least once, or the
+/// property above would pass on zero samples. (Rules that need several aimed steps in a row,
 /// such as an invitation admitting someone into a +i room, are the
 /// simulation's to prove: its generator knows the state.)
 #[test]
 fn the_generated_scripts_exercise_every_moderation_rule() {
-    const SAMPLE_SCRIPTS: usize = 500;
+    const SAMPLE_SCRIPTS: usize = 1000;
     let mut runner = TestRunner::deterministic();
     let scripts = script();
     let mut delivered: BTreeMap<String, u64> = BTreeMap::new();
@@ -244,7 +304,8 @@ fn the_generated_scripts_exercise_every_moderation_rule() {
     eprintln!("delivered {delivered:?}\nrules {rules:#?}");
     for kind in [
         "MODE", "KICK", "INVITE", "324", "341", "367", "368", "401", "404", "435", "441", "443",
-        "471", "472", "473", "474", "475", "482",
+        "471", "472", "473", "474", "475", "482", "AWAY", "301", "305", "306", "311", "312", "315",
+        "317", "318", "319", "352", "353", "366", "730", "731", "732", "733",
     ] {
         let n = delivered.get(kind).copied().unwrap_or(0);
         assert!(n > 0, "no {kind} delivered in the sample: {delivered:?}");
@@ -273,6 +334,24 @@ fn the_generated_scripts_exercise_every_moderation_rule() {
         "KICK refused: not an operator (482)",
         "INVITE",
         "message to a -n room from outside",
+        // Presence and queries.
+        "AWAY set (306)",
+        "AWAY unset (305)",
+        "AWAY: 301 to the sender of a PRIVMSG",
+        "AWAY seen by away-notify peers",
+        "AWAY of a joiner seen by away-notify members",
+        "WHO row with G flag",
+        "WHO row with a prefix",
+        "WHOIS 319 with prefixes",
+        "WHOIS 301",
+        "WHOIS of nobody (401)",
+        "NAMES explicit",
+        "multi-prefix: @+ shown",
+        "user MODE +i applied",
+        "MONITOR online notification (730)",
+        "MONITOR offline notification (731)",
+        "MONITOR L (732/733)",
+        "MONITOR S: some online, some offline",
     ] {
         let n = rules.get(rule).copied().unwrap_or(0);
         assert!(n > 0, "rule {rule:?} never decided a step: {rules:#?}");

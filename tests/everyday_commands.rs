@@ -61,6 +61,44 @@ fn away_notify_tells_people_sharing_a_room_who_asked_for_it() {
     assert_eq!(h.take(bob), [":alice!alice@127.0.0.1 AWAY"]);
 }
 
+/// IRCv3 away-notify: clients with the capability get AWAY "when a user
+/// sharing a channel with them sets, changes or removes their away state,
+/// as well as when a user joins and has an away message set".
+#[test]
+fn away_notify_tells_the_room_when_an_away_user_joins() {
+    let mut h = Harness::new();
+    let bob = member(&mut h, 2, "bob", "#room");
+    let carol = member(&mut h, 3, "carol", "#room");
+    let alice = user(&mut h, 1, "alice");
+    h.send(bob, "CAP REQ away-notify");
+    h.send(alice, "AWAY :lunch");
+    for c in [alice, bob, carol] {
+        h.take(c);
+    }
+    h.send(alice, "JOIN #room");
+    assert_eq!(
+        h.take(bob),
+        [
+            ":alice!alice@127.0.0.1 JOIN #room",
+            ":alice!alice@127.0.0.1 AWAY lunch"
+        ]
+    );
+    assert_eq!(
+        h.take(carol),
+        [":alice!alice@127.0.0.1 JOIN #room"],
+        "carol did not ask for away-notify"
+    );
+    h.send(alice, "AWAY");
+    h.send(alice, "PART #room");
+    h.take(bob);
+    h.send(alice, "JOIN #room");
+    assert_eq!(
+        h.take(bob),
+        [":alice!alice@127.0.0.1 JOIN #room"],
+        "no AWAY for a joiner who is here"
+    );
+}
+
 #[test]
 fn whois_shows_rooms_with_prefixes_away_idle_and_signon() {
     let mut h = Harness::new();

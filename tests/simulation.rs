@@ -5,13 +5,16 @@
 //!
 //! Most traffic is chat; about one step in ten is moderation, aimed by what
 //! the model knows: operators change modes, ban, kick and invite in their
-//! rooms, others try to and are refused, invited clients come in.
+//! rooms, others try to and are refused, invited clients come in. About
+//! one in ten is presence and queries: AWAY, +i, WHO, WHOIS, NAMES and
+//! MONITOR of people who are (mostly) around.
 //!
 //! Replay one seed: `NATTER_SIM_SEED=1234 cargo test --test simulation`.
 //! Longer runs: `NATTER_SIM_STEPS=50000`.
 mod common;
 use common::model::{
-    recase, Op, SplitMix64, Timings, World, BAD_NICKS, BAD_ROOM, GARBAGE_KINDS, KEYS, ROOMS,
+    recase, MonitorCmd, Op, SplitMix64, Timings, World, AWAY_MESSAGES, BAD_NICKS, BAD_ROOM,
+    GARBAGE_KINDS, KEYS, MODELLED_CAPS, ROOMS,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -155,6 +158,9 @@ fn next_op(rng: &mut SplitMix64, world: &World) -> Op {
 
 /// What a registered client does: mostly chat.
 fn registered_op(rng: &mut SplitMix64, world: &World, slot: usize) -> Op {
+    if rng.chance(10) {
+        return presence_op(rng, world, slot);
+    }
     match rng.below(100) {
         0..=19 => join_op(rng, world, slot),
         // Mostly in a room of one's own.
@@ -218,6 +224,84 @@ fn registered_op(rng: &mut SplitMix64, world: &World, slot: usize) -> Op {
         _ => Op::Register {
             slot,
             nick: random_nick(rng),
+        },
+    }
+}
+
+/// A nick of someone around (one of the busy clients, mostly), or any.
+fn someone_around(rng: &mut SplitMix64, world: &World) -> String {
+    let busy = rng.below(30) as usize;
+    match world.nick_of_slot(busy) {
+        Some(nick) if rng.chance(80) => recase(&nick, rng.next_u64() & rng.next_u64()),
+        _ => random_nick(rng),
+    }
+}
+
+/// A room `slot` is in (mostly), or any.
+fn some_room(rng: &mut SplitMix64, world: &World, slot: usize) -> String {
+    let mine = world.rooms_of_slot(slot);
+    match mine.is_empty() {
+        false if rng.chance(60) => rng.pick(&mine).0.clone(),
+        _ => random_room(rng),
+    }
+}
+
+/// Presence and queries: AWAY, capabilities, +i, WHO, WHOIS, NAMES, MONITOR.
+fn presence_op(rng: &mut SplitMix64, world: &World, slot: usize) -> Op {
+    match rng.below(20) {
+        0..=2 => {
+            let message = match rng.chance(20) {
+                true => None,
+                false => Some(rng.pick(AWAY_MESSAGES).to_string()),
+            };
+            Op::Away { slot, message }
+        }
+        3 => Op::CapReq {
+            slot,
+            cap: rng.pick(MODELLED_CAPS).to_string(),
+        },
+        4 => Op::UserMode {
+            slot,
+            invisible: rng.chance(60),
+        },
+        5..=7 => {
+            let target = match rng.chance(60) {
+                true => some_room(rng, world, slot),
+                false => someone_around(rng, world),
+            };
+            Op::Who { slot, target }
+        }
+        8..=10 => Op::Whois {
+            slot,
+            nick: someone_around(rng, world),
+        },
+        11 | 12 => Op::Names {
+            slot,
+            rooms: some_room(rng, world, slot),
+        },
+        13..=15 => {
+            let n = 1 + rng.below(3);
+            let nicks = (0..n).map(|_| someone_around(rng, world)).collect();
+            Op::Monitor {
+                slot,
+                cmd: MonitorCmd::Add(nicks),
+            }
+        }
+        16 => Op::Monitor {
+            slot,
+            cmd: MonitorCmd::Remove(vec![someone_around(rng, world)]),
+        },
+        17 => Op::Monitor {
+            slot,
+            cmd: if rng.chance(20) {
+                MonitorCmd::Clear
+            } else {
+                MonitorCmd::List
+            },
+        },
+        _ => Op::Monitor {
+            slot,
+            cmd: MonitorCmd::Status,
         },
     }
 }
@@ -411,7 +495,8 @@ fn moderation_op(rng: &mut SplitMix64, world: &World, slot: usize) -> Op {
 /// Kinds of lines every run must deliver: what the model checks.
 const MUST_DELIVER: &[&str] = &[
     "001", "JOIN", "PRIVMSG", "PART", "QUIT", "NICK", "PING", "Close", "MODE", "KICK", "INVITE",
-    "341", "404", "435", "441", "471", "472", "473", "474", "475", "482",
+    "341", "404", "435", "441", "471", "472", "473", "474", "475", "482", "AWAY", "301", "305",
+    "306", "315", "317", "319", "352", "353", "366", "730", "731", "732", "733",
 ];
 
 /// Decisions of the model every run must take (see `World::rules`).
@@ -446,6 +531,20 @@ const MUST_DECIDE: &[&str] = &[
     "KICK",
     "INVITE into a +i room",
     "INVITE seen by invite-notify operators",
+    "AWAY set (306)",
+    "AWAY unset (305)",
+    "AWAY: 301 to the sender of a PRIVMSG",
+    "AWAY seen by away-notify peers",
+    "AWAY of a joiner seen by away-notify members",
+    "WHO row with G flag",
+    "WHO #room: invisible member hidden from an outsider",
+    "WHOIS 319 with prefixes",
+    "WHOIS 301",
+    "NAMES explicit",
+    "NAMES: invisible member hidden from an outsider",
+    "MONITOR online notification (730)",
+    "MONITOR offline notification (731)",
+    "MONITOR S: some online, some offline",
 ];
 
 /// What a run has not exercised yet.

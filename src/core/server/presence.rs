@@ -1,5 +1,6 @@
 //! Presence: AWAY, and `away-notify` for the people who share a room
-//! (and, with `extended-monitor`, for those who MONITOR the user).
+//! (also when an away user joins one of their rooms) and, with
+//! `extended-monitor`, for those who MONITOR the user.
 //!
 //! Owns whether a user is away and who hears of it. Must never change
 //! anything but the away state.
@@ -38,6 +39,34 @@ impl Server {
         // Room peers, and `extended-monitor` watchers, with away-notify.
         let listeners = self.identity_listeners(conn, |caps| caps.away_notify, false);
         let m = Message::new("AWAY", message).with_source(source);
+        self.broadcast(listeners, &m);
+    }
+
+    /// `conn` just joined the room `folded`: if it is away, the other
+    /// members with `away-notify` hear its AWAY right after the JOIN, as
+    /// the away-notify spec asks ("as well as when a user joins and has an
+    /// away message set"), so their view of the room is complete without
+    /// a WHO.
+    pub(super) fn announce_away_on_join(&mut self, conn: ConnId, folded: &str) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let Some(away) = c.away.clone() else {
+            return;
+        };
+        let Some(room) = self.rooms.get(folded) else {
+            return;
+        };
+        let listeners: Vec<ConnId> = room
+            .members()
+            .filter(|&m| m != conn)
+            .filter(|m| {
+                self.connections
+                    .get(m)
+                    .is_some_and(|other| other.caps.away_notify)
+            })
+            .collect();
+        let m = Message::new("AWAY", [away]).with_source(c.source());
         self.broadcast(listeners, &m);
     }
 

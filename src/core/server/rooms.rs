@@ -111,6 +111,7 @@ impl Server {
         self.broadcast_tagged(plain, &m, &record);
         let m = Message::new("JOIN", [room_name.clone(), account, realname]).with_source(source);
         self.broadcast_tagged(extended, &m, &record);
+        self.announce_away_on_join(conn, &folded);
         self.send_read_marker_on_join(conn, &folded, &room_name);
         self.send_topic(conn, &folded, false);
         self.send_names(conn, &folded);

@@ -2,7 +2,8 @@
 //! core beside it and checks every step.
 //!
 //! The model is deliberately simple: connections (open, registered, nick,
-//! host), rooms (members, operators, voiced members, modes, ban and
+//! host, capabilities, +i, away message, watch list, when they last
+//! spoke), rooms (members, operators, voiced members, modes, ban and
 //! exception lists, invitations) and, for each operation, the lines each
 //! client should see, in order. The [`World`] feeds the same operation to
 //! the real `Server`, parses every line it sends exactly as a client would
@@ -11,20 +12,38 @@
 //! (`tests/simulation.rs`).
 //!
 //! The model keeps its own rules: name folding and validity
-//! ([`names`]), masks, modes, KICK and INVITE ([`moderation`]); it never
-//! calls natter's `Room`, mode parser, mask matcher or name checks. Where
-//! the core and the model disagree, Modern IRC and the IRCv3 specifications
+//! ([`names`]), masks, modes, KICK and INVITE ([`moderation`]), AWAY and
+//! MONITOR (`presence`), NAMES, WHO and WHOIS (`queries`); it never calls
+//! natter's `Room`, mode parser, mask matcher or name checks. Where the
+//! core and the model disagree, Modern IRC and the IRCv3 specifications
 //! decide.
 //!
-//! Only the lines that carry chat semantics are compared exactly (JOIN,
-//! PART, QUIT, NICK, PRIVMSG, NOTICE, TOPIC, MODE, KICK and INVITE from
-//! users, ERROR, PING, PONG and the numerics in [`TRACKED_NUMERICS`]); the
-//! rest (MOTD, NAMES, ISUPPORT, …) must still parse, fit in 512 bytes and go
-//! only to open connections. NAMES is checked separately on every join.
+//! Compared exactly, per connection and in order:
+//! - JOIN, PART, QUIT, NICK, PRIVMSG, NOTICE, TOPIC, MODE, KICK, INVITE and
+//!   AWAY (`away-notify`) from users, a user's own MODE ±i, ERROR, PING
+//!   and PONG;
+//! - the numerics in [`TRACKED_NUMERICS`] (numeric, target, subject);
+//! - with all their parameters: 301 (away message, to who PRIVMSGs an
+//!   away user and in WHOIS), 311, 312 (server), 317 (idle, signon), 352
+//!   (every WHO row: room, user, host, server, nick, H/G and prefixes, real
+//!   name), 324 and the list entries 346/348/367 (but the time);
+//! - item by item, however the core packs them into lines: 353 (NAMES on
+//!   JOIN and explicit, with the `=`/`@` symbol), 319 (WHOIS rooms with
+//!   prefixes), 730/731 (MONITOR replies and the notifications to `*`
+//!   when a watched nick registers, changes nick, quits or is dropped)
+//!   and 732.
+//!
+//! The rest (MOTD, ISUPPORT, topic on join, CAP, 734, …) must still parse,
+//! fit in 512 bytes and go only to open connections. Not modelled: server
+//! operators (no OPER in the scripts, so no `*` flag or 313), bots, WHOX,
+//! WHO masks with `!`/`@`, `extended-monitor`, and a watch list reaching
+//! its limit (the model follows the rule, but no script gets there).
 #![allow(dead_code)]
 
 pub mod moderation;
 pub mod names;
+mod presence;
+mod queries;
 mod world;
 
 // Not every test binary that includes `common` uses the world.
@@ -56,12 +75,14 @@ pub const BAD_NICKS: &[&str] = &[
 /// Channel keys the scripts set and try (`+k`, `JOIN #room key`).
 pub const KEYS: &[&str] = &["sesame", "hunter2"];
 
-/// The numerics compared exactly: `<numeric> <target> <subject>` (324 and
-/// the list entries 346/348/367 with all their parameters but the time).
+/// The numerics compared as `<numeric> <target> <subject>` (the subject
+/// is the second parameter when there are three or more). The numerics
+/// compared with more of their parameters, or item by item, are listed in
+/// the module documentation and in `world::normalize`.
 pub const TRACKED_NUMERICS: &[&str] = &[
-    "001", "324", "341", "346", "347", "348", "349", "367", "368", "401", "403", "404", "431",
-    "432", "433", "435", "441", "442", "443", "451", "462", "471", "472", "473", "474", "475",
-    "482",
+    "001", "305", "306", "315", "318", "324", "341", "346", "347", "348", "349", "366", "367",
+    "368", "401", "403", "404", "431", "432", "433", "435", "441", "442", "443", "451", "462",
+    "471", "472", "473", "474", "475", "482", "733",
 ];
 
 const SERVER_NAME: &str = "natter";
@@ -123,8 +144,43 @@ pub enum Op {
     CapReqInviteNotify {
         slot: usize,
     },
+    /// `CAP REQ :<cap>` for one of [`MODELLED_CAPS`].
+    CapReq {
+        slot: usize,
+        cap: String,
+    },
     CapEnd {
         slot: usize,
+    },
+    /// `AWAY :message` (away), or `AWAY` / `AWAY :` (back).
+    Away {
+        slot: usize,
+        message: Option<String>,
+    },
+    /// `MODE <own nick> +i` or `-i`.
+    UserMode {
+        slot: usize,
+        invisible: bool,
+    },
+    /// `WHO <#room|nick>`.
+    Who {
+        slot: usize,
+        target: String,
+    },
+    /// `WHOIS <nick>`.
+    Whois {
+        slot: usize,
+        nick: String,
+    },
+    /// `NAMES <room[,room…]>`.
+    Names {
+        slot: usize,
+        rooms: String,
+    },
+    /// `MONITOR + a,b`, `- a`, `C`, `L` or `S`.
+    Monitor {
+        slot: usize,
+        cmd: MonitorCmd,
     },
     /// `JOIN a,b,… [key,key,…]` (keys pair with rooms in order).
     Join {
@@ -199,6 +255,23 @@ pub enum Op {
     Shutdown,
 }
 
+/// What a `MONITOR` line asks for.
+#[derive(Clone, Debug)]
+pub enum MonitorCmd {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    Clear,
+    List,
+    Status,
+}
+
+/// Capabilities the scripts request with [`Op::CapReq`] (echo-message and
+/// invite-notify have ops of their own).
+pub const MODELLED_CAPS: &[&str] = &["away-notify", "multi-prefix"];
+
+/// Away messages the scripts set (an empty one means "back").
+pub const AWAY_MESSAGES: &[&str] = &["gone fishing", "brb", ""];
+
 /// Timings for a model run (small, so pings and timeouts happen).
 #[derive(Clone, Copy, Debug)]
 pub struct Timings {
@@ -225,11 +298,21 @@ struct MConn {
     cap_negotiating: bool,
     echo: bool,
     invite_notify: bool,
+    away_notify: bool,
+    multi_prefix: bool,
+    /// User mode +i.
+    invisible: bool,
+    /// The away message, while away.
+    away: Option<String>,
+    /// Case-folded nick → the nick as the client first spelled it (MONITOR).
+    monitoring: BTreeMap<String, String>,
     /// The host in its `nick!user@host` (from the peer address).
     host: String,
     rooms: BTreeSet<String>,
     connected_at: u64,
     last_active: u64,
+    /// The last PRIVMSG or NOTICE it sent (WHOIS idle time).
+    last_spoke: u64,
     ping_sent: Option<u64>,
 }
 
@@ -277,8 +360,6 @@ struct Expect {
     closes: BTreeSet<ConnId>,
     /// Normalized server.log records (see `world::log_key`).
     logs: Vec<String>,
-    /// Per (joiner, room name): the nicks its NAMES reply must list.
-    names: BTreeMap<(ConnId, String), BTreeSet<String>>,
 }
 
 impl Expect {
@@ -299,6 +380,8 @@ impl Expect {
 #[derive(Debug)]
 struct Model {
     timings: Timings,
+    /// The wall clock in milliseconds, as the world last set it.
+    now: u64,
     conns: BTreeMap<ConnId, MConn>,
     nicks: BTreeMap<String, ConnId>,
     rooms: BTreeMap<String, MRoom>,
@@ -357,6 +440,8 @@ impl Model {
         let nick = c.nick.clone().expect("checked above");
         ex.push(conn, numeric("001", &nick, ""));
         ex.log(format!("Connected {nick}"));
+        // After the welcome burst: whoever MONITORs the nick hears it is on.
+        self.monitor_online(conn, ex);
     }
 
     /// Removes `conn`; `error` when the server closes it (ERROR + Close).
@@ -376,6 +461,8 @@ impl Model {
         match c.nick.as_ref().filter(|_| c.registered) {
             Some(nick) => {
                 ex.push_all(peers, &format!("QUIT {nick} {reason}"));
+                // Its own watch list went with it; its watchers hear 731.
+                self.monitor_offline(nick, ex);
                 for folded in &c.rooms {
                     ex.log(format!(
                         "Left {nick} {}",
@@ -465,21 +552,10 @@ impl Model {
         let line = format!("JOIN {nick} {}", room.name);
         ex.push_all(room.members.iter().copied(), &line);
         ex.log(format!("Joined {nick} {}", log_room(&room.name)));
-        let names = room
-            .members
-            .iter()
-            .filter_map(|m| {
-                let prefix = if room.ops.contains(m) {
-                    "@"
-                } else if room.voiced.contains(m) {
-                    "+"
-                } else {
-                    ""
-                };
-                Some(format!("{prefix}{}", self.conns[m].nick.as_ref()?))
-            })
-            .collect();
-        ex.names.insert((conn, room.name.clone()), names);
+        let folded = fold(name);
+        self.away_on_join(conn, &folded, ex);
+        // The joiner gets the member list (topic lines are not tracked).
+        self.send_names(conn, &folded, ex);
     }
 
     // -----------------------------------------------------------------------
@@ -525,6 +601,11 @@ impl Model {
         let mut to = self.peers(conn);
         to.insert(conn);
         ex.push_all(to, &format!("NICK {target} {wanted}"));
+        // A change of case only keeps the same nick online.
+        if fold(&target) != fold(wanted) {
+            self.monitor_offline(&target, ex);
+            self.monitor_online(conn, ex);
+        }
         ex.log(format!("NickChange {target} {wanted}"));
     }
 
@@ -582,6 +663,11 @@ impl Model {
             }
             return;
         };
+        // PRIVMSG to someone away is answered with their away message;
+        // NOTICE never is (no automatic replies to a NOTICE).
+        if !notice {
+            self.tell_if_away(conn, to, ex);
+        }
         ex.push(to, line.clone());
         if echo && to != conn {
             ex.push(conn, line);
