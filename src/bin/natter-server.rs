@@ -10,7 +10,10 @@
 use clap::Parser;
 use futures_lite::{FutureExt, StreamExt};
 use natter::core::ServerConfig;
-use natter::net::{self, tls, LogOptions, RunningServer, ServerOptions, StoreOptions, TlsOptions};
+use natter::net::{
+    self, limits, tls, Cidr, LimitSettings, LogOptions, RunningServer, ServerOptions, StoreOptions,
+    TlsOptions,
+};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -151,6 +154,58 @@ struct Args {
     /// --oper), and exit.
     #[arg(long)]
     hash_password: bool,
+
+    /// Most simultaneous connections from one IP address; more are refused
+    /// with an ERROR saying why. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_PER_IP)]
+    max_conns_per_ip: u32,
+
+    /// Most simultaneous connections from one network (an IPv4 /24 or an
+    /// IPv6 /64). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_PER_NET)]
+    max_conns_per_net: u32,
+
+    /// Most new connections one address (IPv6: one /64) may open per
+    /// window, as N/SECS; 0 turns the throttle off.
+    #[arg(long, value_name = "N/SECS", default_value_t = limits::DEFAULT_RATE.to_string(),
+          value_parser = parse_conn_rate)]
+    conn_rate: String,
+
+    /// An address or network (CIDR) exempt from the connection limits,
+    /// e.g. a bouncer or web gateway. Repeat for more.
+    #[arg(long = "limit-exempt", value_name = "CIDR", value_parser = parse_cidr)]
+    limit_exempt: Vec<Cidr>,
+
+    /// Apply the connection limits to loopback (127.0.0.0/8, ::1) too;
+    /// by default this machine's own connections are exempt.
+    #[arg(long)]
+    limit_loopback: bool,
+}
+
+/// `N/SECS` or `0` for --conn-rate, checked here and kept as text (clap
+/// shows the default as text).
+fn parse_conn_rate(text: &str) -> Result<String, String> {
+    limits::ConnRate::parse(text)
+        .map(|_| text.trim().to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    text.parse().map_err(|e: limits::LimitError| e.to_string())
+}
+
+impl Args {
+    /// The connection limits the options ask for.
+    fn limits(&self) -> LimitSettings {
+        LimitSettings {
+            max_per_ip: self.max_conns_per_ip,
+            max_per_net: self.max_conns_per_net,
+            // Checked by parse_conn_rate.
+            rate: limits::ConnRate::parse(&self.conn_rate).unwrap_or(None),
+            exempt_loopback: !self.limit_loopback,
+            exempt: self.limit_exempt.clone(),
+        }
+    }
 }
 
 /// `NAME:HASH` for --oper: a name OPER can carry (one word) and an argon2id
@@ -288,6 +343,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    let limits = args.limits();
     let motd = match &args.motd {
         Some(path) => read_motd(path)?,
         None => Vec::new(),
@@ -356,6 +412,7 @@ fn run(args: Args) -> Result<(), String> {
             rotate_size: args.log_rotate_size,
             keep_files: args.log_keep,
         }),
+        limits,
         config,
         store,
     };
