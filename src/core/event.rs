@@ -4,6 +4,7 @@
 //! never read a clock: every event carries the [`Now`] the shell read for it.
 
 use super::action::PasswordPurpose;
+use super::config::LiveSettings;
 use super::history::HistoryRecord;
 use super::read_markers::ReadMarker;
 use crate::proto::LineError;
@@ -138,4 +139,8 @@ pub enum Event {
     /// The read markers the store kept from earlier runs, least recently
     /// set first, sent once before any client connects.
     ReadMarkersRestored { markers: Vec<ReadMarker> },
+    /// The operator reloaded the configuration (SIGHUP): these settings
+    /// apply from now on; connections, rooms and timers carry on as they
+    /// are (a lowered flood rate counts from each client's next line).
+    Reconfigured { settings: LiveSettings },
 }

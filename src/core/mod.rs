@@ -15,7 +15,7 @@ mod room;
 mod server;
 
 pub use action::{Action, OutLine, PasswordPurpose, Secret};
-pub use config::{ServerConfig, StsPolicy};
+pub use config::{LiveSettings, ServerConfig, StsPolicy};
 pub use connection::{Caps, Connection, Phase, RoomSet, SentPrivate, UserModes, MAX_SENT_PRIVATE};
 pub use event::{ConnId, Event, Instant, Now, Timestamp};
 pub use history::{

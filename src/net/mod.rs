@@ -57,6 +57,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
@@ -397,6 +398,25 @@ impl RunningServer {
             Some(acceptor) => acceptor.reload(),
             None => Ok(()),
         }
+    }
+
+    /// Loads TLS certificate and key files, perhaps at new paths (a
+    /// reloaded configuration file), for new connections; on error the old
+    /// ones stay. Does nothing when TLS is off.
+    pub fn reload_tls_from(&self, cert: &Path, key: &Path) -> Result<(), TlsError> {
+        match &self.tls {
+            Some(acceptor) => acceptor.reload_from(cert, key),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands the core new runtime settings (MOTD, operators, flood
+    /// protection) as [`Event::Reconfigured`]: applied in order with
+    /// everything else, without disturbing any connection.
+    pub fn reconfigure(&self, settings: core::LiveSettings) {
+        let _ = self
+            .events
+            .send_blocking(Input::Event(Event::Reconfigured { settings }));
     }
 
     /// Puts new connection limits in force (as on SIGHUP): new connections

@@ -179,6 +179,7 @@ impl Server {
                 ok,
                 now,
             } => self.handle_password_checked(conn, purpose, ok, now),
+            Event::Reconfigured { settings } => self.config.apply(settings),
             Event::ReadMarkersRestored { markers } => {
                 for change in self.read_markers.restore(markers) {
                     self.emit(Action::SaveReadMarker(change));
