@@ -6,9 +6,11 @@
 //! - [`client`]: natter-client's session (pure) and terminal shell.
 //! - [`fingerprint`]: SHA-256 certificate fingerprints for TLS pinning (pure).
 //! - [`bench`](mod@bench): natter-bench, a load generator for any IRC server.
+//! - [`settings`]: the `--config natter.toml` file, merged under the command line.
 pub mod bench;
 pub mod client;
 pub mod core;
 pub mod fingerprint;
 pub mod net;
 pub mod proto;
+pub mod settings;

@@ -1,16 +1,23 @@
 //! `natter-server`: the command line around [`natter::net`].
 //!
-//! Owns argument parsing and wiring only: reads the MOTD file, raises the
-//! open-files limit, starts the server, reloads its TLS certificate on
-//! SIGHUP, writes a self-signed certificate for `--tls-self-signed`, hashes
+//! Owns argument parsing and wiring only: merges `--config FILE` under the
+//! command line ([`natter::settings`]), reads the MOTD file, raises the
+//! open-files limit, starts the server, reloads on SIGHUP (the file, the
+//! MOTD, limits, flood settings, operators and the TLS certificate),
+//! writes a self-signed certificate for `--tls-self-signed`, hashes
 //! an operator password for `--hash-password`, and
 //! shuts it down on Ctrl-C or SIGTERM. Must never contain chat rules or
 //! socket handling.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use futures_lite::{FutureExt, StreamExt};
-use natter::core::ServerConfig;
-use natter::net::{self, tls, LogOptions, RunningServer, ServerOptions, StoreOptions, TlsOptions};
+use natter::core::{LiveSettings, ServerConfig};
+use natter::net::{
+    self, limits, tls, Cidr, LimitSettings, LogOptions, RunningServer, ServerOptions, StoreOptions,
+    TlsOptions,
+};
+use natter::settings::{self, ConfigFile};
+use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,9 +25,15 @@ use std::time::Duration;
 
 /// A small, fast IRC chat server. Connect with `natter-client NAME HOST PORT`
 /// or any IRC client (irssi, WeeChat, HexChat); everyone lands in #lobby.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(name = "natter-server", version)]
 struct Args {
+    /// A TOML file of settings: each key is a long option with underscores
+    /// (`max_conns_per_ip = 16`); options on the command line win. SIGHUP
+    /// reloads it. See docs/natter.example.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
     /// TCP port to listen on.
     #[arg(default_value_t = 6667)]
     port: u16,
@@ -151,6 +164,58 @@ struct Args {
     /// --oper), and exit.
     #[arg(long)]
     hash_password: bool,
+
+    /// Most simultaneous connections from one IP address; more are refused
+    /// with an ERROR saying why. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_PER_IP)]
+    max_conns_per_ip: u32,
+
+    /// Most simultaneous connections from one network (an IPv4 /24 or an
+    /// IPv6 /64). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_PER_NET)]
+    max_conns_per_net: u32,
+
+    /// Most new connections one address (IPv6: one /64) may open per
+    /// window, as N/SECS; 0 turns the throttle off.
+    #[arg(long, value_name = "N/SECS", default_value_t = limits::DEFAULT_RATE.to_string(),
+          value_parser = parse_conn_rate)]
+    conn_rate: String,
+
+    /// An address or network (CIDR) exempt from the connection limits,
+    /// e.g. a bouncer or web gateway. Repeat for more.
+    #[arg(long = "limit-exempt", value_name = "CIDR", value_parser = parse_cidr)]
+    limit_exempt: Vec<Cidr>,
+
+    /// Apply the connection limits to loopback (127.0.0.0/8, ::1) too;
+    /// by default this machine's own connections are exempt.
+    #[arg(long)]
+    limit_loopback: bool,
+}
+
+/// `N/SECS` or `0` for --conn-rate, checked here and kept as text (clap
+/// shows the default as text).
+fn parse_conn_rate(text: &str) -> Result<String, String> {
+    limits::ConnRate::parse(text)
+        .map(|_| text.trim().to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    text.parse().map_err(|e: limits::LimitError| e.to_string())
+}
+
+impl Args {
+    /// The connection limits the options ask for.
+    fn limits(&self) -> LimitSettings {
+        LimitSettings {
+            max_per_ip: self.max_conns_per_ip,
+            max_per_net: self.max_conns_per_net,
+            // Checked by parse_conn_rate.
+            rate: limits::ConnRate::parse(&self.conn_rate).unwrap_or(None),
+            exempt_loopback: !self.limit_loopback,
+            exempt: self.limit_exempt.clone(),
+        }
+    }
 }
 
 /// `NAME:HASH` for --oper: a name OPER can carry (one word) and an argon2id
@@ -271,13 +336,30 @@ fn self_signed(hostname: &str, args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Options that are one-off actions or the file itself: no file keys.
+const NOT_SETTINGS: &[&str] = &["config", "hash_password", "tls_self_signed"];
+
+/// The options: the command line `cli`, over the `--config` file if it
+/// names one (read afresh on every call, so SIGHUP sees edits).
+fn parse_args(cli: &[OsString]) -> Result<Args, String> {
+    // Help, version and command-line mistakes exit here, as clap does.
+    let args = Args::parse_from(cli);
+    let Some(path) = &args.config else {
+        return Ok(args);
+    };
+    let file = ConfigFile::read(path).map_err(|e| e.to_string())?;
+    let matches = settings::merge(Args::command(), cli, Some(&file), NOT_SETTINGS)
+        .map_err(|e| e.to_string())?;
+    Args::from_arg_matches(&matches).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let result = match &args.tls_self_signed {
+    let cli: Vec<OsString> = std::env::args_os().collect();
+    let result = parse_args(&cli).and_then(|args| match &args.tls_self_signed {
         _ if args.hash_password => hash_password_from_stdin(),
         Some(hostname) => self_signed(hostname, &args),
-        None => run(args),
-    };
+        None => run(args, &cli),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -287,7 +369,81 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
+/// What a reload must not change without a restart: (key, value) pairs.
+fn restart_only(args: &Args) -> Vec<(&'static str, String)> {
+    vec![
+        ("port", args.port.to_string()),
+        ("bind", args.bind.to_string()),
+        ("tls_port", args.tls_port.to_string()),
+        ("no_plaintext", args.no_plaintext.to_string()),
+        (
+            "tls_cert/tls_key (turning TLS on or off)",
+            args.tls_cert.is_some().to_string(),
+        ),
+        ("log_file", format!("{:?}", args.log_file)),
+        ("data_dir", format!("{:?}", args.data_dir)),
+        ("no_persist", args.no_persist.to_string()),
+        ("threads", args.threads.to_string()),
+        ("server_name", args.server_name.clone()),
+        ("password", format!("{:?}", args.password)),
+        ("sendq", args.sendq.to_string()),
+        (
+            "history_max_messages",
+            args.history_max_messages.to_string(),
+        ),
+        ("history_max_age", format!("{:?}", args.history_max_age)),
+        ("history_on_join", args.history_on_join.to_string()),
+    ]
+}
+
+/// SIGHUP: reads the configuration again and applies what can change while
+/// running. Everything is checked before anything changes: on any error
+/// the old configuration stays whole. Returns what was reloaded.
+fn reload(server: &RunningServer, started: &Args, cli: &[OsString]) -> Result<String, String> {
+    let kept = |e: String| format!("kept the old configuration: {e}");
+    let args = parse_args(cli).map_err(kept)?;
+    let motd = match &args.motd {
+        Some(path) => read_motd(path).map_err(kept)?,
+        None => Vec::new(),
+    };
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        server.reload_tls_from(cert, key).map_err(|e| {
+            format!(
+                "kept the old TLS certificate (and the old configuration), \
+                 the new one is unusable: {e}"
+            )
+        })?;
+    }
+    server.set_limits(args.limits());
+    server.reconfigure(LiveSettings {
+        motd,
+        opers: args.opers.iter().cloned().collect(),
+        flood_lines_per_sec: args.flood_rate,
+        flood_burst_lines: args.flood_burst,
+    });
+    let before = restart_only(started);
+    let unchanged: Vec<&str> = restart_only(&args)
+        .iter()
+        .zip(&before)
+        .filter(|(now, then)| now != then)
+        .map(|((key, _), _)| *key)
+        .collect();
+    let mut done = "reloaded the connection limits, flood settings, operators, MOTD".to_string();
+    if args.tls_cert.is_some() {
+        done.push_str(" and TLS certificate");
+    }
+    if !unchanged.is_empty() {
+        done.push_str(&format!(
+            "; not changed until a restart: {}",
+            unchanged.join(", ")
+        ));
+    }
+    Ok(done)
+}
+
+fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
+    let started = args.clone();
+    let limits = args.limits();
     let motd = match &args.motd {
         Some(path) => read_motd(path)?,
         None => Vec::new(),
@@ -326,12 +482,8 @@ fn run(args: Args) -> Result<(), String> {
         _ => None,
     };
     // Registered before starting, so an early SIGHUP reloads instead of killing.
-    let mut reloads = match &tls {
-        Some(_) => {
-            Some(net::reload_signals().map_err(|e| format!("cannot listen for SIGHUP: {e}"))?)
-        }
-        None => None,
-    };
+    let mut reloads =
+        Some(net::reload_signals().map_err(|e| format!("cannot listen for SIGHUP: {e}"))?);
     let data_dir = args
         .data_dir
         .clone()
@@ -356,6 +508,7 @@ fn run(args: Args) -> Result<(), String> {
             rotate_size: args.log_rotate_size,
             keep_files: args.log_keep,
         }),
+        limits,
         config,
         store,
     };
@@ -384,14 +537,102 @@ fn run(args: Args) -> Result<(), String> {
                 }
                 break;
             }
-            None => match server.reload_tls() {
-                Ok(()) => eprintln!("natter-server: SIGHUP: reloaded the TLS certificate and key"),
-                Err(e) => eprintln!(
-                    "natter-server: SIGHUP: kept the old TLS certificate, the new one is unusable: {e}"
-                ),
+            None => match reload(&server, &started, cli) {
+                Ok(done) => eprintln!("natter-server: SIGHUP: {done}"),
+                Err(e) => eprintln!("natter-server: SIGHUP: {e}"),
             },
         }
     }
     server.shutdown();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../docs/natter.example.toml");
+
+    /// The example with every `# key = value` line (and the lines of a
+    /// commented list) uncommented.
+    fn uncommented(text: &str) -> String {
+        let mut out = String::new();
+        let mut in_list = false;
+        for line in text.lines() {
+            let bare = line.strip_prefix("# ").unwrap_or(line);
+            let is_setting = line.starts_with("# ")
+                && bare.split_once(" = ").is_some_and(|(key, _)| {
+                    key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
+            if is_setting || (in_list && line.starts_with('#')) {
+                in_list = bare.trim_end().ends_with('[') || (in_list && bare.trim() != "]");
+                out.push_str(bare);
+            } else {
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn merged(text: &str) -> Result<Args, String> {
+        let file = ConfigFile::new("docs/natter.example.toml", text);
+        let matches = settings::merge(
+            Args::command(),
+            ["natter-server"],
+            Some(&file),
+            NOT_SETTINGS,
+        )
+        .map_err(|e| e.to_string())?;
+        Args::from_arg_matches(&matches).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_command_line_option_has_a_key_in_the_example_file() {
+        let command = Args::command();
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if NOT_SETTINGS.contains(&id) || matches!(id, "help" | "version") {
+                continue;
+            }
+            let key = settings::key_of(arg);
+            assert!(
+                EXAMPLE.contains(&format!("\n# {key} = "))
+                    || EXAMPLE.contains(&format!("\n{key} = ")),
+                "docs/natter.example.toml does not document `{key}`"
+            );
+        }
+    }
+
+    #[test]
+    fn the_example_file_parses_as_shipped_and_with_every_line_uncommented() {
+        let args = merged(EXAMPLE).expect("the example as shipped");
+        assert_eq!(args.max_conns_per_ip, limits::DEFAULT_MAX_PER_IP);
+        let all = uncommented(EXAMPLE);
+        let args = merged(&all).unwrap_or_else(|e| panic!("{e}\n{all}"));
+        assert_eq!(args.opers.len(), 1);
+        assert_eq!(args.limit_exempt.len(), 3);
+        assert_eq!(args.history_max_age, Some(30 * 86_400));
+        assert_eq!(args.tls_cert, Some(PathBuf::from("natter-cert.pem")));
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let file = ConfigFile::new("n.toml", "max_conns_per_ip = 4\nflood_rate = 7\n");
+        let cli = ["natter-server", "--max-conns-per-ip", "9"];
+        let matches =
+            settings::merge(Args::command(), cli, Some(&file), NOT_SETTINGS).expect("a good file");
+        let args = Args::from_arg_matches(&matches).expect("args");
+        assert_eq!((args.max_conns_per_ip, args.flood_rate), (9, 7));
+    }
+
+    #[test]
+    fn a_bad_cidr_in_the_file_names_the_line_and_says_what_to_write() {
+        let error = merged("\n\nlimit_exempt = [\"10.1.2.3/8\"]\n").expect_err("host bits");
+        assert!(
+            error.contains("line 3: bad value for `limit_exempt`"),
+            "{error}"
+        );
+        assert!(error.contains("did you mean 10.0.0.0/8?"), "{error}");
+    }
 }

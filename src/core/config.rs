@@ -105,6 +105,49 @@ impl StsPolicy {
     }
 }
 
+/// The settings that may change while the server runs (a SIGHUP reload),
+/// carried by [`crate::core::Event::Reconfigured`]. Everything else in
+/// [`ServerConfig`] stays as it was at start.
+///
+/// ```
+/// use natter::core::{LiveSettings, ServerConfig};
+/// let mut config = ServerConfig::default();
+/// config.apply(LiveSettings { motd: vec!["Hello".into()], ..LiveSettings::from(&config) });
+/// assert_eq!(config.motd, ["Hello"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSettings {
+    /// New message-of-the-day lines (shown from the next MOTD on).
+    pub motd: Vec<String>,
+    /// Server operators: name → argon2id hash (checked from the next OPER).
+    pub opers: BTreeMap<String, String>,
+    /// Flood protection's sustained rate (0: off), from the next line on.
+    pub flood_lines_per_sec: u64,
+    /// Flood protection's burst.
+    pub flood_burst_lines: u64,
+}
+
+impl From<&ServerConfig> for LiveSettings {
+    fn from(config: &ServerConfig) -> LiveSettings {
+        LiveSettings {
+            motd: config.motd.clone(),
+            opers: config.opers.clone(),
+            flood_lines_per_sec: config.flood_lines_per_sec,
+            flood_burst_lines: config.flood_burst_lines,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Takes on `live`; every other setting stays.
+    pub fn apply(&mut self, live: LiveSettings) {
+        self.motd = live.motd;
+        self.opers = live.opers;
+        self.flood_lines_per_sec = live.flood_lines_per_sec;
+        self.flood_burst_lines = live.flood_burst_lines;
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {

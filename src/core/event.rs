@@ -5,6 +5,7 @@
 
 use super::accounts::{Account, Credentials};
 use super::action::{HashPurpose, PasswordPurpose};
+use super::config::LiveSettings;
 use super::history::HistoryRecord;
 use super::read_markers::ReadMarker;
 use crate::proto::LineError;
@@ -155,4 +156,8 @@ pub enum Event {
     /// The read markers the store kept from earlier runs, least recently
     /// set first, sent once before any client connects.
     ReadMarkersRestored { markers: Vec<ReadMarker> },
+    /// The operator reloaded the configuration (SIGHUP): these settings
+    /// apply from now on; connections, rooms and timers carry on as they
+    /// are (a lowered flood rate counts from each client's next line).
+    Reconfigured { settings: LiveSettings },
 }

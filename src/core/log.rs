@@ -37,6 +37,9 @@ pub enum LogEntry {
     QuitReason { nick: String, reason: String },
     /// A connection ended before it registered.
     ClosedUnregistered { peer: String, reason: String },
+    /// The shell refused a new connection from `peer` before the core saw
+    /// it (a connection limit); `reason` is what the client was told.
+    Refused { peer: String, reason: String },
     /// `nick` joined a room.
     Joined { nick: String, room: Option<String> },
     /// `nick` left a room (PART, QUIT or a dropped connection): the seed's
@@ -174,6 +177,12 @@ impl fmt::Display for LogEntry {
             ClosedUnregistered { peer, reason } => write!(
                 f,
                 "Connection from {} closed before registering ({})",
+                Escaped(peer),
+                Escaped(reason)
+            ),
+            Refused { peer, reason } => write!(
+                f,
+                "Connection from {} refused ({})",
                 Escaped(peer),
                 Escaped(reason)
             ),
@@ -342,6 +351,19 @@ pub fn log_stamp(local: chrono::NaiveDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_connection_has_a_line_of_its_own() {
+        let entry = LogEntry::Refused {
+            peer: "192.0.2.7:40000".into(),
+            reason: "Too many connections from your IP address: at most 3; try again later".into(),
+        };
+        assert_eq!(
+            entry.to_string(),
+            "Connection from 192.0.2.7:40000 refused (Too many connections from your IP \
+             address: at most 3; try again later)"
+        );
+    }
 
     #[test]
     fn control_characters_cannot_forge_a_log_line() {

@@ -21,7 +21,7 @@ pub use accounts::{
     LoginThrottle, FREE_LOGIN_FAILURES, MAX_CERTFPS, MAX_LOGIN_WAIT_SECS,
 };
 pub use action::{Action, HashPurpose, OutLine, PasswordPurpose, Secret, Via};
-pub use config::{ServerConfig, StsPolicy};
+pub use config::{LiveSettings, ServerConfig, StsPolicy};
 pub use connection::{Caps, Connection, Phase, RoomSet, SentPrivate, UserModes, MAX_SENT_PRIVATE};
 pub use event::{ConnId, Event, Instant, Now, Timestamp};
 pub use history::{

@@ -27,6 +27,7 @@
 //! ```
 
 mod conn;
+pub mod limits;
 pub mod outbox;
 pub mod password;
 mod server_log;
@@ -34,13 +35,14 @@ mod socket;
 pub mod store;
 pub mod tls;
 
+pub use limits::{Cidr, ConnRate, LimitSettings, Refusal, SharedLimiter};
 pub use server_log::{LogError, LogOptions, ServerLog};
 pub use store::{Commit, Store, StoreError, StoreOptions};
 pub use tls::{TlsAcceptor, TlsError, TlsOptions};
 
 use crate::core::{
-    self, Action, ConnId, Event, HistoryRecord, MarkerChange, Now, OutLine, Server, ServerConfig,
-    StsPolicy, Timestamp,
+    self, Action, ConnId, Event, HistoryRecord, LogEntry, LogRecord, MarkerChange, Now, OutLine,
+    Server, ServerConfig, StsPolicy, Timestamp,
 };
 use crate::proto::LineError;
 use async_channel::{Receiver, Sender};
@@ -55,6 +57,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
@@ -106,6 +109,9 @@ pub struct ServerOptions {
     /// Where durable history goes; `None` keeps history in memory only
     /// (lost on restart) and sends lines without waiting for the disk.
     pub store: Option<StoreOptions>,
+    /// Connection limits per address and network, checked before a
+    /// connection reaches the core (see [`limits`]).
+    pub limits: LimitSettings,
 }
 
 impl Default for ServerOptions {
@@ -120,6 +126,7 @@ impl Default for ServerOptions {
             threads: default_threads(),
             config: ServerConfig::default(),
             store: None,
+            limits: LimitSettings::default(),
         }
     }
 }
@@ -261,6 +268,13 @@ pub(crate) enum Input {
     },
     /// Anything else for the core.
     Event(Event),
+    /// A connection limit refused a connection from `peer`: the core never
+    /// hears of it; the core task only writes its server.log line.
+    Refused {
+        peer: SocketAddr,
+        reason: String,
+        now: Now,
+    },
 }
 
 impl Input {
@@ -268,7 +282,7 @@ impl Input {
     fn weight(&self) -> usize {
         match self {
             Input::Lines { lines, .. } => lines.len(),
-            Input::Accepted { .. } | Input::Event(_) => 1,
+            Input::Accepted { .. } | Input::Event(_) | Input::Refused { .. } => 1,
         }
     }
 }
@@ -280,6 +294,7 @@ pub struct RunningServer {
     addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
     tls: Option<Arc<TlsAcceptor>>,
+    limiter: SharedLimiter,
     events: Sender<Input>,
     thread: Option<JoinHandle<()>>,
 }
@@ -336,7 +351,9 @@ impl RunningServer {
             None => (None, store::Restored::default()),
         };
         let (events, inbox) = async_channel::bounded(EVENT_QUEUE);
+        let limiter = SharedLimiter::new(options.limits.clone());
         let shell = Shell {
+            limiter: limiter.clone(),
             listeners,
             store,
             restored,
@@ -355,6 +372,7 @@ impl RunningServer {
             addr,
             tls_addr,
             tls: acceptor,
+            limiter,
             events,
             thread: Some(thread),
         })
@@ -388,6 +406,32 @@ impl RunningServer {
             Some(acceptor) => acceptor.reload(),
             None => Ok(()),
         }
+    }
+
+    /// Loads TLS certificate and key files, perhaps at new paths (a
+    /// reloaded configuration file), for new connections; on error the old
+    /// ones stay. Does nothing when TLS is off.
+    pub fn reload_tls_from(&self, cert: &Path, key: &Path) -> Result<(), TlsError> {
+        match &self.tls {
+            Some(acceptor) => acceptor.reload_from(cert, key),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands the core new runtime settings (MOTD, operators, flood
+    /// protection) as [`Event::Reconfigured`]: applied in order with
+    /// everything else, without disturbing any connection.
+    pub fn reconfigure(&self, settings: core::LiveSettings) {
+        let _ = self
+            .events
+            .send_blocking(Input::Event(Event::Reconfigured { settings }));
+    }
+
+    /// Puts new connection limits in force (as on SIGHUP): new connections
+    /// are decided by them; connections already open stay, even past a
+    /// lowered limit.
+    pub fn set_limits(&self, limits: LimitSettings) {
+        self.limiter.set_settings(limits);
     }
 
     /// Tells every client `ERROR :Server shutting down`, gives their writers
@@ -486,6 +530,7 @@ enum Transport {
 /// Everything the core thread owns.
 struct Shell {
     listeners: Vec<(TcpListener, Transport)>,
+    limiter: SharedLimiter,
     events: Sender<Input>,
     inbox: Receiver<Input>,
     log: ServerLog,
@@ -521,6 +566,7 @@ fn run_threads(shell: Shell, threads: usize) {
 async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     let Shell {
         listeners,
+        limiter,
         events,
         inbox,
         log,
@@ -544,6 +590,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
                     events: events.clone(),
                     alive: alive.clone(),
                     sendq,
+                    limiter: limiter.clone(),
                 },
             ))
         })
@@ -599,6 +646,7 @@ struct Accepting {
     events: Sender<Input>,
     alive: Sender<()>,
     sendq: usize,
+    limiter: SharedLimiter,
 }
 
 async fn accept_loop(
@@ -625,10 +673,36 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let peer = unmap_v4(peer);
         let stream = Socket::from(stream);
+        // Decided before the core hears of the connection: a refused one
+        // is told why, logged, and closed, and never becomes a connection.
+        let admitted = accepting
+            .limiter
+            .admit(peer.ip(), std::time::Instant::now());
         match &transport {
             Transport::Plain => {
+                let guard = match admitted {
+                    Ok(guard) => guard,
+                    Err(refusal) => {
+                        let writer = stream.clone();
+                        ex.spawn(refuse(
+                            accepting.events.clone(),
+                            peer,
+                            refusal,
+                            writer,
+                            stream,
+                        ))
+                        .detach();
+                        continue;
+                    }
+                };
                 let reader = stream.clone();
-                if !connect(&ex, &accepting, peer, None, reader, stream.clone(), stream).await {
+                let writer = stream.clone();
+                let arrival = Arrival {
+                    peer,
+                    tls: None,
+                    guard,
+                };
+                if !connect(&ex, &accepting, arrival, reader, writer, stream).await {
                     return;
                 }
             }
@@ -654,9 +728,22 @@ async fn accept_loop(
                         .peer_certificates()
                         .and_then(|chain| chain.first())
                         .map(|cert| hex(&crate::fingerprint::sha256(cert)));
+                    // A refused TLS client is told why over TLS: a plaintext
+                    // line would be noise to it.
+                    let guard = match admitted {
+                        Ok(guard) => guard,
+                        Err(refusal) => {
+                            refuse(accepting.events.clone(), peer, refusal, tls, stream).await;
+                            return;
+                        }
+                    };
                     let (reader, writer) = futures_lite::io::split(tls);
-                    let tls = Some(TlsPeer { certfp });
-                    connect(&spawner, &accepting, peer, tls, reader, writer, stream).await;
+                    let arrival = Arrival {
+                        peer,
+                        tls: Some(TlsPeer { certfp }),
+                        guard,
+                    };
+                    connect(&spawner, &accepting, arrival, reader, writer, stream).await;
                 })
                 .detach();
             }
@@ -702,13 +789,50 @@ async fn handshake(
     }
 }
 
+/// How long a refused client gets to take its ERROR line.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sends a refused client its one ERROR line (through `writer`, the socket
+/// or its TLS stream), closes the connection, and has the core task log it.
+async fn refuse<W>(
+    events: Sender<Input>,
+    peer: SocketAddr,
+    refusal: Refusal,
+    writer: W,
+    socket: Socket,
+) where
+    W: futures_lite::AsyncWrite + Unpin,
+{
+    use futures_lite::AsyncWriteExt;
+    let line = format!("{}\r\n", refusal.error_line(peer.ip()));
+    let mut writer = writer;
+    let _ = async {
+        let _ = writer.write_all(line.as_bytes()).await;
+        let _ = writer.flush().await;
+        let _ = writer.close().await;
+    }
+    .or(async {
+        Timer::after(REFUSAL_WRITE_TIMEOUT).await;
+    })
+    .await;
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+    let refused = Input::Refused {
+        peer,
+        reason: refusal.to_string(),
+        now: now(),
+    };
+    let _ = events.send(refused).await;
+}
+
 /// Gives the connection an id and an outbox, tells the core, and starts its
-/// reader and writer. False when the core has stopped.
+/// reader and writer; the writer holds the connection's limit `guard` and
+/// so gives its slot back when the connection ends. False when the core
+/// has stopped.
+#[allow(clippy::too_many_arguments)]
 async fn connect<R, W>(
     ex: &Executor<'static>,
     accepting: &Accepting,
-    peer: SocketAddr,
-    tls: Option<TlsPeer>,
+    arrival: Arrival,
     reader: R,
     writer: W,
     socket: Socket,
@@ -717,6 +841,7 @@ where
     R: futures_lite::AsyncRead + Unpin + Send + 'static,
     W: futures_lite::AsyncWrite + Unpin + Send + 'static,
 {
+    let Arrival { peer, tls, guard } = arrival;
     let conn = ConnId(accepting.ids.fetch_add(1, Ordering::Relaxed));
     let outbox = Arc::new(Outbox::new(accepting.sendq));
     let accepted = Input::Accepted {
@@ -731,16 +856,28 @@ where
     }
     ex.spawn(conn::reader(conn, reader, accepting.events.clone()))
         .detach();
-    ex.spawn(conn::writer(
+    let writer = conn::writer(
         conn,
         writer,
         socket,
         outbox,
         accepting.events.clone(),
         accepting.alive.clone(),
-    ))
+    );
+    ex.spawn(async move {
+        writer.await;
+        drop(guard);
+    })
     .detach();
     true
+}
+
+/// Who came in: the address, what TLS told of it, and its slot under the
+/// connection limits (held until the connection ends).
+struct Arrival {
+    peer: SocketAddr,
+    tls: Option<TlsPeer>,
+    guard: limits::Guard,
 }
 
 /// `::ffff:1.2.3.4` (an IPv4 client of a `::` listener) shown as `1.2.3.4`.
@@ -991,6 +1128,17 @@ impl CoreTask {
                         Err(error) => Event::BadLine { conn, error, now },
                     });
                 }
+                false
+            }
+            Input::Refused { peer, reason, now } => {
+                let entry = LogEntry::Refused {
+                    peer: peer.to_string(),
+                    reason,
+                };
+                self.log.write(&LogRecord {
+                    at: now.wall,
+                    entry,
+                });
                 false
             }
             Input::Event(event) => {

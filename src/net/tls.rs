@@ -267,8 +267,8 @@ pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerC
 /// ```
 #[derive(Debug)]
 pub struct TlsAcceptor {
-    cert: PathBuf,
-    key: PathBuf,
+    /// The certificate and key files, as last loaded.
+    files: Mutex<(PathBuf, PathBuf)>,
     current: Mutex<Arc<rustls::ServerConfig>>,
 }
 
@@ -277,8 +277,7 @@ impl TlsAcceptor {
     pub fn load(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         let config = load_server_config(cert, key)?;
         Ok(TlsAcceptor {
-            cert: cert.to_path_buf(),
-            key: key.to_path_buf(),
+            files: Mutex::new((cert.to_path_buf(), key.to_path_buf())),
             current: Mutex::new(config),
         })
     }
@@ -286,8 +285,17 @@ impl TlsAcceptor {
     /// Reads the files again. On success new connections use them; on
     /// failure nothing changes and the error says why.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let config = load_server_config(&self.cert, &self.key)?;
+        let (cert, key) = self.files.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.reload_from(&cert, &key)
+    }
+
+    /// Loads `cert` and `key` (perhaps new paths, from a reloaded
+    /// configuration file) for new connections; on failure nothing changes.
+    pub fn reload_from(&self, cert: &Path, key: &Path) -> Result<(), TlsError> {
+        let config = load_server_config(cert, key)?;
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = config;
+        *self.files.lock().unwrap_or_else(|p| p.into_inner()) =
+            (cert.to_path_buf(), key.to_path_buf());
         Ok(())
     }
 

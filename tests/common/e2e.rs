@@ -59,6 +59,12 @@ impl Client {
     /// Connects without registering.
     pub fn connect(addr: SocketAddr, nick: &str) -> Client {
         let stream = TcpStream::connect(addr).expect("server accepts connections");
+        Client::over(stream, nick)
+    }
+
+    /// A client over a socket connected already (e.g. from a chosen source
+    /// address), not registered.
+    pub fn over(stream: TcpStream, nick: &str) -> Client {
         stream
             .set_read_timeout(Some(READ_TIMEOUT))
             .expect("set read timeout");

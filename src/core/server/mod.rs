@@ -214,6 +214,7 @@ impl Server {
                 now,
             } => self.handle_password_hashed(conn, purpose, credentials, now),
             Event::AccountsRestored { accounts } => self.restore_accounts(accounts),
+            Event::Reconfigured { settings } => self.config.apply(settings),
             Event::ReadMarkersRestored { markers } => {
                 for change in self.read_markers.restore(markers) {
                     self.emit(Action::SaveReadMarker(change));

@@ -874,6 +874,8 @@ fn log_key(entry: &LogEntry) -> String {
             modes,
         } => format!("Mode {nick} {} {modes}", room(r)),
         LogEntry::ClosedUnregistered { .. } => "ClosedUnregistered".into(),
+        // The shell's own line: the core never writes it.
+        LogEntry::Refused { peer, .. } => format!("Refused {peer}"),
         LogEntry::Joined { nick, room: r } => format!("Joined {nick} {}", room(r)),
         LogEntry::Left { nick, room: r, .. } => format!("Left {nick} {}", room(r)),
         LogEntry::Message {
