@@ -12,6 +12,7 @@ mod history;
 mod log;
 mod read_markers;
 mod room;
+pub mod scram;
 mod server;
 
 pub use action::{Action, OutLine, PasswordPurpose, Secret};
@@ -27,4 +28,5 @@ pub use room::{
     JoinRefusal, ListEntry, ModeRefusal, Privileges, Room, RoomModes, SpeakRefusal, Topic, KEYLEN,
     MAX_LIST_ENTRIES,
 };
+pub use scram::{ScramChallenge, ScramCredentials, ScramError, ScramServer};
 pub use server::{Server, VERSION};
