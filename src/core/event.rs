@@ -110,6 +110,9 @@ pub enum Event {
     },
     /// The connection ended without a QUIT: EOF, reset, write error, SendQ.
     /// `reason` is shown to the others, e.g. `Connection reset by peer`.
+    /// Lines flood control still holds of it run first, at their times; it
+    /// leaves after the last (the shell need not care: it sends nothing
+    /// more for `conn`, and ignores what the core still sends to it).
     Disconnected {
         conn: ConnId,
         reason: String,

@@ -17,7 +17,9 @@ mod server;
 
 pub use action::{Action, OutLine, PasswordPurpose, Secret};
 pub use config::{ServerConfig, StsPolicy};
-pub use connection::{Caps, Connection, Phase, RoomSet, SentPrivate, UserModes, MAX_SENT_PRIVATE};
+pub use connection::{
+    Caps, Connection, Fakelag, Phase, RoomSet, SentPrivate, UserModes, MAX_SENT_PRIVATE,
+};
 pub use event::{ConnId, Event, Instant, Now, Timestamp};
 pub use history::{
     parse_server_time, server_time, HistoryKind, HistoryRecord, RoomHistory, Selector,
