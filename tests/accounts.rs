@@ -230,7 +230,7 @@ fn sasl_refuses_unknown_mechanisms_aborts_and_overlong_chunks_exactly() {
     h.send(c, "CAP LS 302");
     let ls = lines(&mut h, c).join("\n");
     assert!(
-        ls.contains(" sasl ") && !ls.contains("PLAIN"),
+        ls.contains(" sasl=SCRAM-SHA-256 ") && !ls.contains("PLAIN"),
         "no PLAIN over plaintext from afar: {ls}"
     );
     h.send(c, "AUTHENTICATE PLAIN");
@@ -420,4 +420,145 @@ fn nobody_can_take_a_service_nick() {
         &lines(&mut h, c),
         " 432 alice NickServ :Erroneous nickname (reserved for a service)"
     ));
+}
+
+/// The client side of SCRAM-SHA-256 (RFC 5802), written from the RFC.
+mod scram_client {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+
+    fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut m = Hmac::<Sha256>::new_from_slice(key).expect("any key");
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    }
+
+    /// `(client_final, expected server signature)` for `server_first`.
+    pub fn finish(
+        user: &str,
+        password: &str,
+        client_nonce: &str,
+        server_first: &str,
+    ) -> (String, String) {
+        let field = |k: &str| {
+            server_first
+                .split(',')
+                .find_map(|f| f.strip_prefix(k))
+                .expect("field")
+                .to_string()
+        };
+        let (nonce, salt, iterations) = (field("r="), field("s="), field("i="));
+        let salt = B64.decode(salt).expect("salt");
+        let iterations: u32 = iterations.parse().expect("i");
+        let mut salted = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iterations, &mut salted);
+        let client_key = hmac(&salted, b"Client Key");
+        let stored_key = Sha256::digest(&client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth = format!("n={user},r={client_nonce},{server_first},{without_proof}");
+        let signature = hmac(&stored_key, auth.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        let server_key = hmac(&salted, b"Server Key");
+        let server_signature = B64.encode(hmac(&server_key, auth.as_bytes()));
+        (
+            format!("{without_proof},p={}", B64.encode(proof)),
+            format!("v={server_signature}"),
+        )
+    }
+}
+
+/// The decoded payload of the last `AUTHENTICATE` line in `got`.
+fn challenge(got: &[String]) -> String {
+    use base64::Engine;
+    let line = got
+        .iter()
+        .rev()
+        .find(|l| l.contains("AUTHENTICATE "))
+        .expect("a challenge");
+    let b64 = line.rsplit(' ').next().expect("payload");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn sasl_scram_sha_256_logs_in_without_the_password_crossing_the_wire() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "QUIT");
+    let c = h.connect(2, "192.0.2.9:5000");
+    h.send(c, "CAP LS 302");
+    assert!(has(&lines(&mut h, c), "sasl=SCRAM-SHA-256"));
+    h.send(c, "AUTHENTICATE SCRAM-SHA-256");
+    h.send(
+        c,
+        &format!("AUTHENTICATE {}", b64("n,,n=alice,r=clientnonce123")),
+    );
+    let server_first = challenge(&lines(&mut h, c));
+    assert!(
+        server_first.starts_with("r=clientnonce123"),
+        "{server_first}"
+    );
+    let (client_final, server_final) =
+        scram_client::finish("alice", "correct-horse", "clientnonce123", &server_first);
+    h.send(c, &format!("AUTHENTICATE {}", b64(&client_final)));
+    assert_eq!(
+        challenge(&lines(&mut h, c)),
+        server_final,
+        "the server proves it knows the keys"
+    );
+    h.send(c, "AUTHENTICATE +");
+    let got = lines(&mut h, c);
+    assert!(has(&got, " 900 * "), "{got:?}");
+    assert!(
+        has(&got, " 903 * :SASL authentication successful"),
+        "{got:?}"
+    );
+    assert!(
+        h.password_checks.is_empty(),
+        "SCRAM needs no password check by the shell"
+    );
+}
+
+#[test]
+fn sasl_scram_with_a_wrong_password_or_no_such_account_fails_alike() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "QUIT");
+    for (user, password) in [("alice", "wrong-horse"), ("nobody", "correct-horse")] {
+        let c = h.connect(2, "192.0.2.9:5000");
+        h.send(c, "AUTHENTICATE SCRAM-SHA-256");
+        h.send(
+            c,
+            &format!("AUTHENTICATE {}", b64(&format!("n,,n={user},r=abc"))),
+        );
+        let server_first = challenge(&lines(&mut h, c));
+        assert!(
+            server_first.contains(",s=") && server_first.contains(",i="),
+            "{server_first}"
+        );
+        let (client_final, _) = scram_client::finish(user, password, "abc", &server_first);
+        h.send(c, &format!("AUTHENTICATE {}", b64(&client_final)));
+        let got = lines(&mut h, c);
+        assert!(
+            has(&got, " 904 * :SASL authentication failed"),
+            "{user}: {got:?}"
+        );
+        h.send(c, "QUIT");
+    }
+    assert!(h
+        .log_text()
+        .contains("failed to log in as nobody (SASL SCRAM-SHA-256)"));
 }

@@ -187,6 +187,34 @@ fn hundreds_of_lines_in_one_write_reach_the_room_in_order() {
 }
 
 #[test]
+fn lines_past_the_flood_burst_are_delayed_by_the_shells_timer_and_all_arrive_in_order() {
+    // 100 lines a second, 10 at once: 200 lines in one write take about
+    // 1.9 s, paced by Server::poll_timeout's deadlines (fakelag), and none
+    // is dropped.
+    let mut options = e2e::server_options(DEFAULT_SENDQ, None);
+    options.config.flood_lines_per_sec = 100;
+    options.config.flood_burst_lines = 10;
+    let server = e2e::start_with(options);
+    let addr = server.local_addr();
+    let (mut john, mut jane) = john_and_jane(addr);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let sent: Vec<String> = (0..200).map(|i| format!("p{i}")).collect();
+    let burst: String = sent
+        .iter()
+        .map(|t| format!("PRIVMSG #lobby :{t}\r\n"))
+        .collect();
+    let started = std::time::Instant::now();
+    jane.send_raw(burst.as_bytes());
+    let seen = privmsg_texts(&john.read_until(|l| parse(l).param(1) == "p199"));
+    assert_eq!(seen, sent);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1500),
+        "paced, not all at once: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn a_client_that_never_reads_is_cut_off_for_sendq_while_everyone_else_gets_every_line_in_order() {
     // About 8 MB in all: twice what Linux's socket buffers can hold for a
     // client that never reads (up to 4 MB with send-buffer autotuning), so

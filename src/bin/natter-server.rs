@@ -75,14 +75,26 @@ struct Args {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
 
-    /// Sustained lines per second one client may send before it is closed
-    /// for "Excess Flood"; 0 turns flood protection off.
+    /// Sustained lines per second one client may send; lines past the
+    /// burst are delayed to this rate, not refused (operators never are).
+    /// 0 turns flood protection off.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().flood_lines_per_sec)]
     flood_rate: u64,
 
-    /// How many lines beyond the sustained rate a client may send at once.
+    /// How many lines beyond the sustained rate a client may send at once
+    /// before the next are delayed.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().flood_burst_lines)]
     flood_burst: u64,
+
+    /// How many delayed lines one client may have waiting; one more closes
+    /// it for "Excess Flood".
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().flood_queue_lines)]
+    flood_queue: usize,
+
+    /// The most bytes of delayed lines one client may have waiting; past
+    /// them it is closed for "Excess Flood".
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().flood_queue_bytes)]
+    flood_queue_bytes: usize,
 
     /// The name this server gives itself in replies.
     #[arg(long, value_name = "NAME", default_value = "natter")]
@@ -190,6 +202,16 @@ struct Args {
     /// by default this machine's own connections are exempt.
     #[arg(long)]
     limit_loopback: bool,
+
+    /// Seconds someone may hold a registered nick without logging in to
+    /// its account before being renamed to a guest nick.
+    #[arg(long, value_name = "SECS", default_value_t = ServerConfig::default().nick_grace_secs)]
+    nick_grace: u64,
+
+    /// Offer SASL PLAIN on plaintext connections from other machines too
+    /// (by default only over TLS or loopback: PLAIN sends the password as is).
+    #[arg(long)]
+    sasl_plain_without_tls: bool,
 }
 
 /// `N/SECS` or `0` for --conn-rate, checked here and kept as text (clap
@@ -462,6 +484,8 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
         motd,
         flood_lines_per_sec: args.flood_rate,
         flood_burst_lines: args.flood_burst,
+        flood_queue_lines: args.flood_queue,
+        flood_queue_bytes: args.flood_queue_bytes,
         created: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
         history_on_join: args.history_on_join,
         history_max_messages: args.history_max_messages,
@@ -469,6 +493,8 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
         // server.log's zone, for history replayed as plain text.
         utc_offset_secs: chrono::Local::now().offset().local_minus_utc(),
         opers: args.opers.iter().cloned().collect(),
+        nick_grace_secs: args.nick_grace,
+        sasl_plain_without_tls: args.sasl_plain_without_tls,
         ..ServerConfig::default()
     };
     let tls = match (&args.tls_cert, &args.tls_key) {

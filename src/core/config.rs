@@ -36,11 +36,21 @@ pub struct ServerConfig {
     /// How many rooms one client may be in at once.
     pub max_rooms_per_client: usize,
     /// Sustained lines per second one client may send; 0 turns flood
-    /// protection off. A client that keeps going past its burst is closed
-    /// with "Excess Flood".
+    /// protection off. Lines past the burst are not refused but delayed
+    /// (fakelag): held, in order, and run at this rate. Operators and
+    /// connections marked `flood_exempt` are never delayed.
     pub flood_lines_per_sec: u64,
-    /// How many lines beyond the sustained rate a client may send at once.
+    /// How many lines beyond the sustained rate a client may send at once
+    /// before the next are delayed (at least 1 counts).
     pub flood_burst_lines: u64,
+    /// The hard limit: how many delayed lines one client may have waiting.
+    /// One more closes it with "Excess Flood", and the waiting lines are
+    /// dropped.
+    pub flood_queue_lines: usize,
+    /// The hard limit in bytes: the delayed lines of one client, all
+    /// together, may not be longer; a line that would pass it closes the
+    /// client with "Excess Flood".
+    pub flood_queue_bytes: usize,
     /// How many of a room's latest messages a joiner is sent before live
     /// traffic (0: none).
     pub history_on_join: usize,
@@ -164,6 +174,9 @@ impl Default for ServerConfig {
             max_rooms_per_client: 50,
             flood_lines_per_sec: 100,
             flood_burst_lines: 500,
+            // One more burst's worth: 5 s of lines at the default rate.
+            flood_queue_lines: 500,
+            flood_queue_bytes: 256 * 1024,
             sts: None,
             history_on_join: 20,
             history_max_messages: 10_000,

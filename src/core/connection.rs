@@ -1,7 +1,7 @@
 //! [`Connection`]: what the server knows about one client connection.
 //!
-//! Owns registration progress, identity, capabilities, user modes and
-//! liveness timers.
+//! Owns registration progress, identity, capabilities, user modes,
+//! liveness timers and the lines fakelag holds back ([`Fakelag`]).
 //! Must never hold sockets or read clocks.
 
 use super::event::{ConnId, Instant, Now, Timestamp};
@@ -119,6 +119,12 @@ pub struct Connection {
     /// Flood control: the time by which this client's lines would have been
     /// paid for at the sustained rate (runs ahead of `now` during a burst).
     pub flood_clock: Instant,
+    /// Whether flood control leaves this client alone although it is not an
+    /// operator (operators always are): the accounts work sets it for
+    /// accounts with the flag. See [`Connection::is_flood_exempt`].
+    pub flood_exempt: bool,
+    /// The lines flood control is holding back, and when the next may run.
+    pub fakelag: Fakelag,
     /// The liveness deadline this connection has in the server's timer
     /// queue (registration timeout, next PING, or PING timeout).
     pub timer: Instant,
@@ -153,7 +159,7 @@ pub struct Connection {
 }
 
 /// A SASL exchange: the mechanism chosen and what was gathered so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SaslExchange {
     /// The mechanism `AUTHENTICATE <mechanism>` chose.
     pub mechanism: crate::core::sasl::Mechanism,
@@ -164,12 +170,43 @@ pub struct SaslExchange {
 }
 
 /// Where a SASL exchange is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum SaslStep {
     /// Waiting for the client's (first) message.
     Start,
     /// The password is being checked by the shell.
     Checking,
+    /// SCRAM: the server-first message was sent; waiting for client-final.
+    /// `account` is the account's name as registered, `None` when there is
+    /// no such account (the exchange runs on stand-in keys and fails).
+    ScramFinal {
+        challenge: Box<crate::core::scram::ScramChallenge>,
+        account: Option<String>,
+    },
+    /// SCRAM: the server-final message was sent; the client's empty
+    /// answer completes the login to `account`.
+    ScramDone { account: String },
+}
+
+/// Lines a client sent faster than the flood rate allows, held back to run
+/// later at that rate (fakelag), in the order they came.
+///
+/// ```
+/// let lag = natter::core::Fakelag::default();
+/// assert!(lag.lines.is_empty() && lag.due.is_none() && lag.hangup.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fakelag {
+    /// The held lines, oldest first.
+    pub lines: VecDeque<String>,
+    /// Their length in bytes, all together.
+    pub bytes: usize,
+    /// When the oldest may run: this connection's entry in the server's
+    /// flood timer queue (`None` while nothing is held).
+    pub due: Option<Instant>,
+    /// The connection ended while lines were held: the reason it gave,
+    /// applied once the last of them has run.
+    pub hangup: Option<String>,
 }
 
 /// How many of its latest private messages a client may still delete.
@@ -259,6 +296,8 @@ impl Connection {
             last_spoke: now.mono,
             ping_sent: None,
             flood_clock: now.mono,
+            flood_exempt: false,
+            fakelag: Fakelag::default(),
             timer: now.mono,
             oper_pending: None,
             oper_failures: 0,
@@ -289,15 +328,10 @@ impl Connection {
         self.nick.as_deref().unwrap_or("*")
     }
 
-    /// Charges one line to the flood budget; false when the client has run
-    /// past its burst (`lines_per_sec` 0 means unlimited).
-    pub fn charge_line(&mut self, now: Instant, lines_per_sec: u64, burst: u64) -> bool {
-        if lines_per_sec == 0 {
-            return true;
-        }
-        let cost_ms = (1000 / lines_per_sec).max(1);
-        self.flood_clock = Instant(self.flood_clock.0.max(now.0) + cost_ms);
-        self.flood_clock.0 <= now.0 + burst.saturating_mul(cost_ms)
+    /// Whether flood control leaves this client alone: server operators,
+    /// and connections given [`Connection::flood_exempt`].
+    pub fn is_flood_exempt(&self) -> bool {
+        self.modes.oper || self.flood_exempt
     }
 
     /// `nick!user@host`, the source of this client's messages.

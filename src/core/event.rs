@@ -115,6 +115,9 @@ pub enum Event {
     },
     /// The connection ended without a QUIT: EOF, reset, write error, SendQ.
     /// `reason` is shown to the others, e.g. `Connection reset by peer`.
+    /// Lines flood control still holds of it run first, at their times; it
+    /// leaves after the last (the shell need not care: it sends nothing
+    /// more for `conn`, and ignores what the core still sends to it).
     Disconnected {
         conn: ConnId,
         reason: String,
@@ -144,6 +147,10 @@ pub enum Event {
         credentials: Credentials,
         now: Now,
     },
+    /// A random secret from the shell, sent once before any client
+    /// connects: SCRAM nonces and the stand-in keys for unknown accounts
+    /// derive from it (the core has no randomness of its own).
+    Seeded { secret: [u8; 32] },
     /// The accounts the store kept, sent once before any client connects.
     AccountsRestored { accounts: Vec<Account> },
     /// What the store kept from earlier runs, sent once before any client

@@ -14,6 +14,7 @@ mod log;
 mod read_markers;
 mod room;
 pub mod sasl;
+pub mod scram;
 mod server;
 
 pub use accounts::{
@@ -22,7 +23,9 @@ pub use accounts::{
 };
 pub use action::{Action, HashPurpose, OutLine, PasswordPurpose, Secret, Via};
 pub use config::{LiveSettings, ServerConfig, StsPolicy};
-pub use connection::{Caps, Connection, Phase, RoomSet, SentPrivate, UserModes, MAX_SENT_PRIVATE};
+pub use connection::{
+    Caps, Connection, Fakelag, Phase, RoomSet, SentPrivate, UserModes, MAX_SENT_PRIVATE,
+};
 pub use event::{ConnId, Event, Instant, Now, Timestamp};
 pub use history::{
     parse_server_time, server_time, HistoryKind, HistoryRecord, RoomHistory, Selector,
@@ -33,4 +36,5 @@ pub use room::{
     JoinRefusal, ListEntry, ModeRefusal, Privileges, Room, RoomModes, SpeakRefusal, Topic, KEYLEN,
     MAX_LIST_ENTRIES,
 };
+pub use scram::{ScramChallenge, ScramCredentials, ScramError, ScramServer};
 pub use server::{Server, VERSION};

@@ -352,7 +352,10 @@ impl RunningServer {
         };
         let (events, inbox) = async_channel::bounded(EVENT_QUEUE);
         let limiter = SharedLimiter::new(options.limits.clone());
+        let secret = password::random_secret()
+            .map_err(|e| NetError::Runtime(io::Error::other(e.to_string())))?;
         let shell = Shell {
+            secret,
             limiter: limiter.clone(),
             listeners,
             store,
@@ -538,6 +541,8 @@ struct Shell {
     config: ServerConfig,
     store: Option<Store>,
     restored: store::Restored,
+    /// The random secret for [`Event::Seeded`].
+    secret: [u8; 32],
 }
 
 /// Runs the shell on this thread plus `threads - 1` helpers sharing one executor.
@@ -574,6 +579,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         config,
         store,
         restored,
+        secret,
     } = shell;
     let (alive, all_writers_done) = async_channel::bounded::<()>(1);
     // Shared by every listener, so connection ids are never reused.
@@ -608,6 +614,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     server.handle_event(Event::AccountsRestored {
         accounts: restored.accounts,
     });
+    server.handle_event(Event::Seeded { secret });
     let mut core = CoreTask {
         checks: PasswordChecks::new(ex.clone()),
         server,

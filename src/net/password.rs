@@ -1,16 +1,25 @@
 //! Password hashes: argon2id PHC strings, made and checked.
 //!
 //! Owns the only code that hashes or compares a password (`--hash-password`,
-//! `--oper NAME:HASH`, and [`crate::core::Action::CheckPassword`]). Checks
-//! are slow on purpose, so the shell runs them off the core task. Must never
-//! log, print or keep a password.
+//! `--oper NAME:HASH`, and [`crate::core::Action::CheckPassword`]), and the
+//! randomness SCRAM needs: salts for new [`ScramCredentials`] and the
+//! server's part of each exchange's nonce (the core has no randomness).
+//! Checks and derivations are slow on purpose, so the shell runs them off
+//! the core task. Must never log, print or keep a password.
 
 use crate::core::Credentials;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use base64::Engine as _;
 use std::fmt;
 use std::sync::OnceLock;
+
+use crate::core::scram::{ScramCredentials, DEFAULT_ITERATIONS};
+
+/// Bytes of salt for new SCRAM credentials (RFC 5802 asks for a random
+/// salt per user; 16 bytes is what argon2's PHC strings use too).
+pub const SCRAM_SALT_LEN: usize = 16;
 
 /// Why a hash could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,13 +101,13 @@ pub fn verify(hash: &str, password: &str) -> bool {
 pub fn credentials(password: &str) -> Result<Credentials, PasswordError> {
     Ok(Credentials {
         password_hash: hash_password(password)?,
-        scram: scram_keys(password),
+        scram: scram_keys(password)?,
     })
 }
 
 /// The SCRAM-SHA-256 keys of `password` in storage form.
-fn scram_keys(_password: &str) -> String {
-    String::new()
+fn scram_keys(password: &str) -> Result<String, PasswordError> {
+    Ok(scram_credentials(password)?.to_storage_string())
 }
 
 /// Checks `password` against an account's `hash`, as a login does: an
@@ -129,6 +138,52 @@ fn stand_in_hash() -> &'static str {
     static STAND_IN: OnceLock<String> = OnceLock::new();
     STAND_IN
         .get_or_init(|| hash_password("natter stand-in for a missing account").unwrap_or_default())
+}
+
+/// SCRAM-SHA-256 credentials for `password`: a fresh 16-byte salt from the
+/// operating system's CSPRNG, [`DEFAULT_ITERATIONS`] of PBKDF2. Store
+/// [`ScramCredentials::to_storage_string`]; the password is not kept.
+///
+/// ```
+/// use natter::net::password::scram_credentials;
+/// let a = scram_credentials("pencil").unwrap();
+/// let b = scram_credentials("pencil").unwrap();
+/// assert_ne!(a.salt(), b.salt(), "each has its own salt");
+/// ```
+pub fn scram_credentials(password: &str) -> Result<ScramCredentials, PasswordError> {
+    let mut salt = [0u8; SCRAM_SALT_LEN];
+    random_bytes(&mut salt)?;
+    Ok(ScramCredentials::derive(
+        password,
+        &salt,
+        DEFAULT_ITERATIONS,
+    ))
+}
+
+/// The server's part of a SCRAM nonce, for
+/// [`crate::core::scram::ScramServer::start`]: 18 random bytes as 24
+/// base64 characters (printable, never a comma).
+pub fn scram_nonce() -> Result<String, PasswordError> {
+    let mut bytes = [0u8; 18];
+    random_bytes(&mut bytes)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// 32 random bytes for [`crate::core::Event::Seeded`].
+pub fn random_secret() -> Result<[u8; 32], PasswordError> {
+    let mut secret = [0u8; 32];
+    random_bytes(&mut secret)?;
+    Ok(secret)
+}
+
+/// Fills `buf` from the operating system's CSPRNG (`getrandom`, the same
+/// source argon2's salts come from).
+fn random_bytes(buf: &mut [u8]) -> Result<(), PasswordError> {
+    getrandom::fill(buf).map_err(|e| {
+        PasswordError(format!(
+            "the operating system gave no random bytes ({e}): check that /dev/urandom is readable"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -170,5 +225,52 @@ mod tests {
         assert!(e.to_string().contains("--hash-password"), "{e}");
         assert!(check_hash("").is_err());
         assert!(!verify("not a hash", "anything"));
+    }
+
+    #[test]
+    fn the_argon2_parameters_are_pinned_so_a_change_is_deliberate() {
+        // argon2id, version 0x13 (19), m = 19 MiB, t = 2, p = 1: OWASP's
+        // recommendation and argon2 0.6's default. Changing them changes
+        // the cost of every OPER and login, and which hashes old servers
+        // can check: update this test on purpose, never by accident.
+        let hash = hash_password("pin").expect("hashes");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        let params = argon2::Params::default();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (19456, 2, 1)
+        );
+        assert_eq!(argon2::Algorithm::default(), argon2::Algorithm::Argon2id);
+        assert_eq!(argon2::Version::default(), argon2::Version::V0x13);
+    }
+
+    #[test]
+    fn scram_credentials_get_a_random_salt_and_the_default_iterations() {
+        let a = scram_credentials("pencil").expect("derives");
+        let b = scram_credentials("pencil").expect("derives");
+        assert_eq!(a.salt().len(), SCRAM_SALT_LEN);
+        assert_ne!(a.salt(), b.salt());
+        assert_eq!(a.iterations(), DEFAULT_ITERATIONS);
+        assert_eq!(
+            a,
+            ScramCredentials::derive("pencil", a.salt(), DEFAULT_ITERATIONS)
+        );
+        let stored = a.to_storage_string();
+        assert!(!stored.contains("pencil"));
+        assert_eq!(ScramCredentials::parse(&stored), Ok(a));
+    }
+
+    #[test]
+    fn scram_nonces_are_printable_comma_free_and_fresh() {
+        let a = scram_nonce().expect("random");
+        assert_eq!(a.len(), 24);
+        assert!(
+            a.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b','),
+            "{a}"
+        );
+        assert_ne!(a, scram_nonce().expect("random"));
     }
 }

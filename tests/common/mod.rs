@@ -79,6 +79,22 @@ impl Harness {
         self.event(Event::Timeout { now: self.now });
     }
 
+    /// Moves both clocks on by `ms` milliseconds and runs whatever fell due.
+    pub fn advance_ms(&mut self, ms: u64) {
+        self.now.mono = self.now.mono.plus_ms(ms);
+        self.now.wall = Timestamp(self.now.wall.0 + ms);
+        self.event(Event::Timeout { now: self.now });
+    }
+
+    /// Moves both clocks to [`Server::poll_timeout`]'s deadline (never
+    /// backwards) and runs it, as the shell's timer does; the deadline, or
+    /// `None` when nothing is pending.
+    pub fn advance_to_deadline(&mut self) -> Option<Instant> {
+        let at = self.server.poll_timeout()?;
+        self.advance_ms(at.0.saturating_sub(self.now.mono.0));
+        Some(at)
+    }
+
     pub fn event(&mut self, event: Event) {
         self.server.handle_event(event);
         while let Some(action) = self.server.poll_action() {
@@ -175,7 +191,13 @@ impl Harness {
                     purpose,
                     credentials: Credentials {
                         password_hash: hash,
-                        scram: String::new(),
+                        // Few iterations: the exchange is the same, faster.
+                        scram: natter::core::scram::ScramCredentials::derive(
+                            password.expose(),
+                            b"test salt",
+                            16,
+                        )
+                        .to_storage_string(),
                     },
                     now: self.now,
                 });

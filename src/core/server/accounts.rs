@@ -500,7 +500,7 @@ impl Server {
 }
 
 /// The throttle's keys for a login to `account` from `host`.
-fn throttle_keys(account: &str, host: &str) -> [String; 2] {
+pub(super) fn throttle_keys(account: &str, host: &str) -> [String; 2] {
     [
         format!("account:{}", casefold(account)),
         format!("ip:{host}"),

@@ -3,10 +3,11 @@
 //!
 //! Owns dispatch, and the answers that are the same for every command:
 //! 421 (unknown command), 451 (not registered), 461 (not enough
-//! parameters), 417 (too many tags), flood control, parse errors, and
+//! parameters), 417 (too many tags), parse errors, and
 //! labeling the replies of a `@label=…` command (labeled-response). Must
 //! never hold a command's own rules: those live in the handler, in its
-//! feature's file.
+//! feature's file. Lines reach [`Server::run_line`] through flood control
+//! (`flood`), which may hold them back.
 
 use super::output::{truncate, StandardReply};
 use super::tags::{tag_data_len, MAX_CLIENT_TAG_DATA};
@@ -125,22 +126,13 @@ impl Server {
         }
     }
 
-    /// One line from a client: flood control, parsing, then its command.
-    pub(super) fn handle_line(&mut self, conn: ConnId, line: &str, now: Now) {
-        let Some(c) = self.connections.get_mut(&conn) else {
+    /// One line from a client that flood control let through: parsing,
+    /// then its command.
+    pub(super) fn run_line(&mut self, conn: ConnId, line: &str, now: Now) {
+        let Some(c) = self.connections.get(&conn) else {
             return;
         };
-        c.last_active = now.mono;
-        c.ping_sent = None;
         let registered = c.is_registered();
-        let (rate, burst) = (
-            self.config.flood_lines_per_sec,
-            self.config.flood_burst_lines,
-        );
-        if !c.charge_line(now.mono, rate, burst) {
-            self.close_with_error(conn, "Excess Flood", now);
-            return;
-        }
         if tag_data_len(line) > MAX_CLIENT_TAG_DATA {
             // message-tags: reject, never truncate, a client's tags.
             self.reply(conn, ERR_INPUTTOOLONG, &["Input line was too long"]);

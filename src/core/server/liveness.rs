@@ -1,10 +1,12 @@
 //! Liveness: PING and PONG, registration and ping timeouts, and the timer
 //! queue behind [`Server::poll_timeout`].
 //!
-//! Owns every deadline. Each connection has exactly one entry in the queue
-//! (its `timer`); activity only moves `last_active`, and a deadline that
-//! fires early is simply pushed to the real one, so a busy connection costs
-//! nothing here per line. Must never read a clock: time comes in [`Now`].
+//! Owns the liveness deadlines, and runs every kind of deadline when one
+//! passes (held lines' deadlines are kept by `flood`). Each connection has
+//! exactly one entry in the queue (its `timer`); activity only moves
+//! `last_active`, and a deadline that fires early is simply pushed to the
+//! real one, so a busy connection costs nothing here per line. Must never
+//! read a clock: time comes in [`Now`].
 
 use super::output::truncate;
 use super::Server;
@@ -48,8 +50,9 @@ impl Server {
     pub(super) fn handle_pong(&mut self, _conn: ConnId, _msg: &Message, _now: Now) {}
 
     /// Runs every deadline that has passed: registration and ping timeouts,
-    /// PINGs to quiet connections, and history expiry. Each connection
-    /// takes at most one step per call.
+    /// PINGs to quiet connections, history expiry, then the held lines whose
+    /// time has come (fakelag). Each connection takes at most one liveness
+    /// step per call.
     pub(super) fn handle_timeout(&mut self, now: Now) {
         if self.next_sweep.is_some_and(|at| at <= now.mono) {
             self.sweep_history(now);
@@ -88,6 +91,7 @@ impl Server {
         for (conn, reason) in expired {
             self.close_with_error(conn, &reason, now);
         }
+        self.handle_flood_timeouts(now);
     }
 
     /// What `c`'s deadline means at `now`.
@@ -127,11 +131,12 @@ impl Server {
         }
     }
 
-    /// Forgets `conn`'s deadline (it is closing).
+    /// Forgets `conn`'s deadlines, liveness and flood (it is closing).
     pub(super) fn clear_timer(&mut self, conn: ConnId) {
         if let Some(c) = self.connections.get(&conn) {
             self.timers.remove(&(c.timer, conn));
         }
+        self.clear_flood_timer(conn);
     }
 
     /// Forgets history older than `history_max_age_secs`, and schedules the

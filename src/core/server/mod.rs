@@ -10,7 +10,8 @@
 //! |---|---|
 //! | [`commands`] | the command table: verb → handler, 451 and 461 answered once for all |
 //! | `registration` | CAP, PASS, NICK, USER, the welcome burst, 005 |
-//! | `liveness` | PING/PONG, flood control, the timer queue behind [`Server::poll_timeout`] |
+//! | `liveness` | PING/PONG, registration and ping timeouts, the timer queue behind [`Server::poll_timeout`] |
+//! | `flood` | flood control: fakelag (lines over the rate held and run later), Excess Flood |
 //! | `leaving` | QUIT, dropped connections, shutdown |
 //! | `rooms` | JOIN, PART, TOPIC, NAMES, KICK, INVITE |
 //! | `modes` | MODE on rooms and users |
@@ -47,6 +48,7 @@
 
 mod accounts;
 mod commands;
+mod flood;
 mod history;
 mod identity;
 mod leaving;
@@ -121,6 +123,9 @@ pub struct Server {
     history: BTreeMap<String, RoomHistory>,
     /// Liveness deadlines, one per connection (its `Connection::timer`).
     timers: BTreeSet<(Instant, ConnId)>,
+    /// When each connection with held lines (fakelag) may run the oldest:
+    /// one entry per such connection (its `Fakelag::due`).
+    flood_timers: BTreeSet<(Instant, ConnId)>,
     /// When the next history-age sweep is due, if any history can expire.
     next_sweep: Option<Instant>,
     /// The next message id; seeded by [`Event::HistoryRestored`].
@@ -143,6 +148,10 @@ pub struct Server {
     nick_deadlines: BTreeSet<(Instant, ConnId)>,
     /// The number of the next `GuestN` nick.
     next_guest: u64,
+    /// The shell's random secret ([`Event::Seeded`]).
+    secret: [u8; 32],
+    /// How many SCRAM nonces were made from it.
+    nonces: u64,
     outbox: VecDeque<Action>,
 }
 
@@ -157,6 +166,7 @@ impl Server {
             rooms: BTreeMap::new(),
             history: BTreeMap::new(),
             timers: BTreeSet::new(),
+            flood_timers: BTreeSet::new(),
             next_sweep: None,
             next_id: 1,
             next_batch: 1,
@@ -168,6 +178,8 @@ impl Server {
             login_throttle: LoginThrottle::default(),
             nick_deadlines: BTreeSet::new(),
             next_guest: 1,
+            secret: [0; 32],
+            nonces: 0,
             outbox: VecDeque::new(),
         }
     }
@@ -191,7 +203,9 @@ impl Server {
             }
             Event::Line { conn, line, now } => self.handle_line(conn, &line, now),
             Event::BadLine { conn, error, now } => self.handle_bad_line(conn, error, now),
-            Event::Disconnected { conn, reason, now } => self.remove(conn, &reason, false, now),
+            Event::Disconnected { conn, reason, now } => {
+                self.handle_disconnected(conn, &reason, now)
+            }
             Event::Timeout { now } => self.handle_timeout(now),
             Event::HistoryRestored { records, next_id } => self.restore(records, next_id),
             Event::Shutdown { now } => self.handle_shutdown(now),
@@ -214,6 +228,7 @@ impl Server {
                 now,
             } => self.handle_password_hashed(conn, purpose, credentials, now),
             Event::AccountsRestored { accounts } => self.restore_accounts(accounts),
+            Event::Seeded { secret } => self.secret = secret,
             Event::Reconfigured { settings } => self.config.apply(settings),
             Event::ReadMarkersRestored { markers } => {
                 for change in self.read_markers.restore(markers) {
@@ -231,10 +246,16 @@ impl Server {
     /// When the core next needs [`Event::Timeout`] (on the monotonic
     /// clock), or `None` when nothing is pending. Call it after every batch
     /// of events: each event may bring the deadline closer.
+    /// The deadline may already have passed (held lines that are due): the
+    /// shell then feeds [`Event::Timeout`] at once.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timer = self.timers.first().map(|&(at, _)| at);
+        let flood = self.flood_timers.first().map(|&(at, _)| at);
         let grace = self.nick_deadlines.first().map(|&(at, _)| at);
-        [timer, self.next_sweep, grace].into_iter().flatten().min()
+        [timer, flood, self.next_sweep, grace]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// How many connections are open (registered or not).

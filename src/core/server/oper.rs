@@ -82,6 +82,9 @@ impl Server {
             let m = Message::new("MODE", [nick.as_str(), "+o"]).with_source(nick.clone());
             self.send(conn, &m);
         }
+        // Operators are exempt from flood control: what fakelag still
+        // holds of theirs runs now.
+        self.run_held(conn, now);
     }
 
     /// Whether `conn` is a server operator; answers 481 when it is not.

@@ -1,4 +1,4 @@
-//! SASL: `AUTHENTICATE` with PLAIN and EXTERNAL (IRCv3 `sasl` 3.1/3.2),
+//! SASL: `AUTHENTICATE` with PLAIN, EXTERNAL and SCRAM-SHA-256 (IRCv3 `sasl` 3.1/3.2),
 //! answered with 900/903/904/905/906/907/908 exactly.
 //!
 //! Owns the exchange: which mechanisms a connection may use, gathering its
@@ -6,13 +6,15 @@
 //! TLS certificate's fingerprint (EXTERNAL). Must never compare or log a
 //! password or a payload.
 
+use super::accounts::throttle_keys;
 use super::Server;
 use crate::core::action::Via;
 use crate::core::config::ServerConfig;
 use crate::core::connection::{Connection, SaslExchange, SaslStep};
 use crate::core::event::{ConnId, Now};
 use crate::core::log::LogEntry;
-use crate::core::sasl::{Chunk, Mechanism, Payload, PlainLogin};
+use crate::core::sasl::{chunks, Chunk, Mechanism, Payload, PlainLogin};
+use crate::core::scram::{self, ScramChallenge, ScramCredentials, ScramServer};
 use crate::proto::numeric::*;
 use crate::proto::{casefold, Message};
 
@@ -27,6 +29,8 @@ pub(super) fn mechanisms_for(config: &ServerConfig, c: &Connection) -> Vec<&'sta
     if c.tls {
         out.push(Mechanism::External.name());
     }
+    // SCRAM never sends the password: fine on any connection.
+    out.push(Mechanism::ScramSha256.name());
     out
 }
 
@@ -58,7 +62,7 @@ impl Server {
             self.start_sasl(conn, param);
             return;
         };
-        if exchange.step != SaslStep::Start {
+        if matches!(exchange.step, SaslStep::Checking) {
             // A payload while the password is being checked: not allowed.
             c.sasl = None;
             self.reply(conn, ERR_SASLFAIL, &["SASL authentication failed"]);
@@ -76,7 +80,21 @@ impl Server {
             }
             Chunk::Done(bytes) => {
                 let mechanism = exchange.mechanism;
-                self.sasl_message(conn, mechanism, &bytes, now);
+                let step = std::mem::replace(&mut exchange.step, SaslStep::Checking);
+                match step {
+                    SaslStep::Start => self.sasl_message(conn, mechanism, &bytes, now),
+                    SaslStep::ScramFinal { challenge, account } => {
+                        self.scram_final(conn, *challenge, account, &bytes, now)
+                    }
+                    SaslStep::ScramDone { account } if bytes.is_empty() => {
+                        if let Some(c) = self.connections.get_mut(&conn) {
+                            c.sasl = None;
+                        }
+                        self.log_in(conn, &account, "SASL SCRAM-SHA-256", now);
+                        self.reply(conn, RPL_SASLSUCCESS, &["SASL authentication successful"]);
+                    }
+                    _ => self.sasl_failed(conn),
+                }
             }
         }
     }
@@ -136,7 +154,107 @@ impl Server {
                 let authzid = String::from_utf8_lossy(bytes).into_owned();
                 self.sasl_external(conn, &authzid, now);
             }
-            Mechanism::ScramSha256 => self.sasl_failed(conn),
+            Mechanism::ScramSha256 => self.scram_first(conn, bytes, now),
+        }
+    }
+
+    /// SCRAM client-first: answer with server-first, on the account's keys
+    /// or, for an unknown account (or one without SCRAM keys yet), on
+    /// stand-in keys, so the answer does not tell whether it exists.
+    fn scram_first(&mut self, conn: ConnId, bytes: &[u8], now: Now) {
+        self.nonces += 1;
+        let suffix = scram::nonce(&self.secret, self.nonces);
+        let Ok(server) = ScramServer::start(bytes, &suffix) else {
+            self.sasl_failed(conn);
+            return;
+        };
+        let username = server.username().to_string();
+        let Some(host) = self.connections.get(&conn).map(|c| c.host.clone()) else {
+            return;
+        };
+        let keys = throttle_keys(&username, &host);
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        if self.login_throttle.wait_secs(&keys, now.mono) > 0 {
+            self.sasl_failed(conn);
+            return;
+        }
+        let found = self.accounts.get(&username).and_then(|a| {
+            let keys = ScramCredentials::parse(&a.scram).ok()?;
+            Some((a.name.clone(), keys))
+        });
+        let (account, credentials) = match found {
+            Some((name, keys)) => (Some(name), keys),
+            None => (None, ScramCredentials::dummy(&username, &self.secret)),
+        };
+        let (challenge, server_first) = server.server_first(&credentials);
+        if let Some(x) = self
+            .connections
+            .get_mut(&conn)
+            .and_then(|c| c.sasl.as_mut())
+        {
+            x.step = SaslStep::ScramFinal {
+                challenge: Box::new(challenge),
+                account,
+            };
+        }
+        self.send_sasl_challenge(conn, server_first.as_bytes());
+    }
+
+    /// SCRAM client-final: a right proof gets server-final (then the
+    /// client's empty answer logs it in); a wrong one gets 904.
+    fn scram_final(
+        &mut self,
+        conn: ConnId,
+        challenge: ScramChallenge,
+        account: Option<String>,
+        bytes: &[u8],
+        now: Now,
+    ) {
+        let username = challenge.username().to_string();
+        let proven = challenge.finish(bytes);
+        match (proven, account) {
+            (Ok(server_final), Some(account)) => {
+                let keys = throttle_keys(&account, &self.host_of(conn));
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                self.login_throttle.succeeded(&keys);
+                if let Some(x) = self
+                    .connections
+                    .get_mut(&conn)
+                    .and_then(|c| c.sasl.as_mut())
+                {
+                    x.step = SaslStep::ScramDone { account };
+                }
+                self.send_sasl_challenge(conn, server_final.as_bytes());
+            }
+            _ => {
+                let keys = throttle_keys(&username, &self.host_of(conn));
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                self.login_throttle.failed(&keys, now.mono);
+                let nick = self.nick_of(conn).unwrap_or("*").to_string();
+                let entry = LogEntry::LoginFailed {
+                    nick,
+                    account: username,
+                    how: "SASL SCRAM-SHA-256".into(),
+                };
+                self.log(now.wall, entry);
+                self.sasl_failed(conn);
+            }
+        }
+    }
+
+    /// The host part of `conn`'s address (empty once it is gone).
+    fn host_of(&self, conn: ConnId) -> String {
+        self.connections
+            .get(&conn)
+            .map(|c| c.host.clone())
+            .unwrap_or_default()
+    }
+
+    /// `AUTHENTICATE <base64>` lines carrying `message`.
+    fn send_sasl_challenge(&mut self, conn: ConnId, message: &[u8]) {
+        for chunk in chunks(message) {
+            let m = self.server_message("AUTHENTICATE", [chunk.as_str()]);
+            self.send(conn, &m);
         }
     }
 
