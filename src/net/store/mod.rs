@@ -96,6 +96,23 @@ const MIGRATIONS: &[&str] = &[
         certfps       TEXT    NOT NULL
     ) WITHOUT ROWID;
 ",
+    "
+    -- Rooms registered with ChanServ: what survives the room emptying and a
+    -- restart (founder, access list, topic, modes, ban and exception
+    -- lists), as one JSON document per room.
+    CREATE TABLE registered_rooms (
+        name  TEXT PRIMARY KEY,  -- case-folded
+        state TEXT NOT NULL      -- JSON
+    ) WITHOUT ROWID;
+    -- Server-wide bans (KLINE): a nick!user@host mask or an address/CIDR.
+    CREATE TABLE server_bans (
+        mask       TEXT    PRIMARY KEY,
+        reason     TEXT    NOT NULL,
+        set_by     TEXT    NOT NULL,
+        set_at     INTEGER NOT NULL,  -- ms since the Unix epoch
+        expires_at INTEGER            -- ms; NULL: never
+    ) WITHOUT ROWID;
+",
 ];
 
 /// Where the store lives and what it keeps.
