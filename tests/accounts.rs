@@ -562,3 +562,123 @@ fn sasl_scram_with_a_wrong_password_or_no_such_account_fails_alike() {
         .log_text()
         .contains("failed to log in as nobody (SASL SCRAM-SHA-256)"));
 }
+
+/// Logs `nick` in (it registered earlier with the test password).
+fn identify(h: &mut Harness, conn: ConnId) {
+    h.send(conn, "NS IDENTIFY correct-horse");
+    h.answer_password_checks();
+    h.take(conn);
+}
+
+#[test]
+fn private_history_is_replayed_to_its_owner_and_to_nobody_else() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    let bob = registered(&mut h, 2, "bob");
+    h.send(alice, "PRIVMSG bob :hello bob");
+    h.send(bob, "PRIVMSG alice :hi alice");
+    h.take(alice);
+    h.take(bob);
+    h.send(alice, "QUIT");
+    h.send(bob, "QUIT");
+    // alice comes back on another connection and logs in.
+    let again = user(&mut h, 3, "alice");
+    h.send(again, "CAP REQ batch");
+    h.take(again);
+    h.send(again, "CHATHISTORY LATEST bob * 10");
+    let got = lines(&mut h, again);
+    assert!(
+        got.iter().all(|l| !l.contains("hello bob")),
+        "not logged in yet: {got:?}"
+    );
+    identify(&mut h, again);
+    h.send(again, "CHATHISTORY LATEST bob * 10");
+    let got = lines(&mut h, again);
+    let texts: Vec<&String> = got.iter().filter(|l| l.contains(" PRIVMSG ")).collect();
+    assert_eq!(texts.len(), 2, "{got:?}");
+    assert!(
+        texts[0].ends_with(":alice!alice@127.0.0.1 PRIVMSG bob :hello bob"),
+        "{got:?}"
+    );
+    assert!(
+        texts[1].ends_with(":bob!bob@127.0.0.1 PRIVMSG alice :hi alice"),
+        "{got:?}"
+    );
+    h.send(again, "CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00.000Z timestamp=2100-01-01T00:00:00.000Z 10");
+    let got = lines(&mut h, again);
+    assert!(has(&got, "CHATHISTORY TARGETS bob timestamp="), "{got:?}");
+    // carol, logged in to her own account, never sees alice's conversation.
+    let carol = registered(&mut h, 4, "carol");
+    h.send(carol, "CHATHISTORY LATEST bob * 10");
+    h.send(carol, "CHATHISTORY LATEST alice * 10");
+    let got = lines(&mut h, carol);
+    assert!(
+        got.iter()
+            .all(|l| !l.contains("hello bob") && !l.contains("hi alice")),
+        "{got:?}"
+    );
+    // The records carry both accounts, for the store.
+    let stored = h
+        .persisted
+        .iter()
+        .find(|r| &*r.text == "hello bob")
+        .expect("stored");
+    assert_eq!(stored.from_account.as_deref(), Some("alice"));
+    assert_eq!(stored.to_account.as_deref(), Some("bob"));
+}
+
+#[test]
+fn every_session_of_an_account_sees_the_same_private_conversation() {
+    let mut h = Harness::new();
+    let laptop = registered(&mut h, 1, "alice");
+    let phone = user(&mut h, 2, "alice_phone");
+    h.send(phone, "NS IDENTIFY alice correct-horse");
+    h.answer_password_checks();
+    h.take(phone);
+    let bob = user(&mut h, 3, "bob");
+    h.send(bob, "PRIVMSG alice :are you there?");
+    assert_eq!(
+        h.take(laptop),
+        [":bob!bob@127.0.0.1 PRIVMSG alice :are you there?"]
+    );
+    assert_eq!(
+        h.take(phone),
+        [":bob!bob@127.0.0.1 PRIVMSG alice :are you there?"]
+    );
+    h.send(phone, "PRIVMSG bob :yes, on my phone");
+    assert_eq!(
+        h.take(bob),
+        [":alice_phone!alice_phone@127.0.0.1 PRIVMSG bob :yes, on my phone"]
+    );
+    assert_eq!(
+        h.take(laptop),
+        [":alice_phone!alice_phone@127.0.0.1 PRIVMSG bob :yes, on my phone"]
+    );
+    assert!(h.take(phone).is_empty(), "no echo without echo-message");
+}
+
+#[test]
+fn messages_from_a_logged_in_sender_carry_its_account_to_account_tag_clients() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "JOIN #lobby");
+    let bob = member(&mut h, 2, "bob", "#lobby");
+    h.send(bob, "CAP REQ account-tag");
+    let carol = member(&mut h, 3, "carol", "#lobby");
+    h.take(alice);
+    h.take(bob);
+    h.send(alice, "PRIVMSG #lobby :tagged message");
+    assert_eq!(
+        h.take(bob),
+        ["@account=alice :alice!alice@127.0.0.1 PRIVMSG #lobby :tagged message"]
+    );
+    assert_eq!(
+        h.take(carol),
+        [":alice!alice@127.0.0.1 PRIVMSG #lobby :tagged message"]
+    );
+    h.send(carol, "PRIVMSG #lobby :no account");
+    assert_eq!(
+        h.take(bob),
+        [":carol!carol@127.0.0.1 PRIVMSG #lobby :no account"]
+    );
+}

@@ -265,6 +265,8 @@ fn history_restored_from_the_store_is_replayed_and_new_ids_continue_after_it() {
         target: "#Lobby".into(),
         source: "zed!zed@10.0.0.1".into(),
         text: text.into(),
+        from_account: None,
+        to_account: None,
     };
     h.event(Event::HistoryRestored {
         records: vec![old(40, "before the restart"), old(41, "still here")],

@@ -111,6 +111,8 @@ impl HistoryKind {
 ///     target: "#lobby".into(),
 ///     source: "John!john@127.0.0.1".into(),
 ///     text: "Hello everyone!".into(),
+///     from_account: None,
+///     to_account: None,
 /// };
 /// assert_eq!(r.msgid(), "7");
 /// assert_eq!(natter::core::server_time(r.at), "2023-11-09T12:35:01.000Z");
@@ -132,6 +134,11 @@ pub struct HistoryRecord {
     pub source: Arc<str>,
     /// The message text, topic or leave reason; empty when there is none.
     pub text: Arc<str>,
+    /// For a private message: the sender's account, if it was logged in
+    /// (the conversation is then kept for that account).
+    pub from_account: Option<Arc<str>>,
+    /// For a private message: the recipient's account, if it was logged in.
+    pub to_account: Option<Arc<str>>,
 }
 
 impl HistoryRecord {

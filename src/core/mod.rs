@@ -8,6 +8,7 @@ mod accounts;
 mod action;
 mod config;
 mod connection;
+mod conversations;
 mod event;
 mod history;
 mod log;
@@ -26,6 +27,7 @@ pub use config::{LiveSettings, ServerConfig, StsPolicy};
 pub use connection::{
     Caps, Connection, Fakelag, Phase, RoomSet, SentPrivate, UserModes, MAX_SENT_PRIVATE,
 };
+pub use conversations::{Conversations, MAX_CONVERSATIONS};
 pub use event::{ConnId, Event, Instant, Now, Timestamp};
 pub use history::{
     parse_server_time, server_time, HistoryKind, HistoryRecord, RoomHistory, Selector,

@@ -358,6 +358,10 @@ impl Server {
             return;
         };
         c.account = Some(account.to_string());
+        self.sessions
+            .entry(casefold(account))
+            .or_default()
+            .insert(conn);
         let source = c.source();
         let nick = c.nick_or_star().to_string();
         let registered = c.is_registered();
@@ -388,12 +392,24 @@ impl Server {
         };
         let source = c.source();
         let nick = c.nick_or_star().to_string();
+        self.forget_session(conn, &account);
         self.reply_whole(conn, RPL_LOGGEDOUT, &[&source, "You are now logged out"]);
         let m = Message::new("ACCOUNT", ["*"]).with_source(source);
         let to = self.identity_listeners(conn, |caps| caps.account_notify, true);
         self.broadcast(to, &m);
         self.log(now.wall, LogEntry::LoggedOut { nick, account });
         self.protect_nick(conn, now);
+    }
+
+    /// `conn` is no longer logged in to `account`.
+    pub(super) fn forget_session(&mut self, conn: ConnId, account: &str) {
+        let folded = casefold(account);
+        if let Some(set) = self.sessions.get_mut(&folded) {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.sessions.remove(&folded);
+            }
+        }
     }
 
     /// Starts or stops the grace period of `conn`'s nick: running while it

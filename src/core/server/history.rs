@@ -3,7 +3,7 @@
 //!
 //! Owns what a client is handed back from [`crate::core::RoomHistory`].
 //! Must never hand anyone history of a room they are not in, nor private
-//! messages (until accounts can prove who owns a conversation).
+//! messages of any account but the one the connection is logged in to.
 
 use super::output::{tagged, truncate, StandardReply};
 use super::Server;
@@ -34,6 +34,8 @@ impl Server {
             target: target.into(),
             source: source.into(),
             text: text.into(),
+            from_account: None,
+            to_account: None,
         };
         self.next_id += 1;
         record
@@ -62,11 +64,37 @@ impl Server {
         record
     }
 
+    /// Records a private message (stored, and kept for the accounts at
+    /// either end so they can read the conversation back).
+    pub(super) fn record_private(
+        &mut self,
+        to_nick: &str,
+        source: &str,
+        text: &str,
+        accounts: (Option<&str>, Option<&str>),
+        now: Now,
+    ) -> HistoryRecord {
+        let mut record = self.unstored_record(HistoryKind::Private, to_nick, source, text, now);
+        record.from_account = accounts.0.map(Arc::from);
+        record.to_account = accounts.1.map(Arc::from);
+        if record.from_account.is_some() || record.to_account.is_some() {
+            let max = self.config.history_max_messages;
+            self.conversations.push(record.clone(), max);
+            self.schedule_sweep(now);
+        }
+        self.emit(Action::Persist(record.clone()));
+        record
+    }
+
     /// Takes what the store kept from earlier runs.
     pub(super) fn restore(&mut self, records: Vec<HistoryRecord>, next_id: u64) {
         let max = self.config.history_max_messages;
         for record in records {
             self.next_id = self.next_id.max(record.id.saturating_add(1));
+            if record.kind == HistoryKind::Private {
+                self.conversations.push(record, max);
+                continue;
+            }
             if record.kind.is_replayed() && record.target.starts_with('#') {
                 let folded = casefold(&record.target);
                 let window = self.history.entry(folded).or_default();
@@ -76,7 +104,8 @@ impl Server {
             }
         }
         self.next_id = self.next_id.max(next_id);
-        if self.config.history_max_age_secs > 0 && !self.history.is_empty() {
+        let any = !self.history.is_empty() || self.conversations.oldest().is_some();
+        if self.config.history_max_age_secs > 0 && any {
             // Sweep what came of age while the server was down at once.
             self.next_sweep = Some(Default::default());
         }
@@ -163,7 +192,13 @@ impl Server {
             } else {
                 r.text.to_string()
             };
-            let m = Message::new(r.command(), [room, &text]).with_source(r.source.to_string());
+            // A conversation's lines go to whoever each was sent to.
+            let target = if r.kind == HistoryKind::Private {
+                &r.target
+            } else {
+                room
+            };
+            let m = Message::new(r.command(), [target, &text]).with_source(r.source.to_string());
             let line: OutLine = Arc::from(tagged(&m, caps, Some(r), batch.as_deref()));
             self.emit(Action::Send { to: conn, line });
         }
@@ -238,9 +273,15 @@ impl Server {
             return;
         }
         let selector = |i: usize| Selector::parse(msg.param(i));
-        let window = self.history.get(&folded).cloned().unwrap_or_default();
-        let records = if !member {
-            // Private history is never replayed until accounts exist.
+        let window = if target.starts_with('#') {
+            self.history.get(&folded).cloned()
+        } else {
+            self.conversation_with(conn, &target)
+        };
+        let readable = window.is_some() && (member || !target.starts_with('#'));
+        let window = window.unwrap_or_default();
+        let records = if !readable {
+            // Nothing to read: no such conversation, or not logged in.
             Vec::new()
         } else {
             let result = match sub.as_str() {
@@ -274,8 +315,23 @@ impl Server {
         self.replay(conn, &shown, &records, false);
     }
 
-    /// `CHATHISTORY TARGETS`: the rooms `conn` is in whose latest message
-    /// falls between `from` and `to`, oldest first.
+    /// The private conversation of `conn`'s account with `nick` (by the
+    /// account `nick` is logged in to now, or else by the nick itself);
+    /// `None` when `conn` is not logged in or there is none.
+    fn conversation_with(&self, conn: ConnId, nick: &str) -> Option<crate::core::RoomHistory> {
+        let owner = self.connections.get(&conn)?.account.as_deref()?;
+        let online_account = self
+            .user(nick)
+            .and_then(|id| self.connections.get(&id)?.account.as_deref());
+        online_account
+            .and_then(|a| self.conversations.get(owner, a))
+            .or_else(|| self.conversations.get(owner, nick))
+            .cloned()
+    }
+
+    /// `CHATHISTORY TARGETS`: the rooms `conn` is in and the private
+    /// conversations of its account whose latest message falls between
+    /// `from` and `to`, oldest first.
     fn send_targets(&mut self, conn: ConnId, from: Timestamp, to: Timestamp, limit: usize) {
         let Some(c) = self.connections.get(&conn) else {
             return;
@@ -289,6 +345,10 @@ impl Server {
                 (last.at > from && last.at < to).then(|| (last.at, last.target.clone()))
             })
             .collect();
+        if let Some(owner) = &c.account {
+            let private = self.conversations.targets(owner, from, to);
+            found.extend(private.into_iter().map(|(at, name)| (at, Arc::from(name))));
+        }
         found.sort();
         found.truncate(limit);
         let id = format!("h{}", self.next_batch);

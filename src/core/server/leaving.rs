@@ -46,6 +46,9 @@ impl Server {
         if let Some(at) = c.nick_deadline {
             self.nick_deadlines.remove(&(at, conn));
         }
+        if let Some(account) = &c.account {
+            self.forget_session(conn, account);
+        }
         if quit {
             let shown = truncate(reason, MAX_LINE.saturating_sub(c.host.len() + 24));
             let m = Message::new("ERROR", [format!("Closing Link: {} ({shown})", c.host)]);

@@ -148,10 +148,12 @@ impl Server {
             window.expire(cutoff);
         }
         self.history.retain(|_, window| !window.is_empty());
+        self.conversations.expire(cutoff);
         let oldest = self
             .history
             .values()
             .filter_map(|w| w.first())
+            .chain(self.conversations.oldest())
             .min_by_key(|r| r.at);
         self.next_sweep = oldest.map(|r| {
             let expires = r.at.0.saturating_add(max_age_ms);

@@ -94,6 +94,8 @@ struct Delivery<'a> {
     kind: Kind,
     /// The tags relayed to `message-tags` recipients (`bot`, client tags).
     tags: &'a str,
+    /// The sender's account, if logged in (`account-tag`).
+    account: Option<&'a str>,
     now: Now,
 }
 
@@ -105,6 +107,14 @@ impl Delivery<'_> {
 }
 
 impl Server {
+    /// Every connection logged in to `account` (none for `None`).
+    pub(super) fn sessions_of(&self, account: Option<&str>) -> Vec<ConnId> {
+        account
+            .and_then(|a| self.sessions.get(&casefold(a)))
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     pub(super) fn handle_privmsg(&mut self, conn: ConnId, msg: &Message, now: Now) {
         self.handle_message(conn, msg, Kind::Privmsg, now);
     }
@@ -168,6 +178,7 @@ impl Server {
         let source = c.source();
         let nick = c.nick_or_star().to_string();
         let tags = relayed_tags(msg, c.caps.message_tags, c.modes.bot);
+        let account = c.account.clone();
         let delivery = Delivery {
             conn,
             nick: &nick,
@@ -175,6 +186,7 @@ impl Server {
             echo: c.caps.echo_message,
             kind,
             tags: &tags,
+            account: account.as_deref(),
             now,
         };
         let warn_cut = c.caps.standard_replies && kind == Kind::Privmsg;
@@ -292,7 +304,7 @@ impl Server {
         } else {
             self.unstored_record(kind, &room_name, &source, &text, d.now)
         };
-        self.broadcast_relayed(to, line, &record, d.tags);
+        self.broadcast_relayed(to, line, &record, d.tags, d.account);
         if !stored {
             return;
         }
@@ -316,28 +328,38 @@ impl Server {
         if d.kind == Kind::Privmsg {
             self.tell_if_away(d.conn, to);
         }
-        let mut recipients = Vec::with_capacity(2);
-        let takes_tagmsg = self
+        // Every session of the recipient's account hears it, and every
+        // other session of the sender's: one account, one conversation.
+        let to_account = self.connections.get(&to).and_then(|c| c.account.clone());
+        let from_account = self
             .connections
-            .get(&to)
-            .is_some_and(|c| c.caps.message_tags);
-        if d.kind != Kind::Tagmsg || takes_tagmsg {
-            recipients.push(to);
-        }
-        if d.echo && to != d.conn {
+            .get(&d.conn)
+            .and_then(|c| c.account.clone());
+        let mut recipients = Vec::with_capacity(2);
+        recipients.push(to);
+        recipients.extend(self.sessions_of(to_account.as_deref()));
+        recipients.extend(self.sessions_of(from_account.as_deref()));
+        recipients.retain(|&r| r != d.conn);
+        if d.echo || to == d.conn {
             recipients.push(d.conn);
         }
+        if d.kind == Kind::Tagmsg {
+            let connections = &self.connections;
+            recipients.retain(|r| connections.get(r).is_some_and(|c| c.caps.message_tags));
+        }
         recipients.sort_unstable();
+        recipients.dedup();
         let to_nick = self.nick_of(to).unwrap_or(target).to_string();
         let source = line.source.clone().unwrap_or_default();
         let text = line.param(1);
         if d.kind == Kind::Tagmsg {
             let record = self.unstored_record(HistoryKind::Private, &to_nick, &source, "", d.now);
-            self.broadcast_relayed(recipients, line, &record, d.tags);
+            self.broadcast_relayed(recipients, line, &record, d.tags, d.account);
             return;
         }
-        let record = self.record(HistoryKind::Private, &to_nick, &source, text, d.now);
-        self.broadcast_relayed(recipients, line, &record, d.tags);
+        let accounts = (from_account.as_deref(), to_account.as_deref());
+        let record = self.record_private(&to_nick, &source, text, accounts, d.now);
+        self.broadcast_relayed(recipients, line, &record, d.tags, d.account);
         self.remember_private(d.conn, &record, to);
         let text = self.config.log_private_text.then(|| text.to_string());
         self.log(

@@ -76,6 +76,7 @@ use super::accounts::{AccountBook, LoginThrottle};
 use super::action::{Action, PasswordPurpose};
 use super::config::ServerConfig;
 use super::connection::Connection;
+use super::conversations::Conversations;
 use super::event::{ConnId, Event, Instant};
 use super::history::RoomHistory;
 use super::read_markers::ReadMarkers;
@@ -140,8 +141,12 @@ pub struct Server {
     watchers: BTreeMap<String, BTreeSet<ConnId>>,
     /// Everyone's read markers (`MARKREAD`), bounded.
     read_markers: ReadMarkers,
+    /// Private conversations kept for their accounts (CHATHISTORY on a nick).
+    conversations: Conversations,
     /// Registered accounts; seeded by [`Event::AccountsRestored`].
     accounts: AccountBook,
+    /// Case-folded account → the connections logged in to it.
+    sessions: BTreeMap<String, BTreeSet<ConnId>>,
     /// Failed logins and registrations, per account and address.
     login_throttle: LoginThrottle,
     /// When people holding a registered nick without logging in are renamed.
@@ -174,8 +179,10 @@ impl Server {
             whowas: VecDeque::new(),
             watchers: BTreeMap::new(),
             read_markers: ReadMarkers::default(),
+            conversations: Conversations::default(),
             accounts: AccountBook::default(),
             login_throttle: LoginThrottle::default(),
+            sessions: BTreeMap::new(),
             nick_deadlines: BTreeSet::new(),
             next_guest: 1,
             secret: [0; 32],

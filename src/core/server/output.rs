@@ -47,29 +47,36 @@ impl Server {
         msg: &Message,
         record: &HistoryRecord,
     ) {
-        self.broadcast_relayed(to, msg, record, "");
+        self.broadcast_relayed(to, msg, record, "", None);
     }
 
     /// Like [`Server::broadcast_tagged`], with `extra` (serialized tags, such
     /// as `bot;+typing=active`) after the server's own for the recipients
-    /// that enabled `message-tags`. Those get a tagged line anyway, so
-    /// `extra` adds no shape: still one line per shape, never per recipient.
+    /// that enabled `message-tags`, and `account=` (the sender's account,
+    /// when it is logged in) for those that enabled `account-tag`. Those
+    /// get a tagged line anyway, so `extra` adds no shape: still one line
+    /// per shape, never per recipient.
     pub(super) fn broadcast_relayed(
         &mut self,
         mut to: Vec<ConnId>,
         msg: &Message,
         record: &HistoryRecord,
         extra: &str,
+        account: Option<&str>,
     ) {
-        // Only message-tags and server-time change a live line, so there are
-        // four shapes at most, indexed `2 * message_tags + server_time`. The
-        // plain shape keeps `to` itself: in a room of clients without tags
-        // nothing is regrouped or reallocated.
-        let mut tagged_groups: [Vec<ConnId>; 4] = Default::default();
+        // Only message-tags, server-time and (for a logged-in sender)
+        // account-tag change a live line, so there are eight shapes at
+        // most, indexed `4 * account_tag + 2 * message_tags + server_time`.
+        // The plain shape keeps `to` itself: in a room of clients without
+        // tags nothing is regrouped or reallocated.
+        let mut tagged_groups: [Vec<ConnId>; 8] = Default::default();
         let connections = &self.connections;
+        let with_account = account.is_some();
         to.retain(|conn| {
             let shape = connections.get(conn).map_or(0, |c| {
-                2 * usize::from(c.caps.message_tags) + usize::from(c.caps.server_time)
+                4 * usize::from(with_account && c.caps.account_tag)
+                    + 2 * usize::from(c.caps.message_tags)
+                    + usize::from(c.caps.server_time)
             });
             if shape != 0 {
                 tagged_groups[shape].push(*conn);
@@ -82,11 +89,13 @@ impl Server {
                 continue;
             }
             let caps = Caps {
+                account_tag: shape & 4 != 0,
                 message_tags: shape & 2 != 0,
                 server_time: shape & 1 != 0,
                 ..Caps::default()
             };
-            let line: OutLine = Arc::from(tagged_with(msg, caps, Some(record), None, extra));
+            let tags = Tags { extra, account };
+            let line: OutLine = Arc::from(tagged_with(msg, caps, Some(record), None, tags));
             self.emit(Action::Broadcast { to, line });
         }
     }
@@ -201,7 +210,16 @@ pub(super) fn tagged(
     record: Option<&HistoryRecord>,
     batch: Option<&str>,
 ) -> String {
-    tagged_with(msg, caps, record, batch, "")
+    tagged_with(msg, caps, record, batch, Tags::default())
+}
+
+/// Tags a relayed message carries beyond the server's own.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Tags<'a> {
+    /// Serialized client tags (and `bot`), for `message-tags` recipients.
+    pub extra: &'a str,
+    /// The sender's account, for `account-tag` recipients.
+    pub account: Option<&'a str>,
 }
 
 /// Like [`tagged`], followed by `extra` tags (already serialized) for a
@@ -212,8 +230,9 @@ pub(super) fn tagged_with(
     caps: Caps,
     record: Option<&HistoryRecord>,
     batch: Option<&str>,
-    extra: &str,
+    relayed: Tags<'_>,
 ) -> String {
+    let extra = relayed.extra;
     let mut tags = Vec::new();
     if let (Some(batch), true) = (batch, caps.batch) {
         tags.push(format!("batch={batch}"));
@@ -226,9 +245,12 @@ pub(super) fn tagged_with(
             tags.push(format!("msgid={}", r.msgid()));
         }
     }
-    // Tag values here never need escaping: ids, times and batch refs are
-    // plain ASCII without spaces, semicolons or backslashes. `extra` was
-    // escaped when it was serialized.
+    // Tag values here never need escaping: ids, times, batch refs and
+    // account names (nicknames) are plain ASCII without spaces, semicolons
+    // or backslashes. `extra` was escaped when it was serialized.
+    if let (Some(account), true) = (relayed.account, caps.account_tag) {
+        tags.push(format!("account={account}"));
+    }
     if caps.message_tags && !extra.is_empty() {
         tags.push(extra.to_string());
     }

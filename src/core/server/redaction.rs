@@ -140,6 +140,7 @@ impl Server {
         if let Some(c) = self.connections.get_mut(&conn) {
             c.sent_private.retain(|s| s.id != sent.id);
         }
+        self.conversations.remove(sent.id);
         let recipient_hears = sent.to != conn
             && self
                 .connections

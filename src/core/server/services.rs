@@ -218,16 +218,7 @@ impl Server {
             account: account.clone(),
         };
         self.log(now.wall, entry);
-        let sessions: Vec<ConnId> = self
-            .connections
-            .iter()
-            .filter(|(_, c)| {
-                c.account
-                    .as_deref()
-                    .is_some_and(|a| casefold(a) == casefold(&account))
-            })
-            .map(|(&id, _)| id)
-            .collect();
+        let sessions = self.sessions_of(Some(&account));
         for session in sessions {
             self.log_out(session, now);
         }
@@ -285,15 +276,7 @@ impl Server {
             self.nickserv_notice(conn, &format!("{name} is not registered."));
             return;
         };
-        let online = self
-            .connections
-            .values()
-            .filter(|c| {
-                c.account
-                    .as_deref()
-                    .is_some_and(|a| casefold(a) == casefold(&account.name))
-            })
-            .count();
+        let online = self.sessions_of(Some(&account.name)).len();
         let mut lines = vec![
             format!("Account: {}", account.name),
             format!("Registered: {}", server_time(account.registered_at)),

@@ -113,6 +113,12 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER            -- ms; NULL: never
     ) WITHOUT ROWID;
 ",
+    "
+    -- Private messages between accounts are replayed to their owners: the
+    -- accounts logged in at each end (NULL: none).
+    ALTER TABLE events ADD COLUMN from_account TEXT;
+    ALTER TABLE events ADD COLUMN to_account TEXT;
+",
 ];
 
 /// Where the store lives and what it keeps.
@@ -210,7 +216,8 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
 /// [`crate::core::Event::HistoryRestored`].
 #[derive(Debug, Default)]
 pub struct Restored {
-    /// The newest retained PRIVMSG/NOTICE rows of every room, oldest first.
+    /// The newest retained PRIVMSG/NOTICE rows of every room, oldest
+    /// first, then the newest private messages of accounts, oldest first.
     pub records: Vec<HistoryRecord>,
     /// The next unused message id.
     pub next_id: u64,
@@ -447,9 +454,12 @@ fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Re
             target: r.get(3)?,
             source: r.get(4)?,
             text: r.get(5)?,
+            from_account: None,
+            to_account: None,
         })
     })?;
-    let records = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut records = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    records.extend(load_private(db, cutoff)?);
     let next_id: i64 = db.query_row("SELECT value FROM meta WHERE key = 'next_id'", [], |r| {
         r.get(0)
     })?;
@@ -473,6 +483,36 @@ fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Re
         read_markers,
         accounts: accounts::load_accounts(db)?,
     })
+}
+
+/// Most private messages restored at startup (newest first): what bounds
+/// the memory the replayable private history takes after a restart.
+const MAX_PRIVATE_RESTORED: i64 = 100_000;
+
+/// The newest private messages that belong to an account (at either end),
+/// oldest first.
+fn load_private(db: &Connection, cutoff: u64) -> rusqlite::Result<Vec<HistoryRecord>> {
+    let mut stmt = db.prepare(
+        "SELECT id, at, target, source, text, from_account, to_account FROM events
+         WHERE kind = 'private' AND at >= ?1
+           AND (from_account IS NOT NULL OR to_account IS NOT NULL)
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![cutoff as i64, MAX_PRIVATE_RESTORED], |r| {
+        Ok(HistoryRecord {
+            id: r.get::<_, i64>(0)? as u64,
+            at: Timestamp(r.get::<_, i64>(1)? as u64),
+            kind: HistoryKind::Private,
+            target: r.get(2)?,
+            source: r.get(3)?,
+            text: r.get(4)?,
+            from_account: r.get(5)?,
+            to_account: r.get(6)?,
+        })
+    })?;
+    let mut records = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    records.reverse();
+    Ok(records)
 }
 
 /// Rows before this time are expired (0: none are).
@@ -608,8 +648,9 @@ impl Worker {
         let tx = self.db.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO events (id, at, kind, room, target, source, text)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO events
+                     (id, at, kind, room, target, source, text, from_account, to_account)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for r in records {
                 let room = casefold(&r.target);
@@ -620,7 +661,9 @@ impl Worker {
                     room,
                     r.target,
                     r.source,
-                    r.text
+                    r.text,
+                    r.from_account,
+                    r.to_account
                 ])?;
                 match r.kind {
                     HistoryKind::Redact => {
@@ -935,6 +978,8 @@ mod tests {
             target: room.into(),
             source: "alice!a@h".into(),
             text: text.into(),
+            from_account: None,
+            to_account: None,
         }
     }
 
@@ -1186,6 +1231,19 @@ mod tests {
             [("x", "#c", 5), ("y", "#c", 9)],
             "the later one stays"
         );
+    }
+
+    #[test]
+    fn private_messages_of_accounts_are_restored_with_their_accounts_and_others_are_not() {
+        let (_dir, options) = temp_db("private");
+        let mut w = worker(&options);
+        let mut kept = record(1, HistoryKind::Private, "bob", "for alice and bob");
+        kept.from_account = Some("alice".into());
+        kept.to_account = Some("bob".into());
+        let anonymous = record(2, HistoryKind::Private, "carol", "nobody's account");
+        w.write(&[kept.clone(), anonymous]).expect("write");
+        let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+        assert_eq!(restored.records, [kept]);
     }
 
     #[test]
