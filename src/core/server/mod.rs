@@ -32,6 +32,7 @@
 //! | `accounts` | REGISTER/VERIFY, logging in and out, the login throttle, registered nicks |
 //! | `sasl` | AUTHENTICATE: SASL PLAIN and EXTERNAL |
 //! | `services` | NickServ (`/msg NickServ`, `NICKSERV`, `NS`) |
+//! | `chanserv` | ChanServ (`/msg ChanServ`, `CHANSERV`, `CS`): registered rooms, their access lists, op/voice by account |
 //! | `output` | how replies, broadcasts and tagged lines are built |
 //!
 //! **Adding a command** is three steps:
@@ -47,6 +48,7 @@
 //! a number as a string in a handler.
 
 mod accounts;
+mod chanserv;
 mod commands;
 mod flood;
 mod history;
@@ -79,6 +81,7 @@ use super::connection::Connection;
 use super::event::{ConnId, Event, Instant};
 use super::history::RoomHistory;
 use super::read_markers::ReadMarkers;
+use super::registered_rooms::RoomRegistry;
 use super::room::Room;
 use crate::proto::casefold;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -142,6 +145,9 @@ pub struct Server {
     read_markers: ReadMarkers,
     /// Registered accounts; seeded by [`Event::AccountsRestored`].
     accounts: AccountBook,
+    /// Rooms registered with ChanServ, by case-folded name (they outlive
+    /// the room); seeded by [`Event::RoomsRestored`].
+    registered: RoomRegistry,
     /// Failed logins and registrations, per account and address.
     login_throttle: LoginThrottle,
     /// When people holding a registered nick without logging in are renamed.
@@ -175,6 +181,7 @@ impl Server {
             watchers: BTreeMap::new(),
             read_markers: ReadMarkers::default(),
             accounts: AccountBook::default(),
+            registered: RoomRegistry::default(),
             login_throttle: LoginThrottle::default(),
             nick_deadlines: BTreeSet::new(),
             next_guest: 1,
@@ -228,6 +235,7 @@ impl Server {
                 now,
             } => self.handle_password_hashed(conn, purpose, credentials, now),
             Event::AccountsRestored { accounts } => self.restore_accounts(accounts),
+            Event::RoomsRestored { rooms } => self.restore_rooms(rooms),
             Event::Seeded { secret } => self.secret = secret,
             Event::Reconfigured { settings } => self.config.apply(settings),
             Event::ReadMarkersRestored { markers } => {
@@ -271,6 +279,12 @@ impl Server {
     /// The room called `name` (any case), if it exists.
     pub fn room(&self, name: &str) -> Option<&Room> {
         self.rooms.get(&casefold(name))
+    }
+
+    /// The ChanServ registration of the room called `name` (any case), if
+    /// it is registered (whether or not anyone is in it).
+    pub fn registered_room(&self, name: &str) -> Option<&super::registered_rooms::RegisteredRoom> {
+        self.registered.get(name)
     }
 
     /// The retained history of the room called `name` (any case), oldest first.
