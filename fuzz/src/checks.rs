@@ -484,6 +484,11 @@ impl Run {
             Action::SaveAccount(_) | Action::DeleteAccount { .. } => {
                 panic!("an account changed with no password ever hashed: {action:?} after {after}")
             }
+            // Registering a room needs an account, and no account is ever
+            // created here (see above).
+            Action::SaveRoom(_) | Action::DeleteRoom { .. } => {
+                panic!("a room registered with no account ever created: {action:?} after {after}")
+            }
         }
     }
 

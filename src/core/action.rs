@@ -8,6 +8,7 @@ use super::event::ConnId;
 use super::history::HistoryRecord;
 use super::log::LogRecord;
 use super::read_markers::MarkerChange;
+use super::registered_rooms::RegisteredRoom;
 use std::sync::Arc;
 
 /// One serialized IRC line without its CR LF, shared by every recipient.
@@ -57,6 +58,15 @@ pub enum Action {
     SaveAccount(Account),
     /// Delete the account called `name` (case-folded) from the store.
     DeleteAccount { name: String },
+    /// Store a room registered with ChanServ durably (registered, or its
+    /// founder, access list, topic, modes or lists changed), replacing any
+    /// room of the same case-folded name. Like accounts, lines emitted
+    /// after it may tell of it.
+    SaveRoom(RegisteredRoom),
+    /// Delete the registration of the room called `name` (case-folded)
+    /// from the store (ChanServ DROP, or its founder's account dropped
+    /// with no successor, or renamed away from `name`).
+    DeleteRoom { name: String },
 }
 
 /// What new credentials are for, handed back unchanged with them.

@@ -8,6 +8,7 @@ use super::action::{HashPurpose, PasswordPurpose};
 use super::config::LiveSettings;
 use super::history::HistoryRecord;
 use super::read_markers::ReadMarker;
+use super::registered_rooms::RegisteredRoom;
 use crate::proto::LineError;
 
 /// One connection, as numbered by the shell. Never reused within a run.
@@ -21,7 +22,20 @@ impl std::fmt::Display for ConnId {
 }
 
 /// Wall-clock time in milliseconds since the Unix epoch, read by the shell.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Copy,
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
@@ -153,6 +167,9 @@ pub enum Event {
     Seeded { secret: [u8; 32] },
     /// The accounts the store kept, sent once before any client connects.
     AccountsRestored { accounts: Vec<Account> },
+    /// The rooms registered with ChanServ that the store kept, sent once
+    /// before any client connects (after [`Event::AccountsRestored`]).
+    RoomsRestored { rooms: Vec<RegisteredRoom> },
     /// What the store kept from earlier runs, sent once before any client
     /// connects: room records (oldest first; kinds that are not replayed
     /// are ignored) and the next unused message id.

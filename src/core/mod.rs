@@ -13,6 +13,7 @@ mod event;
 mod history;
 mod log;
 mod read_markers;
+mod registered_rooms;
 mod room;
 pub mod sasl;
 pub mod scram;
@@ -34,6 +35,9 @@ pub use history::{
 };
 pub use log::{log_stamp, render_log_line, LogEntry, LogRecord};
 pub use read_markers::{owner_key, MarkerChange, ReadMarker, ReadMarkers};
+pub use registered_rooms::{
+    AccessEntry, AccessLevel, RegisteredRoom, RoomRegistry, MAX_ACCESS_ENTRIES,
+};
 pub use room::{
     JoinRefusal, ListEntry, ModeRefusal, Privileges, Room, RoomModes, SpeakRefusal, Topic, KEYLEN,
     MAX_LIST_ENTRIES,

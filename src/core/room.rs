@@ -18,7 +18,7 @@ pub const MAX_LIST_ENTRIES: usize = 100;
 pub const KEYLEN: usize = 23;
 
 /// A topic and who set it when.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Topic {
     /// The topic text.
     pub text: String,
@@ -59,7 +59,8 @@ impl Privileges {
 }
 
 /// The room's own settings: the flag, key and limit modes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RoomModes {
     /// `+i`: only invited people (or those matching +I) may join.
     pub invite_only: bool,
@@ -117,7 +118,7 @@ impl RoomModes {
 }
 
 /// One entry of a ban, exception or invite-exception list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ListEntry {
     /// The normalized `nick!user@host` mask.
     pub mask: String,
@@ -238,6 +239,34 @@ impl Room {
         );
         self.invited.remove(&conn);
         true
+    }
+
+    /// Adds `conn` with exactly `privileges` (no operator status for being
+    /// first): how a registered room is entered, where ChanServ decides
+    /// who is an operator. False if it was already a member.
+    pub fn join_with(&mut self, conn: ConnId, privileges: Privileges) -> bool {
+        if self.members.contains_key(&conn) {
+            return false;
+        }
+        self.members.insert(conn, privileges);
+        self.invited.remove(&conn);
+        true
+    }
+
+    /// Replaces the topic, modes and lists with saved ones (a registered
+    /// room created again); members and invitations stay.
+    pub fn restore_settings(
+        &mut self,
+        topic: Option<Topic>,
+        modes: RoomModes,
+        lists: [Vec<ListEntry>; 3],
+    ) {
+        self.topic = topic.filter(|t| !t.text.is_empty());
+        self.modes = modes;
+        let [bans, exceptions, invite_exceptions] = lists;
+        self.bans = bans;
+        self.exceptions = exceptions;
+        self.invite_exceptions = invite_exceptions;
     }
 
     /// Removes `conn`; false if it was not a member.

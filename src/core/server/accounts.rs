@@ -379,6 +379,8 @@ impl Server {
             how: how.to_string(),
         };
         self.log(now.wall, entry);
+        // ChanServ: op or voice in the registered rooms it is already in.
+        self.chanserv_on_login(conn, now);
     }
 
     /// Logs `conn` out of its account (901, `ACCOUNT *`); its nick, if

@@ -93,6 +93,8 @@ pub(super) const COMMANDS: &[Command] = &[
     row("VERIFY", Server::handle_verify, 2, true),
     row("NICKSERV", Server::handle_nickserv_command, 0, false),
     row("NS", Server::handle_nickserv_command, 0, false),
+    row("CHANSERV", Server::handle_chanserv_command, 0, false),
+    row("CS", Server::handle_chanserv_command, 0, false),
 ];
 
 /// The table row for `verb` (any case).

@@ -32,6 +32,7 @@
 //! | `accounts` | REGISTER/VERIFY, logging in and out, the login throttle, registered nicks |
 //! | `sasl` | AUTHENTICATE: SASL PLAIN and EXTERNAL |
 //! | `services` | NickServ (`/msg NickServ`, `NICKSERV`, `NS`) |
+//! | `chanserv` | ChanServ (`/msg ChanServ`, `CHANSERV`, `CS`): registered rooms, their access lists, op/voice by account |
 //! | `output` | how replies, broadcasts and tagged lines are built |
 //!
 //! **Adding a command** is three steps:
@@ -47,6 +48,7 @@
 //! a number as a string in a handler.
 
 mod accounts;
+mod chanserv;
 mod commands;
 mod flood;
 mod history;
@@ -80,6 +82,7 @@ use super::conversations::Conversations;
 use super::event::{ConnId, Event, Instant};
 use super::history::RoomHistory;
 use super::read_markers::ReadMarkers;
+use super::registered_rooms::RoomRegistry;
 use super::room::Room;
 use crate::proto::casefold;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -147,6 +150,9 @@ pub struct Server {
     accounts: AccountBook,
     /// Case-folded account → the connections logged in to it.
     sessions: BTreeMap<String, BTreeSet<ConnId>>,
+    /// Rooms registered with ChanServ, by case-folded name (they outlive
+    /// the room); seeded by [`Event::RoomsRestored`].
+    registered: RoomRegistry,
     /// Failed logins and registrations, per account and address.
     login_throttle: LoginThrottle,
     /// When people holding a registered nick without logging in are renamed.
@@ -181,6 +187,7 @@ impl Server {
             read_markers: ReadMarkers::default(),
             conversations: Conversations::default(),
             accounts: AccountBook::default(),
+            registered: RoomRegistry::default(),
             login_throttle: LoginThrottle::default(),
             sessions: BTreeMap::new(),
             nick_deadlines: BTreeSet::new(),
@@ -235,6 +242,7 @@ impl Server {
                 now,
             } => self.handle_password_hashed(conn, purpose, credentials, now),
             Event::AccountsRestored { accounts } => self.restore_accounts(accounts),
+            Event::RoomsRestored { rooms } => self.restore_rooms(rooms),
             Event::Seeded { secret } => self.secret = secret,
             Event::Reconfigured { settings } => self.config.apply(settings),
             Event::ReadMarkersRestored { markers } => {
@@ -278,6 +286,12 @@ impl Server {
     /// The room called `name` (any case), if it exists.
     pub fn room(&self, name: &str) -> Option<&Room> {
         self.rooms.get(&casefold(name))
+    }
+
+    /// The ChanServ registration of the room called `name` (any case), if
+    /// it is registered (whether or not anyone is in it).
+    pub fn registered_room(&self, name: &str) -> Option<&super::registered_rooms::RegisteredRoom> {
+        self.registered.get(name)
     }
 
     /// The retained history of the room called `name` (any case), oldest first.

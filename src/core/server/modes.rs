@@ -84,6 +84,7 @@ impl Server {
             return;
         }
         let outcome = self.apply_room_modes(conn, &folded, changes, now);
+        self.room_changed(&folded);
         for (change, refusal) in outcome.refused {
             self.explain_refusal(conn, &name, &change, refusal);
         }

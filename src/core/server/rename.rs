@@ -64,13 +64,14 @@ impl Server {
             ))
         } else if new_folded != old_folded
             && (self.rooms.contains_key(&new_folded)
+                || self.registered.contains(&new_folded)
                 || self.history.get(&new_folded).is_some_and(|h| !h.is_empty()))
         {
             // A past room's history outlives it; merging two rooms'
             // histories under one name would mix two conversations.
             Some((
                 "CHANNEL_NAME_IN_USE",
-                "That name is taken by another room or by a past room's history",
+                "That name is taken by another room, a registered room, or a past room's history",
             ))
         } else {
             None
@@ -95,6 +96,8 @@ impl Server {
         let record = self.record(HistoryKind::Rename, &old_name, &source, &text, now);
         let log_room = self.log_room(&old_folded);
         let members = self.move_room(&old_folded, &new_folded, new);
+        self.chanserv_room_renamed(&old_folded, new);
+        self.room_changed(&new_folded);
         let (renamed, fallback): (Vec<ConnId>, Vec<ConnId>) = members.into_iter().partition(|m| {
             self.connections
                 .get(m)

@@ -10,7 +10,7 @@ use super::Server;
 use crate::core::event::{ConnId, Now};
 use crate::core::history::HistoryKind;
 use crate::core::log::LogEntry;
-use crate::core::room::{JoinRefusal, Room, Topic};
+use crate::core::room::{JoinRefusal, Privileges, Room, Topic};
 use crate::proto::numeric::*;
 use crate::proto::{casefold, is_valid_channel, Message, CHANNELLEN, MAX_LINE, NICKLEN, TOPICLEN};
 use std::collections::BTreeSet;
@@ -76,7 +76,13 @@ impl Server {
             return;
         }
         let source = c.source();
-        if let Some(room) = self.rooms.get(&folded) {
+        // A registered room that does not exist now is created with its
+        // saved topic, modes and lists, which apply to this very join.
+        let restored = self.registered_room_to_create(&folded, now);
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        if let Some(room) = self.rooms.get(&folded).or(restored.as_ref()) {
             if let Err(refusal) = room.may_join(conn, &source, key) {
                 let (numeric, text) = match refusal {
                     JoinRefusal::Banned => (ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
@@ -95,11 +101,17 @@ impl Server {
         // extended-join: `*` is "no account", the only answer until accounts exist.
         let account = c.account.clone().unwrap_or_else(|| "*".to_string());
         let realname = c.realname.clone();
+        let registered = self.registered.contains(&folded);
         let room = self
             .rooms
             .entry(folded.clone())
-            .or_insert_with(|| Room::new(name, now.wall));
-        room.join(conn);
+            .or_insert_with(|| restored.unwrap_or_else(|| Room::new(name, now.wall)));
+        if registered {
+            // ChanServ, not being first, decides who is an operator here.
+            room.join_with(conn, Privileges::default());
+        } else {
+            room.join(conn);
+        }
         let room_name = room.name().to_string();
         let (extended, plain): (Vec<ConnId>, Vec<ConnId>) = room.members().partition(|m| {
             self.connections
@@ -118,6 +130,7 @@ impl Server {
         self.replay_on_join(conn, &folded, &room_name);
         let room = self.log_room(&folded);
         self.log(now.wall, LogEntry::Joined { nick, room });
+        self.chanserv_greet(conn, &folded, now);
     }
 
     pub(super) fn handle_part(&mut self, conn: ConnId, msg: &Message, now: Now) {
@@ -346,6 +359,7 @@ impl Server {
         });
         let room_name = room.name().to_string();
         let members: Vec<ConnId> = room.members().collect();
+        self.room_changed(&folded);
         let record = self.record(HistoryKind::Topic, &room_name, &source, &text, now);
         let m = Message::new("TOPIC", [room_name.as_str(), text.as_str()]).with_source(source);
         self.broadcast_tagged(members, &m, &record);

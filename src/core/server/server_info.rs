@@ -16,7 +16,7 @@ struct Help {
 
 /// A help text per command (HELP, HELPOP), and the index (no topic).
 const HELP: &[Help] = &[
-    Help { topic: "*", lines: &["natter speaks IRC. Commands: ADMIN AUTHENTICATE AWAY CAP CHATHISTORY HELP INFO INVITE ISON JOIN KICK KILL LINKS LIST LUSERS MARKREAD MODE MONITOR MOTD NAMES NICK NICKSERV NOTICE NS OPER PART PASS PING PONG PRIVMSG QUIT REDACT REGISTER RENAME SETNAME TAGMSG TIME TOPIC USER USERHOST VERIFY VERSION WALLOPS WHO WHOIS WHOWAS", "HELP <command> explains one."] },
+    Help { topic: "*", lines: &["natter speaks IRC. Commands: ADMIN AUTHENTICATE AWAY CAP CHANSERV CHATHISTORY CS HELP INFO INVITE ISON JOIN KICK KILL LINKS LIST LUSERS MARKREAD MODE MONITOR MOTD NAMES NICK NICKSERV NOTICE NS OPER PART PASS PING PONG PRIVMSG QUIT REDACT REGISTER RENAME SETNAME TAGMSG TIME TOPIC USER USERHOST VERIFY VERSION WALLOPS WHO WHOIS WHOWAS", "HELP <command> explains one."] },
     Help { topic: "ADMIN", lines: &["ADMIN", "Who runs this server."] },
     Help { topic: "AWAY", lines: &["AWAY [:message]", "With a message, marks you away: people who message you or WHOIS you see it. Without one, marks you back."] },
     Help { topic: "CAP", lines: &["CAP LS [302] | LIST | REQ :caps | END", "Negotiates IRCv3 capabilities."] },
@@ -51,6 +51,8 @@ const HELP: &[Help] = &[
     Help { topic: "VERIFY", lines: &["VERIFY <account> <code>", "Not needed here: natter sends no e-mail, so accounts work as soon as REGISTER succeeds."] },
     Help { topic: "NICKSERV", lines: &["NICKSERV <command> [arguments]", "The same as /msg NickServ <command>: REGISTER, IDENTIFY, LOGOUT, GHOST, REGAIN, DROP, SET PASSWORD, INFO, CERT, HELP."] },
     Help { topic: "NS", lines: &["NS <command> [arguments]", "Short for NICKSERV."] },
+    Help { topic: "CHANSERV", lines: &["CHANSERV <command> [arguments]", "The same as /msg ChanServ <command>: REGISTER, DROP, AMODE (or ACCESS), INFO, OP, DEOP, VOICE, DEVOICE, HELP. A registered room keeps its topic, modes, bans and operators when it empties and across restarts."] },
+    Help { topic: "CS", lines: &["CS <command> [arguments]", "Short for CHANSERV."] },
     Help { topic: "RENAME", lines: &["RENAME <#room> <#new-name> [:reason]", "Operators only: renames the room; members, modes, topic and history stay (IRCv3 draft/channel-rename)."] },
     Help { topic: "SETNAME", lines: &["SETNAME :<new real name>", "Changes your real name (up to 128 bytes); people in your rooms with the setname capability see it."] },
     Help { topic: "TAGMSG", lines: &["TAGMSG <#room|@#room|nick>[,…]", "Sends only tags (such as +typing) without text, to clients with the message-tags capability; needs that capability."] },

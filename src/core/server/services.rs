@@ -212,6 +212,7 @@ impl Server {
         self.emit(Action::DeleteAccount {
             name: casefold(&account),
         });
+        self.chanserv_account_dropped(&account);
         let nick = self.nick_of(conn).unwrap_or("*").to_string();
         let entry = LogEntry::AccountDropped {
             nick,
@@ -356,21 +357,5 @@ impl Server {
             self.emit(Action::SaveAccount(record));
         }
         self.nickserv_notice(conn, &text);
-    }
-}
-
-impl Server {
-    /// One message to ChanServ.
-    pub(super) fn chanserv(&mut self, conn: ConnId, _text: &str, _now: Now) {
-        let nick = self.nick_of(conn).unwrap_or("*").to_string();
-        let m = Message::new(
-            "NOTICE",
-            [
-                nick.as_str(),
-                "ChanServ is starting up: room registration is not available yet",
-            ],
-        )
-        .with_source("ChanServ!ChanServ@services");
-        self.send(conn, &m);
     }
 }

@@ -25,10 +25,14 @@
 //! 200 ms ago while the disk keeps up).
 
 mod accounts;
+mod rooms;
 
 pub use accounts::AccountChange;
+pub use rooms::RoomChange;
 
-use crate::core::{Account, HistoryKind, HistoryRecord, MarkerChange, ReadMarker, Timestamp};
+use crate::core::{
+    Account, HistoryKind, HistoryRecord, MarkerChange, ReadMarker, RegisteredRoom, Timestamp,
+};
 use crate::proto::casefold;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::collections::BTreeMap;
@@ -225,6 +229,8 @@ pub struct Restored {
     pub read_markers: Vec<ReadMarker>,
     /// Every account.
     pub accounts: Vec<Account>,
+    /// Every room registered with ChanServ.
+    pub rooms: Vec<RegisteredRoom>,
 }
 
 enum Request {
@@ -232,6 +238,7 @@ enum Request {
         records: Vec<HistoryRecord>,
         markers: Vec<MarkerChange>,
         accounts: Vec<AccountChange>,
+        rooms: Vec<RoomChange>,
         /// Dropped (closing the channel) once the commit has finished:
         /// unlike a message, a closed channel stays closed, so a `Commit`
         /// reads as done however often it is asked.
@@ -304,16 +311,17 @@ impl Store {
     /// (together with any other batch already waiting) and returns at once.
     /// Commits finish in the order they were begun.
     pub fn begin_commit(&self, records: Vec<HistoryRecord>) -> Commit {
-        self.begin_commit_with_markers(records, Vec::new(), Vec::new())
+        self.begin_commit_with_markers(records, Vec::new(), Vec::new(), Vec::new())
     }
 
-    /// Like [`Store::begin_commit`], with read marker and account changes
-    /// in the same transaction (after the records).
+    /// Like [`Store::begin_commit`], with read marker, account and
+    /// registered room changes in the same transaction (after the records).
     pub fn begin_commit_with_markers(
         &self,
         records: Vec<HistoryRecord>,
         markers: Vec<MarkerChange>,
         accounts: Vec<AccountChange>,
+        rooms: Vec<RoomChange>,
     ) -> Commit {
         let (done, wait) = async_channel::bounded(1);
         if let Some(requests) = &self.requests {
@@ -323,6 +331,7 @@ impl Store {
                 records,
                 markers,
                 accounts,
+                rooms,
                 done,
             });
         }
@@ -482,6 +491,7 @@ fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Re
         next_id: (next_id.max(max_id + 1)).max(1) as u64,
         read_markers,
         accounts: accounts::load_accounts(db)?,
+        rooms: rooms::load_rooms(db, &options.path())?,
     })
 }
 
@@ -579,30 +589,36 @@ impl Worker {
                     records,
                     markers,
                     accounts,
+                    rooms,
                     done,
                 }) => {
                     // Group commit: whatever else is already waiting joins
                     // this transaction.
-                    let (mut records, mut markers, mut accounts) = (records, markers, accounts);
+                    let (mut records, mut markers, mut accounts, mut rooms) =
+                        (records, markers, accounts, rooms);
                     let mut waiting = vec![done];
                     while let Ok(Request::Commit {
                         records: more,
                         markers: more_markers,
                         accounts: more_accounts,
+                        rooms: more_rooms,
                         done,
                     }) = inbox.try_recv()
                     {
                         records.extend(more);
                         markers.extend(more_markers);
                         accounts.extend(more_accounts);
+                        rooms.extend(more_rooms);
                         waiting.push(done);
                     }
-                    let outcome = self.write_all(&records, &markers, &accounts).or_else(|_| {
-                        // A full disk or a file-size limit often leaves room
-                        // once the WAL is checkpointed and truncated: try once more.
-                        self.shrink_wal();
-                        self.write_all(&records, &markers, &accounts)
-                    });
+                    let outcome = self
+                        .write_all(&records, &markers, &accounts, &rooms)
+                        .or_else(|_| {
+                            // A full disk or a file-size limit often leaves room
+                            // once the WAL is checkpointed and truncated: try once more.
+                            self.shrink_wal();
+                            self.write_all(&records, &markers, &accounts, &rooms)
+                        });
                     let now = Instant::now();
                     if let Some(report) =
                         self.health.record(outcome, records.len(), &self.path, now)
@@ -629,7 +645,7 @@ impl Worker {
 
     #[cfg(test)]
     fn write(&mut self, records: &[HistoryRecord]) -> rusqlite::Result<()> {
-        self.write_all(records, &[], &[])
+        self.write_all(records, &[], &[], &[])
     }
 
     /// Stores `records` and then `markers` in one transaction. A `Redact`
@@ -641,6 +657,7 @@ impl Worker {
         records: &[HistoryRecord],
         markers: &[MarkerChange],
         accounts: &[AccountChange],
+        rooms: &[RoomChange],
     ) -> rusqlite::Result<()> {
         // Changes to the per-room message counts, in record order, applied
         // only once the transaction has committed.
@@ -684,6 +701,9 @@ impl Worker {
         }
         if !accounts.is_empty() {
             accounts::save_accounts(&tx, accounts)?;
+        }
+        if !rooms.is_empty() {
+            rooms::save_rooms(&tx, rooms)?;
         }
         tx.commit()?;
         for count in counts {
@@ -1209,6 +1229,7 @@ mod tests {
                 marker("y", "#c", 9),
             ],
             &[],
+            &[],
         )
         .expect("write");
         w.write(&[record(4, HistoryKind::Rename, "#b", "#C moving on")])
@@ -1274,9 +1295,68 @@ mod tests {
             AccountChange::Save(changed.clone()),
             AccountChange::Delete("bob".into()),
         ];
-        w.write_all(&[], &[], &changes).expect("write");
+        w.write_all(&[], &[], &changes, &[]).expect("write");
         let restored = load(&w.db, &options, Timestamp(0)).expect("load");
         assert_eq!(restored.accounts, [changed]);
+    }
+
+    #[test]
+    fn registered_rooms_are_saved_changed_deleted_and_restored_as_json() {
+        use crate::core::{AccessLevel, Room};
+        use crate::proto::{ChannelMode, ModeChange};
+        let (_dir, options) = temp_db("rooms");
+        let mut w = worker(&options);
+        let mut room = Room::new("#Rust", Timestamp(1_000));
+        room.join(crate::core::ConnId(1));
+        let ban = ModeChange {
+            set: true,
+            mode: ChannelMode::Ban,
+            arg: Some("eve".into()),
+        };
+        assert!(room.apply(&ban, None, "alice", Timestamp(2_000)).is_ok());
+        let rust = RegisteredRoom::new(&room, "alice", Timestamp(3_000));
+        let mut changed = rust.clone();
+        changed.set_access("bob", AccessLevel::Voice, "alice", Timestamp(4_000));
+        changed.modes.moderated = true;
+        let other = RegisteredRoom::new(&Room::new("#gone", Timestamp(0)), "bob", Timestamp(0));
+        let changes = [
+            RoomChange::Save(Box::new(rust)),
+            RoomChange::Save(Box::new(other)),
+            RoomChange::Save(Box::new(changed.clone())),
+            RoomChange::Delete("#gone".into()),
+        ];
+        w.write_all(&[], &[], &[], &changes).expect("write");
+        let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+        assert_eq!(restored.rooms, [changed]);
+        let state: String =
+            w.db.query_row(
+                "SELECT state FROM registered_rooms WHERE name = '#rust'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("one row under the case-folded name");
+        assert!(state.contains(r#""founder":"alice""#), "{state}");
+        assert!(state.contains(r#""level":"voice""#), "{state}");
+        assert!(state.contains(r#""mask":"eve!*@*""#), "{state}");
+    }
+
+    #[test]
+    fn an_unreadable_room_row_is_skipped_and_the_others_come_back() {
+        let (_dir, options) = temp_db("bad-room");
+        let w = worker(&options);
+        let good = RegisteredRoom::new(
+            &crate::core::Room::new("#ok", Timestamp(0)),
+            "alice",
+            Timestamp(0),
+        );
+        let json = serde_json::to_string(&good).expect("serializes");
+        w.db.execute(
+            "INSERT INTO registered_rooms (name, state) VALUES ('#bad', '{not json'), ('#ok', ?1)",
+            [json],
+        )
+        .expect("insert");
+        let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+        assert_eq!(restored.rooms, [good]);
     }
 
     #[test]
@@ -1295,6 +1375,7 @@ mod tests {
                     target: "#gone".into(),
                 },
             ],
+            &[],
             &[],
         )
         .expect("write");
