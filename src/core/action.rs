@@ -4,6 +4,7 @@
 //! action itself.
 
 use super::accounts::Account;
+use super::bans::ServerBan;
 use super::event::ConnId;
 use super::history::HistoryRecord;
 use super::log::LogRecord;
@@ -57,6 +58,12 @@ pub enum Action {
     SaveAccount(Account),
     /// Delete the account called `name` (case-folded) from the store.
     DeleteAccount { name: String },
+    /// Store a server ban (KLINE) durably, replacing any with the same
+    /// mask. Like [`Action::SaveAccount`]: lines after it may tell of it.
+    SaveServerBan(ServerBan),
+    /// Delete the server ban on `mask` (normalized) from the store
+    /// (UNKLINE, or it expired).
+    DeleteServerBan { mask: String },
 }
 
 /// What new credentials are for, handed back unchanged with them.

@@ -614,6 +614,9 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     server.handle_event(Event::AccountsRestored {
         accounts: restored.accounts,
     });
+    server.handle_event(Event::ServerBansRestored {
+        bans: restored.server_bans,
+    });
     server.handle_event(Event::Seeded { secret });
     let mut core = CoreTask {
         checks: PasswordChecks::new(ex.clone()),
@@ -625,6 +628,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         unstored: Vec::new(),
         unstored_markers: Vec::new(),
         unstored_accounts: Vec::new(),
+        unstored_bans: Vec::new(),
         held: Vec::new(),
         in_flight: VecDeque::new(),
         writers: Vec::new(),
@@ -914,6 +918,8 @@ struct CoreTask {
     unstored_markers: Vec<MarkerChange>,
     /// Account changes waiting for the next commit.
     unstored_accounts: Vec<store::AccountChange>,
+    /// Server ban changes waiting for the next commit.
+    unstored_bans: Vec<store::ServerBanChange>,
     /// Lines (and closes) emitted after the first uncommitted record of this
     /// batch (or while earlier commits are in flight), held until the
     /// commits before them finish: nobody is sent what a crash could lose.
@@ -1187,8 +1193,9 @@ impl CoreTask {
             let records = std::mem::take(&mut self.unstored);
             let markers = std::mem::take(&mut self.unstored_markers);
             let accounts = std::mem::take(&mut self.unstored_accounts);
+            let bans = std::mem::take(&mut self.unstored_bans);
             if let Some(store) = &self.store {
-                let commit = store.begin_commit_with_markers(records, markers, accounts);
+                let commit = store.begin_commit_with_markers(records, markers, accounts, bans);
                 let held = std::mem::take(&mut self.held);
                 self.in_flight.push_back((commit, held));
                 return;
@@ -1272,6 +1279,17 @@ impl CoreTask {
                         .push(store::AccountChange::Delete(name));
                 }
             }
+            Action::SaveServerBan(ban) => {
+                if self.store.is_some() {
+                    self.unstored_bans.push(store::ServerBanChange::Save(ban));
+                }
+            }
+            Action::DeleteServerBan { mask } => {
+                if self.store.is_some() {
+                    self.unstored_bans
+                        .push(store::ServerBanChange::Delete(mask));
+                }
+            }
             Action::HashPassword {
                 conn,
                 password,
@@ -1295,6 +1313,7 @@ impl CoreTask {
         !self.unstored.is_empty()
             || !self.unstored_markers.is_empty()
             || !self.unstored_accounts.is_empty()
+            || !self.unstored_bans.is_empty()
     }
 
     /// Wakes every writer that has lines since the last call.
@@ -1309,7 +1328,9 @@ impl CoreTask {
             Action::Persist(_)
             | Action::SaveReadMarker(_)
             | Action::SaveAccount(_)
-            | Action::DeleteAccount { .. } => {}
+            | Action::DeleteAccount { .. }
+            | Action::SaveServerBan(_)
+            | Action::DeleteServerBan { .. } => {}
             Action::HashPassword {
                 conn,
                 password,

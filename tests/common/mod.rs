@@ -6,8 +6,8 @@ pub mod model;
 
 use natter::core::{
     render_log_line, Account, Action, ConnId, Credentials, Event, HashPurpose, HistoryRecord,
-    Instant, LogRecord, MarkerChange, Now, PasswordPurpose, Secret, Server, ServerConfig,
-    Timestamp,
+    Instant, LogRecord, MarkerChange, Now, PasswordPurpose, Secret, Server, ServerBan,
+    ServerConfig, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -41,6 +41,9 @@ pub struct Harness {
     /// Every account change the core asked to store, in order: the account
     /// saved, or `Err(name)` for a deletion.
     pub saved_accounts: Vec<Result<Account, String>>,
+    /// Every server ban change the core asked to store, in order: the ban
+    /// saved, or `Err(mask)` for a deletion.
+    pub saved_bans: Vec<Result<ServerBan, String>>,
 }
 
 /// One [`Action::CheckPassword`], as the harness keeps it.
@@ -69,6 +72,7 @@ impl Harness {
             saved_markers: Vec::new(),
             password_hashes: Vec::new(),
             saved_accounts: Vec::new(),
+            saved_bans: Vec::new(),
         }
     }
 
@@ -129,6 +133,8 @@ impl Harness {
                 } => self.password_hashes.push((conn, password, purpose)),
                 Action::SaveAccount(account) => self.saved_accounts.push(Ok(account)),
                 Action::DeleteAccount { name } => self.saved_accounts.push(Err(name)),
+                Action::SaveServerBan(ban) => self.saved_bans.push(Ok(ban)),
+                Action::DeleteServerBan { mask } => self.saved_bans.push(Err(mask)),
             }
         }
     }

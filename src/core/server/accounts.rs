@@ -375,6 +375,7 @@ impl Server {
             how: how.to_string(),
         };
         self.log(now.wall, entry);
+        self.apply_account_privileges(conn, Some(now));
     }
 
     /// Logs `conn` out of its account (901, `ACCOUNT *`); its nick, if
@@ -394,6 +395,7 @@ impl Server {
         self.broadcast(to, &m);
         self.log(now.wall, LogEntry::LoggedOut { nick, account });
         self.protect_nick(conn, now);
+        self.apply_account_privileges(conn, Some(now));
     }
 
     /// Starts or stops the grace period of `conn`'s nick: running while it

@@ -629,7 +629,9 @@ impl World {
                 | Action::SaveReadMarker(_)
                 | Action::HashPassword { .. }
                 | Action::SaveAccount(_)
-                | Action::DeleteAccount { .. } => continue,
+                | Action::DeleteAccount { .. }
+                | Action::SaveServerBan(_)
+                | Action::DeleteServerBan { .. } => continue,
             };
             for &to in &targets {
                 if !open_before.contains(&to) || closed_now.contains(&to) {
