@@ -481,6 +481,11 @@ impl Run {
             // The fuzzer never answers password work, so no account is
             // ever created or changed; REGISTER and IDENTIFY still run.
             Action::HashPassword { .. } => {}
+            // No operator is configured, so no KLINE is ever set; an
+            // expiry sweep never finds anything either.
+            Action::SaveServerBan(_) | Action::DeleteServerBan { .. } => {
+                panic!("a server ban changed with no operator: {action:?} after {after}")
+            }
             Action::SaveAccount(_) | Action::DeleteAccount { .. } => {
                 panic!("an account changed with no password ever hashed: {action:?} after {after}")
             }

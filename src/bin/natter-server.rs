@@ -16,7 +16,9 @@ use natter::net::{
     self, limits, tls, Cidr, LimitSettings, LogOptions, RunningServer, ServerOptions, StoreOptions,
     TlsOptions,
 };
+use natter::proto::casefold;
 use natter::settings::{self, ConfigFile};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -172,6 +174,17 @@ struct Args {
     #[arg(long = "oper", value_name = "NAME:HASH", value_parser = parse_oper)]
     opers: Vec<(String, String)>,
 
+    /// An account whose users are server operators while logged in to it
+    /// (381 and +o on logging in, -o on logging out), besides --oper.
+    /// Repeat for more.
+    #[arg(long = "oper-account", value_name = "ACCOUNT", value_parser = parse_account)]
+    oper_accounts: Vec<String>,
+
+    /// An account whose users flood control never slows down while logged
+    /// in to it (a bot, a bridge). Repeat for more.
+    #[arg(long = "flood-exempt-account", value_name = "ACCOUNT", value_parser = parse_account)]
+    flood_exempt_accounts: Vec<String>,
+
     /// Read a password from standard input, print its argon2id hash (for
     /// --oper), and exit.
     #[arg(long)]
@@ -227,6 +240,12 @@ fn parse_cidr(text: &str) -> Result<Cidr, String> {
 }
 
 impl Args {
+    /// The operator and flood-exempt accounts, case-folded.
+    fn account_sets(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        let fold = |names: &[String]| names.iter().map(|n| casefold(n)).collect();
+        (fold(&self.oper_accounts), fold(&self.flood_exempt_accounts))
+    }
+
     /// The connection limits the options ask for.
     fn limits(&self) -> LimitSettings {
         LimitSettings {
@@ -237,6 +256,19 @@ impl Args {
             exempt_loopback: !self.limit_loopback,
             exempt: self.limit_exempt.clone(),
         }
+    }
+}
+
+/// An account name for --oper-account and --flood-exempt-account: one that
+/// could be registered (a valid nickname).
+fn parse_account(text: &str) -> Result<String, String> {
+    if natter::core::is_valid_account_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} cannot be an account name: give the account's name as registered \
+             (a valid nickname, e.g. alice)"
+        ))
     }
 }
 
@@ -437,11 +469,14 @@ fn reload(server: &RunningServer, started: &Args, cli: &[OsString]) -> Result<St
         })?;
     }
     server.set_limits(args.limits());
+    let (oper_accounts, flood_exempt_accounts) = args.account_sets();
     server.reconfigure(LiveSettings {
         motd,
         opers: args.opers.iter().cloned().collect(),
         flood_lines_per_sec: args.flood_rate,
         flood_burst_lines: args.flood_burst,
+        oper_accounts,
+        flood_exempt_accounts,
     });
     let before = restart_only(started);
     let unchanged: Vec<&str> = restart_only(&args)
@@ -450,7 +485,10 @@ fn reload(server: &RunningServer, started: &Args, cli: &[OsString]) -> Result<St
         .filter(|(now, then)| now != then)
         .map(|((key, _), _)| *key)
         .collect();
-    let mut done = "reloaded the connection limits, flood settings, operators, MOTD".to_string();
+    let mut done =
+        "reloaded the connection limits, flood settings, operators, operator and flood-exempt \
+         accounts, MOTD"
+            .to_string();
     if args.tls_cert.is_some() {
         done.push_str(" and TLS certificate");
     }
@@ -478,6 +516,7 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
         .ok();
     let mut signals =
         net::shutdown_signals().map_err(|e| format!("cannot listen for Ctrl-C/SIGTERM: {e}"))?;
+    let (oper_accounts, flood_exempt_accounts) = args.account_sets();
     let config = ServerConfig {
         server_name: args.server_name,
         password: args.password,
@@ -495,6 +534,8 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
         opers: args.opers.iter().cloned().collect(),
         nick_grace_secs: args.nick_grace,
         sasl_plain_without_tls: args.sasl_plain_without_tls,
+        oper_accounts,
+        flood_exempt_accounts,
         ..ServerConfig::default()
     };
     let tls = match (&args.tls_cert, &args.tls_key) {

@@ -4,6 +4,7 @@
 //! action itself.
 
 use super::accounts::Account;
+use super::bans::ServerBan;
 use super::event::ConnId;
 use super::history::HistoryRecord;
 use super::log::LogRecord;
@@ -67,6 +68,12 @@ pub enum Action {
     /// from the store (ChanServ DROP, or its founder's account dropped
     /// with no successor, or renamed away from `name`).
     DeleteRoom { name: String },
+    /// Store a server ban (KLINE) durably, replacing any with the same
+    /// mask. Like [`Action::SaveAccount`]: lines after it may tell of it.
+    SaveServerBan(ServerBan),
+    /// Delete the server ban on `mask` (normalized) from the store
+    /// (UNKLINE, or it expired).
+    DeleteServerBan { mask: String },
 }
 
 /// What new credentials are for, handed back unchanged with them.

@@ -3,7 +3,7 @@
 //! Owns defaults and limits. Must never read files or the environment: the
 //! shell fills it from the command line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Settings for a [`crate::core::Server`].
 ///
@@ -85,6 +85,13 @@ pub struct ServerConfig {
     /// across the network in clear text. (NickServ's commands, which people
     /// type by hand, work on any connection.)
     pub sasl_plain_without_tls: bool,
+    /// Accounts (case-folded names) whose users are server operators while
+    /// logged in (`--oper-account`): 381 and `+o` on logging in, `-o` on
+    /// logging out.
+    pub oper_accounts: BTreeSet<String>,
+    /// Accounts (case-folded names) whose users flood control never delays
+    /// (`--flood-exempt-account`), while logged in.
+    pub flood_exempt_accounts: BTreeSet<String>,
 }
 
 /// What the IRCv3 `sts` capability tells clients: plaintext clients are sent
@@ -135,6 +142,11 @@ pub struct LiveSettings {
     pub flood_lines_per_sec: u64,
     /// Flood protection's burst.
     pub flood_burst_lines: u64,
+    /// Operator accounts (case-folded): applied at once to those logged in.
+    pub oper_accounts: BTreeSet<String>,
+    /// Flood-exempt accounts (case-folded): applied at once to those
+    /// logged in.
+    pub flood_exempt_accounts: BTreeSet<String>,
 }
 
 impl From<&ServerConfig> for LiveSettings {
@@ -144,6 +156,8 @@ impl From<&ServerConfig> for LiveSettings {
             opers: config.opers.clone(),
             flood_lines_per_sec: config.flood_lines_per_sec,
             flood_burst_lines: config.flood_burst_lines,
+            oper_accounts: config.oper_accounts.clone(),
+            flood_exempt_accounts: config.flood_exempt_accounts.clone(),
         }
     }
 }
@@ -155,6 +169,8 @@ impl ServerConfig {
         self.opers = live.opers;
         self.flood_lines_per_sec = live.flood_lines_per_sec;
         self.flood_burst_lines = live.flood_burst_lines;
+        self.oper_accounts = live.oper_accounts;
+        self.flood_exempt_accounts = live.flood_exempt_accounts;
     }
 }
 
@@ -187,6 +203,8 @@ impl Default for ServerConfig {
             redact_window_secs: 900,
             nick_grace_secs: 30,
             sasl_plain_without_tls: false,
+            oper_accounts: BTreeSet::new(),
+            flood_exempt_accounts: BTreeSet::new(),
         }
     }
 }

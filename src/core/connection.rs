@@ -123,6 +123,9 @@ pub struct Connection {
     /// operator (operators always are): the accounts work sets it for
     /// accounts with the flag. See [`Connection::is_flood_exempt`].
     pub flood_exempt: bool,
+    /// Whether its `+o` came from logging in to an operator account
+    /// (`--oper-account`), so logging out takes it away again.
+    pub oper_via_account: bool,
     /// The lines flood control is holding back, and when the next may run.
     pub fakelag: Fakelag,
     /// The liveness deadline this connection has in the server's timer
@@ -297,6 +300,7 @@ impl Connection {
             ping_sent: None,
             flood_clock: now.mono,
             flood_exempt: false,
+            oper_via_account: false,
             fakelag: Fakelag::default(),
             timer: now.mono,
             oper_pending: None,

@@ -5,6 +5,7 @@
 
 use super::accounts::{Account, Credentials};
 use super::action::{HashPurpose, PasswordPurpose};
+use super::bans::ServerBan;
 use super::config::LiveSettings;
 use super::history::HistoryRecord;
 use super::read_markers::ReadMarker;
@@ -170,6 +171,9 @@ pub enum Event {
     /// The rooms registered with ChanServ that the store kept, sent once
     /// before any client connects (after [`Event::AccountsRestored`]).
     RoomsRestored { rooms: Vec<RegisteredRoom> },
+    /// The server bans (KLINE) the store kept, sent once before any client
+    /// connects; expired ones are dropped the next time bans are checked.
+    ServerBansRestored { bans: Vec<ServerBan> },
     /// What the store kept from earlier runs, sent once before any client
     /// connects: room records (oldest first; kinds that are not replayed
     /// are ignored) and the next unused message id.

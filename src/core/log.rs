@@ -125,6 +125,26 @@ pub enum LogEntry {
         account: String,
         how: String,
     },
+    /// `[alice] set a server ban on *!*@192.0.2.7 for 600 seconds: spam`
+    /// (KLINE); `secs` is `None` for a permanent ban.
+    ServerBanSet {
+        nick: String,
+        mask: String,
+        secs: Option<u64>,
+        reason: String,
+    },
+    /// `[alice] removed the server ban on *!*@192.0.2.7` (UNKLINE).
+    ServerBanRemoved { nick: String, mask: String },
+    /// `Server ban on *!*@192.0.2.7 expired`
+    ServerBanExpired { mask: String },
+    /// `Connection from 192.0.2.7:5000 as Eve refused: banned by *!*@192.0.2.7 (spam)`:
+    /// a new connection matched a server ban at registration.
+    ServerBanRefused {
+        peer: String,
+        nick: String,
+        mask: String,
+        reason: String,
+    },
 }
 
 /// Writes `text` with control characters (C0, DEL, C1) escaped as `\xNN`.
@@ -302,6 +322,44 @@ impl fmt::Display for LogEntry {
                 Escaped(nick),
                 Escaped(account),
                 Escaped(how)
+            ),
+            ServerBanSet {
+                nick,
+                mask,
+                secs,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "[{}] set a server ban on {} ",
+                    Escaped(nick),
+                    Escaped(mask)
+                )?;
+                match secs {
+                    Some(secs) => write!(f, "for {secs} seconds")?,
+                    None => f.write_str("permanently")?,
+                }
+                write!(f, ": {}", Escaped(reason))
+            }
+            ServerBanRemoved { nick, mask } => write!(
+                f,
+                "[{}] removed the server ban on {}",
+                Escaped(nick),
+                Escaped(mask)
+            ),
+            ServerBanExpired { mask } => write!(f, "Server ban on {} expired", Escaped(mask)),
+            ServerBanRefused {
+                peer,
+                nick,
+                mask,
+                reason,
+            } => write!(
+                f,
+                "Connection from {} as {} refused: banned by {} ({})",
+                Escaped(peer),
+                Escaped(nick),
+                Escaped(mask),
+                Escaped(reason)
             ),
             Rename {
                 nick,

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod action;
+mod bans;
 mod config;
 mod connection;
 mod conversations;
@@ -24,6 +25,10 @@ pub use accounts::{
     LoginThrottle, FREE_LOGIN_FAILURES, MAX_CERTFPS, MAX_LOGIN_WAIT_SECS,
 };
 pub use action::{Action, HashPurpose, OutLine, PasswordPurpose, Secret, Via};
+pub use bans::{
+    is_too_wide, normalize_ban_mask, parse_ban_duration, ServerBan, ServerBanError, ServerBans,
+    MAX_BAN_REASON, MAX_SERVER_BANS,
+};
 pub use config::{LiveSettings, ServerConfig, StsPolicy};
 pub use connection::{
     Caps, Connection, Fakelag, Phase, RoomSet, SentPrivate, UserModes, MAX_SENT_PRIVATE,

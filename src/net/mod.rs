@@ -617,6 +617,9 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     server.handle_event(Event::RoomsRestored {
         rooms: restored.rooms,
     });
+    server.handle_event(Event::ServerBansRestored {
+        bans: restored.server_bans,
+    });
     server.handle_event(Event::Seeded { secret });
     let mut core = CoreTask {
         checks: PasswordChecks::new(ex.clone()),
@@ -629,6 +632,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         unstored_markers: Vec::new(),
         unstored_accounts: Vec::new(),
         unstored_rooms: Vec::new(),
+        unstored_bans: Vec::new(),
         held: Vec::new(),
         in_flight: VecDeque::new(),
         writers: Vec::new(),
@@ -920,6 +924,8 @@ struct CoreTask {
     unstored_accounts: Vec<store::AccountChange>,
     /// Registered room changes waiting for the next commit.
     unstored_rooms: Vec<store::RoomChange>,
+    /// Server ban changes waiting for the next commit.
+    unstored_bans: Vec<store::ServerBanChange>,
     /// Lines (and closes) emitted after the first uncommitted record of this
     /// batch (or while earlier commits are in flight), held until the
     /// commits before them finish: nobody is sent what a crash could lose.
@@ -1194,8 +1200,10 @@ impl CoreTask {
             let markers = std::mem::take(&mut self.unstored_markers);
             let accounts = std::mem::take(&mut self.unstored_accounts);
             let rooms = std::mem::take(&mut self.unstored_rooms);
+            let bans = std::mem::take(&mut self.unstored_bans);
             if let Some(store) = &self.store {
-                let commit = store.begin_commit_with_markers(records, markers, accounts, rooms);
+                let commit =
+                    store.begin_commit_with_markers(records, markers, accounts, rooms, bans);
                 let held = std::mem::take(&mut self.held);
                 self.in_flight.push_back((commit, held));
                 return;
@@ -1290,6 +1298,17 @@ impl CoreTask {
                     self.unstored_rooms.push(store::RoomChange::Delete(name));
                 }
             }
+            Action::SaveServerBan(ban) => {
+                if self.store.is_some() {
+                    self.unstored_bans.push(store::ServerBanChange::Save(ban));
+                }
+            }
+            Action::DeleteServerBan { mask } => {
+                if self.store.is_some() {
+                    self.unstored_bans
+                        .push(store::ServerBanChange::Delete(mask));
+                }
+            }
             Action::HashPassword {
                 conn,
                 password,
@@ -1314,6 +1333,7 @@ impl CoreTask {
             || !self.unstored_markers.is_empty()
             || !self.unstored_accounts.is_empty()
             || !self.unstored_rooms.is_empty()
+            || !self.unstored_bans.is_empty()
     }
 
     /// Wakes every writer that has lines since the last call.
@@ -1330,7 +1350,9 @@ impl CoreTask {
             | Action::SaveAccount(_)
             | Action::DeleteAccount { .. }
             | Action::SaveRoom(_)
-            | Action::DeleteRoom { .. } => {}
+            | Action::DeleteRoom { .. }
+            | Action::SaveServerBan(_)
+            | Action::DeleteServerBan { .. } => {}
             Action::HashPassword {
                 conn,
                 password,

@@ -123,3 +123,6 @@ pub const ERR_SASLTOOLONG: &str = "905";
 pub const ERR_SASLABORTED: &str = "906";
 pub const ERR_SASLALREADY: &str = "907";
 pub const RPL_SASLMECHS: &str = "908";
+pub const RPL_STATSKLINE: &str = "216";
+pub const RPL_ENDOFSTATS: &str = "219";
+pub const ERR_YOUREBANNEDCREEP: &str = "465";

@@ -7,7 +7,7 @@ pub mod model;
 use natter::core::{
     render_log_line, Account, Action, ConnId, Credentials, Event, HashPurpose, HistoryRecord,
     Instant, LogRecord, MarkerChange, Now, PasswordPurpose, RegisteredRoom, Secret, Server,
-    ServerConfig, Timestamp,
+    ServerBan, ServerConfig, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -44,6 +44,9 @@ pub struct Harness {
     /// Every registered room change the core asked to store, in order: the
     /// room saved, or `Err(name)` for a deletion.
     pub saved_rooms: Vec<Result<RegisteredRoom, String>>,
+    /// Every server ban change the core asked to store, in order: the ban
+    /// saved, or `Err(mask)` for a deletion.
+    pub saved_bans: Vec<Result<ServerBan, String>>,
 }
 
 /// One [`Action::CheckPassword`], as the harness keeps it.
@@ -73,6 +76,7 @@ impl Harness {
             password_hashes: Vec::new(),
             saved_accounts: Vec::new(),
             saved_rooms: Vec::new(),
+            saved_bans: Vec::new(),
         }
     }
 
@@ -135,6 +139,8 @@ impl Harness {
                 Action::DeleteAccount { name } => self.saved_accounts.push(Err(name)),
                 Action::SaveRoom(room) => self.saved_rooms.push(Ok(room)),
                 Action::DeleteRoom { name } => self.saved_rooms.push(Err(name)),
+                Action::SaveServerBan(ban) => self.saved_bans.push(Ok(ban)),
+                Action::DeleteServerBan { mask } => self.saved_bans.push(Err(mask)),
             }
         }
     }

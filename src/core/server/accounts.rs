@@ -381,6 +381,7 @@ impl Server {
         self.log(now.wall, entry);
         // ChanServ: op or voice in the registered rooms it is already in.
         self.chanserv_on_login(conn, now);
+        self.apply_account_privileges(conn, Some(now));
     }
 
     /// Logs `conn` out of its account (901, `ACCOUNT *`); its nick, if
@@ -401,6 +402,7 @@ impl Server {
         self.broadcast(to, &m);
         self.log(now.wall, LogEntry::LoggedOut { nick, account });
         self.protect_nick(conn, now);
+        self.apply_account_privileges(conn, Some(now));
     }
 
     /// `conn` is no longer logged in to `account`.

@@ -20,7 +20,8 @@
 //! | `queries` | WHOIS, WHOWAS, USERHOST, ISON |
 //! | `who` | WHO and WHOX |
 //! | `list` | LIST and its ELIST filters |
-//! | `oper` | OPER (the password checked by the shell), KILL, WALLOPS |
+//! | `oper` | OPER (the password checked by the shell), operator accounts, KILL, WALLOPS |
+//! | `kline` | KLINE, UNKLINE, STATS k: server-wide bans, refused registrations |
 //! | `presence` | AWAY and away-notify |
 //! | `monitor` | MONITOR, 730/731 notifications, extended-monitor |
 //! | `identity` | SETNAME, who hears of identity changes |
@@ -53,6 +54,7 @@ mod commands;
 mod flood;
 mod history;
 mod identity;
+mod kline;
 mod leaving;
 mod list;
 mod liveness;
@@ -76,6 +78,7 @@ mod who;
 
 use super::accounts::{AccountBook, LoginThrottle};
 use super::action::{Action, PasswordPurpose};
+use super::bans::ServerBans;
 use super::config::ServerConfig;
 use super::connection::Connection;
 use super::conversations::Conversations;
@@ -155,6 +158,8 @@ pub struct Server {
     registered: RoomRegistry,
     /// Failed logins and registrations, per account and address.
     login_throttle: LoginThrottle,
+    /// Server-wide bans (KLINE); seeded by [`Event::ServerBansRestored`].
+    server_bans: ServerBans,
     /// When people holding a registered nick without logging in are renamed.
     nick_deadlines: BTreeSet<(Instant, ConnId)>,
     /// The number of the next `GuestN` nick.
@@ -190,6 +195,7 @@ impl Server {
             registered: RoomRegistry::default(),
             login_throttle: LoginThrottle::default(),
             sessions: BTreeMap::new(),
+            server_bans: ServerBans::default(),
             nick_deadlines: BTreeSet::new(),
             next_guest: 1,
             secret: [0; 32],
@@ -243,8 +249,12 @@ impl Server {
             } => self.handle_password_hashed(conn, purpose, credentials, now),
             Event::AccountsRestored { accounts } => self.restore_accounts(accounts),
             Event::RoomsRestored { rooms } => self.restore_rooms(rooms),
+            Event::ServerBansRestored { bans } => self.restore_server_bans(bans),
             Event::Seeded { secret } => self.secret = secret,
-            Event::Reconfigured { settings } => self.config.apply(settings),
+            Event::Reconfigured { settings } => {
+                self.config.apply(settings);
+                self.reapply_account_privileges();
+            }
             Event::ReadMarkersRestored { markers } => {
                 for change in self.read_markers.restore(markers) {
                     self.emit(Action::SaveReadMarker(change));

@@ -1,16 +1,18 @@
-//! Server operators: OPER, KILL and WALLOPS.
+//! Server operators: OPER, operator accounts, KILL and WALLOPS.
 //!
-//! Owns who becomes an operator and what only operators may do. The
-//! password is checked by the shell ([`Action::CheckPassword`], answered by
-//! [`crate::core::Event::PasswordChecked`]): must never hash, compare, log
-//! or echo a password here, and never grant `+o` any other way.
+//! Owns who becomes an operator and what only operators may do, and the
+//! privileges an account brings (`--oper-account`, `--flood-exempt-account`).
+//! The password is checked by the shell ([`Action::CheckPassword`],
+//! answered by [`crate::core::Event::PasswordChecked`]): must never hash,
+//! compare, log or echo a password here, and never grant `+o` any other
+//! way than a checked OPER or a login to a configured operator account.
 
 use super::output::truncate;
 use super::Server;
 use crate::core::action::{Action, PasswordPurpose, Secret};
 use crate::core::event::{ConnId, Now};
 use crate::proto::numeric::*;
-use crate::proto::{Message, MAX_LINE};
+use crate::proto::{casefold, Message, MAX_LINE};
 
 /// Wrong OPER passwords one connection may send before it is closed: a
 /// guesser has to reconnect (and register) every few tries.
@@ -76,6 +78,8 @@ impl Server {
         }
         let newly = !c.modes.oper;
         c.modes.oper = true;
+        // Now an operator by password: logging out keeps it.
+        c.oper_via_account = false;
         let nick = c.nick_or_star().to_string();
         self.reply(conn, RPL_YOUREOPER, &["You are now an IRC operator"]);
         if newly {
@@ -87,8 +91,75 @@ impl Server {
         self.run_held(conn, now);
     }
 
+    /// Gives or takes what `conn`'s account brings: flood exemption
+    /// (`--flood-exempt-account`) at once, and once registered, `+o` with
+    /// 381 (`--oper-account`), or `-o` when it had `+o` from an account it
+    /// is no longer logged in to (or that is no longer configured). An
+    /// operator by OPER keeps `+o` whatever the account does.
+    pub(super) fn apply_account_privileges(&mut self, conn: ConnId, now: Option<Now>) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let account = c.account.as_deref().map(casefold);
+        let listed = |set: &std::collections::BTreeSet<String>| {
+            account.as_ref().is_some_and(|a| set.contains(a))
+        };
+        let exempt = listed(&self.config.flood_exempt_accounts);
+        let oper = listed(&self.config.oper_accounts);
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        let was_exempt = c.is_flood_exempt();
+        c.flood_exempt = exempt;
+        let registered = c.is_registered();
+        let nick = c.nick_or_star().to_string();
+        let mode = if !registered {
+            None
+        } else if oper && !c.modes.oper && !c.oper_via_account {
+            c.modes.oper = true;
+            c.oper_via_account = true;
+            Some("+o")
+        } else if !oper && c.oper_via_account {
+            c.oper_via_account = false;
+            let had = std::mem::take(&mut c.modes.oper);
+            had.then_some("-o")
+        } else {
+            None
+        };
+        if mode == Some("+o") {
+            self.reply(conn, RPL_YOUREOPER, &["You are now an IRC operator"]);
+        }
+        if let Some(mode) = mode {
+            let m = Message::new("MODE", [nick.as_str(), mode]).with_source(nick.clone());
+            self.send(conn, &m);
+        }
+        let now_exempt = self
+            .connections
+            .get(&conn)
+            .is_some_and(|c| c.is_flood_exempt());
+        if let (Some(now), false, true) = (now, was_exempt, now_exempt) {
+            // What fakelag still holds of theirs runs now (as after OPER).
+            self.run_held(conn, now);
+        }
+    }
+
+    /// After a reload: every logged-in connection gets what its account
+    /// brings under the new settings. (Lines still held for one that became
+    /// exempt run at their flood deadline, all at once.)
+    pub(super) fn reapply_account_privileges(&mut self) {
+        let logged_in: Vec<ConnId> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.account.is_some() || c.flood_exempt || c.oper_via_account)
+            .map(|(&id, _)| id)
+            .collect();
+        for conn in logged_in {
+            self.apply_account_privileges(conn, None);
+        }
+    }
+
     /// Whether `conn` is a server operator; answers 481 when it is not.
-    fn require_oper(&mut self, conn: ConnId) -> bool {
+    pub(super) fn require_oper(&mut self, conn: ConnId) -> bool {
         let oper = self.connections.get(&conn).is_some_and(|c| c.modes.oper);
         if !oper {
             self.reply(

@@ -365,6 +365,12 @@ impl Server {
             self.close_with_error(conn, "Password required", now);
             return;
         }
+        if self.refuse_if_banned(conn, now) {
+            return;
+        }
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
         c.phase = Phase::Registered;
         let quiet_until = c.last_active.plus_secs(self.config.ping_interval_secs);
         let nick = c.nick_or_star().to_string();
@@ -408,6 +414,8 @@ impl Server {
         self.monitor_online(conn);
         self.log(now.wall, LogEntry::Connected { nick, peer });
         self.protect_nick(conn, now);
+        // Logged in (SASL) before registering: `+o` waited for 001.
+        self.apply_account_privileges(conn, Some(now));
     }
 
     /// 005 lines: what this server implements, exactly, at most 12 tokens

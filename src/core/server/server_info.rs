@@ -16,7 +16,7 @@ struct Help {
 
 /// A help text per command (HELP, HELPOP), and the index (no topic).
 const HELP: &[Help] = &[
-    Help { topic: "*", lines: &["natter speaks IRC. Commands: ADMIN AUTHENTICATE AWAY CAP CHANSERV CHATHISTORY CS HELP INFO INVITE ISON JOIN KICK KILL LINKS LIST LUSERS MARKREAD MODE MONITOR MOTD NAMES NICK NICKSERV NOTICE NS OPER PART PASS PING PONG PRIVMSG QUIT REDACT REGISTER RENAME SETNAME TAGMSG TIME TOPIC USER USERHOST VERIFY VERSION WALLOPS WHO WHOIS WHOWAS", "HELP <command> explains one."] },
+    Help { topic: "*", lines: &["natter speaks IRC. Commands: ADMIN AUTHENTICATE AWAY CAP CHANSERV CHATHISTORY CS HELP INFO INVITE ISON JOIN KICK KILL KLINE LINKS LIST LUSERS MARKREAD MODE MONITOR MOTD NAMES NICK NICKSERV NOTICE NS OPER PART PASS PING PONG PRIVMSG QUIT REDACT REGISTER RENAME SETNAME STATS TAGMSG TIME TOPIC UNKLINE USER USERHOST VERIFY VERSION WALLOPS WHO WHOIS WHOWAS", "HELP <command> explains one."] },
     Help { topic: "ADMIN", lines: &["ADMIN", "Who runs this server."] },
     Help { topic: "AWAY", lines: &["AWAY [:message]", "With a message, marks you away: people who message you or WHOIS you see it. Without one, marks you back."] },
     Help { topic: "CAP", lines: &["CAP LS [302] | LIST | REQ :caps | END", "Negotiates IRCv3 capabilities."] },
@@ -28,6 +28,7 @@ const HELP: &[Help] = &[
     Help { topic: "JOIN", lines: &["JOIN <#room>[,<#room>…] [<key>[,<key>…]]", "Joins rooms; the first person into an empty room is its operator. JOIN 0 leaves every room."] },
     Help { topic: "KICK", lines: &["KICK <#room> <nick>[,<nick>…] [:reason]", "Operators only: removes people from the room."] },
     Help { topic: "KILL", lines: &["KILL <nick> [:reason]", "Server operators only: disconnects someone from the server."] },
+    Help { topic: "KLINE", lines: &["KLINE [duration] <user@host|nick!user@host|address/CIDR> [:reason]", "Server operators only: bans matching people from the whole server and disconnects those online now. The duration is minutes, or like 1h30m or 2d; none or 0 is permanent. Bans survive restarts. UNKLINE lifts one, STATS k lists them."] },
     Help { topic: "LINKS", lines: &["LINKS", "The servers of this network (natter is one server)."] },
     Help { topic: "LIST", lines: &["LIST [<#room|#mask*|!#mask*|condition>[,…]]", "The rooms, their sizes and topics (secret rooms only to their members). Conditions: >N or <N users, C>M or C<M created more or less than M minutes ago, T>M or T<M topic set more or less than M minutes ago."] },
     Help { topic: "LUSERS", lines: &["LUSERS", "How many people and rooms there are."] },
@@ -55,9 +56,11 @@ const HELP: &[Help] = &[
     Help { topic: "CS", lines: &["CS <command> [arguments]", "Short for CHANSERV."] },
     Help { topic: "RENAME", lines: &["RENAME <#room> <#new-name> [:reason]", "Operators only: renames the room; members, modes, topic and history stay (IRCv3 draft/channel-rename)."] },
     Help { topic: "SETNAME", lines: &["SETNAME :<new real name>", "Changes your real name (up to 128 bytes); people in your rooms with the setname capability see it."] },
+    Help { topic: "STATS", lines: &["STATS <letter>", "Server statistics. STATS k (server operators only): the server bans (KLINE) in force, K permanent, k temporary."] },
     Help { topic: "TAGMSG", lines: &["TAGMSG <#room|@#room|nick>[,…]", "Sends only tags (such as +typing) without text, to clients with the message-tags capability; needs that capability."] },
     Help { topic: "TIME", lines: &["TIME", "The server's local time."] },
     Help { topic: "TOPIC", lines: &["TOPIC <#room> [:topic]", "Shows or sets the topic (under +t, operators only)."] },
+    Help { topic: "UNKLINE", lines: &["UNKLINE <mask>", "Server operators only: lifts the server ban on this mask, as given to KLINE or as STATS k shows it."] },
     Help { topic: "USER", lines: &["USER <username> 0 * :<real name>", "Registration: your username and real name."] },
     Help { topic: "USERHOST", lines: &["USERHOST <nick> [<nick> …]", "The user@host of up to five nicks."] },
     Help { topic: "VERSION", lines: &["VERSION", "This server's software version."] },

@@ -25,13 +25,16 @@
 //! 200 ms ago while the disk keeps up).
 
 mod accounts;
+mod bans;
 mod rooms;
 
 pub use accounts::AccountChange;
+pub use bans::ServerBanChange;
 pub use rooms::RoomChange;
 
 use crate::core::{
-    Account, HistoryKind, HistoryRecord, MarkerChange, ReadMarker, RegisteredRoom, Timestamp,
+    Account, HistoryKind, HistoryRecord, MarkerChange, ReadMarker, RegisteredRoom, ServerBan,
+    Timestamp,
 };
 use crate::proto::casefold;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
@@ -231,6 +234,8 @@ pub struct Restored {
     pub accounts: Vec<Account>,
     /// Every room registered with ChanServ.
     pub rooms: Vec<RegisteredRoom>,
+    /// Every server ban (KLINE), expired ones included.
+    pub server_bans: Vec<ServerBan>,
 }
 
 enum Request {
@@ -239,6 +244,7 @@ enum Request {
         markers: Vec<MarkerChange>,
         accounts: Vec<AccountChange>,
         rooms: Vec<RoomChange>,
+        bans: Vec<ServerBanChange>,
         /// Dropped (closing the channel) once the commit has finished:
         /// unlike a message, a closed channel stays closed, so a `Commit`
         /// reads as done however often it is asked.
@@ -311,17 +317,18 @@ impl Store {
     /// (together with any other batch already waiting) and returns at once.
     /// Commits finish in the order they were begun.
     pub fn begin_commit(&self, records: Vec<HistoryRecord>) -> Commit {
-        self.begin_commit_with_markers(records, Vec::new(), Vec::new(), Vec::new())
+        self.begin_commit_with_markers(records, Vec::new(), Vec::new(), Vec::new(), Vec::new())
     }
 
-    /// Like [`Store::begin_commit`], with read marker, account and
-    /// registered room changes in the same transaction (after the records).
+    /// Like [`Store::begin_commit`], with read marker, account, registered
+    /// room and server ban changes in the same transaction (after the records).
     pub fn begin_commit_with_markers(
         &self,
         records: Vec<HistoryRecord>,
         markers: Vec<MarkerChange>,
         accounts: Vec<AccountChange>,
         rooms: Vec<RoomChange>,
+        bans: Vec<ServerBanChange>,
     ) -> Commit {
         let (done, wait) = async_channel::bounded(1);
         if let Some(requests) = &self.requests {
@@ -332,6 +339,7 @@ impl Store {
                 markers,
                 accounts,
                 rooms,
+                bans,
                 done,
             });
         }
@@ -492,6 +500,7 @@ fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Re
         read_markers,
         accounts: accounts::load_accounts(db)?,
         rooms: rooms::load_rooms(db, &options.path())?,
+        server_bans: bans::load_server_bans(db)?,
     })
 }
 
@@ -590,18 +599,20 @@ impl Worker {
                     markers,
                     accounts,
                     rooms,
+                    bans,
                     done,
                 }) => {
                     // Group commit: whatever else is already waiting joins
                     // this transaction.
-                    let (mut records, mut markers, mut accounts, mut rooms) =
-                        (records, markers, accounts, rooms);
+                    let (mut records, mut markers, mut accounts, mut rooms, mut bans) =
+                        (records, markers, accounts, rooms, bans);
                     let mut waiting = vec![done];
                     while let Ok(Request::Commit {
                         records: more,
                         markers: more_markers,
                         accounts: more_accounts,
                         rooms: more_rooms,
+                        bans: more_bans,
                         done,
                     }) = inbox.try_recv()
                     {
@@ -609,16 +620,21 @@ impl Worker {
                         markers.extend(more_markers);
                         accounts.extend(more_accounts);
                         rooms.extend(more_rooms);
+                        bans.extend(more_bans);
                         waiting.push(done);
                     }
-                    let outcome = self
-                        .write_all(&records, &markers, &accounts, &rooms)
-                        .or_else(|_| {
-                            // A full disk or a file-size limit often leaves room
-                            // once the WAL is checkpointed and truncated: try once more.
-                            self.shrink_wal();
-                            self.write_all(&records, &markers, &accounts, &rooms)
-                        });
+                    let changes = Changes {
+                        markers: &markers,
+                        accounts: &accounts,
+                        rooms: &rooms,
+                        bans: &bans,
+                    };
+                    let outcome = self.write_all(&records, changes).or_else(|_| {
+                        // A full disk or a file-size limit often leaves room
+                        // once the WAL is checkpointed and truncated: try once more.
+                        self.shrink_wal();
+                        self.write_all(&records, changes)
+                    });
                     let now = Instant::now();
                     if let Some(report) =
                         self.health.record(outcome, records.len(), &self.path, now)
@@ -645,20 +661,20 @@ impl Worker {
 
     #[cfg(test)]
     fn write(&mut self, records: &[HistoryRecord]) -> rusqlite::Result<()> {
-        self.write_all(records, &[], &[], &[])
+        self.write_all(records, Changes::default())
     }
 
-    /// Stores `records` and then `markers` in one transaction. A `Redact`
-    /// record deletes the message it names; a `Rename` record moves its
-    /// room's rows (all but earlier renames, which stay at the name they
+    /// Stores `records` and then the other `changes` in one transaction. A
+    /// `Redact` record deletes the message it names; a `Rename` record moves
+    /// its room's rows (all but earlier renames, which stay at the name they
     /// left) and read markers to the new name.
-    fn write_all(
-        &mut self,
-        records: &[HistoryRecord],
-        markers: &[MarkerChange],
-        accounts: &[AccountChange],
-        rooms: &[RoomChange],
-    ) -> rusqlite::Result<()> {
+    fn write_all(&mut self, records: &[HistoryRecord], changes: Changes) -> rusqlite::Result<()> {
+        let Changes {
+            markers,
+            accounts,
+            rooms,
+            bans,
+        } = changes;
         // Changes to the per-room message counts, in record order, applied
         // only once the transaction has committed.
         let mut counts: Vec<Count> = Vec::with_capacity(records.len());
@@ -704,6 +720,9 @@ impl Worker {
         }
         if !rooms.is_empty() {
             rooms::save_rooms(&tx, rooms)?;
+        }
+        if !bans.is_empty() {
+            bans::save_server_bans(&tx, bans)?;
         }
         tx.commit()?;
         for count in counts {
@@ -809,6 +828,15 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// What a commit changes besides history records, stored after them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Changes<'a> {
+    markers: &'a [MarkerChange],
+    accounts: &'a [AccountChange],
+    rooms: &'a [RoomChange],
+    bans: &'a [ServerBanChange],
 }
 
 /// A change to [`Worker::messages`] made by one stored record.
@@ -1223,13 +1251,14 @@ mod tests {
                 record(2, HistoryKind::Rename, "#a", "#b"),
                 record(3, HistoryKind::Privmsg, "#b", "two"),
             ],
-            &[
-                marker("x", "#b", 5),
-                marker("y", "#b", 5),
-                marker("y", "#c", 9),
-            ],
-            &[],
-            &[],
+            Changes {
+                markers: &[
+                    marker("x", "#b", 5),
+                    marker("y", "#b", 5),
+                    marker("y", "#c", 9),
+                ],
+                ..Changes::default()
+            },
         )
         .expect("write");
         w.write(&[record(4, HistoryKind::Rename, "#b", "#C moving on")])
@@ -1295,7 +1324,11 @@ mod tests {
             AccountChange::Save(changed.clone()),
             AccountChange::Delete("bob".into()),
         ];
-        w.write_all(&[], &[], &changes, &[]).expect("write");
+        let changes = Changes {
+            accounts: &changes,
+            ..Changes::default()
+        };
+        w.write_all(&[], changes).expect("write");
         let restored = load(&w.db, &options, Timestamp(0)).expect("load");
         assert_eq!(restored.accounts, [changed]);
     }
@@ -1325,7 +1358,11 @@ mod tests {
             RoomChange::Save(Box::new(changed.clone())),
             RoomChange::Delete("#gone".into()),
         ];
-        w.write_all(&[], &[], &[], &changes).expect("write");
+        let changes = Changes {
+            rooms: &changes,
+            ..Changes::default()
+        };
+        w.write_all(&[], changes).expect("write");
         let restored = load(&w.db, &options, Timestamp(0)).expect("load");
         assert_eq!(restored.rooms, [changed]);
         let state: String =
@@ -1360,23 +1397,60 @@ mod tests {
     }
 
     #[test]
+    fn server_bans_are_saved_replaced_deleted_and_restored_with_their_expiry() {
+        let (_dir, options) = temp_db("bans");
+        let mut w = worker(&options);
+        let ban = |mask: &str, expires_at: Option<u64>| ServerBan {
+            mask: mask.into(),
+            reason: "spam".into(),
+            set_by: "alice".into(),
+            set_at: Timestamp(1_000),
+            expires_at: expires_at.map(Timestamp),
+        };
+        let replaced = ServerBan {
+            reason: "more spam".into(),
+            ..ban("*!*@192.0.2.0/24", None)
+        };
+        let changes = [
+            ServerBanChange::Save(ban("*!*@192.0.2.0/24", None)),
+            ServerBanChange::Save(ban("*!eve@*", Some(61_000))),
+            ServerBanChange::Save(ban("bob!*@*", None)),
+            ServerBanChange::Save(replaced.clone()),
+            ServerBanChange::Delete("bob!*@*".into()),
+        ];
+        let changes = Changes {
+            bans: &changes,
+            ..Changes::default()
+        };
+        w.write_all(&[], changes).expect("write");
+        drop(w);
+        let w = worker(&options);
+        let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+        assert_eq!(
+            restored.server_bans,
+            [replaced, ban("*!eve@*", Some(61_000))]
+        );
+    }
+
+    #[test]
     fn read_markers_are_replaced_forgotten_and_restored_least_recently_set_first() {
         let (_dir, options) = temp_db("markers");
         let mut w = worker(&options);
         w.write_all(
             &[],
-            &[
-                marker("x", "#a", 10),
-                marker("y", "bob", 20),
-                marker("x", "#a", 30),
-                marker("x", "#gone", 40),
-                MarkerChange::Forget {
-                    owner: "x".into(),
-                    target: "#gone".into(),
-                },
-            ],
-            &[],
-            &[],
+            Changes {
+                markers: &[
+                    marker("x", "#a", 10),
+                    marker("y", "bob", 20),
+                    marker("x", "#a", 30),
+                    marker("x", "#gone", 40),
+                    MarkerChange::Forget {
+                        owner: "x".into(),
+                        target: "#gone".into(),
+                    },
+                ],
+                ..Changes::default()
+            },
         )
         .expect("write");
         let restored = load(&w.db, &options, Timestamp(0)).expect("load");

@@ -631,7 +631,9 @@ impl World {
                 | Action::SaveAccount(_)
                 | Action::DeleteAccount { .. }
                 | Action::SaveRoom(_)
-                | Action::DeleteRoom { .. } => continue,
+                | Action::DeleteRoom { .. }
+                | Action::SaveServerBan(_)
+                | Action::DeleteServerBan { .. } => continue,
             };
             for &to in &targets {
                 if !open_before.contains(&to) || closed_now.contains(&to) {
