@@ -224,6 +224,28 @@ fn sasl_plain_logs_in_before_registration_with_903_and_fails_with_904() {
 }
 
 #[test]
+fn account_tag_is_not_offered_while_no_line_would_carry_it() {
+    // A client that asked for account-tag would take a message without an
+    // `account=` tag to come from someone logged out; until messages carry
+    // it, it must not be granted.
+    let mut h = Harness::new();
+    let c = h.connect(1, "127.0.0.1:5000");
+    h.send(c, "CAP LS 302");
+    let ls = lines(&mut h, c).join("\n");
+    assert!(
+        ls.contains("account-notify") && !ls.contains("account-tag"),
+        "{ls}"
+    );
+    h.send(c, "CAP REQ account-tag");
+    let got = lines(&mut h, c);
+    assert!(
+        got.iter()
+            .any(|l| l.contains(" CAP * NAK ") && l.ends_with("account-tag")),
+        "{got:?}"
+    );
+}
+
+#[test]
 fn sasl_refuses_unknown_mechanisms_aborts_and_overlong_chunks_exactly() {
     let mut h = Harness::with_config(ServerConfig::default());
     let c = h.connect(1, "192.0.2.7:5000");

@@ -58,8 +58,6 @@ pub struct Caps {
     pub sasl: bool,
     /// `account-notify`: hears `ACCOUNT` when people in its rooms log in or out.
     pub account_notify: bool,
-    /// `account-tag`: messages from logged-in people carry `account=`.
-    pub account_tag: bool,
     /// `draft/account-registration`: may use `REGISTER` (which works anyway).
     pub account_registration: bool,
 }

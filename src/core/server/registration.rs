@@ -46,7 +46,8 @@ const CAPABILITIES: &[&str] = &[
     "draft/channel-rename",
     "sasl",
     "account-notify",
-    "account-tag",
+    // Not `account-tag`: no line carries `account=` yet, and a client that
+    // was granted it would read every message as from someone logged out.
     "draft/account-registration",
 ];
 
@@ -80,7 +81,6 @@ fn cap_flag<'a>(caps: &'a mut Caps, cap: &str) -> Option<&'a mut bool> {
         "draft/channel-rename" => &mut caps.channel_rename,
         "sasl" => &mut caps.sasl,
         "account-notify" => &mut caps.account_notify,
-        "account-tag" => &mut caps.account_tag,
         "draft/account-registration" => &mut caps.account_registration,
         _ => return None,
     })
