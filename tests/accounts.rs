@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{member, user, Harness};
+use common::{member, scram_client, user, Harness};
 use natter::core::{ConnId, Event, ServerConfig};
 
 /// Every line `conn` received since last asked, as text.
@@ -420,57 +420,6 @@ fn nobody_can_take_a_service_nick() {
         &lines(&mut h, c),
         " 432 alice NickServ :Erroneous nickname (reserved for a service)"
     ));
-}
-
-/// The client side of SCRAM-SHA-256 (RFC 5802), written from the RFC.
-mod scram_client {
-    use base64::engine::general_purpose::STANDARD as B64;
-    use base64::Engine;
-    use hmac::{Hmac, Mac};
-    use sha2::{Digest, Sha256};
-
-    fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-        let mut m = Hmac::<Sha256>::new_from_slice(key).expect("any key");
-        m.update(data);
-        m.finalize().into_bytes().to_vec()
-    }
-
-    /// `(client_final, expected server signature)` for `server_first`.
-    pub fn finish(
-        user: &str,
-        password: &str,
-        client_nonce: &str,
-        server_first: &str,
-    ) -> (String, String) {
-        let field = |k: &str| {
-            server_first
-                .split(',')
-                .find_map(|f| f.strip_prefix(k))
-                .expect("field")
-                .to_string()
-        };
-        let (nonce, salt, iterations) = (field("r="), field("s="), field("i="));
-        let salt = B64.decode(salt).expect("salt");
-        let iterations: u32 = iterations.parse().expect("i");
-        let mut salted = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iterations, &mut salted);
-        let client_key = hmac(&salted, b"Client Key");
-        let stored_key = Sha256::digest(&client_key);
-        let without_proof = format!("c=biws,r={nonce}");
-        let auth = format!("n={user},r={client_nonce},{server_first},{without_proof}");
-        let signature = hmac(&stored_key, auth.as_bytes());
-        let proof: Vec<u8> = client_key
-            .iter()
-            .zip(&signature)
-            .map(|(a, b)| a ^ b)
-            .collect();
-        let server_key = hmac(&salted, b"Server Key");
-        let server_signature = B64.encode(hmac(&server_key, auth.as_bytes()));
-        (
-            format!("{without_proof},p={}", B64.encode(proof)),
-            format!("v={server_signature}"),
-        )
-    }
 }
 
 /// The decoded payload of the last `AUTHENTICATE` line in `got`.

@@ -228,13 +228,13 @@ fn every_message_a_client_received_survives_kill_9_of_the_server() {
 }
 
 /// A disk that fills up mid-chat, made real with a file-size limit: every
-/// file the server writes is capped at 64 KiB (RLIMIT_FSIZE, set by
+/// file the server writes is capped at 96 KiB (RLIMIT_FSIZE, set by
 /// util-linux's `prlimit`), so first the WAL and then the database itself
 /// cannot grow. Each group of ten messages is delivered before the next is
 /// sent, so each is its own commit and dozens of commits fail.
 #[test]
 fn a_disk_that_fills_up_is_reported_once_and_live_chat_goes_on() {
-    const LIMIT: &str = "--fsize=65536";
+    const LIMIT: &str = "--fsize=98304";
     let dir = temp_dir("history-disk-full");
     let args = binary_args(&dir);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -245,7 +245,7 @@ fn a_disk_that_fills_up_is_reported_once_and_live_chat_goes_on() {
     mouth.sync();
     // Short texts: server.log (also capped) holds each in ~40 bytes, the
     // database in well over 100 with its indexes, so the database fills first.
-    let sent: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+    let sent: Vec<String> = (0..1500).map(|i| format!("m{i}")).collect();
     let mut heard = Vec::new();
     for group in sent.chunks(10) {
         for text in group {

@@ -446,9 +446,12 @@ fn cap_req_is_all_or_nothing() {
         shapes(&take_after(
             &mut h,
             alice,
-            "CAP REQ :setname extended-join sasl"
+            "CAP REQ :setname extended-join draft/metadata-2"
         )),
-        [shape("CAP", &["NAK", "setname extended-join sasl"])]
+        [shape(
+            "CAP",
+            &["NAK", "setname extended-join draft/metadata-2"]
+        )]
     );
     assert_eq!(
         take_after(&mut h, alice, "CAP LIST")[0].params[1..],

@@ -177,9 +177,26 @@ fn roots(trust: &Trust) -> Result<rustls::RootCertStore, ClientError> {
     Ok(roots)
 }
 
+/// A TLS client certificate to present: its chain (leaf first) and key.
+/// The server's fingerprint of the leaf is what `NickServ CERT ADD` stores
+/// and SASL EXTERNAL logs in with.
+pub struct ClientIdentity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
 /// The rustls client configuration for `trust` (TLS 1.2 and 1.3 only), and
 /// where its verifier records the server certificate's fingerprint.
 fn client_config(trust: &Trust) -> Result<(Arc<rustls::ClientConfig>, Seen), ClientError> {
+    client_config_as(trust, None)
+}
+
+/// As [`client_config`], presenting `identity` when the server asks for a
+/// client certificate.
+fn client_config_as(
+    trust: &Trust,
+    identity: Option<ClientIdentity>,
+) -> Result<(Arc<rustls::ClientConfig>, Seen), ClientError> {
     let provider = provider();
     let seen: Seen = Arc::new(Mutex::new(None));
     let verifier: Arc<dyn ServerCertVerifier> = match trust {
@@ -209,15 +226,21 @@ fn client_config(trust: &Trust) -> Result<(Arc<rustls::ClientConfig>, Seen), Cli
             seen: seen.clone(),
         }),
     };
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let tls_error = |e: rustls::Error| ClientError::Tls {
+        addr: String::new(),
+        reason: e.to_string(),
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| ClientError::Tls {
-            addr: String::new(),
-            reason: e.to_string(),
-        })?
+        .map_err(tls_error)?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => builder
+            .with_client_auth_cert(id.chain, id.key)
+            .map_err(tls_error)?,
+    };
     Ok((Arc::new(config), seen))
 }
 
@@ -249,7 +272,20 @@ pub fn handshake(
     addr: &str,
     trust: &Trust,
 ) -> Result<TlsHalves, ClientError> {
-    let (config, seen) = client_config(trust)?;
+    handshake_as(socket, host, addr, trust, None)
+}
+
+/// As [`handshake`], presenting the client certificate `identity` if the
+/// server asks for one (natter-server's TLS port does, optionally, for
+/// SASL EXTERNAL).
+pub fn handshake_as(
+    socket: TcpStream,
+    host: &str,
+    addr: &str,
+    trust: &Trust,
+    identity: Option<ClientIdentity>,
+) -> Result<TlsHalves, ClientError> {
+    let (config, seen) = client_config_as(trust, identity)?;
     let name = ServerName::try_from(host.to_string()).map_err(|_| ClientError::Tls {
         addr: addr.to_string(),
         reason: format!("{host:?} is not a valid host name for TLS"),

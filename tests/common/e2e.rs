@@ -47,11 +47,14 @@ pub fn start_with(options: ServerOptions) -> RunningServer {
     RunningServer::start(options).expect("server starts on an ephemeral port")
 }
 
-/// One IRC client over a plain blocking socket.
+/// One IRC client over a plain blocking socket, or TLS over one
+/// ([`Client::connect_tls`]).
 pub struct Client {
     pub nick: String,
-    stream: TcpStream,
-    reader: BufReader<TcpStream>,
+    /// The TCP socket underneath, kept to shut it down.
+    socket: TcpStream,
+    writer: Box<dyn Write + Send>,
+    reader: BufReader<Box<dyn std::io::Read + Send>>,
     sync_count: usize,
 }
 
@@ -68,11 +71,44 @@ impl Client {
         stream
             .set_read_timeout(Some(READ_TIMEOUT))
             .expect("set read timeout");
-        let reader = BufReader::new(stream.try_clone().expect("clone socket"));
+        let reader: Box<dyn std::io::Read + Send> =
+            Box::new(stream.try_clone().expect("clone socket"));
+        let writer = Box::new(stream.try_clone().expect("clone socket"));
         Client {
             nick: nick.to_string(),
-            stream,
-            reader,
+            socket: stream,
+            writer,
+            reader: BufReader::new(reader),
+            sync_count: 0,
+        }
+    }
+
+    /// Connects over TLS to `addr` (any server certificate accepted: the
+    /// tests make their own), presenting the client certificate
+    /// `identity` if given; not registered.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        nick: &str,
+        identity: Option<natter::client::tls::ClientIdentity>,
+    ) -> Client {
+        use natter::client::tls::{handshake_as, Trust};
+        let socket = TcpStream::connect(addr).expect("the TLS port accepts connections");
+        socket
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("set read timeout");
+        let halves = handshake_as(
+            socket.try_clone().expect("clone socket"),
+            "127.0.0.1",
+            &addr.to_string(),
+            &Trust::Insecure,
+            identity,
+        )
+        .unwrap_or_else(|e| panic!("{nick}: TLS handshake with {addr}: {e}"));
+        Client {
+            nick: nick.to_string(),
+            socket,
+            writer: Box::new(halves.writer),
+            reader: BufReader::new(Box::new(halves.reader)),
             sync_count: 0,
         }
     }
@@ -100,12 +136,12 @@ impl Client {
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write to server");
+        self.writer.write_all(bytes).expect("write to server");
     }
 
     /// Like [`Client::send_raw`], but reports a dead server instead of panicking.
     pub fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes)
+        self.writer.write_all(bytes)
     }
 
     /// The next line without CR LF; `None` at end of stream or on reset.
@@ -160,9 +196,28 @@ impl Client {
         lines
     }
 
+    /// Starts registering with the `sasl` capability requested (CAP LS 302,
+    /// CAP REQ, NICK, USER), reading up to the server's CAP ACK.
+    pub fn start_sasl_registration(&mut self) {
+        let nick = self.nick.clone();
+        self.send("CAP LS 302");
+        self.send("CAP REQ :sasl");
+        self.send(&format!("NICK {nick}"));
+        self.send(&format!("USER {} 0 * :{nick}", nick.to_lowercase()));
+        let lines = self.read_until(|l| l.contains(" CAP * ACK ") || l.contains(" CAP * NAK "));
+        let last = lines.last().map(String::as_str).unwrap_or_default();
+        assert!(last.contains(" ACK "), "sasl was refused: {lines:#?}");
+    }
+
+    /// `CAP END`, then the welcome up to the MOTD's end; returns the lines.
+    pub fn finish_registration(&mut self) -> Vec<String> {
+        self.send("CAP END");
+        self.read_until(|l| l.contains(" 376 ") || l.contains(" 422 "))
+    }
+
     /// Drops the socket at once, without QUIT.
     pub fn vanish(self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.socket.shutdown(Shutdown::Both);
     }
 }
 
@@ -193,6 +248,8 @@ pub fn strip_timestamp(line: &str) -> &str {
 pub struct ServerProcess {
     pub child: std::process::Child,
     pub addr: SocketAddr,
+    /// The TLS port's address, when started with `--tls-cert`.
+    pub tls_addr: Option<SocketAddr>,
     /// stderr lines after the "listening" line, collected by a thread.
     stderr: Option<std::thread::JoinHandle<Vec<String>>>,
 }
@@ -233,10 +290,20 @@ impl ServerProcess {
             .strip_prefix("natter-server listening on ")
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first stderr line: {first:?}"));
+        let tls_addr = args.contains(&"--tls-cert").then(|| {
+            let mut second = String::new();
+            stderr.read_line(&mut second).expect("read server stderr");
+            second
+                .trim()
+                .strip_prefix("natter-server listening for TLS on ")
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected second stderr line: {second:?}"))
+        });
         let stderr = std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect());
         ServerProcess {
             child,
             addr,
+            tls_addr,
             stderr: Some(stderr),
         }
     }

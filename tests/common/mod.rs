@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod model;
+pub mod scram_client;
 
 use natter::core::{
     render_log_line, Account, Action, ConnId, Credentials, Event, HashPurpose, HistoryRecord,
