@@ -509,7 +509,7 @@ fn sasl_scram_with_a_wrong_password_or_no_such_account_fails_alike() {
     }
     assert!(h
         .log_text()
-        .contains("failed to log in as nobody (SASL SCRAM-SHA-256)"));
+        .contains("failed to log in as an unknown account (SASL SCRAM-SHA-256)"));
 }
 
 /// Logs `nick` in (it registered earlier with the test password).
@@ -630,4 +630,19 @@ fn messages_from_a_logged_in_sender_carry_its_account_to_account_tag_clients() {
         h.take(bob),
         [":carol!carol@127.0.0.1 PRIVMSG #lobby :no account"]
     );
+}
+
+#[test]
+fn a_password_typed_where_the_account_name_belongs_never_reaches_the_log() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    h.send(alice, "NS LOGOUT");
+    h.send(alice, "NS IDENTIFY correct-horse-typo correct-horse-typo");
+    h.answer_password_checks();
+    let log = h.log_text();
+    assert!(
+        log.contains("[alice] failed to log in as an unknown account (NickServ IDENTIFY)"),
+        "{log}"
+    );
+    assert!(!log.contains("correct-horse-typo"), "{log}");
 }

@@ -324,7 +324,7 @@ impl Server {
             self.login_throttle.failed(&keys, now.mono);
             let entry = LogEntry::LoginFailed {
                 nick,
-                account: account.to_string(),
+                account: self.logged_name(account),
                 how: how.to_string(),
             };
             self.log(now.wall, entry);
@@ -403,6 +403,16 @@ impl Server {
         self.log(now.wall, LogEntry::LoggedOut { nick, account });
         self.protect_nick(conn, now);
         self.apply_account_privileges(conn, Some(now));
+    }
+
+    /// How a failed login's account is logged: its name if it exists, else
+    /// a stand-in, so a password typed where a name belongs (`IDENTIFY pw
+    /// pw`) never reaches server.log.
+    pub(super) fn logged_name(&self, typed: &str) -> String {
+        match self.accounts.get(typed) {
+            Some(account) => account.name.clone(),
+            None => "an unknown account".to_string(),
+        }
     }
 
     /// `conn` is no longer logged in to `account`.

@@ -233,7 +233,7 @@ impl Server {
                 let nick = self.nick_of(conn).unwrap_or("*").to_string();
                 let entry = LogEntry::LoginFailed {
                     nick,
-                    account: username,
+                    account: self.logged_name(&username),
                     how: "SASL SCRAM-SHA-256".into(),
                 };
                 self.log(now.wall, entry);
@@ -275,7 +275,7 @@ impl Server {
         let Some(account) = account else {
             let entry = LogEntry::LoginFailed {
                 nick,
-                account: if authzid.is_empty() {
+                account: if authzid.is_empty() || self.accounts.get(authzid).is_none() {
                     "*".into()
                 } else {
                     authzid.to_string()
