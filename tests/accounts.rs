@@ -646,3 +646,28 @@ fn a_password_typed_where_the_account_name_belongs_never_reaches_the_log() {
     );
     assert!(!log.contains("correct-horse-typo"), "{log}");
 }
+
+#[test]
+fn read_markers_belong_to_the_account_so_every_session_shares_them() {
+    let mut h = Harness::new();
+    let laptop = registered(&mut h, 1, "alice");
+    h.send(laptop, "CAP REQ draft/read-marker");
+    h.send(laptop, "JOIN #lobby");
+    h.send(laptop, "MARKREAD #lobby timestamp=2023-11-09T12:30:00.000Z");
+    h.take(laptop);
+    let phone = user(&mut h, 2, "alice_phone");
+    h.send(phone, "CAP REQ draft/read-marker");
+    h.send(phone, "NS IDENTIFY alice correct-horse");
+    h.answer_password_checks();
+    h.take(phone);
+    h.send(phone, "MARKREAD #lobby");
+    assert!(has(
+        &lines(&mut h, phone),
+        "MARKREAD #lobby timestamp=2023-11-09T12:30:00.000Z"
+    ));
+    // Someone else on the same host, not logged in, has none.
+    let other = user(&mut h, 3, "mallory");
+    h.send(other, "CAP REQ draft/read-marker");
+    h.send(other, "MARKREAD #lobby");
+    assert!(has(&lines(&mut h, other), "MARKREAD #lobby *"));
+}

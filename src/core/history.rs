@@ -39,7 +39,7 @@ pub enum HistoryKind {
     /// Someone left by QUIT or a dropped connection (`text` is the reason).
     Quit,
     /// A private PRIVMSG or NOTICE; `target` is the recipient's nick. Stored,
-    /// never replayed until accounts can prove who owns a conversation.
+    /// replayed (CHATHISTORY on a nick) only to the accounts at either end.
     Private,
     /// An operator removed someone (`text` is `victim reason`).
     Kick,

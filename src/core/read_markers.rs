@@ -8,13 +8,13 @@
 //! returned as [`MarkerChange`]s for the durable store, which feeds the
 //! markers back at startup ([`crate::core::Event::ReadMarkersRestored`]).
 //!
-//! Who owns a marker: natter has no accounts yet, so a marker belongs to
-//! the `nick!user@host` that set it (nick case-folded), see [`owner_key`].
-//! The same person coming back from the same place with the same nick and
-//! username gets their markers back, across reconnects and restarts;
-//! someone else who takes the nick from elsewhere does not see them (the
-//! spec forbids showing one user's markers to another). Once accounts
-//! exist, the account name becomes the owner.
+//! Who owns a marker: a logged-in user's account (`account:alice`: every
+//! session of the account shares them); otherwise the `nick!user@host`
+//! that set it (nick case-folded), see [`owner_key`]. The same person
+//! coming back from the same place with the same nick and username gets
+//! their markers back, across reconnects and restarts; someone else who
+//! takes the nick from elsewhere does not see them (the spec forbids
+//! showing one user's markers to another).
 //!
 //! Must never read a clock or do I/O: times come from the caller.
 

@@ -87,9 +87,14 @@ impl Server {
         self.send_read_marker(conn, name, stored);
     }
 
-    /// Whose markers `conn` reads and sets: its `nick!user@host`.
+    /// Whose markers `conn` reads and sets: its account's when it is
+    /// logged in (every session shares them), else its `nick!user@host`.
     fn marker_owner(&self, conn: ConnId) -> Option<String> {
         let c = self.connections.get(&conn)?;
+        if let Some(account) = &c.account {
+            // No `!`: never the same key as a `nick!user@host` owner.
+            return Some(format!("account:{}", crate::proto::casefold(account)));
+        }
         Some(owner_key(
             c.nick.as_deref()?,
             c.user.as_deref().unwrap_or("unknown"),

@@ -98,7 +98,7 @@ impl Server {
         c.rooms.insert(folded.clone());
         c.invites.remove(&folded);
         let nick = c.nick_or_star().to_string();
-        // extended-join: `*` is "no account", the only answer until accounts exist.
+        // extended-join: the account, or `*` for "not logged in".
         let account = c.account.clone().unwrap_or_else(|| "*".to_string());
         let realname = c.realname.clone();
         let registered = self.registered.contains(&folded);
