@@ -4,25 +4,12 @@
 
 mod common;
 
-use common::{member, scram_client, user, Harness};
+use common::{has, member, registered, scram_client, user, Harness};
 use natter::core::{ConnId, Event, ServerConfig};
 
 /// Every line `conn` received since last asked, as text.
 fn lines(h: &mut Harness, conn: ConnId) -> Vec<String> {
     h.take(conn)
-}
-
-fn has(lines: &[String], needle: &str) -> bool {
-    lines.iter().any(|l| l.contains(needle))
-}
-
-/// `alice` registers her nick with NickServ (and is logged in by it).
-fn registered(h: &mut Harness, id: u64, nick: &str) -> ConnId {
-    let conn = user(h, id, nick);
-    h.send(conn, "PRIVMSG NickServ :REGISTER correct-horse");
-    h.answer_password_checks();
-    h.take(conn);
-    conn
 }
 
 /// `AUTHENTICATE PLAIN` with `account` and `password`, before registration.

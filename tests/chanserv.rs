@@ -4,23 +4,10 @@
 
 mod common;
 
-use common::{user, Harness};
+use common::{has, registered, user, Harness};
 use natter::core::{AccessLevel, ConnId};
 
 const CS: &str = ":ChanServ!ChanServ@services NOTICE";
-
-fn has(lines: &[String], needle: &str) -> bool {
-    lines.iter().any(|l| l.contains(needle))
-}
-
-/// `nick` registers its nick with NickServ (and is logged in by it).
-fn registered(h: &mut Harness, id: u64, nick: &str) -> ConnId {
-    let conn = user(h, id, nick);
-    h.send(conn, "PRIVMSG NickServ :REGISTER correct-horse");
-    h.answer_password_checks();
-    h.take(conn);
-    conn
-}
 
 /// `founder` (logged in) creates `room` and registers it with ChanServ.
 fn registered_room(h: &mut Harness, founder: ConnId, room: &str) {

@@ -257,6 +257,24 @@ pub fn user(h: &mut Harness, id: u64, nick: &str) -> ConnId {
     conn
 }
 
+/// Whether any of `lines` contains `needle`.
+pub fn has(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l.contains(needle))
+}
+
+/// The password of every account [`registered`] makes.
+pub const PASSWORD: &str = "correct-horse";
+
+/// Registers `nick` and its account with NickServ (password [`PASSWORD`]),
+/// logged in, replies thrown away.
+pub fn registered(h: &mut Harness, id: u64, nick: &str) -> ConnId {
+    let conn = user(h, id, nick);
+    h.send(conn, &format!("PRIVMSG NickServ :REGISTER {PASSWORD}"));
+    h.answer_password_checks();
+    h.take(conn);
+    conn
+}
+
 /// Registers `nick` and joins it to `rooms`, throwing away the replies.
 pub fn member(h: &mut Harness, id: u64, nick: &str, rooms: &str) -> ConnId {
     let conn = user(h, id, nick);
