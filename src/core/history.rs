@@ -259,8 +259,8 @@ impl RoomHistory {
         self.records.back()
     }
 
-    /// Index of the first record strictly after `sel` (for msgid: after that
-    /// message; for time: at or after... strictly later than that instant).
+    /// Index of the first record strictly after `sel`: after that message
+    /// (msgid), or strictly later than that instant (timestamp).
     fn after_index(&self, sel: Selector) -> usize {
         match sel {
             Selector::MsgId(id) => self.records.partition_point(|r| r.id <= id),

@@ -441,14 +441,12 @@ impl Server {
                 }
                 continue;
             };
-            self.kick(conn, victim, &folded, &source, &kicker_nick, &comment, now);
+            self.kick(victim, &folded, &source, &kicker_nick, &comment, now);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn kick(
         &mut self,
-        _kicker: ConnId,
         victim: ConnId,
         folded: &str,
         source: &str,
