@@ -7,10 +7,10 @@
 #[path = "common/e2e.rs"]
 mod e2e;
 
-use e2e::{python_irc_client_available, start_server, Client};
+use e2e::{python_irc_client_available, read_printed, start_server, Client};
 use natter::net::DEFAULT_SENDQ;
 use natter::proto::Message;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
@@ -32,24 +32,6 @@ fn python_client(addr: SocketAddr, nick: &str, role: &str, peer: &str) -> ChildG
         .spawn()
         .expect("python3 runs (the interop test needs Python 3)");
     ChildGuard(child)
-}
-
-/// Reads the script's stdout into `printed` up to the line `want`.
-fn read_printed(stdout: &mut BufReader<ChildStdout>, printed: &mut Vec<String>, want: &str) {
-    loop {
-        let mut line = String::new();
-        let n = stdout.read_line(&mut line).expect("read python stdout");
-        assert!(
-            n > 0,
-            "python client ended before printing {want}: {printed:#?}"
-        );
-        let line = line.trim_end().to_string();
-        let found = line == want;
-        printed.push(line);
-        if found {
-            return;
-        }
-    }
 }
 
 /// Waits for the script to end; everything it printed, and whether it succeeded.

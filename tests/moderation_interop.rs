@@ -5,11 +5,11 @@
 #[path = "common/e2e.rs"]
 mod e2e;
 
-use e2e::{python_irc_client_available, start_server, Client};
+use e2e::{python_irc_client_available, read_printed, start_server, Client};
 use natter::net::DEFAULT_SENDQ;
 use natter::proto::Message;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{ChildStdout, Command, Stdio};
+use std::io::{BufReader, Read};
+use std::process::{Command, Stdio};
 
 fn parse(line: &str) -> Message {
     Message::parse(line).unwrap_or_else(|e| panic!("server sent a bad line {line:?}: {e:?}"))
@@ -31,24 +31,6 @@ fn assert_sent(message: &Message, command: &str, params: &[&str]) {
         message.command.eq_ignore_ascii_case(command) && message.params == params,
         "expected {command} {params:?} from Mod, got {message:?}"
     );
-}
-
-/// Reads the script's stdout into `printed` up to the line `want`.
-fn read_printed(stdout: &mut BufReader<ChildStdout>, printed: &mut Vec<String>, want: &str) {
-    loop {
-        let mut line = String::new();
-        let n = stdout.read_line(&mut line).expect("read python stdout");
-        assert!(
-            n > 0,
-            "python client ended before printing {want}: {printed:#?}"
-        );
-        let line = line.trim_end().to_string();
-        let found = line == want;
-        printed.push(line);
-        if found {
-            return;
-        }
-    }
 }
 
 #[test]

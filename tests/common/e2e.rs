@@ -381,6 +381,28 @@ pub fn run_server_expecting_exit(args: &[&str]) -> (std::process::ExitStatus, St
 /// Whether the third-party Python `irc` client is installed. A fresh machine
 /// with only Rust skips the interop tests, saying how to enable them; under
 /// `CI=true` (where .ci/run installs it) a missing package fails instead.
+/// Reads a helper script's stdout into `printed` up to the line `want`.
+pub fn read_printed(
+    stdout: &mut BufReader<std::process::ChildStdout>,
+    printed: &mut Vec<String>,
+    want: &str,
+) {
+    loop {
+        let mut line = String::new();
+        let n = stdout.read_line(&mut line).expect("read python stdout");
+        assert!(
+            n > 0,
+            "python client ended before printing {want}: {printed:#?}"
+        );
+        let line = line.trim_end().to_string();
+        let found = line == want;
+        printed.push(line);
+        if found {
+            return;
+        }
+    }
+}
+
 pub fn python_irc_client_available(test: &str) -> bool {
     let installed = std::process::Command::new("python3")
         .args(["-c", "import irc.client"])
