@@ -3,7 +3,7 @@
 //! Wiring only: parses the command line and runs [`natter::client::terminal`].
 
 use clap::Parser;
-use natter::client::terminal::{run, Options};
+use natter::client::terminal::{run, Account, Options};
 use natter::client::tls::Trust;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,9 +11,18 @@ use std::process::ExitCode;
 /// A terminal chat client for natter (and any IRC server).
 ///
 /// Connects as USERNAME, joins #lobby and shows the room. Type to talk;
-/// /help lists the commands (/msg, /join, /part, /names, /nick, /me, /topic,
-/// /quit). When stdin is not a terminal, each input line is sent, chat is
-/// printed as plain lines on stdout, and the client quits at the end of input.
+/// /help lists the commands (/msg, /query, /join, /part, /names, /nick, /me,
+/// /topic, /quit). When stdin is not a terminal, each input line is sent, chat
+/// is printed as plain lines on stdout, and the client quits at the end of
+/// input.
+///
+/// Logging in: with a password (--password-file FILE, or the NATTER_PASSWORD
+/// environment variable) the client logs in to the account USERNAME (or
+/// --account NAME) with SASL while connecting, then shows the private
+/// messages of the last day, and /query NICK shows your history with NICK.
+/// There is deliberately no --password option: anything on the command line
+/// is visible to every user of the machine in `ps`. Register an account
+/// first with `/msg NickServ REGISTER PASSWORD`.
 ///
 /// Exit status: 0 after a clean quit; 1 when the host is not found, the
 /// connection is refused or lost, the server's TLS certificate is refused,
@@ -58,6 +67,41 @@ struct Args {
     /// the default; prefer --tls-fingerprint.
     #[arg(long, requires = "tls", conflicts_with_all = ["tls_ca", "tls_fingerprint"])]
     insecure: bool,
+
+    /// The account to log in to (default: USERNAME). Needs a password
+    /// from --password-file or NATTER_PASSWORD.
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
+
+    /// Log in with the password on this file's first line (keep the file
+    /// readable only by you). Without it the password comes from the
+    /// NATTER_PASSWORD environment variable; with neither, the client
+    /// connects without logging in. (No --password option: the command line
+    /// shows in `ps`.)
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// The password from `file`'s first line, else from NATTER_PASSWORD.
+fn password(file: Option<&PathBuf>) -> Result<Option<String>, String> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?,
+        None => match std::env::var("NATTER_PASSWORD") {
+            Ok(text) => text,
+            Err(std::env::VarError::NotPresent) => return Ok(None),
+            Err(e) => return Err(format!("NATTER_PASSWORD: {e}")),
+        },
+    };
+    let first = text.lines().next().unwrap_or("").to_string();
+    if first.is_empty() {
+        let from = match file {
+            Some(path) => format!("the first line of {}", path.display()),
+            None => "NATTER_PASSWORD".to_string(),
+        };
+        return Err(format!("{from} is empty: put the account's password there"));
+    }
+    Ok(Some(first))
 }
 
 fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
@@ -70,6 +114,27 @@ fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let password = match password(args.password_file.as_ref()) {
+        Ok(password) => password,
+        Err(e) => {
+            eprintln!("natter-client: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let account = match (password, args.account) {
+        (Some(password), name) => Some(Account {
+            name: name.unwrap_or_else(|| args.username.clone()),
+            password,
+        }),
+        (None, Some(name)) => {
+            eprintln!(
+                "natter-client: --account {name} needs a password: put it in a file and pass \
+                 --password-file FILE, or set NATTER_PASSWORD"
+            );
+            return ExitCode::from(2);
+        }
+        (None, None) => None,
+    };
     let tls = match (args.tls, args.tls_ca, args.tls_fingerprint, args.insecure) {
         (false, ..) => None,
         (true, _, _, true) => {
@@ -90,6 +155,7 @@ fn main() -> ExitCode {
         host: args.host,
         port: args.port,
         room: args.room,
+        account,
     };
     match run(&options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,9 @@ pub enum Command {
     Say(String),
     /// `/msg TARGET TEXT`: a private message, or a message to another room.
     Msg { target: String, text: String },
+    /// `/query NICK [TEXT]`: open (or switch to) a private conversation
+    /// with NICK, showing its history; plain text then goes to NICK.
+    Query { nick: String, text: Option<String> },
     /// `/join #room`: join (or switch to) a room.
     Join(String),
     /// `/part [#room] [reason]`: leave the current room (or the one named).
@@ -84,8 +87,9 @@ impl std::error::Error for CommandError {}
 pub const HELP: &[&str] = &[
     "Commands:",
     "  /msg NICK TEXT     send a private message (or TEXT to another #room)",
+    "  /query NICK        talk privately with NICK (shows your history with them)",
     "  /join #ROOM        join a room and talk there",
-    "  /part [REASON]     leave the current room",
+    "  /part [REASON]     leave the current room (or close the conversation)",
     "  /names             who is in the current room",
     "  /who [#ROOM|NICK]  who is here, with user@host and away/operator flags",
     "  /whois NICK        about one person (rooms, idle time, away message)",
@@ -124,7 +128,16 @@ impl Command {
             None => (rest, ""),
         };
         match name.to_ascii_lowercase().as_str() {
-            "msg" | "query" | "m" => {
+            "query" | "q" => {
+                if first.is_empty() {
+                    return Err(CommandError::Usage("/query NICK [TEXT]"));
+                }
+                Ok(Command::Query {
+                    nick: first.to_string(),
+                    text: (!after_first.is_empty()).then(|| after_first.to_string()),
+                })
+            }
+            "msg" | "m" => {
                 if first.is_empty() || after_first.is_empty() {
                     return Err(CommandError::Usage("/msg NICK TEXT"));
                 }

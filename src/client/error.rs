@@ -39,6 +39,8 @@ pub enum ClientError {
     TlsCaFile { path: String, reason: String },
     /// The system has no trusted root certificates to check the server with.
     NoSystemRoots,
+    /// The OS's random source failed (a SCRAM login needs a fresh nonce).
+    NoRandomness { reason: String },
 }
 
 impl fmt::Display for ClientError {
@@ -89,6 +91,11 @@ impl fmt::Display for ClientError {
                 f,
                 "this system has no trusted root certificates (install the ca-certificates \
                  package), or use --tls-ca FILE or --tls-fingerprint SHA256"
+            ),
+            ClientError::NoRandomness { reason } => write!(
+                f,
+                "the system's random source failed ({reason}), so the login cannot be made \
+                 safe; try again, or leave out the password to connect without logging in"
             ),
         }
     }

@@ -1,7 +1,9 @@
 //! natter-client: the client half, a pure session inside a thin terminal shell.
 //!
 //! Owns everything the person sees and types: [`Session`] (server lines →
-//! [`DisplayLine`]s, typed input → IRC lines; pure), [`Command`] parsing,
+//! [`DisplayLine`]s, typed input → IRC lines, SASL login and history
+//! fetching; pure), [`ScramClient`] (SCRAM-SHA-256's client side; pure),
+//! [`Command`] parsing,
 //! [`sanitize`] (no control character reaches the terminal), and
 //! [`terminal`] (sockets, threads, the line editor) with [`tls`] (certificate
 //! checks and TLS streams). Only `terminal` and `tls` may do I/O; nothing here may panic on anything the network sends.
@@ -10,6 +12,7 @@ mod command;
 mod display;
 mod error;
 mod sanitize;
+mod scram;
 mod session;
 pub mod terminal;
 pub mod tls;
@@ -18,4 +21,5 @@ pub use command::{Command, CommandError, HELP};
 pub use display::{DisplayLine, LineKind};
 pub use error::ClientError;
 pub use sanitize::sanitize;
-pub use session::{NickRetry, Output, Session};
+pub use scram::{ScramClient, ScramError};
+pub use session::{Clock, Login, NickRetry, Output, Session};

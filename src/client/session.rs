@@ -1,8 +1,10 @@
 //! [`Session`]: the client's side of one IRC connection, sans I/O.
 //!
-//! Owns registration (CAP, NICK, USER), the rooms this user is in and which
-//! one is current, the turning of server lines into [`DisplayLine`]s and of
-//! typed input into protocol lines. Must never touch sockets, terminals,
+//! Owns registration (CAP, NICK, USER, and logging in with SASL), the rooms
+//! and private conversations this user has open and which one is current,
+//! fetching history (a room's, a conversation's, and on connect the private
+//! messages of the last day), the turning of server lines into
+//! [`DisplayLine`]s and of typed input into protocol lines. Must never touch sockets, terminals,
 //! clocks or threads: time arrives as an argument, and every effect leaves as
 //! an [`Output`] the shell must act on in order. Never panics on any input.
 //!
@@ -18,9 +20,13 @@
 use super::command::{Command, HELP};
 use super::display::{DisplayLine, LineKind};
 use super::error::ClientError;
+use super::scram::{ScramClient, ScramError};
 use crate::proto::{casefold, is_valid_nick, Message, MAX_LINE};
-use chrono::{FixedOffset, NaiveTime, Offset, Utc};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chrono::{DateTime, FixedOffset, NaiveTime, Offset, TimeDelta, TimeZone, Utc};
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// What the shell must do, in the order given.
 #[must_use]
@@ -45,6 +51,98 @@ pub enum NickRetry {
     /// Stop with [`ClientError::NickInUse`] (for scripts: a script that
     /// asked for `alice` should not silently become someone else).
     GiveUp,
+}
+
+/// Logging in to an account with SASL while registering.
+///
+/// ```
+/// use natter::client::Login;
+/// let login = Login {
+///     account: "alice".into(),
+///     password: "correct horse".into(),
+///     nonce: "fyko+d2lbbFgONRv9qkxdawL".into(),
+///     plain_allowed: false,
+/// };
+/// assert!(!format!("{login:?}").contains("horse"), "Debug never shows the password");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The account to log in to.
+    pub account: String,
+    /// Its password.
+    pub password: String,
+    /// A fresh, unpredictable SCRAM client nonce: printable ASCII without
+    /// `,` (the shell draws it from the OS's random source).
+    pub nonce: String,
+    /// Whether SASL PLAIN, which sends the password itself, may be used
+    /// when the server offers nothing better: only over TLS or to this
+    /// machine. SCRAM-SHA-256 is always preferred.
+    pub plain_allowed: bool,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("account", &self.account)
+            .field("plain_allowed", &self.plain_allowed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// When a line is handled: the person's local time of day (shown on live
+/// lines) and, when the shell knows it, the full time (to ask the server
+/// for the private messages of the last day). The shell passes
+/// `chrono::Local::now()`; tests may pass a bare [`NaiveTime`].
+///
+/// ```
+/// use natter::client::Clock;
+/// use chrono::{NaiveTime, TimeZone, Utc};
+/// let bare = Clock::from(NaiveTime::from_hms_opt(12, 0, 0).unwrap());
+/// assert!(bare.utc.is_none());
+/// let full = Clock::from(Utc.with_ymd_and_hms(2023, 11, 9, 12, 0, 0).unwrap());
+/// assert_eq!(full.local, NaiveTime::from_hms_opt(12, 0, 0).unwrap());
+/// assert!(full.utc.is_some());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// The local time of day.
+    pub local: NaiveTime,
+    /// The full time, in UTC, if known.
+    pub utc: Option<DateTime<Utc>>,
+}
+
+impl From<NaiveTime> for Clock {
+    fn from(local: NaiveTime) -> Clock {
+        Clock { local, utc: None }
+    }
+}
+
+impl<Tz: TimeZone> From<DateTime<Tz>> for Clock {
+    fn from(at: DateTime<Tz>) -> Clock {
+        Clock {
+            local: at.naive_local().time(),
+            utc: Some(at.with_timezone(&Utc)),
+        }
+    }
+}
+
+/// Where a SASL login stands.
+#[derive(Debug)]
+enum Sasl {
+    /// Not logging in (no password, not started, or over).
+    Idle,
+    /// `AUTHENTICATE PLAIN` sent: waiting for `+`.
+    BegunPlain,
+    /// `AUTHENTICATE SCRAM-SHA-256` sent: waiting for `+`.
+    BegunScram,
+    /// SCRAM client-first sent: waiting for server-first.
+    ScramFirst(Box<ScramClient>),
+    /// SCRAM client-final sent: waiting for server-final.
+    ScramFinal(Box<ScramClient>),
+    /// Everything sent: waiting for 903 or 904.
+    Waiting,
+    /// We stopped it (`AUTHENTICATE *`) and said why: its 904/906 is quiet.
+    Aborted,
 }
 
 /// The client's state for one connection.
@@ -96,8 +194,26 @@ pub struct Session {
     batches: BTreeMap<String, String>,
     /// Messages seen so far in the open batch, by reference.
     batch_counts: BTreeMap<String, usize>,
-    /// The oldest msgid seen per folded room: where `/history` continues.
+    /// The oldest msgid seen per folded room or correspondent: where
+    /// `/history` continues.
     oldest: BTreeMap<String, String>,
+    /// The account to log in to with SASL, if the person gave a password.
+    login: Option<Login>,
+    sasl: Sasl,
+    /// A server SASL message arriving in 400-byte pieces.
+    sasl_partial: String,
+    /// The mechanisms the server advertised (`sasl=PLAIN,SCRAM-SHA-256`).
+    sasl_mechanisms: Vec<String>,
+    /// The account this connection is logged in to (from 900).
+    account: Option<String>,
+    /// The server tags messages with their sender's account (`account-tag`).
+    account_tag: bool,
+    /// Private conversations open with `/query`, in the order opened.
+    queries: Vec<String>,
+    /// Open `draft/chathistory-targets` batches: reference → names listed.
+    target_batches: BTreeMap<String, Vec<String>>,
+    /// The last full time the shell passed in, if any.
+    utc_now: Option<DateTime<Utc>>,
 }
 
 /// Bytes a relayed PRIVMSG adds around the text: `:nick!user@host PRIVMSG target :`.
@@ -128,7 +244,24 @@ impl Session {
             batches: BTreeMap::new(),
             batch_counts: BTreeMap::new(),
             oldest: BTreeMap::new(),
+            login: None,
+            sasl: Sasl::Idle,
+            sasl_partial: String::new(),
+            sasl_mechanisms: Vec::new(),
+            account: None,
+            account_tag: false,
+            queries: Vec::new(),
+            target_batches: BTreeMap::new(),
+            utc_now: None,
         }
+    }
+
+    /// Logs in to `login.account` with SASL while registering
+    /// (SCRAM-SHA-256 if the server offers it, else PLAIN where allowed).
+    /// Without this the session registers without logging in.
+    pub fn with_login(mut self, login: Login) -> Session {
+        self.login = Some(login);
+        self
     }
 
     /// Shows history times in the person's time zone, `offset` from UTC
@@ -164,9 +297,20 @@ impl Session {
         &self.nick
     }
 
-    /// The room plain text goes to, if any.
+    /// Where plain text goes, if anywhere: a room, or the nick of the
+    /// private conversation opened with `/query`.
     pub fn current_room(&self) -> Option<&str> {
         self.current_room.as_deref()
+    }
+
+    /// Private conversations open with `/query`, in the order opened.
+    pub fn queries(&self) -> &[String] {
+        &self.queries
+    }
+
+    /// The account this connection is logged in to, if any.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// Rooms this user is in, in the order joined.
@@ -217,9 +361,11 @@ impl Session {
 
     // ----- from the server --------------------------------------------------
 
-    /// Handle one line from the server (without CR LF); `now` is the local
-    /// time shown on chat lines. Lines that do not parse are ignored.
-    pub fn handle_server_line(&mut self, line: &str, now: NaiveTime) -> Vec<Output> {
+    /// Handle one line from the server (without CR LF); `now` is the time
+    /// (see [`Clock`]): its local time is shown on chat lines. Lines that do
+    /// not parse are ignored.
+    pub fn handle_server_line(&mut self, line: &str, now: impl Into<Clock>) -> Vec<Output> {
+        let now = self.tick(now.into());
         let Ok(msg) = Message::parse(line) else {
             return Vec::new();
         };
@@ -235,6 +381,24 @@ impl Session {
             "PING" => out.push(send(Message::new("PONG", msg.params.clone()))),
             "BATCH" => self.on_batch(&msg, &mut out),
             "CAP" => self.on_cap(&msg, &mut out),
+            "AUTHENTICATE" => self.on_authenticate(msg.param(0), &mut out),
+            "CHATHISTORY" if msg.param(0).eq_ignore_ascii_case("TARGETS") => {
+                let name = msg.param(1).to_string();
+                match msg
+                    .tag("batch")
+                    .and_then(|b| self.target_batches.get_mut(b))
+                {
+                    Some(names) => names.push(name),
+                    None => self.catch_up(vec![name], &mut out),
+                }
+            }
+            "FAIL" => {
+                let text = msg.params.last().map(String::as_str).unwrap_or("");
+                out.push(display(
+                    LineKind::Error,
+                    format!("*** {}: {text}", msg.param(0)),
+                ));
+            }
             "JOIN" => self.on_join(&from, msg.param(0), now, &mut out),
             "PART" => self.on_part(&from, msg.param(0), msg.params.get(1), &mut out),
             "QUIT" if !self.is_me(&from) => {
@@ -283,8 +447,18 @@ impl Session {
             "PRIVMSG" | "NOTICE" => {
                 let server_notice = !msg.source.as_deref().unwrap_or("").contains('!');
                 let target = msg.param(0);
-                if let Some(id) = msg.tag("msgid").filter(|_| is_channel(target)) {
-                    let folded = casefold(target);
+                // The conversation a history line belongs to: its batch's.
+                let partner = msg
+                    .tag("batch")
+                    .and_then(|b| self.batches.get(b))
+                    .filter(|t| !is_channel(t))
+                    .cloned();
+                let kept_as = match &partner {
+                    Some(p) => Some(p.as_str()),
+                    None => is_channel(target).then_some(target),
+                };
+                if let Some((id, key)) = msg.tag("msgid").zip(kept_as) {
+                    let folded = casefold(key);
                     let older = self.oldest.get(&folded).is_none_or_older(id);
                     if older {
                         self.oldest.insert(folded, id.to_string());
@@ -293,6 +467,7 @@ impl Session {
                 let in_history = msg
                     .tag("batch")
                     .is_some_and(|b| self.batches.contains_key(b));
+                let elsewhere = self.sent_by_my_other_session(&from, target, msg.tag("account"));
                 if command == "NOTICE" && server_notice {
                     out.push(display(LineKind::Event, format!("*** {}", msg.param(1))));
                 } else if in_history {
@@ -304,7 +479,18 @@ impl Session {
                         .tag("time")
                         .map(|t| history_time(t, self.utc_offset))
                         .unwrap_or_default();
-                    let line = self.render_message(&command, &from, target, msg.param(1), now);
+                    // A conversation's history: lines to the partner are
+                    // this account's own (whichever nick sent them then).
+                    let nick = self.nick.clone();
+                    let (from, target, elsewhere) = match &partner {
+                        Some(p) if casefold(p) == casefold(target) => {
+                            (nick.as_str(), p.as_str(), false)
+                        }
+                        Some(_) => (from.as_str(), nick.as_str(), false),
+                        None => (from.as_str(), target, elsewhere),
+                    };
+                    let line =
+                        self.render_message(&command, from, target, msg.param(1), elsewhere, now);
                     if let Some(Output::Display(line)) = line {
                         let text = line.text();
                         // `[12:35:01] ` → `[history 2023-11-09 12:35] `
@@ -315,8 +501,14 @@ impl Session {
                         ));
                     }
                 } else {
-                    let line =
-                        self.render_message(&command, &from, msg.param(0), msg.param(1), now);
+                    let line = self.render_message(
+                        &command,
+                        &from,
+                        msg.param(0),
+                        msg.param(1),
+                        elsewhere,
+                        now,
+                    );
                     out.extend(line);
                 }
             }
@@ -347,19 +539,31 @@ impl Session {
                 // `CAP * LS * :caps…` means more lines follow.
                 let more = msg.params.len() > 3 && msg.param(2) == "*";
                 let caps = msg.params.last().map(String::as_str).unwrap_or("");
-                self.cap_offered.extend(
-                    caps.split(' ')
-                        .filter(|c| !c.is_empty())
-                        .map(|c| c.split('=').next().unwrap_or(c).to_string()),
-                );
+                for cap in caps.split(' ').filter(|c| !c.is_empty()) {
+                    let (name, value) = cap.split_once('=').unwrap_or((cap, ""));
+                    if name == "sasl" {
+                        self.sasl_mechanisms = value
+                            .split(',')
+                            .filter(|m| !m.is_empty())
+                            .map(str::to_ascii_uppercase)
+                            .collect();
+                    }
+                    self.cap_offered.push(name.to_string());
+                }
                 if more {
                     return;
                 }
-                let wanted: Vec<&str> = WANTED_CAPS
+                let login = self.login.is_some();
+                let mut wanted: Vec<&str> = WANTED_CAPS
                     .iter()
                     .copied()
                     .filter(|w| self.cap_offered.iter().any(|c| c == w))
                     .collect();
+                if login && self.cap_offered.iter().any(|c| c == "sasl") {
+                    wanted.push("sasl");
+                } else if login {
+                    self.no_login("this server does not offer SASL", out);
+                }
                 if wanted.is_empty() {
                     self.end_cap(out);
                 } else {
@@ -373,12 +577,26 @@ impl Session {
                     .map(|caps| caps.split(' ').collect())
                     .unwrap_or_default();
                 self.echo_message = acked.contains(&"echo-message");
+                self.account_tag = acked.contains(&"account-tag");
                 self.chathistory = ["draft/chathistory", "batch", "server-time", "message-tags"]
                     .iter()
                     .all(|c| acked.contains(c));
+                let sasl = acked.contains(&"sasl");
+                if sasl && self.begin_sasl(out) {
+                    // CAP END waits for the login's 903 or 904.
+                    return;
+                }
+                if !sasl && self.login.is_some() {
+                    self.no_login("the server refused the sasl capability", out);
+                }
                 self.end_cap(out);
             }
-            "NAK" => self.end_cap(out),
+            "NAK" => {
+                if self.login.is_some() {
+                    self.no_login("the server refused the sasl capability", out);
+                }
+                self.end_cap(out);
+            }
             _ => {}
         }
     }
@@ -388,19 +606,189 @@ impl Session {
         if let Some(id) = reference.strip_prefix('+') {
             if msg.param(1) == "chathistory" {
                 let room = msg.param(2).to_string();
+                if !is_channel(&room) {
+                    out.push(display(
+                        LineKind::Info,
+                        format!("*** History of your private conversation with {room}:"),
+                    ));
+                }
                 self.batches.insert(id.to_string(), room);
                 self.batch_counts.insert(id.to_string(), 0);
+            } else if msg.param(1) == "draft/chathistory-targets" {
+                self.target_batches.insert(id.to_string(), Vec::new());
             }
         } else if let Some(id) = reference.strip_prefix('-') {
             if let Some(room) = self.batches.remove(id) {
                 let count = self.batch_counts.remove(id).unwrap_or(0);
-                let line = if count == 0 {
-                    format!("*** No earlier messages in {room}")
-                } else {
-                    format!("*** End of {count} history messages of {room}")
+                let line = match (count, is_channel(&room)) {
+                    (0, true) => format!("*** No earlier messages in {room}"),
+                    (_, true) => format!("*** End of {count} history messages of {room}"),
+                    (0, false) => format!("*** No earlier messages with {room}"),
+                    (_, false) => format!("*** End of {count} history messages with {room}"),
                 };
                 out.push(display(LineKind::Info, line));
+            } else if let Some(names) = self.target_batches.remove(id) {
+                self.catch_up(names, out);
             }
+        }
+    }
+
+    /// `CHATHISTORY TARGETS` answered with `names`: fetch the latest
+    /// messages of each private correspondent (not of rooms: joining shows
+    /// those), unless a `/query` already did.
+    fn catch_up(&mut self, names: Vec<String>, out: &mut Vec<Output>) {
+        let mut people: Vec<String> = Vec::new();
+        for name in names {
+            let open = self.queries.iter().any(|q| casefold(q) == casefold(&name));
+            let seen = people.iter().any(|p| casefold(p) == casefold(&name));
+            if !is_channel(&name) && !self.is_me(&name) && !open && !seen {
+                people.push(name);
+            }
+        }
+        // The server lists the oldest first: keep the most recent.
+        let skip = people.len().saturating_sub(CATCH_UP_PEOPLE);
+        let people = &people[skip..];
+        if people.is_empty() {
+            out.push(display(
+                LineKind::Info,
+                "*** No new private messages in the last day",
+            ));
+            return;
+        }
+        out.push(display(
+            LineKind::Info,
+            format!(
+                "*** Private messages of the last day, with {} (history follows; /query NICK to reply)",
+                people.join(", ")
+            ),
+        ));
+        let n = CATCH_UP_MESSAGES.to_string();
+        for person in people {
+            out.push(send(Message::new(
+                "CHATHISTORY",
+                ["LATEST", person.as_str(), "*", n.as_str()],
+            )));
+        }
+    }
+
+    /// Asks which conversations had messages in the last day (from the
+    /// last full time the shell passed in; without one, nothing is asked).
+    fn ask_targets(&self, out: &mut Vec<Output>) {
+        let Some(now) = self.utc_now else {
+            return;
+        };
+        let stamp = |t: DateTime<Utc>| format!("timestamp={}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ"));
+        // A little into the future: the server's clock may run ahead of ours.
+        let from = stamp(now - TimeDelta::hours(24));
+        let to = stamp(now + TimeDelta::minutes(10));
+        out.push(send(Message::new(
+            "CHATHISTORY",
+            ["TARGETS", from.as_str(), to.as_str(), "50"],
+        )));
+    }
+
+    /// Starts the SASL exchange the server just agreed to; `false` (after
+    /// saying why) when there is no mechanism this session may use.
+    fn begin_sasl(&mut self, out: &mut Vec<Output>) -> bool {
+        let Some(login) = &self.login else {
+            return false;
+        };
+        let offered = |m: &str| self.sasl_mechanisms.iter().any(|o| o == m);
+        // No list (a `sasl` without a value) means: try, and hear 908 if not.
+        if self.sasl_mechanisms.is_empty() || offered("SCRAM-SHA-256") {
+            self.sasl = Sasl::BegunScram;
+            out.push(send(Message::new("AUTHENTICATE", ["SCRAM-SHA-256"])));
+            return true;
+        }
+        if offered("PLAIN") && login.plain_allowed {
+            self.sasl = Sasl::BegunPlain;
+            out.push(send(Message::new("AUTHENTICATE", ["PLAIN"])));
+            return true;
+        }
+        let why = if offered("PLAIN") {
+            "the server offers only SASL PLAIN, which would send your password \
+             readable on an unencrypted connection (connect with --tls)"
+                .to_string()
+        } else {
+            format!(
+                "the server offers no password login (only {})",
+                self.sasl_mechanisms.join(", ")
+            )
+        };
+        self.no_login(&why, out);
+        false
+    }
+
+    /// Says that the session carries on without logging in, and why.
+    fn no_login(&mut self, why: &str, out: &mut Vec<Output>) {
+        self.sasl = Sasl::Idle;
+        let account = self.login.as_ref().map_or("", |l| l.account.as_str());
+        out.push(display(
+            LineKind::Error,
+            format!("*** Not logged in as {account}: {why}. Carrying on without logging in."),
+        ));
+    }
+
+    /// One `AUTHENTICATE` line from the server: a piece of its next SASL
+    /// message (`+` is an empty one; a 400-byte piece means more follow).
+    fn on_authenticate(&mut self, piece: &str, out: &mut Vec<Output>) {
+        if piece != "+" {
+            self.sasl_partial.push_str(piece);
+            if piece.len() == 400 && self.sasl_partial.len() < 64 * 1024 {
+                return;
+            }
+        }
+        let encoded = std::mem::take(&mut self.sasl_partial);
+        let message = match B64.decode(encoded.as_bytes()) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(_) if encoded.is_empty() => String::new(),
+            Err(_) => {
+                self.abort_sasl("the server sent a SASL message that is not base64", out);
+                return;
+            }
+        };
+        let Some(login) = self.login.clone() else {
+            return;
+        };
+        match std::mem::replace(&mut self.sasl, Sasl::Waiting) {
+            Sasl::BegunPlain => {
+                let payload = format!("\0{}\0{}", login.account, login.password);
+                out.extend(authenticate(payload.as_bytes()));
+            }
+            Sasl::BegunScram => {
+                let client = ScramClient::new(&login.account, &login.password, &login.nonce);
+                out.extend(authenticate(client.client_first().as_bytes()));
+                self.sasl = Sasl::ScramFirst(Box::new(client));
+            }
+            Sasl::ScramFirst(mut client) => match client.client_final(&message) {
+                Ok(last) => {
+                    out.extend(authenticate(last.as_bytes()));
+                    self.sasl = Sasl::ScramFinal(client);
+                }
+                Err(e) => self.abort_sasl(&scram_why(&e), out),
+            },
+            Sasl::ScramFinal(client) => match client.verify_server_final(&message) {
+                Ok(()) => out.push(send(Message::new("AUTHENTICATE", ["+"]))),
+                Err(e) => self.abort_sasl(&scram_why(&e), out),
+            },
+            other => self.sasl = other,
+        }
+    }
+
+    /// Stops the SASL exchange (`AUTHENTICATE *`) and says why; the
+    /// server's 906 then ends CAP negotiation.
+    fn abort_sasl(&mut self, why: &str, out: &mut Vec<Output>) {
+        self.no_login(why, out);
+        self.sasl = Sasl::Aborted;
+        out.push(send(Message::new("AUTHENTICATE", ["*"])));
+    }
+
+    /// The end of a SASL exchange (903…907): registration goes on.
+    fn sasl_over(&mut self, out: &mut Vec<Output>) {
+        self.sasl = Sasl::Idle;
+        self.sasl_partial.clear();
+        if !self.cap_done {
+            self.end_cap(out);
         }
     }
 
@@ -459,12 +847,15 @@ impl Session {
     }
 
     /// Chat lines: room messages, actions, private messages, notices.
+    /// `elsewhere`: sent by another session of this account (see
+    /// [`Session::sent_by_my_other_session`]).
     fn render_message(
         &self,
         command: &str,
         from: &str,
         target: &str,
         text: &str,
+        elsewhere: bool,
         now: NaiveTime,
     ) -> Option<Output> {
         let time = now.format("%H:%M:%S");
@@ -505,7 +896,9 @@ impl Session {
             Body::Action(a) => format!("* {from} {a}"),
             Body::Notice(t) => format!("(notice) {t}"),
         };
-        let line = if self.is_me(from) && !self.is_me(target) {
+        let line = if elsewhere {
+            format!("[{time}] you (from another session) -> *{target}*: {shown}")
+        } else if self.is_me(from) && !self.is_me(target) {
             format!("[{time}] -> *{target}*: {shown}")
         } else {
             format!("[{time}] *{from}* -> you: {shown}")
@@ -531,7 +924,36 @@ impl Session {
                 self.cap_done = true;
                 out.push(display(LineKind::Event, format!("*** {last}")));
                 out.push(send(Message::new("JOIN", [self.default_room.as_str()])));
+                if self.account.is_some() && self.chathistory {
+                    self.ask_targets(out);
+                }
             }
+            "900" => {
+                // `<nick> <nick!user@host> <account> :You are now logged in as <account>`
+                let account = msg.param(2).to_string();
+                out.push(display(
+                    LineKind::Event,
+                    format!("*** Logged in as {account}"),
+                ));
+                self.account = Some(account);
+            }
+            "901" => {
+                self.account = None;
+                out.push(display(LineKind::Event, "*** You are now logged out"));
+            }
+            "903" | "907" => self.sasl_over(out),
+            "902" | "904" | "905" | "906" => {
+                if !matches!(self.sasl, Sasl::Aborted) {
+                    let account = self.login.as_ref().map_or("", |l| l.account.as_str());
+                    out.push(error(format!(
+                        "*** Login as {account} failed: {last}. Check the account name \
+                         (--account) and the password (--password-file or NATTER_PASSWORD); \
+                         carrying on without logging in."
+                    )));
+                }
+                self.sasl_over(out);
+            }
+            "908" => {}
             "372" => {
                 let text = last.strip_prefix("- ").unwrap_or(last);
                 out.push(display(LineKind::Event, format!("*** {text}")));
@@ -601,6 +1023,9 @@ impl Session {
             "421" if subject.eq_ignore_ascii_case("CAP") => {
                 // A server without capability negotiation: register without it.
                 self.cap_done = true;
+                if self.login.is_some() {
+                    self.no_login("this server does not offer SASL", out);
+                }
             }
             "421" => out.push(error(format!(
                 "*** The server does not know the command {subject}"
@@ -699,7 +1124,8 @@ impl Session {
 
     /// Handle one typed line (without its newline). Lines typed before the
     /// session is registered and in its first room are held and acted on then.
-    pub fn handle_input(&mut self, line: &str, now: NaiveTime) -> Vec<Output> {
+    pub fn handle_input(&mut self, line: &str, now: impl Into<Clock>) -> Vec<Output> {
+        let now = self.tick(now.into());
         if self.quitting {
             return Vec::new();
         }
@@ -729,6 +1155,100 @@ impl Session {
             return Vec::new();
         }
         self.quit(None)
+    }
+
+    /// Keeps the full time, if the shell passed one; the local time of day.
+    fn tick(&mut self, clock: Clock) -> NaiveTime {
+        if clock.utc.is_some() {
+            self.utc_now = clock.utc;
+        }
+        clock.local
+    }
+
+    /// Whether a private message between two others (`from` → `target`,
+    /// neither this session's nick) was sent by another session of this
+    /// account: by its `account` tag when the server sends them; else by the
+    /// account's name; else yes (the server sends such a line only to the
+    /// accounts at its two ends).
+    fn sent_by_my_other_session(&self, from: &str, target: &str, tag: Option<&str>) -> bool {
+        if !is_valid_nick(target) || self.is_me(from) || self.is_me(target) {
+            return false;
+        }
+        let mine = |name: &str| {
+            self.account
+                .as_deref()
+                .is_some_and(|a| casefold(a) == casefold(name))
+        };
+        match tag {
+            Some(account) => mine(account),
+            // With account-tag on, an untagged sender is logged in to nothing.
+            None if self.account_tag => false,
+            None => !mine(target),
+        }
+    }
+
+    /// `/query NICK`: opens (or switches to) the private conversation with
+    /// `nick`, showing its history when the account keeps one.
+    fn open_query(&mut self, nick: &str) -> Vec<Output> {
+        if is_channel(nick) {
+            return vec![display(
+                LineKind::Error,
+                format!("*** {nick} is a room: /join {nick}"),
+            )];
+        }
+        if !is_valid_nick(nick) {
+            return vec![display(
+                LineKind::Error,
+                format!("*** {nick:?} is not a valid nickname"),
+            )];
+        }
+        let known = self
+            .queries
+            .iter()
+            .find(|q| casefold(q) == casefold(nick))
+            .cloned();
+        let name = known.clone().unwrap_or_else(|| nick.to_string());
+        self.current_room = Some(name.clone());
+        let mut out = vec![display(
+            LineKind::Info,
+            format!("*** Now talking privately with {name} (/part to close)"),
+        )];
+        if known.is_some() {
+            return out;
+        }
+        self.queries.push(name.clone());
+        if self.chathistory && self.account.is_some() {
+            let n = QUERY_HISTORY.to_string();
+            out.push(send(Message::new(
+                "CHATHISTORY",
+                ["LATEST", name.as_str(), "*", n.as_str()],
+            )));
+        } else if self.chathistory {
+            out.push(display(
+                LineKind::Info,
+                "*** Log in (--password-file or NATTER_PASSWORD) to see your earlier messages",
+            ));
+        }
+        out
+    }
+
+    /// `/part` in a private conversation: closes it.
+    fn close_query(&mut self, nick: &str) -> Vec<Output> {
+        let folded = casefold(nick);
+        self.queries.retain(|q| casefold(q) != folded);
+        let mut out = vec![display(
+            LineKind::Info,
+            format!("*** Closed the conversation with {nick}"),
+        )];
+        if self.is_current(nick) {
+            self.current_room = self.rooms.last().or(self.queries.last()).cloned();
+            let hint = match &self.current_room {
+                Some(next) => format!("*** Now talking in {next}"),
+                None => "*** You are in no room now: /join #room to talk".to_string(),
+            };
+            out.push(display(LineKind::Info, hint));
+        }
+        out
     }
 
     fn retry_nick(&mut self, nick: &str) -> Vec<Output> {
@@ -780,6 +1300,15 @@ impl Session {
                 None => no_room(),
             },
             Command::Msg { target, text } => self.send_text(&target, &text, false, now),
+            Command::Query { nick, text } => {
+                let mut out = self.open_query(&nick);
+                if let (Some(text), Some(current)) = (text, self.current_room.clone()) {
+                    if casefold(&current) == casefold(&nick) {
+                        out.extend(self.send_text(&current, &text, false, now));
+                    }
+                }
+                out
+            }
             Command::Me(action) => match current {
                 Some(room) => self.send_text(&room, &action, true, now),
                 None => no_room(),
@@ -796,6 +1325,7 @@ impl Session {
                 None => vec![send(Message::new("JOIN", [room]))],
             },
             Command::Part { room, reason } => match room.or(current) {
+                Some(nick) if !is_channel(&nick) => self.close_query(&nick),
                 Some(room) => {
                     let mut params = vec![room];
                     params.extend(reason);
@@ -878,7 +1408,7 @@ impl Session {
             out.push(send(Message::new("PRIVMSG", [target, body.as_str()])));
             if !self.echo_message {
                 let nick = self.nick.clone();
-                out.extend(self.render_message("PRIVMSG", &nick, target, &body, now));
+                out.extend(self.render_message("PRIVMSG", &nick, target, &body, false, now));
             }
         }
         out
@@ -891,8 +1421,17 @@ enum Body<'a> {
     Notice(&'a str),
 }
 
-/// Capabilities natter-client asks for when the server offers them.
+/// Messages of a conversation shown when `/query` opens it.
+const QUERY_HISTORY: usize = 50;
+/// On connect: at most this many correspondents of the last day…
+const CATCH_UP_PEOPLE: usize = 10;
+/// …with at most this many of their latest messages each.
+const CATCH_UP_MESSAGES: usize = 20;
+
+/// Capabilities natter-client asks for when the server offers them (and
+/// `sasl` when it has a password to log in with).
 const WANTED_CAPS: &[&str] = &[
+    "account-tag",
     "echo-message",
     "message-tags",
     "server-time",
@@ -944,6 +1483,31 @@ fn is_channel(target: &str) -> bool {
     target.starts_with(['#', '&'])
 }
 
+/// `AUTHENTICATE` lines carrying one SASL message: base64 in 400-byte
+/// pieces, `+` for an empty one or after a last piece of exactly 400.
+fn authenticate(message: &[u8]) -> Vec<Output> {
+    let encoded = B64.encode(message);
+    let mut out: Vec<Output> = encoded
+        .as_bytes()
+        .chunks(400)
+        .map(|piece| {
+            send(Message::new(
+                "AUTHENTICATE",
+                [String::from_utf8_lossy(piece)],
+            ))
+        })
+        .collect();
+    if encoded.len().is_multiple_of(400) {
+        out.push(send(Message::new("AUTHENTICATE", ["+"])));
+    }
+    out
+}
+
+/// Why a SCRAM login stopped, for the person.
+fn scram_why(e: &ScramError) -> String {
+    format!("SCRAM-SHA-256 login stopped: {e}")
+}
+
 fn send(msg: Message) -> Output {
     Output::Send(msg.to_string())
 }
@@ -976,6 +1540,352 @@ fn split_at_budget(text: &str, budget: usize) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn noon() -> NaiveTime {
+        NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()
+    }
+
+    /// 2023-11-09 12:00:00 UTC, with the date.
+    fn noon_on_the_9th() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2023, 11, 9, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn sent(outputs: &[Output]) -> Vec<String> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send(line) => Some(line.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn shown(outputs: &[Output]) -> Vec<String> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Display(line) => Some(line.text().to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// RFC 7677's user: `user` with password `pencil` and its client nonce.
+    fn rfc_login(plain_allowed: bool) -> Login {
+        Login {
+            account: "user".into(),
+            password: "pencil".into(),
+            nonce: "rOprNGfwEbeRWgbNEkqO".into(),
+            plain_allowed,
+        }
+    }
+
+    fn b64(text: &str) -> String {
+        B64.encode(text)
+    }
+
+    /// A session that asked for `sasl` (offered as `mechanisms`) and had it acknowledged.
+    fn sasl_acked(login: Login, mechanisms: &str) -> (Session, Vec<Output>) {
+        let mut s = Session::new("user", "#lobby", NickRetry::GiveUp).with_login(login);
+        let _ = s.start();
+        let ls = format!(":natter CAP * LS :echo-message sasl={mechanisms}");
+        let out = s.handle_server_line(&ls, noon());
+        assert_eq!(sent(&out), ["CAP REQ :echo-message sasl"]);
+        let out = s.handle_server_line(":natter CAP * ACK :echo-message sasl", noon());
+        (s, out)
+    }
+
+    #[test]
+    fn scram_login_follows_rfc_7677_and_registration_ends_after_903() {
+        let (mut s, out) = sasl_acked(rfc_login(true), "PLAIN,SCRAM-SHA-256");
+        assert_eq!(
+            sent(&out),
+            ["AUTHENTICATE SCRAM-SHA-256"],
+            "SCRAM preferred"
+        );
+        let out = s.handle_server_line("AUTHENTICATE +", noon());
+        assert_eq!(
+            sent(&out),
+            [format!(
+                "AUTHENTICATE {}",
+                b64("n,,n=user,r=rOprNGfwEbeRWgbNEkqO")
+            )]
+        );
+        let server_first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                            s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        let out = s.handle_server_line(&format!("AUTHENTICATE {}", b64(server_first)), noon());
+        let client_final = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                            p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        assert_eq!(sent(&out), [format!("AUTHENTICATE {}", b64(client_final))]);
+        let server_final = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+        let out = s.handle_server_line(&format!("AUTHENTICATE {}", b64(server_final)), noon());
+        assert_eq!(sent(&out), ["AUTHENTICATE +"]);
+        let out = s.handle_server_line(
+            ":natter 900 user user!user@host user :You are now logged in as user",
+            noon(),
+        );
+        assert_eq!(shown(&out), ["*** Logged in as user"]);
+        assert!(sent(&out).is_empty(), "CAP END waits for 903");
+        let out = s.handle_server_line(":natter 903 user :SASL authentication successful", noon());
+        assert_eq!(sent(&out), ["CAP END"]);
+        assert!(shown(&out).is_empty());
+        assert_eq!(s.account(), Some("user"));
+    }
+
+    #[test]
+    fn plain_is_used_only_where_allowed_when_scram_is_not_offered() {
+        let (mut s, out) = sasl_acked(rfc_login(true), "PLAIN,EXTERNAL");
+        assert_eq!(sent(&out), ["AUTHENTICATE PLAIN"]);
+        let out = s.handle_server_line("AUTHENTICATE +", noon());
+        assert_eq!(
+            sent(&out),
+            [format!("AUTHENTICATE {}", b64("\0user\0pencil"))]
+        );
+
+        let (_, out) = sasl_acked(rfc_login(false), "PLAIN");
+        assert_eq!(sent(&out), ["CAP END"], "no password sent in the clear");
+        let said = shown(&out).join("\n");
+        assert!(said.contains("only SASL PLAIN"), "{said}");
+        assert!(said.contains("--tls"), "{said}");
+
+        let (_, out) = sasl_acked(rfc_login(true), "EXTERNAL");
+        assert_eq!(sent(&out), ["CAP END"]);
+        assert!(shown(&out).join("").contains("only EXTERNAL"), "{out:?}");
+    }
+
+    #[test]
+    fn a_failed_login_says_what_to_do_and_registration_goes_on() {
+        let (mut s, _) = sasl_acked(rfc_login(true), "SCRAM-SHA-256");
+        let _ = s.handle_server_line("AUTHENTICATE +", noon());
+        let out = s.handle_server_line(":natter 904 user :SASL authentication failed", noon());
+        assert_eq!(sent(&out), ["CAP END"]);
+        assert_eq!(
+            shown(&out),
+            [
+                "*** Login as user failed: SASL authentication failed. Check the account name \
+              (--account) and the password (--password-file or NATTER_PASSWORD); carrying on \
+              without logging in."
+            ]
+        );
+        assert_eq!(s.account(), None);
+        let out = s.handle_server_line(":natter 001 user :Welcome", noon());
+        assert_eq!(
+            sent(&out),
+            ["JOIN #lobby"],
+            "no history asked for without an account"
+        );
+    }
+
+    #[test]
+    fn a_server_that_cannot_prove_it_knows_the_password_is_refused() {
+        let (mut s, _) = sasl_acked(rfc_login(true), "SCRAM-SHA-256");
+        let _ = s.handle_server_line("AUTHENTICATE +", noon());
+        let first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                     s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        let _ = s.handle_server_line(&format!("AUTHENTICATE {}", b64(first)), noon());
+        let forged = format!("v={}", B64.encode([0u8; 32]));
+        let out = s.handle_server_line(&format!("AUTHENTICATE {}", b64(&forged)), noon());
+        assert_eq!(sent(&out), ["AUTHENTICATE *"]);
+        let said = shown(&out).join("");
+        assert!(said.contains("could not prove"), "{said}");
+        let out = s.handle_server_line(":natter 906 user :SASL authentication aborted", noon());
+        assert_eq!(sent(&out), ["CAP END"]);
+        assert!(shown(&out).is_empty(), "said once already: {out:?}");
+    }
+
+    #[test]
+    fn without_a_password_nothing_about_logging_in_happens() {
+        let mut s = Session::new("John", "#lobby", NickRetry::GiveUp);
+        let _ = s.start();
+        let out = s.handle_server_line(":natter CAP * LS :sasl=SCRAM-SHA-256 echo-message", noon());
+        assert_eq!(sent(&out), ["CAP REQ echo-message"]);
+        assert!(shown(&out).is_empty());
+    }
+
+    /// A session logged in as alice, registered, in #lobby, with history caps.
+    fn alice_logged_in() -> (Session, Vec<Output>) {
+        let login = Login {
+            account: "alice".into(),
+            password: "secret-password".into(),
+            nonce: "n0nce".into(),
+            plain_allowed: true,
+        };
+        let mut s = Session::new("alice", "#lobby", NickRetry::GiveUp).with_login(login);
+        let _ = s.start();
+        let caps = "account-tag batch draft/chathistory echo-message message-tags sasl server-time";
+        let _ = s.handle_server_line(&format!(":n CAP * LS :{caps}"), noon());
+        let _ = s.handle_server_line(&format!(":n CAP * ACK :{caps}"), noon());
+        let _ = s.handle_server_line(
+            ":n 900 alice alice!a@h alice :You are now logged in as alice",
+            noon(),
+        );
+        let _ = s.handle_server_line(":n 903 alice :SASL authentication successful", noon());
+        let out = s.handle_server_line(":n 001 alice :Welcome", noon_on_the_9th());
+        let _ = s.handle_server_line(":alice!a@h JOIN #lobby", noon());
+        (s, out)
+    }
+
+    #[test]
+    fn on_connect_the_private_messages_of_the_last_day_are_fetched_and_shown_as_history() {
+        let (mut s, out) = alice_logged_in();
+        assert_eq!(
+            sent(&out),
+            [
+                "JOIN #lobby",
+                "CHATHISTORY TARGETS timestamp=2023-11-08T12:00:00.000Z \
+                 timestamp=2023-11-09T12:10:00.000Z 50"
+            ]
+        );
+        let mut out = Vec::new();
+        for line in [
+            ":n BATCH +t1 draft/chathistory-targets",
+            "@batch=t1 :n CHATHISTORY TARGETS #lobby timestamp=2023-11-09T10:00:00.000Z",
+            "@batch=t1 :n CHATHISTORY TARGETS bob timestamp=2023-11-09T11:00:00.000Z",
+            "@batch=t1 :n CHATHISTORY TARGETS carol timestamp=2023-11-09T11:30:00.000Z",
+            ":n BATCH -t1",
+        ] {
+            out.extend(s.handle_server_line(line, noon()));
+        }
+        assert_eq!(
+            sent(&out),
+            [
+                "CHATHISTORY LATEST bob * 20",
+                "CHATHISTORY LATEST carol * 20"
+            ],
+            "rooms are left to the join"
+        );
+        assert_eq!(
+            shown(&out),
+            [
+                "*** Private messages of the last day, with bob, carol (history follows; \
+              /query NICK to reply)"
+            ]
+        );
+        let mut out = Vec::new();
+        for line in [
+            ":n BATCH +h2 chathistory bob",
+            "@batch=h2;time=2023-11-09T10:58:00.000Z;msgid=7 :alice!a@h PRIVMSG bob :lunch?",
+            "@batch=h2;time=2023-11-09T11:00:00.000Z;msgid=8 :bob!b@h PRIVMSG alice :yes, at one",
+            "@batch=h2;time=2023-11-09T11:01:00.000Z;msgid=9 :bob!b@h PRIVMSG alice :\x01ACTION waves\x01",
+            ":n BATCH -h2",
+        ] {
+            out.extend(s.handle_server_line(line, noon()));
+        }
+        assert_eq!(
+            shown(&out),
+            [
+                "*** History of your private conversation with bob:",
+                "[history 2023-11-09 10:58] -> *bob*: lunch?",
+                "[history 2023-11-09 11:00] *bob* -> you: yes, at one",
+                "[history 2023-11-09 11:01] *bob* -> you: * bob waves",
+                "*** End of 3 history messages with bob",
+            ]
+        );
+    }
+
+    #[test]
+    fn history_lines_sent_from_an_earlier_nick_still_read_as_yours() {
+        let (mut s, _) = alice_logged_in();
+        let mut out = Vec::new();
+        for line in [
+            ":n BATCH +h chathistory bob",
+            "@batch=h;time=2023-11-09T10:58:00.000Z :alice_away!a@h PRIVMSG bob :back soon",
+            "@batch=h;time=2023-11-09T10:59:00.000Z :bob!b@h PRIVMSG alice_away :ok",
+            ":n BATCH -h",
+        ] {
+            out.extend(s.handle_server_line(line, noon()));
+        }
+        assert_eq!(
+            shown(&out)[1..3],
+            [
+                "[history 2023-11-09 10:58] -> *bob*: back soon",
+                "[history 2023-11-09 10:59] *bob* -> you: ok",
+            ]
+        );
+    }
+
+    #[test]
+    fn no_private_messages_in_the_last_day_is_said_once() {
+        let (mut s, _) = alice_logged_in();
+        let mut out = s.handle_server_line(":n BATCH +t draft/chathistory-targets", noon());
+        out.extend(s.handle_server_line(":n BATCH -t", noon()));
+        assert!(sent(&out).is_empty());
+        assert_eq!(shown(&out), ["*** No new private messages in the last day"]);
+    }
+
+    #[test]
+    fn query_opens_a_conversation_with_its_history_and_plain_text_goes_there() {
+        let (mut s, _) = alice_logged_in();
+        let out = s.handle_input("/query bob", noon());
+        assert_eq!(sent(&out), ["CHATHISTORY LATEST bob * 50"]);
+        assert_eq!(
+            shown(&out),
+            ["*** Now talking privately with bob (/part to close)"]
+        );
+        assert_eq!(s.current_room(), Some("bob"));
+        let out = s.handle_input("are you there?", noon());
+        assert_eq!(sent(&out), ["PRIVMSG bob :are you there?"]);
+        // Echoed back (echo-message): shown as sent by you.
+        let out = s.handle_server_line(":alice!a@h PRIVMSG bob :are you there?", noon());
+        assert_eq!(shown(&out), ["[12:00:00] -> *bob*: are you there?"]);
+        let out = s.handle_input("/query BOB", noon());
+        assert!(sent(&out).is_empty(), "already open: no second fetch");
+        // A later catch-up leaves an open conversation alone.
+        let mut out = s.handle_server_line(":n BATCH +t draft/chathistory-targets", noon());
+        out.extend(s.handle_server_line("@batch=t :n CHATHISTORY TARGETS bob timestamp=x", noon()));
+        out.extend(s.handle_server_line(":n BATCH -t", noon()));
+        assert!(sent(&out).is_empty(), "{out:?}");
+        let out = s.handle_input("/part", noon());
+        assert!(sent(&out).is_empty(), "no PART for a conversation");
+        assert_eq!(
+            shown(&out),
+            [
+                "*** Closed the conversation with bob",
+                "*** Now talking in #lobby"
+            ]
+        );
+        let out = s.handle_input("/query bob hello again", noon());
+        assert_eq!(
+            sent(&out),
+            ["CHATHISTORY LATEST bob * 50", "PRIVMSG bob :hello again"]
+        );
+    }
+
+    #[test]
+    fn messages_from_another_session_of_your_account_say_so() {
+        let (mut s, _) = alice_logged_in();
+        let mine = "@account=alice :alice2!a@h PRIVMSG bob :from my phone";
+        assert_eq!(
+            shown(&s.handle_server_line(mine, noon())),
+            ["[12:00:00] you (from another session) -> *bob*: from my phone"]
+        );
+        let to_other = "@account=bob :bob!b@h PRIVMSG alice2 :hi phone";
+        assert_eq!(
+            shown(&s.handle_server_line(to_other, noon())),
+            ["[12:00:00] *bob* -> you: hi phone"]
+        );
+        let anonymous = ":eve!e@h PRIVMSG alice2 :psst";
+        assert_eq!(
+            shown(&s.handle_server_line(anonymous, noon())),
+            ["[12:00:00] *eve* -> you: psst"],
+            "with account-tag on, an untagged sender is not logged in"
+        );
+    }
+
+    #[test]
+    fn without_account_tags_a_line_between_two_others_is_from_another_session() {
+        let mut s = Session::new("alice", "#lobby", NickRetry::GiveUp);
+        let _ = s.handle_server_line(":n 001 alice :Welcome", noon());
+        let out = s.handle_server_line(":alice2!a@h PRIVMSG bob :hi", noon());
+        assert_eq!(
+            shown(&out),
+            ["[12:00:00] you (from another session) -> *bob*: hi"]
+        );
+        let out = s.handle_server_line(":bob!b@h PRIVMSG #lobby :hi all", noon());
+        assert_eq!(shown(&out), ["[12:00:00] #lobby [bob]: hi all"]);
+    }
 
     #[test]
     fn history_times_are_shown_in_the_persons_own_time_zone() {

@@ -9,7 +9,7 @@
 //! [`crate::client::DisplayLine`] or a [`ClientError`].
 
 use super::tls::{self, Trust};
-use super::{ClientError, DisplayLine, NickRetry, Output, Session};
+use super::{ClientError, DisplayLine, Login, NickRetry, Output, Session};
 use crate::proto::{LineError, MAX_LINE, MAX_TAGS};
 use rustyline::error::ReadlineError;
 use rustyline::ExternalPrinter;
@@ -39,6 +39,25 @@ pub struct Options {
     pub room: String,
     /// Connect with TLS, trusting what this says; `None` for plaintext.
     pub tls: Option<Trust>,
+    /// Log in to this account with SASL while registering; `None` to
+    /// register without logging in.
+    pub account: Option<Account>,
+}
+
+/// An account to log in to, and its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Account {
+    /// Never shows the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything the main loop waits for, from the reader and input threads.
@@ -82,6 +101,9 @@ impl Screen {
 pub fn run(options: &Options) -> Result<(), ClientError> {
     let addr = format!("{}:{}", options.host, options.port);
     let stream = connect(&options.host, options.port)?;
+    // PLAIN sends the password itself: only inside TLS or to this machine.
+    let plain_allowed =
+        options.tls.is_some() || stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
     let socket = stream.try_clone().map_err(|e| ClientError::Connect {
         addr: addr.clone(),
         reason: e.to_string(),
@@ -112,6 +134,14 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
     // local times of live lines are.
     let mut session = Session::new(&options.nick, &options.room, retry)
         .with_utc_offset(*chrono::Local::now().offset());
+    if let Some(account) = &options.account {
+        session = session.with_login(Login {
+            account: account.name.clone(),
+            password: account.password.clone(),
+            nonce: scram_nonce()?,
+            plain_allowed,
+        });
+    }
     let (mut screen, input) = if interactive {
         start_editor(tx)?
     } else {
@@ -134,6 +164,17 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
         input.finish(&mut screen, result.as_ref().err());
     }
     result
+}
+
+/// A fresh SCRAM client nonce: 18 bytes from the OS's random source, as
+/// base64 (printable, no `,`).
+fn scram_nonce() -> Result<String, ClientError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 18];
+    getrandom::fill(&mut bytes).map_err(|e| ClientError::NoRandomness {
+        reason: e.to_string(),
+    })?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// Resolves `host` and connects to the first address that answers.
@@ -385,7 +426,7 @@ impl Shell<'_> {
                     Err(_) => return Err(self.lost(session)),
                 },
             };
-            let now = chrono::Local::now().time();
+            let now = chrono::Local::now();
             match event {
                 Event::Net(Ok(line)) => {
                     let outputs = session.handle_server_line(&line, now);
