@@ -83,6 +83,14 @@ impl Conversations {
             .collect()
     }
 
+    /// Forgets every conversation `owner` keeps (its account is dropped:
+    /// whoever registers the name next must not read them). Its
+    /// correspondents keep their own copies.
+    pub fn forget_owner(&mut self, owner: &str) {
+        let owner = casefold(owner);
+        self.windows.retain(|(o, _), _| *o != owner);
+    }
+
     /// Forgets the message `id` wherever it is kept (REDACT).
     pub fn remove(&mut self, id: u64) {
         for window in self.windows.values_mut() {
@@ -186,6 +194,13 @@ mod tests {
         );
         c.remove(1);
         assert_eq!(c.get("bob", "alice").map(|w| w.len()), Some(1));
+        c.forget_owner("ALICE");
+        assert!(c.get("alice", "bob").is_none());
+        assert_eq!(
+            c.get("bob", "alice").map(|w| w.len()),
+            Some(1),
+            "bob's own copy"
+        );
     }
 
     #[test]

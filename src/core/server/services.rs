@@ -209,6 +209,9 @@ impl Server {
             return;
         }
         self.accounts.remove(&account);
+        // Its private conversations go with it: whoever registers the
+        // name next is someone else.
+        self.conversations.forget_owner(&account);
         self.emit(Action::DeleteAccount {
             name: casefold(&account),
         });
