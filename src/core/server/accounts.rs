@@ -231,6 +231,14 @@ impl Server {
                     }
                 }
                 self.log_in(conn, &account, "registration", now);
+                // The registrant may have changed nick while the password
+                // was hashed, and someone else taken the name: their grace
+                // period starts now.
+                if let Some(&holder) = self.nicks.get(&casefold(&account)) {
+                    if holder != conn {
+                        self.protect_nick(holder, now);
+                    }
+                }
             }
             HashPurpose::SetPassword { account } => {
                 let Some(record) = self.accounts.get_mut(&account) else {
