@@ -149,6 +149,10 @@ pub struct Connection {
     /// Whether the shell is checking or hashing a password for it (one at a
     /// time: each check costs the server real memory and CPU on purpose).
     pub password_pending: bool,
+    /// The account (case-folded) the pending login or password change is
+    /// for. DROP clears it, so an answer that comes after the account was
+    /// dropped (and maybe registered again by someone else) changes nothing.
+    pub password_account: Option<String>,
     /// When it will be renamed to a guest nick unless it logs in: set while
     /// it holds a registered nick it is not logged in to.
     pub nick_deadline: Option<Instant>,
@@ -310,6 +314,7 @@ impl Connection {
             certfp: None,
             sasl: None,
             password_pending: false,
+            password_account: None,
             nick_deadline: None,
             monitoring: BTreeMap::new(),
             sent_private: VecDeque::new(),

@@ -76,11 +76,19 @@ impl Conversations {
         self.windows
             .range((owner.clone(), String::new())..)
             .take_while(|((o, _), _)| *o == owner)
-            .filter_map(|((_, peer), window)| {
+            .filter_map(|(_, window)| {
                 let last = window.last()?;
-                (last.at > from && last.at < to).then(|| (last.at, shown_name(last, peer)))
+                (last.at > from && last.at < to).then(|| (last.at, shown_name(last, &owner)))
             })
             .collect()
+    }
+
+    /// Forgets every conversation `owner` keeps (its account is dropped:
+    /// whoever registers the name next must not read them). Its
+    /// correspondents keep their own copies.
+    pub fn forget_owner(&mut self, owner: &str) {
+        let owner = casefold(owner);
+        self.windows.retain(|(o, _), _| *o != owner);
     }
 
     /// Forgets the message `id` wherever it is kept (REDACT).
@@ -122,23 +130,20 @@ impl Conversations {
 }
 
 /// The correspondent's name as the conversation last showed it: the nick
-/// at the other end of `last`, else the folded key.
-fn shown_name(last: &HistoryRecord, peer: &str) -> String {
+/// at the end of `last` that is not `owner`'s. (Matching names instead
+/// would take the owner's own nick when a nick without an account is
+/// spelled like the owner's account.)
+fn shown_name(last: &HistoryRecord, owner: &str) -> String {
     let sender = last.source.split('!').next().unwrap_or_default();
-    let candidates = [last.target.as_ref(), sender];
-    let by_account =
-        |a: &Option<std::sync::Arc<str>>| a.as_deref().is_some_and(|a| casefold(a) == peer);
-    if by_account(&last.to_account) {
-        return last.target.to_string();
+    let sent_by_owner = last
+        .from_account
+        .as_deref()
+        .is_some_and(|a| casefold(a) == owner);
+    if sent_by_owner {
+        last.target.to_string()
+    } else {
+        sender.to_string()
     }
-    if by_account(&last.from_account) {
-        return sender.to_string();
-    }
-    candidates
-        .into_iter()
-        .find(|n| casefold(n) == peer)
-        .unwrap_or(peer)
-        .to_string()
 }
 
 #[cfg(test)]
@@ -189,6 +194,31 @@ mod tests {
         );
         c.remove(1);
         assert_eq!(c.get("bob", "alice").map(|w| w.len()), Some(1));
+        c.forget_owner("ALICE");
+        assert!(c.get("alice", "bob").is_none());
+        assert_eq!(
+            c.get("bob", "alice").map(|w| w.len()),
+            Some(1),
+            "bob's own copy"
+        );
+    }
+
+    #[test]
+    fn a_conversation_with_a_nick_spelled_like_the_owners_account_is_listed_under_that_nick() {
+        // alice, logged in but using the nick carol, writes to whoever
+        // holds the nick alice without an account.
+        let mut c = Conversations::default();
+        c.push(message(1, ("carol", Some("alice")), ("alice", None)), 10);
+        assert_eq!(
+            c.targets("alice", Timestamp(0), Timestamp(100)),
+            [(Timestamp(10), "alice".to_string())],
+            "the other end, not her own nick"
+        );
+        c.push(message(2, ("Alice", None), ("carol", Some("alice"))), 10);
+        assert_eq!(
+            c.targets("alice", Timestamp(0), Timestamp(100)),
+            [(Timestamp(20), "Alice".to_string())]
+        );
     }
 
     #[test]

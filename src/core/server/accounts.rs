@@ -184,6 +184,7 @@ impl Server {
             return; // gone while the shell was hashing
         };
         c.password_pending = false;
+        let asked_for = c.password_account.take();
         match purpose {
             HashPurpose::Register {
                 account,
@@ -231,10 +232,25 @@ impl Server {
                     }
                 }
                 self.log_in(conn, &account, "registration", now);
+                // The registrant may have changed nick while the password
+                // was hashed, and someone else taken the name: their grace
+                // period starts now.
+                if let Some(&holder) = self.nicks.get(&casefold(&account)) {
+                    if holder != conn {
+                        self.protect_nick(holder, now);
+                    }
+                }
             }
             HashPurpose::SetPassword { account } => {
-                let Some(record) = self.accounts.get_mut(&account) else {
-                    return; // dropped meanwhile
+                // Dropped meanwhile (and perhaps registered again by
+                // someone else): not this connection's account any more.
+                let record = self.accounts.get_mut(&account);
+                let Some(record) = record.filter(|_| asked_for == Some(casefold(&account))) else {
+                    self.nickserv_notice(
+                        conn,
+                        "Your password was not changed: the account was dropped.",
+                    );
+                    return;
                 };
                 record.password_hash = credentials.password_hash;
                 record.scram = credentials.scram;
@@ -282,6 +298,7 @@ impl Server {
             .unwrap_or_default();
         if let Some(c) = self.connections.get_mut(&conn) {
             c.password_pending = true;
+            c.password_account = Some(casefold(account));
         }
         self.emit(Action::CheckPassword {
             conn,
@@ -308,6 +325,10 @@ impl Server {
             return;
         };
         c.password_pending = false;
+        // Checked against the account as it was when asked: if it was
+        // dropped since, the answer is about an account that is gone.
+        let still_there = c.password_account.take() == Some(casefold(account));
+        let ok = ok && still_there;
         if via == Via::Sasl {
             c.sasl = None;
         }

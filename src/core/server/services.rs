@@ -9,6 +9,7 @@
 use super::Server;
 use crate::core::accounts::{normalize_certfp, MAX_CERTFPS};
 use crate::core::action::{Action, HashPurpose, Secret, Via};
+use crate::core::connection::SaslStep;
 use crate::core::event::{ConnId, Now};
 use crate::core::history::server_time;
 use crate::core::log::LogEntry;
@@ -209,6 +210,10 @@ impl Server {
             return;
         }
         self.accounts.remove(&account);
+        // Its private conversations go with it: whoever registers the
+        // name next is someone else.
+        self.conversations.forget_owner(&account);
+        self.void_logins_in_flight(&account);
         self.emit(Action::DeleteAccount {
             name: casefold(&account),
         });
@@ -224,6 +229,35 @@ impl Server {
             self.log_out(session, now);
         }
         self.nickserv_notice(conn, &format!("The account {account} has been deleted."));
+    }
+
+    /// Voids every login and password change still being worked on for
+    /// `account` (dropped): a password check answered later, or a SCRAM
+    /// exchange begun on its keys, must not log anyone in to whoever
+    /// registers the name next.
+    fn void_logins_in_flight(&mut self, account: &str) {
+        let folded = casefold(account);
+        for c in self.connections.values_mut() {
+            if c.password_account.as_deref() == Some(folded.as_str()) {
+                c.password_account = None;
+            }
+            let Some(exchange) = c.sasl.as_mut() else {
+                continue;
+            };
+            match &mut exchange.step {
+                SaslStep::ScramFinal {
+                    account: named @ Some(_),
+                    ..
+                } if named.as_deref().map(casefold).as_deref() == Some(folded.as_str()) => {
+                    // The proof is checked, and fails, as for no account.
+                    *named = None;
+                }
+                SaslStep::ScramDone { account: named } if casefold(named) == folded => {
+                    c.sasl = None;
+                }
+                _ => {}
+            }
+        }
     }
 
     fn ns_set(&mut self, conn: ConnId, args: &[&str]) {
@@ -260,6 +294,7 @@ impl Server {
             return;
         }
         c.password_pending = true;
+        c.password_account = Some(casefold(&account));
         self.emit(Action::HashPassword {
             conn,
             password: Secret::new(password),
