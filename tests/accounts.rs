@@ -658,3 +658,28 @@ fn read_markers_belong_to_the_account_so_every_session_shares_them() {
     h.send(other, "MARKREAD #lobby");
     assert!(has(&lines(&mut h, other), "MARKREAD #lobby *"));
 }
+
+#[test]
+fn a_late_password_answer_does_not_log_a_connection_in_a_second_time() {
+    let mut h = Harness::new();
+    let alice = registered(&mut h, 1, "alice");
+    let bob = registered(&mut h, 2, "bob");
+    h.send(alice, "QUIT");
+    h.send(bob, "QUIT");
+    let c = user(&mut h, 3, "carol");
+    // IDENTIFY to bob is being checked while SCRAM logs in to alice.
+    h.send(c, "NS IDENTIFY bob correct-horse");
+    h.send(c, "AUTHENTICATE SCRAM-SHA-256");
+    h.send(c, &format!("AUTHENTICATE {}", b64("n,,n=alice,r=abc")));
+    let server_first = challenge(&lines(&mut h, c));
+    let (client_final, _) = scram_client::finish("alice", "correct-horse", "abc", &server_first);
+    h.send(c, &format!("AUTHENTICATE {}", b64(&client_final)));
+    h.send(c, "AUTHENTICATE +");
+    assert!(has(&lines(&mut h, c), " 900 carol "));
+    h.answer_password_checks();
+    let got = lines(&mut h, c);
+    assert!(!has(&got, " 900 "), "{got:?}");
+    assert!(has(&got, "You are already logged in as alice"), "{got:?}");
+    h.send(c, "WHOIS carol");
+    assert!(has(&lines(&mut h, c), " 330 carol carol alice "));
+}

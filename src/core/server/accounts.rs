@@ -196,6 +196,12 @@ impl Server {
                     self.account_reply_fail(conn, via, "ACCOUNT_EXISTS", &account, &text);
                     return;
                 }
+                let current = self.connections.get(&conn).and_then(|c| c.account.clone());
+                if let Some(current) = current {
+                    let text = format!("You logged in as {current} meanwhile");
+                    self.account_reply_fail(conn, via, "ALREADY_REGISTERED", &account, &text);
+                    return;
+                }
                 let record = Account {
                     name: account.clone(),
                     password_hash: credentials.password_hash,
@@ -331,6 +337,13 @@ impl Server {
         let ok = ok && still_there;
         if via == Via::Sasl {
             c.sasl = None;
+        }
+        if let Some(current) = c.account.clone() {
+            // Logged in some other way while this was checked: one account
+            // per connection, so the late answer changes nothing.
+            let text = format!("You are already logged in as {current}");
+            self.login_failed_reply(conn, via, &text);
+            return;
         }
         let host = c.host.clone();
         let nick = c.nick_or_star().to_string();

@@ -48,6 +48,17 @@ pub(super) fn save_accounts(tx: &Transaction, changes: &[AccountChange]) -> rusq
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let mut delete = tx.prepare_cached("DELETE FROM accounts WHERE name = ?1")?;
+    // A dropped account's private conversations are no longer anyone's:
+    // whoever registers the name next must not get them back after a
+    // restart. (lower() folds ASCII; account names are nicknames.)
+    let mut orphan_from = tx.prepare_cached(
+        "UPDATE events SET from_account = NULL
+         WHERE from_account IS NOT NULL AND lower(from_account) = lower(?1)",
+    )?;
+    let mut orphan_to = tx.prepare_cached(
+        "UPDATE events SET to_account = NULL
+         WHERE to_account IS NOT NULL AND lower(to_account) = lower(?1)",
+    )?;
     for change in changes {
         match change {
             AccountChange::Save(a) => {
@@ -63,6 +74,8 @@ pub(super) fn save_accounts(tx: &Transaction, changes: &[AccountChange]) -> rusq
             }
             AccountChange::Delete(name) => {
                 delete.execute(params![name])?;
+                orphan_from.execute(params![name])?;
+                orphan_to.execute(params![name])?;
             }
         }
     }

@@ -1284,7 +1284,8 @@ mod tests {
     }
 
     #[test]
-    fn private_messages_of_accounts_are_restored_with_their_accounts_and_others_are_not() {
+    fn private_messages_of_accounts_are_restored_with_their_accounts_and_a_dropped_account_loses_them(
+    ) {
         let (_dir, options) = temp_db("private");
         let mut w = worker(&options);
         let mut kept = record(1, HistoryKind::Private, "bob", "for alice and bob");
@@ -1293,7 +1294,20 @@ mod tests {
         let anonymous = record(2, HistoryKind::Private, "carol", "nobody's account");
         w.write(&[kept.clone(), anonymous]).expect("write");
         let restored = load(&w.db, &options, Timestamp(0)).expect("load");
-        assert_eq!(restored.records, [kept]);
+        assert_eq!(restored.records, [kept.clone()]);
+        // alice drops her account: the message stays bob's alone.
+        let changes = [AccountChange::Delete("alice".into())];
+        let changes = Changes {
+            accounts: &changes,
+            ..Changes::default()
+        };
+        w.write_all(&[], changes).expect("drop");
+        let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+        let bobs = HistoryRecord {
+            from_account: None,
+            ..kept
+        };
+        assert_eq!(restored.records, [bobs]);
     }
 
     #[test]
