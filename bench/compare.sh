@@ -3,23 +3,29 @@
 #
 # Installs the peers from Debian's packages, writes their configs from the
 # templates in bench/ (127.0.0.1 only, flood and per-IP limits lifted), builds
-# natter in release, then for each server and each scenario starts a fresh
-# server, runs natter-bench against it with --json, and stops it. Finally
-# writes BENCHMARKS.md and bench/fanout.svg (bench/report.py).
+# natter in release, then --runs times (default 3) for each server and each
+# scenario starts a fresh server, runs natter-bench against it with --json,
+# and stops it. The rounds go server after server (round 1 of every server,
+# then round 2, ...), so machine noise hits every server alike. Finally
+# writes BENCHMARKS.md and bench/fanout.svg (bench/report.py): the median of
+# the runs, with their spread (min–max), for every number.
 #
 # Servers: natter (as shipped, durable history), natter_mem (--no-persist),
 # natter_tls (natter_mem with natter-bench on its TLS port, --tls, self-signed
 # certificate; fanout scenarios only), ngircd, inspircd.
 #
-# Usage: bench/compare.sh [--quick] [--servers "natter natter_mem natter_tls ngircd inspircd"]
+# Usage: bench/compare.sh [--quick] [--runs N] [--servers "natter natter_mem natter_tls ngircd inspircd"]
 #                         [--out FILE] [--svg FILE] [--results DIR]
 #                         [--no-install] [--no-build] [--note TEXT]
-# --quick runs small sizes (under a minute) to validate the pipeline.
+# --quick runs small sizes (under a minute) to validate the pipeline, one run
+# each unless --runs says otherwise. --runs N: fresh-server runs per server
+# and scenario (default 3).
 # Loopback only; every run is bounded by natter-bench's --timeout.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
+RUNS=""
 SERVERS="natter natter_mem natter_tls ngircd inspircd"
 OUT="$ROOT/BENCHMARKS.md"
 SVG="$ROOT/bench/fanout.svg"
@@ -30,6 +36,7 @@ BUILD=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
+    --runs) RUNS="$2"; shift ;;
     --servers) SERVERS="$2"; shift ;;
     --out) OUT="$2"; shift ;;
     --svg) SVG="$2"; shift ;;
@@ -37,11 +44,17 @@ while [ $# -gt 0 ]; do
     --results) RESULTS="$2"; shift ;;
     --no-install) INSTALL=0 ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 1 ;;
   esac
   shift
 done
+if [ -z "$RUNS" ]; then
+  if [ "$QUICK" = 1 ]; then RUNS=1; else RUNS=3; fi
+fi
+case "$RUNS" in
+  ''|*[!0-9]*|0) echo "compare.sh: --runs needs a whole number of at least 1, not '$RUNS'" >&2; exit 1 ;;
+esac
 if [ -z "$RESULTS" ]; then
   if [ "$QUICK" = 1 ]; then RESULTS="$ROOT/bench/results-quick"; else RESULTS="$ROOT/bench/results"; fi
 fi
@@ -82,8 +95,9 @@ if [ "$BUILD" = 1 ]; then
   log "building natter (release)"
   (cd "$ROOT" && cargo build --release --bins)
 fi
-BENCH="$ROOT/target/release/natter-bench"
-NATTER="$ROOT/target/release/natter-server"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BENCH="$TARGET_DIR/release/natter-bench"
+NATTER="$TARGET_DIR/release/natter-server"
 [ -x "$BENCH" ] || { echo "compare.sh: $BENCH missing; run without --no-build" >&2; exit 1; }
 
 # ---------------------------------------------------------------- configs
@@ -96,7 +110,7 @@ sed -e "s#{DIR}#$WORK#g" -e "s#{PORT}#$PORT_ngircd#g" "$ROOT/bench/ngircd.conf.t
 sed -e "s#{DIR}#$WORK#g" -e "s#{PORT}#$PORT_inspircd#g" "$ROOT/bench/inspircd.conf.template" > "$WORK/inspircd.conf"
 if id irc >/dev/null 2>&1; then chown -R irc:irc "$WORK"; fi
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json "$RESULTS"/commands.txt "$RESULTS"/meta.txt
+rm -f "$RESULTS"/*.json "$RESULTS"/*.err "$RESULTS"/commands.txt "$RESULTS"/meta.txt
 
 # Every server and natter-bench get the hard open-file limit.
 ulimit -n "$(ulimit -Hn)"
@@ -221,13 +235,19 @@ SCENARIOS+=("rooms|300|$ROOMS" "idle|300|$IDLE" "connect|300|$CONNECT" "latency|
   echo "ngircd: $("$NGIRCD" --version 2>/dev/null | head -1 || echo missing)"
   echo "inspircd: $("$INSPIRCD" --version 2>/dev/null | head -1 || echo missing)"
   echo "servers: $SERVERS"
+  echo "runs: $RUNS"
   [ -z "$NOTE" ] || echo "note: $NOTE"
 } > "$RESULTS/meta.txt"
 
+# Results: RESULTS/{server}-{scenario}.{run}.json (run 1..N).
+SKIPPED=" "
+for run in $(seq "$RUNS"); do
 for name in $SERVERS; do
+  [[ "$SKIPPED" == *" $name "* ]] && continue
   if [[ "$name" == natter* ]] && [ ! -x "$NATTER" ]; then
     log "natter-server not built ($NATTER missing): skipping natter"
-    echo "skipped natter: $NATTER missing" >> "$RESULTS/meta.txt"
+    echo "skipped $name: $NATTER missing" >> "$RESULTS/meta.txt"
+    SKIPPED="$SKIPPED$name "
     continue
   fi
   port=$(bench_port "$name")
@@ -237,26 +257,29 @@ for name in $SERVERS; do
     IFS='|' read -r id tmo args <<<"$sc"
     # natter_tls measures what TLS costs a busy room: fanout only.
     if [ "$name" = natter_tls ] && [[ "$id" != fanout-* ]]; then continue; fi
-    log "$name: $id (${opts:+$opts }$args)"
+    log "$name: $id run $run/$RUNS (${opts:+$opts }$args)"
     if ! start_server "$name"; then
       log "$name did not start: skipping its remaining scenarios"
       echo "skipped $name: it did not start listening on 127.0.0.1:$port (see its output in $WORK)" >> "$RESULTS/meta.txt"
+      SKIPPED="$SKIPPED$name "
       break
     fi
     # shellcheck disable=SC2086
     cmd="natter-bench${opts:+ $opts} -s 127.0.0.1:$port --pid \$PID -c $conc --timeout $tmo --json --quiet $args"
-    echo "$name $id: $cmd" >> "$RESULTS/commands.txt"
+    [ "$run" = 1 ] && echo "$name $id: $cmd" >> "$RESULTS/commands.txt"
+    out="$RESULTS/$name-$id.$run"
     set +e
     # shellcheck disable=SC2086
     "$BENCH" $opts -s "127.0.0.1:$port" --pid "$SERVER_PID" -c "$conc" --timeout "$tmo" --json --quiet \
-      $args > "$RESULTS/$name-$id.json" 2> "$RESULTS/$name-$id.err"
+      $args > "$out.json" 2> "$out.err"
     rc=$?
     set -e
-    [ "$rc" = 0 ] || log "$name $id: natter-bench exit $rc: $(tail -1 "$RESULTS/$name-$id.err")"
-    [ -s "$RESULTS/$name-$id.err" ] || rm -f "$RESULTS/$name-$id.err"
+    [ "$rc" = 0 ] || log "$name $id run $run: natter-bench exit $rc: $(tail -1 "$out.err")"
+    [ -s "$out.err" ] || rm -f "$out.err"
     stop_server
     sleep 1
   done
+done
 done
 
 log "writing $OUT and $SVG"

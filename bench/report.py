@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """bench/report.py: turn natter-bench --json results into BENCHMARKS.md and an SVG chart.
 
-Owns: reading RESULTS/{server}-{scenario}.json, meta.txt and commands.txt that
+Owns: reading RESULTS/{server}-{scenario}.{run}.json (and the older
+{server}-{scenario}.json, as one run), meta.txt and commands.txt that
 bench/compare.sh writes, the side-by-side tables (ratios to natter) and the
-fanout chart. Must never: run a benchmark, or need anything beyond Python's
-standard library.
+fanout chart. Every number in a table is the median of the runs with their
+spread (min–max); a ratio is of medians, its spread the worst and best case
+of the two ranges. Must never: run a benchmark, or need anything beyond
+Python's standard library.
 """
 import argparse
 import glob
 import json
 import os
 import re
+import statistics
 
 SERVERS = ["natter", "natter_mem", "natter_tls", "ngircd", "inspircd"]
 COLORS = {"natter": "#d62728", "natter_mem": "#ff9896", "natter_tls": "#9467bd",
@@ -22,10 +26,13 @@ VARIANT_OF = {"natter_tls": "natter_mem"}
 
 
 def load(results):
-    runs = {}
+    """{(server, scenario): [run, ...]} in run order; a run is its JSON dict."""
+    found = {}
     for path in glob.glob(os.path.join(results, "*.json")):
         name = os.path.basename(path)[:-5]
-        server, _, scenario = name.partition("-")
+        m = re.fullmatch(r"(.*)\.(\d+)", name)
+        base, number = (m.group(1), int(m.group(2))) if m else (name, 1)
+        server, _, scenario = base.partition("-")
         try:
             with open(path) as f:
                 text = f.read().strip()
@@ -38,8 +45,40 @@ def load(results):
                 tail = f.read().strip().splitlines()
             if tail:
                 data["note"] = tail[-1]
-        runs[(server, scenario)] = data
-    return runs
+        found.setdefault((server, scenario), []).append((number, data))
+    return {k: [d for _, d in sorted(v, key=lambda x: x[0])] for k, v in found.items()}
+
+
+def ok_runs(runs):
+    return [r for r in runs or [] if "error" not in r]
+
+
+def first_ok(runs):
+    ok = ok_runs(runs)
+    return ok[0] if ok else None
+
+
+def values(runs, metric):
+    return [v for v in (metric(r) for r in ok_runs(runs)) if v is not None]
+
+
+def median(vals):
+    return statistics.median(vals) if vals else None
+
+
+def fmt_stat(vals, digits=0, unit=""):
+    """The median, and with more than one run the spread: 1,234 (1,200–1,300)."""
+    if not vals:
+        return "–"
+    text = fmt_num(median(vals), digits) + unit
+    if len(vals) > 1:
+        text += f" ({fmt_num(min(vals), digits)}–{fmt_num(max(vals), digits)})"
+    return text
+
+
+def reordered(run):
+    """Reordered deliveries (older results counted reordered and duplicated together)."""
+    return run.get("reordered", run.get("reordered_or_duplicated", 0))
 
 
 def read_meta(results):
@@ -70,12 +109,14 @@ def get(run, *path):
     return v
 
 
-def clean_mark(run):
-    if run is None:
+def clean_mark(runs):
+    """✗ if any run failed, ⚠ if any had loss, reordering, duplicates or a timeout."""
+    if not runs:
         return ""
-    if "error" in run:
+    if any("error" in r for r in runs):
         return " ✗"
-    if run.get("lost", 0) or run.get("reordered_or_duplicated", 0) or run.get("timed_out"):
+    if any(r.get("lost", 0) or reordered(r) or r.get("duplicated", 0) or r.get("timed_out")
+           for r in runs):
         return " ⚠"
     return ""
 
@@ -83,8 +124,10 @@ def clean_mark(run):
 def table(runs, servers, title, rows, metric, digits, better, unit=""):
     """rows: [(label, scenario id)]; metric(run) -> number or None.
 
-    A column per server that ran any of the rows, natter ÷ each peer, and
-    variant ÷ baseline for each variant in VARIANT_OF (natter_tls ÷ natter_mem).
+    A column per server that ran any of the rows (median of its runs, spread
+    in brackets), natter ÷ each peer, and variant ÷ baseline for each variant
+    in VARIANT_OF (natter_tls ÷ natter_mem): ratios of medians, with the
+    lowest and highest ratio the two spreads allow.
     """
     sids = {sid for _, sid in rows}
     servers = [s for s in servers
@@ -100,20 +143,26 @@ def table(runs, servers, title, rows, metric, digits, better, unit=""):
         cells = [label]
         vals = {}
         for s in servers:
-            run = runs.get((s, sid))
-            if run is None:
+            rs = runs.get((s, sid))
+            if not rs:
                 cells.append("–")
                 continue
-            if "error" in run:
+            if not ok_runs(rs):
                 cells.append("error ✗")
                 continue
-            v = metric(run)
+            v = values(rs, metric)
             vals[s] = v
-            cells.append((fmt_num(v, digits) + unit if v is not None else "–") + clean_mark(run))
+            cells.append(fmt_stat(v, digits, unit) + clean_mark(rs))
         ratios = [("natter", p) for p in peers if "natter" in servers] + variants
         for top, bottom in ratios:
             a, b = vals.get(top), vals.get(bottom)
-            cells.append(f"{a / b:.2f}×" if a is not None and b else "–")
+            if not a or not b or not median(b) or min(b) <= 0:
+                cells.append("–")
+                continue
+            text = f"{median(a) / median(b):.2f}×"
+            if len(a) > 1 or len(b) > 1:
+                text += f" ({min(a) / max(b):.2f}–{max(a) / min(b):.2f})"
+            cells.append(text)
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     return out
@@ -125,8 +174,7 @@ def svg_chart(runs, servers, sizes, path):
     ymax = 0.0
     for s in servers:
         for i, n in enumerate(sizes):
-            run = runs.get((s, f"fanout-{n}"))
-            v = get(run, "deliveries_per_sec") if run and "error" not in run else None
+            v = median(values(runs.get((s, f"fanout-{n}")), lambda r: r.get("deliveries_per_sec")))
             if v is not None:
                 pts.setdefault(s, []).append((i, v))
                 ymax = max(ymax, v)
@@ -219,10 +267,26 @@ def main():
               "is its baseline, so *natter_tls ÷ natter_mem* is the cost of TLS: the "
               "server encrypts every line for every recipient and natter-bench, on the "
               "same cores, decrypts them all.", ""]
-    o += ["In the tables, natter ÷ peer is the ratio of natter's value to the peer's; "
-          "✗ marks a failed run (see Errors), ⚠ a run with loss, reordering or a timeout.", ""]
+    nruns = max((len(v) for v in runs.values()), default=0)
+    o += [f"**Method.** Every server and scenario ran {meta.get('runs', nruns)} time(s), each "
+          "against a freshly started server, round after round across the servers. Each "
+          "number is the **median of the runs, with their spread (min–max) in brackets**. "
+          "natter ÷ peer is the ratio of the medians, bracketed by the lowest and highest "
+          "ratio the two spreads allow. ✗ marks a failed run (see Errors), ⚠ a run with "
+          "loss, reordering, duplicates or a timeout.", "",
+          "**Deliveries per second = messages in per second × (room size − 1)**: every "
+          "message a sender puts into a room is delivered to each of the other members.", "",
+          "**Latency.** In the fanout and rooms tables (as fast as possible) latency runs "
+          "from when the sender wrote each message to its arrival, and each sender keeps "
+          "at most `--window` messages in flight, where a message stays in flight until "
+          "the *slowest* receiver in the room has it (a fast receiver cannot hide a slow "
+          "one). At a fixed offered load (`--rate`) latency runs from each message's "
+          "*scheduled* send time, so a stall in natter-bench or the server counts as "
+          "latency instead of dropping out (coordinated omission corrected, as wrk2 "
+          "does). A message that arrives after a later one from the same sender counts "
+          "once, as reordered, never also as lost.", ""]
     o += ["## Machine", "", "| | |", "|---|---|"]
-    for k in ["date", "mode", "nproc", "cpu", "memory", "kernel", "nofile", "natter", "ngircd", "inspircd"]:
+    for k in ["date", "mode", "runs", "nproc", "cpu", "memory", "kernel", "nofile", "natter", "ngircd", "inspircd"]:
         if k in meta:
             o.append(f"| {k} | {meta[k]} |")
     o += ["", "natter-bench runs on the same cores as the server under test; its own CPU "
@@ -232,7 +296,8 @@ def main():
           "![deliveries per second against room size](bench/fanout.svg)", ""]
     o += table(runs, servers, "Deliveries per second", fan_rows,
                lambda r: r.get("deliveries_per_sec"), 0, "higher")
-    o += table(runs, servers, "p99 delivery latency (ms), as fast as possible", fan_rows,
+    o += table(runs, servers, "p99 delivery latency (ms) from the write, as fast as possible",
+               fan_rows,
                lambda r: get(r, "latency", "p99_ms"), 2, "lower")
     o += table(runs, servers, "Server CPU seconds during delivery", fan_rows,
                lambda r: get(r, "server_stats", "cpu_s"), 2, "lower")
@@ -246,13 +311,19 @@ def main():
                lambda r: get(r, "latency", "p99_ms"), 2, "lower")
 
     o += ["## Latency at a fixed offered load all servers sustain", ""]
-    lat = runs.get(("natter", "latency")) or next((r for (s, i), r in runs.items() if i == "latency"), {})
-    if lat and "error" not in lat:
+    lat = first_ok(runs.get(("natter", "latency"))) or next(
+        (first_ok(rs) for (s, i), rs in runs.items() if i == "latency" and first_ok(rs)), None)
+    if lat:
         o += [f"{lat.get('rate', 0):,.0f} messages/s into a {lat.get('members_per_room')}-member room "
-              f"({lat.get('senders')} senders), {lat.get('expected_deliveries', 0):,} deliveries.", ""]
+              f"({lat.get('senders')} senders), {lat.get('expected_deliveries', 0):,} deliveries. "
+              "Latency is from each message's scheduled send time (coordinated omission "
+              "corrected); the uncorrected p99, from when the sender actually wrote it, "
+              "follows for comparison only.", ""]
     for q, key in [("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms"), ("max", "max_ms")]:
-        o += table(runs, servers, f"{q} latency (ms)", [(q, "latency")],
+        o += table(runs, servers, f"{q} latency (ms) from the scheduled send time", [(q, "latency")],
                    lambda r, key=key: get(r, "latency", key), 2, "lower")
+    o += table(runs, servers, "Uncorrected p99 latency (ms) from the write", [("p99", "latency")],
+               lambda r: get(r, "latency_uncorrected", "p99_ms"), 2, "lower")
 
     o += ["## Idle connections: memory per connection", ""]
     o += table(runs, servers, "Server RSS growth per idle connection (KiB)", [("KiB/conn", "idle")],
@@ -267,8 +338,11 @@ def main():
                lambda r: get(r, "registration_latency", "p99_ms"), 2, "lower")
 
     o += ["## Correctness in every run", "",
-          "| server | scenario | deliveries | lost | reordered/dup | timed out | natter-bench CPU s (measured / whole) |",
-          "|---|---|---|---|---|---|---|"]
+          "Counts are summed over the runs; natter-bench's CPU seconds are the median "
+          "(min–max).", "",
+          "| server | scenario | runs | deliveries (median) | lost | reordered | duplicated | "
+          "timed out | natter-bench CPU s, measured | natter-bench CPU s, whole run |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     errors = []
     order = [f"fanout-{n}" for n in sizes] + ["rooms", "latency", "idle", "connect"]
 
@@ -277,17 +351,24 @@ def main():
                 order.index(k[1]) if k[1] in order else 99, k[1])
 
     for (s, sid) in sorted(runs, key=run_key):
-        r = runs[(s, sid)]
-        if "error" in r:
-            errors.append(f"- **{s} {sid}**: {r['error']}")
-            o.append(f"| {s} | {sid} | error | | | | |")
+        rs = runs[(s, sid)]
+        for i, r in enumerate(rs, 1):
+            if "error" in r:
+                errors.append(f"- **{s} {sid} run {i}**: {r['error']}")
+            elif r.get("note"):
+                errors.append(f"- **{s} {sid} run {i}**: {r['note']}")
+        ok = ok_runs(rs)
+        if not ok:
+            o.append(f"| {s} | {sid} | 0 of {len(rs)} | error | | | | | | |")
             continue
-        o.append(f"| {s} | {sid} | {r.get('deliveries', 0):,} of {r.get('expected_deliveries', 0):,} | "
-                 f"{r.get('lost', 0)} | {r.get('reordered_or_duplicated', 0)} | "
-                 f"{'yes' if r.get('timed_out') else 'no'} | "
-                 f"{r.get('bench_cpu_measured_s', 0):.2f} / {r.get('bench_cpu_s', 0):.2f} |")
-        if r.get("note"):
-            errors.append(f"- **{s} {sid}**: {r['note']}")
+        delivered = median([r.get("deliveries", 0) for r in ok])
+        o.append(f"| {s} | {sid} | {len(ok)} of {len(rs)} | "
+                 f"{delivered:,.0f} of {ok[0].get('expected_deliveries', 0):,} | "
+                 f"{sum(r.get('lost', 0) for r in ok)} | {sum(reordered(r) for r in ok)} | "
+                 f"{sum(r.get('duplicated', 0) for r in ok)} | "
+                 f"{sum(1 for r in ok if r.get('timed_out'))} | "
+                 f"{fmt_stat([r.get('bench_cpu_measured_s', 0) for r in ok], 2)} | "
+                 f"{fmt_stat([r.get('bench_cpu_s', 0) for r in ok], 2)} |")
     o.append("")
     if errors:
         o += ["### Errors", ""] + errors + [""]
@@ -307,8 +388,8 @@ def main():
           "- **All**: the machine's open-file hard limit (see nofile above) caps connections per "
           "process, for natter-bench too.", ""]
 
-    o += ["## Commands", "", "Each scenario ran against a freshly started server "
-          "(`$PID` is its process id):", "", "```"]
+    o += ["## Commands", "", f"Each scenario ran {meta.get('runs', nruns)} time(s), each "
+          "against a freshly started server (`$PID` is its process id):", "", "```"]
     cpath = os.path.join(a.results, "commands.txt")
     if os.path.exists(cpath):
         with open(cpath) as f:

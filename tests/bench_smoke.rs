@@ -39,9 +39,10 @@ fn common_tls(addr: SocketAddr) -> Common {
 fn assert_clean(r: &Report) {
     assert!(
         r.is_clean(),
-        "lost {} reordered/dup {} misrouted {} timed out {}\n{}",
+        "lost {} reordered {} dup {} misrouted {} timed out {}\n{}",
         r.lost,
-        r.reordered_or_duplicated,
+        r.reordered,
+        r.duplicated,
         r.misrouted,
         r.timed_out,
         r.table()
@@ -62,7 +63,30 @@ fn fanout_smoke(common: Common) -> Report {
     .expect("fanout smoke run");
     assert_eq!(r.expected_deliveries, 3 * 300 * 19);
     assert_clean(&r);
+    assert_eq!(
+        r.latency_from,
+        Some("written"),
+        "unpaced latency is from the write"
+    );
+    assert!(r.latency_uncorrected.is_none());
+    assert_throughput_identity(&r);
     r
+}
+
+/// The report's identity: deliveries/s = messages in/s × (room size − 1).
+fn assert_throughput_identity(r: &Report) {
+    let receivers = (r.members_per_room - 1) as f64;
+    let diff = (r.deliveries_per_sec - r.messages_per_sec * receivers).abs();
+    assert!(
+        diff <= 1e-6 * r.deliveries_per_sec.max(1.0),
+        "{}",
+        r.table()
+    );
+    assert!(
+        r.table().contains("messages in/s x"),
+        "the table says how deliveries/s is made up:\n{}",
+        r.table()
+    );
 }
 
 /// Paced rooms: every room's members hear each other and nobody else.
@@ -78,7 +102,33 @@ fn rooms_smoke(common: Common) -> Report {
     .expect("rooms smoke run");
     assert_eq!(r.expected_deliveries, 4 * 3 * 20 * 2);
     assert_clean(&r);
+    assert_paced_latency_is_from_the_schedule(&r);
+    assert_throughput_identity(&r);
     r
+}
+
+/// Paced runs report latency from each message's scheduled send time, with
+/// the uncorrected (from-the-write) figure beside it, never below it.
+fn assert_paced_latency_is_from_the_schedule(r: &Report) {
+    assert_eq!(r.latency_from, Some("scheduled"));
+    let corrected = r.latency.as_ref().expect("paced run has latency");
+    let uncorrected = r
+        .latency_uncorrected
+        .as_ref()
+        .expect("and the uncorrected one");
+    assert_eq!(corrected.samples, uncorrected.samples);
+    // Each message is written at or after it was due, so the corrected
+    // latency is never the smaller (a histogram bucket of slack allowed).
+    assert!(
+        corrected.max_ms * 1.01 + 0.002 >= uncorrected.max_ms,
+        "{}",
+        r.table()
+    );
+    assert!(
+        r.table().contains("latency (from schedule)"),
+        "{}",
+        r.table()
+    );
 }
 
 #[test]
@@ -89,6 +139,42 @@ fn fanout_against_a_relay_delivers_every_message_once_in_order() {
 #[test]
 fn rooms_against_a_relay_keep_rooms_apart_and_lose_nothing() {
     let _ = rooms_smoke(common(relay::start()));
+}
+
+#[test]
+fn paced_fanout_against_a_relay_measures_latency_from_the_schedule() {
+    let r = run_fanout(&FanoutConfig {
+        common: common(relay::start()),
+        members: 5,
+        senders: 2,
+        messages: 50,
+        rate: Some(500.0),
+        window: 0,
+    })
+    .expect("paced fanout smoke run");
+    assert_clean(&r);
+    assert_paced_latency_is_from_the_schedule(&r);
+}
+
+#[test]
+fn swapped_messages_count_once_as_reordered_and_never_as_lost() {
+    // The relay swaps each sender's messages in pairs: 1,0,3,2,...
+    let r = run_fanout(&FanoutConfig {
+        common: common(relay::start_swapping()),
+        members: 4,
+        senders: 2,
+        messages: 40,
+        rate: None,
+        window: 10,
+    })
+    .expect("fanout through a swapping relay");
+    assert_eq!(r.expected_deliveries, 2 * 40 * 3);
+    assert_eq!(r.deliveries, r.expected_deliveries, "{}", r.table());
+    assert_eq!(r.lost, 0, "{}", r.table());
+    assert_eq!(r.duplicated, 0, "{}", r.table());
+    // Half of each sender's messages arrive after their successor.
+    assert_eq!(r.reordered, 2 * 20 * 3, "{}", r.table());
+    assert!(!r.is_clean());
 }
 
 #[test]
@@ -223,6 +309,8 @@ fn tls_to_a_plaintext_server_is_a_clear_tls_error() {
 /// The smallest IRC relay that natter-bench can drive: NICK/USER → 001,
 /// JOIN → JOIN echo + 366, PRIVMSG → every other member of the room, in one
 /// total order per room (all under one lock). Threads, blocking I/O, test only.
+/// `start_swapping` relays each client's PRIVMSGs in swapped pairs (the
+/// second before the first), a deliberately misordering server.
 mod relay {
     use std::collections::HashMap;
     use std::io::{BufRead, BufReader, Write};
@@ -232,6 +320,14 @@ mod relay {
     type Rooms = Arc<Mutex<HashMap<String, Vec<(usize, TcpStream)>>>>;
 
     pub fn start() -> SocketAddr {
+        start_with(false)
+    }
+
+    pub fn start_swapping() -> SocketAddr {
+        start_with(true)
+    }
+
+    fn start_with(swap: bool) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let rooms: Rooms = Arc::default();
@@ -240,17 +336,18 @@ mod relay {
                 let Ok(stream) = stream else { continue };
                 let rooms = rooms.clone();
                 std::thread::spawn(move || {
-                    let _ = client(id, stream, rooms);
+                    let _ = client(id, stream, rooms, swap);
                 });
             }
         });
         addr
     }
 
-    fn client(id: usize, stream: TcpStream, rooms: Rooms) -> std::io::Result<()> {
+    fn client(id: usize, stream: TcpStream, rooms: Rooms, swap: bool) -> std::io::Result<()> {
         stream.set_nodelay(true)?;
         let mut out = stream.try_clone()?;
         let mut nick = String::from("*");
+        let mut held: Option<(String, String)> = None;
         for line in BufReader::new(stream.try_clone()?).lines() {
             let line = line?;
             let (cmd, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
@@ -273,10 +370,22 @@ mod relay {
                         continue;
                     };
                     let msg = format!(":{nick}!u@h PRIVMSG {chan} {text}\r\n");
+                    let mut batch = vec![(chan.to_string(), msg)];
+                    if swap {
+                        match held.take() {
+                            None => {
+                                held = batch.pop();
+                                continue;
+                            }
+                            Some(first) => batch.push(first),
+                        }
+                    }
                     let mut rooms = rooms.lock().expect("relay lock");
-                    for (mid, m) in rooms.entry(chan.to_string()).or_default().iter_mut() {
-                        if *mid != id {
-                            let _ = m.write_all(msg.as_bytes());
+                    for (chan, msg) in batch {
+                        for (mid, m) in rooms.entry(chan).or_default().iter_mut() {
+                            if *mid != id {
+                                let _ = m.write_all(msg.as_bytes());
+                            }
                         }
                     }
                 }

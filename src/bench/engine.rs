@@ -1,8 +1,9 @@
 //! The load generator: many clients on one single-threaded smol executor.
 //!
 //! Owns: ramping connections in with a bounded number of handshakes in flight,
-//! the send loops (paced or windowed), per-receiver exactly-once/in-order
-//! checks, the latency histograms, the hard deadline and the progress bar.
+//! the send loops (paced on a schedule, `pace.rs`; or windowed on the slowest
+//! receiver, `window.rs`), per-receiver exactly-once/in-order checks
+//! (`seq.rs`), the latency histograms, the hard deadline and the progress bar.
 //! Must never: spawn threads, block on anything but the executor, allocate per
 //! message on the send or receive path, run without a deadline, or connect to
 //! any address but the one configured.
@@ -20,9 +21,12 @@ use smol::{LocalExecutor, Timer};
 
 use super::conn::{handshake, is_refusal, Conn};
 use super::error::BenchError;
+use super::pace::Pacer;
 use super::procstat::{own_cpu_s, sample};
 use super::report::{Latency, Report, ServerStats};
+use super::seq::{Arrival, SeqTracker};
 use super::stream::{BenchStream, Connector};
+use super::window::SlowestReceiver;
 use super::wire::{classify, lossy, push_privmsg, Line};
 use super::Common;
 
@@ -61,13 +65,18 @@ struct Shared {
     go: Cell<bool>,
     go_ev: Event,
     go_ns: Cell<u64>,
-    acked: Vec<Cell<u32>>,
+    /// Per sender (unpaced only): its window over every receiver in its room.
+    windows: Vec<RefCell<SlowestReceiver>>,
     ack_ev: Vec<Event>,
+    /// From the time each message carries: scheduled (paced) or written.
     lat: RefCell<Histogram<u64>>,
+    /// Paced only: from when the sender actually wrote each message.
+    lat_written: RefCell<Histogram<u64>>,
     reg_lat: RefCell<Histogram<u64>>,
-    received: Cell<u64>,
-    advanced: Cell<u64>,
-    anomalies: Cell<u64>,
+    /// First arrivals of each message at each receiver.
+    delivered: Cell<u64>,
+    reordered: Cell<u64>,
+    duplicated: Cell<u64>,
     misrouted: Cell<u64>,
     done: Cell<usize>,
     sent: Cell<u64>,
@@ -202,13 +211,19 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
         go: Cell::new(false),
         go_ev: Event::new(),
         go_ns: Cell::new(0),
-        acked: (0..nsend).map(|_| Cell::new(0)).collect(),
+        windows: (0..nsend)
+            .map(|_| {
+                let receivers = plan.members.saturating_sub(1) as u32;
+                RefCell::new(SlowestReceiver::new(receivers, plan.window))
+            })
+            .collect(),
         ack_ev: (0..nsend).map(|_| Event::new()).collect(),
         lat: RefCell::new(histogram()?),
+        lat_written: RefCell::new(histogram()?),
         reg_lat: RefCell::new(histogram()?),
-        received: Cell::new(0),
-        advanced: Cell::new(0),
-        anomalies: Cell::new(0),
+        delivered: Cell::new(0),
+        reordered: Cell::new(0),
+        duplicated: Cell::new(0),
         misrouted: Cell::new(0),
         done: Cell::new(0),
         sent: Cell::new(0),
@@ -263,7 +278,7 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
             deadline,
             &bar,
             |s| s.done.get() == n,
-            |s| s.advanced.get(),
+            |s| s.delivered.get(),
         )
         .await?;
         bar.finish_and_clear();
@@ -281,7 +296,7 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     }
     let srv_end = pid.and_then(|p| sample(Some(p)));
 
-    let received = sh.advanced.get();
+    let delivered = sh.delivered.get();
     let sent = sh.sent.get();
     let send_s = sh.last_send_ns.get().saturating_sub(sh.go_ns.get()) as f64 / 1e9;
     let per_sec = |count: u64, secs: f64| if secs > 0.0 { count as f64 / secs } else { 0.0 };
@@ -297,6 +312,9 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     };
     let reg_lat = Latency::from_histogram_us(&sh.reg_lat.borrow());
     let lat = Latency::from_histogram_us(&sh.lat.borrow());
+    let lat_written = Latency::from_histogram_us(&sh.lat_written.borrow());
+    let paced = nsend > 0 && plan.rate.is_some();
+    let receivers = plan.members.saturating_sub(1);
     Ok(Report {
         scenario: plan.scenario,
         server: plan.common.addr.to_string(),
@@ -316,13 +334,21 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
         registrations_per_sec: per_sec(n as u64, setup_s),
         registration_latency: reg_lat,
         run_s,
-        deliveries: received,
+        deliveries: delivered,
         expected_deliveries: expected,
-        deliveries_per_sec: per_sec(received, run_s),
+        deliveries_per_sec: per_sec(delivered, run_s),
+        messages_per_sec: if receivers > 0 {
+            per_sec(delivered, run_s) / receivers as f64
+        } else {
+            0.0
+        },
         sends_per_sec: per_sec(sent, send_s),
+        latency_from: (nsend > 0).then_some(if paced { "scheduled" } else { "written" }),
         latency: lat,
-        lost: expected.saturating_sub(received),
-        reordered_or_duplicated: sh.anomalies.get(),
+        latency_uncorrected: if paced { lat_written } else { None },
+        lost: expected.saturating_sub(delivered),
+        reordered: sh.reordered.get(),
+        duplicated: sh.duplicated.get(),
         misrouted: sh.misrouted.get(),
         timed_out,
         rss_per_connection_kib,
@@ -395,8 +421,9 @@ async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
     } else {
         u64::from(plan.messages) * (senders - usize::from(is_sender)) as u64
     };
-    let mut next = vec![0u32; senders];
-    let mut advanced = 0u64;
+    let mut seen = vec![SeqTracker::default(); senders];
+    let mut delivered = 0u64;
+    let paced = plan.rate.is_some();
     if expected == 0 {
         sh.done.set(sh.done.get() + 1);
     }
@@ -410,7 +437,7 @@ async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
                 sender,
                 seq,
                 sent_ns,
-                ..
+                written_ns,
             } => {
                 let now = sh.ns_at(conn.read_at());
                 let s = sender as usize;
@@ -422,32 +449,33 @@ async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
                 if is_sender && local == m {
                     continue; // our own message echoed back: not a delivery
                 }
-                sh.lat
-                    .borrow_mut()
-                    .saturating_record((now.saturating_sub(sent_ns) / 1000).max(1));
-                sh.received.set(sh.received.get() + 1);
+                let tracker = &mut seen[local];
+                let before = tracker.next();
+                let arrival = tracker.record(seq);
+                if !arrival.is_delivery() {
+                    sh.duplicated.set(sh.duplicated.get() + 1);
+                    continue;
+                }
+                if arrival == Arrival::Late {
+                    sh.reordered.set(sh.reordered.get() + 1);
+                }
+                let us = |from: u64| (now.saturating_sub(from) / 1000).max(1);
+                sh.lat.borrow_mut().saturating_record(us(sent_ns));
+                if let Some(w) = written_ns {
+                    sh.lat_written.borrow_mut().saturating_record(us(w));
+                }
                 sh.last_delivery_ns.set(now);
-                let nx = &mut next[local];
-                let fresh = seq >= *nx;
-                if seq != *nx {
-                    sh.anomalies.set(sh.anomalies.get() + 1);
+                delivered += 1;
+                sh.delivered.set(sh.delivered.get() + 1);
+                if delivered == expected {
+                    sh.done.set(sh.done.get() + 1);
+                    sh.changed.notify(usize::MAX);
                 }
-                if fresh {
-                    *nx = seq.saturating_add(1);
-                    advanced += 1;
-                    sh.advanced.set(sh.advanced.get() + 1);
-                    if advanced == expected {
-                        sh.done.set(sh.done.get() + 1);
-                        sh.changed.notify(usize::MAX);
-                    }
-                }
-                // Member local+1 acknowledges for the sender's window.
-                if (local + 1) % plan.members == m {
-                    let a = &sh.acked[s];
-                    if seq.saturating_add(1) > a.get() {
-                        a.set(seq.saturating_add(1));
-                        sh.ack_ev[s].notify(1);
-                    }
+                // Unpaced: the sender's window moves when the slowest of
+                // its receivers has got this far.
+                let after = tracker.next();
+                if !paced && after > before && sh.windows[s].borrow_mut().reach(before, after) {
+                    sh.ack_ev[s].notify(1);
                 }
             }
             Line::Ping(_) => {
@@ -505,47 +533,57 @@ async fn send(sh: &Shared, mut stream: BenchStream, idx: usize, room: usize, m: 
     match plan.rate {
         Some(rate) if rate > 0.0 => {
             let nsend = (plan.rooms * plan.senders) as f64;
-            let interval = Duration::from_secs_f64(nsend / rate);
-            // Stagger senders evenly across one interval.
-            let mut at = Instant::now() + interval.mul_f64(me as f64 / nsend);
-            while seq < total {
-                Timer::at(at).await;
-                let now = Instant::now();
-                let ns = sh.now_ns();
+            let interval_ns = 1e9 * nsend / rate;
+            // One schedule from the start signal, senders staggered evenly
+            // across one interval; each message carries the time it was due.
+            let first = sh.go_ns.get() + (interval_ns * me as f64 / nsend) as u64;
+            let mut pacer = Pacer::new(first, interval_ns, total);
+            while let Some(due_ns) = pacer.next_due_ns() {
+                Timer::at(sh.base + Duration::from_nanos(due_ns)).await;
+                let now = sh.now_ns();
                 out.clear();
-                let first = seq;
-                while seq < total && at <= now {
-                    push_privmsg(&mut out, chan, me as u32, seq, ns);
-                    seq += 1;
-                    at += interval;
+                let due = pacer.due(now);
+                let count = due.len() as u64;
+                for seq in due {
+                    push_privmsg(
+                        &mut out,
+                        chan,
+                        me as u32,
+                        seq,
+                        pacer.scheduled_ns(seq),
+                        Some(now),
+                    );
+                }
+                if count == 0 {
+                    continue;
                 }
                 if let Err(e) = write_out(&mut stream, &out).await {
                     return fail(e);
                 }
                 sh.last_send_ns.set(sh.now_ns());
-                sh.sent.set(sh.sent.get() + u64::from(seq - first));
+                sh.sent.set(sh.sent.get() + count);
             }
         }
         _ => {
             let window = plan.window.max(1);
-            let acked = &sh.acked[me];
+            let acked = |seq: u32| sh.windows[me].borrow().acked().min(seq);
             while seq < total {
                 loop {
-                    if seq - acked.get().min(seq) < window {
+                    if seq - acked(seq) < window {
                         break;
                     }
                     let l = sh.ack_ev[me].listen();
-                    if seq - acked.get().min(seq) < window {
+                    if seq - acked(seq) < window {
                         break;
                     }
                     l.await;
                 }
-                let room_left = window - (seq - acked.get().min(seq));
+                let room_left = window - (seq - acked(seq));
                 let batch = room_left.min(total - seq);
                 let ns = sh.now_ns();
                 out.clear();
                 for _ in 0..batch {
-                    push_privmsg(&mut out, chan, me as u32, seq, ns);
+                    push_privmsg(&mut out, chan, me as u32, seq, ns, None);
                     seq += 1;
                 }
                 if let Err(e) = write_out(&mut stream, &out).await {

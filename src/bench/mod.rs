@@ -6,7 +6,17 @@
 //! same run drives natter, ngircd or InspIRCd; over TCP, or over TLS with
 //! `Common::tls` (no certificate check: loopback benchmarking only). Each message carries
 //! `<sender> <seq> <send_time_ns>`; every receiver checks it got each sender's
-//! messages exactly once and in order, and records delivery latency.
+//! messages exactly once and in order (a message that arrives out of order
+//! counts once, as reordered, not as lost), and records delivery latency.
+//!
+//! Two ways to send. Paced (`rate`): each sender follows a fixed schedule and
+//! stamps each message with its *scheduled* send time, so a stall in the
+//! generator or the server shows up as latency (coordinated omission
+//! corrected, as wrk2 does); the latency from the actual write is kept beside
+//! it as `latency_uncorrected`. Unpaced (`rate: None`): as fast as the server
+//! takes messages, each sender keeping at most `window` in flight, where a
+//! message stops being in flight only when *every* receiver in the room has
+//! it (the slowest receiver sets the pace; a fast one cannot hide it).
 //!
 //! Must never: connect anywhere but the configured address (the binary only
 //! accepts loopback), run without a hard deadline, use more than one thread, or
@@ -30,9 +40,12 @@
 mod conn;
 mod engine;
 mod error;
+mod pace;
 pub mod procstat;
 mod report;
+mod seq;
 mod stream;
+mod window;
 pub mod wire;
 
 use std::net::SocketAddr;

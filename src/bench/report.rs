@@ -107,18 +107,37 @@ pub struct Report {
     pub registration_latency: Option<Latency>,
     /// Seconds from the first send to the last delivery (or the timeout).
     pub run_s: f64,
+    /// First arrivals of a message at a receiver (duplicates not counted).
     pub deliveries: u64,
     pub expected_deliveries: u64,
+    /// Deliveries per second over `run_s`: messages in per second × (room
+    /// size − 1), since every message goes to every other member.
     pub deliveries_per_sec: f64,
-    /// Messages sent per second (all senders), as the server accepted them.
+    /// Messages in per second through the server: `deliveries_per_sec ÷
+    /// (members_per_room − 1)`, over the same `run_s`.
+    pub messages_per_sec: f64,
+    /// Messages the senders wrote per second, from the start to their last
+    /// write (the offered load actually achieved; not a server measurement).
     pub sends_per_sec: f64,
-    /// Send-to-delivery latency.
+    /// What `latency` is measured from: `"scheduled"` (paced: each
+    /// message's scheduled send time, so a stall counts as latency) or
+    /// `"written"` (unpaced: when the sender wrote it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_from: Option<&'static str>,
+    /// Send-to-delivery latency, from the time `latency_from` names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
+    /// Paced only: latency from when the sender actually wrote each message
+    /// (hides generator and server stalls; for comparison, not for claims).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_uncorrected: Option<Latency>,
     /// Expected deliveries that never arrived.
     pub lost: u64,
-    /// Deliveries out of a sender's order, or seen twice.
-    pub reordered_or_duplicated: u64,
+    /// Messages that arrived after a later message from the same sender
+    /// (each counted once, as reordered, and not as lost).
+    pub reordered: u64,
+    /// Messages that arrived again at the same receiver.
+    pub duplicated: u64,
     /// Benchmark lines naming a sender that is not in the receiver's room.
     pub misrouted: u64,
     /// The hard timeout ended the run before every delivery arrived.
@@ -139,7 +158,8 @@ impl Report {
     /// run finished in time.
     pub fn is_clean(&self) -> bool {
         self.lost == 0
-            && self.reordered_or_duplicated == 0
+            && self.reordered == 0
+            && self.duplicated == 0
             && self.misrouted == 0
             && !self.timed_out
     }
@@ -201,25 +221,39 @@ impl Report {
             row(
                 "deliveries/s",
                 format!(
-                    "{:.0} (sends/s {:.0})",
-                    self.deliveries_per_sec, self.sends_per_sec
+                    "{:.0} = {:.0} messages in/s x {} receivers (room size - 1)",
+                    self.deliveries_per_sec,
+                    self.messages_per_sec,
+                    self.members_per_room.saturating_sub(1)
                 ),
             );
+            row(
+                "sends/s",
+                format!("{:.0} written by the senders", self.sends_per_sec),
+            );
+            let pct = |l: &Latency| {
+                format!(
+                    "p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+                    l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms
+                )
+            };
             if let Some(l) = &self.latency {
-                row(
-                    "latency",
-                    format!(
-                        "p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
-                        l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms
-                    ),
-                );
+                let label = match self.latency_from {
+                    Some("scheduled") => "latency (from schedule)",
+                    _ => "latency (from write)",
+                };
+                row(label, pct(l));
+            }
+            if let Some(l) = &self.latency_uncorrected {
+                row("latency uncorrected", pct(l));
             }
             row(
-                "lost / reordered+dup",
+                "lost / reordered / dup",
                 format!(
-                    "{} / {}{}",
+                    "{} / {} / {}{}",
                     self.lost,
-                    self.reordered_or_duplicated,
+                    self.reordered,
+                    self.duplicated,
                     if self.misrouted > 0 {
                         format!(" / misrouted {}", self.misrouted)
                     } else {

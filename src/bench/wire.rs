@@ -17,8 +17,17 @@ pub enum Line<'a> {
     Error(&'a [u8]),
     /// A three-digit reply; `params` is everything after the numeric.
     Numeric { code: u16, params: &'a [u8] },
-    /// A benchmark PRIVMSG: `<sender> <seq> <send_time_ns>` in the text.
-    Bench { sender: u32, seq: u32, sent_ns: u64 },
+    /// A benchmark PRIVMSG: `<sender> <seq> <send_time_ns> [<written_ns>]`
+    /// in the text. `sent_ns` is what latency is measured from: a paced
+    /// message's *scheduled* send time, an unpaced one's write time.
+    /// `written_ns`, paced messages only, is when the sender actually wrote
+    /// it (for the uncorrected latency beside the corrected one).
+    Bench {
+        sender: u32,
+        seq: u32,
+        sent_ns: u64,
+        written_ns: Option<u64>,
+    },
     /// `:nick!user@host JOIN <channel>` (or `JOIN :<channel>`).
     Join { nick: &'a [u8], channel: &'a [u8] },
     /// Anything else (NOTICE, MODE, a PRIVMSG that is not ours, ...).
@@ -63,14 +72,15 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
     Some(n)
 }
 
-/// Parse the benchmark payload `<sender> <seq> <send_time_ns>`.
-fn parse_payload(text: &[u8]) -> Option<(u32, u32, u64)> {
+/// Parse the benchmark payload `<sender> <seq> <send_time_ns> [<written_ns>]`.
+fn parse_payload(text: &[u8]) -> Option<(u32, u32, u64, Option<u64>)> {
     let (a, rest) = split_word(text);
     let (b, rest) = split_word(rest);
-    let (c, _) = split_word(rest);
+    let (c, rest) = split_word(rest);
+    let (d, _) = split_word(rest);
     let sender = u32::try_from(parse_u64(a)?).ok()?;
     let seq = u32::try_from(parse_u64(b)?).ok()?;
-    Some((sender, seq, parse_u64(c)?))
+    Some((sender, seq, parse_u64(c)?, parse_u64(d)))
 }
 
 /// Classify one line (without CR/LF). Never panics, whatever the bytes.
@@ -92,10 +102,11 @@ pub fn classify(line: &[u8]) -> Line<'_> {
             let (_target, text) = split_word(params);
             let text = text.strip_prefix(b":").unwrap_or(text);
             match parse_payload(text) {
-                Some((sender, seq, sent_ns)) => Line::Bench {
+                Some((sender, seq, sent_ns, written_ns)) => Line::Bench {
                     sender,
                     seq,
                     sent_ns,
+                    written_ns,
                 },
                 None => Line::Other,
             }
@@ -123,13 +134,24 @@ pub fn classify(line: &[u8]) -> Line<'_> {
     }
 }
 
-/// Append `PRIVMSG <channel> :<sender> <seq> <sent_ns>\r\n` to `out`.
-/// Writing into a `Vec` cannot fail; it only grows the reused buffer.
-pub fn push_privmsg(out: &mut Vec<u8>, channel: &str, sender: u32, seq: u32, sent_ns: u64) {
+/// Append `PRIVMSG <channel> :<sender> <seq> <sent_ns>[ <written_ns>]\r\n`
+/// to `out`. Writing into a `Vec` cannot fail; it only grows the reused buffer.
+pub fn push_privmsg(
+    out: &mut Vec<u8>,
+    channel: &str,
+    sender: u32,
+    seq: u32,
+    sent_ns: u64,
+    written_ns: Option<u64>,
+) {
     out.extend_from_slice(b"PRIVMSG ");
     out.extend_from_slice(channel.as_bytes());
     // io::Write for Vec<u8> never returns an error.
-    let _ = write!(out, " :{sender} {seq} {sent_ns}\r\n");
+    let _ = write!(out, " :{sender} {seq} {sent_ns}");
+    if let Some(w) = written_ns {
+        let _ = write!(out, " {w}");
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// The server's text, made printable for an error message.
@@ -159,7 +181,8 @@ mod tests {
             Line::Bench {
                 sender: 3,
                 seq: 17,
-                sent_ns: 123456789
+                sent_ns: 123456789,
+                written_ns: None,
             }
         );
     }
@@ -167,7 +190,7 @@ mod tests {
     #[test]
     fn formats_what_it_parses() {
         let mut out = Vec::new();
-        push_privmsg(&mut out, "#r1", 4, 9, 1000);
+        push_privmsg(&mut out, "#r1", 4, 9, 1000, None);
         assert_eq!(out, b"PRIVMSG #r1 :4 9 1000\r\n");
         let (line, _) = next_line(&out).unwrap();
         assert_eq!(
@@ -175,7 +198,25 @@ mod tests {
             Line::Bench {
                 sender: 4,
                 seq: 9,
-                sent_ns: 1000
+                sent_ns: 1000,
+                written_ns: None,
+            }
+        );
+    }
+
+    #[test]
+    fn a_paced_message_carries_its_scheduled_and_its_written_time() {
+        let mut out = Vec::new();
+        push_privmsg(&mut out, "#r1", 4, 9, 1000, Some(1750));
+        assert_eq!(out, b"PRIVMSG #r1 :4 9 1000 1750\r\n");
+        let (line, _) = next_line(&out).unwrap();
+        assert_eq!(
+            classify(line),
+            Line::Bench {
+                sender: 4,
+                seq: 9,
+                sent_ns: 1000,
+                written_ns: Some(1750),
             }
         );
     }
