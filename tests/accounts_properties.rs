@@ -506,7 +506,7 @@ fn answer_one(h: &mut Harness, conn: ConnId) {
         h.event(Event::PasswordHashed {
             conn,
             purpose,
-            credentials,
+            credentials: Box::new(credentials),
             now,
         });
     }

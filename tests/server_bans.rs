@@ -400,7 +400,9 @@ fn a_reload_takes_operator_status_from_an_account_no_longer_listed() {
     let (alice, _) = with_account(&mut h, 1, "alice");
     let mut live = LiveSettings::from(h.server.config());
     live.oper_accounts.clear();
-    h.event(Event::Reconfigured { settings: live });
+    h.event(Event::Reconfigured {
+        settings: Box::new(live),
+    });
     let got = take(&mut h, alice);
     assert!(got
         .iter()
@@ -477,7 +479,9 @@ fn a_reload_that_flags_an_account_exempts_those_already_logged_in() {
     let (bot, calm) = bot_and_listener(&mut h);
     let mut live = LiveSettings::from(h.server.config());
     live.flood_exempt_accounts.insert("relaybot".into());
-    h.event(Event::Reconfigured { settings: live });
+    h.event(Event::Reconfigured {
+        settings: Box::new(live),
+    });
     for i in 0..50 {
         h.send(bot, &format!("PRIVMSG #lobby :line {i}"));
     }

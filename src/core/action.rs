@@ -16,6 +16,10 @@ use std::sync::Arc;
 pub type OutLine = Arc<str>;
 
 /// Something the shell must do, in the order the core emitted it.
+///
+/// Rare, large payloads (accounts, rooms, bans) are boxed: every action
+/// is moved through the outbox, so the enum stays as small as its common
+/// variants (`Send`, `Broadcast`, `Persist`).
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -56,21 +60,21 @@ pub enum Action {
     },
     /// Store `account` durably (added or changed), replacing any account of
     /// the same case-folded name.
-    SaveAccount(Account),
+    SaveAccount(Box<Account>),
     /// Delete the account called `name` (case-folded) from the store.
     DeleteAccount { name: String },
     /// Store a room registered with ChanServ durably (registered, or its
     /// founder, access list, topic, modes or lists changed), replacing any
     /// room of the same case-folded name. Like accounts, lines emitted
     /// after it may tell of it.
-    SaveRoom(RegisteredRoom),
+    SaveRoom(Box<RegisteredRoom>),
     /// Delete the registration of the room called `name` (case-folded)
     /// from the store (ChanServ DROP, or its founder's account dropped
     /// with no successor, or renamed away from `name`).
     DeleteRoom { name: String },
     /// Store a server ban (KLINE) durably, replacing any with the same
     /// mask. Like [`Action::SaveAccount`]: lines after it may tell of it.
-    SaveServerBan(ServerBan),
+    SaveServerBan(Box<ServerBan>),
     /// Delete the server ban on `mask` (normalized) from the store
     /// (UNKLINE, or it expired).
     DeleteServerBan { mask: String },

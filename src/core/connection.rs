@@ -144,8 +144,9 @@ pub struct Connection {
     /// The SHA-256 fingerprint of its TLS client certificate, if it showed
     /// one (SASL EXTERNAL, `NickServ CERT ADD`).
     pub certfp: Option<String>,
-    /// A SASL exchange in progress (`AUTHENTICATE`), if any.
-    pub sasl: Option<SaslExchange>,
+    /// A SASL exchange in progress (`AUTHENTICATE`), if any (boxed: rare,
+    /// and every connection carries the field).
+    pub sasl: Option<Box<SaslExchange>>,
     /// Whether the shell is checking or hashing a password for it (one at a
     /// time: each check costs the server real memory and CPU on purpose).
     pub password_pending: bool,

@@ -152,14 +152,14 @@ pub enum Event {
         /// New credentials from the same password when the stored hash used
         /// older parameters (or SCRAM keys were missing): the core saves
         /// them. Only ever with `ok`.
-        upgrade: Option<Credentials>,
+        upgrade: Option<Box<Credentials>>,
         now: Now,
     },
     /// The answer to [`crate::core::Action::HashPassword`].
     PasswordHashed {
         conn: ConnId,
         purpose: HashPurpose,
-        credentials: Credentials,
+        credentials: Box<Credentials>,
         now: Now,
     },
     /// A random secret from the shell, sent once before any client
@@ -187,5 +187,5 @@ pub enum Event {
     /// The operator reloaded the configuration (SIGHUP): these settings
     /// apply from now on; connections, rooms and timers carry on as they
     /// are (a lowered flood rate counts from each client's next line).
-    Reconfigured { settings: LiveSettings },
+    Reconfigured { settings: Box<LiveSettings> },
 }

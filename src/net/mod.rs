@@ -425,9 +425,9 @@ impl RunningServer {
     /// protection) as [`Event::Reconfigured`]: applied in order with
     /// everything else, without disturbing any connection.
     pub fn reconfigure(&self, settings: core::LiveSettings) {
-        let _ = self
-            .events
-            .send_blocking(Input::Event(Event::Reconfigured { settings }));
+        let _ = self.events.send_blocking(Input::Event(Event::Reconfigured {
+            settings: Box::new(settings),
+        }));
     }
 
     /// Puts new connection limits in force (as on SIGHUP): new connections
@@ -992,7 +992,7 @@ impl PasswordChecks {
                     conn,
                     purpose,
                     ok,
-                    upgrade,
+                    upgrade: upgrade.map(Box::new),
                     now: now(),
                 };
                 let _ = answers.send(checked).await;
@@ -1017,7 +1017,7 @@ impl PasswordChecks {
                         let hashed = Event::PasswordHashed {
                             conn,
                             purpose,
-                            credentials,
+                            credentials: Box::new(credentials),
                             now: now(),
                         };
                         let _ = answers.send(hashed).await;
@@ -1278,7 +1278,7 @@ impl CoreTask {
             Action::SaveAccount(account) => {
                 if self.store.is_some() {
                     self.unstored_accounts
-                        .push(store::AccountChange::Save(account));
+                        .push(store::AccountChange::Save(*account));
                 }
             }
             Action::DeleteAccount { name } => {
@@ -1289,8 +1289,7 @@ impl CoreTask {
             }
             Action::SaveRoom(room) => {
                 if self.store.is_some() {
-                    self.unstored_rooms
-                        .push(store::RoomChange::Save(Box::new(room)));
+                    self.unstored_rooms.push(store::RoomChange::Save(room));
                 }
             }
             Action::DeleteRoom { name } => {
@@ -1300,7 +1299,7 @@ impl CoreTask {
             }
             Action::SaveServerBan(ban) => {
                 if self.store.is_some() {
-                    self.unstored_bans.push(store::ServerBanChange::Save(ban));
+                    self.unstored_bans.push(store::ServerBanChange::Save(*ban));
                 }
             }
             Action::DeleteServerBan { mask } => {

@@ -136,11 +136,11 @@ impl Harness {
                     password,
                     purpose,
                 } => self.password_hashes.push((conn, password, purpose)),
-                Action::SaveAccount(account) => self.saved_accounts.push(Ok(account)),
+                Action::SaveAccount(account) => self.saved_accounts.push(Ok(*account)),
                 Action::DeleteAccount { name } => self.saved_accounts.push(Err(name)),
-                Action::SaveRoom(room) => self.saved_rooms.push(Ok(room)),
+                Action::SaveRoom(room) => self.saved_rooms.push(Ok(*room)),
                 Action::DeleteRoom { name } => self.saved_rooms.push(Err(name)),
-                Action::SaveServerBan(ban) => self.saved_bans.push(Ok(ban)),
+                Action::SaveServerBan(ban) => self.saved_bans.push(Ok(*ban)),
                 Action::DeleteServerBan { mask } => self.saved_bans.push(Err(mask)),
             }
         }
@@ -202,7 +202,7 @@ impl Harness {
                 self.event(Event::PasswordHashed {
                     conn,
                     purpose,
-                    credentials: Credentials {
+                    credentials: Box::new(Credentials {
                         password_hash: hash,
                         // Few iterations: the exchange is the same, faster.
                         scram: natter::core::scram::ScramCredentials::derive(
@@ -211,7 +211,7 @@ impl Harness {
                             16,
                         )
                         .to_storage_string(),
-                    },
+                    }),
                     now: self.now,
                 });
             }

@@ -211,7 +211,7 @@ impl Server {
                     certfps: Vec::new(),
                 };
                 self.accounts.insert(record.clone());
-                self.emit(Action::SaveAccount(record));
+                self.emit(Action::SaveAccount(Box::new(record)));
                 let nick = self.nick_of(conn).unwrap_or("*").to_string();
                 self.log(
                     now.wall,
@@ -261,7 +261,7 @@ impl Server {
                 record.password_hash = credentials.password_hash;
                 record.scram = credentials.scram;
                 let record = record.clone();
-                self.emit(Action::SaveAccount(record));
+                self.emit(Action::SaveAccount(Box::new(record)));
                 self.nickserv_notice(conn, "Your password was changed.");
             }
         }
@@ -324,7 +324,7 @@ impl Server {
         account: &str,
         via: Via,
         ok: bool,
-        upgrade: Option<Credentials>,
+        upgrade: Option<Box<Credentials>>,
         now: Now,
     ) {
         let Some(c) = self.connections.get_mut(&conn) else {
@@ -374,7 +374,7 @@ impl Server {
             record.password_hash = new.password_hash;
             record.scram = new.scram;
             let record = record.clone();
-            self.emit(Action::SaveAccount(record));
+            self.emit(Action::SaveAccount(Box::new(record)));
         }
         if via == Via::NickServ {
             self.nickserv_notice(conn, &format!("You are now identified for {name}."));

@@ -161,7 +161,7 @@ impl Server {
         let reg = RegisteredRoom::new(room, &account, now.wall);
         let shown = reg.name.clone();
         self.registered.insert(reg.clone());
-        self.emit(Action::SaveRoom(reg));
+        self.emit(Action::SaveRoom(Box::new(reg)));
         let text = format!("{shown} is now registered to your account {account}: its topic, modes, bans and access list are kept when it empties and across restarts.");
         self.chanserv_notice(conn, &text);
     }
@@ -484,14 +484,14 @@ impl Server {
         };
         if reg.snapshot(room) {
             let saved = reg.clone();
-            self.emit(Action::SaveRoom(saved));
+            self.emit(Action::SaveRoom(Box::new(saved)));
         }
     }
 
     /// Keeps `reg` (changed founder or access list) and has it stored.
     fn save_registration(&mut self, reg: RegisteredRoom) {
         self.registered.insert(reg.clone());
-        self.emit(Action::SaveRoom(reg));
+        self.emit(Action::SaveRoom(Box::new(reg)));
     }
 
     /// The registered room `folded` as a fresh, empty [`crate::core::Room`]

@@ -99,7 +99,7 @@ impl Server {
             self.server_notice(conn, &e.to_string());
             return;
         }
-        self.emit(Action::SaveServerBan(ban.clone()));
+        self.emit(Action::SaveServerBan(Box::new(ban.clone())));
         self.log(
             now.wall,
             LogEntry::ServerBanSet {

@@ -246,13 +246,13 @@ impl Server {
                 purpose,
                 credentials,
                 now,
-            } => self.handle_password_hashed(conn, purpose, credentials, now),
+            } => self.handle_password_hashed(conn, purpose, *credentials, now),
             Event::AccountsRestored { accounts } => self.restore_accounts(accounts),
             Event::RoomsRestored { rooms } => self.restore_rooms(rooms),
             Event::ServerBansRestored { bans } => self.restore_server_bans(bans),
             Event::Seeded { secret } => self.secret = secret,
             Event::Reconfigured { settings } => {
-                self.config.apply(settings);
+                self.config.apply(*settings);
                 self.reapply_account_privileges();
             }
             Event::ReadMarkersRestored { markers } => {

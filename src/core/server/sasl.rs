@@ -117,11 +117,11 @@ impl Server {
             self.reply(conn, ERR_SASLFAIL, &["SASL authentication failed"]);
             return;
         };
-        c.sasl = Some(SaslExchange {
+        c.sasl = Some(Box::new(SaslExchange {
             mechanism,
             payload: Payload::default(),
             step: SaslStep::Start,
-        });
+        }));
         let m = self.server_message("AUTHENTICATE", ["+"]);
         self.send(conn, &m);
     }

@@ -389,7 +389,7 @@ impl Server {
         let changed = self.accounts.get(&account).is_some_and(|a| *a != record);
         if changed {
             self.accounts.insert(record.clone());
-            self.emit(Action::SaveAccount(record));
+            self.emit(Action::SaveAccount(Box::new(record)));
         }
         self.nickserv_notice(conn, &text);
     }
