@@ -9,9 +9,9 @@
 
 use super::event::Timestamp;
 use crate::proto::{casefold, mask_matches, normalize_mask};
+use core::net::IpAddr;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
 
 /// Most server bans kept at once; one more is refused with
 /// [`ServerBanError::Full`].

@@ -1,0 +1,497 @@
+//! Unit tests of the parent module (kept apart so it reads in one sitting).
+
+use super::*;
+
+fn temp_db(name: &str) -> (PathBuf, StoreOptions) {
+    let dir = std::env::temp_dir().join(format!("natter-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let options = StoreOptions {
+        data_dir: dir.clone(),
+        max_messages: 3,
+        max_age_secs: 0,
+    };
+    (dir, options)
+}
+
+fn worker(options: &StoreOptions) -> Worker {
+    let path = options.path();
+    let db = open_db(&path).expect("open");
+    migrate(&db, &path).expect("migrate");
+    Worker::new(db, path, options).expect("worker")
+}
+
+fn record(id: u64, kind: HistoryKind, room: &str, text: &str) -> HistoryRecord {
+    HistoryRecord {
+        id,
+        at: Timestamp(1_000_000 + id),
+        kind,
+        target: room.into(),
+        source: "alice!a@h".into(),
+        text: text.into(),
+        from_account: None,
+        to_account: None,
+    }
+}
+
+fn texts(w: &Worker, room: &str) -> Vec<String> {
+    let mut stmt =
+        w.db.prepare("SELECT text FROM events WHERE room = ?1 ORDER BY id")
+            .expect("prepare");
+    let rows = stmt.query_map(params![room], |r| r.get(0)).expect("query");
+    rows.collect::<rusqlite::Result<_>>().expect("rows")
+}
+
+#[test]
+fn retention_keeps_each_rooms_newest_messages_and_drops_what_came_before() {
+    let (_dir, options) = temp_db("count");
+    let mut w = worker(&options);
+    let mut batch = vec![record(1, HistoryKind::Join, "#Lobby", "")];
+    for i in 2..=6 {
+        batch.push(record(i, HistoryKind::Privmsg, "#Lobby", &format!("m{i}")));
+    }
+    batch.push(record(7, HistoryKind::Privmsg, "#other", "alone"));
+    w.write(&batch).expect("write");
+    w.prune_step().expect("prune");
+    assert_eq!(texts(&w, "#lobby"), ["m4", "m5", "m6"]);
+    assert_eq!(texts(&w, "#other"), ["alone"]);
+    assert_eq!(w.messages.get("#lobby"), Some(&3));
+    // Later messages push the oldest out again.
+    w.write(&[record(8, HistoryKind::Notice, "#lobby", "n8")])
+        .expect("write");
+    w.prune_step().expect("prune");
+    assert_eq!(texts(&w, "#lobby"), ["m5", "m6", "n8"]);
+}
+
+#[test]
+fn message_counts_survive_a_restart_so_retention_still_applies() {
+    let (_dir, options) = temp_db("restart");
+    {
+        let mut w = worker(&options);
+        let batch: Vec<_> = (1..=5)
+            .map(|i| record(i, HistoryKind::Privmsg, "#lobby", &format!("m{i}")))
+            .collect();
+        w.write(&batch).expect("write");
+    }
+    let mut w = worker(&options);
+    assert_eq!(w.messages.get("#lobby"), Some(&5));
+    w.prune_step().expect("prune");
+    assert_eq!(texts(&w, "#lobby"), ["m3", "m4", "m5"]);
+}
+
+#[test]
+fn age_retention_deletes_old_rows_and_keeps_the_counts_true() {
+    let (_dir, mut options) = temp_db("age");
+    options.max_messages = 100;
+    options.max_age_secs = 60;
+    let mut w = worker(&options);
+    let now = crate::net::wall_now();
+    let mut old = record(1, HistoryKind::Privmsg, "#lobby", "old");
+    old.at = Timestamp(now.0 - 3_600_000);
+    let fresh = HistoryRecord {
+        at: now,
+        ..record(2, HistoryKind::Privmsg, "#lobby", "fresh")
+    };
+    w.write(&[old, fresh]).expect("write");
+    w.prune_step().expect("prune");
+    assert_eq!(texts(&w, "#lobby"), ["fresh"]);
+    assert_eq!(w.messages.get("#lobby"), Some(&1));
+}
+
+#[test]
+fn ids_are_never_reused_even_after_retention_deleted_every_row() {
+    let (_dir, mut options) = temp_db("ids");
+    options.max_age_secs = 60;
+    let mut w = worker(&options);
+    let long_ago = Timestamp(crate::net::wall_now().0 - 3_600_000);
+    let old: Vec<_> = (1..=5)
+        .map(|i| HistoryRecord {
+            at: long_ago,
+            ..record(i, HistoryKind::Privmsg, "#lobby", "old")
+        })
+        .collect();
+    w.write(&old).expect("write");
+    w.prune_step().expect("prune");
+    assert!(texts(&w, "#lobby").is_empty(), "everything expired");
+    let restored = load(&w.db, &options, crate::net::wall_now()).expect("load");
+    assert!(restored.records.is_empty());
+    assert_eq!(restored.next_id, 6);
+}
+
+#[test]
+fn commits_finish_in_the_order_begun_and_what_they_hold_is_restored() {
+    let (dir, options) = temp_db("pipelined");
+    let (store, _) = Store::open(&options, Timestamp(0)).expect("open");
+    let first = store.begin_commit(vec![record(1, HistoryKind::Privmsg, "#a", "one")]);
+    let second = store.begin_commit(vec![record(2, HistoryKind::Privmsg, "#a", "two")]);
+    futures_lite::future::block_on(second.wait());
+    assert!(
+        first.is_done(),
+        "a later commit finished before an earlier one"
+    );
+    assert!(second.is_done());
+    drop(store);
+    let (_, restored) = Store::open(&options, Timestamp(0)).expect("reopen");
+    let texts: Vec<&str> = restored.records.iter().map(|r| &*r.text).collect();
+    assert_eq!(texts, ["one", "two"]);
+    assert_eq!(restored.next_id, 3);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_failing_store_is_reported_when_it_starts_failing_now_and_then_and_when_it_recovers() {
+    let path = Path::new("/data/history.sqlite3");
+    let full = || {
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ))
+    };
+    let t0 = Instant::now();
+    let mut health = WriteHealth::default();
+    assert_eq!(health.record(Ok(()), 5, path, t0), None);
+    let first = health.record(full(), 3, path, t0).expect("first failure");
+    assert!(first.contains("cannot store history in /data/history.sqlite3"));
+    assert!(first.contains("database or disk is full"), "{first}");
+    for i in 1..=100 {
+        let at = t0 + Duration::from_millis(i * 100);
+        assert_eq!(
+            health.record(full(), 2, path, at),
+            None,
+            "reported per commit"
+        );
+    }
+    let reminder = health
+        .record(full(), 1, path, t0 + REPORT_FAILING_EVERY)
+        .expect("a reminder after a minute");
+    assert!(
+        reminder.contains("still cannot store history"),
+        "{reminder}"
+    );
+    assert!(reminder.contains("204 records not stored"), "{reminder}");
+    let t1 = t0 + REPORT_FAILING_EVERY + Duration::from_secs(30);
+    let recovered = health.record(Ok(()), 4, path, t1).expect("recovery");
+    assert!(
+        recovered.contains("204 records from the last 90 s were not stored"),
+        "{recovered}"
+    );
+    assert_eq!(health.record(Ok(()), 4, path, t1), None);
+}
+
+#[test]
+fn a_database_from_an_older_natter_is_migrated_and_keeps_its_history() {
+    let (dir, options) = temp_db("migrate");
+    {
+        let db = open_db(&options.path()).expect("open");
+        let first = format!("BEGIN; {} PRAGMA user_version = 1; COMMIT;", MIGRATIONS[0]);
+        db.execute_batch(&first).expect("schema version 1");
+        db.execute(
+            "INSERT INTO events VALUES (7, 1000, 'privmsg', '#old', '#Old', 'a!a@h', 'kept')",
+            [],
+        )
+        .expect("a version-1 row");
+    }
+    let (store, restored) = Store::open(&options, Timestamp(2000)).expect("migrates");
+    drop(store);
+    let texts: Vec<&str> = restored.records.iter().map(|r| &*r.text).collect();
+    assert_eq!(texts, ["kept"]);
+    assert_eq!(restored.next_id, 8);
+    let db = open_db(&options.path()).expect("reopen");
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, MIGRATIONS.len() as i64);
+    let indexes: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows");
+    assert_eq!(indexes, ["events_by_room"]);
+    drop(db);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn marker(owner: &str, target: &str, at: u64) -> MarkerChange {
+    MarkerChange::Set(ReadMarker {
+        owner: owner.into(),
+        target: target.into(),
+        at: Timestamp(at),
+        set_at: Timestamp(at),
+    })
+}
+
+#[test]
+fn a_redaction_deletes_the_message_keeps_its_own_record_and_the_count_true() {
+    let (_dir, options) = temp_db("redact");
+    let mut w = worker(&options);
+    let batch = vec![
+        record(1, HistoryKind::Privmsg, "#lobby", "keep"),
+        record(2, HistoryKind::Privmsg, "#lobby", "secret"),
+        record(3, HistoryKind::Redact, "#Lobby", "2 oops"),
+        // A redaction never reaches into another room.
+        record(4, HistoryKind::Redact, "#other", "1"),
+        record(5, HistoryKind::Private, "Bob", "psst"),
+        record(6, HistoryKind::Redact, "bob", "5"),
+    ];
+    w.write(&batch).expect("write");
+    assert_eq!(texts(&w, "#lobby"), ["keep", "2 oops"]);
+    assert_eq!(texts(&w, "bob"), ["5"], "the private message is gone too");
+    assert_eq!(w.messages.get("#lobby"), Some(&1));
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    let kept: Vec<&str> = restored.records.iter().map(|r| &*r.text).collect();
+    assert_eq!(kept, ["keep"]);
+}
+
+#[test]
+fn a_rename_moves_the_rooms_rows_counts_and_read_markers_but_not_earlier_renames() {
+    let (_dir, options) = temp_db("rename");
+    let mut w = worker(&options);
+    w.write_all(
+        &[
+            record(1, HistoryKind::Privmsg, "#a", "one"),
+            record(2, HistoryKind::Rename, "#a", "#b"),
+            record(3, HistoryKind::Privmsg, "#b", "two"),
+        ],
+        Changes {
+            markers: &[
+                marker("x", "#b", 5),
+                marker("y", "#b", 5),
+                marker("y", "#c", 9),
+            ],
+            ..Changes::default()
+        },
+    )
+    .expect("write");
+    w.write(&[record(4, HistoryKind::Rename, "#b", "#C moving on")])
+        .expect("rename again");
+    assert_eq!(texts(&w, "#a"), ["#b"], "the first rename stays at #a");
+    assert_eq!(texts(&w, "#b"), ["#C moving on"]);
+    assert_eq!(texts(&w, "#c"), ["one", "two"]);
+    assert_eq!(w.messages.get("#c"), Some(&2));
+    assert_eq!(w.messages.get("#b"), None);
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    let targets: Vec<&str> = restored.records.iter().map(|r| &*r.target).collect();
+    assert_eq!(targets, ["#C", "#C"]);
+    let markers: Vec<(&str, &str, u64)> = restored
+        .read_markers
+        .iter()
+        .map(|m| (m.owner.as_str(), m.target.as_str(), m.at.0))
+        .collect();
+    assert_eq!(
+        markers,
+        [("x", "#c", 5), ("y", "#c", 9)],
+        "the later one stays"
+    );
+}
+
+#[test]
+fn private_messages_of_accounts_are_restored_with_their_accounts_and_a_dropped_account_loses_them()
+{
+    let (_dir, options) = temp_db("private");
+    let mut w = worker(&options);
+    let mut kept = record(1, HistoryKind::Private, "bob", "for alice and bob");
+    kept.from_account = Some("alice".into());
+    kept.to_account = Some("bob".into());
+    let anonymous = record(2, HistoryKind::Private, "carol", "nobody's account");
+    w.write(&[kept.clone(), anonymous]).expect("write");
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    assert_eq!(restored.records, [kept.clone()]);
+    // alice drops her account: the message stays bob's alone.
+    let changes = [AccountChange::Delete("alice".into())];
+    let changes = Changes {
+        accounts: &changes,
+        ..Changes::default()
+    };
+    w.write_all(&[], changes).expect("drop");
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    let bobs = HistoryRecord {
+        from_account: None,
+        ..kept
+    };
+    assert_eq!(restored.records, [bobs]);
+}
+
+#[test]
+fn accounts_are_saved_changed_deleted_and_restored_without_any_password() {
+    let (_dir, options) = temp_db("accounts");
+    let mut w = worker(&options);
+    let alice = Account {
+        name: "Alice".into(),
+        password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into(),
+        scram: String::new(),
+        email: Some("alice@example.org".into()),
+        registered_at: Timestamp(1_000),
+        certfps: vec!["ab".into(), "cd".into()],
+    };
+    let bob = Account {
+        name: "bob".into(),
+        email: None,
+        certfps: Vec::new(),
+        ..alice.clone()
+    };
+    let changed = Account {
+        certfps: vec!["ef".into()],
+        ..alice.clone()
+    };
+    let changes = [
+        AccountChange::Save(alice),
+        AccountChange::Save(bob),
+        AccountChange::Save(changed.clone()),
+        AccountChange::Delete("bob".into()),
+    ];
+    let changes = Changes {
+        accounts: &changes,
+        ..Changes::default()
+    };
+    w.write_all(&[], changes).expect("write");
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    assert_eq!(restored.accounts, [changed]);
+}
+
+#[test]
+fn registered_rooms_are_saved_changed_deleted_and_restored_as_json() {
+    use crate::core::{AccessLevel, Room};
+    use crate::proto::{ChannelMode, ModeChange};
+    let (_dir, options) = temp_db("rooms");
+    let mut w = worker(&options);
+    let mut room = Room::new("#Rust", Timestamp(1_000));
+    room.join(crate::core::ConnId(1));
+    let ban = ModeChange {
+        set: true,
+        mode: ChannelMode::Ban,
+        arg: Some("eve".into()),
+    };
+    assert!(room.apply(&ban, None, "alice", Timestamp(2_000)).is_ok());
+    let rust = RegisteredRoom::new(&room, "alice", Timestamp(3_000));
+    let mut changed = rust.clone();
+    changed.set_access("bob", AccessLevel::Voice, "alice", Timestamp(4_000));
+    changed.modes.moderated = true;
+    let other = RegisteredRoom::new(&Room::new("#gone", Timestamp(0)), "bob", Timestamp(0));
+    let changes = [
+        RoomChange::Save(Box::new(rust)),
+        RoomChange::Save(Box::new(other)),
+        RoomChange::Save(Box::new(changed.clone())),
+        RoomChange::Delete("#gone".into()),
+    ];
+    let changes = Changes {
+        rooms: &changes,
+        ..Changes::default()
+    };
+    w.write_all(&[], changes).expect("write");
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    assert_eq!(restored.rooms, [changed]);
+    let state: String =
+        w.db.query_row(
+            "SELECT state FROM registered_rooms WHERE name = '#rust'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("one row under the case-folded name");
+    assert!(state.contains(r#""founder":"alice""#), "{state}");
+    assert!(state.contains(r#""level":"voice""#), "{state}");
+    assert!(state.contains(r#""mask":"eve!*@*""#), "{state}");
+}
+
+#[test]
+fn an_unreadable_room_row_is_skipped_and_the_others_come_back() {
+    let (_dir, options) = temp_db("bad-room");
+    let w = worker(&options);
+    let good = RegisteredRoom::new(
+        &crate::core::Room::new("#ok", Timestamp(0)),
+        "alice",
+        Timestamp(0),
+    );
+    let json = serde_json::to_string(&good).expect("serializes");
+    w.db.execute(
+        "INSERT INTO registered_rooms (name, state) VALUES ('#bad', '{not json'), ('#ok', ?1)",
+        [json],
+    )
+    .expect("insert");
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    assert_eq!(restored.rooms, [good]);
+}
+
+#[test]
+fn server_bans_are_saved_replaced_deleted_and_restored_with_their_expiry() {
+    let (_dir, options) = temp_db("bans");
+    let mut w = worker(&options);
+    let ban = |mask: &str, expires_at: Option<u64>| ServerBan {
+        mask: mask.into(),
+        reason: "spam".into(),
+        set_by: "alice".into(),
+        set_at: Timestamp(1_000),
+        expires_at: expires_at.map(Timestamp),
+    };
+    let replaced = ServerBan {
+        reason: "more spam".into(),
+        ..ban("*!*@192.0.2.0/24", None)
+    };
+    let changes = [
+        ServerBanChange::Save(ban("*!*@192.0.2.0/24", None)),
+        ServerBanChange::Save(ban("*!eve@*", Some(61_000))),
+        ServerBanChange::Save(ban("bob!*@*", None)),
+        ServerBanChange::Save(replaced.clone()),
+        ServerBanChange::Delete("bob!*@*".into()),
+    ];
+    let changes = Changes {
+        bans: &changes,
+        ..Changes::default()
+    };
+    w.write_all(&[], changes).expect("write");
+    drop(w);
+    let w = worker(&options);
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    assert_eq!(
+        restored.server_bans,
+        [replaced, ban("*!eve@*", Some(61_000))]
+    );
+}
+
+#[test]
+fn read_markers_are_replaced_forgotten_and_restored_least_recently_set_first() {
+    let (_dir, options) = temp_db("markers");
+    let mut w = worker(&options);
+    w.write_all(
+        &[],
+        Changes {
+            markers: &[
+                marker("x", "#a", 10),
+                marker("y", "bob", 20),
+                marker("x", "#a", 30),
+                marker("x", "#gone", 40),
+                MarkerChange::Forget {
+                    owner: "x".into(),
+                    target: "#gone".into(),
+                },
+            ],
+            ..Changes::default()
+        },
+    )
+    .expect("write");
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    let markers: Vec<(&str, &str, u64)> = restored
+        .read_markers
+        .iter()
+        .map(|m| (m.owner.as_str(), m.target.as_str(), m.at.0))
+        .collect();
+    assert_eq!(markers, [("y", "bob", 20), ("x", "#a", 30)]);
+}
+
+#[test]
+fn a_database_from_a_newer_natter_is_refused_naming_the_file() {
+    let (dir, options) = temp_db("too-new");
+    {
+        let db = open_db(&options.path()).expect("open");
+        db.pragma_update(None, "user_version", 99)
+            .expect("set version");
+    }
+    let error = match Store::open(&options, Timestamp(0)) {
+        Ok(_) => panic!("a schema from the future was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("history.sqlite3"), "{error}");
+    assert!(error.contains("schema version 99"), "{error}");
+    let _ = std::fs::remove_dir_all(dir);
+}
