@@ -1,0 +1,502 @@
+//! The core task: the one task that owns the [`Server`], feeding it the
+//! shell's inputs in order and carrying out its actions (queueing lines on
+//! outboxes, holding them until the store has committed what they tell of,
+//! running password checks off the task, the log, the core's timer).
+//!
+//! Must never block: SQLite, argon2 and file writes happen on other
+//! threads; this task only awaits its inbox, commits and its timer.
+
+use super::*;
+
+/// The one task that owns the [`Server`]. Never awaits anything but its inbox.
+pub(super) struct CoreTask {
+    pub(super) server: Server,
+    pub(super) outboxes: FxHashMap<ConnId, Arc<Outbox>>,
+    /// Events the shell itself raised while carrying out actions (SendQ).
+    pub(super) pending: VecDeque<Event>,
+    pub(super) log: ServerLog,
+    /// The durable store; `None` when history is kept in memory only.
+    pub(super) store: Option<Store>,
+    /// Records of this batch not yet committed.
+    pub(super) unstored: Vec<HistoryRecord>,
+    /// Read marker changes of this batch not yet committed (held lines wait
+    /// for them as for records).
+    pub(super) unstored_markers: Vec<MarkerChange>,
+    /// Account changes waiting for the next commit.
+    pub(super) unstored_accounts: Vec<store::AccountChange>,
+    /// Registered room changes waiting for the next commit.
+    pub(super) unstored_rooms: Vec<store::RoomChange>,
+    /// Server ban changes waiting for the next commit.
+    pub(super) unstored_bans: Vec<store::ServerBanChange>,
+    /// Lines (and closes) emitted after the first uncommitted record of this
+    /// batch (or while earlier commits are in flight), held until the
+    /// commits before them finish: nobody is sent what a crash could lose.
+    pub(super) held: Vec<Action>,
+    /// Commits the store is working on, oldest first, each with the actions
+    /// held behind it. The core goes on with the next batch meanwhile.
+    pub(super) in_flight: VecDeque<(Commit, Vec<Action>)>,
+    /// Writers with new lines, woken once the batch has queued everything
+    /// ([`CoreTask::wake_writers`]), so each writes its share in one go.
+    pub(super) writers: Vec<Waker>,
+    /// Fires at the core's next deadline ([`Server::poll_timeout`]).
+    pub(super) timer: Timer,
+    /// The deadline `timer` is set for.
+    pub(super) timer_at: Option<core::Instant>,
+    /// Password checks running off the core task, and their answers.
+    pub(super) checks: PasswordChecks,
+}
+
+/// Most password checks running at once. argon2 costs ~19 MiB and tens of
+/// milliseconds of one CPU per check, by design: more OPER attempts wait
+/// for a turn instead of taking the machine's memory and cores.
+const MAX_PASSWORD_CHECKS: usize = 2;
+
+/// Runs [`Action::CheckPassword`] on blocking threads ([`smol::unblock`]),
+/// [`MAX_PASSWORD_CHECKS`] at a time, and hands the answers back to the
+/// core task as [`Event::PasswordChecked`].
+pub(super) struct PasswordChecks {
+    ex: Arc<Executor<'static>>,
+    turns: Arc<Semaphore>,
+    answers: Sender<Event>,
+    answered: Receiver<Event>,
+}
+
+impl PasswordChecks {
+    pub(super) fn new(ex: Arc<Executor<'static>>) -> PasswordChecks {
+        // One answer per check at most, and the core allows one check per
+        // connection at a time: bounded by the connections.
+        let (answers, answered) = async_channel::unbounded();
+        PasswordChecks {
+            ex,
+            turns: Arc::new(Semaphore::new(MAX_PASSWORD_CHECKS)),
+            answers,
+            answered,
+        }
+    }
+
+    fn start(
+        &self,
+        conn: ConnId,
+        hash: String,
+        password: core::Secret,
+        purpose: core::PasswordPurpose,
+    ) {
+        let turns = self.turns.clone();
+        let answers = self.answers.clone();
+        self.ex
+            .spawn(async move {
+                let turn = turns.acquire_arc().await;
+                let (ok, upgrade) =
+                    smol::unblock(move || password::check_and_upgrade(&hash, password.expose()))
+                        .await;
+                drop(turn);
+                let checked = Event::PasswordChecked {
+                    conn,
+                    purpose,
+                    ok,
+                    upgrade: upgrade.map(Box::new),
+                    now: now(),
+                };
+                let _ = answers.send(checked).await;
+            })
+            .detach();
+    }
+
+    /// Makes credentials from `password` off the core task, then feeds back
+    /// [`Event::PasswordHashed`] (nothing if hashing failed: the core then
+    /// never hears back, and the client's next try is refused as pending —
+    /// so report it loudly; argon2 with valid parameters does not fail).
+    fn hash(&self, conn: ConnId, password: core::Secret, purpose: core::HashPurpose) {
+        let turns = self.turns.clone();
+        let answers = self.answers.clone();
+        self.ex
+            .spawn(async move {
+                let turn = turns.acquire_arc().await;
+                let made = smol::unblock(move || password::credentials(password.expose())).await;
+                drop(turn);
+                match made {
+                    Ok(credentials) => {
+                        let hashed = Event::PasswordHashed {
+                            conn,
+                            purpose,
+                            credentials: Box::new(credentials),
+                            now: now(),
+                        };
+                        let _ = answers.send(hashed).await;
+                    }
+                    Err(e) => eprintln!("natter-server: could not hash a new password: {e}"),
+                }
+            })
+            .detach();
+    }
+}
+
+/// What woke the core task.
+enum Wake {
+    Input(Input),
+    Committed,
+    /// The core's deadline ([`Server::poll_timeout`]) passed.
+    Timeout,
+    InboxClosed,
+}
+
+impl CoreTask {
+    /// Applies inputs until [`Event::Shutdown`] or until every sender is gone.
+    pub(super) async fn run(&mut self, inbox: &Receiver<Input>) {
+        loop {
+            self.wake_writers();
+            let first = match self.next_wake(inbox).await {
+                Wake::Input(input) => input,
+                Wake::Committed => {
+                    self.release_committed();
+                    continue;
+                }
+                Wake::Timeout => Input::Event(Event::Timeout { now: now() }),
+                Wake::InboxClosed => break,
+            };
+            let mut next = Some(first);
+            let mut applied = 0;
+            while let Some(input) = next {
+                applied += input.weight();
+                if self.apply(input) {
+                    self.settle_all().await;
+                    return;
+                }
+                next = if applied < BATCH {
+                    inbox.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            self.begin_settle();
+            self.release_committed();
+            futures_lite::future::yield_now().await;
+        }
+        self.settle_all().await;
+    }
+
+    /// Waits for the next input, the core's next deadline, or the oldest
+    /// commit to finish. With too many commits in flight, waits for the
+    /// commit alone.
+    async fn next_wake(&mut self, inbox: &Receiver<Input>) -> Wake {
+        // One timer, moved only when the core's deadline moves: no timer is
+        // registered and dropped with the reactor for every batch.
+        let deadline = self.server.poll_timeout();
+        if deadline != self.timer_at {
+            self.timer_at = deadline;
+            match deadline {
+                Some(at) => self.timer.set_at(due_at(at)),
+                None => self.timer = Timer::never(),
+            }
+        }
+        let timer = &mut self.timer;
+        let answered = &self.checks.answered;
+        let input = async {
+            match inbox.recv().await {
+                Ok(input) => Wake::Input(input),
+                Err(_) => Wake::InboxClosed,
+            }
+        }
+        .or(async {
+            match answered.recv().await {
+                Ok(answer) => Wake::Input(Input::Event(answer)),
+                // Never: the task holds a sender too.
+                Err(_) => std::future::pending().await,
+            }
+        })
+        .or(async {
+            timer.await;
+            Wake::Timeout
+        });
+        match self.in_flight.front() {
+            None => input.await,
+            Some((commit, _)) => {
+                let committed = async {
+                    commit.wait().await;
+                    Wake::Committed
+                };
+                if self.in_flight.len() >= MAX_COMMITS_IN_FLIGHT {
+                    committed.await
+                } else {
+                    committed.or(input).await
+                }
+            }
+        }
+    }
+
+    /// Applies one input; true when it was the shutdown.
+    fn apply(&mut self, input: Input) -> bool {
+        match input {
+            Input::Accepted {
+                conn,
+                peer,
+                outbox,
+                now,
+                tls,
+            } => {
+                self.outboxes.insert(conn, outbox);
+                let peer = peer.to_string();
+                self.feed(Event::Connected { conn, peer, now });
+                if let Some(TlsPeer { certfp }) = tls {
+                    self.feed(Event::Secured { conn, certfp });
+                }
+                false
+            }
+            Input::Lines { conn, lines, now } => {
+                for item in lines {
+                    self.feed(match item {
+                        Ok(line) => Event::Line { conn, line, now },
+                        Err(error) => Event::BadLine { conn, error, now },
+                    });
+                }
+                false
+            }
+            Input::Refused { peer, reason, now } => {
+                let entry = LogEntry::Refused {
+                    peer: peer.to_string(),
+                    reason,
+                };
+                self.log.write(&LogRecord {
+                    at: now.wall,
+                    entry,
+                });
+                false
+            }
+            Input::Event(event) => {
+                let shutdown = matches!(event, Event::Shutdown { .. });
+                if let Event::Disconnected { conn, .. } = &event {
+                    // The peer is gone: nothing queued can reach it.
+                    if let Some(outbox) = self.outboxes.remove(conn) {
+                        outbox.abort(None);
+                    }
+                }
+                self.feed(event);
+                shutdown
+            }
+        }
+    }
+
+    /// Hands `event` to the core and carries out everything it asks for,
+    /// including the consequences of SendQ overflows it causes. Lines that
+    /// follow an uncommitted record (or an unfinished commit) wait in `held`
+    /// for [`CoreTask::begin_settle`] and [`CoreTask::release_committed`].
+    fn feed(&mut self, event: Event) {
+        self.server.handle_event(event);
+        loop {
+            while let Some(action) = self.server.poll_action() {
+                self.carry_out(action);
+            }
+            match self.pending.pop_front() {
+                Some(event) => self.server.handle_event(event),
+                None => break,
+            }
+        }
+    }
+
+    /// Ends a batch: its records go to the store as one commit (begun, not
+    /// awaited), and the actions held behind them wait with it. Actions held
+    /// only because earlier commits are in flight join the newest of those.
+    fn begin_settle(&mut self) {
+        if self.has_unstored() {
+            let records = std::mem::take(&mut self.unstored);
+            let markers = std::mem::take(&mut self.unstored_markers);
+            let accounts = std::mem::take(&mut self.unstored_accounts);
+            let rooms = std::mem::take(&mut self.unstored_rooms);
+            let bans = std::mem::take(&mut self.unstored_bans);
+            if let Some(store) = &self.store {
+                let commit =
+                    store.begin_commit_with_markers(records, markers, accounts, rooms, bans);
+                let held = std::mem::take(&mut self.held);
+                self.in_flight.push_back((commit, held));
+                return;
+            }
+        }
+        if self.held.is_empty() {
+            return;
+        }
+        match self.in_flight.back_mut() {
+            Some((_, behind)) => behind.append(&mut self.held),
+            None => {
+                for action in std::mem::take(&mut self.held) {
+                    self.carry_out_now(action);
+                }
+            }
+        }
+    }
+
+    /// Sends what was held behind every commit that has finished, oldest
+    /// first; SendQ overflows this causes go back to the core (which may
+    /// store and send more).
+    fn release_committed(&mut self) {
+        loop {
+            while self
+                .in_flight
+                .front()
+                .is_some_and(|(commit, _)| commit.is_done())
+            {
+                if let Some((_, held)) = self.in_flight.pop_front() {
+                    for action in held {
+                        self.carry_out_now(action);
+                    }
+                }
+            }
+            if self.pending.is_empty() {
+                return;
+            }
+            while let Some(event) = self.pending.pop_front() {
+                self.feed(event);
+            }
+            self.begin_settle();
+        }
+    }
+
+    /// Waits until every commit has finished and everything held is sent
+    /// (at shutdown, or when the inbox closes).
+    async fn settle_all(&mut self) {
+        loop {
+            self.begin_settle();
+            self.release_committed();
+            self.wake_writers();
+            match self.in_flight.front() {
+                Some((commit, _)) => commit.wait().await,
+                None if self.held.is_empty() && !self.has_unstored() => return,
+                None => {}
+            }
+        }
+    }
+
+    fn carry_out(&mut self, action: Action) {
+        match action {
+            Action::Persist(record) => {
+                if self.store.is_some() {
+                    self.unstored.push(record);
+                }
+            }
+            Action::SaveReadMarker(change) => {
+                if self.store.is_some() {
+                    self.unstored_markers.push(change);
+                }
+            }
+            Action::SaveAccount(account) => {
+                if self.store.is_some() {
+                    self.unstored_accounts
+                        .push(store::AccountChange::Save(*account));
+                }
+            }
+            Action::DeleteAccount { name } => {
+                if self.store.is_some() {
+                    self.unstored_accounts
+                        .push(store::AccountChange::Delete(name));
+                }
+            }
+            Action::SaveRoom(room) => {
+                if self.store.is_some() {
+                    self.unstored_rooms.push(store::RoomChange::Save(room));
+                }
+            }
+            Action::DeleteRoom { name } => {
+                if self.store.is_some() {
+                    self.unstored_rooms.push(store::RoomChange::Delete(name));
+                }
+            }
+            Action::SaveServerBan(ban) => {
+                if self.store.is_some() {
+                    self.unstored_bans.push(store::ServerBanChange::Save(*ban));
+                }
+            }
+            Action::DeleteServerBan { mask } => {
+                if self.store.is_some() {
+                    self.unstored_bans
+                        .push(store::ServerBanChange::Delete(mask));
+                }
+            }
+            Action::HashPassword {
+                conn,
+                password,
+                purpose,
+            } => self.checks.hash(conn, password, purpose),
+            Action::Log(record) => self.log.write(&record),
+            // Sends nothing, so nothing to hold back for durability.
+            Action::CheckPassword {
+                conn,
+                hash,
+                password,
+                purpose,
+            } => self.checks.start(conn, hash, password, purpose),
+            other if self.has_unstored() || !self.in_flight.is_empty() => self.held.push(other),
+            other => self.carry_out_now(other),
+        }
+    }
+
+    /// Whether this batch has records or marker changes not yet committed.
+    fn has_unstored(&self) -> bool {
+        !self.unstored.is_empty()
+            || !self.unstored_markers.is_empty()
+            || !self.unstored_accounts.is_empty()
+            || !self.unstored_rooms.is_empty()
+            || !self.unstored_bans.is_empty()
+    }
+
+    /// Wakes every writer that has lines since the last call.
+    fn wake_writers(&mut self) {
+        for writer in self.writers.drain(..) {
+            writer.wake();
+        }
+    }
+
+    fn carry_out_now(&mut self, action: Action) {
+        match action {
+            Action::Persist(_)
+            | Action::SaveReadMarker(_)
+            | Action::SaveAccount(_)
+            | Action::DeleteAccount { .. }
+            | Action::SaveRoom(_)
+            | Action::DeleteRoom { .. }
+            | Action::SaveServerBan(_)
+            | Action::DeleteServerBan { .. } => {}
+            Action::HashPassword {
+                conn,
+                password,
+                purpose,
+            } => self.checks.hash(conn, password, purpose),
+            Action::Send { to, line } => self.queue(to, line),
+            Action::Broadcast { to, line } => {
+                for conn in to {
+                    self.queue(conn, line.clone());
+                }
+            }
+            Action::Close { conn, .. } => {
+                if let Some(outbox) = self.outboxes.remove(&conn) {
+                    outbox.close();
+                }
+            }
+            Action::Log(record) => self.log.write(&record),
+            Action::CheckPassword {
+                conn,
+                hash,
+                password,
+                purpose,
+            } => self.checks.start(conn, hash, password, purpose),
+        }
+    }
+
+    /// Queues `line` for `conn`; on overflow cuts the connection off and
+    /// tells the core, so the rooms hear it and the log records it.
+    fn queue(&mut self, conn: ConnId, line: OutLine) {
+        let Some(outbox) = self.outboxes.get(&conn) else {
+            return;
+        };
+        match outbox.push_deferred(line) {
+            Ok(Some(writer)) => return self.writers.push(writer),
+            Ok(None) => return,
+            Err(Overflow) => {}
+        }
+        outbox.abort(Some(Arc::from("ERROR :SendQ exceeded")));
+        self.outboxes.remove(&conn);
+        self.pending.push_back(Event::Disconnected {
+            conn,
+            reason: "SendQ exceeded".to_string(),
+            now: now(),
+        });
+    }
+}
