@@ -170,9 +170,9 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     /// Seconds to wait before any of `keys` may try again (0: go ahead).
-    pub fn wait_secs(&self, keys: &[&str], now: Instant) -> u64 {
+    pub fn wait_secs(&self, keys: &[impl AsRef<str>], now: Instant) -> u64 {
         keys.iter()
-            .filter_map(|k| self.failures.get(*k))
+            .filter_map(|k| self.failures.get(k.as_ref()))
             .map(|&(count, last)| {
                 let until = last.plus_secs(penalty_secs(count));
                 until.0.saturating_sub(now.0).div_ceil(1000)
@@ -182,9 +182,12 @@ impl LoginThrottle {
     }
 
     /// Counts a failed login against each of `keys`.
-    pub fn failed(&mut self, keys: &[&str], now: Instant) {
+    pub fn failed(&mut self, keys: &[impl AsRef<str>], now: Instant) {
         for key in keys {
-            let entry = self.failures.entry(key.to_string()).or_insert((0, now));
+            let entry = self
+                .failures
+                .entry(key.as_ref().to_string())
+                .or_insert((0, now));
             // A key quiet for longer than the longest wait starts afresh.
             if now.secs_since(entry.1) > MAX_LOGIN_WAIT_SECS {
                 entry.0 = 0;
@@ -198,9 +201,9 @@ impl LoginThrottle {
     }
 
     /// Clears `keys` after a successful login.
-    pub fn succeeded(&mut self, keys: &[&str]) {
+    pub fn succeeded(&mut self, keys: &[impl AsRef<str>]) {
         for key in keys {
-            self.failures.remove(*key);
+            self.failures.remove(key.as_ref());
         }
     }
 

@@ -101,6 +101,9 @@ impl Server {
         let Some(c) = self.connections.get(&conn) else {
             return;
         };
+        // Every registration counts against its address: a few are free,
+        // a stream of them is slowed like failed logins.
+        let register_key = [format!("register:{}", c.host)];
         let refusal = if let Some(current) = &c.account {
             Some((
                 "ALREADY_REGISTERED",
@@ -145,19 +148,14 @@ impl Server {
                 "That is not an e-mail address (or give * for none)".to_string(),
             ))
         } else {
-            let keys = [format!("register:{}", c.host)];
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let wait = self.login_throttle.wait_secs(&keys, now.mono);
+            let wait = self.login_throttle.wait_secs(&register_key, now.mono);
             (wait > 0).then(|| ("TEMPORARILY_UNAVAILABLE", format!("Too many accounts registered from your address: try again in {wait} seconds")))
         };
         if let Some((code, text)) = refusal {
             self.account_reply_fail(conn, via, code, account, &text);
             return;
         }
-        // Every registration counts against its address: a few are free,
-        // a stream of them is slowed like failed logins.
-        let key = format!("register:{}", c.host);
-        self.login_throttle.failed(&[&key], now.mono);
+        self.login_throttle.failed(&register_key, now.mono);
         if let Some(c) = self.connections.get_mut(&conn) {
             c.password_pending = true;
         }
@@ -290,7 +288,6 @@ impl Server {
             return;
         }
         let keys = throttle_keys(account, &c.host);
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let wait = self.login_throttle.wait_secs(&keys, now.mono);
         if wait > 0 {
             let text = format!("Too many failed logins for this account or from your address: try again in {wait} seconds");
@@ -348,7 +345,6 @@ impl Server {
         let host = c.host.clone();
         let nick = c.nick_or_star().to_string();
         let keys = throttle_keys(account, &host);
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let name = self.accounts.get(account).map(|a| a.name.clone());
         let how = match via {
             Via::Sasl => "SASL PLAIN",

@@ -173,7 +173,6 @@ impl Server {
             return;
         };
         let keys = throttle_keys(&username, &host);
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         if self.login_throttle.wait_secs(&keys, now.mono) > 0 {
             self.sasl_failed(conn);
             return;
@@ -215,7 +214,6 @@ impl Server {
         match (proven, account) {
             (Ok(server_final), Some(account)) => {
                 let keys = throttle_keys(&account, &self.host_of(conn));
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
                 self.login_throttle.succeeded(&keys);
                 if let Some(x) = self
                     .connections
@@ -228,7 +226,6 @@ impl Server {
             }
             _ => {
                 let keys = throttle_keys(&username, &self.host_of(conn));
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
                 self.login_throttle.failed(&keys, now.mono);
                 let nick = self.nick_of(conn).unwrap_or("*").to_string();
                 let entry = LogEntry::LoginFailed {
