@@ -3,17 +3,15 @@
 //! misbehave on purpose. No timing assertions: waits are bounded only so a
 //! broken build fails instead of hanging.
 
+#[path = "common/client_process.rs"]
+mod client_process;
+
+use client_process::{ClientProcess as Client, CLIENT};
 use natter::net::{RunningServer, ServerOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpListener};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::thread;
-use std::time::Duration;
-
-const CLIENT: &str = env!("CARGO_BIN_EXE_natter-client");
-/// Upper bound on any wait, so a broken client fails the test instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The real natter server shell, in-process on an ephemeral port of
 /// 127.0.0.1; it stops when the returned handle is dropped.
@@ -69,72 +67,6 @@ fn fake_server(nick: &str, after_join: &'static [u8], end: FakeEnd) -> u16 {
     port
 }
 
-/// A natter-client child whose stdout lines arrive on a channel.
-struct Client {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Client {
-    fn start(nick: &str, port: u16) -> Client {
-        let mut child = Command::new(CLIENT)
-            .args([nick, "127.0.0.1", &port.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start natter-client");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Client {
-            child,
-            stdin,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin still open");
-        writeln!(stdin, "{line}").expect("write to natter-client");
-        stdin.flush().expect("flush natter-client stdin");
-    }
-
-    /// Reads stdout until a line satisfying `wanted` appears.
-    fn wait_for(&mut self, what: &str, wanted: impl Fn(&str) -> bool) {
-        loop {
-            match self.lines.recv_timeout(PATIENCE) {
-                Ok(line) => {
-                    let hit = wanted(&line);
-                    self.seen.push(line);
-                    if hit {
-                        return;
-                    }
-                }
-                Err(_) => panic!("never saw {what}; saw {:#?}", self.seen),
-            }
-        }
-    }
-
-    /// Closes stdin (end of input) and collects everything until exit.
-    fn finish(mut self) -> (Output, Vec<String>) {
-        drop(self.stdin.take());
-        let output = self.child.wait_with_output().expect("natter-client exits");
-        self.seen.extend(self.lines.try_iter());
-        (output, self.seen)
-    }
-}
-
 fn count(lines: &[String], suffix: &str) -> usize {
     lines.iter().filter(|l| l.ends_with(suffix)).count()
 }
@@ -150,10 +82,10 @@ fn run_client(args: &[&str]) -> Output {
 #[test]
 fn two_piped_clients_chat_through_a_server_and_each_line_shows_once() {
     let (_server, port) = start_server();
-    let mut bob = Client::start("bob", port);
+    let mut bob = Client::start("bob", port, &[], &[]);
     bob.wait_for("bob in #lobby", |l| l == "*** You joined #lobby");
 
-    let mut alice = Client::start("alice", port);
+    let mut alice = Client::start("alice", port, &[], &[]);
     alice.type_line("hello bob");
     alice.type_line("/me waves");
     bob.wait_for("alice's wave", |l| l.ends_with("* alice waves"));
@@ -192,7 +124,7 @@ fn two_piped_clients_chat_through_a_server_and_each_line_shows_once() {
 #[test]
 fn a_taken_nickname_in_a_pipe_exits_non_zero_with_a_clear_message() {
     let (_server, port) = start_server();
-    let mut holder = Client::start("alice", port);
+    let mut holder = Client::start("alice", port, &[], &[]);
     holder.wait_for("the first alice in #lobby", |l| {
         l == "*** You joined #lobby"
     });
@@ -207,9 +139,9 @@ fn a_taken_nickname_in_a_pipe_exits_non_zero_with_a_clear_message() {
 #[test]
 fn a_server_vanishing_mid_chat_is_reported_as_a_lost_connection() {
     let port = fake_server("alice", b"", FakeEnd::VanishAfterJoin);
-    let mut alice = Client::start("alice", port);
+    let mut alice = Client::start("alice", port, &[], &[]);
     alice.wait_for("the join", |l| l == "*** You joined #lobby");
-    let output = alice.child.wait_with_output().expect("exit");
+    let output = alice.wait_for_exit();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
@@ -225,7 +157,7 @@ fn escape_sequences_and_latin1_from_the_server_are_shown_harmlessly() {
         b":mal!m@h PRIVMSG #lobby :\x1b[2J\x1b]0;pwn\x07\xc2\x9b caf\xe9\r\n",
         FakeEnd::ErrorOnQuit,
     );
-    let mut eve = Client::start("eve", port);
+    let mut eve = Client::start("eve", port, &[], &[]);
     eve.wait_for("the message", |l| l.contains("[mal]"));
     let (output, seen) = eve.finish();
     assert!(output.status.success(), "{output:?}");

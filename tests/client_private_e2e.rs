@@ -8,18 +8,14 @@
 #[path = "common/e2e.rs"]
 mod e2e;
 
+#[path = "common/client_process.rs"]
+mod client_process;
+
+use client_process::{ClientProcess as Client, CLIENT};
 use e2e::{temp_dir, ServerProcess};
-use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
-
-const CLIENT: &str = env!("CARGO_BIN_EXE_natter-client");
-/// Upper bound on any wait, so a broken client fails the test instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(30);
+use std::process::{Command, Stdio};
 
 fn start_server(dir: &Path) -> ServerProcess {
     let log = dir.join("server.log");
@@ -31,84 +27,14 @@ fn start_server(dir: &Path) -> ServerProcess {
     ])
 }
 
-/// A natter-client child whose stdout lines arrive on a channel.
-struct Client {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Client {
-    /// `natter-client NICK 127.0.0.1 PORT EXTRA…` with `env` set.
-    fn start(nick: &str, addr: SocketAddr, extra: &[&str], env: &[(&str, &str)]) -> Client {
-        let mut child = Command::new(CLIENT)
-            .args([nick, "127.0.0.1", &addr.port().to_string()])
-            .args(extra)
-            .env_remove("NATTER_PASSWORD")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start natter-client");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Client {
-            child,
-            stdin,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin still open");
-        writeln!(stdin, "{line}").expect("write to natter-client");
-        stdin.flush().expect("flush natter-client stdin");
-    }
-
-    /// Reads stdout until a line satisfying `wanted` appears; returns it.
-    fn wait_for(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        loop {
-            match self.lines.recv_timeout(PATIENCE) {
-                Ok(line) => {
-                    let hit = wanted(&line);
-                    self.seen.push(line.clone());
-                    if hit {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("never saw {what}; saw {:#?}", self.seen),
-            }
-        }
-    }
-
-    /// A client in #lobby that has registered its nick with NickServ.
-    fn registered(nick: &str, addr: SocketAddr, password: &str) -> Client {
-        let mut c = Client::start(nick, addr, &[], &[]);
-        c.wait_for("the join", |l| l == "*** You joined #lobby");
-        c.type_line(&format!("/msg NickServ REGISTER {password}"));
-        let logged_in = format!("*** Logged in as {nick}");
-        c.wait_for("the login", |l| l == logged_in);
-        c
-    }
-
-    /// Closes stdin (end of input) and collects everything until exit.
-    fn finish(mut self) -> (Output, Vec<String>) {
-        drop(self.stdin.take());
-        let output = self.child.wait_with_output().expect("natter-client exits");
-        self.seen.extend(self.lines.try_iter());
-        (output, self.seen)
-    }
+/// A client in #lobby that has registered its nick with NickServ.
+fn registered(nick: &str, addr: SocketAddr, password: &str) -> Client {
+    let mut c = Client::start(nick, addr.port(), &[], &[]);
+    c.wait_for("the join", |l| l == "*** You joined #lobby");
+    c.type_line(&format!("/msg NickServ REGISTER {password}"));
+    let logged_in = format!("*** Logged in as {nick}");
+    c.wait_for("the login", |l| l == logged_in);
+    c
 }
 
 fn count(lines: &[String], pattern: impl Fn(&str) -> bool) -> usize {
@@ -124,8 +50,8 @@ fn history(line: &str, body: &str) -> bool {
 fn reconnecting_with_a_password_shows_missed_private_messages_and_query_shows_the_conversation() {
     let dir = temp_dir("client-private");
     let server = start_server(&dir);
-    let mut bob = Client::registered("bob", server.addr, "bobs-password-1");
-    let mut alice = Client::registered("alice", server.addr, "alices-password-1");
+    let mut bob = registered("bob", server.addr, "bobs-password-1");
+    let mut alice = registered("alice", server.addr, "alices-password-1");
 
     alice.type_line("/msg bob hi bob, it's alice");
     bob.wait_for("alice's message", |l| {
@@ -142,7 +68,7 @@ fn reconnecting_with_a_password_shows_missed_private_messages_and_query_shows_th
     // Alice comes back with her password in the environment.
     let mut alice = Client::start(
         "alice",
-        server.addr,
+        server.addr.port(),
         &[],
         &[("NATTER_PASSWORD", "alices-password-1")],
     );
@@ -153,7 +79,7 @@ fn reconnecting_with_a_password_shows_missed_private_messages_and_query_shows_th
     alice.wait_for("the history's end", |l| {
         l == "*** End of 2 history messages with bob"
     });
-    let caught_up = alice.seen.clone();
+    let caught_up = alice.seen().to_vec();
     let at = |body: &str| caught_up.iter().position(|l| history(l, body));
     let (mine, theirs) = (
         at("-> *bob*: hi bob, it's alice"),
@@ -203,14 +129,14 @@ fn reconnecting_with_a_password_shows_missed_private_messages_and_query_shows_th
 fn a_wrong_password_file_says_what_to_do_and_the_client_chats_without_logging_in() {
     let dir = temp_dir("client-wrong-password");
     let server = start_server(&dir);
-    let bob = Client::registered("bob", server.addr, "bobs-password-1");
+    let bob = registered("bob", server.addr, "bobs-password-1");
     let (exit, _) = bob.finish();
     assert!(exit.status.success(), "{exit:?}");
 
     let file = dir.join("bob.password");
     std::fs::write(&file, "not-bobs-password\n").expect("write the password file");
     let path = file.to_str().expect("utf-8 temp path");
-    let mut bob = Client::start("bob", server.addr, &["--password-file", path], &[]);
+    let mut bob = Client::start("bob", server.addr.port(), &["--password-file", path], &[]);
     let failed = bob.wait_for("the failure", |l| l.starts_with("*** Login as bob failed"));
     assert!(
         failed.contains("--password-file or NATTER_PASSWORD"),
