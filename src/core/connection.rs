@@ -325,7 +325,11 @@ impl Connection {
     /// Whether the connection is safe for a password in clear text: TLS, or
     /// from this machine (loopback never crosses a network).
     pub fn is_secure(&self) -> bool {
-        self.tls || self.host == "::1" || self.host.starts_with("127.")
+        self.tls
+            || self
+                .host
+                .parse::<core::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// Whether 001 has been sent.
