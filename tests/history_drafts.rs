@@ -609,6 +609,7 @@ fn start_persistent(dir: &std::path::Path) -> natter::net::RunningServer {
         data_dir: dir.to_path_buf(),
         max_messages: 1000,
         max_age_secs: 0,
+        fsync: false,
     });
     options.config.flood_lines_per_sec = 0;
     e2e::start_with(options)

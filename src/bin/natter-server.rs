@@ -154,6 +154,13 @@ struct Args {
     #[arg(long)]
     no_persist: bool,
 
+    /// Wait for the disk (fdatasync) after every history journal write, so
+    /// that what clients were sent survives a power cut too. Without it,
+    /// history survives the server being killed at any moment (kill -9);
+    /// a power cut may lose the last ~30 s the kernel had not written back.
+    #[arg(long, conflicts_with = "no_persist")]
+    fsync: bool,
+
     /// How many of a room's latest messages a client gets when it joins.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().history_on_join)]
     history_on_join: usize,
@@ -437,6 +444,7 @@ fn restart_only(args: &Args) -> Vec<(&'static str, String)> {
         ("log_file", format!("{:?}", args.log_file)),
         ("data_dir", format!("{:?}", args.data_dir)),
         ("no_persist", args.no_persist.to_string()),
+        ("fsync", args.fsync.to_string()),
         ("threads", args.threads.to_string()),
         ("server_name", args.server_name.clone()),
         ("password", format!("{:?}", args.password)),
@@ -562,6 +570,7 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
         data_dir,
         max_messages: args.history_max_messages,
         max_age_secs: args.history_max_age.unwrap_or(0),
+        fsync: args.fsync,
     });
     let options = ServerOptions {
         bind: args.bind,

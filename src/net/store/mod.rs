@@ -1,32 +1,43 @@
-//! The durable history store: an SQLite database on its own thread.
+//! The durable history store: a journal for speed, SQLite for keeping.
 //!
-//! Owns the database file (`history.sqlite3` in the data directory): opening
-//! and migrating it (`PRAGMA user_version`), WAL mode, loading what the core
-//! needs at startup, committing [`HistoryRecord`]s in groups (one
-//! transaction per batch of core events, never one per message), and
-//! retention (`--history-max-age`, `--history-max-messages`), pruned in
+//! Owns the data directory's history: the journal (`history.journal-0/1`,
+//! see [`journal`]) and the SQLite database (`history.sqlite3`): opening
+//! and migrating it (`PRAGMA user_version`), WAL mode, replaying the
+//! journal's tail into it and loading what the core needs at startup,
+//! and retention (`--history-max-age`, `--history-max-messages`), pruned in
 //! small chunks between commits so that chat never waits long behind it.
-//! WAL checkpoints (which wait on the disk) run on a second thread and
-//! connection, `natter-checkpoint`, so no commit ever waits behind one. A
-//! lock on the data directory keeps a second server off the database.
 //!
-//! Must never run on the async executor: every SQLite call happens on the
-//! `natter-store` or `natter-checkpoint` thread (or, at startup, before the
-//! server serves anyone).
-//! Must never stop live chat: a failed commit is retried once after
-//! truncating the WAL, then reported on stderr (when writes start failing,
-//! not once per commit) and the held lines are released anyway.
+//! Three threads, none of them the async executor's:
+//! - `natter-journal` takes each group of commits, writes its records to
+//!   the journal with one `write()`, and finishes their [`Commit`]s: the
+//!   held lines go out. It hands everything on to the indexer, in order.
+//! - `natter-store` (the indexer, [`worker`]) builds SQLite's rows behind
+//!   the journal in large transactions, and commits at once what the
+//!   journal does not carry (read markers, accounts, registered rooms,
+//!   server bans), finishing their `Commit`s only then.
+//! - `natter-checkpoint` moves the WAL into the database on its own
+//!   connection, so no commit ever waits behind a checkpoint.
 //!
-//! Durability: the database runs in WAL mode with `synchronous=NORMAL`. A
-//! committed transaction is in the WAL file (in the operating system's page
-//! cache) before [`Store::commit`] returns, so it survives the server
-//! process being killed at any moment (`kill -9`). A power cut or kernel
-//! crash may lose the commits since the last WAL checkpoint (at most
-//! 200 ms ago while the disk keeps up).
+//! A lock on the data directory keeps a second server off it.
+//!
+//! Must never stop live chat: a failed write is reported on stderr (when
+//! writes start failing, not once per commit) and the held lines are
+//! released anyway.
+//!
+//! Durability: a record is acknowledged once the journal's `write()` has
+//! returned: it is in the operating system's page cache and survives the
+//! server process being killed at any moment (`kill -9`). A power cut or
+//! kernel crash may lose what the kernel had not yet written back (Linux
+//! writes dirty pages back within about 30 s); `--fsync` makes every
+//! journal write wait for the disk (`fdatasync`), at the cost of a disk
+//! flush per group commit.
 
 mod accounts;
 mod bans;
+mod health;
+mod journal;
 mod rooms;
+mod worker;
 
 pub use accounts::AccountChange;
 pub use bans::ServerBanChange;
@@ -36,25 +47,23 @@ use crate::core::{
     Account, HistoryKind, HistoryRecord, MarkerChange, ReadMarker, RegisteredRoom, ServerBan,
     Timestamp,
 };
-use crate::proto::casefold;
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
-use std::collections::BTreeMap;
+use health::WriteHealth;
+use journal::Journal;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use worker::{Backlog, Index, OwnedChanges, Worker};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "history.sqlite3";
-/// How often retention runs.
-const PRUNE_EVERY: Duration = Duration::from_secs(2);
 /// How often the checkpointer thread copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// Bytes the WAL file is trimmed back to after a burst grew it.
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
-/// Most rows one retention step deletes (one short transaction).
-const PRUNE_CHUNK: usize = 5000;
 
 /// The schema, one migration per version; `PRAGMA user_version` counts how
 /// many have been applied. Append new migrations; never edit old ones.
@@ -126,6 +135,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN from_account TEXT;
     ALTER TABLE events ADD COLUMN to_account TEXT;
 ",
+    "
+    -- The journal (history.journal-0/1) makes records durable; SQLite's
+    -- rows are built behind it. Records up to this id are in SQLite; the
+    -- journal's later ones are replayed at startup.
+    INSERT INTO meta (key, value) SELECT 'indexed_through', COALESCE(MAX(id), 0) FROM events;
+",
 ];
 
 /// Where the store lives and what it keeps.
@@ -137,6 +152,10 @@ pub struct StoreOptions {
     pub max_messages: usize,
     /// Rows older than this many seconds are deleted; 0 keeps them.
     pub max_age_secs: u64,
+    /// Wait for the disk (`fdatasync`) after every journal write, so that
+    /// acknowledged messages survive a power cut too, not only a crash of
+    /// the process.
+    pub fsync: bool,
 }
 
 impl StoreOptions {
@@ -238,30 +257,30 @@ pub struct Restored {
     pub server_bans: Vec<ServerBan>,
 }
 
-enum Request {
-    Commit {
-        records: Vec<HistoryRecord>,
-        markers: Vec<MarkerChange>,
-        accounts: Vec<AccountChange>,
-        rooms: Vec<RoomChange>,
-        bans: Vec<ServerBanChange>,
-        /// Dropped (closing the channel) once the commit has finished:
-        /// unlike a message, a closed channel stays closed, so a `Commit`
-        /// reads as done however often it is asked.
-        done: async_channel::Sender<()>,
-    },
+/// One batch of the core's changes, with the sender whose closing tells
+/// its [`Commit`] the batch is durable.
+struct Request {
+    changes: OwnedChanges,
+    /// Dropped (closing the channel) once the commit has finished: unlike
+    /// a message, a closed channel stays closed, so a `Commit` reads as
+    /// done however often it is asked.
+    done: async_channel::Sender<()>,
 }
 
-/// A handle on the store thread.
+/// A handle on the store's threads.
 pub struct Store {
     requests: Option<mpsc::Sender<Request>>,
-    thread: Option<JoinHandle<()>>,
+    journal_thread: Option<JoinHandle<()>>,
+    index_thread: Option<JoinHandle<()>>,
     path: PathBuf,
+    /// Released only once both threads are done.
+    _lock: Option<std::fs::File>,
 }
 
 impl Store {
-    /// Opens (creating and migrating if needed) the database, loads what the
-    /// core needs, and starts the store thread.
+    /// Opens (creating and migrating if needed) the database, replays the
+    /// journal's records SQLite lacks, loads what the core needs, and
+    /// starts the store's threads.
     pub fn open(options: &StoreOptions, now: Timestamp) -> Result<(Store, Restored), StoreError> {
         let path = options.path();
         std::fs::create_dir_all(&options.data_dir).map_err(|e| StoreError::Unwritable {
@@ -271,10 +290,38 @@ impl Store {
         let lock = lock_data_dir(&options.data_dir, &path)?;
         let db = open_db(&path).map_err(|e| classify(&path, e))?;
         migrate(&db, &path)?;
-        let restored = load(&db, options, now).map_err(|e| classify(&path, e))?;
+        let mut worker = Worker::new(db, path.clone(), options).map_err(|e| classify(&path, e))?;
+        let journal_error = |e: std::io::Error| StoreError::Unwritable {
+            path: options.data_dir.join(journal::JOURNAL_FILES[0]),
+            detail: e.to_string(),
+        };
+        let recovered = Journal::recover(&options.data_dir).map_err(journal_error)?;
+        for (file, bytes) in &recovered.damaged {
+            eprintln!(
+                "natter-server: the last {bytes} bytes of {} were cut short or damaged (a crash \
+                 in the middle of a write leaves this); what came before them is kept",
+                file.display()
+            );
+        }
+        let indexed = worker.indexed_through.load(Ordering::Acquire);
+        let replay: Vec<HistoryRecord> = recovered
+            .records
+            .into_iter()
+            .filter(|r| r.id > indexed)
+            .collect();
+        if !replay.is_empty() {
+            worker
+                .write_all(&replay, Default::default())
+                .map_err(|e| classify(&path, e))?;
+        }
+        let journal = Journal::create(
+            &options.data_dir,
+            options.fsync,
+            worker.indexed_through.clone(),
+        )
+        .map_err(journal_error)?;
+        let restored = load(&worker.db, options, now).map_err(|e| classify(&path, e))?;
         let checkpoints = open_db(&path).map_err(|e| classify(&path, e))?;
-        let (requests, inbox) = mpsc::channel();
-        let worker = Worker::new(db, path.clone(), options).map_err(|e| classify(&path, e))?;
         let spawn_failed = |e: std::io::Error| StoreError::Other {
             path: path.clone(),
             detail: format!("cannot start the store threads: {e}"),
@@ -284,19 +331,32 @@ impl Store {
             .name("natter-checkpoint".into())
             .spawn(move || checkpointer(checkpoints, stopped))
             .map_err(spawn_failed)?;
-        let thread = std::thread::Builder::new()
+        let backlog = Arc::new(Backlog::default());
+        let (index, index_inbox) = mpsc::channel();
+        let index_backlog = backlog.clone();
+        let index_thread = std::thread::Builder::new()
             .name("natter-store".into())
             .spawn(move || {
-                worker.run(inbox, stop_checkpoints, checkpoint_thread);
-                // Released only once the last commit is done.
-                drop(lock);
+                worker.run(
+                    index_inbox,
+                    index_backlog,
+                    stop_checkpoints,
+                    checkpoint_thread,
+                )
             })
+            .map_err(spawn_failed)?;
+        let (requests, inbox) = mpsc::channel();
+        let journal_thread = std::thread::Builder::new()
+            .name("natter-journal".into())
+            .spawn(move || write_journal(journal, inbox, index, &backlog))
             .map_err(spawn_failed)?;
         Ok((
             Store {
                 requests: Some(requests),
-                thread: Some(thread),
+                journal_thread: Some(journal_thread),
+                index_thread: Some(index_thread),
                 path,
+                _lock: lock,
             },
             restored,
         ))
@@ -334,12 +394,14 @@ impl Store {
         if let Some(requests) = &self.requests {
             // If the thread is gone, `done` is dropped here and the commit
             // reads as finished: there is nothing left to wait for.
-            let _ = requests.send(Request::Commit {
-                records,
-                markers,
-                accounts,
-                rooms,
-                bans,
+            let _ = requests.send(Request {
+                changes: OwnedChanges {
+                    records,
+                    markers,
+                    accounts,
+                    rooms,
+                    bans,
+                },
                 done,
             });
         }
@@ -367,8 +429,49 @@ impl Commit {
 impl Drop for Store {
     fn drop(&mut self) {
         self.requests.take();
-        if let Some(thread) = self.thread.take() {
+        // The journal thread ends first and drops the indexer's inbox; the
+        // indexer then commits what it still holds and ends.
+        for thread in [self.journal_thread.take(), self.index_thread.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = thread.join();
+        }
+    }
+}
+
+/// The `natter-journal` thread: writes each group of waiting commits to
+/// the journal at once, finishes the commits that carry only records, and
+/// hands everything to the indexer in order. Ends when every [`Store`]
+/// handle is gone.
+fn write_journal(
+    mut journal: Journal,
+    inbox: mpsc::Receiver<Request>,
+    index: mpsc::Sender<Index>,
+    backlog: &Backlog,
+) {
+    let mut health = WriteHealth::default();
+    while let Ok(first) = inbox.recv() {
+        let mut group = vec![first];
+        group.extend(inbox.try_iter());
+        let records = group.iter().flat_map(|r| &r.changes.records);
+        let count = group.iter().map(|r| r.changes.records.len()).sum();
+        let written = journal.append(records);
+        let journaled = written.is_ok();
+        if let Some(report) = health.record(written, count, journal.path(), Instant::now()) {
+            eprintln!("{report}");
+        }
+        for Request { changes, done } in group {
+            backlog.add(changes.records.len());
+            let item = if journaled && !changes.has_other_changes() {
+                // Durable now: `done` drops here and the held lines go out.
+                Index::Journaled(changes.records)
+            } else {
+                Index::Now(changes, done)
+            };
+            if index.send(item).is_err() {
+                return;
+            }
         }
     }
 }
@@ -480,7 +583,12 @@ fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Re
     let next_id: i64 = db.query_row("SELECT value FROM meta WHERE key = 'next_id'", [], |r| {
         r.get(0)
     })?;
-    let max_id: i64 = db.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
+    let max_id: i64 = db.query_row(
+        "SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM events),
+                    (SELECT value FROM meta WHERE key = 'indexed_through'))",
+        [],
+        |r| r.get(0),
+    )?;
     let read_markers = db
         .prepare(
             "SELECT owner, target, at, set_at FROM read_markers ORDER BY set_at, owner, target",
@@ -540,458 +648,6 @@ fn cutoff(max_age_secs: u64, now: Timestamp) -> u64 {
         0
     } else {
         now.0.saturating_sub(max_age_secs.saturating_mul(1000))
-    }
-}
-
-struct Worker {
-    db: Connection,
-    path: PathBuf,
-    max_messages: usize,
-    max_age_secs: u64,
-    last_prune: Option<Instant>,
-    /// Stored PRIVMSG/NOTICE rows per case-folded room: counted once at
-    /// start, then kept up to date, so retention never scans the table (a
-    /// scan every few seconds would stall every commit behind it).
-    messages: BTreeMap<String, usize>,
-    health: WriteHealth,
-}
-
-impl Worker {
-    fn new(db: Connection, path: PathBuf, options: &StoreOptions) -> rusqlite::Result<Worker> {
-        let messages = {
-            let mut stmt = db.prepare(
-                "SELECT room, COUNT(*) FROM events WHERE kind IN ('privmsg', 'notice') GROUP BY room",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-            rows.map(|row| row.map(|(room, n)| (room, usize::try_from(n).unwrap_or(0))))
-                .collect::<rusqlite::Result<_>>()?
-        };
-        Ok(Worker {
-            db,
-            path,
-            max_messages: options.max_messages,
-            max_age_secs: options.max_age_secs,
-            last_prune: None,
-            messages,
-            health: WriteHealth::default(),
-        })
-    }
-
-    /// Commits and prunes until every [`Store`] handle is gone; then stops
-    /// the checkpointer and leaves the WAL checkpointed and truncated.
-    fn run(
-        mut self,
-        inbox: mpsc::Receiver<Request>,
-        stop_checkpoints: mpsc::Sender<()>,
-        checkpoint_thread: JoinHandle<()>,
-    ) {
-        self.serve(inbox);
-        drop(stop_checkpoints);
-        let _ = checkpoint_thread.join();
-        self.shrink_wal();
-    }
-
-    fn serve(&mut self, inbox: mpsc::Receiver<Request>) {
-        loop {
-            match inbox.recv_timeout(PRUNE_EVERY) {
-                Ok(Request::Commit {
-                    records,
-                    markers,
-                    accounts,
-                    rooms,
-                    bans,
-                    done,
-                }) => {
-                    // Group commit: whatever else is already waiting joins
-                    // this transaction.
-                    let (mut records, mut markers, mut accounts, mut rooms, mut bans) =
-                        (records, markers, accounts, rooms, bans);
-                    let mut waiting = vec![done];
-                    while let Ok(Request::Commit {
-                        records: more,
-                        markers: more_markers,
-                        accounts: more_accounts,
-                        rooms: more_rooms,
-                        bans: more_bans,
-                        done,
-                    }) = inbox.try_recv()
-                    {
-                        records.extend(more);
-                        markers.extend(more_markers);
-                        accounts.extend(more_accounts);
-                        rooms.extend(more_rooms);
-                        bans.extend(more_bans);
-                        waiting.push(done);
-                    }
-                    let changes = Changes {
-                        markers: &markers,
-                        accounts: &accounts,
-                        rooms: &rooms,
-                        bans: &bans,
-                    };
-                    let outcome = self.write_all(&records, changes).or_else(|_| {
-                        // A full disk or a file-size limit often leaves room
-                        // once the WAL is checkpointed and truncated: try once more.
-                        self.shrink_wal();
-                        self.write_all(&records, changes)
-                    });
-                    let now = Instant::now();
-                    if let Some(report) =
-                        self.health.record(outcome, records.len(), &self.path, now)
-                    {
-                        eprintln!("{report}");
-                    }
-                    // Closing each channel tells its `Commit` it is done.
-                    drop(waiting);
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            }
-            if self.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
-                self.last_prune = Some(Instant::now());
-                if let Err(e) = self.prune_step() {
-                    eprintln!(
-                        "natter-server: history retention failed in {}: {e}",
-                        self.path.display()
-                    );
-                }
-            }
-        }
-    }
-
-    #[cfg(test)]
-    fn write(&mut self, records: &[HistoryRecord]) -> rusqlite::Result<()> {
-        self.write_all(records, Changes::default())
-    }
-
-    /// Stores `records` and then the other `changes` in one transaction. A
-    /// `Redact` record deletes the message it names; a `Rename` record moves
-    /// its room's rows (all but earlier renames, which stay at the name they
-    /// left) and read markers to the new name.
-    fn write_all(&mut self, records: &[HistoryRecord], changes: Changes) -> rusqlite::Result<()> {
-        let Changes {
-            markers,
-            accounts,
-            rooms,
-            bans,
-        } = changes;
-        // Changes to the per-room message counts, in record order, applied
-        // only once the transaction has committed.
-        let mut counts: Vec<Count> = Vec::with_capacity(records.len());
-        let tx = self.db.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO events
-                     (id, at, kind, room, target, source, text, from_account, to_account)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            for r in records {
-                let room = casefold(&r.target);
-                insert.execute(params![
-                    r.id as i64,
-                    r.at.0 as i64,
-                    r.kind.as_str(),
-                    room,
-                    r.target,
-                    r.source,
-                    r.text,
-                    r.from_account,
-                    r.to_account
-                ])?;
-                match r.kind {
-                    HistoryKind::Redact => {
-                        let fewer = redact(&tx, &room, &r.text)?;
-                        counts.extend(fewer.then_some(Count::Less(room)));
-                    }
-                    HistoryKind::Rename => {
-                        let moved = rename(&tx, &room, &r.text)?;
-                        counts.extend(moved.map(|new| Count::Moved(room, new)));
-                    }
-                    kind if kind.is_replayed() => counts.push(Count::More(room)),
-                    _ => {}
-                }
-            }
-        }
-        if !markers.is_empty() {
-            save_markers(&tx, markers)?;
-        }
-        if !accounts.is_empty() {
-            accounts::save_accounts(&tx, accounts)?;
-        }
-        if !rooms.is_empty() {
-            rooms::save_rooms(&tx, rooms)?;
-        }
-        if !bans.is_empty() {
-            bans::save_server_bans(&tx, bans)?;
-        }
-        tx.commit()?;
-        for count in counts {
-            match count {
-                Count::More(room) => *self.messages.entry(room).or_default() += 1,
-                Count::Less(room) => {
-                    if let Some(n) = self.messages.get_mut(&room) {
-                        *n = n.saturating_sub(1);
-                    }
-                }
-                Count::Moved(old, new) => {
-                    if let Some(n) = self.messages.remove(&old) {
-                        *self.messages.entry(new).or_default() += n;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Checkpoints the WAL into the database and truncates it, giving its
-    /// space back to the file system. Failure is fine: the retry then fails
-    /// too, and that is what gets reported.
-    fn shrink_wal(&self) {
-        let _ = self
-            .db
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-    }
-
-    /// One round of retention. Age: the expired rows among the
-    /// [`PRUNE_CHUNK`] oldest ids (ids follow server time, so these are the
-    /// oldest rows; a row stamped earlier than an older id, after the clock
-    /// was set back, waits until that one expires too). Count: for each room past the
-    /// maximum, by the kept counts, everything before its oldest message that
-    /// stays (through the index on `(room, id)`). Never scans the table.
-    fn prune_step(&mut self) -> rusqlite::Result<()> {
-        // The next id is the largest stored one plus one (see `load`); before
-        // retention may delete the newest rows, remember it in `meta`, so ids
-        // are never reused even if every row goes. (Kept here rather than in
-        // every commit: one page fewer to write per commit.)
-        self.db.execute(
-            "UPDATE meta SET value = MAX(value, (SELECT COALESCE(MAX(id), 0) + 1 FROM events))
-             WHERE key = 'next_id'",
-            [],
-        )?;
-        let cutoff = cutoff(self.max_age_secs, crate::net::wall_now());
-        if cutoff > 0 {
-            let removed: Vec<(String, String)> = self
-                .db
-                .prepare_cached(
-                    "DELETE FROM events WHERE id IN
-                         (SELECT id FROM (SELECT id, at FROM events ORDER BY id LIMIT ?2)
-                          WHERE at < ?1)
-                     RETURNING room, kind",
-                )?
-                .query_map(params![cutoff as i64, PRUNE_CHUNK as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            for (room, kind) in removed {
-                if HistoryKind::parse(&kind).is_some_and(HistoryKind::is_replayed) {
-                    if let Some(n) = self.messages.get_mut(&room) {
-                        *n = n.saturating_sub(1);
-                    }
-                }
-            }
-        }
-        let max = self.max_messages;
-        let over: Vec<(String, usize)> = self
-            .messages
-            .iter()
-            .filter(|(_, &n)| n > max)
-            .map(|(room, &n)| (room.clone(), n - max))
-            .collect();
-        for (room, excess) in over {
-            // The oldest message that stays; everything of the room before it goes.
-            let keep_from: Option<i64> = self
-                .db
-                .query_row(
-                    "SELECT id FROM events WHERE room = ?1 AND kind IN ('privmsg', 'notice')
-                     ORDER BY id LIMIT 1 OFFSET ?2",
-                    params![room, excess as i64],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let left = match keep_from {
-                Some(keep_from) => {
-                    self.db.execute(
-                        "DELETE FROM events WHERE room = ?1 AND id < ?2",
-                        params![room, keep_from],
-                    )?;
-                    max
-                }
-                // Fewer rows than counted: count this one room again.
-                None => usize::try_from(self.db.query_row(
-                    "SELECT COUNT(*) FROM events WHERE room = ?1 AND kind IN ('privmsg', 'notice')",
-                    params![room],
-                    |r| r.get::<_, i64>(0),
-                )?)
-                .unwrap_or(0),
-            };
-            self.messages.insert(room, left);
-        }
-        Ok(())
-    }
-}
-
-/// What a commit changes besides history records, stored after them.
-#[derive(Debug, Clone, Copy, Default)]
-struct Changes<'a> {
-    markers: &'a [MarkerChange],
-    accounts: &'a [AccountChange],
-    rooms: &'a [RoomChange],
-    bans: &'a [ServerBanChange],
-}
-
-/// A change to [`Worker::messages`] made by one stored record.
-enum Count {
-    /// A message was stored in the room.
-    More(String),
-    /// A message of the room was deleted (redacted).
-    Less(String),
-    /// The room (old, new) was renamed: its messages moved.
-    Moved(String, String),
-}
-
-/// Deletes the message a `Redact` record of `room` (a room, or the nick a
-/// private message went to) names (`text` is `msgid reason`); true when it
-/// was a room message (one fewer to count).
-fn redact(tx: &rusqlite::Transaction, room: &str, text: &str) -> rusqlite::Result<bool> {
-    let Some(id) = text.split(' ').next().and_then(|id| id.parse::<i64>().ok()) else {
-        return Ok(false);
-    };
-    let kind: Option<String> = tx
-        .prepare_cached(
-            "DELETE FROM events
-             WHERE id = ?1 AND room = ?2 AND kind IN ('privmsg', 'notice', 'private')
-             RETURNING kind",
-        )?
-        .query_row(params![id, room], |r| r.get(0))
-        .optional()?;
-    Ok(kind
-        .and_then(|k| HistoryKind::parse(&k))
-        .is_some_and(HistoryKind::is_replayed))
-}
-
-/// Moves `room`'s rows and read markers to the new name a `Rename` record
-/// gives (`text` is `#new reason`); returns the new case-folded name.
-fn rename(tx: &rusqlite::Transaction, room: &str, text: &str) -> rusqlite::Result<Option<String>> {
-    let Some(new) = text.split(' ').next().filter(|n| !n.is_empty()) else {
-        return Ok(None);
-    };
-    let folded = casefold(new);
-    // Rename records stay where they are: each old name keeps the record
-    // of where its room went.
-    tx.prepare_cached(
-        "UPDATE events SET room = ?1, target = ?2 WHERE room = ?3 AND kind != 'rename'",
-    )?
-    .execute(params![folded, new, room])?;
-    if folded != room {
-        // Where someone has a marker for both names, the later one stays
-        // (as in the core).
-        tx.prepare_cached(
-            "INSERT INTO read_markers (owner, target, at, set_at)
-                 SELECT owner, ?1, at, set_at FROM read_markers WHERE target = ?2
-             ON CONFLICT (owner, target) DO UPDATE SET
-                 set_at = CASE WHEN excluded.at > at THEN excluded.set_at ELSE set_at END,
-                 at = MAX(at, excluded.at)",
-        )?
-        .execute(params![folded, room])?;
-        tx.prepare_cached("DELETE FROM read_markers WHERE target = ?1")?
-            .execute(params![room])?;
-    }
-    Ok(Some(folded))
-}
-
-/// Applies read marker changes, in order.
-fn save_markers(tx: &rusqlite::Transaction, markers: &[MarkerChange]) -> rusqlite::Result<()> {
-    let mut set = tx.prepare_cached(
-        "INSERT INTO read_markers (owner, target, at, set_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (owner, target) DO UPDATE SET at = excluded.at, set_at = excluded.set_at",
-    )?;
-    let mut forget =
-        tx.prepare_cached("DELETE FROM read_markers WHERE owner = ?1 AND target = ?2")?;
-    for change in markers {
-        match change {
-            MarkerChange::Set(m) => {
-                set.execute(params![m.owner, m.target, m.at.0 as i64, m.set_at.0 as i64])?;
-            }
-            MarkerChange::Forget { owner, target } => {
-                forget.execute(params![owner, target])?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// How often a history store that keeps failing is reported again.
-const REPORT_FAILING_EVERY: Duration = Duration::from_secs(60);
-
-/// Whether history commits are failing. Operators hear about it on stderr
-/// once when writes start failing, at most once a minute while they keep
-/// failing, and once when they work again, never once per commit (a full
-/// disk under a busy room would otherwise flood the terminal).
-#[derive(Debug, Default)]
-struct WriteHealth {
-    failing: Option<Failing>,
-}
-
-#[derive(Debug)]
-struct Failing {
-    since: Instant,
-    last_report: Instant,
-    /// Records not stored since writes started failing.
-    lost: usize,
-}
-
-impl WriteHealth {
-    /// Notes how a commit of `records` went at `now`; returns what to tell
-    /// the operator, if anything.
-    fn record(
-        &mut self,
-        outcome: rusqlite::Result<()>,
-        records: usize,
-        path: &Path,
-        now: Instant,
-    ) -> Option<String> {
-        match (outcome, &mut self.failing) {
-            (Ok(()), None) => None,
-            (Ok(()), Some(failing)) => {
-                let report = format!(
-                    "natter-server: history is being stored in {} again; {} records from the \
-                     last {} s were not stored and will be missing from history after a restart",
-                    path.display(),
-                    failing.lost,
-                    now.duration_since(failing.since).as_secs()
-                );
-                self.failing = None;
-                Some(report)
-            }
-            (Err(e), None) => {
-                self.failing = Some(Failing {
-                    since: now,
-                    last_report: now,
-                    lost: records,
-                });
-                Some(format!(
-                    "natter-server: cannot store history in {}: {e}. Live chat goes on, but \
-                     messages are missing from history after a restart until this is fixed \
-                     (free disk space, or check the file and its permissions); every new \
-                     message retries",
-                    path.display()
-                ))
-            }
-            (Err(e), Some(failing)) => {
-                failing.lost += records;
-                if now.duration_since(failing.last_report) < REPORT_FAILING_EVERY {
-                    return None;
-                }
-                failing.last_report = now;
-                Some(format!(
-                    "natter-server: still cannot store history in {}: {e} ({} records not \
-                     stored in the last {} s)",
-                    path.display(),
-                    failing.lost,
-                    now.duration_since(failing.since).as_secs()
-                ))
-            }
-        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Unit tests of the parent module (kept apart so it reads in one sitting).
 
+use super::health::{WriteHealth, REPORT_FAILING_EVERY};
+use super::worker::Changes;
 use super::*;
 
 fn temp_db(name: &str) -> (PathBuf, StoreOptions) {
@@ -10,6 +12,7 @@ fn temp_db(name: &str) -> (PathBuf, StoreOptions) {
         data_dir: dir.clone(),
         max_messages: 3,
         max_age_secs: 0,
+        fsync: false,
     };
     (dir, options)
 }
@@ -68,15 +71,41 @@ fn message_counts_survive_a_restart_so_retention_still_applies() {
     let (_dir, options) = temp_db("restart");
     {
         let mut w = worker(&options);
-        let batch: Vec<_> = (1..=5)
-            .map(|i| record(i, HistoryKind::Privmsg, "#lobby", &format!("m{i}")))
-            .collect();
-        w.write(&batch).expect("write");
+        // One at a time: a single batch of five would store only the three
+        // that retention keeps.
+        for i in 1..=5 {
+            let r = record(i, HistoryKind::Privmsg, "#lobby", &format!("m{i}"));
+            w.write(&[r]).expect("write");
+        }
     }
     let mut w = worker(&options);
     assert_eq!(w.messages.get("#lobby"), Some(&5));
     w.prune_step().expect("prune");
     assert_eq!(texts(&w, "#lobby"), ["m3", "m4", "m5"]);
+}
+
+#[test]
+fn a_batch_stores_only_the_messages_retention_keeps_and_no_rows_nobody_reads() {
+    let (dir, options) = temp_db("coalesce");
+    let mut w = worker(&options);
+    let mut batch = vec![record(1, HistoryKind::Join, "#lobby", "")];
+    for i in 2..=7 {
+        batch.push(record(i, HistoryKind::Privmsg, "#Lobby", &format!("m{i}")));
+    }
+    batch.push(record(8, HistoryKind::Privmsg, "#other", "alone"));
+    batch.push(record(9, HistoryKind::Part, "#lobby", "bye"));
+    w.write(&batch).expect("write");
+    // Only the newest three of #lobby (max_messages is 3) were inserted,
+    // and neither the join nor the part.
+    assert_eq!(texts(&w, "#lobby"), ["m5", "m6", "m7"]);
+    assert_eq!(texts(&w, "#other"), ["alone"]);
+    assert_eq!(w.messages.get("#lobby"), Some(&3));
+    assert_eq!(w.indexed_through.load(Ordering::Acquire), 9);
+    drop(w);
+    // The part's id is never handed out again.
+    let (_, restored) = Store::open(&options, Timestamp(0)).expect("open");
+    assert_eq!(restored.next_id, 10);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -139,6 +168,87 @@ fn commits_finish_in_the_order_begun_and_what_they_hold_is_restored() {
 }
 
 #[test]
+fn journaled_records_sqlite_lacks_are_replayed_at_startup_once() {
+    let (dir, options) = temp_db("replay");
+    // SQLite has records 1 and 2 (indexed through 2) ...
+    let mut w = worker(&options);
+    w.write(&[
+        record(1, HistoryKind::Privmsg, "#a", "one"),
+        record(2, HistoryKind::Privmsg, "#a", "two"),
+    ])
+    .expect("write");
+    drop(w);
+    // ... and the journal, as a kill -9 left it, holds 1 to 4: 3 and 4 were
+    // acknowledged but never reached SQLite.
+    let indexed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut j = Journal::create(&dir, false, indexed).expect("journal");
+    j.append(&[
+        record(1, HistoryKind::Privmsg, "#a", "one"),
+        record(2, HistoryKind::Privmsg, "#a", "two"),
+    ])
+    .expect("append");
+    j.append(&[
+        record(3, HistoryKind::Privmsg, "#a", "three"),
+        record(4, HistoryKind::Redact, "#a", "2 oops"),
+    ])
+    .expect("append");
+    drop(j);
+    let (store, restored) = Store::open(&options, Timestamp(0)).expect("open replays");
+    let texts: Vec<&str> = restored.records.iter().map(|r| &*r.text).collect();
+    assert_eq!(texts, ["one", "three"], "3 replayed, the redaction applied");
+    assert_eq!(restored.next_id, 5);
+    drop(store);
+    // Opening again replays nothing twice (a second insert of id 3 would
+    // fail) and the journal starts empty.
+    let (_, again) = Store::open(&options, Timestamp(0)).expect("reopen");
+    assert_eq!(again.records, restored.records);
+    for name in journal::JOURNAL_FILES {
+        assert_eq!(std::fs::metadata(dir.join(name)).expect("journal").len(), 0);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_record_is_acknowledged_by_the_journal_before_sqlite_has_it() {
+    let (dir, options) = temp_db("ack");
+    let (store, _) = Store::open(&options, Timestamp(0)).expect("open");
+    let commit = store.begin_commit(vec![record(1, HistoryKind::Privmsg, "#a", "one")]);
+    futures_lite::future::block_on(commit.wait());
+    // Done means durable: it is in the journal now, whatever SQLite has.
+    let journaled = Journal::recover(&dir).expect("recover").records;
+    assert_eq!(journaled, [record(1, HistoryKind::Privmsg, "#a", "one")]);
+    // A read marker is not journaled: its commit waits for SQLite.
+    let marker = store.begin_commit_with_markers(
+        vec![record(2, HistoryKind::Privmsg, "#a", "two")],
+        vec![MarkerChange::Set(ReadMarker {
+            owner: "alice".into(),
+            target: "#a".into(),
+            at: Timestamp(5),
+            set_at: Timestamp(6),
+        })],
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    futures_lite::future::block_on(marker.wait());
+    let db = open_db(&options.path()).expect("db");
+    let (rows, markers): (i64, i64) = db
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM read_markers)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("count");
+    assert_eq!(
+        (rows, markers),
+        (2, 1),
+        "the marker's commit took both records along"
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_failing_store_is_reported_when_it_starts_failing_now_and_then_and_when_it_recovers() {
     let path = Path::new("/data/history.sqlite3");
     let full = || {
@@ -149,7 +259,7 @@ fn a_failing_store_is_reported_when_it_starts_failing_now_and_then_and_when_it_r
     };
     let t0 = Instant::now();
     let mut health = WriteHealth::default();
-    assert_eq!(health.record(Ok(()), 5, path, t0), None);
+    assert_eq!(health.record(Ok::<(), String>(()), 5, path, t0), None);
     let first = health.record(full(), 3, path, t0).expect("first failure");
     assert!(first.contains("cannot store history in /data/history.sqlite3"));
     assert!(first.contains("database or disk is full"), "{first}");
@@ -170,12 +280,14 @@ fn a_failing_store_is_reported_when_it_starts_failing_now_and_then_and_when_it_r
     );
     assert!(reminder.contains("204 records not stored"), "{reminder}");
     let t1 = t0 + REPORT_FAILING_EVERY + Duration::from_secs(30);
-    let recovered = health.record(Ok(()), 4, path, t1).expect("recovery");
+    let recovered = health
+        .record(Ok::<(), String>(()), 4, path, t1)
+        .expect("recovery");
     assert!(
         recovered.contains("204 records from the last 90 s were not stored"),
         "{recovered}"
     );
-    assert_eq!(health.record(Ok(()), 4, path, t1), None);
+    assert_eq!(health.record(Ok::<(), String>(()), 4, path, t1), None);
 }
 
 #[test]

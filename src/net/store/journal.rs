@@ -1,0 +1,315 @@
+//! The history journal: what makes a message durable, at the cost of one
+//! `write()` per batch.
+//!
+//! Owns two append-only files in the data directory, `history.journal-0`
+//! and `history.journal-1`. Every group commit of [`HistoryRecord`]s is
+//! encoded into one checksummed frame and handed to the kernel with a
+//! single `write()` (and `fdatasync` with `--fsync`); once that returns, the
+//! records survive the process being killed, and the lines that tell of
+//! them may be sent. The SQLite rows and indexes are built behind it, in
+//! large transactions, by the store's indexer thread; on start, whatever
+//! the journal holds past what SQLite has (`meta.indexed_through`) is
+//! replayed into SQLite before anything else happens.
+//!
+//! The two files take turns: once the current one has grown past
+//! [`ROTATE_BYTES`] and everything in the other one is in SQLite, the
+//! other one is emptied and becomes current. So the journal never holds
+//! much more than what the indexer has not caught up with.
+//!
+//! Frame: `len: u32 LE`, `crc32(payload): u32 LE`, then `len` bytes of
+//! records, each `id: u64`, `at: u64`, `kind: u8` (index in
+//! [`HistoryKind::ALL`]), then `target`, `source`, `text`, `from_account`,
+//! `to_account` as `u32` length + UTF-8 (length `u32::MAX`: none). A frame
+//! cut short by a crash, or damaged, ends the journal there: nothing after
+//! it was ever acknowledged.
+//!
+//! Must never block on anything but its own file; must never be used from
+//! the async executor (the journal thread owns it).
+
+use crate::core::{HistoryKind, HistoryRecord, Timestamp};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The journal files' names inside the data directory.
+pub const JOURNAL_FILES: [&str; 2] = ["history.journal-0", "history.journal-1"];
+/// Size past which the journal moves to its other file (when that one is
+/// entirely in SQLite).
+const ROTATE_BYTES: u64 = 32 << 20;
+/// Frame header: length and checksum.
+const HEADER: usize = 8;
+/// Marks an absent optional string.
+const NONE: u32 = u32::MAX;
+
+/// The open journal (see the module documentation).
+pub struct Journal {
+    files: [JournalFile; 2],
+    current: usize,
+    fsync: bool,
+    /// [`ROTATE_BYTES`], smaller in tests.
+    rotate_bytes: u64,
+    /// The highest record id SQLite has committed, set by the indexer.
+    indexed_through: Arc<AtomicU64>,
+    /// Reused for encoding each frame.
+    frame: Vec<u8>,
+    /// Why the last append failed: the current file takes nothing more
+    /// (a full disk would otherwise take small frames and refuse large
+    /// ones, flapping) until the journal can move to its other file.
+    broken: Option<io::ErrorKind>,
+}
+
+struct JournalFile {
+    file: File,
+    path: PathBuf,
+    /// Bytes of whole frames in the file.
+    len: u64,
+    /// The highest record id in the file (0: none).
+    last_id: u64,
+}
+
+/// What the journal held when it was opened.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Every record of every whole frame, in id order.
+    pub records: Vec<HistoryRecord>,
+    /// Files whose tail was cut short or damaged, with how many bytes of it
+    /// were dropped (a crash mid-write leaves such a tail; those records
+    /// were never acknowledged to anyone).
+    pub damaged: Vec<(PathBuf, u64)>,
+}
+
+impl Journal {
+    /// Reads both files of the journal in `dir` (created if missing).
+    pub fn recover(dir: &Path) -> io::Result<Recovered> {
+        let mut recovered = Recovered::default();
+        for name in JOURNAL_FILES {
+            let path = dir.join(name);
+            let mut bytes = Vec::new();
+            match File::open(&path) {
+                Ok(mut file) => {
+                    file.read_to_end(&mut bytes)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+            let (records, whole) = decode(&bytes);
+            if whole < bytes.len() {
+                recovered.damaged.push((path, (bytes.len() - whole) as u64));
+            }
+            recovered.records.extend(records);
+        }
+        recovered.records.sort_by_key(|r| r.id);
+        recovered.records.dedup_by_key(|r| r.id);
+        Ok(recovered)
+    }
+
+    /// Opens the journal in `dir` empty (both files truncated): call once
+    /// what [`Journal::recover`] returned is safely in SQLite.
+    pub fn create(dir: &Path, fsync: bool, indexed_through: Arc<AtomicU64>) -> io::Result<Journal> {
+        let open = |name: &str| -> io::Result<JournalFile> {
+            let path = dir.join(name);
+            let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            file.set_len(0)?;
+            if fsync {
+                file.sync_all()?;
+            }
+            Ok(JournalFile {
+                file,
+                path,
+                len: 0,
+                last_id: 0,
+            })
+        };
+        Ok(Journal {
+            files: [open(JOURNAL_FILES[0])?, open(JOURNAL_FILES[1])?],
+            current: 0,
+            fsync,
+            rotate_bytes: ROTATE_BYTES,
+            indexed_through,
+            frame: Vec::new(),
+            broken: None,
+        })
+    }
+
+    /// The file appends go to now.
+    pub fn path(&self) -> &Path {
+        &self.files[self.current].path
+    }
+
+    /// Appends `records` as one frame with one `write()`; once this returns
+    /// `Ok`, they survive the process being killed (and, with `--fsync`, a
+    /// power cut). On failure the file is cut back to its last whole frame.
+    pub fn append<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a HistoryRecord>,
+    ) -> io::Result<()> {
+        let Some(last_id) = encode(records, &mut self.frame) else {
+            return Ok(());
+        };
+        if let Some(kind) = self.broken {
+            if !self.rotate(0) {
+                return Err(io::Error::from(kind));
+            }
+            self.broken = None;
+        }
+        self.rotate(self.rotate_bytes);
+        let fsync = self.fsync;
+        let current = &mut self.files[self.current];
+        let written = current.file.write_all(&self.frame).and_then(|()| {
+            if fsync {
+                current.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            // A partial frame would end the journal there on replay, hiding
+            // every later frame: drop it.
+            let _ = current.file.set_len(current.len);
+            self.broken = Some(e.kind());
+            return Err(e);
+        }
+        current.len += self.frame.len() as u64;
+        current.last_id = current.last_id.max(last_id);
+        Ok(())
+    }
+
+    /// Moves to the other file, emptied, when the current one holds at
+    /// least `min_len` bytes and the other one nothing SQLite lacks;
+    /// whether it moved.
+    fn rotate(&mut self, min_len: u64) -> bool {
+        let other = 1 - self.current;
+        let indexed = self.indexed_through.load(Ordering::Acquire);
+        if self.files[self.current].len < min_len || self.files[other].last_id > indexed {
+            return false;
+        }
+        let next = &mut self.files[other];
+        if next.file.set_len(0).is_err() {
+            return false;
+        }
+        next.len = 0;
+        next.last_id = 0;
+        self.current = other;
+        true
+    }
+}
+
+/// Encodes `records` as one frame into `frame` (cleared first); returns
+/// the highest id in it, or `None` (and no frame) when there are none.
+fn encode<'a>(
+    records: impl IntoIterator<Item = &'a HistoryRecord>,
+    frame: &mut Vec<u8>,
+) -> Option<u64> {
+    frame.clear();
+    frame.extend_from_slice(&[0; HEADER]);
+    let mut last_id = None;
+    for r in records {
+        last_id = last_id.max(Some(r.id));
+        frame.extend_from_slice(&r.id.to_le_bytes());
+        frame.extend_from_slice(&r.at.0.to_le_bytes());
+        let kind = HistoryKind::ALL
+            .iter()
+            .position(|k| *k == r.kind)
+            .unwrap_or(0);
+        frame.push(kind as u8);
+        for text in [Some(&r.target), Some(&r.source), Some(&r.text)] {
+            put_text(frame, text.map(|t| &**t));
+        }
+        put_text(frame, r.from_account.as_deref());
+        put_text(frame, r.to_account.as_deref());
+    }
+    let payload = &frame[HEADER..];
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    let crc = crc32fast::hash(payload);
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    frame[4..HEADER].copy_from_slice(&crc.to_le_bytes());
+    if last_id.is_none() {
+        frame.clear();
+    }
+    last_id
+}
+
+fn put_text(frame: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(t) => {
+            frame.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            frame.extend_from_slice(t.as_bytes());
+        }
+        None => frame.extend_from_slice(&NONE.to_le_bytes()),
+    }
+}
+
+/// Decodes the whole frames at the start of `bytes`: their records, and how
+/// many bytes they span (less than `bytes.len()` when the tail is cut short
+/// or damaged).
+fn decode(bytes: &[u8]) -> (Vec<HistoryRecord>, usize) {
+    let mut records = Vec::new();
+    let mut at = 0;
+    while let Some(header) = bytes.get(at..at + HEADER) {
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else {
+            break;
+        };
+        if crc32fast::hash(payload) != crc {
+            break;
+        }
+        let Some(frame) = decode_records(payload) else {
+            break;
+        };
+        records.extend(frame);
+        at += HEADER + len;
+    }
+    (records, at)
+}
+
+fn decode_records(mut payload: &[u8]) -> Option<Vec<HistoryRecord>> {
+    let mut records = Vec::new();
+    while !payload.is_empty() {
+        let id = take_u64(&mut payload)?;
+        let at = take_u64(&mut payload)?;
+        let (&kind, rest) = payload.split_first()?;
+        payload = rest;
+        let kind = *HistoryKind::ALL.get(usize::from(kind))?;
+        let target = take_text(&mut payload)??;
+        let source = take_text(&mut payload)??;
+        let text = take_text(&mut payload)??;
+        let from_account = take_text(&mut payload)?;
+        let to_account = take_text(&mut payload)?;
+        records.push(HistoryRecord {
+            id,
+            at: Timestamp(at),
+            kind,
+            target: target.into(),
+            source: source.into(),
+            text: text.into(),
+            from_account: from_account.map(Into::into),
+            to_account: to_account.map(Into::into),
+        });
+    }
+    Some(records)
+}
+
+fn take_u64(payload: &mut &[u8]) -> Option<u64> {
+    let (bytes, rest) = payload.split_first_chunk::<8>()?;
+    *payload = rest;
+    Some(u64::from_le_bytes(*bytes))
+}
+
+/// The next optional string: `None` when malformed, `Some(None)` when absent.
+fn take_text<'a>(payload: &mut &'a [u8]) -> Option<Option<&'a str>> {
+    let (len, rest) = payload.split_first_chunk::<4>()?;
+    let len = u32::from_le_bytes(*len);
+    if len == NONE {
+        *payload = rest;
+        return Some(None);
+    }
+    let (text, rest) = rest.split_at_checked(len as usize)?;
+    *payload = rest;
+    std::str::from_utf8(text).ok().map(Some)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,587 @@
+//! The indexer: SQLite's rows and indexes, built behind the journal.
+//!
+//! Owns the `natter-store` thread's connection: it takes records the
+//! journal already made durable and inserts them in large transactions,
+//! in the pauses of the stream: once no record has come for
+//! [`INDEX_IDLE`], or once [`INDEX_BATCH`] records wait (a burst longer
+//! than that pays for its indexing as it goes), and at least every
+//! [`INDEX_MAX_DELAY`]. So a burst of chat is not slowed by SQLite's
+//! B-tree work, which happens when the CPU would otherwise idle. It records how far
+//! SQLite has got (`meta.indexed_through`) in the same transaction, and
+//! runs retention in small steps between commits. Changes that are not
+//! history records (read markers, accounts, registered rooms, server bans)
+//! and records the journal could not write are committed at once, and
+//! their [`super::Commit`] finishes only then.
+//!
+//! Must never hold up a journaled record's delivery (it only ever sees
+//! them afterwards) and must never keep more than [`MAX_BACKLOG`] records
+//! waiting: the journal thread waits for it beyond that.
+
+use super::health::WriteHealth;
+use super::{accounts, bans, cutoff, rooms, AccountChange, RoomChange, ServerBanChange};
+use crate::core::{HistoryKind, HistoryRecord, MarkerChange};
+use crate::proto::casefold;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often retention runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(2);
+/// Most rows one retention step deletes (one short transaction).
+const PRUNE_CHUNK: usize = 5000;
+/// Records waiting past which they are indexed without waiting for a
+/// pause; also the most per transaction. Large, so each SQLite page is
+/// written to the WAL once for many rows, and a burst of this many
+/// messages (about a third of a second at this machine's full rate) is
+/// never slowed by indexing.
+pub(super) const INDEX_BATCH: usize = 100_000;
+/// A pause in the stream this long commits what is waiting.
+const INDEX_IDLE: Duration = Duration::from_millis(50);
+/// Records never wait longer than this for SQLite.
+const INDEX_MAX_DELAY: Duration = Duration::from_secs(5);
+/// Records handed to the indexer and not yet committed, past which the
+/// journal thread waits: what bounds the memory a flood can make it hold.
+pub(super) const MAX_BACKLOG: usize = 200_000;
+
+/// What the journal thread hands the indexer, in journal order.
+pub(super) enum Index {
+    /// Records already durable in the journal.
+    Journaled(Vec<HistoryRecord>),
+    /// A commit that finishes only once SQLite has it.
+    Now(OwnedChanges, async_channel::Sender<()>),
+}
+
+/// Records and other changes to commit together, owned.
+#[derive(Debug, Default)]
+pub(super) struct OwnedChanges {
+    pub records: Vec<HistoryRecord>,
+    pub markers: Vec<MarkerChange>,
+    pub accounts: Vec<AccountChange>,
+    pub rooms: Vec<RoomChange>,
+    pub bans: Vec<ServerBanChange>,
+}
+
+impl OwnedChanges {
+    /// Whether anything besides records is in it.
+    pub(super) fn has_other_changes(&self) -> bool {
+        !(self.markers.is_empty()
+            && self.accounts.is_empty()
+            && self.rooms.is_empty()
+            && self.bans.is_empty())
+    }
+
+    fn append(&mut self, mut more: OwnedChanges) {
+        self.records.append(&mut more.records);
+        self.markers.append(&mut more.markers);
+        self.accounts.append(&mut more.accounts);
+        self.rooms.append(&mut more.rooms);
+        self.bans.append(&mut more.bans);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && !self.has_other_changes()
+    }
+
+    fn borrowed(&self) -> Changes<'_> {
+        Changes {
+            markers: &self.markers,
+            accounts: &self.accounts,
+            rooms: &self.rooms,
+            bans: &self.bans,
+        }
+    }
+}
+
+/// How many records the indexer has been handed and not yet committed.
+#[derive(Debug, Default)]
+pub(super) struct Backlog {
+    records: Mutex<usize>,
+    shrunk: Condvar,
+}
+
+impl Backlog {
+    /// Waits until fewer than [`MAX_BACKLOG`] records wait, then counts `n` more.
+    pub(super) fn add(&self, n: usize) {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        while *records >= MAX_BACKLOG {
+            records = self.shrunk.wait(records).unwrap_or_else(|e| e.into_inner());
+        }
+        *records += n;
+    }
+
+    fn done(&self, n: usize) {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        *records = records.saturating_sub(n);
+        self.shrunk.notify_all();
+    }
+}
+
+pub(super) struct Worker {
+    pub(super) db: Connection,
+    path: PathBuf,
+    max_messages: usize,
+    max_age_secs: u64,
+    last_prune: Option<Instant>,
+    /// Stored PRIVMSG/NOTICE rows per case-folded room: counted once at
+    /// start, then kept up to date, so retention never scans the table (a
+    /// scan every few seconds would stall every commit behind it).
+    pub(super) messages: BTreeMap<String, usize>,
+    /// The highest record id committed, shared with the journal (which may
+    /// empty a file once everything in it is here).
+    pub(super) indexed_through: Arc<AtomicU64>,
+    health: WriteHealth,
+}
+
+impl Worker {
+    pub(super) fn new(
+        db: Connection,
+        path: PathBuf,
+        options: &super::StoreOptions,
+    ) -> rusqlite::Result<Worker> {
+        let messages = {
+            let mut stmt = db.prepare(
+                "SELECT room, COUNT(*) FROM events WHERE kind IN ('privmsg', 'notice') GROUP BY room",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            rows.map(|row| row.map(|(room, n)| (room, usize::try_from(n).unwrap_or(0))))
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let indexed_through: i64 = db.query_row(
+            "SELECT value FROM meta WHERE key = 'indexed_through'",
+            [],
+            |r| r.get(0),
+        )?;
+        let indexed_through = u64::try_from(indexed_through).unwrap_or(0);
+        Ok(Worker {
+            db,
+            path,
+            max_messages: options.max_messages,
+            max_age_secs: options.max_age_secs,
+            last_prune: None,
+            messages,
+            indexed_through: Arc::new(AtomicU64::new(indexed_through)),
+            health: WriteHealth::default(),
+        })
+    }
+
+    /// Indexes and prunes until the journal thread is gone; then stops the
+    /// checkpointer and leaves the WAL checkpointed and truncated.
+    pub(super) fn run(
+        mut self,
+        inbox: mpsc::Receiver<Index>,
+        backlog: Arc<Backlog>,
+        stop_checkpoints: mpsc::Sender<()>,
+        checkpoint_thread: JoinHandle<()>,
+    ) {
+        self.serve(inbox, &backlog);
+        drop(stop_checkpoints);
+        let _ = checkpoint_thread.join();
+        self.shrink_wal();
+    }
+
+    fn serve(&mut self, inbox: mpsc::Receiver<Index>, backlog: &Backlog) {
+        let mut pending = OwnedChanges::default();
+        let mut waiting: Vec<async_channel::Sender<()>> = Vec::new();
+        let mut oldest: Option<Instant> = None;
+        loop {
+            let wait = if pending.is_empty() {
+                PRUNE_EVERY
+            } else {
+                INDEX_IDLE
+            };
+            let (paused, gone) = match inbox.recv_timeout(wait) {
+                Ok(item) => {
+                    let mut item = Some(item);
+                    while let Some(next) = item.take() {
+                        match next {
+                            Index::Journaled(records) => pending.records.extend(records),
+                            Index::Now(changes, done) => {
+                                pending.append(changes);
+                                waiting.push(done);
+                            }
+                        }
+                        oldest.get_or_insert_with(Instant::now);
+                        if waiting.is_empty() && pending.records.len() < INDEX_BATCH {
+                            item = inbox.try_recv().ok();
+                        }
+                    }
+                    (false, false)
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => (true, false),
+                Err(mpsc::RecvTimeoutError::Disconnected) => (true, true),
+            };
+            let due = paused
+                || !waiting.is_empty()
+                || pending.records.len() >= INDEX_BATCH
+                || oldest.is_some_and(|t| t.elapsed() >= INDEX_MAX_DELAY);
+            if due && !pending.is_empty() {
+                let batch = std::mem::take(&mut pending);
+                self.commit(&batch);
+                backlog.done(batch.records.len());
+                // Closing each channel tells its `Commit` it is done.
+                waiting.clear();
+                oldest = None;
+            }
+            if gone {
+                return;
+            }
+            if self.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                self.last_prune = Some(Instant::now());
+                if let Err(e) = self.prune_step() {
+                    eprintln!(
+                        "natter-server: history retention failed in {}: {e}",
+                        self.path.display()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Commits `batch` in one transaction (retried once after truncating
+    /// the WAL), reporting failures through [`WriteHealth`].
+    pub(super) fn commit(&mut self, batch: &OwnedChanges) {
+        let changes = batch.borrowed();
+        let outcome = self.write_all(&batch.records, changes).or_else(|_| {
+            // A full disk or a file-size limit often leaves room once the
+            // WAL is checkpointed and truncated: try once more.
+            self.shrink_wal();
+            self.write_all(&batch.records, changes)
+        });
+        if let Some(report) =
+            self.health
+                .record(outcome, batch.records.len(), &self.path, Instant::now())
+        {
+            eprintln!("{report}");
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn write(&mut self, records: &[HistoryRecord]) -> rusqlite::Result<()> {
+        self.write_all(records, Changes::default())
+    }
+
+    /// Stores `records` and then the other `changes` in one transaction. A
+    /// `Redact` record deletes the message it names; a `Rename` record moves
+    /// its room's rows (all but earlier renames, which stay at the name they
+    /// left) and read markers to the new name.
+    ///
+    /// Only records something reads back get a row ([`gets_a_row`]), and a
+    /// room's messages that count retention would delete as soon as they
+    /// were in (more than `--history-max-messages` newer ones of the room
+    /// are in the same batch) are never inserted. `meta.indexed_through`
+    /// covers every record of the batch all the same.
+    pub(super) fn write_all(
+        &mut self,
+        records: &[HistoryRecord],
+        changes: Changes,
+    ) -> rusqlite::Result<()> {
+        let Changes {
+            markers,
+            accounts,
+            rooms,
+            bans,
+        } = changes;
+        // Changes to the per-room message counts, in record order, applied
+        // only once the transaction has committed.
+        let mut counts: Vec<Count> = Vec::with_capacity(records.len());
+        let mut outdated = self.outdated_at_once(records);
+        let tx = self.db.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events
+                     (id, at, kind, room, target, source, text, from_account, to_account)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for r in records {
+                if !gets_a_row(r.kind) {
+                    continue;
+                }
+                let room = casefold(&r.target);
+                if r.kind.is_replayed() {
+                    if let Some(n) = outdated.get_mut(&room).filter(|n| **n > 0) {
+                        *n -= 1;
+                        continue;
+                    }
+                }
+                insert.execute(params![
+                    r.id as i64,
+                    r.at.0 as i64,
+                    r.kind.as_str(),
+                    room,
+                    r.target,
+                    r.source,
+                    r.text,
+                    r.from_account,
+                    r.to_account
+                ])?;
+                match r.kind {
+                    HistoryKind::Redact => {
+                        let fewer = redact(&tx, &room, &r.text)?;
+                        counts.extend(fewer.then_some(Count::Less(room)));
+                    }
+                    HistoryKind::Rename => {
+                        let moved = rename(&tx, &room, &r.text)?;
+                        counts.extend(moved.map(|new| Count::Moved(room, new)));
+                    }
+                    kind if kind.is_replayed() => counts.push(Count::More(room)),
+                    _ => {}
+                }
+            }
+        }
+        if !markers.is_empty() {
+            save_markers(&tx, markers)?;
+        }
+        if !accounts.is_empty() {
+            accounts::save_accounts(&tx, accounts)?;
+        }
+        if !rooms.is_empty() {
+            rooms::save_rooms(&tx, rooms)?;
+        }
+        if !bans.is_empty() {
+            bans::save_server_bans(&tx, bans)?;
+        }
+        let last = records.iter().map(|r| r.id).max();
+        if let Some(last) = last {
+            tx.prepare_cached(
+                "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'indexed_through'",
+            )?
+            .execute(params![last as i64])?;
+        }
+        tx.commit()?;
+        if let Some(last) = last {
+            self.indexed_through.fetch_max(last, Ordering::AcqRel);
+        }
+        for count in counts {
+            match count {
+                Count::More(room) => *self.messages.entry(room).or_default() += 1,
+                Count::Less(room) => {
+                    if let Some(n) = self.messages.get_mut(&room) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                Count::Moved(old, new) => {
+                    if let Some(n) = self.messages.remove(&old) {
+                        *self.messages.entry(new).or_default() += n;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// For each room with more than `--history-max-messages` messages in
+    /// `records`, how many of its oldest ones there count retention would
+    /// delete right away. None when the batch renames a room (rows then
+    /// change rooms mid-batch).
+    fn outdated_at_once(&self, records: &[HistoryRecord]) -> BTreeMap<String, usize> {
+        let mut outdated = BTreeMap::new();
+        if records.len() <= self.max_messages
+            || records.iter().any(|r| r.kind == HistoryKind::Rename)
+        {
+            return outdated;
+        }
+        let mut per_room: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in records.iter().filter(|r| r.kind.is_replayed()) {
+            *per_room.entry(&r.target).or_default() += 1;
+        }
+        for (room, n) in per_room {
+            if n > self.max_messages {
+                *outdated.entry(casefold(room)).or_default() += n - self.max_messages;
+            }
+        }
+        outdated
+    }
+
+    /// Checkpoints the WAL into the database and truncates it, giving its
+    /// space back to the file system. Failure is fine: the retry then fails
+    /// too, and that is what gets reported.
+    pub(super) fn shrink_wal(&self) {
+        let _ = self
+            .db
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+
+    /// One round of retention. Age: the expired rows among the
+    /// [`PRUNE_CHUNK`] oldest ids (ids follow server time, so these are the
+    /// oldest rows; a row stamped earlier than an older id, after the clock
+    /// was set back, waits until that one expires too). Count: for each room past the
+    /// maximum, by the kept counts, everything before its oldest message that
+    /// stays (through the index on `(room, id)`). Never scans the table.
+    pub(super) fn prune_step(&mut self) -> rusqlite::Result<()> {
+        // The next id is the largest stored one plus one (see `load`); before
+        // retention may delete the newest rows, remember it in `meta`, so ids
+        // are never reused even if every row goes. (Kept here rather than in
+        // every commit: one page fewer to write per commit.)
+        self.db.execute(
+            "UPDATE meta SET value = MAX(value, (SELECT COALESCE(MAX(id), 0) + 1 FROM events))
+             WHERE key = 'next_id'",
+            [],
+        )?;
+        let cutoff = cutoff(self.max_age_secs, crate::net::wall_now());
+        if cutoff > 0 {
+            let removed: Vec<(String, String)> = self
+                .db
+                .prepare_cached(
+                    "DELETE FROM events WHERE id IN
+                         (SELECT id FROM (SELECT id, at FROM events ORDER BY id LIMIT ?2)
+                          WHERE at < ?1)
+                     RETURNING room, kind",
+                )?
+                .query_map(params![cutoff as i64, PRUNE_CHUNK as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            for (room, kind) in removed {
+                if HistoryKind::parse(&kind).is_some_and(HistoryKind::is_replayed) {
+                    if let Some(n) = self.messages.get_mut(&room) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+            }
+        }
+        let max = self.max_messages;
+        let over: Vec<(String, usize)> = self
+            .messages
+            .iter()
+            .filter(|(_, &n)| n > max)
+            .map(|(room, &n)| (room.clone(), n - max))
+            .collect();
+        for (room, excess) in over {
+            // The oldest message that stays; everything of the room before it goes.
+            let keep_from: Option<i64> = self
+                .db
+                .query_row(
+                    "SELECT id FROM events WHERE room = ?1 AND kind IN ('privmsg', 'notice')
+                     ORDER BY id LIMIT 1 OFFSET ?2",
+                    params![room, excess as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let left = match keep_from {
+                Some(keep_from) => {
+                    self.db.execute(
+                        "DELETE FROM events WHERE room = ?1 AND id < ?2",
+                        params![room, keep_from],
+                    )?;
+                    max
+                }
+                // Fewer rows than counted: count this one room again.
+                None => usize::try_from(self.db.query_row(
+                    "SELECT COUNT(*) FROM events WHERE room = ?1 AND kind IN ('privmsg', 'notice')",
+                    params![room],
+                    |r| r.get::<_, i64>(0),
+                )?)
+                .unwrap_or(0),
+            };
+            self.messages.insert(room, left);
+        }
+        Ok(())
+    }
+}
+
+/// Whether records of `kind` are stored as rows: those history replays
+/// (room messages, private messages) and those that change them
+/// (redactions, renames). Joins, parts, quits, topics, kicks and mode
+/// changes are never read back (the core restores only messages); their
+/// ids stay unique across restarts through `meta.indexed_through`.
+fn gets_a_row(kind: HistoryKind) -> bool {
+    kind.is_replayed()
+        || matches!(
+            kind,
+            HistoryKind::Private | HistoryKind::Redact | HistoryKind::Rename
+        )
+}
+
+/// What a commit changes besides history records, stored after them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Changes<'a> {
+    pub(super) markers: &'a [MarkerChange],
+    pub(super) accounts: &'a [AccountChange],
+    pub(super) rooms: &'a [RoomChange],
+    pub(super) bans: &'a [ServerBanChange],
+}
+
+/// A change to [`Worker::messages`] made by one stored record.
+enum Count {
+    /// A message was stored in the room.
+    More(String),
+    /// A message of the room was deleted (redacted).
+    Less(String),
+    /// The room (old, new) was renamed: its messages moved.
+    Moved(String, String),
+}
+
+/// Deletes the message a `Redact` record of `room` (a room, or the nick a
+/// private message went to) names (`text` is `msgid reason`); true when it
+/// was a room message (one fewer to count).
+fn redact(tx: &rusqlite::Transaction, room: &str, text: &str) -> rusqlite::Result<bool> {
+    let Some(id) = text.split(' ').next().and_then(|id| id.parse::<i64>().ok()) else {
+        return Ok(false);
+    };
+    let kind: Option<String> = tx
+        .prepare_cached(
+            "DELETE FROM events
+             WHERE id = ?1 AND room = ?2 AND kind IN ('privmsg', 'notice', 'private')
+             RETURNING kind",
+        )?
+        .query_row(params![id, room], |r| r.get(0))
+        .optional()?;
+    Ok(kind
+        .and_then(|k| HistoryKind::parse(&k))
+        .is_some_and(HistoryKind::is_replayed))
+}
+
+/// Moves `room`'s rows and read markers to the new name a `Rename` record
+/// gives (`text` is `#new reason`); returns the new case-folded name.
+fn rename(tx: &rusqlite::Transaction, room: &str, text: &str) -> rusqlite::Result<Option<String>> {
+    let Some(new) = text.split(' ').next().filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    let folded = casefold(new);
+    // Rename records stay where they are: each old name keeps the record
+    // of where its room went.
+    tx.prepare_cached(
+        "UPDATE events SET room = ?1, target = ?2 WHERE room = ?3 AND kind != 'rename'",
+    )?
+    .execute(params![folded, new, room])?;
+    if folded != room {
+        // Where someone has a marker for both names, the later one stays
+        // (as in the core).
+        tx.prepare_cached(
+            "INSERT INTO read_markers (owner, target, at, set_at)
+                 SELECT owner, ?1, at, set_at FROM read_markers WHERE target = ?2
+             ON CONFLICT (owner, target) DO UPDATE SET
+                 set_at = CASE WHEN excluded.at > at THEN excluded.set_at ELSE set_at END,
+                 at = MAX(at, excluded.at)",
+        )?
+        .execute(params![folded, room])?;
+        tx.prepare_cached("DELETE FROM read_markers WHERE target = ?1")?
+            .execute(params![room])?;
+    }
+    Ok(Some(folded))
+}
+
+/// Applies read marker changes, in order.
+fn save_markers(tx: &rusqlite::Transaction, markers: &[MarkerChange]) -> rusqlite::Result<()> {
+    let mut set = tx.prepare_cached(
+        "INSERT INTO read_markers (owner, target, at, set_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (owner, target) DO UPDATE SET at = excluded.at, set_at = excluded.set_at",
+    )?;
+    let mut forget =
+        tx.prepare_cached("DELETE FROM read_markers WHERE owner = ?1 AND target = ?2")?;
+    for change in markers {
+        match change {
+            MarkerChange::Set(m) => {
+                set.execute(params![m.owner, m.target, m.at.0 as i64, m.set_at.0 as i64])?;
+            }
+            MarkerChange::Forget { owner, target } => {
+                forget.execute(params![owner, target])?;
+            }
+        }
+    }
+    Ok(())
+}
