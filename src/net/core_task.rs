@@ -17,8 +17,9 @@ pub(super) struct CoreTask {
     pub(super) log: ServerLog,
     /// The durable store; `None` when history is kept in memory only.
     pub(super) store: Option<Store>,
-    /// Records of this batch not yet committed.
-    pub(super) unstored: Vec<HistoryRecord>,
+    /// Records of this batch not yet committed, encoded for the journal as
+    /// they come (the records themselves stay on this task).
+    pub(super) unstored: store::Frame,
     /// Read marker changes of this batch not yet committed (held lines wait
     /// for them as for records).
     pub(super) unstored_markers: Vec<MarkerChange>,
@@ -369,7 +370,7 @@ impl CoreTask {
         match action {
             Action::Persist(record) => {
                 if self.store.is_some() {
-                    self.unstored.push(record);
+                    self.unstored.push(&record);
                 }
             }
             Action::SaveReadMarker(change) => {

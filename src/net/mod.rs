@@ -44,8 +44,8 @@ pub use store::{Commit, Store, StoreError, StoreOptions};
 pub use tls::{TlsAcceptor, TlsError, TlsOptions};
 
 use crate::core::{
-    self, Action, ConnId, Event, HistoryRecord, LogEntry, LogRecord, MarkerChange, Now, OutLine,
-    Server, ServerConfig, StsPolicy, Timestamp,
+    self, Action, ConnId, Event, LogEntry, LogRecord, MarkerChange, Now, OutLine, Server,
+    ServerConfig, StsPolicy, Timestamp,
 };
 use crate::proto::LineError;
 use async_channel::{Receiver, Sender};
@@ -632,7 +632,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         pending: VecDeque::new(),
         log,
         store,
-        unstored: Vec::new(),
+        unstored: store::Frame::default(),
         unstored_markers: Vec::new(),
         unstored_accounts: Vec::new(),
         unstored_rooms: Vec::new(),

@@ -2,9 +2,11 @@
 //! `write()` per batch.
 //!
 //! Owns two append-only files in the data directory, `history.journal-0`
-//! and `history.journal-1`. Every group commit of [`HistoryRecord`]s is
-//! encoded into one checksummed frame and handed to the kernel with a
-//! single `write()` (and `fdatasync` with `--fsync`); once that returns, the
+//! and `history.journal-1`. The core task encodes each batch's
+//! [`HistoryRecord`]s into a [`Frame`] as it makes them; the journal thread
+//! seals each frame with its checksum and hands a group of frames to the
+//! kernel with a single `write()` (and `fdatasync` with `--fsync`); once
+//! that returns, the
 //! records survive the process being killed, and the lines that tell of
 //! them may be sent. The SQLite rows and indexes are built behind it, in
 //! large transactions, by the store's indexer thread; on start, whatever
@@ -52,8 +54,8 @@ pub struct Journal {
     rotate_bytes: u64,
     /// The highest record id SQLite has committed, set by the indexer.
     indexed_through: Arc<AtomicU64>,
-    /// Reused for encoding each frame.
-    frame: Vec<u8>,
+    /// Reused for gathering a group's frames into one write.
+    out: Vec<u8>,
     /// Why the last append failed: the current file takes nothing more
     /// (a full disk would otherwise take small frames and refuse large
     /// ones, flapping) until the journal can move to its other file.
@@ -128,7 +130,7 @@ impl Journal {
             fsync,
             rotate_bytes: ROTATE_BYTES,
             indexed_through,
-            frame: Vec::new(),
+            out: Vec::new(),
             broken: None,
         })
     }
@@ -138,14 +140,21 @@ impl Journal {
         &self.files[self.current].path
     }
 
-    /// Appends `records` as one frame with one `write()`; once this returns
-    /// `Ok`, they survive the process being killed (and, with `--fsync`, a
+    /// Appends `frames` with one `write()`; once this returns `Ok`, their
+    /// records survive the process being killed (and, with `--fsync`, a
     /// power cut). On failure the file is cut back to its last whole frame.
     pub fn append<'a>(
         &mut self,
-        records: impl IntoIterator<Item = &'a HistoryRecord>,
+        frames: impl IntoIterator<Item = &'a mut Frame>,
     ) -> io::Result<()> {
-        let Some(last_id) = encode(records, &mut self.frame) else {
+        self.out.clear();
+        let mut last_id = None;
+        for frame in frames.into_iter().filter(|f| !f.is_empty()) {
+            frame.seal();
+            self.out.extend_from_slice(&frame.bytes);
+            last_id = last_id.max(frame.last_id);
+        }
+        let Some(last_id) = last_id else {
             return Ok(());
         };
         if let Some(kind) = self.broken {
@@ -157,7 +166,7 @@ impl Journal {
         self.rotate(self.rotate_bytes);
         let fsync = self.fsync;
         let current = &mut self.files[self.current];
-        let written = current.file.write_all(&self.frame).and_then(|()| {
+        let written = current.file.write_all(&self.out).and_then(|()| {
             if fsync {
                 current.file.sync_data()
             } else {
@@ -171,7 +180,7 @@ impl Journal {
             self.broken = Some(e.kind());
             return Err(e);
         }
-        current.len += self.frame.len() as u64;
+        current.len += self.out.len() as u64;
         current.last_id = current.last_id.max(last_id);
         Ok(())
     }
@@ -196,39 +205,124 @@ impl Journal {
     }
 }
 
-/// Encodes `records` as one frame into `frame` (cleared first); returns
-/// the highest id in it, or `None` (and no frame) when there are none.
-fn encode<'a>(
-    records: impl IntoIterator<Item = &'a HistoryRecord>,
-    frame: &mut Vec<u8>,
-) -> Option<u64> {
-    frame.clear();
-    frame.extend_from_slice(&[0; HEADER]);
-    let mut last_id = None;
-    for r in records {
-        last_id = last_id.max(Some(r.id));
-        frame.extend_from_slice(&r.id.to_le_bytes());
-        frame.extend_from_slice(&r.at.0.to_le_bytes());
+/// History records encoded as one journal frame, built by the core task
+/// as the records are made (so the records themselves never leave it) and
+/// sealed with its length and checksum by the journal thread.
+#[derive(Debug, Default)]
+pub struct Frame {
+    bytes: Vec<u8>,
+    records: usize,
+    last_id: Option<u64>,
+}
+
+impl Frame {
+    /// A frame holding `records`, in order.
+    pub fn of(records: &[HistoryRecord]) -> Frame {
+        let mut frame = Frame::default();
+        for r in records {
+            frame.push(r);
+        }
+        frame
+    }
+
+    /// Appends one record.
+    pub fn push(&mut self, r: &HistoryRecord) {
+        if self.bytes.is_empty() {
+            self.bytes.extend_from_slice(&[0; HEADER]);
+        }
+        let bytes = &mut self.bytes;
+        bytes.extend_from_slice(&r.id.to_le_bytes());
+        bytes.extend_from_slice(&r.at.0.to_le_bytes());
         let kind = HistoryKind::ALL
             .iter()
             .position(|k| *k == r.kind)
             .unwrap_or(0);
-        frame.push(kind as u8);
-        for text in [Some(&r.target), Some(&r.source), Some(&r.text)] {
-            put_text(frame, text.map(|t| &**t));
+        bytes.push(kind as u8);
+        for text in [&r.target, &r.source, &r.text] {
+            put_text(bytes, Some(text));
         }
-        put_text(frame, r.from_account.as_deref());
-        put_text(frame, r.to_account.as_deref());
+        put_text(bytes, r.from_account.as_deref());
+        put_text(bytes, r.to_account.as_deref());
+        self.records += 1;
+        self.last_id = self.last_id.max(Some(r.id));
     }
-    let payload = &frame[HEADER..];
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    let crc = crc32fast::hash(payload);
-    frame[..4].copy_from_slice(&len.to_le_bytes());
-    frame[4..HEADER].copy_from_slice(&crc.to_le_bytes());
-    if last_id.is_none() {
-        frame.clear();
+
+    /// How many records it holds.
+    pub fn len(&self) -> usize {
+        self.records
     }
-    last_id
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// The highest record id in it.
+    pub fn last_id(&self) -> Option<u64> {
+        self.last_id
+    }
+
+    /// Its records, borrowed from its bytes.
+    pub fn records(&self) -> Vec<RecordRef<'_>> {
+        self.bytes
+            .get(HEADER..)
+            .and_then(decode_records)
+            .unwrap_or_default()
+    }
+
+    /// Writes the length and checksum into the header.
+    fn seal(&mut self) {
+        let Some(payload) = self.bytes.get(HEADER..) else {
+            return;
+        };
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let crc = crc32fast::hash(payload);
+        self.bytes[..4].copy_from_slice(&len.to_le_bytes());
+        self.bytes[4..HEADER].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// One journaled record, borrowing its strings from a [`Frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub id: u64,
+    pub at: Timestamp,
+    pub kind: HistoryKind,
+    pub target: &'a str,
+    pub source: &'a str,
+    pub text: &'a str,
+    pub from_account: Option<&'a str>,
+    pub to_account: Option<&'a str>,
+}
+
+impl<'a> From<&'a HistoryRecord> for RecordRef<'a> {
+    fn from(r: &'a HistoryRecord) -> RecordRef<'a> {
+        RecordRef {
+            id: r.id,
+            at: r.at,
+            kind: r.kind,
+            target: &r.target,
+            source: &r.source,
+            text: &r.text,
+            from_account: r.from_account.as_deref(),
+            to_account: r.to_account.as_deref(),
+        }
+    }
+}
+
+impl RecordRef<'_> {
+    fn to_owned(self) -> HistoryRecord {
+        HistoryRecord {
+            id: self.id,
+            at: self.at,
+            kind: self.kind,
+            target: self.target.into(),
+            source: self.source.into(),
+            text: self.text.into(),
+            from_account: self.from_account.map(Into::into),
+            to_account: self.to_account.map(Into::into),
+        }
+    }
 }
 
 fn put_text(frame: &mut Vec<u8>, text: Option<&str>) {
@@ -259,13 +353,13 @@ fn decode(bytes: &[u8]) -> (Vec<HistoryRecord>, usize) {
         let Some(frame) = decode_records(payload) else {
             break;
         };
-        records.extend(frame);
+        records.extend(frame.into_iter().map(RecordRef::to_owned));
         at += HEADER + len;
     }
     (records, at)
 }
 
-fn decode_records(mut payload: &[u8]) -> Option<Vec<HistoryRecord>> {
+fn decode_records(mut payload: &[u8]) -> Option<Vec<RecordRef<'_>>> {
     let mut records = Vec::new();
     while !payload.is_empty() {
         let id = take_u64(&mut payload)?;
@@ -278,15 +372,15 @@ fn decode_records(mut payload: &[u8]) -> Option<Vec<HistoryRecord>> {
         let text = take_text(&mut payload)??;
         let from_account = take_text(&mut payload)?;
         let to_account = take_text(&mut payload)?;
-        records.push(HistoryRecord {
+        records.push(RecordRef {
             id,
             at: Timestamp(at),
             kind,
-            target: target.into(),
-            source: source.into(),
-            text: text.into(),
-            from_account: from_account.map(Into::into),
-            to_account: to_account.map(Into::into),
+            target,
+            source,
+            text,
+            from_account,
+            to_account,
         });
     }
     Some(records)

@@ -48,7 +48,8 @@ use crate::core::{
     Timestamp,
 };
 use health::WriteHealth;
-use journal::Journal;
+pub use journal::Frame;
+use journal::{Journal, RecordRef};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -310,6 +311,7 @@ impl Store {
             .filter(|r| r.id > indexed)
             .collect();
         if !replay.is_empty() {
+            let replay: Vec<RecordRef> = replay.iter().map(RecordRef::from).collect();
             worker
                 .write_all(&replay, Default::default())
                 .map_err(|e| classify(&path, e))?;
@@ -367,24 +369,32 @@ impl Store {
         &self.path
     }
 
-    /// Commits `records` in one transaction; resolves once they are durable
-    /// (or once the failure has been reported: live chat goes on).
+    /// Commits `records`; resolves once they are durable (or once the
+    /// failure has been reported: live chat goes on).
     pub async fn commit(&self, records: Vec<HistoryRecord>) {
         self.begin_commit(records).wait().await;
     }
 
-    /// Hands `records` to the store thread to commit in one transaction
-    /// (together with any other batch already waiting) and returns at once.
-    /// Commits finish in the order they were begun.
+    /// Hands `records` to the store to make durable (together with any
+    /// other batch already waiting) and returns at once. Commits finish in
+    /// the order they were begun.
     pub fn begin_commit(&self, records: Vec<HistoryRecord>) -> Commit {
-        self.begin_commit_with_markers(records, Vec::new(), Vec::new(), Vec::new(), Vec::new())
+        self.begin_commit_with_markers(
+            Frame::of(&records),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        )
     }
 
-    /// Like [`Store::begin_commit`], with read marker, account, registered
-    /// room and server ban changes in the same transaction (after the records).
+    /// Like [`Store::begin_commit`], with the records already encoded and
+    /// with read marker, account, registered room and server ban changes
+    /// (stored after the records, and committed to SQLite before the
+    /// `Commit` finishes).
     pub fn begin_commit_with_markers(
         &self,
-        records: Vec<HistoryRecord>,
+        records: Frame,
         markers: Vec<MarkerChange>,
         accounts: Vec<AccountChange>,
         rooms: Vec<RoomChange>,
@@ -396,7 +406,7 @@ impl Store {
             // reads as finished: there is nothing left to wait for.
             let _ = requests.send(Request {
                 changes: OwnedChanges {
-                    records,
+                    records: vec![records],
                     markers,
                     accounts,
                     rooms,
@@ -454,22 +464,27 @@ fn write_journal(
     while let Ok(first) = inbox.recv() {
         let mut group = vec![first];
         group.extend(inbox.try_iter());
-        let records = group.iter().flat_map(|r| &r.changes.records);
-        let count = group.iter().map(|r| r.changes.records.len()).sum();
-        let written = journal.append(records);
+        let count = group.iter().map(|r| r.changes.record_count()).sum();
+        let frames = group.iter_mut().flat_map(|r| r.changes.records.iter_mut());
+        let written = journal.append(frames);
         let journaled = written.is_ok();
         if let Some(report) = health.record(written, count, journal.path(), Instant::now()) {
             eprintln!("{report}");
         }
         for Request { changes, done } in group {
-            backlog.add(changes.records.len());
-            let item = if journaled && !changes.has_other_changes() {
+            backlog.add(changes.record_count());
+            let sent = if journaled && !changes.has_other_changes() {
                 // Durable now: `done` drops here and the held lines go out.
-                Index::Journaled(changes.records)
+                drop(done);
+                changes
+                    .records
+                    .into_iter()
+                    .filter(|frame| !frame.is_empty())
+                    .try_for_each(|frame| index.send(Index::Journaled(frame)))
             } else {
-                Index::Now(changes, done)
+                index.send(Index::Now(Box::new(changes), done))
             };
-            if index.send(item).is_err() {
+            if sent.is_err() {
                 return;
             }
         }

@@ -37,6 +37,10 @@ fn record(id: u64, kind: HistoryKind, room: &str, text: &str) -> HistoryRecord {
     }
 }
 
+fn refs(records: &[HistoryRecord]) -> Vec<RecordRef<'_>> {
+    records.iter().map(RecordRef::from).collect()
+}
+
 fn texts(w: &Worker, room: &str) -> Vec<String> {
     let mut stmt =
         w.db.prepare("SELECT text FROM events WHERE room = ?1 ORDER BY id")
@@ -182,15 +186,15 @@ fn journaled_records_sqlite_lacks_are_replayed_at_startup_once() {
     // acknowledged but never reached SQLite.
     let indexed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut j = Journal::create(&dir, false, indexed).expect("journal");
-    j.append(&[
+    j.append([&mut Frame::of(&[
         record(1, HistoryKind::Privmsg, "#a", "one"),
         record(2, HistoryKind::Privmsg, "#a", "two"),
-    ])
+    ])])
     .expect("append");
-    j.append(&[
+    j.append([&mut Frame::of(&[
         record(3, HistoryKind::Privmsg, "#a", "three"),
         record(4, HistoryKind::Redact, "#a", "2 oops"),
-    ])
+    ])])
     .expect("append");
     drop(j);
     let (store, restored) = Store::open(&options, Timestamp(0)).expect("open replays");
@@ -219,7 +223,7 @@ fn a_record_is_acknowledged_by_the_journal_before_sqlite_has_it() {
     assert_eq!(journaled, [record(1, HistoryKind::Privmsg, "#a", "one")]);
     // A read marker is not journaled: its commit waits for SQLite.
     let marker = store.begin_commit_with_markers(
-        vec![record(2, HistoryKind::Privmsg, "#a", "two")],
+        Frame::of(&[record(2, HistoryKind::Privmsg, "#a", "two")]),
         vec![MarkerChange::Set(ReadMarker {
             owner: "alice".into(),
             target: "#a".into(),
@@ -361,11 +365,11 @@ fn a_rename_moves_the_rooms_rows_counts_and_read_markers_but_not_earlier_renames
     let (_dir, options) = temp_db("rename");
     let mut w = worker(&options);
     w.write_all(
-        &[
+        &refs(&[
             record(1, HistoryKind::Privmsg, "#a", "one"),
             record(2, HistoryKind::Rename, "#a", "#b"),
             record(3, HistoryKind::Privmsg, "#b", "two"),
-        ],
+        ]),
         Changes {
             markers: &[
                 marker("x", "#b", 5),

@@ -18,8 +18,9 @@
 //! waiting: the journal thread waits for it beyond that.
 
 use super::health::WriteHealth;
+use super::journal::{Frame, RecordRef};
 use super::{accounts, bans, cutoff, rooms, AccountChange, RoomChange, ServerBanChange};
-use crate::core::{HistoryKind, HistoryRecord, MarkerChange};
+use crate::core::{HistoryKind, MarkerChange};
 use crate::proto::casefold;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
@@ -50,15 +51,16 @@ pub(super) const MAX_BACKLOG: usize = 200_000;
 /// What the journal thread hands the indexer, in journal order.
 pub(super) enum Index {
     /// Records already durable in the journal.
-    Journaled(Vec<HistoryRecord>),
+    Journaled(Frame),
     /// A commit that finishes only once SQLite has it.
-    Now(OwnedChanges, async_channel::Sender<()>),
+    Now(Box<OwnedChanges>, async_channel::Sender<()>),
 }
 
 /// Records and other changes to commit together, owned.
 #[derive(Debug, Default)]
 pub(super) struct OwnedChanges {
-    pub records: Vec<HistoryRecord>,
+    /// The records, each group as the core task encoded it.
+    pub records: Vec<Frame>,
     pub markers: Vec<MarkerChange>,
     pub accounts: Vec<AccountChange>,
     pub rooms: Vec<RoomChange>,
@@ -84,6 +86,11 @@ impl OwnedChanges {
 
     fn is_empty(&self) -> bool {
         self.records.is_empty() && !self.has_other_changes()
+    }
+
+    /// How many records it holds.
+    pub(super) fn record_count(&self) -> usize {
+        self.records.iter().map(Frame::len).sum()
     }
 
     fn borrowed(&self) -> Changes<'_> {
@@ -187,6 +194,7 @@ impl Worker {
         let mut pending = OwnedChanges::default();
         let mut waiting: Vec<async_channel::Sender<()>> = Vec::new();
         let mut oldest: Option<Instant> = None;
+        let mut waiting_records = 0;
         loop {
             let wait = if pending.is_empty() {
                 PRUNE_EVERY
@@ -198,14 +206,18 @@ impl Worker {
                     let mut item = Some(item);
                     while let Some(next) = item.take() {
                         match next {
-                            Index::Journaled(records) => pending.records.extend(records),
+                            Index::Journaled(frame) => {
+                                waiting_records += frame.len();
+                                pending.records.push(frame);
+                            }
                             Index::Now(changes, done) => {
-                                pending.append(changes);
+                                waiting_records += changes.record_count();
+                                pending.append(*changes);
                                 waiting.push(done);
                             }
                         }
                         oldest.get_or_insert_with(Instant::now);
-                        if waiting.is_empty() && pending.records.len() < INDEX_BATCH {
+                        if waiting.is_empty() && waiting_records < INDEX_BATCH {
                             item = inbox.try_recv().ok();
                         }
                     }
@@ -216,12 +228,13 @@ impl Worker {
             };
             let due = paused
                 || !waiting.is_empty()
-                || pending.records.len() >= INDEX_BATCH
+                || waiting_records >= INDEX_BATCH
                 || oldest.is_some_and(|t| t.elapsed() >= INDEX_MAX_DELAY);
             if due && !pending.is_empty() {
                 let batch = std::mem::take(&mut pending);
                 self.commit(&batch);
-                backlog.done(batch.records.len());
+                backlog.done(waiting_records);
+                waiting_records = 0;
                 // Closing each channel tells its `Commit` it is done.
                 waiting.clear();
                 oldest = None;
@@ -245,23 +258,25 @@ impl Worker {
     /// the WAL), reporting failures through [`WriteHealth`].
     pub(super) fn commit(&mut self, batch: &OwnedChanges) {
         let changes = batch.borrowed();
-        let outcome = self.write_all(&batch.records, changes).or_else(|_| {
+        let records: Vec<RecordRef> = batch.records.iter().flat_map(Frame::records).collect();
+        let outcome = self.write_all(&records, changes).or_else(|_| {
             // A full disk or a file-size limit often leaves room once the
             // WAL is checkpointed and truncated: try once more.
             self.shrink_wal();
-            self.write_all(&batch.records, changes)
+            self.write_all(&records, changes)
         });
-        if let Some(report) =
-            self.health
-                .record(outcome, batch.records.len(), &self.path, Instant::now())
+        if let Some(report) = self
+            .health
+            .record(outcome, records.len(), &self.path, Instant::now())
         {
             eprintln!("{report}");
         }
     }
 
     #[cfg(test)]
-    pub(super) fn write(&mut self, records: &[HistoryRecord]) -> rusqlite::Result<()> {
-        self.write_all(records, Changes::default())
+    pub(super) fn write(&mut self, records: &[crate::core::HistoryRecord]) -> rusqlite::Result<()> {
+        let records: Vec<RecordRef> = records.iter().map(RecordRef::from).collect();
+        self.write_all(&records, Changes::default())
     }
 
     /// Stores `records` and then the other `changes` in one transaction. A
@@ -276,7 +291,7 @@ impl Worker {
     /// covers every record of the batch all the same.
     pub(super) fn write_all(
         &mut self,
-        records: &[HistoryRecord],
+        records: &[RecordRef<'_>],
         changes: Changes,
     ) -> rusqlite::Result<()> {
         let Changes {
@@ -300,7 +315,7 @@ impl Worker {
                 if !gets_a_row(r.kind) {
                     continue;
                 }
-                let room = casefold(&r.target);
+                let room = casefold(r.target);
                 if r.kind.is_replayed() {
                     if let Some(n) = outdated.get_mut(&room).filter(|n| **n > 0) {
                         *n -= 1;
@@ -320,11 +335,11 @@ impl Worker {
                 ])?;
                 match r.kind {
                     HistoryKind::Redact => {
-                        let fewer = redact(&tx, &room, &r.text)?;
+                        let fewer = redact(&tx, &room, r.text)?;
                         counts.extend(fewer.then_some(Count::Less(room)));
                     }
                     HistoryKind::Rename => {
-                        let moved = rename(&tx, &room, &r.text)?;
+                        let moved = rename(&tx, &room, r.text)?;
                         counts.extend(moved.map(|new| Count::Moved(room, new)));
                     }
                     kind if kind.is_replayed() => counts.push(Count::More(room)),
@@ -377,7 +392,7 @@ impl Worker {
     /// `records`, how many of its oldest ones there count retention would
     /// delete right away. None when the batch renames a room (rows then
     /// change rooms mid-batch).
-    fn outdated_at_once(&self, records: &[HistoryRecord]) -> BTreeMap<String, usize> {
+    fn outdated_at_once(&self, records: &[RecordRef<'_>]) -> BTreeMap<String, usize> {
         let mut outdated = BTreeMap::new();
         if records.len() <= self.max_messages
             || records.iter().any(|r| r.kind == HistoryKind::Rename)
@@ -386,7 +401,7 @@ impl Worker {
         }
         let mut per_room: BTreeMap<&str, usize> = BTreeMap::new();
         for r in records.iter().filter(|r| r.kind.is_replayed()) {
-            *per_room.entry(&r.target).or_default() += 1;
+            *per_room.entry(r.target).or_default() += 1;
         }
         for (room, n) in per_room {
             if n > self.max_messages {

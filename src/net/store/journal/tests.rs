@@ -42,9 +42,10 @@ fn every_kind_and_both_accounts_come_back_as_written() {
     written[6].from_account = Some("alice".into());
     written[6].to_account = Some("Bob".into());
     written[7].text = "".into();
-    j.append(&written[..4]).expect("append");
-    j.append(&written[4..]).expect("append");
-    j.append(&[]).expect("an empty batch writes nothing");
+    j.append([&mut Frame::of(&written[..4])]).expect("append");
+    j.append([&mut Frame::of(&written[4..])]).expect("append");
+    j.append([&mut Frame::default()])
+        .expect("an empty batch writes nothing");
     let recovered = Journal::recover(&dir).expect("recover");
     assert_eq!(recovered.records, written);
     assert!(recovered.damaged.is_empty());
@@ -54,9 +55,9 @@ fn every_kind_and_both_accounts_come_back_as_written() {
 fn a_frame_cut_short_by_a_crash_ends_the_journal_and_keeps_what_came_before() {
     let dir = temp_dir("torn");
     let (mut j, _) = journal(&dir);
-    j.append(&[record(1, HistoryKind::Privmsg, "one")])
+    j.append([&mut Frame::of(&[record(1, HistoryKind::Privmsg, "one")])])
         .expect("append");
-    j.append(&[record(2, HistoryKind::Privmsg, "two")])
+    j.append([&mut Frame::of(&[record(2, HistoryKind::Privmsg, "two")])])
         .expect("append");
     let path = j.path().to_path_buf();
     let len = std::fs::metadata(&path).expect("meta").len();
@@ -74,7 +75,7 @@ fn a_damaged_frame_is_not_replayed_and_nothing_after_it_is_trusted() {
     let dir = temp_dir("damaged");
     let (mut j, _) = journal(&dir);
     for id in 1..=3 {
-        j.append(&[record(id, HistoryKind::Privmsg, "hello")])
+        j.append([&mut Frame::of(&[record(id, HistoryKind::Privmsg, "hello")])])
             .expect("append");
     }
     let path = j.path().to_path_buf();
@@ -116,22 +117,22 @@ fn the_journal_moves_to_its_other_file_only_once_sqlite_has_everything_in_it() {
     j.rotate_bytes = 100;
     let first = j.path().to_path_buf();
     let long = "x".repeat(120);
-    j.append(&[record(1, HistoryKind::Privmsg, &long)])
+    j.append([&mut Frame::of(&[record(1, HistoryKind::Privmsg, &long)])])
         .expect("append");
     // Past the size, but the other file is empty: move over.
-    j.append(&[record(2, HistoryKind::Privmsg, &long)])
+    j.append([&mut Frame::of(&[record(2, HistoryKind::Privmsg, &long)])])
         .expect("append");
     let second = j.path().to_path_buf();
     assert_ne!(first, second);
     // Past the size again, but SQLite has only record 1 of the first file
     // (which holds 1): the first file is free, so it is emptied and reused.
     indexed.store(1, Ordering::Release);
-    j.append(&[record(3, HistoryKind::Privmsg, &long)])
+    j.append([&mut Frame::of(&[record(3, HistoryKind::Privmsg, &long)])])
         .expect("append");
     assert_eq!(j.path(), first);
     // Now the second file holds record 2, which SQLite lacks: stay put even
     // though the first file is past the size.
-    j.append(&[record(4, HistoryKind::Privmsg, &long)])
+    j.append([&mut Frame::of(&[record(4, HistoryKind::Privmsg, &long)])])
         .expect("append");
     assert_eq!(j.path(), first);
     let ids: Vec<u64> = Journal::recover(&dir)
