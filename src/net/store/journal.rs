@@ -252,6 +252,11 @@ impl Frame {
         self.records
     }
 
+    /// How many bytes it takes.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Whether it holds no record.
     pub fn is_empty(&self) -> bool {
         self.records == 0

@@ -472,7 +472,7 @@ fn write_journal(
             eprintln!("{report}");
         }
         for Request { changes, done } in group {
-            backlog.add(changes.record_count());
+            backlog.add(changes.record_bytes());
             let sent = if journaled && !changes.has_other_changes() {
                 // Durable now: `done` drops here and the held lines go out.
                 drop(done);

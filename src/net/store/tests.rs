@@ -611,3 +611,26 @@ fn a_database_from_a_newer_natter_is_refused_naming_the_file() {
     assert!(error.contains("schema version 99"), "{error}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_journal_thread_waits_while_the_indexer_holds_too_much_and_goes_on_once_it_commits() {
+    let backlog = Arc::new(worker::Backlog::default());
+    backlog.add(worker::MAX_BACKLOG_BYTES);
+    let (added, was_added) = mpsc::channel();
+    let waiter = {
+        let backlog = backlog.clone();
+        std::thread::spawn(move || {
+            backlog.add(10);
+            let _ = added.send(());
+        })
+    };
+    assert!(
+        was_added.recv_timeout(Duration::from_millis(200)).is_err(),
+        "added past the limit without waiting"
+    );
+    backlog.done(worker::MAX_BACKLOG_BYTES);
+    was_added
+        .recv_timeout(Duration::from_secs(10))
+        .expect("still waiting after the indexer committed");
+    waiter.join().expect("waiter");
+}
