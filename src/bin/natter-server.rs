@@ -72,7 +72,8 @@ struct Args {
     sendq: usize,
 
     /// Threads for the connections' reads and writes and the chat core
-    /// (durable history adds its own two). Default: half the CPUs, 1 to 4.
+    /// (durable history adds three of its own: journal, indexer,
+    /// checkpoints). Default: half the CPUs, 1 to 4.
     #[arg(long, value_name = "N", default_value_t = net::default_threads() as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
