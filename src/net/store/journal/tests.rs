@@ -147,3 +147,18 @@ fn the_journal_moves_to_its_other_file_only_once_sqlite_has_everything_in_it() {
         "record 1 went with the emptied file, 2 stayed"
     );
 }
+
+#[test]
+fn with_fsync_every_append_reaches_the_disk_and_comes_back() {
+    let dir = temp_dir("fsync");
+    let indexed = Arc::new(AtomicU64::new(0));
+    let mut j = Journal::create(&dir, true, indexed).expect("create");
+    let written = [
+        record(1, HistoryKind::Privmsg, "one"),
+        record(2, HistoryKind::Notice, "two"),
+    ];
+    j.append([&mut Frame::of(&written[..1]), &mut Frame::of(&written[1..])])
+        .expect("append");
+    drop(j);
+    assert_eq!(Journal::recover(&dir).expect("recover").records, written);
+}
