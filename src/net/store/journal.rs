@@ -267,12 +267,9 @@ impl Frame {
         self.last_id
     }
 
-    /// Its records, borrowed from its bytes.
-    pub fn records(&self) -> Vec<RecordRef<'_>> {
-        self.bytes
-            .get(HEADER..)
-            .and_then(decode_records)
-            .unwrap_or_default()
+    /// Its records, decoded one at a time from its bytes.
+    pub fn records(&self) -> Records<'_> {
+        Records::new(self.bytes.get(HEADER..).unwrap_or_default())
     }
 
     /// Writes the length and checksum into the header.
@@ -364,31 +361,66 @@ fn decode(bytes: &[u8]) -> (Vec<HistoryRecord>, usize) {
     (records, at)
 }
 
-fn decode_records(mut payload: &[u8]) -> Option<Vec<RecordRef<'_>>> {
-    let mut records = Vec::new();
-    while !payload.is_empty() {
-        let id = take_u64(&mut payload)?;
-        let at = take_u64(&mut payload)?;
-        let (&kind, rest) = payload.split_first()?;
-        payload = rest;
-        let kind = *HistoryKind::ALL.get(usize::from(kind))?;
-        let target = take_text(&mut payload)??;
-        let source = take_text(&mut payload)??;
-        let text = take_text(&mut payload)??;
-        let from_account = take_text(&mut payload)?;
-        let to_account = take_text(&mut payload)?;
-        records.push(RecordRef {
-            id,
-            at: Timestamp(at),
-            kind,
-            target,
-            source,
-            text,
-            from_account,
-            to_account,
-        });
+/// The records of a frame's payload, in order, borrowed from it.
+pub struct Records<'a> {
+    payload: &'a [u8],
+    /// Set when the payload stopped making sense before its end.
+    malformed: bool,
+}
+
+impl<'a> Records<'a> {
+    fn new(payload: &'a [u8]) -> Records<'a> {
+        Records {
+            payload,
+            malformed: false,
+        }
     }
-    Some(records)
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = RecordRef<'a>;
+
+    fn next(&mut self) -> Option<RecordRef<'a>> {
+        if self.payload.is_empty() {
+            return None;
+        }
+        let record = take_record(&mut self.payload);
+        if record.is_none() {
+            self.malformed = true;
+            self.payload = &[];
+        }
+        record
+    }
+}
+
+/// Every record of `payload`, or `None` if any part of it is malformed.
+fn decode_records(payload: &[u8]) -> Option<Vec<RecordRef<'_>>> {
+    let mut records = Records::new(payload);
+    let decoded: Vec<RecordRef> = records.by_ref().collect();
+    (!records.malformed).then_some(decoded)
+}
+
+fn take_record<'a>(payload: &mut &'a [u8]) -> Option<RecordRef<'a>> {
+    let id = take_u64(payload)?;
+    let at = take_u64(payload)?;
+    let (&kind, rest) = payload.split_first()?;
+    *payload = rest;
+    let kind = *HistoryKind::ALL.get(usize::from(kind))?;
+    let target = take_text(payload)??;
+    let source = take_text(payload)??;
+    let text = take_text(payload)??;
+    let from_account = take_text(payload)?;
+    let to_account = take_text(payload)?;
+    Some(RecordRef {
+        id,
+        at: Timestamp(at),
+        kind,
+        target,
+        source,
+        text,
+        from_account,
+        to_account,
+    })
 }
 
 fn take_u64(payload: &mut &[u8]) -> Option<u64> {

@@ -49,7 +49,7 @@ use crate::core::{
 };
 use health::WriteHealth;
 pub use journal::Frame;
-use journal::{Journal, RecordRef};
+use journal::Journal;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -311,9 +311,8 @@ impl Store {
             .filter(|r| r.id > indexed)
             .collect();
         if !replay.is_empty() {
-            let replay: Vec<RecordRef> = replay.iter().map(RecordRef::from).collect();
             worker
-                .write_all(&replay, Default::default())
+                .write_all(&[Frame::of(&replay)], Default::default())
                 .map_err(|e| classify(&path, e))?;
         }
         let journal = Journal::create(

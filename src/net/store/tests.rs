@@ -37,10 +37,6 @@ fn record(id: u64, kind: HistoryKind, room: &str, text: &str) -> HistoryRecord {
     }
 }
 
-fn refs(records: &[HistoryRecord]) -> Vec<RecordRef<'_>> {
-    records.iter().map(RecordRef::from).collect()
-}
-
 fn texts(w: &Worker, room: &str) -> Vec<String> {
     let mut stmt =
         w.db.prepare("SELECT text FROM events WHERE room = ?1 ORDER BY id")
@@ -365,11 +361,11 @@ fn a_rename_moves_the_rooms_rows_counts_and_read_markers_but_not_earlier_renames
     let (_dir, options) = temp_db("rename");
     let mut w = worker(&options);
     w.write_all(
-        &refs(&[
+        &[Frame::of(&[
             record(1, HistoryKind::Privmsg, "#a", "one"),
             record(2, HistoryKind::Rename, "#a", "#b"),
             record(3, HistoryKind::Privmsg, "#b", "two"),
-        ]),
+        ])],
         Changes {
             markers: &[
                 marker("x", "#b", 5),

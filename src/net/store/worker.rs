@@ -18,7 +18,7 @@
 //! waiting: the journal thread waits for it beyond that.
 
 use super::health::WriteHealth;
-use super::journal::{Frame, RecordRef};
+use super::journal::Frame;
 use super::{accounts, bans, cutoff, rooms, AccountChange, RoomChange, ServerBanChange};
 use crate::core::{HistoryKind, MarkerChange};
 use crate::proto::casefold;
@@ -265,16 +265,15 @@ impl Worker {
     /// the WAL), reporting failures through [`WriteHealth`].
     pub(super) fn commit(&mut self, batch: &OwnedChanges) {
         let changes = batch.borrowed();
-        let records: Vec<RecordRef> = batch.records.iter().flat_map(Frame::records).collect();
-        let outcome = self.write_all(&records, changes).or_else(|_| {
+        let outcome = self.write_all(&batch.records, changes).or_else(|_| {
             // A full disk or a file-size limit often leaves room once the
             // WAL is checkpointed and truncated: try once more.
             self.shrink_wal();
-            self.write_all(&records, changes)
+            self.write_all(&batch.records, changes)
         });
-        if let Some(report) = self
-            .health
-            .record(outcome, records.len(), &self.path, Instant::now())
+        if let Some(report) =
+            self.health
+                .record(outcome, batch.record_count(), &self.path, Instant::now())
         {
             eprintln!("{report}");
         }
@@ -282,8 +281,7 @@ impl Worker {
 
     #[cfg(test)]
     pub(super) fn write(&mut self, records: &[crate::core::HistoryRecord]) -> rusqlite::Result<()> {
-        let records: Vec<RecordRef> = records.iter().map(RecordRef::from).collect();
-        self.write_all(&records, Changes::default())
+        self.write_all(&[Frame::of(records)], Changes::default())
     }
 
     /// Stores `records` and then the other `changes` in one transaction. A
@@ -296,11 +294,7 @@ impl Worker {
     /// were in (more than `--history-max-messages` newer ones of the room
     /// are in the same batch) are never inserted. `meta.indexed_through`
     /// covers every record of the batch all the same.
-    pub(super) fn write_all(
-        &mut self,
-        records: &[RecordRef<'_>],
-        changes: Changes,
-    ) -> rusqlite::Result<()> {
+    pub(super) fn write_all(&mut self, frames: &[Frame], changes: Changes) -> rusqlite::Result<()> {
         let Changes {
             markers,
             accounts,
@@ -309,8 +303,8 @@ impl Worker {
         } = changes;
         // Changes to the per-room message counts, in record order, applied
         // only once the transaction has committed.
-        let mut counts: Vec<Count> = Vec::with_capacity(records.len());
-        let mut outdated = self.outdated_at_once(records);
+        let mut counts: Vec<Count> = Vec::new();
+        let mut outdated = self.outdated_at_once(frames);
         let tx = self.db.transaction()?;
         {
             let mut insert = tx.prepare_cached(
@@ -318,11 +312,20 @@ impl Worker {
                      (id, at, kind, room, target, source, text, from_account, to_account)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
-            for r in records {
+            let mut last_room: Option<(&str, String)> = None;
+            for r in frames.iter().flat_map(Frame::records) {
                 if !gets_a_row(r.kind) {
                     continue;
                 }
-                let room = casefold(r.target);
+                // Runs of records to one room are the rule: fold it once.
+                let room = match &last_room {
+                    Some((target, folded)) if *target == r.target => folded.clone(),
+                    _ => {
+                        let folded = casefold(r.target);
+                        last_room = Some((r.target, folded.clone()));
+                        folded
+                    }
+                };
                 if r.kind.is_replayed() {
                     if let Some(n) = outdated.get_mut(&room).filter(|n| **n > 0) {
                         *n -= 1;
@@ -349,7 +352,10 @@ impl Worker {
                         let moved = rename(&tx, &room, r.text)?;
                         counts.extend(moved.map(|new| Count::Moved(room, new)));
                     }
-                    kind if kind.is_replayed() => counts.push(Count::More(room)),
+                    kind if kind.is_replayed() => match counts.last_mut() {
+                        Some(Count::More(last, n)) if *last == room => *n += 1,
+                        _ => counts.push(Count::More(room, 1)),
+                    },
                     _ => {}
                 }
             }
@@ -366,7 +372,7 @@ impl Worker {
         if !bans.is_empty() {
             bans::save_server_bans(&tx, bans)?;
         }
-        let last = records.iter().map(|r| r.id).max();
+        let last = frames.iter().filter_map(Frame::last_id).max();
         if let Some(last) = last {
             tx.prepare_cached(
                 "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'indexed_through'",
@@ -379,7 +385,7 @@ impl Worker {
         }
         for count in counts {
             match count {
-                Count::More(room) => *self.messages.entry(room).or_default() += 1,
+                Count::More(room, n) => *self.messages.entry(room).or_default() += n,
                 Count::Less(room) => {
                     if let Some(n) = self.messages.get_mut(&room) {
                         *n = n.saturating_sub(1);
@@ -399,15 +405,16 @@ impl Worker {
     /// `records`, how many of its oldest ones there count retention would
     /// delete right away. None when the batch renames a room (rows then
     /// change rooms mid-batch).
-    fn outdated_at_once(&self, records: &[RecordRef<'_>]) -> BTreeMap<String, usize> {
+    fn outdated_at_once(&self, frames: &[Frame]) -> BTreeMap<String, usize> {
         let mut outdated = BTreeMap::new();
-        if records.len() <= self.max_messages
-            || records.iter().any(|r| r.kind == HistoryKind::Rename)
+        let records = || frames.iter().flat_map(Frame::records);
+        if frames.iter().map(Frame::len).sum::<usize>() <= self.max_messages
+            || records().any(|r| r.kind == HistoryKind::Rename)
         {
             return outdated;
         }
         let mut per_room: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in records.iter().filter(|r| r.kind.is_replayed()) {
+        for r in records().filter(|r| r.kind.is_replayed()) {
             *per_room.entry(r.target).or_default() += 1;
         }
         for (room, n) in per_room {
@@ -529,8 +536,8 @@ pub(super) struct Changes<'a> {
 
 /// A change to [`Worker::messages`] made by one stored record.
 enum Count {
-    /// A message was stored in the room.
-    More(String),
+    /// Messages (how many) were stored in the room.
+    More(String, usize),
     /// A message of the room was deleted (redacted).
     Less(String),
     /// The room (old, new) was renamed: its messages moved.
