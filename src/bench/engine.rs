@@ -3,7 +3,9 @@
 //! Owns: ramping connections in with a bounded number of handshakes in flight,
 //! the send loops (paced on a schedule, `pace.rs`; or windowed on the slowest
 //! receiver, `window.rs`), per-receiver exactly-once/in-order checks
-//! (`seq.rs`), the latency histograms, the hard deadline and the progress bar.
+//! (`seq.rs`), the latency histograms, the hard deadline and the progress bar;
+//! and, after the measured phase, watching the server's CPU until it goes
+//! idle ([`until_idle`]).
 //! Must never: spawn threads, block on anything but the executor, allocate per
 //! message on the send or receive path, run without a deadline, or connect to
 //! any address but the one configured.
@@ -22,8 +24,8 @@ use smol::{LocalExecutor, Timer};
 use super::conn::{handshake, is_refusal, Conn};
 use super::error::BenchError;
 use super::pace::Pacer;
-use super::procstat::{own_cpu_s, sample};
-use super::report::{Latency, Report, ServerStats};
+use super::procstat::{own_cpu_s, precise_cpu_ns, sample, IdleWatch};
+use super::report::{AfterRun, Latency, Report, ServerStats};
 use super::seq::{Arrival, SeqTracker};
 use super::stream::{BenchStream, Connector};
 use super::window::SlowestReceiver;
@@ -180,6 +182,50 @@ async fn wait_until(
     }
 }
 
+/// Longest natter-bench waits after the measured phase for the server to go idle.
+const IDLE_CAP: Duration = Duration::from_secs(30);
+/// How often the server's CPU is read while waiting for it to go idle.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Idle: less than `IDLE_CPU` of CPU time over `IDLE_WINDOW`.
+const IDLE_WINDOW: Duration = Duration::from_millis(300);
+const IDLE_CPU: Duration = Duration::from_millis(2);
+
+/// After the measured phase: read the server's CPU every 100 ms, the
+/// clients still connected, until it used less than 2 ms in 300 ms, for at
+/// most 30 s (and never past `deadline`). `None` if it cannot be read.
+async fn until_idle(pid: u32, deadline: Instant) -> Option<AfterRun> {
+    let t0 = Instant::now();
+    let until = (t0 + IDLE_CAP).min(deadline);
+    // The scheduler's nanosecond clock where the kernel has it; otherwise
+    // stat's 10 ms ticks (then "idle" means not one tick in the window).
+    let precise = precise_cpu_ns(pid).is_some();
+    let cpu_ns = || {
+        if precise {
+            precise_cpu_ns(pid)
+        } else {
+            sample(Some(pid)).map(|s| (s.cpu_s * 1e9) as u64)
+        }
+    };
+    let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let mut watch = IdleWatch::new(ns(IDLE_WINDOW), ns(IDLE_CPU));
+    let mut went_idle = false;
+    while let Some(cpu) = cpu_ns() {
+        if watch.push(ns(t0.elapsed()), cpu) {
+            went_idle = true;
+            break;
+        }
+        if Instant::now() + IDLE_POLL > until {
+            break;
+        }
+        Timer::after(IDLE_POLL).await;
+    }
+    Some(AfterRun {
+        sample: sample(Some(pid))?,
+        waited_s: t0.elapsed().as_secs_f64(),
+        went_idle,
+    })
+}
+
 /// Run a plan to completion (or its deadline) and report.
 pub(crate) fn run(plan: Plan) -> Result<Report, BenchError> {
     // More open files than the default 1024: as many as the hard limit allows.
@@ -295,13 +341,19 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
         wait_until(&sh, until, &bar, |_| false, |_| 0).await?;
     }
     let srv_end = pid.and_then(|p| sample(Some(p)));
+    let after = match pid {
+        Some(p) if srv_end.is_some() => until_idle(p, deadline).await,
+        _ => None,
+    };
 
     let delivered = sh.delivered.get();
     let sent = sh.sent.get();
     let send_s = sh.last_send_ns.get().saturating_sub(sh.go_ns.get()) as f64 / 1e9;
     let per_sec = |count: u64, secs: f64| if secs > 0.0 { count as f64 / secs } else { 0.0 };
     let server_stats = match (pid, srv_start, srv_mid, srv_end) {
-        (Some(p), Some(a), Some(b), Some(c)) => Some(ServerStats::from_samples(p, a, b, c)),
+        (Some(p), Some(a), Some(b), Some(c)) => {
+            Some(ServerStats::from_samples(p, a, b, c, after, delivered))
+        }
         _ => None,
     };
     let rss_per_connection_kib = match (plan.scenario, &server_stats) {

@@ -18,6 +18,10 @@
 //! message stops being in flight only when *every* receiver in the room has
 //! it (the slowest receiver sets the pace; a fast one cannot hide it).
 //!
+//! With `Common::pid`, the server's CPU is also watched after the measured
+//! phase until it goes idle, so work a server puts off until the clock
+//! stops is still charged to the run (`ServerStats::cpu_until_idle_s`).
+//!
 //! Must never: connect anywhere but the configured address (the binary only
 //! accepts loopback), run without a hard deadline, use more than one thread, or
 //! allocate per message on the hot path.

@@ -42,35 +42,78 @@ impl Latency {
 }
 
 /// The server's CPU and memory over a run (needs `--pid`).
+///
+/// A server may put work off until the measured phase is over (build
+/// indexes, flush, compact): `cpu_s` alone would flatter it. After the run
+/// natter-bench keeps the clients connected and watches the server's CPU
+/// until it goes idle; `cpu_until_idle_s` is the measured phase plus that
+/// after-work, and `cpu_us_per_delivery` is made from it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ServerStats {
     pub pid: u32,
     /// CPU seconds the server used during the measured phase.
     pub cpu_s: f64,
-    /// CPU seconds the server used for the whole run, setup included.
+    /// CPU seconds it used after the measured phase until it went idle.
+    pub cpu_after_s: f64,
+    /// `cpu_s + cpu_after_s`: what the measured work cost in all.
+    pub cpu_until_idle_s: f64,
+    /// Seconds natter-bench waited after the measured phase for the server
+    /// to go idle (less than 2 ms of CPU in 300 ms).
+    pub idle_wait_s: f64,
+    /// Whether it went idle; false: still busy at the 30 s cap or the
+    /// `--timeout` (then `cpu_after_s` is a lower bound).
+    pub went_idle: bool,
+    /// `cpu_until_idle_s` per delivered message, in microseconds (runs that
+    /// deliver messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_delivery: Option<f64>,
+    /// CPU seconds the server used for setup and the measured phase.
     pub cpu_total_s: f64,
     /// Resident memory before the first client connected, KiB.
     pub rss_before_kib: u64,
-    /// Resident memory at the end of the run, KiB.
+    /// Resident memory at the end of the measured phase, KiB.
     pub rss_after_kib: u64,
-    /// The server process's peak resident memory (VmHWM), KiB.
+    /// The server process's peak resident memory (VmHWM), KiB, by the time
+    /// it went idle.
     pub peak_rss_kib: u64,
 }
 
+/// The server after the measured phase: its reading once idle (or at the
+/// cap), and how long that took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct AfterRun {
+    pub sample: ProcSample,
+    pub waited_s: f64,
+    pub went_idle: bool,
+}
+
 impl ServerStats {
+    /// From readings at the start, at the start and end of the measured
+    /// phase, and once idle (`None`: the process could not be read then).
     pub(crate) fn from_samples(
         pid: u32,
         start: ProcSample,
         measured_start: ProcSample,
         end: ProcSample,
+        after: Option<AfterRun>,
+        deliveries: u64,
     ) -> ServerStats {
+        let cpu_s = end.cpu_s - measured_start.cpu_s;
+        let cpu_after_s = after.map_or(0.0, |a| (a.sample.cpu_s - end.cpu_s).max(0.0));
+        let cpu_until_idle_s = cpu_s + cpu_after_s;
         ServerStats {
             pid,
-            cpu_s: end.cpu_s - measured_start.cpu_s,
+            cpu_s,
+            cpu_after_s,
+            cpu_until_idle_s,
+            idle_wait_s: after.map_or(0.0, |a| a.waited_s),
+            went_idle: after.is_some_and(|a| a.went_idle),
+            cpu_us_per_delivery: (deliveries > 0)
+                .then(|| cpu_until_idle_s * 1e6 / deliveries as f64),
             cpu_total_s: end.cpu_s - start.cpu_s,
             rss_before_kib: start.rss_kib,
             rss_after_kib: end.rss_kib,
-            peak_rss_kib: end.hwm_kib,
+            peak_rss_kib: after.map_or(end.hwm_kib, |a| a.sample.hwm_kib.max(end.hwm_kib)),
         }
     }
 }
@@ -147,7 +190,7 @@ pub struct Report {
     pub rss_per_connection_kib: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_stats: Option<ServerStats>,
-    /// natter-bench's own CPU seconds for the whole run.
+    /// natter-bench's own CPU seconds for the whole run (every thread).
     pub bench_cpu_s: f64,
     /// natter-bench's own CPU seconds during the measured phase.
     pub bench_cpu_measured_s: f64,
@@ -269,10 +312,31 @@ impl Report {
             row(
                 "server CPU",
                 format!(
-                    "{:.2} s measured phase, {:.2} s whole run (pid {})",
+                    "{:.2} s measured phase, {:.2} s setup + measured (pid {})",
                     s.cpu_s, s.cpu_total_s, s.pid
                 ),
             );
+            row(
+                "server CPU until idle",
+                format!(
+                    "{:.2} s = {:.2} s measured + {:.2} s after it ({} after {:.1} s)",
+                    s.cpu_until_idle_s,
+                    s.cpu_s,
+                    s.cpu_after_s,
+                    if s.went_idle {
+                        "went idle"
+                    } else {
+                        "STILL BUSY"
+                    },
+                    s.idle_wait_s
+                ),
+            );
+            if let Some(us) = s.cpu_us_per_delivery {
+                row(
+                    "server CPU per delivery",
+                    format!("{us:.3} us (until idle)"),
+                );
+            }
             row(
                 "server memory",
                 format!(
@@ -284,7 +348,7 @@ impl Report {
         row(
             "natter-bench CPU",
             format!(
-                "{:.2} s measured phase, {:.2} s whole run",
+                "{:.2} s measured phase, {:.2} s whole run (all threads)",
                 self.bench_cpu_measured_s, self.bench_cpu_s
             ),
         );

@@ -31,6 +31,12 @@ use natter::bench::{
 /// moves as the SLOWEST receiver in its room gets its messages.
 /// Deliveries per second = messages in per second x (room size - 1).
 ///
+/// With --pid, the server's CPU is also read after the measured phase, the
+/// clients still connected, until it goes idle (less than 2 ms of CPU in
+/// 300 ms, at most 30 s): "server CPU until idle" is the measured phase plus
+/// that after-work, so work a server puts off until the clock stops still
+/// counts, and CPU per delivery is made from it.
+///
 /// Exit status: 0 clean run, 1 the run failed (see the error), 2 the run
 /// finished but lost, reordered or duplicated messages, or hit --timeout.
 #[derive(Parser, Debug)]
@@ -307,6 +313,12 @@ mod tests {
             .to_string();
         assert!(fanout.contains("scheduled send time"), "{fanout}");
         assert!(fanout.contains("slowest receiver"), "{fanout}");
+    }
+
+    #[test]
+    fn help_says_server_cpu_counts_the_work_after_the_run() {
+        let top = Cli::command().render_long_help().to_string();
+        assert!(top.contains("server CPU until idle"), "{top}");
     }
 
     #[test]
