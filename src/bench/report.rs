@@ -118,12 +118,52 @@ impl ServerStats {
     }
 }
 
+/// What the `community` scenario adds to a report: the community's shape,
+/// the churn, and the arrivals that were neither owed nor counted.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CommunityStats {
+    /// The seed the rooms, talkers and churn were drawn from.
+    pub seed: u64,
+    /// Seconds of scheduled traffic and churn.
+    pub duration_s: f64,
+    /// Churn events offered per second (PART + re-JOIN, or QUIT + reconnect).
+    pub churn_rate: f64,
+    /// (client, room) pairs.
+    pub memberships: usize,
+    pub room_size_median: usize,
+    pub room_size_p90: usize,
+    pub room_size_max: usize,
+    /// Rooms of 2 to 10 members.
+    pub small_rooms: usize,
+    pub max_rooms_per_client: usize,
+    /// Receivers per message on average, rooms weighted as talkers are drawn.
+    pub mean_receivers: f64,
+    /// Messages the schedule offered.
+    pub messages_scheduled: u64,
+    /// Offered messages not sent: every member drawn to send was away.
+    pub messages_skipped: u64,
+    /// Churn events the schedule offered, and those skipped (every client
+    /// drawn was already churning).
+    pub churn_scheduled: u64,
+    pub churn_skipped: u64,
+    /// Completed PART + re-JOIN events (the re-JOIN confirmed).
+    pub rejoins: u64,
+    /// Completed QUIT + reconnect events (every room re-joined).
+    pub reconnects: u64,
+    /// `rejoins + reconnects`.
+    pub churn_done: u64,
+    /// Arrivals counted neither as deliveries nor as duplicates: history
+    /// replayed on JOIN, or messages written before the receiver's JOIN was
+    /// confirmed (a server may rightly deliver those or not).
+    pub not_expected: u64,
+}
+
 /// Everything one scenario run measured. Fields that do not apply to a
 /// scenario are `None` (and left out of the JSON).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[must_use]
 pub struct Report {
-    /// `fanout`, `rooms`, `idle` or `connect`.
+    /// `fanout`, `rooms`, `idle`, `connect` or `community`.
     pub scenario: &'static str,
     /// The address that was benchmarked.
     pub server: String,
@@ -132,6 +172,8 @@ pub struct Report {
     /// Connections opened.
     pub clients: usize,
     pub rooms: usize,
+    /// Members of each room (0 for `community`, whose rooms differ: see
+    /// `community`).
     pub members_per_room: usize,
     pub senders: usize,
     pub messages_per_sender: u32,
@@ -157,7 +199,8 @@ pub struct Report {
     /// size − 1), since every message goes to every other member.
     pub deliveries_per_sec: f64,
     /// Messages in per second through the server: `deliveries_per_sec ÷
-    /// (members_per_room − 1)`, over the same `run_s`.
+    /// (members_per_room − 1)`, over the same `run_s`. For `community`,
+    /// messages written per second over the send schedule.
     pub messages_per_sec: f64,
     /// Messages the senders wrote per second, from the start to their last
     /// write (the offered load actually achieved; not a server measurement).
@@ -190,6 +233,8 @@ pub struct Report {
     pub rss_per_connection_kib: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_stats: Option<ServerStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub community: Option<CommunityStats>,
     /// natter-bench's own CPU seconds for the whole run (every thread).
     pub bench_cpu_s: f64,
     /// natter-bench's own CPU seconds during the measured phase.
@@ -222,17 +267,42 @@ impl Report {
                 if self.tls { " over TLS" } else { "" }
             ),
         );
-        row(
-            "clients",
-            format!(
-                "{} ({} room(s) x {} members, {} sender(s) x {} msgs)",
-                self.clients,
-                self.rooms,
-                self.members_per_room,
-                self.senders,
-                self.messages_per_sender
-            ),
-        );
+        if let Some(c) = &self.community {
+            row(
+                "clients",
+                format!(
+                    "{} in {} rooms ({} memberships; room size median {}, p90 {}, max {}; \
+                     {} rooms of 2-10; seed {})",
+                    self.clients,
+                    self.rooms,
+                    c.memberships,
+                    c.room_size_median,
+                    c.room_size_p90,
+                    c.room_size_max,
+                    c.small_rooms,
+                    c.seed
+                ),
+            );
+            row(
+                "schedule",
+                format!(
+                    "{:.0} s; churn {:.1} events/s offered",
+                    c.duration_s, c.churn_rate
+                ),
+            );
+        } else {
+            row(
+                "clients",
+                format!(
+                    "{} ({} room(s) x {} members, {} sender(s) x {} msgs)",
+                    self.clients,
+                    self.rooms,
+                    self.members_per_room,
+                    self.senders,
+                    self.messages_per_sender
+                ),
+            );
+        }
         if let Some(r) = self.rate {
             row("offered load", format!("{r:.0} msg/s"));
         }
@@ -261,15 +331,25 @@ impl Report {
                 "deliveries",
                 format!("{} of {}", self.deliveries, self.expected_deliveries),
             );
-            row(
-                "deliveries/s",
-                format!(
-                    "{:.0} = {:.0} messages in/s x {} receivers (room size - 1)",
-                    self.deliveries_per_sec,
-                    self.messages_per_sec,
-                    self.members_per_room.saturating_sub(1)
-                ),
-            );
+            if let Some(c) = &self.community {
+                row(
+                    "deliveries/s",
+                    format!(
+                        "{:.0} ({:.0} messages in/s, {:.1} receivers per message expected)",
+                        self.deliveries_per_sec, self.messages_per_sec, c.mean_receivers
+                    ),
+                );
+            } else {
+                row(
+                    "deliveries/s",
+                    format!(
+                        "{:.0} = {:.0} messages in/s x {} receivers (room size - 1)",
+                        self.deliveries_per_sec,
+                        self.messages_per_sec,
+                        self.members_per_room.saturating_sub(1)
+                    ),
+                );
+            }
             row(
                 "sends/s",
                 format!("{:.0} written by the senders", self.sends_per_sec),
@@ -304,6 +384,32 @@ impl Report {
                     }
                 ),
             );
+        }
+        if let Some(c) = &self.community {
+            row(
+                "churn done",
+                format!(
+                    "{} ({} PART+JOIN, {} QUIT+reconnect; {} offered, {} skipped)",
+                    c.churn_done, c.rejoins, c.reconnects, c.churn_scheduled, c.churn_skipped
+                ),
+            );
+            row(
+                "not expected",
+                format!(
+                    "{} arrivals written before the receiver's JOIN completed \
+                     (history replay), not counted",
+                    c.not_expected
+                ),
+            );
+            if c.messages_skipped > 0 {
+                row(
+                    "messages skipped",
+                    format!(
+                        "{} of {} scheduled (every member drawn was away)",
+                        c.messages_skipped, c.messages_scheduled
+                    ),
+                );
+            }
         }
         if let Some(k) = self.rss_per_connection_kib {
             row("server RSS per connection", format!("{k:.1} KiB"));
