@@ -93,7 +93,8 @@ pub fn precise_cpu_ns(pid: u32) -> Option<u64> {
 /// the last `window_ns` (between the newest reading and the newest one at
 /// least a window older).
 ///
-/// ```ignore
+/// ```
+/// use natter::bench::procstat::IdleWatch;
 /// let mut w = IdleWatch::new(300, 2); // < 2 ns of CPU in 300 ns
 /// assert!(!w.push(0, 1_000));
 /// assert!(!w.push(300, 1_010));       // 10 ns in the window: busy
