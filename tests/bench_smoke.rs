@@ -9,13 +9,18 @@
 //! (`relay::start`) that is correct by construction, so a failure says
 //! whether the generator's bookkeeping or the server is at fault; and natter
 //! again over TLS (`--tls`), with a self-signed certificate made at test time.
+//! The community run (clients leaving and rejoining rooms, reconnecting)
+//! drives natter only: the relay knows no PART or QUIT.
 
 use natter::net::{RunningServer, ServerOptions, TlsOptions};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use natter::bench::{run_fanout, run_rooms, BenchError, Common, FanoutConfig, Report, RoomsConfig};
+use natter::bench::{
+    run_community, run_fanout, run_rooms, BenchError, Common, CommunityConfig, FanoutConfig,
+    Report, RoomsConfig,
+};
 
 fn common(addr: SocketAddr) -> Common {
     Common {
@@ -218,6 +223,34 @@ fn fanout_against_natter_delivers_every_message_once_in_order() {
 fn rooms_against_natter_keep_rooms_apart_and_lose_nothing() {
     let server = start_natter();
     let _ = rooms_smoke(common(server.local_addr()));
+}
+
+#[test]
+fn a_community_with_churn_against_natter_loses_nothing_and_counts_no_replay_twice() {
+    let server = start_natter();
+    let r = run_community(&CommunityConfig {
+        common: common(server.local_addr()),
+        clients: 60,
+        rooms: 12,
+        duration: Duration::from_secs(3),
+        rate: 300.0,
+        churn: 8.0,
+        seed: 7,
+    })
+    .expect("community smoke run");
+    let c = r.community.as_ref().expect("community stats");
+    assert!(r.deliveries > 0, "{}", r.table());
+    assert_clean(&r);
+    assert_eq!(r.lost, 0, "{}", r.table());
+    assert_eq!(r.duplicated, 0, "{}", r.table());
+    assert!(c.churn_done > 0, "some churn completed:\n{}", r.table());
+    assert!(
+        c.rejoins > 0 && c.reconnects > 0,
+        "both kinds of churn:\n{}",
+        r.table()
+    );
+    assert_eq!(r.latency_from, Some("scheduled"));
+    assert!(r.table().contains("churn done"), "{}", r.table());
 }
 
 /// A fresh, empty directory under the system's temp dir, removed on drop.

@@ -21,6 +21,8 @@ use super::wire::{classify, lossy, Line};
 pub(crate) struct Conn {
     pub stream: BenchStream,
     pub idx: usize,
+    /// The nick the server accepted (a 433 may have lengthened the one asked for).
+    pub nick: String,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -141,6 +143,7 @@ pub(crate) async fn handshake(
     let mut c = Conn {
         stream,
         idx,
+        nick: String::new(),
         buf: vec![0; bufsize.max(1024)],
         start: 0,
         end: 0,
@@ -209,5 +212,6 @@ pub(crate) async fn handshake(
         }
     }
     let reg = registered.unwrap_or_else(|| t0.elapsed());
+    c.nick = nick;
     Ok((c, reg))
 }

@@ -3,7 +3,9 @@
 //! Owns: ramping connections in with a bounded number of handshakes in flight,
 //! the send loops (paced on a schedule, `pace.rs`; or windowed on the slowest
 //! receiver, `window.rs`), per-receiver exactly-once/in-order checks
-//! (`seq.rs`), the latency histograms, the hard deadline and the progress bar.
+//! (`seq.rs`), the latency histograms, the hard deadline and the progress bar;
+//! and, after the measured phase, watching the server's CPU until it goes
+//! idle ([`until_idle`], shared with `community.rs`).
 //! Must never: spawn threads, block on anything but the executor, allocate per
 //! message on the send or receive path, run without a deadline, or connect to
 //! any address but the one configured.
@@ -22,8 +24,8 @@ use smol::{LocalExecutor, Timer};
 use super::conn::{handshake, is_refusal, Conn};
 use super::error::BenchError;
 use super::pace::Pacer;
-use super::procstat::{own_cpu_s, sample};
-use super::report::{Latency, Report, ServerStats};
+use super::procstat::{own_cpu_s, precise_cpu_ns, sample, IdleWatch};
+use super::report::{AfterRun, Latency, Report, ServerStats};
 use super::seq::{Arrival, SeqTracker};
 use super::stream::{BenchStream, Connector};
 use super::window::SlowestReceiver;
@@ -52,6 +54,32 @@ pub(crate) struct Plan {
     pub bufsize: usize,
 }
 
+/// What every task of a run uses to say "something changed" and "the run
+/// failed" (the first error wins; the orchestrator returns it).
+pub(crate) struct Signals {
+    pub changed: Event,
+    pub error: RefCell<Option<BenchError>>,
+}
+
+impl Signals {
+    pub fn new() -> Signals {
+        Signals {
+            changed: Event::new(),
+            error: RefCell::new(None),
+        }
+    }
+
+    /// Record `e` (unless an error is already recorded) and wake the waiter.
+    pub fn fail(&self, e: BenchError) {
+        let mut slot = self.error.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        drop(slot);
+        self.changed.notify(usize::MAX);
+    }
+}
+
 struct Shared {
     plan: Plan,
     connector: Connector,
@@ -59,9 +87,8 @@ struct Shared {
     channels: Vec<String>,
     base: Instant,
     sem: Semaphore,
-    changed: Event,
+    sig: Signals,
     ready: Cell<usize>,
-    error: RefCell<Option<BenchError>>,
     go: Cell<bool>,
     go_ev: Event,
     go_ns: Cell<u64>,
@@ -95,12 +122,7 @@ impl Shared {
     }
 
     fn fail(&self, e: BenchError) {
-        let mut slot = self.error.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        drop(slot);
-        self.changed.notify(usize::MAX);
+        self.sig.fail(e);
     }
 
     fn nick(&self, idx: usize) -> String {
@@ -108,7 +130,13 @@ impl Shared {
     }
 }
 
-fn histogram() -> Result<Histogram<u64>, BenchError> {
+impl AsRef<Signals> for Shared {
+    fn as_ref(&self) -> &Signals {
+        &self.sig
+    }
+}
+
+pub(crate) fn histogram() -> Result<Histogram<u64>, BenchError> {
     // 1 µs .. 1 h at 3 significant figures.
     Histogram::new_with_bounds(1, 3_600_000_000, 3)
         .map_err(|e| BenchError::Config(format!("latency histogram: {e}")))
@@ -116,7 +144,7 @@ fn histogram() -> Result<Histogram<u64>, BenchError> {
 
 /// A short tag that keeps this run's nicks and rooms apart from a previous
 /// run's leftovers on the same server.
-fn run_tag() -> String {
+pub(crate) fn run_tag() -> String {
     let seed = std::process::id() as u64
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -133,7 +161,7 @@ fn run_tag() -> String {
     tag
 }
 
-fn progress(show: bool, len: u64, msg: &'static str) -> ProgressBar {
+pub(crate) fn progress(show: bool, len: u64, msg: &'static str) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
@@ -149,15 +177,16 @@ fn progress(show: bool, len: u64, msg: &'static str) -> ProgressBar {
 
 /// Wait until `met` holds, an error is recorded, or `until` passes.
 /// Returns `Ok(true)` when met, `Ok(false)` at `until`.
-async fn wait_until(
-    sh: &Shared,
+pub(crate) async fn wait_until<S: AsRef<Signals>>(
+    sh: &S,
     until: Instant,
     bar: &ProgressBar,
-    met: impl Fn(&Shared) -> bool,
-    pos: impl Fn(&Shared) -> u64,
+    met: impl Fn(&S) -> bool,
+    pos: impl Fn(&S) -> u64,
 ) -> Result<bool, BenchError> {
+    let sig = sh.as_ref();
     loop {
-        if let Some(e) = sh.error.borrow_mut().take() {
+        if let Some(e) = sig.error.borrow_mut().take() {
             return Err(e);
         }
         bar.set_position(pos(sh));
@@ -168,8 +197,8 @@ async fn wait_until(
         if now >= until {
             return Ok(false);
         }
-        let listener = sh.changed.listen();
-        if met(sh) || sh.error.borrow().is_some() {
+        let listener = sig.changed.listen();
+        if met(sh) || sig.error.borrow().is_some() {
             continue;
         }
         let tick = (until - now).min(Duration::from_millis(200));
@@ -178,6 +207,50 @@ async fn wait_until(
         })
         .await;
     }
+}
+
+/// Longest natter-bench waits after the measured phase for the server to go idle.
+const IDLE_CAP: Duration = Duration::from_secs(30);
+/// How often the server's CPU is read while waiting for it to go idle.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Idle: less than `IDLE_CPU` of CPU time over `IDLE_WINDOW`.
+const IDLE_WINDOW: Duration = Duration::from_millis(300);
+const IDLE_CPU: Duration = Duration::from_millis(2);
+
+/// After the measured phase: read the server's CPU every 100 ms, the
+/// clients still connected, until it used less than 2 ms in 300 ms, for at
+/// most 30 s (and never past `deadline`). `None` if it cannot be read.
+pub(crate) async fn until_idle(pid: u32, deadline: Instant) -> Option<AfterRun> {
+    let t0 = Instant::now();
+    let until = (t0 + IDLE_CAP).min(deadline);
+    // The scheduler's nanosecond clock where the kernel has it; otherwise
+    // stat's 10 ms ticks (then "idle" means not one tick in the window).
+    let precise = precise_cpu_ns(pid).is_some();
+    let cpu_ns = || {
+        if precise {
+            precise_cpu_ns(pid)
+        } else {
+            sample(Some(pid)).map(|s| (s.cpu_s * 1e9) as u64)
+        }
+    };
+    let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let mut watch = IdleWatch::new(ns(IDLE_WINDOW), ns(IDLE_CPU));
+    let mut went_idle = false;
+    while let Some(cpu) = cpu_ns() {
+        if watch.push(ns(t0.elapsed()), cpu) {
+            went_idle = true;
+            break;
+        }
+        if Instant::now() + IDLE_POLL > until {
+            break;
+        }
+        Timer::after(IDLE_POLL).await;
+    }
+    Some(AfterRun {
+        sample: sample(Some(pid))?,
+        waited_s: t0.elapsed().as_secs_f64(),
+        went_idle,
+    })
 }
 
 /// Run a plan to completion (or its deadline) and report.
@@ -205,9 +278,8 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
         channels,
         base: t_start,
         sem: Semaphore::new(plan.common.concurrency.max(1)),
-        changed: Event::new(),
+        sig: Signals::new(),
         ready: Cell::new(0),
-        error: RefCell::new(None),
         go: Cell::new(false),
         go_ev: Event::new(),
         go_ns: Cell::new(0),
@@ -240,7 +312,7 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     // Setup: every client connected, registered (and joined).
     let bar = progress(show, n as u64, "connecting");
     let all_in = wait_until(
-        &sh,
+        &*sh,
         deadline,
         &bar,
         |s| s.ready.get() == n,
@@ -274,7 +346,7 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
         sh.go_ev.notify(usize::MAX);
         let bar = progress(show, expected, "delivering");
         let met = wait_until(
-            &sh,
+            &*sh,
             deadline,
             &bar,
             |s| s.done.get() == n,
@@ -292,16 +364,22 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     } else if !plan.hold.is_zero() {
         let until = deadline.min(Instant::now() + plan.hold);
         let bar = ProgressBar::hidden();
-        wait_until(&sh, until, &bar, |_| false, |_| 0).await?;
+        wait_until(&*sh, until, &bar, |_| false, |_| 0).await?;
     }
     let srv_end = pid.and_then(|p| sample(Some(p)));
+    let after = match pid {
+        Some(p) if srv_end.is_some() => until_idle(p, deadline).await,
+        _ => None,
+    };
 
     let delivered = sh.delivered.get();
     let sent = sh.sent.get();
     let send_s = sh.last_send_ns.get().saturating_sub(sh.go_ns.get()) as f64 / 1e9;
     let per_sec = |count: u64, secs: f64| if secs > 0.0 { count as f64 / secs } else { 0.0 };
     let server_stats = match (pid, srv_start, srv_mid, srv_end) {
-        (Some(p), Some(a), Some(b), Some(c)) => Some(ServerStats::from_samples(p, a, b, c)),
+        (Some(p), Some(a), Some(b), Some(c)) => {
+            Some(ServerStats::from_samples(p, a, b, c, after, delivered))
+        }
         _ => None,
     };
     let rss_per_connection_kib = match (plan.scenario, &server_stats) {
@@ -315,6 +393,9 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     let lat_written = Latency::from_histogram_us(&sh.lat_written.borrow());
     let paced = nsend > 0 && plan.rate.is_some();
     let receivers = plan.members.saturating_sub(1);
+    // One reading for both figures: two could disagree by a tick, and the
+    // measured phase would then seem to cost more than the whole run.
+    let bench_cpu_end = own_cpu_s();
     Ok(Report {
         scenario: plan.scenario,
         server: plan.common.addr.to_string(),
@@ -353,8 +434,9 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
         timed_out,
         rss_per_connection_kib,
         server_stats,
-        bench_cpu_s: own_cpu_s() - bench_cpu0,
-        bench_cpu_measured_s: own_cpu_s() - bench_cpu_mid,
+        community: None,
+        bench_cpu_s: bench_cpu_end - bench_cpu0,
+        bench_cpu_measured_s: bench_cpu_end - bench_cpu_mid,
     })
 }
 
@@ -372,7 +454,7 @@ fn expected_total(plan: &Plan) -> u64 {
 /// Write `out` and push it onto the socket: TLS may keep written bytes in
 /// rustls when the socket is full, and a sender then waits for acks of
 /// messages the server never got. (For plain TCP the flush does nothing.)
-async fn write_out(stream: &mut BenchStream, out: &[u8]) -> std::io::Result<()> {
+pub(crate) async fn write_out(stream: &mut BenchStream, out: &[u8]) -> std::io::Result<()> {
     stream.write_all(out).await?;
     stream.flush().await
 }
@@ -401,7 +483,7 @@ async fn member(sh: Rc<Shared>, idx: usize) {
         .borrow_mut()
         .saturating_record((reg.as_micros() as u64).max(1));
     sh.ready.set(sh.ready.get() + 1);
-    sh.changed.notify(usize::MAX);
+    sh.sig.changed.notify(usize::MAX);
 
     let is_sender = m < plan.senders;
     if is_sender {
@@ -469,7 +551,7 @@ async fn receive(sh: &Shared, mut conn: Conn, room: usize, m: usize) {
                 sh.delivered.set(sh.delivered.get() + 1);
                 if delivered == expected {
                     sh.done.set(sh.done.get() + 1);
-                    sh.changed.notify(usize::MAX);
+                    sh.sig.changed.notify(usize::MAX);
                 }
                 // Unpaced: the sender's window moves when the slowest of
                 // its receivers has got this far.

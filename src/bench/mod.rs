@@ -1,8 +1,9 @@
 //! natter-bench: a load generator and meter for any IRC server.
 //!
-//! Owns: the benchmark scenarios (fanout, rooms, idle, connect) as library
-//! calls, so both the `natter-bench` binary and the test suite can run them.
-//! Clients speak plain IRC (NICK, USER, JOIN, PRIVMSG; no capabilities), so the
+//! Owns: the benchmark scenarios (fanout, rooms, idle, connect, community) as
+//! library calls, so both the `natter-bench` binary and the test suite can run
+//! them. Clients speak plain IRC (NICK, USER, JOIN, PART, QUIT, PRIVMSG; no
+//! capabilities), so the
 //! same run drives natter, ngircd or InspIRCd; over TCP, or over TLS with
 //! `Common::tls` (no certificate check: loopback benchmarking only). Each message carries
 //! `<sender> <seq> <send_time_ns>`; every receiver checks it got each sender's
@@ -17,6 +18,15 @@
 //! takes messages, each sender keeping at most `window` in flight, where a
 //! message stops being in flight only when *every* receiver in the room has
 //! it (the slowest receiver sets the pace; a fast one cannot hide it).
+//!
+//! `community` (`community.rs`) is the one that looks like real use: rooms of
+//! heavy-tailed sizes, a fixed total rate, clients leaving and coming back;
+//! a receiver is only owed what was sent while it was in the room
+//! (`membership.rs`), and history a server replays on JOIN is not counted.
+//!
+//! With `Common::pid`, the server's CPU is also watched after the measured
+//! phase until it goes idle, so work a server puts off until the clock
+//! stops is still charged to the run (`ServerStats::cpu_until_idle_s`).
 //!
 //! Must never: connect anywhere but the configured address (the binary only
 //! accepts loopback), run without a hard deadline, use more than one thread, or
@@ -37,12 +47,16 @@
 //! println!("{}", report.table());
 //! ```
 
+mod community;
 mod conn;
 mod engine;
 mod error;
+mod layout;
+mod membership;
 mod pace;
 pub mod procstat;
 mod report;
+mod rng;
 mod seq;
 mod stream;
 mod window;
@@ -52,7 +66,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use error::BenchError;
-pub use report::{Latency, Report, ServerStats};
+pub use report::{CommunityStats, Latency, Report, ServerStats};
 
 use engine::Plan;
 
@@ -127,6 +141,38 @@ pub struct IdleConfig {
 pub struct ConnectConfig {
     pub common: Common,
     pub clients: usize,
+}
+
+/// `community`: `clients` connections in `rooms` rooms whose sizes follow
+/// Zipf's law (drawn from `seed`; most of 2–10 members, a few of hundreds),
+/// for `duration`: `rate` messages per second over all talkers on a fixed
+/// schedule (big rooms busier), while `churn` events per second make a
+/// client PART a room and re-JOIN it, or QUIT and reconnect.
+///
+/// ```no_run
+/// use natter::bench::{run_community, Common, CommunityConfig};
+/// use std::time::Duration;
+/// let report = run_community(&CommunityConfig {
+///     common: Common::default(),
+///     clients: 200,
+///     rooms: 30,
+///     duration: Duration::from_secs(10),
+///     rate: 500.0,
+///     churn: 10.0,
+///     seed: 1,
+/// })
+/// .expect("server reachable");
+/// assert!(report.is_clean());
+/// ```
+#[derive(Debug, Clone)]
+pub struct CommunityConfig {
+    pub common: Common,
+    pub clients: usize,
+    pub rooms: usize,
+    pub duration: Duration,
+    pub rate: f64,
+    pub churn: f64,
+    pub seed: u64,
 }
 
 /// Receive buffer per client for scenarios that carry traffic.
@@ -233,4 +279,20 @@ pub fn run_connect(cfg: &ConnectConfig) -> Result<Report, BenchError> {
         hold: Duration::ZERO,
         bufsize: IDLE_BUF,
     })
+}
+
+/// Run the community scenario.
+pub fn run_community(cfg: &CommunityConfig) -> Result<Report, BenchError> {
+    check(cfg.clients >= 2, "--clients must be at least 2")?;
+    check(cfg.rooms >= 1, "--rooms must be at least 1")?;
+    check(
+        !cfg.duration.is_zero() && cfg.duration <= Duration::from_secs(24 * 3600),
+        "--duration must be a positive number of seconds (at most a day)",
+    )?;
+    check_rate(Some(cfg.rate))?;
+    check(
+        cfg.churn.is_finite() && cfg.churn >= 0.0,
+        "--churn must be a number of events per second, 0 or more",
+    )?;
+    community::run(cfg.clone())
 }

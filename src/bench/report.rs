@@ -42,37 +42,120 @@ impl Latency {
 }
 
 /// The server's CPU and memory over a run (needs `--pid`).
+///
+/// A server may put work off until the measured phase is over (build
+/// indexes, flush, compact): `cpu_s` alone would flatter it. After the run
+/// natter-bench keeps the clients connected and watches the server's CPU
+/// until it goes idle; `cpu_until_idle_s` is the measured phase plus that
+/// after-work, and `cpu_us_per_delivery` is made from it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ServerStats {
     pub pid: u32,
     /// CPU seconds the server used during the measured phase.
     pub cpu_s: f64,
-    /// CPU seconds the server used for the whole run, setup included.
+    /// CPU seconds it used after the measured phase until it went idle.
+    pub cpu_after_s: f64,
+    /// `cpu_s + cpu_after_s`: what the measured work cost in all.
+    pub cpu_until_idle_s: f64,
+    /// Seconds natter-bench waited after the measured phase for the server
+    /// to go idle (less than 2 ms of CPU in 300 ms).
+    pub idle_wait_s: f64,
+    /// Whether it went idle; false: still busy at the 30 s cap or the
+    /// `--timeout` (then `cpu_after_s` is a lower bound).
+    pub went_idle: bool,
+    /// `cpu_until_idle_s` per delivered message, in microseconds (runs that
+    /// deliver messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_delivery: Option<f64>,
+    /// CPU seconds the server used for setup and the measured phase.
     pub cpu_total_s: f64,
     /// Resident memory before the first client connected, KiB.
     pub rss_before_kib: u64,
-    /// Resident memory at the end of the run, KiB.
+    /// Resident memory at the end of the measured phase, KiB.
     pub rss_after_kib: u64,
-    /// The server process's peak resident memory (VmHWM), KiB.
+    /// The server process's peak resident memory (VmHWM), KiB, by the time
+    /// it went idle.
     pub peak_rss_kib: u64,
 }
 
+/// The server after the measured phase: its reading once idle (or at the
+/// cap), and how long that took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct AfterRun {
+    pub sample: ProcSample,
+    pub waited_s: f64,
+    pub went_idle: bool,
+}
+
 impl ServerStats {
+    /// From readings at the start, at the start and end of the measured
+    /// phase, and once idle (`None`: the process could not be read then).
     pub(crate) fn from_samples(
         pid: u32,
         start: ProcSample,
         measured_start: ProcSample,
         end: ProcSample,
+        after: Option<AfterRun>,
+        deliveries: u64,
     ) -> ServerStats {
+        let cpu_s = end.cpu_s - measured_start.cpu_s;
+        let cpu_after_s = after.map_or(0.0, |a| (a.sample.cpu_s - end.cpu_s).max(0.0));
+        let cpu_until_idle_s = cpu_s + cpu_after_s;
         ServerStats {
             pid,
-            cpu_s: end.cpu_s - measured_start.cpu_s,
+            cpu_s,
+            cpu_after_s,
+            cpu_until_idle_s,
+            idle_wait_s: after.map_or(0.0, |a| a.waited_s),
+            went_idle: after.is_some_and(|a| a.went_idle),
+            cpu_us_per_delivery: (deliveries > 0)
+                .then(|| cpu_until_idle_s * 1e6 / deliveries as f64),
             cpu_total_s: end.cpu_s - start.cpu_s,
             rss_before_kib: start.rss_kib,
             rss_after_kib: end.rss_kib,
-            peak_rss_kib: end.hwm_kib,
+            peak_rss_kib: after.map_or(end.hwm_kib, |a| a.sample.hwm_kib.max(end.hwm_kib)),
         }
     }
+}
+
+/// What the `community` scenario adds to a report: the community's shape,
+/// the churn, and the arrivals that were neither owed nor counted.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CommunityStats {
+    /// The seed the rooms, talkers and churn were drawn from.
+    pub seed: u64,
+    /// Seconds of scheduled traffic and churn.
+    pub duration_s: f64,
+    /// Churn events offered per second (PART + re-JOIN, or QUIT + reconnect).
+    pub churn_rate: f64,
+    /// (client, room) pairs.
+    pub memberships: usize,
+    pub room_size_median: usize,
+    pub room_size_p90: usize,
+    pub room_size_max: usize,
+    /// Rooms of 2 to 10 members.
+    pub small_rooms: usize,
+    pub max_rooms_per_client: usize,
+    /// Receivers per message on average, rooms weighted as talkers are drawn.
+    pub mean_receivers: f64,
+    /// Messages the schedule offered.
+    pub messages_scheduled: u64,
+    /// Offered messages not sent: every member drawn to send was away.
+    pub messages_skipped: u64,
+    /// Churn events the schedule offered, and those skipped (every client
+    /// drawn was already churning).
+    pub churn_scheduled: u64,
+    pub churn_skipped: u64,
+    /// Completed PART + re-JOIN events (the re-JOIN confirmed).
+    pub rejoins: u64,
+    /// Completed QUIT + reconnect events (every room re-joined).
+    pub reconnects: u64,
+    /// `rejoins + reconnects`.
+    pub churn_done: u64,
+    /// Arrivals counted neither as deliveries nor as duplicates: history
+    /// replayed on JOIN, or messages written before the receiver's JOIN was
+    /// confirmed (a server may rightly deliver those or not).
+    pub not_expected: u64,
 }
 
 /// Everything one scenario run measured. Fields that do not apply to a
@@ -80,7 +163,7 @@ impl ServerStats {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[must_use]
 pub struct Report {
-    /// `fanout`, `rooms`, `idle` or `connect`.
+    /// `fanout`, `rooms`, `idle`, `connect` or `community`.
     pub scenario: &'static str,
     /// The address that was benchmarked.
     pub server: String,
@@ -89,6 +172,8 @@ pub struct Report {
     /// Connections opened.
     pub clients: usize,
     pub rooms: usize,
+    /// Members of each room (0 for `community`, whose rooms differ: see
+    /// `community`).
     pub members_per_room: usize,
     pub senders: usize,
     pub messages_per_sender: u32,
@@ -114,7 +199,8 @@ pub struct Report {
     /// size − 1), since every message goes to every other member.
     pub deliveries_per_sec: f64,
     /// Messages in per second through the server: `deliveries_per_sec ÷
-    /// (members_per_room − 1)`, over the same `run_s`.
+    /// (members_per_room − 1)`, over the same `run_s`. For `community`,
+    /// messages written per second over the send schedule.
     pub messages_per_sec: f64,
     /// Messages the senders wrote per second, from the start to their last
     /// write (the offered load actually achieved; not a server measurement).
@@ -147,7 +233,9 @@ pub struct Report {
     pub rss_per_connection_kib: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_stats: Option<ServerStats>,
-    /// natter-bench's own CPU seconds for the whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub community: Option<CommunityStats>,
+    /// natter-bench's own CPU seconds for the whole run (every thread).
     pub bench_cpu_s: f64,
     /// natter-bench's own CPU seconds during the measured phase.
     pub bench_cpu_measured_s: f64,
@@ -179,17 +267,42 @@ impl Report {
                 if self.tls { " over TLS" } else { "" }
             ),
         );
-        row(
-            "clients",
-            format!(
-                "{} ({} room(s) x {} members, {} sender(s) x {} msgs)",
-                self.clients,
-                self.rooms,
-                self.members_per_room,
-                self.senders,
-                self.messages_per_sender
-            ),
-        );
+        if let Some(c) = &self.community {
+            row(
+                "clients",
+                format!(
+                    "{} in {} rooms ({} memberships; room size median {}, p90 {}, max {}; \
+                     {} rooms of 2-10; seed {})",
+                    self.clients,
+                    self.rooms,
+                    c.memberships,
+                    c.room_size_median,
+                    c.room_size_p90,
+                    c.room_size_max,
+                    c.small_rooms,
+                    c.seed
+                ),
+            );
+            row(
+                "schedule",
+                format!(
+                    "{:.0} s; churn {:.1} events/s offered",
+                    c.duration_s, c.churn_rate
+                ),
+            );
+        } else {
+            row(
+                "clients",
+                format!(
+                    "{} ({} room(s) x {} members, {} sender(s) x {} msgs)",
+                    self.clients,
+                    self.rooms,
+                    self.members_per_room,
+                    self.senders,
+                    self.messages_per_sender
+                ),
+            );
+        }
         if let Some(r) = self.rate {
             row("offered load", format!("{r:.0} msg/s"));
         }
@@ -218,15 +331,25 @@ impl Report {
                 "deliveries",
                 format!("{} of {}", self.deliveries, self.expected_deliveries),
             );
-            row(
-                "deliveries/s",
-                format!(
-                    "{:.0} = {:.0} messages in/s x {} receivers (room size - 1)",
-                    self.deliveries_per_sec,
-                    self.messages_per_sec,
-                    self.members_per_room.saturating_sub(1)
-                ),
-            );
+            if let Some(c) = &self.community {
+                row(
+                    "deliveries/s",
+                    format!(
+                        "{:.0} ({:.0} messages in/s, {:.1} receivers per message expected)",
+                        self.deliveries_per_sec, self.messages_per_sec, c.mean_receivers
+                    ),
+                );
+            } else {
+                row(
+                    "deliveries/s",
+                    format!(
+                        "{:.0} = {:.0} messages in/s x {} receivers (room size - 1)",
+                        self.deliveries_per_sec,
+                        self.messages_per_sec,
+                        self.members_per_room.saturating_sub(1)
+                    ),
+                );
+            }
             row(
                 "sends/s",
                 format!("{:.0} written by the senders", self.sends_per_sec),
@@ -262,6 +385,32 @@ impl Report {
                 ),
             );
         }
+        if let Some(c) = &self.community {
+            row(
+                "churn done",
+                format!(
+                    "{} ({} PART+JOIN, {} QUIT+reconnect; {} offered, {} skipped)",
+                    c.churn_done, c.rejoins, c.reconnects, c.churn_scheduled, c.churn_skipped
+                ),
+            );
+            row(
+                "not expected",
+                format!(
+                    "{} arrivals written before the receiver's JOIN completed \
+                     (history replay), not counted",
+                    c.not_expected
+                ),
+            );
+            if c.messages_skipped > 0 {
+                row(
+                    "messages skipped",
+                    format!(
+                        "{} of {} scheduled (every member drawn was away)",
+                        c.messages_skipped, c.messages_scheduled
+                    ),
+                );
+            }
+        }
         if let Some(k) = self.rss_per_connection_kib {
             row("server RSS per connection", format!("{k:.1} KiB"));
         }
@@ -269,10 +418,31 @@ impl Report {
             row(
                 "server CPU",
                 format!(
-                    "{:.2} s measured phase, {:.2} s whole run (pid {})",
+                    "{:.2} s measured phase, {:.2} s setup + measured (pid {})",
                     s.cpu_s, s.cpu_total_s, s.pid
                 ),
             );
+            row(
+                "server CPU until idle",
+                format!(
+                    "{:.2} s = {:.2} s measured + {:.2} s after it ({} after {:.1} s)",
+                    s.cpu_until_idle_s,
+                    s.cpu_s,
+                    s.cpu_after_s,
+                    if s.went_idle {
+                        "went idle"
+                    } else {
+                        "STILL BUSY"
+                    },
+                    s.idle_wait_s
+                ),
+            );
+            if let Some(us) = s.cpu_us_per_delivery {
+                row(
+                    "server CPU per delivery",
+                    format!("{us:.3} us (until idle)"),
+                );
+            }
             row(
                 "server memory",
                 format!(
@@ -284,7 +454,7 @@ impl Report {
         row(
             "natter-bench CPU",
             format!(
-                "{:.2} s measured phase, {:.2} s whole run",
+                "{:.2} s measured phase, {:.2} s whole run (all threads)",
                 self.bench_cpu_measured_s, self.bench_cpu_s
             ),
         );

@@ -83,8 +83,16 @@ impl SeqTracker {
         u32::try_from(self.next).unwrap_or(u32::MAX)
     }
 
+    /// A tracker for a receiver that can only expect messages from `first`
+    /// on (it joined the room after the earlier ones were sent).
+    pub fn starting_at(first: u32) -> SeqTracker {
+        SeqTracker {
+            next: u64::from(first),
+            gaps: Vec::new(),
+        }
+    }
+
     /// Messages below the highest seen that have not arrived (yet).
-    #[cfg(test)]
     pub fn missing(&self) -> u64 {
         self.gaps.iter().map(|g| u64::from(g.end - g.start)).sum()
     }
@@ -140,6 +148,15 @@ mod tests {
         assert_eq!(t.missing(), 0);
         let (_, t) = run(&[0, 9, 4]);
         assert_eq!(t.missing(), 7);
+    }
+
+    #[test]
+    fn a_tracker_that_starts_later_treats_earlier_numbers_as_already_seen() {
+        let mut t = SeqTracker::starting_at(5);
+        assert_eq!(t.record(3), Duplicate);
+        assert_eq!(t.record(5), InOrder);
+        assert_eq!(t.record(7), Ahead);
+        assert_eq!((t.next(), t.missing()), (8, 1));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The few bytes of IRC that natter-bench reads and writes, scanned by hand.
 //!
 //! Owns: splitting a receive buffer into lines in place, classifying a received
-//! line (PING, ERROR, numeric, JOIN, PRIVMSG with a benchmark payload) and
+//! line (PING, ERROR, numeric, JOIN, PART, PRIVMSG with a benchmark payload) and
 //! formatting the benchmark's PRIVMSG payload into a reused buffer.
 //! Must never: allocate on the hot path (PRIVMSG in, PRIVMSG out), build
 //! `Message` values, panic on any bytes a server sends, or do I/O.
@@ -30,6 +30,8 @@ pub enum Line<'a> {
     },
     /// `:nick!user@host JOIN <channel>` (or `JOIN :<channel>`).
     Join { nick: &'a [u8], channel: &'a [u8] },
+    /// `:nick!user@host PART <channel> [:<reason>]`.
+    Part { nick: &'a [u8], channel: &'a [u8] },
     /// Anything else (NOTICE, MODE, a PRIVMSG that is not ours, ...).
     Other,
 }
@@ -113,15 +115,23 @@ pub fn classify(line: &[u8]) -> Line<'_> {
         }
         b"PING" => Line::Ping(params),
         b"ERROR" => Line::Error(params.strip_prefix(b":").unwrap_or(params)),
-        b"JOIN" => {
+        b"JOIN" | b"PART" => {
             let (chan, _) = split_word(params.strip_prefix(b":").unwrap_or(params));
             let nick_end = source
                 .iter()
                 .position(|&b| b == b'!')
                 .unwrap_or(source.len());
-            Line::Join {
-                nick: &source[..nick_end],
-                channel: chan,
+            let nick = &source[..nick_end];
+            if cmd == b"JOIN" {
+                Line::Join {
+                    nick,
+                    channel: chan,
+                }
+            } else {
+                Line::Part {
+                    nick,
+                    channel: chan,
+                }
             }
         }
         [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
@@ -238,6 +248,20 @@ mod tests {
         assert_eq!(
             classify(b":me!u@h JOIN :#bench"),
             Line::Join {
+                nick: b"me",
+                channel: b"#bench"
+            }
+        );
+        assert_eq!(
+            classify(b":me!u@h PART #bench :see you"),
+            Line::Part {
+                nick: b"me",
+                channel: b"#bench"
+            }
+        );
+        assert_eq!(
+            classify(b":me!u@h PART :#bench"),
+            Line::Part {
                 nick: b"me",
                 channel: b"#bench"
             }
