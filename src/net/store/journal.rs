@@ -30,7 +30,7 @@
 
 use crate::core::{HistoryKind, HistoryRecord, Timestamp};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,6 +42,8 @@ pub const JOURNAL_FILES: [&str; 2] = ["history.journal-0", "history.journal-1"];
 const ROTATE_BYTES: u64 = 32 << 20;
 /// Frame header: length and checksum.
 const HEADER: usize = 8;
+/// The fewest bytes a record takes: id, time, kind and five lengths.
+pub const MIN_RECORD_BYTES: usize = 8 + 8 + 1 + 5 * 4;
 /// Marks an absent optional string.
 const NONE: u32 = u32::MAX;
 
@@ -69,6 +71,27 @@ struct JournalFile {
     len: u64,
     /// The highest record id in the file (0: none).
     last_id: u64,
+}
+
+/// Where one append put its frames: bytes `start..end` of a journal file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Which of [`JOURNAL_FILES`].
+    pub file: usize,
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Span {
+    /// How many bytes it covers.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether it covers nothing.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
 }
 
 /// What the journal held when it was opened.
@@ -140,13 +163,15 @@ impl Journal {
         &self.files[self.current].path
     }
 
-    /// Appends `frames` with one `write()`; once this returns `Ok`, their
-    /// records survive the process being killed (and, with `--fsync`, a
-    /// power cut). On failure the file is cut back to its last whole frame.
+    /// Appends `frames` (sealing each) with one `write()`; once this
+    /// returns `Ok`, their records survive the process being killed (and,
+    /// with `--fsync`, a power cut). Returns where they went, `None` when
+    /// there was nothing to write. On failure the file is cut back to its
+    /// last whole frame.
     pub fn append<'a>(
         &mut self,
         frames: impl IntoIterator<Item = &'a mut Frame>,
-    ) -> io::Result<()> {
+    ) -> io::Result<Option<Span>> {
         self.out.clear();
         let mut last_id = None;
         for frame in frames.into_iter().filter(|f| !f.is_empty()) {
@@ -155,7 +180,7 @@ impl Journal {
             last_id = last_id.max(frame.last_id);
         }
         let Some(last_id) = last_id else {
-            return Ok(());
+            return Ok(None);
         };
         if let Some(kind) = self.broken {
             if !self.rotate(0) {
@@ -180,9 +205,14 @@ impl Journal {
             self.broken = Some(e.kind());
             return Err(e);
         }
-        current.len += self.out.len() as u64;
+        let span = Span {
+            file: self.current,
+            start: current.len,
+            end: current.len + self.out.len() as u64,
+        };
+        current.len = span.end;
         current.last_id = current.last_id.max(last_id);
-        Ok(())
+        Ok(Some(span))
     }
 
     /// Moves to the other file, emptied, when the current one holds at
@@ -324,6 +354,89 @@ impl RecordRef<'_> {
             from_account: self.from_account.map(Into::into),
             to_account: self.to_account.map(Into::into),
         }
+    }
+}
+
+/// Sealed frames one after another, as a journal file holds them: what
+/// the indexer reads back and inserts.
+#[derive(Debug, Default)]
+pub struct Frames {
+    bytes: Vec<u8>,
+}
+
+impl Frames {
+    /// `records` as one sealed frame.
+    pub fn of(records: &[HistoryRecord]) -> Frames {
+        Frames::join(vec![Frame::of(records)])
+    }
+
+    /// `frames`, sealed, one after another.
+    pub fn join(frames: Vec<Frame>) -> Frames {
+        let mut bytes = Vec::new();
+        for mut frame in frames.into_iter().filter(|f| !f.is_empty()) {
+            frame.seal();
+            bytes.extend_from_slice(&frame.bytes);
+        }
+        Frames { bytes }
+    }
+
+    /// Whether it holds no frame.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// How many bytes it takes.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Moves `more`'s frames after its own.
+    pub fn append(&mut self, mut more: Frames) {
+        self.bytes.append(&mut more.bytes);
+    }
+
+    /// Every record of every frame, in order, decoded as it goes; stops at
+    /// a frame that is cut short or malformed.
+    pub fn records(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
+        let mut rest = &self.bytes[..];
+        std::iter::from_fn(move || {
+            let (header, tail) = rest.split_first_chunk::<HEADER>()?;
+            let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+            let (payload, tail) = tail.split_at_checked(len)?;
+            rest = tail;
+            Some(Records::new(payload))
+        })
+        .flatten()
+    }
+}
+
+/// Reads back what the journal wrote, for the indexer (its own handles on
+/// the files; the journal thread keeps writing meanwhile).
+pub struct JournalReader {
+    paths: [PathBuf; 2],
+    open: [Option<File>; 2],
+}
+
+impl JournalReader {
+    pub fn new(dir: &Path) -> JournalReader {
+        JournalReader {
+            paths: JOURNAL_FILES.map(|name| dir.join(name)),
+            open: [None, None],
+        }
+    }
+
+    /// Appends the bytes `span` covers to `into`. A file is only emptied
+    /// once SQLite has everything in it, so a span not yet indexed is
+    /// always still there.
+    pub fn read(&mut self, span: Span, into: &mut Frames) -> io::Result<()> {
+        let file = match &mut self.open[span.file] {
+            Some(file) => file,
+            slot => slot.insert(File::open(&self.paths[span.file])?),
+        };
+        file.seek(io::SeekFrom::Start(span.start))?;
+        let from = into.bytes.len();
+        into.bytes.resize(from + span.len() as usize, 0);
+        file.read_exact(&mut into.bytes[from..])
     }
 }
 

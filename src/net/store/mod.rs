@@ -49,7 +49,7 @@ use crate::core::{
 };
 use health::WriteHealth;
 pub use journal::Frame;
-use journal::Journal;
+use journal::{Frames, Journal, Span};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use worker::{Backlog, Index, OwnedChanges, Worker};
+use worker::{Index, IndexQueue, OwnedChanges, Worker};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "history.sqlite3";
@@ -312,7 +312,7 @@ impl Store {
             .collect();
         if !replay.is_empty() {
             worker
-                .write_all(&[Frame::of(&replay)], Default::default())
+                .write_all(&Frames::of(&replay), Default::default())
                 .map_err(|e| classify(&path, e))?;
         }
         let journal = Journal::create(
@@ -332,24 +332,19 @@ impl Store {
             .name("natter-checkpoint".into())
             .spawn(move || checkpointer(checkpoints, stopped))
             .map_err(spawn_failed)?;
-        let backlog = Arc::new(Backlog::default());
-        let (index, index_inbox) = mpsc::channel();
-        let index_backlog = backlog.clone();
+        let queue = Arc::new(IndexQueue::default());
+        let index_queue = queue.clone();
         let index_thread = std::thread::Builder::new()
             .name("natter-store".into())
-            .spawn(move || {
-                worker.run(
-                    index_inbox,
-                    index_backlog,
-                    stop_checkpoints,
-                    checkpoint_thread,
-                )
-            })
+            .spawn(move || worker.run(index_queue, stop_checkpoints, checkpoint_thread))
             .map_err(spawn_failed)?;
         let (requests, inbox) = mpsc::channel();
         let journal_thread = std::thread::Builder::new()
             .name("natter-journal".into())
-            .spawn(move || write_journal(journal, inbox, index, &backlog))
+            .spawn(move || {
+                write_journal(journal, inbox, &queue);
+                queue.close();
+            })
             .map_err(spawn_failed)?;
         Ok((
             Store {
@@ -453,12 +448,7 @@ impl Drop for Store {
 /// the journal at once, finishes the commits that carry only records, and
 /// hands everything to the indexer in order. Ends when every [`Store`]
 /// handle is gone.
-fn write_journal(
-    mut journal: Journal,
-    inbox: mpsc::Receiver<Request>,
-    index: mpsc::Sender<Index>,
-    backlog: &Backlog,
-) {
+fn write_journal(mut journal: Journal, inbox: mpsc::Receiver<Request>, queue: &IndexQueue) {
     let mut health = WriteHealth::default();
     while let Ok(first) = inbox.recv() {
         let mut group = vec![first];
@@ -466,26 +456,46 @@ fn write_journal(
         let count = group.iter().map(|r| r.changes.record_count()).sum();
         let frames = group.iter_mut().flat_map(|r| r.changes.records.iter_mut());
         let written = journal.append(frames);
+        let mut start = match &written {
+            Ok(span) => *span,
+            Err(_) => None,
+        };
         let journaled = written.is_ok();
-        if let Some(report) = health.record(written, count, journal.path(), Instant::now()) {
+        if let Some(report) =
+            health.record(written.map(drop), count, journal.path(), Instant::now())
+        {
             eprintln!("{report}");
         }
-        for Request { changes, done } in group {
-            backlog.add(changes.record_bytes());
-            let sent = if journaled && !changes.has_other_changes() {
-                // Durable now: `done` drops here and the held lines go out.
-                drop(done);
-                changes
-                    .records
-                    .into_iter()
-                    .filter(|frame| !frame.is_empty())
-                    .try_for_each(|frame| index.send(Index::Journaled(frame)))
-            } else {
-                index.send(Index::Now(Box::new(changes), done))
-            };
-            if sent.is_err() {
-                return;
+        for Request { mut changes, done } in group {
+            // Each request's own part of the write, so that the indexer
+            // keeps every change in order with the records around it.
+            let bytes: u64 = changes.records.iter().map(|f| f.byte_len() as u64).sum();
+            let mine = start.map(|span| Span {
+                end: span.start + bytes,
+                ..span
+            });
+            start = start.map(|span| Span {
+                start: span.start + bytes,
+                ..span
+            });
+            let mut items = Vec::with_capacity(2);
+            match mine.filter(|_| journaled) {
+                // Durable now: the indexer reads the records back.
+                Some(span) => {
+                    changes.records.clear();
+                    if !span.is_empty() {
+                        items.push(Index::Journaled(span));
+                    }
+                    if changes.has_other_changes() {
+                        items.push(Index::Now(Box::new(changes), done));
+                    } else {
+                        // The held lines go out.
+                        drop(done);
+                    }
+                }
+                None => items.push(Index::Now(Box::new(changes), done)),
             }
+            queue.push(items);
         }
     }
 }

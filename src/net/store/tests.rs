@@ -361,11 +361,11 @@ fn a_rename_moves_the_rooms_rows_counts_and_read_markers_but_not_earlier_renames
     let (_dir, options) = temp_db("rename");
     let mut w = worker(&options);
     w.write_all(
-        &[Frame::of(&[
+        &Frames::of(&[
             record(1, HistoryKind::Privmsg, "#a", "one"),
             record(2, HistoryKind::Rename, "#a", "#b"),
             record(3, HistoryKind::Privmsg, "#b", "two"),
-        ])],
+        ]),
         Changes {
             markers: &[
                 marker("x", "#b", 5),
@@ -416,7 +416,7 @@ fn private_messages_of_accounts_are_restored_with_their_accounts_and_a_dropped_a
         accounts: &changes,
         ..Changes::default()
     };
-    w.write_all(&[], changes).expect("drop");
+    w.write_all(&Frames::default(), changes).expect("drop");
     let restored = load(&w.db, &options, Timestamp(0)).expect("load");
     let bobs = HistoryRecord {
         from_account: None,
@@ -457,7 +457,7 @@ fn accounts_are_saved_changed_deleted_and_restored_without_any_password() {
         accounts: &changes,
         ..Changes::default()
     };
-    w.write_all(&[], changes).expect("write");
+    w.write_all(&Frames::default(), changes).expect("write");
     let restored = load(&w.db, &options, Timestamp(0)).expect("load");
     assert_eq!(restored.accounts, [changed]);
 }
@@ -491,7 +491,7 @@ fn registered_rooms_are_saved_changed_deleted_and_restored_as_json() {
         rooms: &changes,
         ..Changes::default()
     };
-    w.write_all(&[], changes).expect("write");
+    w.write_all(&Frames::default(), changes).expect("write");
     let restored = load(&w.db, &options, Timestamp(0)).expect("load");
     assert_eq!(restored.rooms, [changed]);
     let state: String =
@@ -551,7 +551,7 @@ fn server_bans_are_saved_replaced_deleted_and_restored_with_their_expiry() {
         bans: &changes,
         ..Changes::default()
     };
-    w.write_all(&[], changes).expect("write");
+    w.write_all(&Frames::default(), changes).expect("write");
     drop(w);
     let w = worker(&options);
     let restored = load(&w.db, &options, Timestamp(0)).expect("load");
@@ -566,7 +566,7 @@ fn read_markers_are_replaced_forgotten_and_restored_least_recently_set_first() {
     let (_dir, options) = temp_db("markers");
     let mut w = worker(&options);
     w.write_all(
-        &[],
+        &Frames::default(),
         Changes {
             markers: &[
                 marker("x", "#a", 10),
@@ -609,14 +609,22 @@ fn a_database_from_a_newer_natter_is_refused_naming_the_file() {
 }
 
 #[test]
-fn the_journal_thread_waits_while_the_indexer_holds_too_much_and_goes_on_once_it_commits() {
-    let backlog = Arc::new(worker::Backlog::default());
-    backlog.add(worker::MAX_BACKLOG_BYTES);
+fn the_journal_thread_waits_while_sqlite_lags_too_far_and_goes_on_once_it_caught_up() {
+    let queue = Arc::new(worker::IndexQueue::default());
+    let span = |start: u64, len: usize| journal::Span {
+        file: 0,
+        start,
+        end: start + len as u64,
+    };
+    queue.push(vec![worker::Index::Journaled(span(
+        0,
+        worker::MAX_BACKLOG_BYTES,
+    ))]);
     let (added, was_added) = mpsc::channel();
     let waiter = {
-        let backlog = backlog.clone();
+        let queue = queue.clone();
         std::thread::spawn(move || {
-            backlog.add(10);
+            queue.push(vec![worker::Index::Journaled(span(1 << 40, 10))]);
             let _ = added.send(());
         })
     };
@@ -624,7 +632,11 @@ fn the_journal_thread_waits_while_the_indexer_holds_too_much_and_goes_on_once_it
         was_added.recv_timeout(Duration::from_millis(200)).is_err(),
         "added past the limit without waiting"
     );
-    backlog.done(worker::MAX_BACKLOG_BYTES);
+    // Taken by the indexer but not yet committed: still too far behind.
+    let batch = queue.take().expect("a full batch is due at once");
+    assert!(was_added.recv_timeout(Duration::from_millis(200)).is_err());
+    drop(batch);
+    queue.indexed();
     was_added
         .recv_timeout(Duration::from_secs(10))
         .expect("still waiting after the indexer committed");

@@ -18,7 +18,7 @@
 //! waiting: the journal thread waits for it beyond that.
 
 use super::health::WriteHealth;
-use super::journal::Frame;
+use super::journal::{self, Frame, Frames, JournalReader, Span};
 use super::{accounts, bans, cutoff, rooms, AccountChange, RoomChange, ServerBanChange};
 use crate::core::{HistoryKind, MarkerChange};
 use crate::proto::casefold;
@@ -40,27 +40,63 @@ const PRUNE_CHUNK: usize = 5000;
 /// is done in the pause after it, and each SQLite page is written to the
 /// WAL once for many rows. A longer burst pays for its indexing as it goes.
 pub(super) const INDEX_BATCH_BYTES: usize = 64 << 20;
+/// Journaled records read back and committed per transaction.
+const INDEX_CHUNK_BYTES: usize = 16 << 20;
 /// A pause in the stream this long commits what is waiting.
 const INDEX_IDLE: Duration = Duration::from_millis(50);
 /// Records never wait longer than this for SQLite.
 const INDEX_MAX_DELAY: Duration = Duration::from_secs(10);
-/// Bytes of encoded records handed to the indexer and not yet committed,
-/// past which the journal thread waits: what bounds the memory a flood can
-/// make it hold.
-pub(super) const MAX_BACKLOG_BYTES: usize = 2 * INDEX_BATCH_BYTES;
+/// Bytes of journaled records not yet in SQLite past which the journal
+/// thread waits: what bounds how far the journal can grow ahead of SQLite
+/// (they are on disk, not in memory: the indexer reads them back).
+pub(super) const MAX_BACKLOG_BYTES: usize = 4 * INDEX_BATCH_BYTES;
 
 /// What the journal thread hands the indexer, in journal order.
 pub(super) enum Index {
-    /// Records already durable in the journal.
-    Journaled(Frame),
+    /// Records now durable in the journal, where it wrote them.
+    Journaled(Span),
     /// A commit that finishes only once SQLite has it.
     Now(Box<OwnedChanges>, async_channel::Sender<()>),
+}
+
+/// What the indexer has been handed since its last commit.
+#[derive(Default)]
+pub(super) struct Batch {
+    /// Where the journal wrote the records, in order.
+    spans: Vec<Span>,
+    /// Records the journal could not write, and the other changes.
+    now: OwnedChanges,
+    /// The commits waiting for this one.
+    waiting: Vec<async_channel::Sender<()>>,
+    /// Bytes of records in it (journaled or not).
+    bytes: usize,
+}
+
+impl Batch {
+    fn add(&mut self, item: Index) {
+        match item {
+            Index::Journaled(span) => {
+                self.bytes += span.len() as usize;
+                self.spans.push(span);
+            }
+            Index::Now(changes, done) => {
+                self.bytes += changes.record_bytes();
+                self.now.append(*changes);
+                self.waiting.push(done);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.spans.is_empty() && self.now.is_empty() && self.waiting.is_empty()
+    }
 }
 
 /// Records and other changes to commit together, owned.
 #[derive(Debug, Default)]
 pub(super) struct OwnedChanges {
-    /// The records, each group as the core task encoded it.
+    /// The records, each group as the core task encoded it (only those the
+    /// journal could not write reach the indexer this way).
     pub records: Vec<Frame>,
     pub markers: Vec<MarkerChange>,
     pub accounts: Vec<AccountChange>,
@@ -109,28 +145,105 @@ impl OwnedChanges {
     }
 }
 
-/// How many bytes of records the indexer has been handed and not yet
-/// committed.
-#[derive(Debug, Default)]
-pub(super) struct Backlog {
-    bytes: Mutex<usize>,
+/// What the journal thread hands the indexer: a [`Batch`] it adds to and
+/// the indexer takes whole. The journal thread wakes the indexer only when
+/// it must act at once (someone waits for a commit, or a batch is full);
+/// otherwise the indexer looks every [`INDEX_IDLE`], so a stream of
+/// records costs no thread wake-up per record group.
+#[derive(Default)]
+pub(super) struct IndexQueue {
+    state: Mutex<QueueState>,
+    /// Tells the indexer to look now.
+    urgent: Condvar,
+    /// Tells a waiting journal thread the backlog shrank.
     shrunk: Condvar,
 }
 
-impl Backlog {
-    /// Waits until less than [`MAX_BACKLOG_BYTES`] wait, then counts `n` more.
-    pub(super) fn add(&self, n: usize) {
-        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        while *bytes >= MAX_BACKLOG_BYTES {
-            bytes = self.shrunk.wait(bytes).unwrap_or_else(|e| e.into_inner());
+#[derive(Default)]
+struct QueueState {
+    batch: Batch,
+    /// When the batch got its first and its latest item.
+    oldest: Option<Instant>,
+    latest: Option<Instant>,
+    /// Bytes of records the indexer took and has not committed yet.
+    indexing: usize,
+    /// The journal thread is gone: index what is left and stop.
+    closed: bool,
+}
+
+impl IndexQueue {
+    /// Adds `items` in order, first waiting while more than
+    /// [`MAX_BACKLOG_BYTES`] of records are not yet in SQLite.
+    pub(super) fn push(&self, items: Vec<Index>) {
+        let mut state = self.lock();
+        while state.batch.bytes + state.indexing >= MAX_BACKLOG_BYTES {
+            state = self.shrunk.wait(state).unwrap_or_else(|e| e.into_inner());
         }
-        *bytes += n;
+        let now = Instant::now();
+        state.oldest.get_or_insert(now);
+        state.latest = Some(now);
+        for item in items {
+            state.batch.add(item);
+        }
+        if !state.batch.waiting.is_empty() || state.batch.bytes >= INDEX_BATCH_BYTES {
+            self.urgent.notify_one();
+        }
     }
 
-    pub(super) fn done(&self, n: usize) {
-        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        *bytes = bytes.saturating_sub(n);
+    /// No more items will come.
+    pub(super) fn close(&self) {
+        self.lock().closed = true;
+        self.urgent.notify_one();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until the batch is due and takes it; `None` once closed and
+    /// empty, or when it is time to prune (after [`PRUNE_EVERY`] with
+    /// nothing to do).
+    pub(super) fn take(&self) -> Option<Batch> {
+        let mut state = self.lock();
+        loop {
+            let due = state.closed
+                || !state.batch.waiting.is_empty()
+                || state.batch.bytes >= INDEX_BATCH_BYTES
+                || state.latest.is_some_and(|t| t.elapsed() >= INDEX_IDLE)
+                || state.oldest.is_some_and(|t| t.elapsed() >= INDEX_MAX_DELAY);
+            if due && !state.batch.is_empty() {
+                state.oldest = None;
+                state.latest = None;
+                state.indexing = state.batch.bytes;
+                return Some(std::mem::take(&mut state.batch));
+            }
+            if state.closed {
+                return None;
+            }
+            let wait = if state.batch.is_empty() {
+                PRUNE_EVERY
+            } else {
+                INDEX_IDLE
+            };
+            let (next, timeout) = self
+                .urgent
+                .wait_timeout(state, wait)
+                .unwrap_or_else(|e| e.into_inner());
+            state = next;
+            if timeout.timed_out() && state.batch.is_empty() {
+                return Some(Batch::default());
+            }
+        }
+    }
+
+    /// The batch taken last is in SQLite (or its failure reported).
+    pub(super) fn indexed(&self) {
+        self.lock().indexing = 0;
         self.shrunk.notify_all();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 }
 
@@ -147,6 +260,8 @@ pub(super) struct Worker {
     /// The highest record id committed, shared with the journal (which may
     /// empty a file once everything in it is here).
     pub(super) indexed_through: Arc<AtomicU64>,
+    /// Reads back the records the journal wrote.
+    journal: JournalReader,
     health: WriteHealth,
 }
 
@@ -178,6 +293,7 @@ impl Worker {
             last_prune: None,
             messages,
             indexed_through: Arc::new(AtomicU64::new(indexed_through)),
+            journal: JournalReader::new(&options.data_dir),
             health: WriteHealth::default(),
         })
     }
@@ -186,68 +302,26 @@ impl Worker {
     /// checkpointer and leaves the WAL checkpointed and truncated.
     pub(super) fn run(
         mut self,
-        inbox: mpsc::Receiver<Index>,
-        backlog: Arc<Backlog>,
+        queue: Arc<IndexQueue>,
         stop_checkpoints: mpsc::Sender<()>,
         checkpoint_thread: JoinHandle<()>,
     ) {
-        self.serve(inbox, &backlog);
+        self.serve(&queue);
         drop(stop_checkpoints);
         let _ = checkpoint_thread.join();
         self.shrink_wal();
     }
 
-    fn serve(&mut self, inbox: mpsc::Receiver<Index>, backlog: &Backlog) {
-        let mut pending = OwnedChanges::default();
-        let mut waiting: Vec<async_channel::Sender<()>> = Vec::new();
-        let mut oldest: Option<Instant> = None;
-        let mut waiting_bytes = 0;
+    fn serve(&mut self, queue: &IndexQueue) {
         loop {
-            let wait = if pending.is_empty() {
-                PRUNE_EVERY
-            } else {
-                INDEX_IDLE
-            };
-            let (paused, gone) = match inbox.recv_timeout(wait) {
-                Ok(item) => {
-                    let mut item = Some(item);
-                    while let Some(next) = item.take() {
-                        match next {
-                            Index::Journaled(frame) => {
-                                waiting_bytes += frame.byte_len();
-                                pending.records.push(frame);
-                            }
-                            Index::Now(changes, done) => {
-                                waiting_bytes += changes.record_bytes();
-                                pending.append(*changes);
-                                waiting.push(done);
-                            }
-                        }
-                        oldest.get_or_insert_with(Instant::now);
-                        if waiting.is_empty() && waiting_bytes < INDEX_BATCH_BYTES {
-                            item = inbox.try_recv().ok();
-                        }
-                    }
-                    (false, false)
+            match queue.take() {
+                Some(batch) if !batch.is_empty() => {
+                    self.index(batch);
+                    queue.indexed();
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => (true, false),
-                Err(mpsc::RecvTimeoutError::Disconnected) => (true, true),
-            };
-            let due = paused
-                || !waiting.is_empty()
-                || waiting_bytes >= INDEX_BATCH_BYTES
-                || oldest.is_some_and(|t| t.elapsed() >= INDEX_MAX_DELAY);
-            if due && !pending.is_empty() {
-                let batch = std::mem::take(&mut pending);
-                self.commit(&batch);
-                backlog.done(waiting_bytes);
-                waiting_bytes = 0;
-                // Closing each channel tells its `Commit` it is done.
-                waiting.clear();
-                oldest = None;
-            }
-            if gone {
-                return;
+                Some(_) => {}
+                None if queue.is_closed() => return,
+                None => {}
             }
             if self.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 self.last_prune = Some(Instant::now());
@@ -261,19 +335,56 @@ impl Worker {
         }
     }
 
-    /// Commits `batch` in one transaction (retried once after truncating
-    /// the WAL), reporting failures through [`WriteHealth`].
-    pub(super) fn commit(&mut self, batch: &OwnedChanges) {
-        let changes = batch.borrowed();
-        let outcome = self.write_all(&batch.records, changes).or_else(|_| {
+    /// Commits `batch`: the journaled records read back from the journal
+    /// [`INDEX_CHUNK_BYTES`] at a time, one transaction each, the last one
+    /// with the records and changes that came in memory; then finishes the
+    /// commits waiting for it.
+    fn index(&mut self, batch: Batch) {
+        let Batch {
+            spans,
+            mut now,
+            waiting,
+            bytes: _,
+        } = batch;
+        let mut chunk = Frames::default();
+        for span in spans {
+            if let Err(e) = self.journal.read(span, &mut chunk) {
+                self.report(Err::<(), _>(e), 0);
+            }
+            if chunk.byte_len() >= INDEX_CHUNK_BYTES {
+                self.commit(&chunk, Changes::default());
+                chunk = Frames::default();
+            }
+        }
+        chunk.append(Frames::join(std::mem::take(&mut now.records)));
+        if !chunk.is_empty() || now.has_other_changes() {
+            self.commit(&chunk, now.borrowed());
+        }
+        // Closing each channel tells its `Commit` it is done.
+        drop(waiting);
+    }
+
+    /// Commits `frames` and `changes` in one transaction (retried once
+    /// after truncating the WAL), reporting failures through [`WriteHealth`].
+    pub(super) fn commit(&mut self, frames: &Frames, changes: Changes) {
+        let outcome = self.write_all(frames, changes).or_else(|_| {
             // A full disk or a file-size limit often leaves room once the
             // WAL is checkpointed and truncated: try once more.
             self.shrink_wal();
-            self.write_all(&batch.records, changes)
+            self.write_all(frames, changes)
         });
-        if let Some(report) =
-            self.health
-                .record(outcome, batch.record_count(), &self.path, Instant::now())
+        let records = if outcome.is_ok() {
+            0
+        } else {
+            frames.records().count()
+        };
+        self.report(outcome, records);
+    }
+
+    fn report<E: std::fmt::Display>(&mut self, outcome: Result<(), E>, records: usize) {
+        if let Some(report) = self
+            .health
+            .record(outcome, records, &self.path, Instant::now())
         {
             eprintln!("{report}");
         }
@@ -281,7 +392,7 @@ impl Worker {
 
     #[cfg(test)]
     pub(super) fn write(&mut self, records: &[crate::core::HistoryRecord]) -> rusqlite::Result<()> {
-        self.write_all(&[Frame::of(records)], Changes::default())
+        self.write_all(&Frames::of(records), Changes::default())
     }
 
     /// Stores `records` and then the other `changes` in one transaction. A
@@ -294,7 +405,7 @@ impl Worker {
     /// were in (more than `--history-max-messages` newer ones of the room
     /// are in the same batch) are never inserted. `meta.indexed_through`
     /// covers every record of the batch all the same.
-    pub(super) fn write_all(&mut self, frames: &[Frame], changes: Changes) -> rusqlite::Result<()> {
+    pub(super) fn write_all(&mut self, frames: &Frames, changes: Changes) -> rusqlite::Result<()> {
         let Changes {
             markers,
             accounts,
@@ -305,6 +416,7 @@ impl Worker {
         // only once the transaction has committed.
         let mut counts: Vec<Count> = Vec::new();
         let mut outdated = self.outdated_at_once(frames);
+        let mut last = None;
         let tx = self.db.transaction()?;
         {
             let mut insert = tx.prepare_cached(
@@ -313,7 +425,8 @@ impl Worker {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut last_room: Option<(&str, String)> = None;
-            for r in frames.iter().flat_map(Frame::records) {
+            for r in frames.records() {
+                last = last.max(Some(r.id));
                 if !gets_a_row(r.kind) {
                     continue;
                 }
@@ -372,7 +485,6 @@ impl Worker {
         if !bans.is_empty() {
             bans::save_server_bans(&tx, bans)?;
         }
-        let last = frames.iter().filter_map(Frame::last_id).max();
         if let Some(last) = last {
             tx.prepare_cached(
                 "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'indexed_through'",
@@ -405,17 +517,20 @@ impl Worker {
     /// `records`, how many of its oldest ones there count retention would
     /// delete right away. None when the batch renames a room (rows then
     /// change rooms mid-batch).
-    fn outdated_at_once(&self, frames: &[Frame]) -> BTreeMap<String, usize> {
+    fn outdated_at_once(&self, frames: &Frames) -> BTreeMap<String, usize> {
         let mut outdated = BTreeMap::new();
-        let records = || frames.iter().flat_map(Frame::records);
-        if frames.iter().map(Frame::len).sum::<usize>() <= self.max_messages
-            || records().any(|r| r.kind == HistoryKind::Rename)
-        {
+        // Too few bytes for more messages than retention keeps.
+        if frames.byte_len() / journal::MIN_RECORD_BYTES <= self.max_messages {
             return outdated;
         }
         let mut per_room: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in records().filter(|r| r.kind.is_replayed()) {
-            *per_room.entry(r.target).or_default() += 1;
+        for r in frames.records() {
+            if r.kind == HistoryKind::Rename {
+                return outdated;
+            }
+            if r.kind.is_replayed() {
+                *per_room.entry(r.target).or_default() += 1;
+            }
         }
         for (room, n) in per_room {
             if n > self.max_messages {
