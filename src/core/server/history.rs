@@ -5,12 +5,12 @@
 //! Must never hand anyone history of a room they are not in, nor private
 //! messages of any account but the one the connection is logged in to.
 
-use super::output::{tagged, truncate, StandardReply};
+use super::output::{share_line, truncate, write_tags, StandardReply, Tags};
 use super::Server;
-use crate::core::action::{Action, OutLine};
+use crate::core::action::Action;
 use crate::core::event::{ConnId, Now, Timestamp};
 use crate::core::history::{server_time, HistoryKind, HistoryRecord, Selector};
-use crate::proto::{casefold, Message, MAX_LINE};
+use crate::proto::{casefold, write_message, Message, MAX_LINE};
 use std::sync::Arc;
 
 impl Server {
@@ -198,8 +198,10 @@ impl Server {
             } else {
                 room
             };
-            let m = Message::new(r.command(), [target, &text]).with_source(r.source.to_string());
-            let line: OutLine = Arc::from(tagged(&m, caps, Some(r), batch.as_deref()));
+            let line = share_line(&mut self.scratch, |out| {
+                write_tags(out, caps, Some(r), batch.as_deref(), Tags::default());
+                write_message(out, Some(&r.source), r.command(), [target, text.as_str()]);
+            });
             self.emit(Action::Send { to: conn, line });
         }
         if let Some(id) = &batch {

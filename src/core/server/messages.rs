@@ -304,7 +304,7 @@ impl Server {
         } else {
             self.unstored_record(kind, &room_name, &source, &text, d.now)
         };
-        self.broadcast_relayed(to, line, &record, d.tags, d.account);
+        self.broadcast_relayed(to, |out| line.write_to(out), &record, d.tags, d.account);
         if !stored {
             return;
         }
@@ -354,12 +354,24 @@ impl Server {
         let text = line.param(1);
         if d.kind == Kind::Tagmsg {
             let record = self.unstored_record(HistoryKind::Private, &to_nick, &source, "", d.now);
-            self.broadcast_relayed(recipients, line, &record, d.tags, d.account);
+            self.broadcast_relayed(
+                recipients,
+                |out| line.write_to(out),
+                &record,
+                d.tags,
+                d.account,
+            );
             return;
         }
         let accounts = (from_account.as_deref(), to_account.as_deref());
         let record = self.record_private(&to_nick, &source, text, accounts, d.now);
-        self.broadcast_relayed(recipients, line, &record, d.tags, d.account);
+        self.broadcast_relayed(
+            recipients,
+            |out| line.write_to(out),
+            &record,
+            d.tags,
+            d.account,
+        );
         self.remember_private(d.conn, &record, to);
         let text = self.config.log_private_text.then(|| text.to_string());
         self.log(

@@ -169,6 +169,9 @@ pub struct Server {
     /// How many SCRAM nonces were made from it.
     nonces: u64,
     outbox: VecDeque<Action>,
+    /// Where outgoing lines are serialized before they are shared
+    /// (`output::share_line`): reused, so a line costs one allocation.
+    scratch: String,
 }
 
 impl Server {
@@ -201,6 +204,7 @@ impl Server {
             secret: [0; 32],
             nonces: 0,
             outbox: VecDeque::new(),
+            scratch: String::new(),
         }
     }
 
