@@ -350,12 +350,15 @@ impl Connection {
 
     /// `nick!user@host`, the source of this client's messages.
     pub fn source(&self) -> String {
-        format!(
-            "{}!{}@{}",
+        // One allocation of the exact size (`format!` grows its String).
+        [
             self.nick_or_star(),
+            "!",
             self.user.as_deref().unwrap_or("unknown"),
-            self.host
-        )
+            "@",
+            &self.host,
+        ]
+        .concat()
     }
 }
 

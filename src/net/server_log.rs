@@ -206,7 +206,7 @@ mod tests {
             entry: LogEntry::Message {
                 nick: "John".into(),
                 room: None,
-                text: format!("Hello everyone! {i}"),
+                text: format!("Hello everyone! {i}").into(),
             },
         }
     }

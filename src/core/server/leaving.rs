@@ -85,7 +85,13 @@ impl Server {
         let mut last = None;
         for folded in &c.rooms {
             if let Some(name) = self.rooms.get(folded).map(|r| r.name().to_string()) {
-                last = Some(self.record(HistoryKind::Quit, &name, &source, shown, now));
+                last = Some(self.record(
+                    HistoryKind::Quit,
+                    name.as_str(),
+                    source.as_str(),
+                    shown,
+                    now,
+                ));
             }
         }
         let m = Message::new("QUIT", [shown]).with_source(source);

@@ -89,6 +89,7 @@ use super::registered_rooms::RoomRegistry;
 use super::room::Room;
 use crate::proto::casefold;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// The version string shown in 002 and 004.
 pub const VERSION: &str = concat!("natter-", env!("CARGO_PKG_VERSION"));
@@ -322,11 +323,11 @@ impl Server {
     }
 
     /// The room name as logged: `None` for the default room.
-    fn log_room(&self, folded: &str) -> Option<String> {
+    fn log_room(&self, folded: &str) -> Option<Arc<str>> {
         if self.default_room_folded == folded {
             None
         } else {
-            self.rooms.get(folded).map(|r| r.name().to_string())
+            self.rooms.get(folded).map(Room::shared_name)
         }
     }
 }

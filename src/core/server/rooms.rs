@@ -118,7 +118,13 @@ impl Server {
                 .get(m)
                 .is_some_and(|c| c.caps.extended_join)
         });
-        let record = self.record(HistoryKind::Join, &room_name, &source, "", now);
+        let record = self.record(
+            HistoryKind::Join,
+            room_name.as_str(),
+            source.as_str(),
+            "",
+            now,
+        );
         let m = Message::new("JOIN", [room_name.as_str()]).with_source(source.clone());
         self.broadcast_tagged(plain, &m, &record);
         let m = Message::new("JOIN", [room_name.clone(), account, realname]).with_source(source);
@@ -183,7 +189,13 @@ impl Server {
         );
         let room_name = room.name().to_string();
         let text = reason.clone().unwrap_or_default();
-        let record = self.record(HistoryKind::Part, &room_name, &source, &text, now);
+        let record = self.record(
+            HistoryKind::Part,
+            room_name.as_str(),
+            source.as_str(),
+            text.as_str(),
+            now,
+        );
         let m = Message::new("PART", params).with_source(source);
         self.broadcast_tagged(members, &m, &record);
         let log_room = self.log_room(folded);
@@ -360,7 +372,13 @@ impl Server {
         let room_name = room.name().to_string();
         let members: Vec<ConnId> = room.members().collect();
         self.room_changed(&folded);
-        let record = self.record(HistoryKind::Topic, &room_name, &source, &text, now);
+        let record = self.record(
+            HistoryKind::Topic,
+            room_name.as_str(),
+            source.as_str(),
+            text.as_str(),
+            now,
+        );
         let m = Message::new("TOPIC", [room_name.as_str(), text.as_str()]).with_source(source);
         self.broadcast_tagged(members, &m, &record);
         let room = self.log_room(&folded);
@@ -463,7 +481,13 @@ impl Server {
         let overhead = source.len() + room_name.len() + victim_nick.len() + 12;
         let comment = truncate(comment, MAX_LINE.saturating_sub(overhead)).to_string();
         let text = format!("{victim_nick} {comment}");
-        let record = self.record(HistoryKind::Kick, &room_name, source, &text, now);
+        let record = self.record(
+            HistoryKind::Kick,
+            room_name.as_str(),
+            source,
+            text.as_str(),
+            now,
+        );
         let m = Message::new("KICK", [room_name.as_str(), &victim_nick, &comment])
             .with_source(source.to_string());
         self.broadcast_tagged(members, &m, &record);
