@@ -125,15 +125,9 @@ impl Server {
         let Some(c) = self.connections.get(&conn) else {
             return;
         };
-        let last = params.len().saturating_sub(1);
-        let params = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| if i < last { token(p) } else { p });
-        let all = std::iter::once(c.nick_or_star()).chain(params);
-        let server = Some(self.config.server_name.as_str());
+        let (server, nick) = (&self.config.server_name, c.nick_or_star());
         let line = share_line(&mut self.scratch, |out| {
-            write_message(out, server, numeric, all)
+            write_reply(out, server, nick, numeric, params)
         });
         self.emit(Action::Send { to: conn, line });
     }
@@ -225,6 +219,31 @@ impl StandardReply {
             StandardReply::Warn => "WARN",
         }
     }
+}
+
+/// Writes the numeric reply [`Server::reply`] sends to `nick` into `out`.
+pub(super) fn write_reply(
+    out: &mut String,
+    server: &str,
+    nick: &str,
+    numeric: &str,
+    params: &[impl AsRef<str>],
+) {
+    let last = params.len().saturating_sub(1);
+    let params = params.iter().enumerate().map(|(i, p)| {
+        let p = p.as_ref();
+        if i < last {
+            token(p)
+        } else {
+            p
+        }
+    });
+    write_message(
+        out,
+        Some(server),
+        numeric,
+        std::iter::once(nick).chain(params),
+    );
 }
 
 /// Tags a relayed message carries beyond the server's own.
