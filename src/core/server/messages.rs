@@ -197,7 +197,7 @@ impl Server {
             // Typing notifications are not speaking: idle time stays.
             c.last_spoke = now.mono;
         }
-        let source: Arc<str> = c.source().into();
+        let source = c.shared_source();
         let tags = relayed_tags(msg, c.caps.message_tags, c.modes.bot);
         let account = c.account.clone();
         let delivery = Delivery {

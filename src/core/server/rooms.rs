@@ -17,7 +17,6 @@ use crate::proto::{
     NICKLEN, TOPICLEN,
 };
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 impl Server {
     /// Everyone sharing at least one room with `conn`, once each, without `conn`.
@@ -79,7 +78,7 @@ impl Server {
             );
             return;
         }
-        let source = c.source();
+        let source = c.shared_source();
         // A registered room that does not exist now is created with its
         // saved topic, modes and lists, which apply to this very join.
         let restored = self.registered_room_to_create(&folded, now);
@@ -123,7 +122,6 @@ impl Server {
                 _ => plain.push(m),
             }
         }
-        let source: Arc<str> = source.into();
         let record = self.record(
             HistoryKind::Join,
             room_name.clone(),
@@ -184,7 +182,7 @@ impl Server {
             return;
         };
         c.rooms.remove(folded);
-        let source: Arc<str> = c.source().into();
+        let source = c.shared_source();
         let nick = c.nick_or_star().to_string();
         let Some(room) = self.rooms.get(folded) else {
             return;
