@@ -163,6 +163,12 @@ impl fmt::Display for Escaped<'_> {
         // Write runs of ordinary text whole; only control characters are
         // written one by one (this runs for every logged chat line).
         let text = self.0;
+        // Control characters are C0 and DEL bytes, or C1 (U+0080–U+009F,
+        // which UTF-8 starts with 0xC2): without those bytes, nothing is
+        // escaped.
+        if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+            return f.write_str(text);
+        }
         let mut start = 0;
         for (i, c) in text.char_indices() {
             if c.is_control() {
@@ -444,5 +450,14 @@ mod tests {
             text,
             "[Eve]: hi\\x0a[2023-11-09 12:00:00] Client Bob disconnected\\x1b[31m"
         );
+    }
+
+    #[test]
+    fn del_and_c1_controls_are_escaped_and_other_text_is_written_whole() {
+        let escaped = |text: &str| Escaped(text).to_string();
+        assert_eq!(escaped("a\x7fb\u{85}c\u{9f}"), "a\\x7fb\\x85c\\x9f");
+        // U+00A0 and £ start with the same byte as C1 controls; é and 中 do not.
+        assert_eq!(escaped("\u{a0}£ é 中"), "\u{a0}£ é 中");
+        assert_eq!(escaped("plain words"), "plain words");
     }
 }
