@@ -43,7 +43,7 @@ impl Server {
 
     /// Gives `kind` the next message id and server time `now`, and asks the
     /// shell to store it. Call before emitting any line that carries it.
-    /// (Strings the caller already shares, such as [`Room::shared_name`],
+    /// (Strings the caller already shares, such as [`crate::core::Room::shared_name`],
     /// are kept without a copy.)
     pub(super) fn record(
         &mut self,
