@@ -117,7 +117,7 @@ pub fn is_valid_account_name(name: &str) -> bool {
 /// Whether `name` is one of the built-in services (`NickServ`, `ChanServ`),
 /// which nobody can take as a nick or an account.
 pub fn is_service_name(name: &str) -> bool {
-    matches!(casefold(name).as_str(), "nickserv" | "chanserv")
+    name.eq_ignore_ascii_case("nickserv") || name.eq_ignore_ascii_case("chanserv")
 }
 
 /// A SHA-256 certificate fingerprint as stored: 64 lowercase hex digits,

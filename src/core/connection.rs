@@ -6,6 +6,7 @@
 
 use super::event::{ConnId, Instant, Now, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// The capabilities a client enabled with `CAP REQ`. The tag-shaping ones
 /// (`message_tags`, `server_time`, `batch`) decide how a line is serialized:
@@ -164,6 +165,9 @@ pub struct Connection {
     /// [`MAX_SENT_PRIVATE`]: what it may still delete (REDACT). The core
     /// keeps no private history to look them up in.
     pub sent_private: VecDeque<SentPrivate>,
+    /// The last [`Connection::shared_source`], reused while it still spells
+    /// this connection's `nick!user@host`.
+    source_cache: Option<Arc<str>>,
 }
 
 /// A SASL exchange: the mechanism chosen and what was gathered so far.
@@ -319,6 +323,7 @@ impl Connection {
             nick_deadline: None,
             monitoring: BTreeMap::new(),
             sent_private: VecDeque::new(),
+            source_cache: None,
         }
     }
 
@@ -350,12 +355,56 @@ impl Connection {
 
     /// `nick!user@host`, the source of this client's messages.
     pub fn source(&self) -> String {
-        format!(
-            "{}!{}@{}",
+        // One allocation of the exact size (`format!` grows its String).
+        self.source_parts().concat()
+    }
+
+    /// [`Connection::source`], shared: made again only when the nick or
+    /// username changed since it was last made, so a client that talks
+    /// costs no allocation for it per message.
+    ///
+    /// ```
+    /// use natter::core::{Connection, Now};
+    /// let mut c = Connection::new("127.0.0.1:5000", Now::default(), false);
+    /// c.nick = Some("alice".into());
+    /// c.user = Some("a".into());
+    /// let first = c.shared_source();
+    /// assert_eq!(&*first, "alice!a@127.0.0.1");
+    /// assert!(std::sync::Arc::ptr_eq(&first, &c.shared_source()), "made once");
+    /// c.nick = Some("bob".into());
+    /// assert_eq!(&*c.shared_source(), "bob!a@127.0.0.1");
+    /// ```
+    pub fn shared_source(&mut self) -> Arc<str> {
+        match &self.source_cache {
+            Some(cached) if self.is_source(cached) => cached.clone(),
+            _ => {
+                let source: Arc<str> = self.source().into();
+                self.source_cache = Some(source.clone());
+                source
+            }
+        }
+    }
+
+    fn source_parts(&self) -> [&str; 5] {
+        [
             self.nick_or_star(),
+            "!",
             self.user.as_deref().unwrap_or("unknown"),
-            self.host
-        )
+            "@",
+            &self.host,
+        ]
+    }
+
+    /// Whether `s` spells this connection's source as it is now.
+    fn is_source(&self, s: &str) -> bool {
+        let mut rest = s;
+        for part in self.source_parts() {
+            match rest.strip_prefix(part) {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        rest.is_empty()
     }
 }
 

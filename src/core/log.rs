@@ -14,6 +14,7 @@
 
 use super::event::Timestamp;
 use std::fmt;
+use std::sync::Arc;
 
 /// One line of `server.log`: when, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +25,8 @@ pub struct LogRecord {
     pub entry: LogEntry,
 }
 
-/// What happened. `room` is `None` for the default room.
+/// What happened. `room` is `None` for the default room; room names are
+/// the rooms' own, shared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogEntry {
     /// A client finished registering as `nick`.
@@ -41,41 +43,47 @@ pub enum LogEntry {
     /// it (a connection limit); `reason` is what the client was told.
     Refused { peer: String, reason: String },
     /// `nick` joined a room.
-    Joined { nick: String, room: Option<String> },
+    Joined {
+        nick: String,
+        room: Option<Arc<str>>,
+    },
     /// `nick` left a room (PART, QUIT or a dropped connection): the seed's
     /// line, exactly.
-    Left { nick: String, room: Option<String> },
+    Left {
+        nick: String,
+        room: Option<Arc<str>>,
+    },
     /// The reason `nick` gave when leaving a room by PART; written just
     /// after [`LogEntry::Left`].
     PartReason {
         nick: String,
-        room: Option<String>,
+        room: Option<Arc<str>>,
         reason: String,
     },
     /// An operator (`nick`) removed `victim` from a room.
     Kick {
         nick: String,
-        room: Option<String>,
+        room: Option<Arc<str>>,
         victim: String,
         reason: String,
     },
     /// An operator (`nick`) changed a room's modes (`+o-v alice bob`).
     Mode {
         nick: String,
-        room: Option<String>,
+        room: Option<Arc<str>>,
         modes: String,
     },
-    /// A PRIVMSG to a room.
+    /// A PRIVMSG to a room (`text` shared with its history record).
     Message {
         nick: String,
-        room: Option<String>,
-        text: String,
+        room: Option<Arc<str>>,
+        text: Arc<str>,
     },
-    /// A NOTICE to a room.
+    /// A NOTICE to a room (`text` shared with its history record).
     Notice {
         nick: String,
-        room: Option<String>,
-        text: String,
+        room: Option<Arc<str>>,
+        text: Arc<str>,
     },
     /// A private message; `text` only when the server is configured to log it.
     Private {
@@ -88,14 +96,14 @@ pub enum LogEntry {
     /// A topic change.
     Topic {
         nick: String,
-        room: Option<String>,
+        room: Option<Arc<str>>,
         topic: String,
     },
     /// `nick` deleted a message `author` had sent to a room (REDACT);
     /// `reason` may be empty. The message's own line stays in the log.
     Redact {
         nick: String,
-        room: Option<String>,
+        room: Option<Arc<str>>,
         author: String,
         reason: String,
     },
@@ -103,7 +111,7 @@ pub enum LogEntry {
     /// `reason` may be empty.
     Rename {
         nick: String,
-        room: Option<String>,
+        room: Option<Arc<str>>,
         new: String,
         reason: String,
     },
@@ -155,6 +163,12 @@ impl fmt::Display for Escaped<'_> {
         // Write runs of ordinary text whole; only control characters are
         // written one by one (this runs for every logged chat line).
         let text = self.0;
+        // Control characters are C0 and DEL bytes, or C1 (U+0080–U+009F,
+        // which UTF-8 starts with 0xC2): without those bytes, nothing is
+        // escaped.
+        if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+            return f.write_str(text);
+        }
         let mut start = 0;
         for (i, c) in text.char_indices() {
             if c.is_control() {
@@ -167,7 +181,7 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
-struct RoomPrefix<'a>(&'a Option<String>);
+struct RoomPrefix<'a>(&'a Option<Arc<str>>);
 
 impl fmt::Display for RoomPrefix<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -436,5 +450,14 @@ mod tests {
             text,
             "[Eve]: hi\\x0a[2023-11-09 12:00:00] Client Bob disconnected\\x1b[31m"
         );
+    }
+
+    #[test]
+    fn del_and_c1_controls_are_escaped_and_other_text_is_written_whole() {
+        let escaped = |text: &str| Escaped(text).to_string();
+        assert_eq!(escaped("a\x7fb\u{85}c\u{9f}"), "a\\x7fb\\x85c\\x9f");
+        // U+00A0 and £ start with the same byte as C1 controls; é and 中 do not.
+        assert_eq!(escaped("\u{a0}£ é 中"), "\u{a0}£ é 中");
+        assert_eq!(escaped("plain words"), "plain words");
     }
 }

@@ -10,7 +10,7 @@
 
 use super::event::Timestamp;
 use super::room::{ListEntry, Room, RoomModes, Topic};
-use crate::proto::{casefold, ChannelMode};
+use crate::proto::{casefold, casefold_cow, ChannelMode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -218,12 +218,12 @@ pub struct RoomRegistry {
 impl RoomRegistry {
     /// The registration of the room called `name` (any case).
     pub fn get(&self, name: &str) -> Option<&RegisteredRoom> {
-        self.rooms.get(&casefold(name))
+        self.rooms.get(casefold_cow(name).as_ref())
     }
 
     /// The registration of the room called `name` (any case), to change it.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut RegisteredRoom> {
-        self.rooms.get_mut(&casefold(name))
+        self.rooms.get_mut(casefold_cow(name).as_ref())
     }
 
     /// Adds or replaces `room`.
@@ -233,12 +233,12 @@ impl RoomRegistry {
 
     /// Forgets the room called `name` (any case); returns it if there was one.
     pub fn remove(&mut self, name: &str) -> Option<RegisteredRoom> {
-        self.rooms.remove(&casefold(name))
+        self.rooms.remove(casefold_cow(name).as_ref())
     }
 
     /// Whether the room called `name` (any case) is registered.
     pub fn contains(&self, name: &str) -> bool {
-        self.rooms.contains_key(&casefold(name))
+        self.rooms.contains_key(casefold_cow(name).as_ref())
     }
 
     /// Every registration, in case-folded name order.

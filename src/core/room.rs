@@ -9,6 +9,7 @@
 use super::event::{ConnId, Timestamp};
 use crate::proto::{mask_matches, normalize_mask, ChannelMode, ModeChange};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Most entries in each of a room's ban, exception and invite-exception
 /// lists (`MAXLIST=beI:` in 005).
@@ -180,7 +181,8 @@ pub enum ModeRefusal {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Room {
-    name: String,
+    /// Shared with the history records and log lines that name the room.
+    name: Arc<str>,
     members: BTreeMap<ConnId, Privileges>,
     topic: Option<Topic>,
     created: Timestamp,
@@ -196,7 +198,7 @@ impl Room {
     /// An empty room named `name`, created at `now`, with modes `+nt`.
     pub fn new(name: &str, now: Timestamp) -> Room {
         Room {
-            name: name.to_string(),
+            name: Arc::from(name),
             members: BTreeMap::new(),
             topic: None,
             created: now,
@@ -213,9 +215,15 @@ impl Room {
         &self.name
     }
 
+    /// The name, shared: a record or log line that names the room holds
+    /// it without a copy.
+    pub fn shared_name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
     /// Gives the room a new name (RENAME); everything else stays.
     pub fn rename(&mut self, name: &str) {
-        self.name = name.to_string();
+        self.name = Arc::from(name);
     }
 
     /// When the room was created.

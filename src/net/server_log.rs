@@ -150,12 +150,12 @@ impl ServerLog {
                 .unwrap_or_default();
             *stamp = (Some(secs), log_stamp(local));
         }
-        let line = format!("{}{}", stamp.1, record.entry);
+        // Rendered straight into the writer's buffer: no line of its own.
         let mut now = DeferredNow::new();
         let result = writer.write(
             &mut now,
             &log::Record::builder()
-                .args(format_args!("{line}"))
+                .args(format_args!("{}{}", stamp.1, record.entry))
                 .level(log::Level::Info)
                 .target("server_log")
                 .build(),
@@ -206,7 +206,7 @@ mod tests {
             entry: LogEntry::Message {
                 nick: "John".into(),
                 room: None,
-                text: format!("Hello everyone! {i}"),
+                text: format!("Hello everyone! {i}").into(),
             },
         }
     }

@@ -306,28 +306,52 @@ impl Message {
             }
             out.push(' ');
         }
-        if let Some(source) = &self.source {
-            out.push(':');
-            push_word(out, source);
-            out.push(' ');
-        }
-        push_word(out, &self.command);
-        let last = self.params.len().saturating_sub(1);
-        for (i, p) in self.params.iter().enumerate() {
-            out.push(' ');
-            if i == last {
-                if p.is_empty() || p.starts_with(':') || p.contains(' ') {
-                    out.push(':');
-                }
-                push_clean(out, p);
+        let params = self.params.iter().map(String::as_str);
+        write_message(out, self.source.as_deref(), &self.command, params);
+    }
+}
+
+/// Serializes a message without tags from its parts into `out`, without CR
+/// LF: the very bytes [`Message::write_to`] writes for a [`Message`] of these
+/// parts, without building one (so without an allocation per part). The
+/// same rules hold: no CR, LF or NUL in any field, and the last parameter
+/// trailing (`:`) whenever it needs to be.
+///
+/// ```
+/// use natter::proto::{write_message, Message};
+/// let mut line = String::new();
+/// write_message(&mut line, Some("alice!a@host"), "PRIVMSG", ["#lobby", "hello there"]);
+/// assert_eq!(line, ":alice!a@host PRIVMSG #lobby :hello there");
+/// let msg = Message::new("PRIVMSG", ["#lobby", "hello there"]).with_source("alice!a@host");
+/// assert_eq!(line, msg.to_string());
+/// ```
+pub fn write_message<'a>(
+    out: &mut String,
+    source: Option<&str>,
+    command: &str,
+    params: impl IntoIterator<Item = &'a str>,
+) {
+    if let Some(source) = source {
+        out.push(':');
+        push_word(out, source);
+        out.push(' ');
+    }
+    push_word(out, command);
+    let mut params = params.into_iter().peekable();
+    while let Some(p) = params.next() {
+        out.push(' ');
+        if params.peek().is_none() {
+            if p.is_empty() || p.starts_with(':') || p.contains(' ') {
+                out.push(':');
+            }
+            push_clean(out, p);
+        } else {
+            // A middle parameter cannot hold spaces or start with ':'.
+            let p = p.trim_start_matches(':');
+            if p.is_empty() {
+                out.push('*');
             } else {
-                // A middle parameter cannot hold spaces or start with ':'.
-                let p = p.trim_start_matches(':');
-                if p.is_empty() {
-                    out.push('*');
-                } else {
-                    push_word(out, p);
-                }
+                push_word(out, p);
             }
         }
     }

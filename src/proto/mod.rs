@@ -15,10 +15,12 @@ mod source;
 
 pub use line_reader::{LineError, LineReader, MAX_LINE, MAX_TAGS};
 pub use mask::{mask_matches, normalize_mask, MASKLEN};
-pub use message::{Message, ParseError, Tag};
+pub use message::{write_message, Message, ParseError, Tag};
 pub use mode::{
     parse_channel_modes, render_mode_changes, ChannelMode, ModeChange, ModeItem, ModeKind,
     CHANMODES, MAX_MODE_ITEMS, MODES_PER_LINE, PREFIX,
 };
-pub use names::{casefold, is_valid_channel, is_valid_nick, CHANNELLEN, NICKLEN, TOPICLEN};
+pub use names::{
+    casefold, casefold_cow, is_valid_channel, is_valid_nick, CHANNELLEN, NICKLEN, TOPICLEN,
+};
 pub use source::Source;

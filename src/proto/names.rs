@@ -19,6 +19,23 @@ pub fn casefold(name: &str) -> String {
     name.to_ascii_lowercase()
 }
 
+/// Like [`casefold`], but borrows `name` when it is case-folded already
+/// (as most names people type are): for looking names up, where a copy
+/// would be thrown away at once.
+///
+/// ```
+/// use natter::proto::casefold_cow;
+/// assert!(matches!(casefold_cow("#lobby"), std::borrow::Cow::Borrowed("#lobby")));
+/// assert_eq!(casefold_cow("#Lobby"), "#lobby");
+/// ```
+pub fn casefold_cow(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(casefold(name))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
 /// Whether `nick` may be used as a nickname: 1..=NICKLEN bytes, not starting
 /// with a digit, `-`, `#`, `&`, `:` or `$`, made of letters, digits and
 /// `[]\`_^{|}-`.

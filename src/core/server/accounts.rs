@@ -72,7 +72,7 @@ impl Server {
     /// `VERIFY <account> <code>`: natter sends no e-mail, so there is never
     /// a code to give; accounts work as soon as `REGISTER` succeeds.
     pub(super) fn handle_verify(&mut self, conn: ConnId, msg: &Message, _now: Now) {
-        let account = super::output::token(msg.param(0));
+        let account = super::output::token(msg.param(0)).to_string();
         let logged_in = self.connections.get(&conn).and_then(|c| c.account.clone());
         let (code, account, text) = match logged_in {
             Some(a) => ("ALREADY_REGISTERED", a, "You are already logged in to an account"),

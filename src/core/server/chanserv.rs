@@ -423,7 +423,13 @@ impl Server {
             .chain(args.iter().cloned())
             .collect::<Vec<_>>()
             .join(" ");
-        let record = self.record(HistoryKind::Mode, &room_name, CHANSERV, &text, now);
+        let record = self.record(
+            HistoryKind::Mode,
+            room_name.as_str(),
+            CHANSERV,
+            text.as_str(),
+            now,
+        );
         let mut params = vec![room_name, letters];
         params.extend(args);
         let m = Message::new("MODE", params).with_source(CHANSERV);

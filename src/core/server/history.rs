@@ -5,12 +5,12 @@
 //! Must never hand anyone history of a room they are not in, nor private
 //! messages of any account but the one the connection is logged in to.
 
-use super::output::{tagged, truncate, StandardReply};
+use super::output::{share_line, truncate, write_tags, StandardReply, Tags};
 use super::Server;
-use crate::core::action::{Action, OutLine};
+use crate::core::action::Action;
 use crate::core::event::{ConnId, Now, Timestamp};
-use crate::core::history::{server_time, HistoryKind, HistoryRecord, Selector};
-use crate::proto::{casefold, Message, MAX_LINE};
+use crate::core::history::{server_time, HistoryKind, HistoryRecord, RoomHistory, Selector};
+use crate::proto::{casefold, casefold_cow, write_message, Message, MAX_LINE};
 use std::sync::Arc;
 
 impl Server {
@@ -22,9 +22,9 @@ impl Server {
     pub(super) fn unstored_record(
         &mut self,
         kind: HistoryKind,
-        target: &str,
-        source: &str,
-        text: &str,
+        target: impl Into<Arc<str>>,
+        source: impl Into<Arc<str>>,
+        text: impl Into<Arc<str>>,
         now: Now,
     ) -> HistoryRecord {
         let record = HistoryRecord {
@@ -43,21 +43,28 @@ impl Server {
 
     /// Gives `kind` the next message id and server time `now`, and asks the
     /// shell to store it. Call before emitting any line that carries it.
+    /// (Strings the caller already shares, such as [`crate::core::Room::shared_name`],
+    /// are kept without a copy.)
     pub(super) fn record(
         &mut self,
         kind: HistoryKind,
-        target: &str,
-        source: &str,
-        text: &str,
+        target: impl Into<Arc<str>>,
+        source: impl Into<Arc<str>>,
+        text: impl Into<Arc<str>>,
         now: Now,
     ) -> HistoryRecord {
         let record = self.unstored_record(kind, target, source, text, now);
         if kind.is_replayed() {
             let max = self.config.history_max_messages;
-            self.history
-                .entry(casefold(target))
-                .or_default()
-                .push(record.clone(), max);
+            let folded = casefold_cow(&record.target);
+            match self.history.get_mut(folded.as_ref()) {
+                Some(window) => window.push(record.clone(), max),
+                None => {
+                    let mut window = RoomHistory::default();
+                    window.push(record.clone(), max);
+                    self.history.insert(folded.into_owned(), window);
+                }
+            }
             self.schedule_sweep(now);
         }
         self.emit(Action::Persist(record.clone()));
@@ -69,7 +76,7 @@ impl Server {
     pub(super) fn record_private(
         &mut self,
         to_nick: &str,
-        source: &str,
+        source: Arc<str>,
         text: &str,
         accounts: (Option<&str>, Option<&str>),
         now: Now,
@@ -198,8 +205,10 @@ impl Server {
             } else {
                 room
             };
-            let m = Message::new(r.command(), [target, &text]).with_source(r.source.to_string());
-            let line: OutLine = Arc::from(tagged(&m, caps, Some(r), batch.as_deref()));
+            let line = share_line(&mut self.scratch, |out| {
+                write_tags(out, caps, Some(r), batch.as_deref(), Tags::default());
+                write_message(out, Some(&r.source), r.command(), [target, text.as_str()]);
+            });
             self.emit(Action::Send { to: conn, line });
         }
         if let Some(id) = &batch {

@@ -84,8 +84,8 @@ impl Server {
         let shown = truncate(reason, MAX_LINE.saturating_sub(source.len() + 8));
         let mut last = None;
         for folded in &c.rooms {
-            if let Some(name) = self.rooms.get(folded).map(|r| r.name().to_string()) {
-                last = Some(self.record(HistoryKind::Quit, &name, &source, shown, now));
+            if let Some(name) = self.rooms.get(folded).map(|r| r.shared_name()) {
+                last = Some(self.record(HistoryKind::Quit, name, source.as_str(), shown, now));
             }
         }
         let m = Message::new("QUIT", [shown]).with_source(source);

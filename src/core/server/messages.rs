@@ -17,7 +17,9 @@ use crate::core::history::HistoryKind;
 use crate::core::log::LogEntry;
 use crate::core::room::{Privileges, SpeakRefusal};
 use crate::proto::numeric::*;
-use crate::proto::{casefold, Message, MAX_LINE};
+use crate::proto::{casefold, casefold_cow, write_message, Message, MAX_LINE};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// How many comma-separated targets one PRIVMSG, NOTICE or TAGMSG may name
 /// (`TARGMAX` in 005).
@@ -88,8 +90,8 @@ fn split_status(target: &str) -> (Option<Status>, &str) {
 /// What a message is and who sent it, for one delivery.
 struct Delivery<'a> {
     conn: ConnId,
-    nick: &'a str,
-    source: &'a str,
+    /// `nick!user@host`, shared with the history records.
+    source: Arc<str>,
     echo: bool,
     kind: Kind,
     /// The tags relayed to `message-tags` recipients (`bot`, client tags).
@@ -103,6 +105,26 @@ impl Delivery<'_> {
     /// Errors are answered for PRIVMSG and TAGMSG, never for NOTICE.
     fn answers_errors(&self) -> bool {
         self.kind != Kind::Notice
+    }
+
+    /// The sender's nick: its source up to the `!` (no nick holds one).
+    fn nick(&self) -> &str {
+        self.source.split('!').next().unwrap_or_default()
+    }
+
+    /// Writes the line relayed to `target` (as shown to its recipients),
+    /// without tags: `:source PRIVMSG target :text`, or for TAGMSG
+    /// `:source TAGMSG target`.
+    fn write_line(&self, out: &mut String, target: &str, text: &str) {
+        let params = [target, text];
+        let count = if self.kind == Kind::Tagmsg { 1 } else { 2 };
+        let command = self.kind.command();
+        write_message(
+            out,
+            Some(&self.source),
+            command,
+            params.into_iter().take(count),
+        );
     }
 }
 
@@ -175,14 +197,12 @@ impl Server {
             // Typing notifications are not speaking: idle time stays.
             c.last_spoke = now.mono;
         }
-        let source = c.source();
-        let nick = c.nick_or_star().to_string();
+        let source = c.shared_source();
         let tags = relayed_tags(msg, c.caps.message_tags, c.modes.bot);
         let account = c.account.clone();
         let delivery = Delivery {
             conn,
-            nick: &nick,
-            source: &source,
+            source: source.clone(),
             echo: c.caps.echo_message,
             kind,
             tags: &tags,
@@ -203,26 +223,20 @@ impl Server {
             }
             let (status, name) = split_status(target);
             // A STATUSMSG is relayed with one prefix, the one that counted.
-            let shown = match status {
-                Some(s) => format!("{}{name}", s.prefix()),
-                None => target.to_string(),
+            let shown: Cow<str> = match status {
+                Some(s) => format!("{}{name}", s.prefix()).into(),
+                None => target.into(),
             };
-            let line = if kind == Kind::Tagmsg {
-                Message::new(command, [shown.as_str()])
-            } else {
-                // Fit the relayed line into 512 bytes, as IRC servers do.
-                let overhead = source.len() + command.len() + shown.len() + 6;
-                let cut = truncate(text, MAX_LINE.saturating_sub(overhead));
-                if cut.len() < text.len() {
-                    cut_to = Some(cut.len());
-                }
-                Message::new(command, [shown.as_str(), cut])
-            };
-            let line = line.with_source(source.clone());
+            // Fit the relayed line into 512 bytes, as IRC servers do.
+            let overhead = source.len() + command.len() + shown.len() + 6;
+            let cut = truncate(text, MAX_LINE.saturating_sub(overhead));
+            if cut.len() < text.len() {
+                cut_to = Some(cut.len());
+            }
             if name.starts_with('#') {
-                self.message_room(&delivery, name, status, &line);
+                self.message_room(&delivery, name, status, &shown, cut);
             } else {
-                self.message_user(&delivery, target, &line);
+                self.message_user(&delivery, target, &shown, cut);
             }
         }
         if let (true, Some(bytes)) = (warn_cut, cut_to) {
@@ -240,16 +254,25 @@ impl Server {
         }
     }
 
-    fn message_room(&mut self, d: &Delivery, target: &str, status: Option<Status>, line: &Message) {
-        let folded = casefold(target);
-        let Some(room) = self.rooms.get(&folded) else {
+    /// Delivers `text` (already cut to fit) to the room `target`, shown
+    /// to its members as sent to `shown`.
+    fn message_room(
+        &mut self,
+        d: &Delivery,
+        target: &str,
+        status: Option<Status>,
+        shown: &str,
+        text: &str,
+    ) {
+        let folded = casefold_cow(target);
+        let Some(room) = self.rooms.get(folded.as_ref()) else {
             if d.answers_errors() {
                 self.reply(d.conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
             }
             return;
         };
         // Only members may address part of a room, even in a -n room.
-        let allowed = match room.may_speak(d.conn, d.source) {
+        let allowed = match room.may_speak(d.conn, &d.source) {
             Ok(()) if status.is_some() && !room.contains(d.conn) => Err(SpeakRefusal::NotMember),
             other => other,
         };
@@ -260,33 +283,30 @@ impl Server {
                     SpeakRefusal::Moderated => "Cannot send to channel (+m: you need voice)",
                     SpeakRefusal::Banned => "Cannot send to channel (you are banned: +b)",
                 };
-                let name = room.name().to_string();
+                let name = room.shared_name();
                 self.reply(d.conn, ERR_CANNOTSENDTOCHAN, &[&name, why]);
             }
             return;
         }
         let connections = &self.connections;
-        let mut to: Vec<ConnId> = room
-            .members_with_privileges()
-            .filter(|&(m, p)| {
-                if m == d.conn {
-                    return d.echo;
-                }
-                let reached = status.is_none_or(|s| s.admits(p));
-                let tags_ok = d.kind != Kind::Tagmsg
-                    || connections.get(&m).is_some_and(|c| c.caps.message_tags);
-                reached && tags_ok
-            })
-            .map(|(m, _)| m)
-            .collect();
+        let reached = room.members_with_privileges().filter(|&(m, p)| {
+            if m == d.conn {
+                return d.echo;
+            }
+            let reached = status.is_none_or(|s| s.admits(p));
+            let tags_ok =
+                d.kind != Kind::Tagmsg || connections.get(&m).is_some_and(|c| c.caps.message_tags);
+            reached && tags_ok
+        });
+        // Room for everyone (and an outsider's echo): never grown.
+        let mut to = Vec::with_capacity(room.len() + 1);
+        to.extend(reached.map(|(m, _)| m));
         if d.echo && !room.contains(d.conn) {
             // echo-message: an outsider speaking to a -n room gets its echo too.
             to.push(d.conn);
             to.sort_unstable();
         }
-        let room_name = room.name().to_string();
-        let source = line.source.clone().unwrap_or_default();
-        let text = line.param(1).to_string();
+        let room_name = room.shared_name();
         // History replays a room to everyone who joins: what only part of
         // the room saw (STATUSMSG), or what has no text (TAGMSG), stays out
         // of it and out of the log. Client tags are never stored: history
@@ -299,17 +319,21 @@ impl Server {
         } else {
             HistoryKind::Privmsg
         };
+        let source = d.source.clone();
         let record = if stored {
-            self.record(kind, &room_name, &source, &text, d.now)
+            self.record(kind, room_name, source, text, d.now)
         } else {
-            self.unstored_record(kind, &room_name, &source, &text, d.now)
+            self.unstored_record(kind, room_name, source, text, d.now)
         };
+        let line = |out: &mut String| d.write_line(out, shown, text);
         self.broadcast_relayed(to, line, &record, d.tags, d.account);
         if !stored {
             return;
         }
         let room = self.log_room(&folded);
-        let nick = d.nick.to_string();
+        let nick = d.nick().to_string();
+        // The log line shares the record's text.
+        let text = record.text;
         let entry = if d.kind == Kind::Notice {
             LogEntry::Notice { nick, room, text }
         } else {
@@ -318,7 +342,9 @@ impl Server {
         self.log(d.now.wall, entry);
     }
 
-    fn message_user(&mut self, d: &Delivery, target: &str, line: &Message) {
+    /// Delivers `text` (already cut to fit) to the user `target`, shown
+    /// to them as sent to `shown`.
+    fn message_user(&mut self, d: &Delivery, target: &str, shown: &str, text: &str) {
         let Some(to) = self.user(target) else {
             if d.answers_errors() {
                 self.reply(d.conn, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
@@ -350,22 +376,23 @@ impl Server {
         recipients.sort_unstable();
         recipients.dedup();
         let to_nick = self.nick_of(to).unwrap_or(target).to_string();
-        let source = line.source.clone().unwrap_or_default();
-        let text = line.param(1);
+        let source = d.source.clone();
+        let line = |out: &mut String| d.write_line(out, shown, text);
         if d.kind == Kind::Tagmsg {
-            let record = self.unstored_record(HistoryKind::Private, &to_nick, &source, "", d.now);
+            let record =
+                self.unstored_record(HistoryKind::Private, to_nick.as_str(), source, "", d.now);
             self.broadcast_relayed(recipients, line, &record, d.tags, d.account);
             return;
         }
         let accounts = (from_account.as_deref(), to_account.as_deref());
-        let record = self.record_private(&to_nick, &source, text, accounts, d.now);
+        let record = self.record_private(&to_nick, source, text, accounts, d.now);
         self.broadcast_relayed(recipients, line, &record, d.tags, d.account);
         self.remember_private(d.conn, &record, to);
         let text = self.config.log_private_text.then(|| text.to_string());
         self.log(
             d.now.wall,
             LogEntry::Private {
-                from: d.nick.to_string(),
+                from: d.nick().to_string(),
                 to: to_nick,
                 text,
             },

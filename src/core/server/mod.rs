@@ -89,6 +89,7 @@ use super::registered_rooms::RoomRegistry;
 use super::room::Room;
 use crate::proto::casefold;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// The version string shown in 002 and 004.
 pub const VERSION: &str = concat!("natter-", env!("CARGO_PKG_VERSION"));
@@ -169,6 +170,9 @@ pub struct Server {
     /// How many SCRAM nonces were made from it.
     nonces: u64,
     outbox: VecDeque<Action>,
+    /// Where outgoing lines are serialized before they are shared
+    /// (`output::share_line`): reused, so a line costs one allocation.
+    scratch: String,
 }
 
 impl Server {
@@ -201,6 +205,7 @@ impl Server {
             secret: [0; 32],
             nonces: 0,
             outbox: VecDeque::new(),
+            scratch: String::new(),
         }
     }
 
@@ -318,11 +323,11 @@ impl Server {
     }
 
     /// The room name as logged: `None` for the default room.
-    fn log_room(&self, folded: &str) -> Option<String> {
+    fn log_room(&self, folded: &str) -> Option<Arc<str>> {
         if self.default_room_folded == folded {
             None
         } else {
-            self.rooms.get(folded).map(|r| r.name().to_string())
+            self.rooms.get(folded).map(Room::shared_name)
         }
     }
 }

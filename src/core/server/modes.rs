@@ -188,7 +188,13 @@ impl Server {
                 .chain(args.iter().cloned())
                 .collect::<Vec<_>>()
                 .join(" ");
-            let record = self.record(HistoryKind::Mode, &room_name, &source, &text, now);
+            let record = self.record(
+                HistoryKind::Mode,
+                room_name.as_str(),
+                source.as_str(),
+                text.as_str(),
+                now,
+            );
             let mut params = vec![room_name.clone(), letters];
             params.extend(args);
             let m = Message::new("MODE", params).with_source(source.clone());

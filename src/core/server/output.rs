@@ -10,31 +10,42 @@ use crate::core::connection::Caps;
 use crate::core::event::{ConnId, Timestamp};
 use crate::core::history::{server_time, HistoryRecord};
 use crate::core::log::{LogEntry, LogRecord};
-use crate::proto::Message;
-use std::sync::Arc;
+use crate::proto::{write_message, Message};
+use std::fmt::Write as _;
 
 /// Longest middle parameter of a numeric reply (names are at most
 /// CHANNELLEN): keeps replies that echo a client's words inside 512 bytes.
 const TOKENLEN: usize = 64;
+
+/// Serializes a line with `write` and shares it. The bytes are written into
+/// `scratch` (the server's, cleared first and kept for the next line), then
+/// copied once into the shared [`OutLine`]: a line costs one allocation,
+/// however many pieces it is written in.
+pub(super) fn share_line(scratch: &mut String, write: impl FnOnce(&mut String)) -> OutLine {
+    scratch.clear();
+    write(scratch);
+    OutLine::from(scratch.as_str())
+}
 
 impl Server {
     pub(super) fn emit(&mut self, action: Action) {
         self.outbox.push_back(action);
     }
 
+    /// `msg` serialized and shared ([`share_line`]).
+    fn share(&mut self, msg: &Message) -> OutLine {
+        share_line(&mut self.scratch, |out| msg.write_to(out))
+    }
+
     pub(super) fn send(&mut self, to: ConnId, msg: &Message) {
-        self.emit(Action::Send {
-            to,
-            line: Arc::from(msg.to_string()),
-        });
+        let line = self.share(msg);
+        self.emit(Action::Send { to, line });
     }
 
     pub(super) fn broadcast(&mut self, to: Vec<ConnId>, msg: &Message) {
         if !to.is_empty() {
-            self.emit(Action::Broadcast {
-                to,
-                line: Arc::from(msg.to_string()),
-            });
+            let line = self.share(msg);
+            self.emit(Action::Broadcast { to, line });
         }
     }
 
@@ -47,11 +58,12 @@ impl Server {
         msg: &Message,
         record: &HistoryRecord,
     ) {
-        self.broadcast_relayed(to, msg, record, "", None);
+        self.broadcast_relayed(to, |out| msg.write_to(out), record, "", None);
     }
 
-    /// Like [`Server::broadcast_tagged`], with `extra` (serialized tags, such
-    /// as `bot;+typing=active`) after the server's own for the recipients
+    /// Like [`Server::broadcast_tagged`], for the line `write` writes (the
+    /// message without tags), with `extra` (serialized tags, such as
+    /// `bot;+typing=active`) after the server's own for the recipients
     /// that enabled `message-tags`, and `account=` (the sender's account,
     /// when it is logged in) for those that enabled `account-tag`. Those
     /// get a tagged line anyway, so `extra` adds no shape: still one line
@@ -59,7 +71,7 @@ impl Server {
     pub(super) fn broadcast_relayed(
         &mut self,
         mut to: Vec<ConnId>,
-        msg: &Message,
+        write: impl Fn(&mut String),
         record: &HistoryRecord,
         extra: &str,
         account: Option<&str>,
@@ -95,7 +107,10 @@ impl Server {
                 ..Caps::default()
             };
             let tags = Tags { extra, account };
-            let line: OutLine = Arc::from(tagged_with(msg, caps, Some(record), None, tags));
+            let line = share_line(&mut self.scratch, |out| {
+                write_tags(out, caps, Some(record), None, tags);
+                write(out);
+            });
             self.emit(Action::Broadcast { to, line });
         }
     }
@@ -110,14 +125,11 @@ impl Server {
         let Some(c) = self.connections.get(&conn) else {
             return;
         };
-        let mut all = Vec::with_capacity(params.len() + 1);
-        all.push(c.nick_or_star().to_string());
-        let last = params.len().saturating_sub(1);
-        for (i, p) in params.iter().enumerate() {
-            all.push(if i < last { token(p) } else { p.to_string() });
-        }
-        let msg = Message::new(numeric, all).with_source(self.config.server_name.clone());
-        self.send(conn, &msg);
+        let (server, nick) = (&self.config.server_name, c.nick_or_star());
+        let line = share_line(&mut self.scratch, |out| {
+            write_reply(out, server, nick, numeric, params)
+        });
+        self.emit(Action::Send { to: conn, line });
     }
 
     /// Like [`Server::reply`], for parameters the server made itself (masks,
@@ -126,10 +138,12 @@ impl Server {
         let Some(c) = self.connections.get(&conn) else {
             return;
         };
-        let mut all = vec![c.nick_or_star().to_string()];
-        all.extend(params.iter().map(|p| p.to_string()));
-        let msg = Message::new(numeric, all).with_source(self.config.server_name.clone());
-        self.send(conn, &msg);
+        let all = std::iter::once(c.nick_or_star()).chain(params.iter().copied());
+        let server = Some(self.config.server_name.as_str());
+        let line = share_line(&mut self.scratch, |out| {
+            write_message(out, server, numeric, all)
+        });
+        self.emit(Action::Send { to: conn, line });
     }
 
     /// `NOTICE <nick> :text` from the server.
@@ -137,9 +151,12 @@ impl Server {
         let Some(c) = self.connections.get(&conn) else {
             return;
         };
-        let msg = Message::new("NOTICE", [c.nick_or_star(), text])
-            .with_source(self.config.server_name.clone());
-        self.send(conn, &msg);
+        let params = [c.nick_or_star(), text];
+        let server = Some(self.config.server_name.as_str());
+        let line = share_line(&mut self.scratch, |out| {
+            write_message(out, server, "NOTICE", params)
+        });
+        self.emit(Action::Send { to: conn, line });
     }
 
     /// An IRCv3 standard reply, `FAIL|WARN <command> <code>
@@ -154,11 +171,13 @@ impl Server {
         context: &[&str],
         text: &str,
     ) {
-        let mut params = vec![command.to_string(), code.to_string()];
-        params.extend(context.iter().map(|p| token(p)));
-        params.push(text.to_string());
-        let m = self.server_message(kind.verb(), params);
-        self.send(conn, &m);
+        let context = context.iter().map(|p| token(p));
+        let params = [command, code].into_iter().chain(context).chain([text]);
+        let server = Some(self.config.server_name.as_str());
+        let line = share_line(&mut self.scratch, |out| {
+            write_message(out, server, kind.verb(), params)
+        });
+        self.emit(Action::Send { to: conn, line });
     }
 
     /// `FAIL <command> <code> <context…> :<text>`.
@@ -202,15 +221,29 @@ impl StandardReply {
     }
 }
 
-/// `msg` as `caps` wants it: `batch=`, `time=` and `msgid=` tags from
-/// `record` where the client enabled them.
-pub(super) fn tagged(
-    msg: &Message,
-    caps: Caps,
-    record: Option<&HistoryRecord>,
-    batch: Option<&str>,
-) -> String {
-    tagged_with(msg, caps, record, batch, Tags::default())
+/// Writes the numeric reply [`Server::reply`] sends to `nick` into `out`.
+pub(super) fn write_reply(
+    out: &mut String,
+    server: &str,
+    nick: &str,
+    numeric: &str,
+    params: &[impl AsRef<str>],
+) {
+    let last = params.len().saturating_sub(1);
+    let params = params.iter().enumerate().map(|(i, p)| {
+        let p = p.as_ref();
+        if i < last {
+            token(p)
+        } else {
+            p
+        }
+    });
+    write_message(
+        out,
+        Some(server),
+        numeric,
+        std::iter::once(nick).chain(params),
+    );
 }
 
 /// Tags a relayed message carries beyond the server's own.
@@ -222,54 +255,64 @@ pub(super) struct Tags<'a> {
     pub account: Option<&'a str>,
 }
 
-/// Like [`tagged`], followed by `extra` tags (already serialized) for a
-/// client that enabled `message-tags`: the server's own tags come first,
-/// as message-tags requires, so client tags can never push them out.
-pub(super) fn tagged_with(
-    msg: &Message,
+/// Writes the tags a line carries for a client with `caps`, as `@a;b;c `
+/// (nothing when it gets none): `batch=`, `time=` and `msgid=` from
+/// `record`, `account=`, then `relayed.extra` for a client that enabled
+/// `message-tags`. The server's own tags come first, as message-tags
+/// requires, so client tags can never push them out.
+pub(super) fn write_tags(
+    out: &mut String,
     caps: Caps,
     record: Option<&HistoryRecord>,
     batch: Option<&str>,
     relayed: Tags<'_>,
-) -> String {
-    let extra = relayed.extra;
-    let mut tags = Vec::new();
+) {
+    let start = out.len();
+    // `@` before the first tag, `;` between tags.
+    let next = |out: &mut String| out.push(if out.len() == start { '@' } else { ';' });
     if let (Some(batch), true) = (batch, caps.batch) {
-        tags.push(format!("batch={batch}"));
+        next(out);
+        out.push_str("batch=");
+        out.push_str(batch);
     }
     if let Some(r) = record {
         if caps.server_time {
-            tags.push(format!("time={}", server_time(r.at)));
+            next(out);
+            out.push_str("time=");
+            out.push_str(&server_time(r.at));
         }
         if caps.message_tags {
-            tags.push(format!("msgid={}", r.msgid()));
+            next(out);
+            // Writing into a String cannot fail.
+            let _ = write!(out, "msgid={}", r.id);
         }
     }
     // Tag values here never need escaping: ids, times, batch refs and
     // account names (nicknames) are plain ASCII without spaces, semicolons
     // or backslashes. `extra` was escaped when it was serialized.
     if let (Some(account), true) = (relayed.account, caps.account_tag) {
-        tags.push(format!("account={account}"));
+        next(out);
+        out.push_str("account=");
+        out.push_str(account);
     }
-    if caps.message_tags && !extra.is_empty() {
-        tags.push(extra.to_string());
+    if caps.message_tags && !relayed.extra.is_empty() {
+        next(out);
+        out.push_str(relayed.extra);
     }
-    if tags.is_empty() {
-        msg.to_string()
-    } else {
-        format!("@{} {msg}", tags.join(";"))
+    if out.len() > start {
+        out.push(' ');
     }
 }
 
 /// A middle parameter of a reply: often a name echoed from the client, so it
 /// is cut at its first space and to [`TOKENLEN`] bytes, and never empty or
 /// starting with `:` (either would shift the parameters a client parses).
-pub(super) fn token(p: &str) -> String {
+pub(super) fn token(p: &str) -> &str {
     let word = truncate(p.split(' ').next().unwrap_or_default(), TOKENLEN);
     if word.is_empty() || word.starts_with(':') {
-        "*".to_string()
+        "*"
     } else {
-        word.to_string()
+        word
     }
 }
 

@@ -179,7 +179,7 @@ impl Server {
             "" => id,
             _ => format!("{id} {reason}"),
         };
-        let record = self.record(HistoryKind::Redact, d.target, d.source, &text, now);
+        let record = self.record(HistoryKind::Redact, d.target, d.source, text.as_str(), now);
         let m = Message::new("REDACT", params).with_source(d.source.to_string());
         self.broadcast_tagged(d.to.clone(), &m, &record);
         reason.to_string()

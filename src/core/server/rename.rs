@@ -93,7 +93,13 @@ impl Server {
             "" => new.to_string(),
             _ => format!("{new} {reason}"),
         };
-        let record = self.record(HistoryKind::Rename, &old_name, &source, &text, now);
+        let record = self.record(
+            HistoryKind::Rename,
+            old_name.as_str(),
+            source.as_str(),
+            text.as_str(),
+            now,
+        );
         let log_room = self.log_room(&old_folded);
         let members = self.move_room(&old_folded, &new_folded, new);
         self.chanserv_room_renamed(&old_folded, new);

@@ -12,7 +12,10 @@ use crate::core::history::HistoryKind;
 use crate::core::log::LogEntry;
 use crate::core::room::{JoinRefusal, Privileges, Room, Topic};
 use crate::proto::numeric::*;
-use crate::proto::{casefold, is_valid_channel, Message, CHANNELLEN, MAX_LINE, NICKLEN, TOPICLEN};
+use crate::proto::{
+    casefold, casefold_cow, is_valid_channel, write_message, Message, CHANNELLEN, MAX_LINE,
+    NICKLEN, TOPICLEN,
+};
 use std::collections::BTreeSet;
 
 impl Server {
@@ -75,7 +78,7 @@ impl Server {
             );
             return;
         }
-        let source = c.source();
+        let source = c.shared_source();
         // A registered room that does not exist now is created with its
         // saved topic, modes and lists, which apply to this very join.
         let restored = self.registered_room_to_create(&folded, now);
@@ -98,9 +101,6 @@ impl Server {
         c.rooms.insert(folded.clone());
         c.invites.remove(&folded);
         let nick = c.nick_or_star().to_string();
-        // extended-join: the account, or `*` for "not logged in".
-        let account = c.account.clone().unwrap_or_else(|| "*".to_string());
-        let realname = c.realname.clone();
         let registered = self.registered.contains(&folded);
         let room = self
             .rooms
@@ -112,17 +112,32 @@ impl Server {
         } else {
             room.join(conn);
         }
-        let room_name = room.name().to_string();
-        let (extended, plain): (Vec<ConnId>, Vec<ConnId>) = room.members().partition(|m| {
-            self.connections
-                .get(m)
-                .is_some_and(|c| c.caps.extended_join)
-        });
-        let record = self.record(HistoryKind::Join, &room_name, &source, "", now);
-        let m = Message::new("JOIN", [room_name.as_str()]).with_source(source.clone());
-        self.broadcast_tagged(plain, &m, &record);
-        let m = Message::new("JOIN", [room_name.clone(), account, realname]).with_source(source);
-        self.broadcast_tagged(extended, &m, &record);
+        let room_name = room.shared_name();
+        // extended-join clients hear the joiner's account and real name too.
+        let mut plain = Vec::with_capacity(room.len());
+        let mut extended = Vec::new();
+        for m in room.members() {
+            match self.connections.get(&m) {
+                Some(c) if c.caps.extended_join => extended.push(m),
+                _ => plain.push(m),
+            }
+        }
+        let record = self.record(
+            HistoryKind::Join,
+            room_name.clone(),
+            source.clone(),
+            "",
+            now,
+        );
+        let line = |out: &mut String| write_message(out, Some(&source), "JOIN", [&*room_name]);
+        self.broadcast_relayed(plain, line, &record, "", None);
+        if let Some(c) = self.connections.get(&conn).filter(|_| !extended.is_empty()) {
+            // The account, or `*` for "not logged in".
+            let account = c.account.clone().unwrap_or_else(|| "*".to_string());
+            let params = [room_name.to_string(), account, c.realname.clone()];
+            let m = Message::new("JOIN", params).with_source(source.to_string());
+            self.broadcast_tagged(extended, &m, &record);
+        }
         self.announce_away_on_join(conn, &folded);
         self.send_read_marker_on_join(conn, &folded, &room_name);
         self.send_topic(conn, &folded, false);
@@ -140,8 +155,8 @@ impl Server {
             .filter(|r| !r.is_empty())
             .map(|r| truncate(r, REASONLEN).to_string());
         for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
-            let folded = casefold(name);
-            if !self.rooms.contains_key(&folded) {
+            let folded = casefold_cow(name);
+            if !self.rooms.contains_key(folded.as_ref()) {
                 self.reply(conn, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
                 continue;
             }
@@ -167,25 +182,31 @@ impl Server {
             return;
         };
         c.rooms.remove(folded);
-        let source = c.source();
+        let source = c.shared_source();
         let nick = c.nick_or_star().to_string();
         let Some(room) = self.rooms.get(folded) else {
             return;
         };
         let members: Vec<ConnId> = room.members().collect();
-        let mut params = vec![room.name().to_string()];
+        let room_name = room.shared_name();
         // Fit the relayed line into 512 bytes, as for PRIVMSG.
-        let overhead = source.len() + room.name().len() + 10;
-        params.extend(
-            reason
-                .as_deref()
-                .map(|r| truncate(r, MAX_LINE.saturating_sub(overhead)).to_string()),
+        let overhead = source.len() + room_name.len() + 10;
+        let shown = reason
+            .as_deref()
+            .map(|r| truncate(r, MAX_LINE.saturating_sub(overhead)));
+        let text = reason.as_deref().unwrap_or_default();
+        let record = self.record(
+            HistoryKind::Part,
+            room_name.clone(),
+            source.clone(),
+            text,
+            now,
         );
-        let room_name = room.name().to_string();
-        let text = reason.clone().unwrap_or_default();
-        let record = self.record(HistoryKind::Part, &room_name, &source, &text, now);
-        let m = Message::new("PART", params).with_source(source);
-        self.broadcast_tagged(members, &m, &record);
+        let line = |out: &mut String| {
+            let params = std::iter::once(&*room_name).chain(shown);
+            write_message(out, Some(&source), "PART", params);
+        };
+        self.broadcast_relayed(members, line, &record, "", None);
         let log_room = self.log_room(folded);
         self.drop_member(conn, folded);
         self.log(
@@ -228,7 +249,7 @@ impl Server {
         let Some(room) = self.rooms.get(folded) else {
             return;
         };
-        let name = room.name().to_string();
+        let name = room.shared_name();
         match room.topic().cloned() {
             Some(topic) => {
                 self.reply(conn, RPL_TOPIC, &[&name, &topic.text]);
@@ -253,43 +274,51 @@ impl Server {
         };
         let all_prefixes = asker.caps.multi_prefix;
         let userhost = asker.caps.userhost_in_names;
-        let name = room.name().to_string();
+        let name = room.shared_name();
         let inside = room.contains(conn);
         let symbol = if room.modes().secret { "@" } else { "=" };
-        let nicks: Vec<String> = if inside || !room.modes().secret {
-            room.members_with_privileges()
-                .filter_map(|(m, p)| {
-                    let c = self.connections.get(&m)?;
-                    if !inside && c.modes.invisible {
-                        return None;
-                    }
-                    let name = if userhost {
-                        c.source()
-                    } else {
-                        c.nick.clone()?
-                    };
-                    Some(format!("{}{name}", p.prefixes(all_prefixes)))
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
         // Keep each 353 line comfortably inside the 512-byte limit.
         let budget =
             MAX_LINE.saturating_sub(self.config.server_name.len() + name.len() + NICKLEN + 18);
-        let mut chunk = String::new();
-        for nick in nicks {
-            if !chunk.is_empty() && chunk.len() + 1 + nick.len() > budget {
-                self.reply(conn, RPL_NAMREPLY, &[symbol, &name, &chunk]);
-                chunk.clear();
+        // The names, space-separated, cut into lines of at most `budget`
+        // bytes, each written straight into its line.
+        let mut lines = Vec::new();
+        let mut line = String::with_capacity(budget);
+        if inside || !room.modes().secret {
+            for (m, p) in room.members_with_privileges() {
+                let Some(c) = self.connections.get(&m) else {
+                    continue;
+                };
+                if !inside && c.modes.invisible {
+                    continue;
+                }
+                let source;
+                let shown = if userhost {
+                    source = c.source();
+                    &source
+                } else {
+                    let Some(nick) = &c.nick else {
+                        continue;
+                    };
+                    nick
+                };
+                let prefixes = p.prefixes(all_prefixes);
+                let len = prefixes.len() + shown.len();
+                if !line.is_empty() && line.len() + 1 + len > budget {
+                    lines.push(std::mem::replace(&mut line, String::with_capacity(budget)));
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(prefixes);
+                line.push_str(shown);
             }
-            if !chunk.is_empty() {
-                chunk.push(' ');
-            }
-            chunk.push_str(&nick);
         }
-        if !chunk.is_empty() {
-            self.reply(conn, RPL_NAMREPLY, &[symbol, &name, &chunk]);
+        if !line.is_empty() {
+            lines.push(line);
+        }
+        for line in lines {
+            self.reply(conn, RPL_NAMREPLY, &[symbol, &name, &line]);
         }
         self.reply(conn, RPL_ENDOFNAMES, &[&name, "End of /NAMES list"]);
     }
@@ -360,7 +389,13 @@ impl Server {
         let room_name = room.name().to_string();
         let members: Vec<ConnId> = room.members().collect();
         self.room_changed(&folded);
-        let record = self.record(HistoryKind::Topic, &room_name, &source, &text, now);
+        let record = self.record(
+            HistoryKind::Topic,
+            room_name.as_str(),
+            source.as_str(),
+            text.as_str(),
+            now,
+        );
         let m = Message::new("TOPIC", [room_name.as_str(), text.as_str()]).with_source(source);
         self.broadcast_tagged(members, &m, &record);
         let room = self.log_room(&folded);
@@ -463,7 +498,13 @@ impl Server {
         let overhead = source.len() + room_name.len() + victim_nick.len() + 12;
         let comment = truncate(comment, MAX_LINE.saturating_sub(overhead)).to_string();
         let text = format!("{victim_nick} {comment}");
-        let record = self.record(HistoryKind::Kick, &room_name, source, &text, now);
+        let record = self.record(
+            HistoryKind::Kick,
+            room_name.as_str(),
+            source,
+            text.as_str(),
+            now,
+        );
         let m = Message::new("KICK", [room_name.as_str(), &victim_nick, &comment])
             .with_source(source.to_string());
         self.broadcast_tagged(members, &m, &record);

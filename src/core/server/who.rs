@@ -7,12 +7,15 @@
 //! never change any state, and never answer a mask with more than
 //! [`MAX_WHO_MATCHES`] rows.
 
+use super::output::{share_line, write_reply};
 use super::Server;
+use crate::core::action::{Action, OutLine};
 use crate::core::connection::Connection;
 use crate::core::event::{ConnId, Now};
 use crate::core::room::{Privileges, Room};
 use crate::proto::numeric::*;
-use crate::proto::{casefold, mask_matches, Message};
+use crate::proto::{casefold_cow, mask_matches, Message};
+use std::borrow::Cow;
 
 /// Most rows a mask query (`WHO *`, `WHO *.example.org`) answers; the rest
 /// are cut with 416, as hybrid and solanum do. A room's WHO is never cut:
@@ -70,30 +73,43 @@ impl WhoOptions {
 }
 
 /// One row to answer: a user, and the room shown with them (if any).
-struct Row {
+struct Row<'a> {
     target: ConnId,
-    room: Option<String>,
+    room: Option<&'a Room>,
 }
 
 impl Server {
     /// `WHO <#room|nick|mask> [o][%fields[,token]]`: 352 rows (354 with
     /// WHOX), then 315.
     pub(super) fn handle_who(&mut self, conn: ConnId, msg: &Message, now: Now) {
-        let mask = msg.param(0).to_string();
+        let mask = msg.param(0);
         let options = WhoOptions::parse(msg.param(1));
-        let (rows, truncated) = self.who_rows(conn, &mask, options.opers_only);
-        for row in rows {
-            let Some(params) = self.who_params(conn, &row, options.whox.as_ref(), now) else {
+        let numeric = match options.whox {
+            Some(_) => RPL_WHOSPCRPL,
+            None => RPL_WHOREPLY,
+        };
+        // Each row is written as `reply` would, straight from the names
+        // it shows, into the one buffer, then shared as its line.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let (rows, truncated) = self.who_rows(conn, mask, options.opers_only);
+        let server = &self.config.server_name;
+        let asker = self
+            .connections
+            .get(&conn)
+            .map_or("*", |c| c.nick_or_star());
+        let mut lines: Vec<OutLine> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(params) = self.who_params(conn, row, options.whox.as_ref(), now) else {
                 continue;
             };
-            let params: Vec<&str> = params.iter().map(String::as_str).collect();
-            let numeric = match options.whox {
-                Some(_) => RPL_WHOSPCRPL,
-                None => RPL_WHOREPLY,
-            };
-            self.reply(conn, numeric, &params);
+            let write = |out: &mut String| write_reply(out, server, asker, numeric, &params);
+            lines.push(share_line(&mut scratch, write));
         }
-        let shown = if mask.is_empty() { "*" } else { mask.as_str() };
+        self.scratch = scratch;
+        for line in lines {
+            self.emit(Action::Send { to: conn, line });
+        }
+        let shown = if mask.is_empty() { "*" } else { mask };
         if truncated {
             let text = format!(
                 "Too many matches: only the first {MAX_WHO_MATCHES} are shown; narrow the mask"
@@ -105,29 +121,26 @@ impl Server {
 
     /// Who `mask` lists for `asker` (only server operators with
     /// `opers_only`), and whether the list was cut short.
-    fn who_rows(&self, asker: ConnId, mask: &str, opers_only: bool) -> (Vec<Row>, bool) {
+    fn who_rows(&self, asker: ConnId, mask: &str, opers_only: bool) -> (Vec<Row<'_>>, bool) {
         let wanted = |c: &Connection| !opers_only || c.modes.oper;
-        let folded = casefold(mask);
         if mask.starts_with('#') {
-            let Some(room) = self.rooms.get(&folded) else {
+            let Some(room) = self.rooms.get(casefold_cow(mask).as_ref()) else {
                 return (Vec::new(), false);
             };
             let inside = room.contains(asker);
             if !inside && room.modes().secret {
                 return (Vec::new(), false);
             }
-            let rows = room
-                .members()
-                .filter(|m| {
-                    self.connections
-                        .get(m)
-                        .is_some_and(|c| wanted(c) && (inside || !c.modes.invisible))
-                })
-                .map(|target| Row {
-                    target,
-                    room: Some(folded.clone()),
-                })
-                .collect();
+            let shown = room.members().filter(|m| {
+                self.connections
+                    .get(m)
+                    .is_some_and(|c| wanted(c) && (inside || !c.modes.invisible))
+            });
+            let mut rows = Vec::with_capacity(room.len());
+            rows.extend(shown.map(|target| Row {
+                target,
+                room: Some(room),
+            }));
             return (rows, false);
         }
         // An exact nick is answered even when the user is invisible, as
@@ -136,9 +149,7 @@ impl Server {
             let Some(c) = self.connections.get(&target).filter(|c| wanted(c)) else {
                 return (Vec::new(), false);
             };
-            let room = self
-                .room_shown_with(asker, target, c)
-                .map(|r| casefold(r.name()));
+            let room = self.room_shown_with(asker, target, c);
             return (vec![Row { target, room }], false);
         }
         // A glob over nick, username, host and real name (and the whole
@@ -156,9 +167,7 @@ impl Server {
             if rows.len() == MAX_WHO_MATCHES {
                 return (rows, true);
             }
-            let room = self
-                .room_shown_with(asker, id, c)
-                .map(|r| casefold(r.name()));
+            let room = self.room_shown_with(asker, id, c);
             rows.push(Row { target: id, room });
         }
         (rows, false)
@@ -185,60 +194,60 @@ impl Server {
     }
 
     /// The parameters of one 352 (or, with `whox`, 354) row.
-    fn who_params(
-        &self,
+    fn who_params<'a>(
+        &'a self,
         asker: ConnId,
-        row: &Row,
-        whox: Option<&Whox>,
+        row: &Row<'a>,
+        whox: Option<&'a Whox>,
         now: Now,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Vec<Cow<'a, str>>> {
         let a = self.connections.get(&asker)?;
         let c = self.connections.get(&row.target)?;
-        let room = row.room.as_ref().and_then(|f| self.rooms.get(f));
-        let privileges = room
+        let privileges = row
+            .room
             .and_then(|r| r.privileges(row.target))
             .unwrap_or_default();
-        let channel = room.map_or("*", |r| r.name()).to_string();
+        let channel = row.room.map_or("*", |r| r.name());
         let flags = who_flags(c, privileges, a.caps.multi_prefix);
-        let user = c.user.clone().unwrap_or_default();
-        let server = self.config.server_name.clone();
-        let nick = c.nick_or_star().to_string();
-        let Some(whox) = whox else {
-            let hops_and_name = format!("0 {}", c.realname);
-            return Some(vec![
-                channel,
-                user,
-                c.host.clone(),
-                server,
-                nick,
-                flags,
-                hops_and_name,
-            ]);
+        let user = c.user.as_deref().unwrap_or_default();
+        let server = self.config.server_name.as_str();
+        let nick = c.nick_or_star();
+        let params = match whox {
+            None => vec![
+                channel.into(),
+                user.into(),
+                c.host.as_str().into(),
+                server.into(),
+                nick.into(),
+                flags.into(),
+                ["0 ", &c.realname].concat().into(),
+            ],
+            Some(whox) => whox
+                .fields
+                .chars()
+                .map(|field| match field {
+                    't' => whox.token.as_str().into(),
+                    'c' => channel.into(),
+                    'u' => user.into(),
+                    // The IP only to the user themselves and to operators, as
+                    // ergo does; 255.255.255.255 is WHOX's "not disclosed".
+                    'i' if asker == row.target || a.modes.oper => peer_ip(&c.peer).into(),
+                    'i' => "255.255.255.255".into(),
+                    'h' => c.host.as_str().into(),
+                    's' => server.into(),
+                    'n' => nick.into(),
+                    'f' => flags.clone().into(),
+                    'd' => "0".into(),
+                    'l' => now.mono.secs_since(c.last_spoke).to_string().into(),
+                    // `0` is WHOX's "logged out".
+                    'a' => c.account.as_deref().unwrap_or("0").into(),
+                    // No op levels: solanum's 999 for room operators, n/a else.
+                    'o' if privileges.op => "999".into(),
+                    'o' => "n/a".into(),
+                    _ => c.realname.as_str().into(),
+                })
+                .collect(),
         };
-        let mut params = Vec::new();
-        for field in whox.fields.chars() {
-            params.push(match field {
-                't' => whox.token.clone(),
-                'c' => channel.clone(),
-                'u' => user.clone(),
-                // The IP only to the user themselves and to operators, as
-                // ergo does; 255.255.255.255 is WHOX's "not disclosed".
-                'i' if asker == row.target || a.modes.oper => peer_ip(&c.peer).to_string(),
-                'i' => "255.255.255.255".to_string(),
-                'h' => c.host.clone(),
-                's' => server.clone(),
-                'n' => nick.clone(),
-                'f' => flags.clone(),
-                'd' => "0".to_string(),
-                'l' => now.mono.secs_since(c.last_spoke).to_string(),
-                // `0` is WHOX's "logged out".
-                'a' => c.account.clone().unwrap_or_else(|| "0".to_string()),
-                // No op levels: solanum's 999 for room operators, n/a else.
-                'o' if privileges.op => "999".to_string(),
-                'o' => "n/a".to_string(),
-                _ => c.realname.clone(),
-            });
-        }
         Some(params)
     }
 }
@@ -247,7 +256,9 @@ impl Server {
 /// bot (`BOT=B`), then the prefixes in the room shown (every one with
 /// `multi-prefix`).
 fn who_flags(c: &Connection, privileges: Privileges, all_prefixes: bool) -> String {
-    let mut flags = String::from(if c.away.is_some() { "G" } else { "H" });
+    // At most `G*B@+`: one allocation, never grown.
+    let mut flags = String::with_capacity(5);
+    flags.push(if c.away.is_some() { 'G' } else { 'H' });
     if c.modes.oper {
         flags.push('*');
     }

@@ -856,7 +856,7 @@ fn model_room_state(room: &MRoom) -> RoomState {
 
 /// A log record in the model's terms.
 fn log_key(entry: &LogEntry) -> String {
-    let room = |r: &Option<String>| r.clone().unwrap_or_else(|| "-".into());
+    let room = |r: &Option<std::sync::Arc<str>>| r.as_deref().unwrap_or("-").to_string();
     match entry {
         LogEntry::Connected { nick, .. } => format!("Connected {nick}"),
         LogEntry::Disconnected { nick } => format!("Disconnected {nick}"),
