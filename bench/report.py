@@ -262,11 +262,13 @@ def main():
         if k.startswith("skipped"):
             o += [f"> **{k}**: {meta[k]}", ""]
     if "natter_mem" in servers:
-        o += ["**natter** is natter-server as shipped: every message is committed to its "
-              "SQLite history before anyone is sent it (the README's kill -9 durability "
-              "promise). **natter_mem** is the same binary with `--no-persist` (history in "
-              "memory only), so *natter ÷ natter_mem* is the cost of durability. The peers "
-              "keep no history at all.", ""]
+        o += ["**natter** is natter-server as shipped: every message is in its history "
+              "journal (one `write()` per group of batches) before anyone is sent it, the "
+              "README's kill -9 durability promise; SQLite's rows are built behind the "
+              "journal, in the pause after a burst, and that CPU is counted: every CPU figure "
+              "below runs until the server is idle again. **natter_mem** is the same binary "
+              "with `--no-persist` (history in memory only), so *natter ÷ natter_mem* is the "
+              "cost of durability. The peers keep no history at all.", ""]
     if "natter_tls" in servers:
         o += ["**natter_tls** is natter_mem (`--no-persist`) with its clients on the TLS "
               "port: the server has a self-signed certificate (made with "
@@ -438,6 +440,14 @@ def main():
           "natter-bench keeps 2,000 in flight for it), no TCP_NODELAY.",
           "- **All**: the machine's open-file hard limit (see nofile above) caps connections per "
           "process, for natter-bench too.", ""]
+
+    # Hand-written analysis that the numbers above do not say by themselves
+    # (bench/scaling.md: what a bigger machine should carry, and why).
+    spath = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scaling.md")
+    if os.path.exists(spath):
+        with open(spath) as f:
+            o += [line.rstrip("\n") for line in f]
+        o += [""]
 
     o += ["## Commands", "", f"Each scenario ran {meta.get('runs', nruns)} time(s), each "
           "against a freshly started server (`$PID` is its process id):", "", "```"]
