@@ -1,10 +1,11 @@
 //! The core task: the one task that owns the [`Server`], feeding it the
 //! shell's inputs in order and carrying out its actions (queueing lines on
-//! outboxes, holding them until the store has committed what they tell of,
+//! outboxes, holding them until the store's journal has written what they
+//! tell of,
 //! running password checks off the task, the log, the core's timer).
 //!
-//! Must never block: SQLite, argon2 and file writes happen on other
-//! threads; this task only awaits its inbox, commits and its timer.
+//! Must never block: the journal, SQLite, argon2 and file writes happen on
+//! other threads; this task only awaits its inbox, commits and its timer.
 
 use super::*;
 

@@ -7,9 +7,11 @@
 //! the [`Server`], applies events in arrival order (draining bursts in
 //! batches) and carries out its actions: queueing lines on bounded
 //! per-connection [`outbox::Outbox`]es, closing connections, and writing
-//! `server.log`. With durable history, each batch's records go to the
-//! [`Store`] thread as one commit while the core goes on with the next
-//! batch; lines that carry a record wait until it is committed. It reads the
+//! `server.log`. With durable history, each batch's records are encoded
+//! into one journal frame as the core makes them and go to the [`Store`]'s
+//! journal thread as one commit while the core goes on with the next
+//! batch; lines that carry a record wait until the journal has written it
+//! (SQLite is built behind, on the store's own thread). It reads the
 //! wall clock for every event and wakes the core at its next deadline.
 //! The core task itself lives in `core_task`; connection limits in
 //! [`limits`]; the store in [`store`]; password hashing in [`password`].
