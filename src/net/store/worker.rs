@@ -41,7 +41,7 @@ const PRUNE_CHUNK: usize = 5000;
 /// WAL once for many rows. A longer burst pays for its indexing as it goes.
 pub(super) const INDEX_BATCH_BYTES: usize = 64 << 20;
 /// Journaled records read back and committed per transaction.
-const INDEX_CHUNK_BYTES: usize = 16 << 20;
+const INDEX_CHUNK_BYTES: usize = 4 << 20;
 /// A pause in the stream this long commits what is waiting.
 const INDEX_IDLE: Duration = Duration::from_millis(50);
 /// Records never wait longer than this for SQLite.
