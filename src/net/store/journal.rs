@@ -292,16 +292,6 @@ impl Frame {
         self.records == 0
     }
 
-    /// The highest record id in it.
-    pub fn last_id(&self) -> Option<u64> {
-        self.last_id
-    }
-
-    /// Its records, decoded one at a time from its bytes.
-    pub fn records(&self) -> Records<'_> {
-        Records::new(self.bytes.get(HEADER..).unwrap_or_default())
-    }
-
     /// Writes the length and checksum into the header.
     fn seal(&mut self) {
         let Some(payload) = self.bytes.get(HEADER..) else {
