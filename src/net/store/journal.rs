@@ -42,6 +42,8 @@ pub const JOURNAL_FILES: [&str; 2] = ["history.journal-0", "history.journal-1"];
 const ROTATE_BYTES: u64 = 32 << 20;
 /// Frame header: length and checksum.
 const HEADER: usize = 8;
+/// Journal bytes replayed into SQLite per transaction at startup.
+const REPLAY_CHUNK_BYTES: usize = 4 << 20;
 /// The fewest bytes a record takes: id, time, kind and five lengths.
 pub const MIN_RECORD_BYTES: usize = 8 + 8 + 1 + 5 * 4;
 /// Marks an absent optional string.
@@ -95,6 +97,7 @@ impl Span {
 }
 
 /// What the journal held when it was opened.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct Recovered {
     /// Every record of every whole frame, in id order.
@@ -106,28 +109,67 @@ pub struct Recovered {
 }
 
 impl Journal {
-    /// Reads both files of the journal in `dir` (created if missing).
+    /// Every record in the journal in `dir`, in order, with the files whose
+    /// tail was damaged (see [`Journal::replay`]); for tests, as
+    /// it holds them all in memory.
+    #[cfg(test)]
     pub fn recover(dir: &Path) -> io::Result<Recovered> {
-        let mut recovered = Recovered::default();
+        let mut records = Vec::new();
+        let damaged = Journal::replay(dir, 0, |frames| {
+            records.extend(frames.records().map(RecordRef::to_owned));
+            Ok(())
+        })?;
+        Ok(Recovered { records, damaged })
+    }
+
+    /// Hands `apply` the journal's records with ids above `after`, in
+    /// order, [`REPLAY_CHUNK_BYTES`] at a time, reading the files as it
+    /// goes (oldest file first: each holds a run of ids, and a file is
+    /// only reused once emptied). Returns the files whose tail was cut
+    /// short or damaged, with how many bytes of it were dropped. A missing
+    /// file is an empty one.
+    pub fn replay(
+        dir: &Path,
+        after: u64,
+        mut apply: impl FnMut(&Frames) -> io::Result<()>,
+    ) -> io::Result<Vec<(PathBuf, u64)>> {
+        let mut files = Vec::new();
         for name in JOURNAL_FILES {
             let path = dir.join(name);
-            let mut bytes = Vec::new();
             match File::open(&path) {
-                Ok(mut file) => {
-                    file.read_to_end(&mut bytes)?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Ok(file) => files.push((first_id(&file)?, path, file)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            let (records, whole) = decode(&bytes);
-            if whole < bytes.len() {
-                recovered.damaged.push((path, (bytes.len() - whole) as u64));
-            }
-            recovered.records.extend(records);
         }
-        recovered.records.sort_by_key(|r| r.id);
-        recovered.records.dedup_by_key(|r| r.id);
-        Ok(recovered)
+        files.sort_by_key(|(first, _, _)| *first);
+        let mut damaged = Vec::new();
+        let mut chunk = Frame::default();
+        for (_, path, file) in files {
+            let len = file.metadata()?.len();
+            let mut reader = io::BufReader::new(file);
+            let mut whole = 0;
+            let mut payload = Vec::new();
+            while let Some(frame_len) = next_frame(&mut reader, len - whole, &mut payload)? {
+                let Some(records) = decode_records(&payload) else {
+                    break;
+                };
+                for r in records.iter().filter(|r| r.id > after) {
+                    chunk.push_ref(r);
+                }
+                whole += frame_len;
+                if chunk.byte_len() >= REPLAY_CHUNK_BYTES {
+                    apply(&Frames::join(vec![std::mem::take(&mut chunk)]))?;
+                }
+            }
+            if whole < len {
+                damaged.push((path, len - whole));
+            }
+        }
+        if !chunk.is_empty() {
+            apply(&Frames::join(vec![chunk]))?;
+        }
+        Ok(damaged)
     }
 
     /// Opens the journal in `dir` empty (both files truncated): call once
@@ -257,6 +299,11 @@ impl Frame {
 
     /// Appends one record.
     pub fn push(&mut self, r: &HistoryRecord) {
+        self.push_ref(&RecordRef::from(r));
+    }
+
+    /// Appends one record, borrowed.
+    pub fn push_ref(&mut self, r: &RecordRef) {
         if self.bytes.is_empty() {
             self.bytes.extend_from_slice(&[0; HEADER]);
         }
@@ -268,11 +315,11 @@ impl Frame {
             .position(|k| *k == r.kind)
             .unwrap_or(0);
         bytes.push(kind as u8);
-        for text in [&r.target, &r.source, &r.text] {
+        for text in [r.target, r.source, r.text] {
             put_text(bytes, Some(text));
         }
-        put_text(bytes, r.from_account.as_deref());
-        put_text(bytes, r.to_account.as_deref());
+        put_text(bytes, r.from_account);
+        put_text(bytes, r.to_account);
         self.records += 1;
         self.last_id = self.last_id.max(Some(r.id));
     }
@@ -332,6 +379,7 @@ impl<'a> From<&'a HistoryRecord> for RecordRef<'a> {
     }
 }
 
+#[cfg(test)]
 impl RecordRef<'_> {
     fn to_owned(self) -> HistoryRecord {
         HistoryRecord {
@@ -356,6 +404,7 @@ pub struct Frames {
 
 impl Frames {
     /// `records` as one sealed frame.
+    #[cfg(test)]
     pub fn of(records: &[HistoryRecord]) -> Frames {
         Frames::join(vec![Frame::of(records)])
     }
@@ -440,28 +489,43 @@ fn put_text(frame: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
-/// Decodes the whole frames at the start of `bytes`: their records, and how
-/// many bytes they span (less than `bytes.len()` when the tail is cut short
-/// or damaged).
-fn decode(bytes: &[u8]) -> (Vec<HistoryRecord>, usize) {
-    let mut records = Vec::new();
-    let mut at = 0;
-    while let Some(header) = bytes.get(at..at + HEADER) {
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else {
-            break;
-        };
-        if crc32fast::hash(payload) != crc {
-            break;
+/// The id of the first record of a journal file (`None` when it has none),
+/// read without moving the file's cursor.
+fn first_id(file: &File) -> io::Result<Option<u64>> {
+    let mut start = [0; HEADER + 8];
+    let mut read = 0;
+    let mut file = file;
+    while read < start.len() {
+        match file.read(&mut start[read..])? {
+            0 => return Ok(None),
+            n => read += n,
         }
-        let Some(frame) = decode_records(payload) else {
-            break;
-        };
-        records.extend(frame.into_iter().map(RecordRef::to_owned));
-        at += HEADER + len;
     }
-    (records, at)
+    file.seek(io::SeekFrom::Start(0))?;
+    Ok(Some(u64::from_le_bytes([
+        start[8], start[9], start[10], start[11], start[12], start[13], start[14], start[15],
+    ])))
+}
+
+/// Reads the next whole, intact frame's payload into `payload`; returns
+/// its size with the header, or `None` at the end of the file or at a
+/// frame cut short (`left` bytes remain in the file) or damaged.
+fn next_frame(reader: &mut impl Read, left: u64, payload: &mut Vec<u8>) -> io::Result<Option<u64>> {
+    let mut header = [0; HEADER];
+    if left < HEADER as u64 || reader.read_exact(&mut header).is_err() {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if u64::from(len) > left - HEADER as u64 {
+        return Ok(None);
+    }
+    payload.resize(len as usize, 0);
+    reader.read_exact(payload)?;
+    if crc32fast::hash(payload) != crc {
+        return Ok(None);
+    }
+    Ok(Some(HEADER as u64 + u64::from(len)))
 }
 
 /// The records of a frame's payload, in order, borrowed from it.

@@ -49,7 +49,7 @@ use crate::core::{
 };
 use health::WriteHealth;
 pub use journal::Frame;
-use journal::{Frames, Journal, Span};
+use journal::{Journal, Span};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -296,24 +296,23 @@ impl Store {
             path: options.data_dir.join(journal::JOURNAL_FILES[0]),
             detail: e.to_string(),
         };
-        let recovered = Journal::recover(&options.data_dir).map_err(journal_error)?;
-        for (file, bytes) in &recovered.damaged {
+        let indexed = worker.indexed_through.load(Ordering::Acquire);
+        let mut replay_failed = None;
+        let damaged = Journal::replay(&options.data_dir, indexed, |frames| {
+            worker.write_all(frames, Default::default()).map_err(|e| {
+                replay_failed = Some(e);
+                std::io::Error::other("the journal replay failed")
+            })
+        });
+        if let Some(e) = replay_failed {
+            return Err(classify(&path, e));
+        }
+        for (file, bytes) in damaged.map_err(journal_error)? {
             eprintln!(
                 "natter-server: the last {bytes} bytes of {} were cut short or damaged (a crash \
                  in the middle of a write leaves this); what came before them is kept",
                 file.display()
             );
-        }
-        let indexed = worker.indexed_through.load(Ordering::Acquire);
-        let replay: Vec<HistoryRecord> = recovered
-            .records
-            .into_iter()
-            .filter(|r| r.id > indexed)
-            .collect();
-        if !replay.is_empty() {
-            worker
-                .write_all(&Frames::of(&replay), Default::default())
-                .map_err(|e| classify(&path, e))?;
         }
         let journal = Journal::create(
             &options.data_dir,

@@ -1,6 +1,7 @@
 //! Unit tests of the parent module (kept apart so it reads in one sitting).
 
 use super::health::{WriteHealth, REPORT_FAILING_EVERY};
+use super::journal::Frames;
 use super::worker::Changes;
 use super::*;
 

@@ -162,3 +162,33 @@ fn with_fsync_every_append_reaches_the_disk_and_comes_back() {
     drop(j);
     assert_eq!(Journal::recover(&dir).expect("recover").records, written);
 }
+
+#[test]
+fn replay_hands_over_only_records_past_sqlite_in_order_a_chunk_at_a_time() {
+    let dir = temp_dir("replay-chunks");
+    let (mut j, indexed) = journal(&dir);
+    j.rotate_bytes = 1 << 20;
+    let text = "x".repeat(200);
+    for batch in 0..500u64 {
+        let records: Vec<HistoryRecord> = (1..=100)
+            .map(|i| record(batch * 100 + i, HistoryKind::Privmsg, &text))
+            .collect();
+        // SQLite keeps up with the first half, so the files take turns.
+        if batch < 250 {
+            indexed.store(batch * 100, Ordering::Release);
+        }
+        j.append([&mut Frame::of(&records)]).expect("append");
+    }
+    drop(j);
+    let mut calls = 0;
+    let mut ids = Vec::new();
+    let damaged = Journal::replay(&dir, 30_000, |frames| {
+        calls += 1;
+        ids.extend(frames.records().map(|r| r.id));
+        Ok(())
+    })
+    .expect("replay");
+    assert!(damaged.is_empty());
+    assert!(calls > 1, "more than {REPLAY_CHUNK_BYTES} bytes in one go");
+    assert_eq!(ids, (30_001..=50_000).collect::<Vec<u64>>());
+}
