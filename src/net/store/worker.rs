@@ -1,21 +1,21 @@
 //! The indexer: SQLite's rows and indexes, built behind the journal.
 //!
-//! Owns the `natter-store` thread's connection: it takes records the
-//! journal already made durable and inserts them in large transactions,
-//! in the pauses of the stream: once no record has come for
-//! [`INDEX_IDLE`], or once [`INDEX_BATCH_BYTES`] of them wait (a burst longer
+//! Owns the `natter-store` thread's connection. It reads back the records
+//! the journal already made durable and inserts them in large
+//! transactions, in the pauses of the stream: once no record has come for
+//! [`INDEX_IDLE`], once [`INDEX_BATCH_BYTES`] of them wait (a burst longer
 //! than that pays for its indexing as it goes), and at least every
-//! [`INDEX_MAX_DELAY`]. So a burst of chat is not slowed by SQLite's
-//! B-tree work, which happens when the CPU would otherwise idle. It records how far
-//! SQLite has got (`meta.indexed_through`) in the same transaction, and
+//! [`INDEX_MAX_DELAY`]. So a burst of chat is not slowed by SQLite's B-tree
+//! work, which is done when the CPU would otherwise idle. It records how
+//! far SQLite has got (`meta.indexed_through`) in the same transaction, and
 //! runs retention in small steps between commits. Changes that are not
 //! history records (read markers, accounts, registered rooms, server bans)
 //! and records the journal could not write are committed at once, and
 //! their [`super::Commit`] finishes only then.
 //!
 //! Must never hold up a journaled record's delivery (it only ever sees
-//! them afterwards) and must never keep more than [`MAX_BACKLOG_BYTES`] of records
-//! waiting: the journal thread waits for it beyond that.
+//! them afterwards), and must never let the journal run more than
+//! [`MAX_BACKLOG_BYTES`] ahead: the journal thread waits beyond that.
 
 use super::health::WriteHealth;
 use super::journal::{self, Frame, Frames, JournalReader, Span};
