@@ -217,8 +217,7 @@ impl Journal {
         self.out.clear();
         let mut last_id = None;
         for frame in frames.into_iter().filter(|f| !f.is_empty()) {
-            frame.seal();
-            self.out.extend_from_slice(&frame.bytes);
+            frame.seal_into(&mut self.out);
             last_id = last_id.max(frame.last_id);
         }
         let Some(last_id) = last_id else {
@@ -339,6 +338,13 @@ impl Frame {
         self.records == 0
     }
 
+    /// Writes the length and checksum into the header and appends the
+    /// whole frame to `out`.
+    fn seal_into(&mut self, out: &mut Vec<u8>) {
+        self.seal();
+        out.extend_from_slice(&self.bytes);
+    }
+
     /// Writes the length and checksum into the header.
     fn seal(&mut self) {
         let Some(payload) = self.bytes.get(HEADER..) else {
@@ -413,8 +419,7 @@ impl Frames {
     pub fn join(frames: Vec<Frame>) -> Frames {
         let mut bytes = Vec::new();
         for mut frame in frames.into_iter().filter(|f| !f.is_empty()) {
-            frame.seal();
-            bytes.extend_from_slice(&frame.bytes);
+            frame.seal_into(&mut bytes);
         }
         Frames { bytes }
     }
@@ -493,18 +498,17 @@ fn put_text(frame: &mut Vec<u8>, text: Option<&str>) {
 /// read without moving the file's cursor.
 fn first_id(file: &File) -> io::Result<Option<u64>> {
     let mut start = [0; HEADER + 8];
-    let mut read = 0;
     let mut file = file;
-    while read < start.len() {
-        match file.read(&mut start[read..])? {
-            0 => return Ok(None),
-            n => read += n,
-        }
-    }
+    let read = file.read_exact(&mut start);
     file.seek(io::SeekFrom::Start(0))?;
-    Ok(Some(u64::from_le_bytes([
-        start[8], start[9], start[10], start[11], start[12], start[13], start[14], start[15],
-    ])))
+    match read {
+        Ok(()) => {
+            let [_, _, _, _, _, _, _, _, id @ ..] = start;
+            Ok(Some(u64::from_le_bytes(id)))
+        }
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads the next whole, intact frame's payload into `payload`; returns

@@ -432,7 +432,7 @@ impl Commit {
 impl Drop for Store {
     fn drop(&mut self) {
         self.requests.take();
-        // The journal thread ends first and drops the indexer's inbox; the
+        // The journal thread ends first and closes the indexer's queue; the
         // indexer then commits what it still holds and ends.
         for thread in [self.journal_thread.take(), self.index_thread.take()]
             .into_iter()
@@ -455,11 +455,9 @@ fn write_journal(mut journal: Journal, inbox: mpsc::Receiver<Request>, queue: &I
         let count = group.iter().map(|r| r.changes.record_count()).sum();
         let frames = group.iter_mut().flat_map(|r| r.changes.records.iter_mut());
         let written = journal.append(frames);
-        let mut start = match &written {
-            Ok(span) => *span,
-            Err(_) => None,
-        };
-        let journaled = written.is_ok();
+        // Where the next request's frames start; `None` when nothing was
+        // journaled (a failed write, or no records at all).
+        let mut start = written.as_ref().ok().copied().flatten();
         if let Some(report) =
             health.record(written.map(drop), count, journal.path(), Instant::now())
         {
@@ -478,7 +476,7 @@ fn write_journal(mut journal: Journal, inbox: mpsc::Receiver<Request>, queue: &I
                 ..span
             });
             let mut items = Vec::with_capacity(2);
-            match mine.filter(|_| journaled) {
+            match mine {
                 // Durable now: the indexer reads the records back.
                 Some(span) => {
                     changes.records.clear();
