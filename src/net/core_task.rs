@@ -412,19 +412,10 @@ impl CoreTask {
                         .push(store::ServerBanChange::Delete(mask));
                 }
             }
-            Action::HashPassword {
-                conn,
-                password,
-                purpose,
-            } => self.checks.hash(conn, password, purpose),
-            Action::Log(record) => self.log.write(&record),
-            // Sends nothing, so nothing to hold back for durability.
-            Action::CheckPassword {
-                conn,
-                hash,
-                password,
-                purpose,
-            } => self.checks.start(conn, hash, password, purpose),
+            // These send nothing, so nothing to hold back for durability.
+            now @ (Action::HashPassword { .. } | Action::Log(_) | Action::CheckPassword { .. }) => {
+                self.carry_out_now(now)
+            }
             other if self.has_unstored() || !self.in_flight.is_empty() => self.held.push(other),
             other => self.carry_out_now(other),
         }
