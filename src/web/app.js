@@ -126,29 +126,15 @@ function timeOf(msg) {
  * count as unread when the person is not looking at that window.
  */
 function addEntry(win, entry, { live = true } = {}) {
-  if (entry.msgid) {
-    if (win.msgids.has(entry.msgid)) return false;
-    win.msgids.add(entry.msgid);
-  }
-  entry.id = ++state.localId;
+  if (!remember(win, entry)) return false;
   const list = win.messages;
   if (!list.length || list[list.length - 1].time <= entry.time) {
     list.push(entry);
   } else {
-    // History arrives older than what is shown: find its place.
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (list[mid].time <= entry.time) lo = mid + 1;
-      else hi = mid;
-    }
-    list.splice(lo, 0, entry);
+    // Older than the newest shown (a late line): after all of its time.
+    list.splice(bound(list, entry.time, false), 0, entry);
   }
-  if (list.length > MAX_LINES) {
-    for (const dropped of list.splice(0, list.length - MAX_LINES)) win.msgids.delete(dropped.msgid);
-    win.history.exhausted = false;
-  }
+  trim(win);
   const chat = entry.kind === "msg" || entry.kind === "action" || entry.kind === "notice";
   if (live && chat && !entry.self) {
     if (win.key !== state.current || document.hidden) {
@@ -159,6 +145,66 @@ function addEntry(win, entry, { live = true } = {}) {
   }
   scheduleRender();
   return true;
+}
+
+/** The first index whose time is after `time` (or, with `before`, not before it). */
+function bound(list, time, before) {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (before ? list[mid].time < time : list[mid].time <= time) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Adds a page of history (in the server's order) to a window. Lines of the
+ * same millisecond must keep the server's order, so a line already shown
+ * anchors the new ones after it; without an anchor, a page older than
+ * everything shown goes before lines of equal time, any other after them.
+ */
+function addHistory(win, entries) {
+  const list = win.messages;
+  const older = list.length > 0 && entries.length > 0 && entries[entries.length - 1].time <= list[0].time;
+  let cursor = -1;
+  let added = 0;
+  for (const e of entries) {
+    if (e.msgid && win.msgids.has(e.msgid)) {
+      const at = list.findIndex((m) => m.msgid === e.msgid);
+      if (at >= 0) cursor = at + 1;
+      continue;
+    }
+    remember(win, e);
+    const fits = cursor >= 0 && (cursor === list.length || list[cursor].time >= e.time)
+      && (cursor === 0 || list[cursor - 1].time <= e.time);
+    const at = fits ? cursor : bound(list, e.time, older);
+    list.splice(at, 0, e);
+    cursor = at + 1;
+    added += 1;
+  }
+  trim(win);
+  scheduleRender({ keepScroll: true });
+  return added;
+}
+
+/** Notes an entry's msgid; false when the window already has it. */
+function remember(win, entry) {
+  if (entry.msgid) {
+    if (win.msgids.has(entry.msgid)) return false;
+    win.msgids.add(entry.msgid);
+  }
+  entry.id = ++state.localId;
+  return true;
+}
+
+function trim(win) {
+  const list = win.messages;
+  if (list.length > MAX_LINES) {
+    for (const dropped of list.splice(0, list.length - MAX_LINES)) win.msgids.delete(dropped.msgid);
+    win.history.exhausted = false;
+  }
 }
 
 function info(text, kind = "info", win = currentWindow()) {
@@ -310,14 +356,16 @@ async function fillGap(win) {
 
 function onBatch(batch) {
   if (batch.type === "chathistory" || batch.type === "draft/chathistory") {
+    // A private conversation's history is filed under the other person,
+    // which is the batch's target.
     const target = batch.params[0] || "";
+    const entries = [];
     for (const m of batch.messages) {
-      if (m.command === "PRIVMSG" || m.command === "NOTICE") {
-        // A private conversation's history is filed under the other person.
-        onPrivmsg(m, isChannel(target) ? target : target, false);
-      }
+      if (m.command !== "PRIVMSG" && m.command !== "NOTICE") continue;
+      const found = chatEntry(m, target);
+      if (found) entries.push(found.entry);
     }
-    scheduleRender({ keepScroll: true });
+    if (entries.length) addHistory(getWindow(target), entries);
     return;
   }
   // Other batches (netsplits, labelled replies…): their lines as usual.
