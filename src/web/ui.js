@@ -56,7 +56,7 @@ export function nickClass(nick) {
   return "nick-c" + (h % 12);
 }
 
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
 const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric" });
 
@@ -77,6 +77,12 @@ function timeEl(date) {
   t.dateTime = date.toISOString();
   t.title = fullFmt.format(date);
   return t;
+}
+
+/** The first letter of a nick, for its avatar (skipping leading punctuation). */
+function initial(nick) {
+  const m = /[\p{L}\p{N}]/u.exec(nick);
+  return (m ? m[0] : nick[0] || "?").toUpperCase();
 }
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -142,7 +148,9 @@ export function renderMessages(container, win, me) {
       group = el("div", "group");
       if (m.self) group.classList.add("self");
       const head = el("div", "group-head");
-      head.append(el("span", "nick " + nickClass(m.nick), m.nick));
+      const avatar = el("span", "avatar " + nickClass(m.nick), initial(m.nick));
+      avatar.setAttribute("aria-hidden", "true");
+      head.append(avatar, el("span", "nick " + nickClass(m.nick), m.nick));
       head.append(timeEl(m.time));
       group.append(head, renderLine(m, me));
       frag.append(group);
@@ -201,7 +209,7 @@ export function renderWindowList(list, windows, currentKey, onSelect) {
 const PREFIX_ORDER = "~&@%+";
 
 function rank(member) {
-  const i = PREFIX_ORDER.indexOf(member.prefixes[0] || "");
+  const i = member.prefixes ? PREFIX_ORDER.indexOf(member.prefixes[0]) : -1;
   return i < 0 ? PREFIX_ORDER.length : i;
 }
 
