@@ -939,6 +939,7 @@ function renderStatus() {
   const dot = $("status-dot");
   dot.className = "status-dot " + (s === "connected" ? (state.away ? "away" : "online") : s === "failed" ? "offline" : "connecting");
   $("my-nick").textContent = state.me;
+  $("my-nick").title = state.conn && state.conn.account ? `logged in as ${state.conn.account}` : "not logged in";
   const banner = $("banner");
   let text = "";
   if (s === "waiting") text = `Connection lost. Reconnecting in ${state.connDetail} s…`;

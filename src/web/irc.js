@@ -134,6 +134,7 @@ export class IrcConnection {
     clearTimeout(this.timer);
     this.registered = false;
     this.announced = false;
+    this.account = "";
     this.caps.clear();
     this.offered.clear();
     this.batches.clear();
@@ -264,7 +265,10 @@ export class IrcConnection {
         return;
       case "900": // logged in as
         this.account = msg.params[2];
-        return;
+        break;
+      case "901": // logged out
+        this.account = "";
+        break;
       case "903": // SASL success
         if (!this.registered) this.sendRaw("CAP END");
         return;

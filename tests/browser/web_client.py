@@ -8,10 +8,13 @@ Scenarios, in order, on one server whose history lives in a temp dir:
   1. history loads when a room opens, and older pages load on scrolling up;
   2. two browser users and a raw IRC client (a plain socket) in #lobby see
      each other's messages, and each sees their own line exactly once;
+     typing shows on the other page; Up recalls, Tab completes;
   3. a private message arrives in its own window;
   4. markup in a topic or a message shows as text: no element, no script,
      no dialog (nicks with < or > are refused by the server: checked too);
-  5. the server is killed and started again; the pages reconnect by
+  5. a registered nick logs in with its password (SASL PLAIN), and a wrong
+     password is refused on the join screen;
+  6. the server is killed (SIGKILL) and started again; the pages reconnect by
      themselves and show the lines sent while they were away, once each.
 
 Each step waits for what a person would see and fails with a message that
@@ -263,7 +266,24 @@ def three_people_see_each_other(ctx):
 
     bob.say("/me waves")
     expect(alice.page.locator("#messages .line-action").last, "a /me shows as an action").to_contain_text("bob waves", timeout=WAIT_MS)
-    return "alice, bob (browsers) and carol (socket) each saw the others' lines"
+
+    # Typing shows on the other page (TAGMSG +typing), and goes when the line is sent.
+    bob.page.type("#input", "let me th")
+    expect(alice.page.locator("#typing"), "alice sees that bob is typing").to_have_text("bob is typing…", timeout=WAIT_MS)
+    bob.page.fill("#input", "")
+    bob.page.type("#input", "x")
+    bob.page.press("#input", "Enter")
+    expect(alice.page.locator("#typing"), "the typing line goes once bob's line arrives").to_have_text("", timeout=WAIT_MS)
+
+    # Keyboard: Up brings back the last line sent, Tab completes a nick.
+    alice.page.press("#input", "ArrowUp")
+    expect(alice.page.locator("#input"), "Up recalls alice's last line").to_have_value("hi from alice")
+    alice.page.fill("#input", "")
+    alice.page.type("#input", "ca")
+    alice.page.press("#input", "Tab")
+    expect(alice.page.locator("#input"), "Tab completes carol's nick").to_have_value("carol: ")
+    alice.page.fill("#input", "")
+    return "alice, bob (browsers) and carol (socket) saw each other's lines; typing, Up and Tab work"
 
 
 def private_message_gets_its_own_window(ctx):
@@ -359,11 +379,45 @@ def reconnects_after_restart_and_fills_the_gap(ctx):
     return "both pages came back on their own and showed all 70 missed lines once"
 
 
+def a_registered_nick_logs_in_with_its_password(ctx):
+    server, browser = ctx["server"], ctx["browser"]
+    erin = IrcClient(server.irc_port, "erin")
+    mark = len(erin.lines)
+    erin.send("PRIVMSG NickServ :REGISTER tulip-garden-42")
+    erin.wait_for(lambda l: l.startswith(":NickServ") and "erin" in l.lower() and "regist" in l.lower(),
+                  "NickServ's answer to REGISTER", start=mark)
+    erin.close()
+    time.sleep(0.3)
+
+    wrong = browser.new_context()
+    page = wrong.new_page()
+    page.goto(server.url)
+    page.fill("#join-nick", "erin")
+    page.fill("#join-password", "not-the-password")
+    page.click("#join-button")
+    expect(page.locator("#join-error"), "a wrong password is refused on the join screen").to_contain_text(
+        "Login failed", timeout=30_000)
+    wrong.close()
+
+    right = browser.new_context()
+    page = right.new_page()
+    page.goto(server.url)
+    page.fill("#join-nick", "erin")
+    page.fill("#join-password", "tulip-garden-42")
+    page.click("#join-button")
+    expect(page.locator("#window-title"), "erin lands in #lobby").to_have_text("#lobby", timeout=30_000)
+    expect(page.locator("#my-nick"), "logged in as erin (SASL PLAIN)").to_have_attribute(
+        "title", re.compile("logged in as erin"), timeout=WAIT_MS)
+    right.close()
+    return "SASL PLAIN: the wrong password is refused, the right one logs in"
+
+
 SCENARIOS = [
     history_loads_on_join_and_on_scroll,
     three_people_see_each_other,
     private_message_gets_its_own_window,
     markup_shows_as_text,
+    a_registered_nick_logs_in_with_its_password,
     reconnects_after_restart_and_fills_the_gap,
 ]
 
