@@ -78,6 +78,8 @@ function getWindow(name, kind = isChannel(name) ? "channel" : "query") {
     win = makeWindow(name, kind);
     state.windows.set(key, win);
     saveRooms();
+    // A private conversation's earlier lines (kept for logged-in people).
+    if (kind === "query" && state.conn && state.conn.connected) loadLatest(win);
   }
   return win;
 }
@@ -236,8 +238,8 @@ function chatEntry(msg, forcedWindow) {
   return { winName, entry };
 }
 
-function onPrivmsg(msg, forcedWindow, live = true) {
-  const found = chatEntry(msg, forcedWindow);
+function onPrivmsg(msg) {
+  const found = chatEntry(msg);
   if (!found) return;
   let { winName, entry } = found;
   if (!winName) {
@@ -246,12 +248,11 @@ function onPrivmsg(msg, forcedWindow, live = true) {
     addEntry(serverWindow(), entry, { live: false });
     return;
   }
-  if (entry.kind === "notice" && !isChannel(winName) && !state.windows.has(foldCase(winName)) && live) {
+  if (entry.kind === "notice" && !isChannel(winName) && !state.windows.has(foldCase(winName))) {
     addEntry(currentWindow(), entry, { live: false });
     return;
   }
-  const win = getWindow(winName);
-  addEntry(win, entry, { live });
+  addEntry(getWindow(winName), entry);
 }
 
 function eventEntry(win, kind, text, msg) {
@@ -475,7 +476,6 @@ function onMessage(msg) {
       return;
     }
     case "333":
-    case "366x":
       return;
     case "353": {
       const win = getWindow(p[2]);

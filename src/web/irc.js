@@ -205,8 +205,8 @@ export class IrcConnection {
    * labeled-response it resolves with null when the server has answered
    * everything sent before (PING round trip).
    */
-  request(command, params = []) {
-    return new Promise((resolve, reject) => {
+  request(command, params = [], timeoutMs = 20000) {
+    const answer = new Promise((resolve, reject) => {
       if (this.caps.has("labeled-response")) {
         const label = "w" + this.nextLabel++;
         this.labels.set(label, { resolve, reject });
@@ -221,6 +221,12 @@ export class IrcConnection {
         this.send("PING", [token]);
       }
     });
+    // A server that never answers must not leave the page "loading" for ever.
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no answer")), timeoutMs);
+    });
+    return Promise.race([answer, late]).finally(() => clearTimeout(timer));
   }
 
   rejectLabels(why) {

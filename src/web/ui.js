@@ -97,6 +97,7 @@ function continuesGroup(prev, m) {
 function renderLine(m, me) {
   if (!CHAT_KINDS.has(m.kind)) {
     const row = el("div", "event event-" + m.kind);
+    if (m.title) row.title = m.title;
     row.append(timeEl(m.time));
     const body = el("span", "event-text");
     appendLinkified(body, m.text);
@@ -120,6 +121,48 @@ function renderLine(m, me) {
   return row;
 }
 
+const MEMBERSHIP = new Set(["join", "part", "quit"]);
+
+function listNames(names) {
+  const unique = [...new Set(names)];
+  if (unique.length <= 3) return unique.join(", ").replace(/, ([^,]*)$/, " and $1");
+  return `${unique.slice(0, 2).join(", ")} and ${unique.length - 2} others`;
+}
+
+/**
+ * Runs of three or more joins/parts/quits in a row become one quiet line
+ * ("alice, bob and 3 others joined · carol left"), the full list in its
+ * tooltip, so a busy room's comings and goings do not bury the talk.
+ */
+function collapseMembership(messages) {
+  const out = [];
+  let run = [];
+  const flush = () => {
+    if (run.length < 3) out.push(...run);
+    else {
+      const joined = run.filter((m) => m.kind === "join").map((m) => m.nick);
+      const left = run.filter((m) => m.kind !== "join").map((m) => m.nick);
+      const parts = [];
+      if (joined.length) parts.push(`${listNames(joined)} joined`);
+      if (left.length) parts.push(`${listNames(left)} left`);
+      out.push({
+        kind: "summary", time: run[0].time, text: parts.join(" · "),
+        title: run.map((m) => m.text).join("\n"),
+      });
+    }
+    run = [];
+  };
+  for (const m of messages) {
+    if (MEMBERSHIP.has(m.kind) && m.nick && (!run.length || sameDay(run[0].time, m.time))) run.push(m);
+    else {
+      flush();
+      out.push(m);
+    }
+  }
+  flush();
+  return out;
+}
+
 /**
  * Renders a window's messages: a day separator when the date changes,
  * consecutive lines of one nick within five minutes under one nick header,
@@ -134,7 +177,7 @@ export function renderMessages(container, win, me) {
   }
   let prev = null;
   let group = null;
-  for (const m of win.messages) {
+  for (const m of collapseMembership(win.messages)) {
     if (!prev || !sameDay(prev.time, m.time)) {
       const sep = el("div", "day");
       sep.append(el("span", "", dayLabel(m.time)));
