@@ -1,6 +1,6 @@
 // irc.js — the IRC protocol over one WebSocket (IRCv3 `text.ircv3.net`: one
 // line per message, no CRLF). Owns: parsing and formatting lines, capability
-// negotiation, SASL PLAIN, BATCH collection, labeled requests, keepalive and
+// negotiation, SASL (SCRAM-SHA-256, else PLAIN; see sasl.js), BATCH collection, labeled requests, keepalive and
 // reconnecting with exponential backoff. Knows nothing about the page: it
 // hands parsed messages to the callbacks the app gives it.
 
@@ -10,6 +10,8 @@ export const WANTED_CAPS = [
   "multi-prefix", "message-tags", "labeled-response", "sasl", "cap-notify",
   "account-notify", "invite-notify", "standard-replies",
 ];
+
+import { Plain, ScramSha256, fromBase64, toBase64 } from "./sasl.js";
 
 const TAG_UNESCAPES = { ":": ";", s: " ", "\\": "\\", r: "\r", n: "\n" };
 
@@ -81,12 +83,7 @@ export function foldCase(name) {
 }
 
 const utf8 = new TextEncoder();
-
-function base64Utf8(text) {
-  let bin = "";
-  for (const b of utf8.encode(text)) bin += String.fromCharCode(b);
-  return btoa(bin);
-}
+const utf8Decoder = new TextDecoder();
 
 /**
  * One IRC session that stays connected: when the socket drops it reconnects
@@ -263,11 +260,7 @@ export class IrcConnection {
         this.onCap(msg);
         return;
       case "AUTHENTICATE":
-        if (msg.params[0] === "+") {
-          const blob = base64Utf8(`${this.wantedNick}\0${this.wantedNick}\0${this.password}`);
-          for (let i = 0; i < blob.length; i += 400) this.sendRaw("AUTHENTICATE " + blob.slice(i, i + 400));
-          if (blob.length % 400 === 0) this.sendRaw("AUTHENTICATE +");
-        }
+        this.onAuthenticate(msg.params[0] || "");
         return;
       case "900": // logged in as
         this.account = msg.params[2];
@@ -381,9 +374,9 @@ export class IrcConnection {
       }
       if (more) return;
       const want = WANTED_CAPS.filter((c) => this.offered.has(c) && !this.caps.has(c))
-        .filter((c) => c !== "sasl" || (this.password && this.saslPlainOffered()));
-      if (sub === "LS" && this.password && !this.saslPlainOffered()) {
-        this.fail("This server does not offer password login (SASL PLAIN) on this connection.");
+        .filter((c) => c !== "sasl" || (this.password && this.saslMechanism()));
+      if (sub === "LS" && this.password && !this.saslMechanism()) {
+        this.fail("This server does not offer password login (SASL SCRAM-SHA-256 or PLAIN) on this connection.");
         return;
       }
       if (want.length) this.send("CAP", ["REQ", want.join(" ")]);
@@ -394,7 +387,7 @@ export class IrcConnection {
         else this.caps.add(c);
       }
       if (this.registered) return;
-      if (this.caps.has("sasl") && this.password) this.sendRaw("AUTHENTICATE PLAIN");
+      if (this.caps.has("sasl") && this.password) this.startSasl();
       else this.sendRaw("CAP END");
     } else if (sub === "NAK") {
       if (!this.registered) this.sendRaw("CAP END");
@@ -403,10 +396,42 @@ export class IrcConnection {
     }
   }
 
-  saslPlainOffered() {
-    if (!this.offered.has("sasl")) return false;
-    const mechs = this.offered.get("sasl");
-    return mechs === "" || mechs.split(",").includes("PLAIN");
+  /** The best mechanism both sides know: SCRAM-SHA-256 (the password never leaves the page), else PLAIN. */
+  saslMechanism() {
+    if (!this.offered.has("sasl")) return null;
+    const mechs = this.offered.get("sasl").split(",");
+    if (mechs.includes("SCRAM-SHA-256")) return "SCRAM-SHA-256";
+    if (mechs.includes("PLAIN") || mechs[0] === "") return "PLAIN";
+    return null;
+  }
+
+  startSasl() {
+    const mech = this.saslMechanism();
+    this.sasl = mech === "SCRAM-SHA-256"
+      ? new ScramSha256(this.wantedNick, this.password)
+      : new Plain(this.wantedNick, this.password);
+    this.saslIn = "";
+    this.sendRaw("AUTHENTICATE " + mech);
+  }
+
+  /** One AUTHENTICATE line: gather chunks of 400, answer each whole challenge. */
+  onAuthenticate(chunk) {
+    if (!this.sasl) return;
+    if (chunk !== "+") this.saslIn += chunk;
+    if (chunk.length === 400) return; // more of this challenge follows
+    const challenge = this.saslIn ? utf8Decoder.decode(fromBase64(this.saslIn)) : "";
+    this.saslIn = "";
+    let answer;
+    try {
+      answer = this.sasl.step(challenge);
+    } catch (e) {
+      this.sendRaw("AUTHENTICATE *");
+      this.fail(`Login failed: ${e.message}.`);
+      return;
+    }
+    const blob = answer ? toBase64(utf8.encode(answer)) : "";
+    for (let i = 0; i < blob.length; i += 400) this.sendRaw("AUTHENTICATE " + blob.slice(i, i + 400));
+    if (blob.length % 400 === 0) this.sendRaw("AUTHENTICATE +");
   }
 
   fail(why) {

@@ -12,7 +12,7 @@ Scenarios, in order, on one server whose history lives in a temp dir:
   3. a private message arrives in its own window;
   4. markup in a topic or a message shows as text: no element, no script,
      no dialog (nicks with < or > are refused by the server: checked too);
-  5. a registered nick logs in with its password (SASL PLAIN), and a wrong
+  5. a registered nick logs in with its password (SASL SCRAM-SHA-256), and a wrong
      password is refused on the join screen;
   6. the server is killed (SIGKILL) and started again; the pages reconnect by
      themselves and show the lines sent while they were away, once each.
@@ -398,6 +398,15 @@ def a_registered_nick_logs_in_with_its_password(ctx):
     expect(page.locator("#join-error"), "a wrong password is refused on the join screen").to_contain_text(
         "Login failed", timeout=30_000)
     wrong.close()
+    deadline = time.time() + 10
+    while True:
+        with open(os.path.join(server.data_dir, "server.log")) as f:
+            logged = f.read()
+        if "failed to log in as erin (SASL" in logged or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert "failed to log in as erin (SASL SCRAM-SHA-256)" in logged, \
+        "the page should log in with SCRAM-SHA-256 (the password never leaves it); server.log says:\n" + logged[-600:]
 
     right = browser.new_context()
     page = right.new_page()
@@ -406,10 +415,10 @@ def a_registered_nick_logs_in_with_its_password(ctx):
     page.fill("#join-password", "tulip-garden-42")
     page.click("#join-button")
     expect(page.locator("#window-title"), "erin lands in #lobby").to_have_text("#lobby", timeout=30_000)
-    expect(page.locator("#my-nick"), "logged in as erin (SASL PLAIN)").to_have_attribute(
+    expect(page.locator("#my-nick"), "logged in as erin (SASL)").to_have_attribute(
         "title", re.compile("logged in as erin"), timeout=WAIT_MS)
     right.close()
-    return "SASL PLAIN: the wrong password is refused, the right one logs in"
+    return "SASL SCRAM-SHA-256: the wrong password is refused, the right one logs in"
 
 
 SCENARIOS = [
