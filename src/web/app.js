@@ -288,12 +288,14 @@ function hasHistory(win) {
   return state.conn && state.conn.caps.has("draft/chathistory") && state.conn.caps.has("batch");
 }
 
-/** Runs one CHATHISTORY request and adds what comes back to the window. */
+/**
+ * Runs one CHATHISTORY request; onBatch has added its lines to the window
+ * by the time this resolves. Returns the lines the server sent (their count
+ * says whether there is more).
+ */
 async function chathistory(win, sub, ref, limit) {
   const reply = await state.conn.request("CHATHISTORY", [sub, win.name, ref, String(limit)]);
-  // The batch's lines were added by onBatch; count them to know if there is more.
-  const batch = reply && reply.batch;
-  return batch ? batch.messages.length : 0;
+  return reply && reply.batch ? reply.batch.messages : [];
 }
 
 /** A room just opened: its latest page of history. */
@@ -305,8 +307,8 @@ async function loadLatest(win) {
   win.history.loading = true;
   scheduleRender();
   try {
-    const n = await chathistory(win, "LATEST", "*", PAGE);
-    if (n < PAGE) win.history.exhausted = true;
+    const lines = await chathistory(win, "LATEST", "*", PAGE);
+    if (lines.length < PAGE) win.history.exhausted = true;
   } catch {
     // disconnected meanwhile: the reconnect fills the gap
   } finally {
@@ -323,8 +325,8 @@ async function loadBefore(win) {
   win.history.loading = true;
   scheduleRender({ keepScroll: true });
   try {
-    const n = await chathistory(win, "BEFORE", historyRef(oldest), PAGE);
-    if (n < PAGE) win.history.exhausted = true;
+    const lines = await chathistory(win, "BEFORE", historyRef(oldest), PAGE);
+    if (lines.length < PAGE) win.history.exhausted = true;
   } catch {
     // try again on the next scroll
   } finally {
@@ -341,11 +343,10 @@ async function fillGap(win) {
   let since = new Date(last.time.getTime() - 1); // same-millisecond lines are deduplicated by msgid
   try {
     for (let page = 0; page < 20; page += 1) {
-      const before = win.messages.length;
-      const n = await chathistory(win, "AFTER", `timestamp=${since.toISOString()}`, 100);
-      const newest = win.messages[win.messages.length - 1];
-      if (n < 100 || win.messages.length === before || !newest) break;
-      since = new Date(newest.time.getTime() - 1);
+      const lines = await chathistory(win, "AFTER", `timestamp=${since.toISOString()}`, 100);
+      const newest = lines.length ? timeOf(lines[lines.length - 1]) : null;
+      if (lines.length < 100 || !newest || newest <= since) break;
+      since = new Date(newest.getTime() - 1);
     }
   } catch {
     // disconnected again: the next reconnect tries again
