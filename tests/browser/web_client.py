@@ -5,6 +5,7 @@ driven by Playwright for Python, against the real natter-server.
     NATTER_SERVER=target/debug/natter-server python3 tests/browser/web_client.py
 
 Scenarios, in order, on one server whose history lives in a temp dir:
+  0. the page's IRC parser (irc.js) agrees with the public parser vectors;
   1. history loads when a room opens, and older pages load on scrolling up;
   2. two browser users and a raw IRC client (a plain socket) in #lobby see
      each other's messages, and each sees their own line exactly once;
@@ -216,6 +217,32 @@ class Person:
 
 # ------------------------------------------------------------------ scenarios
 
+def the_page_parses_irc_like_the_public_vectors(ctx):
+    import yaml  # PyYAML, installed by .ci/run
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "vectors", "msg-split.yaml")) as f:
+        cases = yaml.safe_load(f)["tests"]
+    page = ctx["browser"].new_page()
+    page.goto(ctx["server"].url)
+    got = page.evaluate("""async (inputs) => {
+        const { parseLine } = await import("/irc.js");
+        return inputs.map((line) => parseLine(line));
+    }""", [c["input"] for c in cases])
+    page.close()
+    for case, parsed in zip(cases, got):
+        atoms = case["atoms"]
+        want = {
+            "tags": {k: ("" if v is None else v) for k, v in (atoms.get("tags") or {}).items()},
+            "source": atoms.get("source") or "",
+            "command": atoms["verb"].upper(),
+            "params": atoms.get("params") or [],
+        }
+        have = {k: parsed[k] for k in want}
+        assert have == want, f"irc.js parses {case['input']!r} as {have}, the vectors say {want}"
+    return f"{len(cases)} lines of tests/vectors/msg-split.yaml parsed as the vectors say"
+
+
 def history_loads_on_join_and_on_scroll(ctx):
     carol = ctx["carol"]
     for i in range(120):
@@ -422,6 +449,7 @@ def a_registered_nick_logs_in_with_its_password(ctx):
 
 
 SCENARIOS = [
+    the_page_parses_irc_like_the_public_vectors,
     history_loads_on_join_and_on_scroll,
     three_people_see_each_other,
     private_message_gets_its_own_window,
