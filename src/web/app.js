@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 const LOBBY = "#lobby";
 const PAGE = 50; // CHATHISTORY page size (the server allows up to CHATHISTORY=100)
 const MAX_LINES = 3000; // kept per window
+const DRAWN = 300; // drawn at first per window; scrolling up draws more
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
 const SERVER_KEY = "\u0000server";
@@ -62,6 +63,7 @@ function makeWindow(name, kind) {
     unread: 0, mentions: 0,
     joined: false, wanted: kind === "channel",
     history: { loading: false, exhausted: false },
+    shown: DRAWN,
     typing: new Map(), // nick -> expiry (ms)
   };
 }
@@ -183,6 +185,7 @@ function addHistory(win, entries) {
       && (cursor === 0 || list[cursor - 1].time <= e.time);
     const at = fits ? cursor : bound(list, e.time, older);
     list.splice(at, 0, e);
+    if (at < list.length - win.shown) win.shown += 1; // scrolled-back history is drawn
     cursor = at + 1;
     added += 1;
   }
@@ -965,6 +968,7 @@ function selectWindow(key) {
   const win = state.windows.get(key);
   if (!win) return;
   state.current = key;
+  win.shown = DRAWN;
   win.unread = 0;
   win.mentions = 0;
   state.recallIndex = -1;
@@ -1086,7 +1090,12 @@ function setupInput() {
 
   $("messages").addEventListener("scroll", () => {
     const box = $("messages");
-    if (box.scrollTop < 80) loadBefore(currentWindow());
+    if (box.scrollTop >= 80) return;
+    const win = currentWindow();
+    if (win.messages.length > win.shown) {
+      win.shown += DRAWN;
+      scheduleRender({ keepScroll: true });
+    } else loadBefore(win);
   }, { passive: true });
 }
 

@@ -170,14 +170,17 @@ function collapseMembership(messages) {
  */
 export function renderMessages(container, win, me) {
   const frag = document.createDocumentFragment();
-  if (win.history.exhausted && win.kind !== "server") {
+  // Only the newest `win.shown` entries are drawn; scrolling up draws more.
+  const shown = win.messages.slice(-win.shown);
+  const everything = shown.length === win.messages.length;
+  if (win.history.exhausted && everything && win.kind !== "server") {
     frag.append(el("div", "history-edge", "The beginning of " + win.name));
   } else if (win.history.loading) {
     frag.append(el("div", "history-edge loading", "Loading earlier messages…"));
   }
   let prev = null;
   let group = null;
-  for (const m of collapseMembership(win.messages)) {
+  for (const m of collapseMembership(shown)) {
     if (!prev || !sameDay(prev.time, m.time)) {
       const sep = el("div", "day");
       sep.append(el("span", "", dayLabel(m.time)));
