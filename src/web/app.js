@@ -218,7 +218,8 @@ function info(text, kind = "info", win = currentWindow()) {
 
 /** The chat entry for a PRIVMSG/NOTICE, and the window it belongs to. */
 function chatEntry(msg, forcedWindow) {
-  const [target, raw = ""] = msg.params;
+  const [rawTarget = "", raw = ""] = msg.params;
+  const target = rawTarget.replace(/^[~&@%+]+(?=[#&])/, ""); // "@#room" (to its operators) is #room
   let text = raw;
   let kind = msg.command === "NOTICE" ? "notice" : "msg";
   if (text.startsWith("\u0001")) {
