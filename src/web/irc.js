@@ -1,0 +1,2 @@
+// IRC over the WebSocket (being written).
+export class IrcConnection {}

@@ -1,0 +1,4 @@
+// The page (being written).
+export function mount(root) {
+  root.textContent = 'natter';
+}
