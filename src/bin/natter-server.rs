@@ -233,6 +233,40 @@ struct Args {
     /// (by default only over TLS or loopback: PLAIN sends the password as is).
     #[arg(long)]
     sasl_plain_without_tls: bool,
+
+    /// Serve the web chat page on this port: open http://HOST:PORT/ in a
+    /// browser. The same port carries IRC over WebSocket (IRCv3
+    /// `text.ircv3.net` and `binary.ircv3.net`) for any web client.
+    #[arg(long, value_name = "PORT")]
+    web_port: Option<u16>,
+
+    /// The web page over HTTPS (and `wss://`) on this port, with the IRC
+    /// TLS port's certificate (--tls-cert and --tls-key).
+    #[arg(long, value_name = "PORT", requires = "tls_cert")]
+    web_tls_port: Option<u16>,
+
+    /// A web origin (`https://chat.example.com`) whose pages may open
+    /// WebSockets here, besides natter's own page; `*` allows every site.
+    /// Repeat for more.
+    #[arg(long = "web-origin", value_name = "ORIGIN", value_parser = parse_origin)]
+    web_origins: Vec<String>,
+}
+
+/// `scheme://host[:port]` (or `*`) for --web-origin, as browsers send it.
+fn parse_origin(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let well_formed = text == "*"
+        || text.split_once("://").is_some_and(|(scheme, host)| {
+            matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains('/')
+        });
+    if well_formed {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an origin: write it as the browser shows it, \
+             e.g. https://chat.example.com or http://localhost:8080 (no path)"
+        ))
+    }
 }
 
 /// `N/SECS` or `0` for --conn-rate, checked here and kept as text (clap
@@ -456,6 +490,9 @@ fn restart_only(args: &Args) -> Vec<(&'static str, String)> {
         ),
         ("history_max_age", format!("{:?}", args.history_max_age)),
         ("history_on_join", args.history_on_join.to_string()),
+        ("web_port", format!("{:?}", args.web_port)),
+        ("web_tls_port", format!("{:?}", args.web_tls_port)),
+        ("web_origin", format!("{:?}", args.web_origins)),
     ]
 }
 
@@ -588,6 +625,11 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
         limits,
         config,
         store,
+        web: net::WebOptions {
+            port: args.web_port,
+            tls_port: args.web_tls_port,
+            origins: args.web_origins.clone(),
+        },
     };
     let server = RunningServer::start(options).map_err(|e| e.to_string())?;
     if let Some(addr) = server.plaintext_addr() {
@@ -595,6 +637,12 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
     }
     if let Some(addr) = server.tls_addr() {
         eprintln!("natter-server listening for TLS on {addr}");
+    }
+    if let Some(addr) = server.web_addr() {
+        eprintln!("natter-server serving the web chat on http://{addr}/");
+    }
+    if let Some(addr) = server.web_tls_addr() {
+        eprintln!("natter-server serving the web chat on https://{addr}/");
     }
     loop {
         let stop = async { Some(signals.next().await) };

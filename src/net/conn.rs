@@ -26,11 +26,11 @@ use std::task::Poll;
 use std::time::Duration;
 
 /// Line slots a writer's queue keeps between batches.
-const IDLE_QUEUE_SLOTS: usize = 8;
+pub(super) const IDLE_QUEUE_SLOTS: usize = 8;
 /// How long a closing connection gets to take its last lines.
 pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a client cut off for SendQ gets to take the ERROR line.
-const ABORT_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+pub(super) const ABORT_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The text other clients see when a connection ends on its own.
 pub fn disconnect_reason(result: &io::Result<usize>) -> String {
@@ -40,7 +40,7 @@ pub fn disconnect_reason(result: &io::Result<usize>) -> String {
     }
 }
 
-fn io_reason(e: &io::Error) -> String {
+pub(super) fn io_reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::ConnectionReset => "Connection reset by peer".to_string(),
         io::ErrorKind::ConnectionAborted => "Connection aborted".to_string(),
@@ -125,33 +125,48 @@ pub async fn reader<R: AsyncRead + Unpin>(conn: ConnId, mut stream: R, events: S
     loop {
         let result = read_into(&mut stream, &mut lines).await;
         if !matches!(result, Ok(n) if n > 0) {
-            let reason = disconnect_reason(&result);
-            let now = now();
-            let gone = Input::Event(Event::Disconnected { conn, reason, now });
-            if let Offer::Wait(send) = offer(&events, gone) {
-                let _ = send.await;
-            }
+            report_gone(conn, disconnect_reason(&result), &events).await;
             return;
         }
-        // What this read finished goes to the core in a few inputs (one, in
-        // practice): one queue operation and at most one wait per read, not
-        // per line.
-        let finished = lines.take_lines();
-        if finished.is_empty() {
-            continue;
+        if !hand_over(conn, &mut lines, &events).await {
+            return; // the core task has stopped
         }
-        let now = now();
-        for lines in split_for_core(finished) {
-            let input = Input::Lines { conn, lines, now };
-            let taken = match offer(&events, input) {
-                Offer::Taken => true,
-                Offer::Wait(send) => send.await.is_ok(),
-                Offer::Closed => false,
-            };
-            if !taken {
-                return; // the core task has stopped
-            }
+    }
+}
+
+/// Hands every line `lines` has finished to the core task, in order: in a
+/// few inputs (one, in practice), so one queue operation and at most one
+/// wait per read, not per line. False when the core task has stopped.
+pub(super) async fn hand_over(
+    conn: ConnId,
+    lines: &mut LineReader,
+    events: &Sender<Input>,
+) -> bool {
+    let finished = lines.take_lines();
+    if finished.is_empty() {
+        return true;
+    }
+    let now = now();
+    for lines in split_for_core(finished) {
+        let input = Input::Lines { conn, lines, now };
+        let taken = match offer(events, input) {
+            Offer::Taken => true,
+            Offer::Wait(send) => send.await.is_ok(),
+            Offer::Closed => false,
+        };
+        if !taken {
+            return false;
         }
+    }
+    true
+}
+
+/// Tells the core task that `conn` ended, and why.
+pub(super) async fn report_gone(conn: ConnId, reason: String, events: &Sender<Input>) {
+    let now = now();
+    let gone = Input::Event(Event::Disconnected { conn, reason, now });
+    if let Offer::Wait(send) = offer(events, gone) {
+        let _ = send.await;
     }
 }
 
@@ -175,7 +190,7 @@ fn offer(events: &Sender<Input>, input: Input) -> Offer<'_> {
 }
 
 /// How one write attempt ended.
-enum WriteEnd {
+pub(super) enum WriteEnd {
     Done,
     Failed(io::Error),
     Interrupted,
@@ -320,12 +335,7 @@ pub async fn writer<W: AsyncWrite + Unpin>(
                 }
             }
             WriteEnd::Failed(e) => {
-                let reason = io_reason(&e);
-                let now = now();
-                let gone = Input::Event(Event::Disconnected { conn, reason, now });
-                if let Offer::Wait(send) = offer(&events, gone) {
-                    let _ = send.await;
-                }
+                report_gone(conn, io_reason(&e), &events).await;
                 break;
             }
         }
@@ -368,7 +378,7 @@ async fn goodbye<W: AsyncWrite + Unpin>(mut stream: W, socket: Socket) {
     let _ = socket.shutdown(Shutdown::Both);
 }
 
-async fn timeout(after: Duration) -> WriteEnd {
+pub(super) async fn timeout(after: Duration) -> WriteEnd {
     smol::Timer::after(after).await;
     WriteEnd::Interrupted
 }

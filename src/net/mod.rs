@@ -39,11 +39,13 @@ mod server_log;
 mod socket;
 pub mod store;
 pub mod tls;
+pub mod web;
 
 pub use limits::{Cidr, ConnRate, LimitSettings, Refusal, SharedLimiter};
 pub use server_log::{LogError, LogOptions, ServerLog};
 pub use store::{Commit, Store, StoreError, StoreOptions};
 pub use tls::{TlsAcceptor, TlsError, TlsOptions};
+pub use web::WebOptions;
 
 use crate::core::{
     self, Action, ConnId, Event, LogEntry, LogRecord, MarkerChange, Now, OutLine, Server,
@@ -118,6 +120,8 @@ pub struct ServerOptions {
     /// Connection limits per address and network, checked before a
     /// connection reaches the core (see [`limits`]).
     pub limits: LimitSettings,
+    /// The web chat page and IRC over WebSocket (off unless a port is set).
+    pub web: WebOptions,
 }
 
 impl Default for ServerOptions {
@@ -133,6 +137,7 @@ impl Default for ServerOptions {
             config: ServerConfig::default(),
             store: None,
             limits: LimitSettings::default(),
+            web: WebOptions::default(),
         }
     }
 }
@@ -154,6 +159,8 @@ pub enum NetError {
     Tls(TlsError),
     /// The plaintext port is off and no TLS was configured.
     NoListener,
+    /// A TLS web port was asked for without a TLS certificate.
+    WebTlsWithoutCertificate,
     /// The server's threads could not be started.
     Runtime(io::Error),
     /// The history database could not be opened.
@@ -193,6 +200,11 @@ impl fmt::Display for NetError {
                  e.g. `--tls-cert cert.pem --tls-key key.pem`"
             ),
             NetError::Store(e) => write!(f, "{e}"),
+            NetError::WebTlsWithoutCertificate => write!(
+                f,
+                "--web-tls-port uses the IRC TLS port's certificate: \
+                 add `--tls-cert cert.pem --tls-key key.pem`"
+            ),
             NetError::Runtime(e) => write!(
                 f,
                 "cannot start the server's threads: {e}; check the system's thread limits"
@@ -299,6 +311,8 @@ impl Input {
 pub struct RunningServer {
     addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
+    web_addr: Option<SocketAddr>,
+    web_tls_addr: Option<SocketAddr>,
     tls: Option<Arc<TlsAcceptor>>,
     limiter: SharedLimiter,
     events: Sender<Input>,
@@ -336,6 +350,15 @@ impl RunningServer {
             };
             secure = Some((listener, addr, transport));
         }
+        let web = web_listeners(&options, acceptor.as_ref())?;
+        let web_addr = web
+            .iter()
+            .find(|(_, _, t)| matches!(t, Transport::Plain))
+            .map(|(_, addr, _)| *addr);
+        let web_tls_addr = web
+            .iter()
+            .find(|(_, _, t)| matches!(t, Transport::Tls { .. }))
+            .map(|(_, addr, _)| *addr);
         let addr = plain.as_ref().map(|(_, addr)| *addr);
         let tls_addr = secure.as_ref().map(|(_, addr, _)| *addr);
         let mut listeners: Vec<(TcpListener, Transport)> = Vec::new();
@@ -364,6 +387,8 @@ impl RunningServer {
             secret,
             limiter: limiter.clone(),
             listeners,
+            web_listeners: web.into_iter().map(|(l, _, t)| (l, t)).collect(),
+            web_origins: options.web.origins.into(),
             store,
             restored,
             events: events.clone(),
@@ -380,6 +405,8 @@ impl RunningServer {
         Ok(RunningServer {
             addr,
             tls_addr,
+            web_addr,
+            web_tls_addr,
             tls: acceptor,
             limiter,
             events,
@@ -405,6 +432,16 @@ impl RunningServer {
     /// The TLS address, when TLS is on.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
+    }
+
+    /// The web port's address (HTTP and `ws://`), when it is on.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
+    /// The TLS web port's address (HTTPS and `wss://`), when it is on.
+    pub fn web_tls_addr(&self) -> Option<SocketAddr> {
+        self.web_tls_addr
     }
 
     /// Reads the certificate and key files again (as on SIGHUP): new
@@ -464,6 +501,31 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Binds the web ports asked for: plain, and TLS with the IRC certificate.
+fn web_listeners(
+    options: &ServerOptions,
+    acceptor: Option<&Arc<TlsAcceptor>>,
+) -> Result<Vec<(TcpListener, SocketAddr, Transport)>, NetError> {
+    let mut listeners = Vec::new();
+    if let Some(port) = options.web.port {
+        let (listener, addr) = listen(options.bind, port)?;
+        listeners.push((listener, addr, Transport::Plain));
+    }
+    if let Some(port) = options.web.tls_port {
+        let (Some(acceptor), Some(tls)) = (acceptor, &options.tls) else {
+            return Err(NetError::WebTlsWithoutCertificate);
+        };
+        let (listener, addr) = listen(options.bind, port)?;
+        let transport = Transport::Tls {
+            acceptor: acceptor.clone(),
+            handshake_timeout: tls.handshake_timeout,
+            handshakes: Arc::new(Semaphore::new(tls.max_handshakes.max(1))),
+        };
+        listeners.push((listener, addr, transport));
+    }
+    Ok(listeners)
 }
 
 /// Binds `bind:port` for the smol shell; returns the listener and its real address.
@@ -539,6 +601,10 @@ enum Transport {
 /// Everything the core thread owns.
 struct Shell {
     listeners: Vec<(TcpListener, Transport)>,
+    /// The web page's listeners, with HTTP and WebSocket on each.
+    web_listeners: Vec<(TcpListener, Transport)>,
+    /// Origins besides its own whose pages may open a WebSocket.
+    web_origins: Arc<[String]>,
     limiter: SharedLimiter,
     events: Sender<Input>,
     inbox: Receiver<Input>,
@@ -577,6 +643,8 @@ fn run_threads(shell: Shell, threads: usize) {
 async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
     let Shell {
         listeners,
+        web_listeners,
+        web_origins,
         limiter,
         events,
         inbox,
@@ -606,6 +674,20 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
                 },
             ))
         })
+        .chain(web_listeners.into_iter().map(|(listener, transport)| {
+            let site = web::Site {
+                ex: ex.clone(),
+                accepting: Accepting {
+                    ids: ids.clone(),
+                    events: events.clone(),
+                    alive: alive.clone(),
+                    sendq,
+                    limiter: limiter.clone(),
+                },
+                origins: web_origins.clone(),
+            };
+            ex.spawn(web::accept_loop(site, listener, transport))
+        }))
         .collect();
     drop(events);
     drop(alive);
@@ -863,18 +945,9 @@ where
     W: futures_lite::AsyncWrite + Unpin + Send + 'static,
 {
     let Arrival { peer, tls, guard } = arrival;
-    let conn = ConnId(accepting.ids.fetch_add(1, Ordering::Relaxed));
-    let outbox = Arc::new(Outbox::new(accepting.sendq));
-    let accepted = Input::Accepted {
-        conn,
-        peer,
-        outbox: outbox.clone(),
-        now: now(),
-        tls,
-    };
-    if accepting.events.send(accepted).await.is_err() {
+    let Some((conn, outbox)) = announce(accepting, peer, tls).await else {
         return false;
-    }
+    };
     ex.spawn(conn::reader(conn, reader, accepting.events.clone()))
         .detach();
     let writer = conn::writer(
@@ -891,6 +964,27 @@ where
     })
     .detach();
     true
+}
+
+/// Gives an arriving connection an id and an outbox and tells the core,
+/// whatever carries its lines (a socket, TLS, a WebSocket). None when the
+/// core has stopped.
+async fn announce(
+    accepting: &Accepting,
+    peer: SocketAddr,
+    tls: Option<TlsPeer>,
+) -> Option<(ConnId, Arc<Outbox>)> {
+    let conn = ConnId(accepting.ids.fetch_add(1, Ordering::Relaxed));
+    let outbox = Arc::new(Outbox::new(accepting.sendq));
+    let accepted = Input::Accepted {
+        conn,
+        peer,
+        outbox: outbox.clone(),
+        now: now(),
+        tls,
+    };
+    accepting.events.send(accepted).await.ok()?;
+    Some((conn, outbox))
 }
 
 /// Who came in: the address, what TLS told of it, and its slot under the

@@ -1,0 +1,249 @@
+//! The two tasks of one WebSocket client: its reader and its writer.
+//!
+//! Owns one upgraded connection (IRCv3 WebSocket: one IRC line per
+//! message, no CR LF). The reader turns each message into a line for the
+//! core through the same [`LineReader`] limits as a socket (so an over-long
+//! line gets the same IRC error reply); the writer drains the connection's
+//! [`Outbox`] and sends each line as one message, flushing once per batch.
+//! Must never make a chat decision, and never let a stalled browser hold
+//! up anything but its own writer (the outbox's SendQ bounds it).
+
+use crate::core::{ConnId, OutLine};
+use crate::net::conn::{
+    self, hand_over, io_reason, report_gone, WriteEnd, ABORT_WRITE_TIMEOUT, IDLE_QUEUE_SLOTS,
+};
+use crate::net::outbox::{Outbox, Phase};
+use crate::net::socket::Socket;
+use crate::net::Input;
+use crate::proto::LineReader;
+use async_channel::Sender;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use async_tungstenite::{WebSocketReceiver, WebSocketSender};
+use futures_lite::{AsyncRead, AsyncWrite, FutureExt, StreamExt};
+use futures_util::Sink;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+/// The biggest WebSocket message accepted at all. Lines past the IRC
+/// limits (510 bytes, 8191 of tags) but under this get the IRC error reply
+/// and the connection stays; a bigger message closes the connection, since
+/// it cannot be skipped without reading it.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// How lines travel: the subprotocol the client chose.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `text.ircv3.net` (and clients that name no subprotocol).
+    Text,
+    /// `binary.ircv3.net`.
+    Binary,
+}
+
+impl Framing {
+    /// The subprotocol's name, for the handshake's answer.
+    pub fn name(self) -> &'static str {
+        match self {
+            Framing::Text => "text.ircv3.net",
+            Framing::Binary => "binary.ircv3.net",
+        }
+    }
+
+    /// The first subprotocol natter speaks in the client's list (most
+    /// preferred first, as the client sent them).
+    pub fn choose<'a>(offered: impl IntoIterator<Item = &'a str>) -> Option<Framing> {
+        offered
+            .into_iter()
+            .flat_map(|list| list.split(','))
+            .find_map(|name| match name.trim() {
+                "text.ircv3.net" => Some(Framing::Text),
+                "binary.ircv3.net" => Some(Framing::Binary),
+                _ => None,
+            })
+    }
+
+    fn message(self, line: &OutLine) -> Message {
+        match self {
+            // Every line the core makes is a Rust string: valid UTF-8, as
+            // text messages must be.
+            Framing::Text => Message::text(line.as_ref()),
+            Framing::Binary => Message::binary(line.as_bytes().to_vec()),
+        }
+    }
+}
+
+/// Buffers sized for many idle connections: a small read buffer, writes
+/// gathered up to a batch, and messages capped at [`MAX_MESSAGE`].
+pub fn config(sendq: usize) -> WebSocketConfig {
+    let write_buffer = 64 * 1024;
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(write_buffer)
+        // One batch at most is ever waiting here (the outbox holds the
+        // rest), and a batch is at most a SendQ.
+        .max_write_buffer_size(write_buffer + 2 * sendq.max(1) + MAX_MESSAGE)
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
+
+/// Why the connection ended, as other clients see it in the QUIT.
+fn ws_reason(e: &WsError) -> String {
+    match e {
+        WsError::Io(e) => io_reason(e),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => {
+            "Remote host closed the connection".to_string()
+        }
+        WsError::Capacity(_) => format!("WebSocket message over {MAX_MESSAGE} bytes"),
+        WsError::Protocol(e) => format!("WebSocket protocol error: {e}"),
+        WsError::Utf8(_) => "WebSocket text message was not UTF-8".to_string(),
+        other => format!("WebSocket error: {other}"),
+    }
+}
+
+/// Reads messages and hands their lines to the core task in order, until
+/// the client closes, the connection fails, or the core task has stopped.
+pub async fn reader<S>(conn: ConnId, mut incoming: WebSocketReceiver<S>, events: Sender<Input>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut lines = LineReader::new();
+    loop {
+        let reason = match incoming.next().await {
+            Some(Ok(Message::Text(text))) => {
+                lines.push(text.as_bytes());
+                lines.push(b"\r\n");
+                None
+            }
+            Some(Ok(Message::Binary(bytes))) => {
+                lines.push(&bytes);
+                lines.push(b"\r\n");
+                None
+            }
+            // Pings are answered by the WebSocket layer itself.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Close(_))) | None => {
+                Some("Remote host closed the connection".to_string())
+            }
+            Some(Err(e)) => Some(ws_reason(&e)),
+        };
+        if let Some(reason) = reason {
+            report_gone(conn, reason, &events).await;
+            return;
+        }
+        if !hand_over(conn, &mut lines, &events).await {
+            return; // the core task has stopped
+        }
+    }
+}
+
+/// Sends `batch` as one message per line, then flushes: the socket usually
+/// sees one write per batch. Cancel-safe in the same way as a socket
+/// writer: a dropped send loses only lines of an aborted connection.
+async fn send_batch<S>(
+    out: &mut WebSocketSender<S>,
+    batch: &mut VecDeque<OutLine>,
+    framing: Framing,
+) -> WriteEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let sent = poll_fn(|cx| {
+        while let Some(line) = batch.front() {
+            match Pin::new(&mut *out).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+            let message = framing.message(line);
+            batch.pop_front();
+            if let Err(e) = Pin::new(&mut *out).start_send(message) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        Pin::new(&mut *out).poll_flush(cx)
+    })
+    .await;
+    match sent {
+        Ok(()) => WriteEnd::Done,
+        Err(WsError::Io(e)) => WriteEnd::Failed(e),
+        Err(e) => WriteEnd::Failed(std::io::Error::other(ws_reason(&e))),
+    }
+}
+
+/// Drains `outbox` into the WebSocket until the outbox closes or the
+/// connection fails; then says goodbye (a Close message) and shuts
+/// `socket` down, which also ends the reader. `_alive` is held so the
+/// server can wait for every writer at shutdown.
+pub async fn writer<S>(
+    conn: ConnId,
+    mut out: WebSocketSender<S>,
+    framing: Framing,
+    socket: Socket,
+    outbox: Arc<Outbox>,
+    events: Sender<Input>,
+    _alive: Sender<()>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut batch = VecDeque::new();
+    loop {
+        let phase = outbox.next_batch(&mut batch).await;
+        if phase != Phase::Open {
+            let limit = match phase {
+                Phase::Aborted => ABORT_WRITE_TIMEOUT,
+                _ => conn::CLOSE_FLUSH_TIMEOUT,
+            };
+            let _ = Box::pin(send_batch(&mut out, &mut batch, framing))
+                .or(conn::timeout(limit))
+                .await;
+            break;
+        }
+        let end = send_batch(&mut out, &mut batch, framing)
+            .or(async {
+                outbox.wait_aborted().await;
+                WriteEnd::Interrupted
+            })
+            .await;
+        match end {
+            WriteEnd::Done | WriteEnd::Interrupted => {
+                if batch.capacity() > IDLE_QUEUE_SLOTS {
+                    batch.shrink_to(IDLE_QUEUE_SLOTS);
+                }
+            }
+            WriteEnd::Failed(e) => {
+                report_gone(conn, io_reason(&e), &events).await;
+                break;
+            }
+        }
+    }
+    let _ = Box::pin(async {
+        let _ = out.close(None).await;
+        WriteEnd::Done
+    })
+    .or(conn::timeout(ABORT_WRITE_TIMEOUT))
+    .await;
+    let _ = socket.shutdown(Shutdown::Both);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clients_first_supported_subprotocol_wins() {
+        assert_eq!(
+            Framing::choose(["binary.ircv3.net, text.ircv3.net"]),
+            Some(Framing::Binary)
+        );
+        assert_eq!(
+            Framing::choose(["chat", "text.ircv3.net", "binary.ircv3.net"]),
+            Some(Framing::Text)
+        );
+        assert_eq!(Framing::choose(["chat, superchat"]), None);
+        assert_eq!(Framing::choose([]), None);
+    }
+}
