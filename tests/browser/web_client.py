@@ -13,9 +13,10 @@ Scenarios, in order, on one server whose history lives in a temp dir:
   3. a private message arrives in its own window;
   4. markup in a topic or a message shows as text: no element, no script,
      no dialog (nicks with < or > are refused by the server: checked too);
-  5. a registered nick logs in with its password (SASL SCRAM-SHA-256), and a wrong
+  5. the page served over https talks over wss;
+  6. a registered nick logs in with its password (SASL SCRAM-SHA-256), and a wrong
      password is refused on the join screen;
-  6. the server is killed (SIGKILL) and started again; the pages reconnect by
+  7. the server is killed (SIGKILL) and started again; the pages reconnect by
      themselves and show the lines sent while they were away, once each.
 
 Each step waits for what a person would see and fails with a message that
@@ -75,6 +76,13 @@ class Server:
         self.data_dir = data_dir
         self.irc_port = free_port()
         self.web_port = free_port()
+        self.tls_port = free_port()
+        self.web_tls_port = free_port()
+        # A self-signed certificate for the https page (the IRC TLS port's).
+        self.cert = os.path.join(data_dir, "cert.pem")
+        self.key = os.path.join(data_dir, "key.pem")
+        subprocess.run([binary, "--tls-self-signed", "localhost", "--tls-cert", self.cert, "--tls-key", self.key],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.proc = None
         self.starts = 0
 
@@ -83,12 +91,14 @@ class Server:
         args = [self.binary, str(self.irc_port), "--bind", "127.0.0.1",
                 "--data-dir", self.data_dir, "--log-file", os.path.join(self.data_dir, "server.log")]
         if web:
-            args += ["--web-port", str(self.web_port)]
+            args += ["--web-port", str(self.web_port), "--web-tls-port", str(self.web_tls_port),
+                     "--tls-cert", self.cert, "--tls-key", self.key, "--tls-port", str(self.tls_port)]
         out = open(os.path.join(self.data_dir, f"stderr-{self.starts}.txt"), "w")
         self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_port(self.irc_port, self.proc, "IRC")
         if web:
             wait_for_port(self.web_port, self.proc, "web")
+            wait_for_port(self.web_tls_port, self.proc, "web TLS")
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -172,16 +182,17 @@ class IrcClient:
 class Person:
     """One browser user: their own context (storage), their page."""
 
-    def __init__(self, browser, server, nick, viewport=(1280, 800)):
+    def __init__(self, browser, server, nick, viewport=(1280, 800), url=None):
         self.nick = nick
-        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        self.context = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]}, ignore_https_errors=url is not None)
         self.page = self.context.new_page()
         self.dialogs = []
         self.errors = []
         self.page.on("dialog", self._dialog)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.goto(server.url)
+        self.page.goto(url or server.url)
         self.page.fill("#join-nick", nick)
         self.page.click("#join-button")
         expect(self.page.locator("#window-title"), f"{nick} should land in #lobby").to_have_text("#lobby", timeout=WAIT_MS)
@@ -406,6 +417,19 @@ def reconnects_after_restart_and_fills_the_gap(ctx):
     return "both pages came back on their own and showed all 70 missed lines once"
 
 
+def the_page_works_over_https_and_wss(ctx):
+    alice, server = ctx["alice"], ctx["server"]
+    url = f"https://localhost:{server.web_tls_port}/"
+    tess = Person(ctx["browser"], server, "tess", url=url)
+    assert tess.page.evaluate("location.protocol") == "https:"
+    tess.say("hello over wss")
+    alice.sees("hello over wss", "tess's page is on https and its WebSocket on wss")
+    alice.say("and back to tess")
+    tess.sees("and back to tess", "lines reach the https page too")
+    tess.context.close()
+    return f"{url} (the IRC TLS port's self-signed certificate) chats with the http page"
+
+
 def a_registered_nick_logs_in_with_its_password(ctx):
     server, browser = ctx["server"], ctx["browser"]
     erin = IrcClient(server.irc_port, "erin")
@@ -454,6 +478,7 @@ SCENARIOS = [
     three_people_see_each_other,
     private_message_gets_its_own_window,
     markup_shows_as_text,
+    the_page_works_over_https_and_wss,
     a_registered_nick_logs_in_with_its_password,
     reconnects_after_restart_and_fills_the_gap,
 ]
