@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 const LOBBY = "#lobby";
 const PAGE = 50; // CHATHISTORY page size (the server allows up to CHATHISTORY=100)
 const MAX_LINES = 3000; // kept per window
+const MAX_TEXT_BYTES = 400; // of one PRIVMSG's text: 512 less the longest prefix the server adds
 const DRAWN = 300; // drawn at first per window; scrolling up draws more
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
@@ -737,12 +738,38 @@ function sendText(target, text) {
     return false;
   }
   const echo = state.conn.caps.has("echo-message");
-  for (const line of text.split("\n")) {
+  for (const line of text.split("\n").flatMap((l) => splitLong(l, MAX_TEXT_BYTES))) {
     if (!line) continue;
     state.conn.send("PRIVMSG", [target, line]);
     if (!echo) addEntry(getWindow(target), { kind: "msg", text: line, nick: state.me, self: true, time: new Date() });
   }
   return true;
+}
+
+/**
+ * Splits a line that would not fit in one IRC message (LINELEN 512 bytes,
+ * with room for the prefix the server adds) at spaces where it can.
+ */
+function splitLong(line, maxBytes) {
+  const enc = new TextEncoder();
+  const parts = [];
+  let rest = line;
+  while (enc.encode(rest).length > maxBytes) {
+    let cut = 0;
+    let bytes = 0;
+    for (const ch of rest) {
+      const n = enc.encode(ch).length;
+      if (bytes + n > maxBytes) break;
+      bytes += n;
+      cut += ch.length;
+    }
+    const space = rest.lastIndexOf(" ", cut);
+    if (space > cut / 2) cut = space;
+    parts.push(rest.slice(0, cut));
+    rest = rest.slice(cut).replace(/^ /, "");
+  }
+  parts.push(rest);
+  return parts;
 }
 
 function sendAction(target, text) {

@@ -4,6 +4,9 @@ driven by Playwright for Python, against the real natter-server.
 
     NATTER_SERVER=target/debug/natter-server python3 tests/browser/web_client.py
 
+The server embeds src/web/ when it is built: rebuild it after changing the
+page (`cargo test --test web_browser` does).
+
 Scenarios, in order, on one server whose history lives in a temp dir:
   0. the page's IRC parser (irc.js) agrees with the public parser vectors;
   1. history loads when a room opens, and older pages load on scrolling up;
@@ -321,7 +324,14 @@ def three_people_see_each_other(ctx):
     alice.page.press("#input", "Tab")
     expect(alice.page.locator("#input"), "Tab completes carol's nick").to_have_value("carol: ")
     alice.page.fill("#input", "")
-    return "alice, bob (browsers) and carol (socket) saw each other's lines; typing, Up and Tab work"
+
+    # A paste longer than one IRC line (510 bytes) goes as several lines, split at spaces.
+    long = " ".join(f"wörd{i}" for i in range(200))
+    alice.say(long)
+    expect(bob.page.locator("#messages .text", has_text="wörd199"), "bob sees the end of alice's long paste").to_have_count(1, timeout=WAIT_MS)
+    parts = [t for t in bob.texts() if t.startswith("wörd")]
+    assert " ".join(parts) == long and len(parts) > 1, f"the long paste arrived as {len(parts)} lines that do not add up"
+    return "alice, bob (browsers) and carol (socket) saw each other's lines; typing, Up, Tab, long pastes work"
 
 
 def private_message_gets_its_own_window(ctx):
