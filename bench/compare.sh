@@ -12,14 +12,15 @@
 #
 # Servers: natter (as shipped, durable history), natter_mem (--no-persist),
 # natter_tls (natter_mem with natter-bench on its TLS port, --tls, self-signed
-# certificate; fanout scenarios only), ngircd, inspircd.
+# certificate; fanout scenarios only), natter_ws (natter_mem with natter-bench
+# on its --web-port, --ws; fanout scenarios only), ngircd, inspircd.
 # Scenarios: fanout at several room sizes, rooms, idle, connect, latency
 # (fanout at a fixed rate) and community (thousands of clients in rooms of
 # Zipf-distributed sizes at a fixed rate, with PART/re-JOIN and
 # QUIT/reconnect churn). With --pid natter-bench also charges each run the
 # server CPU it spends after the measured phase until it goes idle.
 #
-# Usage: bench/compare.sh [--quick] [--runs N] [--servers "natter natter_mem natter_tls ngircd inspircd"]
+# Usage: bench/compare.sh [--quick] [--runs N] [--servers "natter natter_mem natter_tls natter_ws ngircd inspircd"]
 #                         [--out FILE] [--svg FILE] [--results DIR]
 #                         [--no-install] [--no-build] [--note TEXT]
 # --quick runs small sizes (about a minute a server) to validate the pipeline, one run
@@ -31,7 +32,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
 RUNS=""
-SERVERS="natter natter_mem natter_tls ngircd inspircd"
+SERVERS="natter natter_mem natter_tls natter_ws ngircd inspircd"
 OUT="$ROOT/BENCHMARKS.md"
 SVG="$ROOT/bench/fanout.svg"
 NOTE=""
@@ -70,10 +71,14 @@ log() { echo "== $*" >&2; }
 PORT_natter=16669
 PORT_natter_mem=16670
 PORT_natter_tls=16671
-# The port natter-bench drives, where it is not PORT_name: natter_tls's TLS port.
+PORT_natter_ws=16673
+# The port natter-bench drives, where it is not PORT_name: natter_tls's TLS
+# port, natter_ws's web port.
 BENCHPORT_natter_tls=16672
+BENCHPORT_natter_ws=16674
 # Extra natter-bench options per server.
 BENCHOPTS_natter_tls="--tls"
+BENCHOPTS_natter_ws="--ws"
 PORT_ngircd=16667
 PORT_inspircd=16668
 # Handshakes in flight: ngircd's listen backlog is 10 (more means SYN drops
@@ -81,6 +86,7 @@ PORT_inspircd=16668
 CONC_natter=100
 CONC_natter_mem=100
 CONC_natter_tls=100
+CONC_natter_ws=100
 CONC_ngircd=10
 CONC_inspircd=2000
 
@@ -184,6 +190,9 @@ start_server() {
         --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" --tls-port "$bport" \
         --data-dir "$WORK/natter_tls-data" \
         --log-file "$WORK/natter_tls-server.log" >>"$WORK/natter_tls.out" 2>&1 & ;;
+    # natter_mem with the clients on its web port: the cost of WebSocket is natter_ws ÷ natter_mem.
+    natter_ws) "$NATTER" "$port" --bind 127.0.0.1 --flood-rate 0 --no-persist \
+        --web-port "$bport" --log-file "$WORK/natter_ws-server.log" >>"$WORK/natter_ws.out" 2>&1 & ;;
   esac
   SERVER_PID=$!
   for _ in $(seq 100); do
@@ -270,8 +279,8 @@ for name in $SERVERS; do
   opts=$(eval echo "\${BENCHOPTS_$name:-}")
   for sc in "${SCENARIOS[@]}"; do
     IFS='|' read -r id tmo args <<<"$sc"
-    # natter_tls measures what TLS costs a busy room: fanout only.
-    if [ "$name" = natter_tls ] && [[ "$id" != fanout-* ]]; then continue; fi
+    # natter_tls and natter_ws measure what TLS and WebSocket cost a busy room: fanout only.
+    if [[ "$name" == natter_tls || "$name" == natter_ws ]] && [[ "$id" != fanout-* ]]; then continue; fi
     log "$name: $id run $run/$RUNS (${opts:+$opts }$args)"
     if ! start_server "$name"; then
       log "$name did not start: skipping its remaining scenarios"
