@@ -23,9 +23,13 @@
 # Usage: bench/compare.sh [--quick] [--runs N] [--servers "natter natter_mem natter_tls natter_ws ngircd inspircd"]
 #                         [--out FILE] [--svg FILE] [--results DIR]
 #                         [--no-install] [--no-build] [--note TEXT]
+#                         [--scenarios "fanout-10 fanout-100 ..."]
 # --quick runs small sizes (about a minute a server) to validate the pipeline, one run
 # each unless --runs says otherwise. --runs N: fresh-server runs per server
-# and scenario (default 3).
+# and scenario (default 3). --scenarios runs only the named ones (ids as in
+# bench/results: fanout-N, rooms, idle, connect, latency, community; a
+# trailing * matches a prefix, e.g. 'fanout-*'); use it with its own
+# --results and --out, since the report covers what that directory holds.
 # Loopback only; every run is bounded by natter-bench's --timeout.
 set -euo pipefail
 
@@ -39,6 +43,7 @@ NOTE=""
 RESULTS=""
 INSTALL=1
 BUILD=1
+ONLY=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -50,7 +55,8 @@ while [ $# -gt 0 ]; do
     --results) RESULTS="$2"; shift ;;
     --no-install) INSTALL=0 ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --scenarios) ONLY="$2"; shift ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 1 ;;
   esac
   shift
@@ -245,6 +251,21 @@ for n in $SIZES; do
 done
 SCENARIOS+=("rooms|300|$ROOMS" "idle|300|$IDLE" "connect|300|$CONNECT" "latency|120|$LAT"
   "community|$COMMUNITY_TMO|$COMMUNITY")
+if [ -n "$ONLY" ]; then
+  KEPT=()
+  for sc in "${SCENARIOS[@]}"; do
+    id=${sc%%|*}
+    for want in $ONLY; do
+      # shellcheck disable=SC2053
+      if [[ "$id" == $want ]]; then KEPT+=("$sc"); break; fi
+    done
+  done
+  if [ "${#KEPT[@]}" = 0 ]; then
+    echo "compare.sh: --scenarios '$ONLY' matches none of: $(printf '%s ' "${SCENARIOS[@]%%|*}")" >&2
+    exit 1
+  fi
+  SCENARIOS=("${KEPT[@]}")
+fi
 
 # ---------------------------------------------------------------- runs
 {
@@ -259,6 +280,7 @@ SCENARIOS+=("rooms|300|$ROOMS" "idle|300|$IDLE" "connect|300|$CONNECT" "latency|
   echo "ngircd: $("$NGIRCD" --version 2>/dev/null | head -1 || echo missing)"
   echo "inspircd: $("$INSPIRCD" --version 2>/dev/null | head -1 || echo missing)"
   echo "servers: $SERVERS"
+  [ -z "$ONLY" ] || echo "scenarios: $ONLY"
   echo "runs: $RUNS"
   [ -z "$NOTE" ] || echo "note: $NOTE"
 } > "$RESULTS/meta.txt"
