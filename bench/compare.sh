@@ -12,32 +12,38 @@
 #
 # Servers: natter (as shipped, durable history), natter_mem (--no-persist),
 # natter_tls (natter_mem with natter-bench on its TLS port, --tls, self-signed
-# certificate; fanout scenarios only), ngircd, inspircd.
+# certificate; fanout scenarios only), natter_ws (natter_mem with natter-bench
+# on its --web-port, --ws; fanout scenarios only), ngircd, inspircd.
 # Scenarios: fanout at several room sizes, rooms, idle, connect, latency
 # (fanout at a fixed rate) and community (thousands of clients in rooms of
 # Zipf-distributed sizes at a fixed rate, with PART/re-JOIN and
 # QUIT/reconnect churn). With --pid natter-bench also charges each run the
 # server CPU it spends after the measured phase until it goes idle.
 #
-# Usage: bench/compare.sh [--quick] [--runs N] [--servers "natter natter_mem natter_tls ngircd inspircd"]
+# Usage: bench/compare.sh [--quick] [--runs N] [--servers "natter natter_mem natter_tls natter_ws ngircd inspircd"]
 #                         [--out FILE] [--svg FILE] [--results DIR]
 #                         [--no-install] [--no-build] [--note TEXT]
+#                         [--scenarios "fanout-10 fanout-100 ..."]
 # --quick runs small sizes (about a minute a server) to validate the pipeline, one run
 # each unless --runs says otherwise. --runs N: fresh-server runs per server
-# and scenario (default 3).
+# and scenario (default 3). --scenarios runs only the named ones (ids as in
+# bench/results: fanout-N, rooms, idle, connect, latency, community; a
+# trailing * matches a prefix, e.g. 'fanout-*'); use it with its own
+# --results and --out, since the report covers what that directory holds.
 # Loopback only; every run is bounded by natter-bench's --timeout.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
 RUNS=""
-SERVERS="natter natter_mem natter_tls ngircd inspircd"
+SERVERS="natter natter_mem natter_tls natter_ws ngircd inspircd"
 OUT="$ROOT/BENCHMARKS.md"
 SVG="$ROOT/bench/fanout.svg"
 NOTE=""
 RESULTS=""
 INSTALL=1
 BUILD=1
+ONLY=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -49,7 +55,8 @@ while [ $# -gt 0 ]; do
     --results) RESULTS="$2"; shift ;;
     --no-install) INSTALL=0 ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --scenarios) ONLY="$2"; shift ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 1 ;;
   esac
   shift
@@ -70,10 +77,14 @@ log() { echo "== $*" >&2; }
 PORT_natter=16669
 PORT_natter_mem=16670
 PORT_natter_tls=16671
-# The port natter-bench drives, where it is not PORT_name: natter_tls's TLS port.
+PORT_natter_ws=16673
+# The port natter-bench drives, where it is not PORT_name: natter_tls's TLS
+# port, natter_ws's web port.
 BENCHPORT_natter_tls=16672
+BENCHPORT_natter_ws=16674
 # Extra natter-bench options per server.
 BENCHOPTS_natter_tls="--tls"
+BENCHOPTS_natter_ws="--ws"
 PORT_ngircd=16667
 PORT_inspircd=16668
 # Handshakes in flight: ngircd's listen backlog is 10 (more means SYN drops
@@ -81,6 +92,7 @@ PORT_inspircd=16668
 CONC_natter=100
 CONC_natter_mem=100
 CONC_natter_tls=100
+CONC_natter_ws=100
 CONC_ngircd=10
 CONC_inspircd=2000
 
@@ -184,6 +196,9 @@ start_server() {
         --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" --tls-port "$bport" \
         --data-dir "$WORK/natter_tls-data" \
         --log-file "$WORK/natter_tls-server.log" >>"$WORK/natter_tls.out" 2>&1 & ;;
+    # natter_mem with the clients on its web port: the cost of WebSocket is natter_ws ÷ natter_mem.
+    natter_ws) "$NATTER" "$port" --bind 127.0.0.1 --flood-rate 0 --no-persist \
+        --web-port "$bport" --log-file "$WORK/natter_ws-server.log" >>"$WORK/natter_ws.out" 2>&1 & ;;
   esac
   SERVER_PID=$!
   for _ in $(seq 100); do
@@ -236,6 +251,21 @@ for n in $SIZES; do
 done
 SCENARIOS+=("rooms|300|$ROOMS" "idle|300|$IDLE" "connect|300|$CONNECT" "latency|120|$LAT"
   "community|$COMMUNITY_TMO|$COMMUNITY")
+if [ -n "$ONLY" ]; then
+  KEPT=()
+  for sc in "${SCENARIOS[@]}"; do
+    id=${sc%%|*}
+    for want in $ONLY; do
+      # shellcheck disable=SC2053
+      if [[ "$id" == $want ]]; then KEPT+=("$sc"); break; fi
+    done
+  done
+  if [ "${#KEPT[@]}" = 0 ]; then
+    echo "compare.sh: --scenarios '$ONLY' matches none of: $(printf '%s ' "${SCENARIOS[@]%%|*}")" >&2
+    exit 1
+  fi
+  SCENARIOS=("${KEPT[@]}")
+fi
 
 # ---------------------------------------------------------------- runs
 {
@@ -250,6 +280,7 @@ SCENARIOS+=("rooms|300|$ROOMS" "idle|300|$IDLE" "connect|300|$CONNECT" "latency|
   echo "ngircd: $("$NGIRCD" --version 2>/dev/null | head -1 || echo missing)"
   echo "inspircd: $("$INSPIRCD" --version 2>/dev/null | head -1 || echo missing)"
   echo "servers: $SERVERS"
+  [ -z "$ONLY" ] || echo "scenarios: $ONLY"
   echo "runs: $RUNS"
   [ -z "$NOTE" ] || echo "note: $NOTE"
 } > "$RESULTS/meta.txt"
@@ -270,8 +301,8 @@ for name in $SERVERS; do
   opts=$(eval echo "\${BENCHOPTS_$name:-}")
   for sc in "${SCENARIOS[@]}"; do
     IFS='|' read -r id tmo args <<<"$sc"
-    # natter_tls measures what TLS costs a busy room: fanout only.
-    if [ "$name" = natter_tls ] && [[ "$id" != fanout-* ]]; then continue; fi
+    # natter_tls and natter_ws measure what TLS and WebSocket cost a busy room: fanout only.
+    if [[ "$name" == natter_tls || "$name" == natter_ws ]] && [[ "$id" != fanout-* ]]; then continue; fi
     log "$name: $id run $run/$RUNS (${opts:+$opts }$args)"
     if ! start_server "$name"; then
       log "$name did not start: skipping its remaining scenarios"

@@ -16,13 +16,13 @@ import os
 import re
 import statistics
 
-SERVERS = ["natter", "natter_mem", "natter_tls", "ngircd", "inspircd"]
-COLORS = {"natter": "#d62728", "natter_mem": "#ff9896", "natter_tls": "#9467bd",
+SERVERS = ["natter", "natter_mem", "natter_tls", "natter_ws", "ngircd", "inspircd"]
+COLORS = {"natter": "#d62728", "natter_mem": "#ff9896", "natter_tls": "#9467bd", "natter_ws": "#8c564b",
           "ngircd": "#1f77b4", "inspircd": "#2ca02c"}
 # Variants of natter measured only against another variant, not against the
-# peers: (variant, its baseline). natter_tls is natter_mem over TLS, and runs
-# the fanout scenarios only.
-VARIANT_OF = {"natter_tls": "natter_mem"}
+# peers: (variant, its baseline). natter_tls is natter_mem over TLS and
+# natter_ws natter_mem over WebSocket; both run the fanout scenarios only.
+VARIANT_OF = {"natter_tls": "natter_mem", "natter_ws": "natter_mem"}
 
 
 def load(results):
@@ -278,6 +278,13 @@ def main():
               "is its baseline, so *natter_tls ÷ natter_mem* is the cost of TLS: the "
               "server encrypts every line for every recipient and natter-bench, on the "
               "same cores, decrypts them all.", ""]
+    if "natter_ws" in servers:
+        o += ["**natter_ws** is natter_mem (`--no-persist`) with its clients on the web "
+              "port (`--web-port`), speaking IRC over WebSocket as browsers do "
+              "(`natter-bench --ws`: subprotocol `text.ircv3.net`, one line per message, "
+              "every client frame masked). It runs the fanout scenarios only; "
+              "*natter_ws ÷ natter_mem* is the cost of WebSocket framing on both sides "
+              "of the loopback.", ""]
     nruns = max((len(v) for v in runs.values()), default=0)
     o += [f"**Method.** Every server and scenario ran {meta.get('runs', nruns)} time(s), each "
           "against a freshly started server, round after round across the servers. Each "

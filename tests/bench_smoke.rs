@@ -30,6 +30,7 @@ fn common(addr: SocketAddr) -> Common {
         pid: None,
         progress: false,
         tls: false,
+        ws: false,
     }
 }
 
@@ -307,6 +308,47 @@ fn rooms_over_tls_against_natter_keep_rooms_apart_and_lose_nothing() {
     let dir = TempDir::new("rooms-tls");
     let server = start_natter_tls(&dir);
     let _ = rooms_smoke(common_tls(server.tls_addr().expect("TLS is on")));
+}
+
+#[test]
+fn fanout_over_websocket_against_natter_delivers_every_message_once_in_order() {
+    let mut options = ServerOptions {
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 0,
+        web: natter::net::WebOptions {
+            port: Some(0),
+            ..Default::default()
+        },
+        ..ServerOptions::default()
+    };
+    options.config.flood_lines_per_sec = 0;
+    let server = RunningServer::start(options).expect("natter starts with its web port");
+    let addr = server.web_addr().expect("the web port is on");
+    let r = fanout_smoke(Common {
+        ws: true,
+        ..common(addr)
+    });
+    assert!(r.ws, "the report says the run was over WebSocket");
+    assert!(r.table().contains("over WebSocket"), "{}", r.table());
+}
+
+#[test]
+fn websocket_to_an_irc_port_is_a_clear_websocket_error() {
+    let server = start_natter();
+    let err = run_fanout(&FanoutConfig {
+        common: Common {
+            ws: true,
+            ..common(server.local_addr())
+        },
+        members: 2,
+        senders: 1,
+        messages: 1,
+        rate: None,
+        window: 1,
+    })
+    .expect_err("an IRC port is not a web port");
+    assert!(matches!(err, BenchError::WebSocket { .. }), "{err}");
+    assert!(err.to_string().contains("--web-port"), "{err}");
 }
 
 #[test]

@@ -516,7 +516,7 @@ async fn orchestrate(
         .collect();
     let n = cfg.clients;
     let w = Rc::new(World {
-        connector: Connector::new(cfg.common.addr, cfg.common.tls)?,
+        connector: Connector::new(cfg.common.addr, cfg.common.tls, cfg.common.ws)?,
         tag,
         channels,
         prefix,
@@ -651,6 +651,7 @@ async fn orchestrate(
         scenario: "community",
         server: w.cfg.common.addr.to_string(),
         tls: w.cfg.common.tls,
+        ws: w.cfg.common.ws,
         clients: n,
         rooms: w.cfg.rooms,
         members_per_room: 0,

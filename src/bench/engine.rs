@@ -271,7 +271,7 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     let tag = run_tag();
     let channels = (0..plan.rooms).map(|r| format!("#b{tag}-{r}")).collect();
     let nsend = plan.rooms * plan.senders;
-    let connector = Connector::new(plan.common.addr, plan.common.tls)?;
+    let connector = Connector::new(plan.common.addr, plan.common.tls, plan.common.ws)?;
     let sh = Rc::new(Shared {
         connector,
         tag,
@@ -400,6 +400,7 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
         scenario: plan.scenario,
         server: plan.common.addr.to_string(),
         tls: plan.common.tls,
+        ws: plan.common.ws,
         clients: n,
         rooms: plan.rooms,
         members_per_room: plan.members,

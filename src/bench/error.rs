@@ -27,6 +27,12 @@ pub enum BenchError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// The WebSocket handshake failed (`--ws`): not a web port, or refused.
+    WebSocket {
+        client: usize,
+        addr: SocketAddr,
+        reason: String,
+    },
     /// The server answered registration or JOIN with an error numeric.
     Refused {
         client: usize,
@@ -104,6 +110,15 @@ impl fmt::Display for BenchError {
                 "could not connect to {addr}: {source}; is the server running and listening \
                  there? (if some clients got in first, its listen backlog or open-file limit may \
                  be full: lower --concurrency)"
+            ),
+            BenchError::WebSocket {
+                client,
+                addr,
+                reason,
+            } => write!(
+                f,
+                "client {client}'s WebSocket handshake with {addr} failed: {reason}; is that \
+                 the server's web port (natter-server's --web-port)? Drop --ws for an IRC port"
             ),
             BenchError::Tls {
                 client,

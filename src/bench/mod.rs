@@ -86,6 +86,8 @@ pub struct Common {
     /// Connect with TLS, accepting any server certificate (loopback load
     /// against self-signed servers; nothing is trusted with anything).
     pub tls: bool,
+    /// Speak IRC over WebSocket (the server's web port), over TLS too with `tls`.
+    pub ws: bool,
 }
 
 impl Default for Common {
@@ -97,6 +99,7 @@ impl Default for Common {
             pid: None,
             progress: false,
             tls: false,
+            ws: false,
         }
     }
 }

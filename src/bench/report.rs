@@ -169,6 +169,8 @@ pub struct Report {
     pub server: String,
     /// Whether the clients spoke TLS (`--tls`) rather than plain TCP.
     pub tls: bool,
+    /// Whether the clients spoke IRC over WebSocket (`--ws`).
+    pub ws: bool,
     /// Connections opened.
     pub clients: usize,
     pub rooms: usize,
@@ -264,7 +266,12 @@ impl Report {
                 "{} against {}{}",
                 self.scenario,
                 self.server,
-                if self.tls { " over TLS" } else { "" }
+                match (self.ws, self.tls) {
+                    (true, true) => " over WebSocket (wss)",
+                    (true, false) => " over WebSocket",
+                    (false, true) => " over TLS",
+                    (false, false) => "",
+                }
             ),
         );
         if let Some(c) = &self.community {

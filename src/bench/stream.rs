@@ -1,8 +1,12 @@
-//! A benchmark client's byte stream: plain TCP, or TLS over TCP (`--tls`).
+//! A benchmark client's byte stream: plain TCP, TLS over TCP (`--tls`),
+//! or IRC over WebSocket on either (`--ws`).
 //!
 //! Owns: [`BenchStream`], the one stream type the generator reads and writes,
 //! and [`Connector`], which opens it (TCP connect, `TCP_NODELAY`, then the TLS
-//! handshake when asked). TLS accepts any server certificate: natter-bench
+//! handshake and the WebSocket handshake when asked). Over WebSocket the
+//! generator still reads and writes CR LF lines: each received message is
+//! read as its line plus CR LF, and each written line is sent as one text
+//! message (tungstenite's client masks it, as browsers do). TLS accepts any server certificate: natter-bench
 //! measures servers on this machine, usually with self-signed certificates,
 //! and trusts them with nothing (handshake signatures are still checked).
 //! Must never: be used for anything but load generation on loopback, be
@@ -28,6 +32,14 @@ use futures_rustls::TlsConnector;
 use rustls::pki_types::ServerName;
 use smol::net::TcpStream;
 
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::http::HeaderValue;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::WebSocketStream;
+use futures_lite::Stream;
+use futures_util::Sink;
+
 use super::error::BenchError;
 use crate::client::tls::{rustls_config, Trust};
 
@@ -37,6 +49,74 @@ use crate::client::tls::{rustls_config, Trust};
 pub(crate) enum BenchStream {
     Plain(TcpStream),
     Tls(Rc<RefCell<TlsStream<TcpStream>>>),
+    Ws(Rc<RefCell<WsLines>>),
+}
+
+/// A WebSocket carrying IRC lines, read and written as a CR LF byte stream.
+pub(crate) struct WsLines {
+    ws: WebSocketStream<BenchStream>,
+    /// Received lines (with CR LF) not yet read, from `read_at` on.
+    inbound: Vec<u8>,
+    read_at: usize,
+    /// Written bytes not yet sent as messages: complete lines waiting for
+    /// the WebSocket to take them, then at most one partial line.
+    outbound: Vec<u8>,
+}
+
+impl WsLines {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        // Gather what has arrived, up to what the caller can take.
+        while self.inbound.len() - self.read_at < buf.len() {
+            if self.read_at == self.inbound.len() {
+                self.inbound.clear();
+                self.read_at = 0;
+            }
+            match Pin::new(&mut self.ws).poll_next(cx) {
+                Poll::Ready(Some(Ok(Message::Text(text)))) => {
+                    self.inbound.extend_from_slice(text.as_bytes());
+                    self.inbound.extend_from_slice(b"\r\n");
+                }
+                Poll::Ready(Some(Ok(Message::Binary(bytes)))) => {
+                    self.inbound.extend_from_slice(&bytes);
+                    self.inbound.extend_from_slice(b"\r\n");
+                }
+                Poll::Ready(Some(Ok(Message::Close(_)))) | Poll::Ready(None) => break,
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(io::Error::other(e))),
+                Poll::Pending if self.read_at == self.inbound.len() => return Poll::Pending,
+                Poll::Pending => break,
+            }
+        }
+        let waiting = &self.inbound[self.read_at..];
+        let n = waiting.len().min(buf.len());
+        buf[..n].copy_from_slice(&waiting[..n]);
+        self.read_at += n;
+        Poll::Ready(Ok(n))
+    }
+
+    /// Sends every complete line waiting in `outbound` as a message.
+    fn poll_send_lines(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut start = 0;
+        let result = loop {
+            let Some(end) = memchr::memchr(b'\n', &self.outbound[start..]) else {
+                break Poll::Ready(Ok(()));
+            };
+            match Pin::new(&mut self.ws).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => break Poll::Ready(Err(io::Error::other(e))),
+                Poll::Pending => break Poll::Pending,
+            }
+            let line = &self.outbound[start..start + end];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let text = String::from_utf8_lossy(line).into_owned();
+            if let Err(e) = Pin::new(&mut self.ws).start_send(Message::text(text)) {
+                break Poll::Ready(Err(io::Error::other(e)));
+            }
+            start += end + 1;
+        };
+        self.outbound.drain(..start);
+        result
+    }
 }
 
 /// Only reachable if a poll re-entered another poll of the same stream,
@@ -56,6 +136,17 @@ fn with_tls<T>(
     }
 }
 
+/// Runs `f` on the WebSocket, borrowed for this one poll only.
+fn with_ws<T>(
+    s: &RefCell<WsLines>,
+    f: impl FnOnce(&mut WsLines) -> Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    match s.try_borrow_mut() {
+        Ok(mut ws) => f(&mut ws),
+        Err(_) => Poll::Ready(Err(busy())),
+    }
+}
+
 impl AsyncRead for BenchStream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -65,6 +156,7 @@ impl AsyncRead for BenchStream {
         match self.get_mut() {
             BenchStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             BenchStream::Tls(s) => with_tls(s, |t| t.poll_read(cx, buf)),
+            BenchStream::Ws(s) => with_ws(s, |w| w.poll_read(cx, buf)),
         }
     }
 }
@@ -78,6 +170,14 @@ impl AsyncWrite for BenchStream {
         match self.get_mut() {
             BenchStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             BenchStream::Tls(s) => with_tls(s, |t| t.poll_write(cx, buf)),
+            BenchStream::Ws(s) => with_ws(s, |w| {
+                // Taken whole; sent as messages now or by the next flush.
+                w.outbound.extend_from_slice(buf);
+                match w.poll_send_lines(cx) {
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    _ => Poll::Ready(Ok(buf.len())),
+                }
+            }),
         }
     }
 
@@ -85,6 +185,10 @@ impl AsyncWrite for BenchStream {
         match self.get_mut() {
             BenchStream::Plain(s) => Pin::new(s).poll_flush(cx),
             BenchStream::Tls(s) => with_tls(s, |t| t.poll_flush(cx)),
+            BenchStream::Ws(s) => with_ws(s, |w| {
+                std::task::ready!(w.poll_send_lines(cx))?;
+                Pin::new(&mut w.ws).poll_flush(cx).map_err(io::Error::other)
+            }),
         }
     }
 
@@ -92,6 +196,9 @@ impl AsyncWrite for BenchStream {
         match self.get_mut() {
             BenchStream::Plain(s) => Pin::new(s).poll_close(cx),
             BenchStream::Tls(s) => with_tls(s, |t| t.poll_close(cx)),
+            BenchStream::Ws(s) => with_ws(s, |w| {
+                Pin::new(&mut w.ws).poll_close(cx).map_err(io::Error::other)
+            }),
         }
     }
 }
@@ -102,12 +209,14 @@ impl AsyncWrite for BenchStream {
 pub(crate) struct Connector {
     addr: SocketAddr,
     tls: Option<TlsConnector>,
+    /// Speak IRC over WebSocket (`text.ircv3.net`) on the connection.
+    ws: bool,
 }
 
 impl Connector {
     /// A connector for `addr`; with `tls`, every connection does a TLS
     /// handshake that accepts any server certificate.
-    pub fn new(addr: SocketAddr, tls: bool) -> Result<Connector, BenchError> {
+    pub fn new(addr: SocketAddr, tls: bool, ws: bool) -> Result<Connector, BenchError> {
         let tls = if tls {
             let config = rustls_config(&Trust::Insecure)
                 .map_err(|e| BenchError::Config(format!("cannot set up TLS: {e}")))?;
@@ -115,11 +224,46 @@ impl Connector {
         } else {
             None
         };
-        Ok(Connector { addr, tls })
+        Ok(Connector { addr, tls, ws })
     }
 
-    /// Connect client `idx` (and complete the TLS handshake, with `--tls`).
+    /// Connect client `idx` (and complete the TLS handshake, with `--tls`,
+    /// and the WebSocket handshake, with `--ws`).
     pub async fn connect(&self, idx: usize) -> Result<BenchStream, BenchError> {
+        let stream = self.connect_stream(idx).await?;
+        if !self.ws {
+            return Ok(stream);
+        }
+        let addr = self.addr;
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        let failed = |e: &dyn std::fmt::Display| BenchError::WebSocket {
+            client: idx,
+            addr,
+            reason: e.to_string(),
+        };
+        let mut request = format!("{scheme}://{addr}/")
+            .into_client_request()
+            .map_err(|e| failed(&e))?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static("text.ircv3.net"),
+        );
+        // Small buffers: thousands of clients share this process.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(16 * 1024)
+            .write_buffer_size(16 * 1024);
+        let (ws, _) = async_tungstenite::client_async_with_config(request, stream, Some(config))
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(BenchStream::Ws(Rc::new(RefCell::new(WsLines {
+            ws,
+            inbound: Vec::new(),
+            read_at: 0,
+            outbound: Vec::new(),
+        }))))
+    }
+
+    async fn connect_stream(&self, idx: usize) -> Result<BenchStream, BenchError> {
         let addr = self.addr;
         let tcp = TcpStream::connect(addr)
             .await

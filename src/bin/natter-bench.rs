@@ -48,6 +48,7 @@ use natter::bench::{
   natter-bench --pid $(pidof ngircd) -c 10 idle -n 10000 --room-size 10
   natter-bench -c 2000 connect -n 5000        (InspIRCd: many handshakes in flight)
   natter-bench --tls -s 127.0.0.1:6697 fanout -n 100   (over TLS; certificate not verified)
+  natter-bench --ws -s 127.0.0.1:8080 fanout -n 100    (IRC over WebSocket, natter's --web-port)
   natter-bench --json fanout -n 100 -m 1000 --rate 1000   (fixed offered load, for latency)
   natter-bench --pid $(pidof natter-server) community   (2,000 clients, 300 rooms, churn, 60 s)
   bench/compare.sh --quick                    (every scenario against every server)"
@@ -87,6 +88,11 @@ struct CommonArgs {
     /// For loopback benchmarking only; never a trust decision.
     #[arg(long, global = true)]
     tls: bool,
+    /// Speak IRC over WebSocket (point --server at natter-server's
+    /// --web-port; with --tls, its --web-tls-port): one line per message,
+    /// subprotocol text.ircv3.net.
+    #[arg(long, global = true)]
+    ws: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -225,6 +231,7 @@ fn main() -> ExitCode {
         pid: c.pid,
         progress: !c.quiet,
         tls: c.tls,
+        ws: c.ws,
     };
     let (name, result): (&str, Result<Report, BenchError>) = match cli.scenario {
         Scenario::Fanout {
