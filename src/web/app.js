@@ -30,7 +30,7 @@ const HELP = [
   "/away [reason] — mark yourself away; /away alone to come back",
   "/quote LINE — send a raw IRC line",
   "/help — this list",
-  "Keys: Enter sends, Shift+Enter a new line, Up recalls what you sent, Tab completes nicks.",
+  "Keys: Enter sends, Shift+Enter a new line, Up recalls what you sent, Tab completes nicks, Alt+Up/Down changes window.",
 ];
 
 // ---------------------------------------------------------------- state
@@ -946,7 +946,10 @@ function render() {
     selectWindow(getWindow(nick).key);
     closeDrawers();
   }) : 0;
-  if (win.kind !== "channel") $("member-list").replaceChildren();
+  if (win.kind !== "channel") {
+    $("member-list").replaceChildren();
+    delete $("member-list").dataset.signature;
+  }
   $("member-count").textContent = count ? String(count) : "";
   $("toggle-members").hidden = win.kind !== "channel";
   document.body.classList.toggle("no-members", win.kind !== "channel");
@@ -990,6 +993,17 @@ function renderStatus() {
       banner.append(b);
     }
   }
+}
+
+/** Alt+Up / Alt+Down: the previous or next window in the list. */
+function switchWindow(step) {
+  const order = ["channel", "query", "server"];
+  const keys = [...state.windows.values()]
+    .filter((w) => w.kind !== "server" || w.messages.length)
+    .sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))
+    .map((w) => w.key);
+  const at = keys.indexOf(state.current);
+  if (keys.length) selectWindow(keys[(at + step + keys.length) % keys.length]);
 }
 
 function selectWindow(key) {
@@ -1088,7 +1102,7 @@ function setupInput() {
     } else if (e.key === "Tab" && !e.shiftKey && !e.ctrlKey && !e.altKey) {
       e.preventDefault();
       tabComplete(input);
-    } else if (e.key === "ArrowUp" && !input.value.slice(0, input.selectionStart).includes("\n")) {
+    } else if (e.key === "ArrowUp" && !e.altKey && !input.value.slice(0, input.selectionStart).includes("\n")) {
       // Up on the first line: the lines you sent, newest first.
       const recalling = state.recallIndex >= 0;
       if (input.value && !recalling) return;
@@ -1098,7 +1112,7 @@ function setupInput() {
       input.value = state.sentLines[state.recallIndex];
       input.setSelectionRange(input.value.length, input.value.length);
       autosize(input);
-    } else if (e.key === "ArrowDown" && state.recallIndex >= 0 && !input.value.slice(input.selectionEnd).includes("\n")) {
+    } else if (e.key === "ArrowDown" && !e.altKey && state.recallIndex >= 0 && !input.value.slice(input.selectionEnd).includes("\n")) {
       e.preventDefault();
       state.recallIndex += 1;
       if (state.recallIndex >= state.sentLines.length) {
@@ -1108,12 +1122,25 @@ function setupInput() {
       autosize(input);
     } else if (e.key === "Escape") {
       closeDrawers();
+    } else if (e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
+      e.preventDefault();
+      switchWindow(e.key === "ArrowUp" ? -1 : 1);
     }
   });
   input.addEventListener("input", () => {
     autosize(input);
     if (input.value && !input.value.startsWith("/")) sendTyping("active");
     else if (!input.value) sendTyping("done");
+  });
+
+  // A click on a nick above a group mentions it in the input.
+  $("messages").addEventListener("click", (e) => {
+    const nick = e.target.closest("button.nick");
+    if (!nick) return;
+    const mention = nick.dataset.nick;
+    input.value = input.value ? `${input.value.replace(/\s*$/, " ")}${mention} ` : `${mention}: `;
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
   });
 
   $("messages").addEventListener("scroll", () => {

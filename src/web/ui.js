@@ -196,7 +196,11 @@ export function renderMessages(container, win, me) {
       const head = el("div", "group-head");
       const avatar = el("span", "avatar " + nickClass(m.nick), initial(m.nick));
       avatar.setAttribute("aria-hidden", "true");
-      head.append(avatar, el("span", "nick " + nickClass(m.nick), m.nick));
+      const nick = el("button", "nick " + nickClass(m.nick), m.nick);
+      nick.type = "button";
+      nick.dataset.nick = m.nick;
+      nick.title = "Mention " + m.nick;
+      head.append(avatar, nick);
       head.append(timeEl(m.time));
       group.append(head, renderLine(m, me));
       frag.append(group);
@@ -261,6 +265,11 @@ function rank(member) {
 
 /** Members sorted operators first, then voiced, then by nick; away members dimmed. */
 export function renderMembers(list, win, onPick) {
+  // A big room's list is redrawn only when someone in it changed.
+  const signature = win.key + "\n" + [...win.members.values()]
+    .map((m) => `${m.prefixes} ${m.nick} ${m.away ? 1 : 0}`).join("\n");
+  if (list.dataset.signature === signature) return win.members.size;
+  list.dataset.signature = signature;
   const members = [...win.members.values()].sort((a, b) =>
     rank(a) - rank(b) || a.nick.localeCompare(b.nick, undefined, { sensitivity: "base" }));
   const frag = document.createDocumentFragment();
