@@ -143,6 +143,7 @@ function addEntry(win, entry, { live = true } = {}) {
   const chat = entry.kind === "msg" || entry.kind === "action" || entry.kind === "notice";
   if (live && chat && !entry.self) {
     if (win.key !== state.current || document.hidden) {
+      entry.unseen = true;
       win.unread += 1;
       if (entry.mention || win.kind === "query") win.mentions += 1;
     }
@@ -1006,13 +1007,26 @@ function switchWindow(step) {
   if (keys.length) selectWindow(keys[(at + step + keys.length) % keys.length]);
 }
 
+/**
+ * The person now sees this window: its unread lines are read, and a "new"
+ * line marks where they start until they look elsewhere.
+ */
+function markSeen(win) {
+  const first = win.messages.find((m) => m.unseen);
+  win.newFrom = first ? first.id : null;
+  for (const m of win.messages) m.unseen = false;
+  win.unread = 0;
+  win.mentions = 0;
+}
+
 function selectWindow(key) {
   const win = state.windows.get(key);
   if (!win) return;
+  const left = state.windows.get(state.current);
+  if (left && left !== win) left.newFrom = null;
   state.current = key;
   win.shown = DRAWN;
-  win.unread = 0;
-  win.mentions = 0;
+  markSeen(win);
   state.recallIndex = -1;
   state.forceBottom = true;
   scheduleRender();
@@ -1181,9 +1195,7 @@ function setupChrome() {
   $("scrim").addEventListener("click", closeDrawers);
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) {
-      const win = currentWindow();
-      win.unread = 0;
-      win.mentions = 0;
+      markSeen(currentWindow());
       scheduleRender();
       if (state.conn) state.conn.retryNow();
     }

@@ -181,6 +181,12 @@ export function renderMessages(container, win, me) {
   let prev = null;
   let group = null;
   for (const m of collapseMembership(shown)) {
+    if (win.newFrom && m.id === win.newFrom) {
+      const line = el("div", "new-line");
+      line.append(el("span", "", "New"));
+      frag.append(line);
+      group = null;
+    }
     if (!prev || !sameDay(prev.time, m.time)) {
       const sep = el("div", "day");
       sep.append(el("span", "", dayLabel(m.time)));
