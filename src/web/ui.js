@@ -173,7 +173,7 @@ export function renderMessages(container, win, me) {
   // Only the newest `win.shown` entries are drawn; scrolling up draws more.
   const shown = win.messages.slice(-win.shown);
   const everything = shown.length === win.messages.length;
-  if (win.history.exhausted && everything && win.kind !== "server") {
+  if (win.history.exhausted && everything && win.messages.length && win.kind !== "server") {
     frag.append(el("div", "history-edge", "The beginning of " + win.name));
   } else if (win.history.loading) {
     frag.append(el("div", "history-edge loading", "Loading earlier messages…"));
