@@ -925,7 +925,7 @@ function render() {
   const fromBottom = box.scrollHeight - box.scrollTop - box.clientHeight;
   const atBottom = fromBottom < 48 || state.forceBottom;
   const key = win.key;
-  renderMessages(box, win, state.me);
+  renderMessages(box, win);
   if (state.renderedKey !== key || state.forceBottom || (atBottom && !opts.keepScroll) || opts.stickToBottom && atBottom) {
     box.scrollTop = box.scrollHeight;
   } else {
@@ -959,8 +959,7 @@ function render() {
   $("unread-total").hidden = !unread;
   $("unread-total").textContent = String(unread);
   document.title = (unread ? `(${unread}) ` : "") + (win.kind === "server" ? "natter" : `${win.name} · natter`);
-  $("input").placeholder = win.kind === "server" ? "Type /join #room"
-    : win.kind === "query" ? `Message ${win.name}` : `Message ${win.name}`;
+  $("input").placeholder = win.kind === "server" ? "Type /join #room" : `Message ${win.name}`;
   renderStatus();
 
   // A short room whose history continues: fetch more until it can scroll.

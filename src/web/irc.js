@@ -123,6 +123,7 @@ export class IrcConnection {
   stop(reason = "Leaving") {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.cb.onState?.("failed", "You left the chat. Reload the page to come back.");
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.send("QUIT", [reason]);
     if (this.ws) this.ws.close();
   }

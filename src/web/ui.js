@@ -94,7 +94,7 @@ function continuesGroup(prev, m) {
     && m.time - prev.time < GROUP_GAP_MS && sameDay(prev.time, m.time);
 }
 
-function renderLine(m, me) {
+function renderLine(m) {
   if (!CHAT_KINDS.has(m.kind)) {
     const row = el("div", "event event-" + m.kind);
     if (m.title) row.title = m.title;
@@ -168,7 +168,7 @@ function collapseMembership(messages) {
  * consecutive lines of one nick within five minutes under one nick header,
  * joins/parts/quits as quiet one-liners.
  */
-export function renderMessages(container, win, me) {
+export function renderMessages(container, win) {
   const frag = document.createDocumentFragment();
   // Only the newest `win.shown` entries are drawn; scrolling up draws more.
   const shown = win.messages.slice(-win.shown);
@@ -195,7 +195,7 @@ export function renderMessages(container, win, me) {
       prev = null;
     }
     if (m.kind === "msg" && continuesGroup(prev, m) && group) {
-      group.append(renderLine(m, me));
+      group.append(renderLine(m));
     } else if (m.kind === "msg") {
       group = el("div", "group");
       if (m.self) group.classList.add("self");
@@ -208,11 +208,11 @@ export function renderMessages(container, win, me) {
       nick.title = "Mention " + m.nick;
       head.append(avatar, nick);
       head.append(timeEl(m.time));
-      group.append(head, renderLine(m, me));
+      group.append(head, renderLine(m));
       frag.append(group);
     } else {
       group = null;
-      frag.append(renderLine(m, me));
+      frag.append(renderLine(m));
     }
     prev = m;
   }
