@@ -225,8 +225,8 @@ function chatEntry(msg, forcedWindow) {
   let text = raw;
   let kind = msg.command === "NOTICE" ? "notice" : "msg";
   if (text.startsWith("\u0001")) {
-    const body = text.replace(/^\u0001|\u0001$/g, "");
-    if (!body.toUpperCase().startsWith("ACTION")) return null; // other CTCPs are not shown
+    const body = text.slice(1, text.endsWith("\u0001") ? -1 : undefined);
+    if (!/^ACTION( |$)/i.test(body)) return null; // other CTCPs are not shown
     kind = "action";
     text = body.slice(7);
   }
@@ -290,7 +290,7 @@ function historyRef(entry) {
   return entry.msgid ? `msgid=${entry.msgid}` : `timestamp=${entry.time.toISOString()}`;
 }
 
-function hasHistory(win) {
+function hasHistory() {
   return state.conn && state.conn.caps.has("draft/chathistory") && state.conn.caps.has("batch");
 }
 
@@ -306,7 +306,7 @@ async function chathistory(win, sub, ref, limit) {
 
 /** A room just opened: its latest page of history. */
 async function loadLatest(win) {
-  if (!hasHistory(win)) {
+  if (!hasHistory()) {
     win.history.exhausted = true;
     return;
   }
@@ -325,7 +325,7 @@ async function loadLatest(win) {
 
 /** Scrolled to the top: the page before the oldest line shown. */
 async function loadBefore(win) {
-  if (!hasHistory(win) || win.history.loading || win.history.exhausted) return;
+  if (!hasHistory() || win.history.loading || win.history.exhausted) return;
   const oldest = win.messages.find((m) => m.msgid) || win.messages[0];
   if (!oldest) return loadLatest(win);
   win.history.loading = true;
@@ -343,7 +343,7 @@ async function loadBefore(win) {
 
 /** Back after a disconnect: everything said since the last line we have. */
 async function fillGap(win) {
-  if (!hasHistory(win)) return;
+  if (!hasHistory()) return;
   const last = [...win.messages].reverse().find((m) => m.msgid && m.time);
   if (!last) return loadLatest(win);
   let since = new Date(last.time.getTime() - 1); // same-millisecond lines are deduplicated by msgid

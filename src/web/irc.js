@@ -142,7 +142,7 @@ export class IrcConnection {
     let ws;
     try {
       ws = new WebSocket(this.url, ["text.ircv3.net"]);
-    } catch (e) {
+    } catch {
       this.scheduleReconnect();
       return;
     }
