@@ -320,7 +320,10 @@ export class IrcConnection {
         if (foldCase(msg.nick) === foldCase(this.nick)) {
           this.nick = msg.params[0];
           this.wantedNick = msg.params[0];
-        }
+        } else this.reclaimNick(msg.nick);
+        break;
+      case "QUIT":
+        this.reclaimNick(msg.nick);
         break;
       case "ERROR":
         break;
@@ -394,6 +397,16 @@ export class IrcConnection {
       if (!this.registered) this.sendRaw("CAP END");
     } else if (sub === "DEL") {
       for (const c of list) this.caps.delete(c);
+    }
+  }
+
+  /**
+   * Back after a dropped connection, the server may still have held our
+   * nick (so we got "nick_"): when that old connection goes, take it back.
+   */
+  reclaimNick(gone) {
+    if (foldCase(gone) === foldCase(this.wantedNick) && foldCase(this.nick) !== foldCase(this.wantedNick)) {
+      this.send("NICK", [this.wantedNick]);
     }
   }
 

@@ -19,7 +19,9 @@ Scenarios, in order, on one server whose history lives in a temp dir:
   5. the page served over https talks over wss;
   6. a registered nick logs in with its password (SASL SCRAM-SHA-256), and a wrong
      password is refused on the join screen;
-  7. the server is killed (SIGKILL) and started again; the pages reconnect by
+  7. a nick still held (as by a connection the server has not seen drop)
+     gets a suffix, and is taken back when it frees up;
+  8. the server is killed (SIGKILL) and started again; the pages reconnect by
      themselves and show the lines sent while they were away, once each.
 
 Each step waits for what a person would see and fails with a message that
@@ -394,6 +396,21 @@ def markup_shows_as_text(ctx):
     return "nicks with <> refused (432); message and topic markup shown as text, links only for http(s)"
 
 
+def a_taken_nick_is_taken_back_when_it_frees_up(ctx):
+    # As after a dropped connection the server has not noticed yet: the
+    # nick is held, the page comes in as "dora_", then gets "dora" back.
+    server = ctx["server"]
+    holder = IrcClient(server.irc_port, "dora")
+    holder.send("JOIN #lobby")
+    holder.wait_for(lambda l: " 366 " in l, "the end of NAMES for #lobby")
+    dora = Person(ctx["browser"], server, "dora")
+    expect(dora.page.locator("#my-nick"), "the nick is taken: the page picks another").to_have_text("dora_", timeout=WAIT_MS)
+    holder.close()
+    expect(dora.page.locator("#my-nick"), "the nick is taken back once free").to_have_text("dora", timeout=WAIT_MS)
+    dora.context.close()
+    return "came in as dora_ while dora was held, became dora when it left"
+
+
 def reconnects_after_restart_and_fills_the_gap(ctx):
     alice, bob, server = ctx["alice"], ctx["bob"], ctx["server"]
     server.kill()
@@ -490,6 +507,7 @@ SCENARIOS = [
     markup_shows_as_text,
     the_page_works_over_https_and_wss,
     a_registered_nick_logs_in_with_its_password,
+    a_taken_nick_is_taken_back_when_it_frees_up,
     reconnects_after_restart_and_fills_the_gap,
 ]
 
