@@ -18,6 +18,7 @@ const DRAWN = 300; // drawn at first per window; scrolling up draws more
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
 const SERVER_KEY = "\u0000server";
+const CHAT_KINDS = new Set(["msg", "action", "notice"]); // what counts as unread
 
 const HELP = [
   "/join #room — join a room (and switch to it)",
@@ -140,7 +141,7 @@ function addEntry(win, entry, { live = true } = {}) {
     list.splice(bound(list, entry.time, false), 0, entry);
   }
   trim(win);
-  const chat = entry.kind === "msg" || entry.kind === "action" || entry.kind === "notice";
+  const chat = CHAT_KINDS.has(entry.kind);
   if (live && chat && !entry.self) {
     if (win.key !== state.current || document.hidden) {
       entry.unseen = true;
@@ -192,6 +193,7 @@ function addHistory(win, entries) {
     added += 1;
   }
   trim(win);
+  applyMarker(win);
   scheduleRender({ keepScroll: true });
   return added;
 }
@@ -319,6 +321,7 @@ async function loadLatest(win) {
     // disconnected meanwhile: the reconnect fills the gap
   } finally {
     win.history.loading = false;
+    win.opening = false;
     scheduleRender({ stickToBottom: true });
   }
 }
@@ -357,7 +360,62 @@ async function fillGap(win) {
   } catch {
     // disconnected again: the next reconnect tries again
   }
+  win.opening = false;
   scheduleRender({ stickToBottom: false });
+}
+
+// ---------------------------------------------------------------- read markers
+//
+// draft/read-marker: the server keeps how far each person has read each
+// window, so unread counts and the "New" line survive a reload and follow
+// the person from one device to the next.
+
+function onMarkread(target, value) {
+  const win = target && state.windows.get(foldCase(target));
+  if (!win) return;
+  const t = value && value.startsWith("timestamp=") ? new Date(value.slice(10)) : null;
+  win.readMarker = t && !isNaN(t) ? t : null;
+  applyMarker(win);
+}
+
+/** Unread lines are those after the read marker (none without one). */
+function applyMarker(win) {
+  if (!win.readMarker) return;
+  const viewing = win.key === state.current && !document.hidden;
+  let unread = 0;
+  let mentions = 0;
+  let first = null;
+  for (const m of win.messages) {
+    const fresh = CHAT_KINDS.has(m.kind) && !m.self && m.time > win.readMarker;
+    m.unseen = fresh && !viewing;
+    if (!fresh) continue;
+    unread += 1;
+    if (m.mention || win.kind === "query") mentions += 1;
+    first = first || m;
+  }
+  if (viewing) {
+    if (win.opening && first) win.newFrom = first.id;
+    win.unread = 0;
+    win.mentions = 0;
+  } else {
+    win.unread = unread;
+    win.mentions = mentions;
+  }
+  scheduleRender();
+}
+
+/** While a window is in view, tell the server (at most once a second) it is read. */
+function scheduleMarker(win) {
+  const conn = state.conn;
+  if (!conn || !conn.connected || !conn.caps.has("draft/read-marker") || win.kind === "server" || win.markerTimer) return;
+  win.markerTimer = setTimeout(() => {
+    win.markerTimer = null;
+    if (state.current !== win.key || document.hidden || !conn.connected) return;
+    const latest = win.messages.findLast((m) => m.msgid);
+    if (!latest || (win.readMarker && latest.time <= win.readMarker)) return;
+    win.readMarker = latest.time;
+    conn.send("MARKREAD", [win.name, `timestamp=${latest.time.toISOString()}`]);
+  }, 1000);
 }
 
 // ---------------------------------------------------------------- IRC in
@@ -465,6 +523,9 @@ function onMessage(msg) {
     case "FAIL":
       if (p[0] === "CHATHISTORY") return; // a room without history: nothing to show
       info(`${p[0]}: ${last}`, "error");
+      return;
+    case "MARKREAD":
+      onMarkread(p[0], p[1]);
       return;
     case "WARN":
     case "NOTE":
@@ -574,6 +635,7 @@ function onJoin(msg) {
     const reconnecting = win.messages.some((m) => m.msgid);
     win.joined = true;
     win.wanted = true;
+    win.opening = true; // until its history is in: where the read marker puts the "New" line
     win.members.clear();
     win.typing.clear();
     saveRooms();
@@ -961,6 +1023,7 @@ function render() {
   document.title = (unread ? `(${unread}) ` : "") + (win.kind === "server" ? "natter" : `${win.name} · natter`);
   $("input").placeholder = win.kind === "server" ? "Type /join #room" : `Message ${win.name}`;
   renderStatus();
+  if (!document.hidden) scheduleMarker(win);
 
   // A short room whose history continues: fetch more until it can scroll.
   if (box.scrollHeight <= box.clientHeight && win.kind !== "server" && win.joined
@@ -1012,7 +1075,7 @@ function switchWindow(step) {
  */
 function markSeen(win) {
   const first = win.messages.find((m) => m.unseen);
-  win.newFrom = first ? first.id : null;
+  if (first) win.newFrom = first.id;
   for (const m of win.messages) m.unseen = false;
   win.unread = 0;
   win.mentions = 0;
@@ -1025,6 +1088,7 @@ function selectWindow(key) {
   if (left && left !== win) left.newFrom = null;
   state.current = key;
   win.shown = DRAWN;
+  win.newFrom = null;
   markSeen(win);
   state.recallIndex = -1;
   state.forceBottom = true;

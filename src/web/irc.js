@@ -8,7 +8,7 @@
 export const WANTED_CAPS = [
   "server-time", "batch", "draft/chathistory", "echo-message", "away-notify",
   "multi-prefix", "message-tags", "labeled-response", "sasl", "cap-notify",
-  "account-notify", "invite-notify", "standard-replies",
+  "account-notify", "invite-notify", "standard-replies", "draft/read-marker",
 ];
 
 import { Plain, ScramSha256, fromBase64, toBase64 } from "./sasl.js";

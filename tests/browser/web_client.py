@@ -14,14 +14,15 @@ Scenarios, in order, on one server whose history lives in a temp dir:
      each other's messages, and each sees their own line exactly once;
      typing shows on the other page; Up recalls, Tab completes;
   3. a private message arrives in its own window;
-  4. markup in a topic or a message shows as text: no element, no script,
+  4. unread counts and the "New" line survive a reload (draft/read-marker);
+  5. markup in a topic or a message shows as text: no element, no script,
      no dialog (nicks with < or > are refused by the server: checked too);
-  5. the page served over https talks over wss;
-  6. a registered nick logs in with its password (SASL SCRAM-SHA-256), and a wrong
+  6. the page served over https talks over wss;
+  7. a registered nick logs in with its password (SASL SCRAM-SHA-256), and a wrong
      password is refused on the join screen;
-  7. a nick still held (as by a connection the server has not seen drop)
+  8. a nick still held (as by a connection the server has not seen drop)
      gets a suffix, and is taken back when it frees up;
-  8. the server is killed (SIGKILL) and started again; the pages reconnect by
+  9. the server is killed (SIGKILL) and started again; the pages reconnect by
      themselves and show the lines sent while they were away, once each.
 
 Each step waits for what a person would see and fails with a message that
@@ -359,6 +360,41 @@ def private_message_gets_its_own_window(ctx):
     return "carol -> bob and alice -> bob arrived in windows of their own"
 
 
+def unread_counts_survive_a_reload(ctx):
+    carol, server = ctx["carol"], ctx["server"]
+    carol.send("JOIN #side")
+    carol.wait_for(lambda l: " 366 " in l and "#side" in l, "the end of NAMES for #side")
+    carol.privmsg("#side", "read before the reload")
+    fern = Person(ctx["browser"], server, "fern")
+    fern.say("/join #side")
+    expect(fern.page.locator("#window-title")).to_have_text("#side", timeout=WAIT_MS)
+    fern.sees("read before the reload", "#side's history")
+    time.sleep(1.5)  # the page tells the server how far it has read (MARKREAD, once a second)
+    fern.open_window("#lobby")
+    carol.privmsg("#side", "unread one")
+    carol.privmsg("#side", "unread two")
+    badge = fern.page.locator('#window-list button[data-window="#side"] .badge')
+    expect(badge, "two unread lines in #side").to_have_text("2", timeout=WAIT_MS)
+
+    mark = len(carol.lines)
+    fern.page.goto("about:blank")
+    carol.wait_for(lambda l: " :fern!" in f" {l}" and " QUIT " in l, "fern leaving", start=mark)
+    fern.page.goto(server.url)
+    fern.page.fill("#join-nick", "fern")
+    fern.page.click("#join-button")
+    expect(fern.page.locator("#window-title")).to_have_text("#lobby", timeout=WAIT_MS)
+    expect(badge, "after a reload the server's read marker (draft/read-marker) gives the same 2 unread").to_have_text(
+        "2", timeout=WAIT_MS)
+    fern.open_window("#side")
+    new_line = fern.page.locator("#messages .new-line")
+    expect(new_line, "a 'New' line marks where the unread lines start").to_have_count(1, timeout=WAIT_MS)
+    after = fern.page.locator("#messages .new-line ~ .group .text").all_inner_texts()
+    assert after[:2] == ["unread one", "unread two"] and "read before the reload" not in after, \
+        f"the 'New' line should sit just above 'unread one'; below it: {after}"
+    fern.context.close()
+    return "2 unread in #side before and after a reload, the 'New' line above the first"
+
+
 def markup_shows_as_text(ctx):
     alice, bob, carol, server = ctx["alice"], ctx["bob"], ctx["carol"], ctx["server"]
     # A nick with markup: the server refuses it, so no page ever gets one.
@@ -504,6 +540,7 @@ SCENARIOS = [
     history_loads_on_join_and_on_scroll,
     three_people_see_each_other,
     private_message_gets_its_own_window,
+    unread_counts_survive_a_reload,
     markup_shows_as_text,
     the_page_works_over_https_and_wss,
     a_registered_nick_logs_in_with_its_password,
