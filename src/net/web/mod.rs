@@ -13,9 +13,8 @@
 mod assets;
 mod ws;
 
-use super::{
-    announce, handshake, hex, now, unmap_v4, Accepting, Input, Socket, TlsPeer, Transport,
-};
+use super::accept::{announce, handshake, hex, unmap_v4, Accepting, Transport};
+use super::{now, Input, Socket, TlsPeer};
 use async_net::TcpListener;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::Role;
