@@ -86,8 +86,12 @@ def main():
             for nick, text in RUST:
                 people[nick].privmsg("#rust", text)
             people["priya"].privmsg("sam", "hey sam, got a minute later?")
-            people["lee"].send("PART #lobby :lunch")
             people["lee"].send("AWAY :lunch")
+            omar = IrcClient(server.irc_port, "omar")
+            omar.send("JOIN #lobby")
+            omar.wait_for(lambda l: " 366 " in l, "NAMES")
+            omar.send("PART #lobby :wrong room, bye")
+            omar.close()
             people["jonas"].send("@+typing=active TAGMSG #lobby")
             expect(page.locator("#typing")).to_contain_text("jonas", timeout=15_000)
             page.wait_for_timeout(300)
