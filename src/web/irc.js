@@ -112,6 +112,26 @@ export class IrcConnection {
     this.registered = false;
     this.ws = null;
     this.timer = null;
+    this.lastHeard = 0;
+    // Keepalive: a connection silent for a minute is asked for a PONG; one
+    // silent for ninety seconds is dead (a laptop that slept, a network that
+    // changed) even if the browser has not noticed, and is replaced.
+    setInterval(() => this.checkAlive(), 15000);
+  }
+
+  checkAlive() {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    const silent = Date.now() - this.lastHeard;
+    if (silent > 90000) {
+      const dead = this.ws;
+      this.ws = null;
+      dead.close();
+      this.registered = false;
+      this.rejectLabels("disconnected");
+      if (!this.stopped) this.scheduleReconnect();
+    } else if (silent > 60000) {
+      this.send("PING", ["keepalive"]);
+    }
   }
 
   start() {
@@ -149,6 +169,7 @@ export class IrcConnection {
     this.ws = ws;
     ws.onopen = () => {
       if (ws !== this.ws) return;
+      this.lastHeard = Date.now();
       this.cb.onState?.("registering");
       this.sendRaw("CAP LS 302");
       this.send("NICK", [this.nick]);
@@ -156,6 +177,7 @@ export class IrcConnection {
     };
     ws.onmessage = (ev) => {
       if (ws !== this.ws) return;
+      this.lastHeard = Date.now();
       if (typeof ev.data !== "string") return;
       for (const line of ev.data.split(/\r?\n/)) if (line) this.receive(parseLine(line));
     };
