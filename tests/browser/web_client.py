@@ -312,10 +312,10 @@ def three_people_see_each_other(ctx):
     expect(alice.page.locator("#messages .line-action").last, "a /me shows as an action").to_contain_text("bob waves", timeout=WAIT_MS)
 
     # Typing shows on the other page (TAGMSG +typing), and goes when the line is sent.
-    bob.page.type("#input", "let me th")
+    bob.page.locator("#input").press_sequentially("let me th")
     expect(alice.page.locator("#typing"), "alice sees that bob is typing").to_have_text("bob is typing…", timeout=WAIT_MS)
     bob.page.fill("#input", "")
-    bob.page.type("#input", "x")
+    bob.page.locator("#input").press_sequentially("x")
     bob.page.press("#input", "Enter")
     expect(alice.page.locator("#typing"), "the typing line goes once bob's line arrives").to_have_text("", timeout=WAIT_MS)
 
@@ -323,7 +323,7 @@ def three_people_see_each_other(ctx):
     alice.page.press("#input", "ArrowUp")
     expect(alice.page.locator("#input"), "Up recalls alice's last line").to_have_value("hi from alice")
     alice.page.fill("#input", "")
-    alice.page.type("#input", "ca")
+    alice.page.locator("#input").press_sequentially("ca")
     alice.page.press("#input", "Tab")
     expect(alice.page.locator("#input"), "Tab completes carol's nick").to_have_value("carol: ")
     alice.page.fill("#input", "")
