@@ -308,14 +308,14 @@ impl Visit {
                 let Some((conn, outbox)) = announce(&accepting, visit.peer, tls).await else {
                     return;
                 };
-                let (out, incoming) = stream.split();
+                let shared = ws::SharedSocket::new(stream);
                 let framing = framing.unwrap_or(Framing::Text);
                 let ex = &visit.site.ex;
-                ex.spawn(ws::reader(conn, incoming, accepting.events.clone()))
+                ex.spawn(ws::reader(conn, shared.clone(), accepting.events.clone()))
                     .detach();
                 let writer = ws::writer(
                     conn,
-                    out,
+                    shared,
                     framing,
                     visit.socket.clone(),
                     outbox,
