@@ -136,9 +136,6 @@ impl PasswordChecks {
     }
 }
 
-/// Most bytes a batch's journal frame is made with room for in advance.
-const MAX_FRAME_RESERVE: usize = 256 << 10;
-
 /// Most actions an emptied held list may have room for to be kept for
 /// reuse (larger ones, after a burst, are given back).
 const MAX_SPARE_HELD: usize = 16 << 10;
@@ -310,8 +307,11 @@ impl CoreTask {
     /// only because earlier commits are in flight join the newest of those.
     fn begin_settle(&mut self) {
         if self.has_unstored() {
-            let size = self.unstored.byte_len().min(MAX_FRAME_RESERVE);
-            let records = std::mem::replace(&mut self.unstored, store::Frame::with_capacity(size));
+            let next = match &self.store {
+                Some(store) => store.fresh_frame(),
+                None => store::Frame::default(),
+            };
+            let records = std::mem::replace(&mut self.unstored, next);
             let markers = std::mem::take(&mut self.unstored_markers);
             let accounts = std::mem::take(&mut self.unstored_accounts);
             let rooms = std::mem::take(&mut self.unstored_rooms);

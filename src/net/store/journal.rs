@@ -296,14 +296,19 @@ impl Frame {
         frame
     }
 
-    /// An empty frame with room for `bytes` of records: the core task
-    /// makes each batch's frame as large as the last one, so that it is
-    /// not grown (and copied) a doubling at a time as records come.
-    pub fn with_capacity(bytes: usize) -> Frame {
+    /// An empty frame writing into `buffer` (emptied first), for reusing
+    /// the buffer of a frame already written ([`Frame::into_buffer`]).
+    pub fn reusing(mut buffer: Vec<u8>) -> Frame {
+        buffer.clear();
         Frame {
-            bytes: Vec::with_capacity(bytes),
+            bytes: buffer,
             ..Frame::default()
         }
+    }
+
+    /// Its bytes' buffer, for [`Frame::reusing`].
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.bytes
     }
 
     /// Appends one record.

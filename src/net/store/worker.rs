@@ -495,6 +495,9 @@ impl Worker {
         {
             // Rows wait here to be inserted [`ROWS_PER_INSERT`] at a time.
             let mut rows: Vec<(journal::RecordRef, String)> = Vec::with_capacity(ROWS_PER_INSERT);
+            // Kept for the whole transaction: no trip through the cache
+            // (which clears every binding) per statement run.
+            let mut many = None;
             let mut last_room: Option<(&[u8], String)> = None;
             for skimmed in frames.skim() {
                 last = last.max(Some(skimmed.id));
@@ -525,13 +528,13 @@ impl Worker {
                 match r.kind {
                     HistoryKind::Redact => {
                         rows.push((r, room.clone()));
-                        insert_rows(&tx, &mut rows)?;
+                        insert_rows(&tx, &mut many, &mut rows)?;
                         let fewer = redact(&tx, &room, r.text)?;
                         counts.extend(fewer.then_some(Count::Less(room)));
                     }
                     HistoryKind::Rename => {
                         rows.push((r, room.clone()));
-                        insert_rows(&tx, &mut rows)?;
+                        insert_rows(&tx, &mut many, &mut rows)?;
                         let moved = rename(&tx, &room, r.text)?;
                         counts.extend(moved.map(|new| Count::Moved(room, new)));
                     }
@@ -544,12 +547,12 @@ impl Worker {
                         }
                         rows.push((r, room));
                         if rows.len() == ROWS_PER_INSERT {
-                            insert_rows(&tx, &mut rows)?;
+                            insert_rows(&tx, &mut many, &mut rows)?;
                         }
                     }
                 }
             }
-            insert_rows(&tx, &mut rows)?;
+            insert_rows(&tx, &mut many, &mut rows)?;
         }
         if !markers.is_empty() {
             save_markers(&tx, markers)?;
@@ -752,15 +755,21 @@ pub(super) struct Changes<'a> {
 const ROWS_PER_INSERT: usize = 32;
 
 /// The columns of `events` a row is inserted with, in order.
+///
+/// `OR FAIL`: an error ends the transaction anyway (it is rolled back and
+/// retried whole), so no statement journal is kept to undo one statement's
+/// earlier rows.
 const INSERT_INTO: &str =
-    "INSERT INTO events (id, at, kind, room, target, source, text, from_account, to_account) VALUES ";
+    "INSERT OR FAIL INTO events (id, at, kind, room, target, source, text, from_account, to_account) VALUES ";
 /// One row's placeholders.
 const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// Inserts `rows` (each record with its case-folded room), in order,
-/// [`ROWS_PER_INSERT`] per statement, and empties it.
-fn insert_rows(
-    tx: &rusqlite::Transaction,
+/// [`ROWS_PER_INSERT`] per statement (`many`, prepared on first use), and
+/// empties it.
+fn insert_rows<'t>(
+    tx: &'t rusqlite::Transaction,
+    many: &mut Option<rusqlite::CachedStatement<'t>>,
     rows: &mut Vec<(journal::RecordRef, String)>,
 ) -> rusqlite::Result<()> {
     static MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -771,9 +780,12 @@ fn insert_rows(
         std::sync::LazyLock::new(|| format!("{INSERT_INTO}{ROW}"));
     let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
     for chunk in chunks.by_ref() {
-        let mut insert = tx.prepare_cached(&MANY)?;
+        let insert = match many {
+            Some(insert) => insert,
+            None => many.insert(tx.prepare_cached(&MANY)?),
+        };
         for (i, row) in chunk.iter().enumerate() {
-            bind_row(&mut insert, i * 9, row)?;
+            bind_row(insert, i * 9, row)?;
         }
         insert.raw_execute()?;
     }
