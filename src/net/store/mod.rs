@@ -63,8 +63,6 @@ use worker::{Index, IndexQueue, OwnedChanges, Worker};
 pub const DB_FILE: &str = "history.sqlite3";
 /// How often the checkpointer thread copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-/// SQLite's page size for a new database.
-const PAGE_SIZE: i64 = 16384;
 /// Bytes the WAL file is trimmed back to after a burst grew it.
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
@@ -553,9 +551,6 @@ fn open_db(path: &Path) -> rusqlite::Result<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let db = Connection::open_with_flags(path, flags)?;
     db.busy_timeout(Duration::from_millis(200))?;
-    // Only takes effect on a database not yet created: larger pages split
-    // (rebalance) a quarter as often as rows are appended.
-    db.pragma_update(None, "page_size", PAGE_SIZE)?;
     let mode: String = db.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::SqliteFailure(
