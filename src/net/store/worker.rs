@@ -146,10 +146,12 @@ impl OwnedChanges {
 }
 
 /// What the journal thread hands the indexer: a [`Batch`] it adds to and
-/// the indexer takes whole. The journal thread wakes the indexer only when
-/// it must act at once (someone waits for a commit, or a batch is full);
-/// otherwise the indexer looks every [`INDEX_IDLE`], so a stream of
-/// records costs no thread wake-up per record group.
+/// the indexer takes whole. The journal thread wakes the indexer when a
+/// batch gets its first item (so that the pause after a burst is noticed
+/// within [`INDEX_IDLE`]) and when it must act at once (someone waits for
+/// a commit, or a batch is full); otherwise the indexer looks every
+/// [`INDEX_IDLE`], so a stream of records costs no thread wake-up per
+/// record group.
 #[derive(Default)]
 pub(super) struct IndexQueue {
     state: Mutex<QueueState>,
@@ -180,12 +182,17 @@ impl IndexQueue {
             state = self.shrunk.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         let now = Instant::now();
+        let first = state.oldest.is_none();
         state.oldest.get_or_insert(now);
         state.latest = Some(now);
         for item in items {
             state.batch.add(item);
         }
-        if !state.batch.waiting.is_empty() || state.batch.bytes >= INDEX_BATCH_BYTES {
+        // The first item of a batch starts the indexer's watch for a pause
+        // (it would otherwise sleep on until its next retention round, up
+        // to PRUNE_EVERY, before noticing the batch); later ones wake it
+        // only when it must act at once.
+        if first || !state.batch.waiting.is_empty() || state.batch.bytes >= INDEX_BATCH_BYTES {
             self.urgent.notify_one();
         }
     }
