@@ -25,6 +25,7 @@ use crate::proto::casefold;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -501,11 +502,12 @@ impl Worker {
         let tx = self.db.transaction()?;
         {
             // Rows wait here to be inserted [`ROWS_PER_INSERT`] at a time.
-            let mut rows: Vec<(journal::RecordRef, String)> = Vec::with_capacity(ROWS_PER_INSERT);
+            // Each row shares its room's folded name (one per run of a room).
+            let mut rows: Vec<(journal::RecordRef, Rc<str>)> = Vec::with_capacity(ROWS_PER_INSERT);
             // Kept for the whole transaction: no trip through the cache
             // (which clears every binding) per statement run.
             let mut many = None;
-            let mut last_room: Option<(&[u8], String)> = None;
+            let mut last_room: Option<(&[u8], Rc<str>)> = None;
             for skimmed in frames.skim() {
                 last = last.max(Some(skimmed.id));
                 if !gets_a_row(skimmed.kind) {
@@ -518,13 +520,13 @@ impl Worker {
                         let Ok(target) = std::str::from_utf8(skimmed.target) else {
                             continue;
                         };
-                        let folded = casefold(target);
+                        let folded: Rc<str> = casefold(target).into();
                         last_room = Some((skimmed.target, folded.clone()));
                         folded
                     }
                 };
                 if skimmed.kind.is_replayed() {
-                    if let Some(n) = outdated.get_mut(&room).filter(|n| **n > 0) {
+                    if let Some(n) = outdated.get_mut(&*room).filter(|n| **n > 0) {
                         *n -= 1;
                         continue;
                     }
@@ -537,19 +539,19 @@ impl Worker {
                         rows.push((r, room.clone()));
                         insert_rows(&tx, &mut many, &mut rows)?;
                         let fewer = redact(&tx, &room, r.text)?;
-                        counts.extend(fewer.then_some(Count::Less(room)));
+                        counts.extend(fewer.then(|| Count::Less(room.to_string())));
                     }
                     HistoryKind::Rename => {
                         rows.push((r, room.clone()));
                         insert_rows(&tx, &mut many, &mut rows)?;
                         let moved = rename(&tx, &room, r.text)?;
-                        counts.extend(moved.map(|new| Count::Moved(room, new)));
+                        counts.extend(moved.map(|new| Count::Moved(room.to_string(), new)));
                     }
                     kind => {
                         if kind.is_replayed() {
                             match counts.last_mut() {
-                                Some(Count::More(last, n)) if *last == room => *n += 1,
-                                _ => counts.push(Count::More(room.clone(), 1)),
+                                Some(Count::More(last, n)) if **last == *room => *n += 1,
+                                _ => counts.push(Count::More(room.to_string(), 1)),
                             }
                         }
                         rows.push((r, room));
@@ -777,7 +779,7 @@ const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 fn insert_rows<'t>(
     tx: &'t rusqlite::Transaction,
     many: &mut Option<rusqlite::CachedStatement<'t>>,
-    rows: &mut Vec<(journal::RecordRef, String)>,
+    rows: &mut Vec<(journal::RecordRef, Rc<str>)>,
 ) -> rusqlite::Result<()> {
     static MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let rows = vec![ROW; ROWS_PER_INSERT];
@@ -809,12 +811,12 @@ fn insert_rows<'t>(
 fn bind_row(
     insert: &mut rusqlite::Statement,
     before: usize,
-    (r, room): &(journal::RecordRef, String),
+    (r, room): &(journal::RecordRef, Rc<str>),
 ) -> rusqlite::Result<()> {
     insert.raw_bind_parameter(before + 1, r.id as i64)?;
     insert.raw_bind_parameter(before + 2, r.at.0 as i64)?;
     insert.raw_bind_parameter(before + 3, r.kind.as_str())?;
-    insert.raw_bind_parameter(before + 4, room.as_str())?;
+    insert.raw_bind_parameter(before + 4, &**room)?;
     insert.raw_bind_parameter(before + 5, r.target)?;
     insert.raw_bind_parameter(before + 6, r.source)?;
     insert.raw_bind_parameter(before + 7, r.text)?;
