@@ -715,6 +715,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         unstored_bans: Vec::new(),
         held: Vec::new(),
         in_flight: VecDeque::new(),
+        spare_held: Vec::new(),
         writers: Vec::new(),
         timer: Timer::never(),
         timer_at: None,
