@@ -57,18 +57,7 @@ pub(super) async fn accept_loop(
             Transport::Tls { handshakes, .. } => Some(handshakes.acquire_arc().await),
             Transport::Plain => None,
         };
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Usually out of file descriptors: wait for some to free up.
-                eprintln!("natter-server: accepting a connection failed: {e}");
-                Timer::after(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let peer = unmap_v4(peer);
-        let stream = Socket::from(stream);
+        let (stream, peer) = next_connection(&listener).await;
         // Decided before the core hears of the connection: a refused one
         // is told why, logged, and closed, and never becomes a connection.
         let admitted = accepting
@@ -118,12 +107,7 @@ pub(super) async fn accept_loop(
                     let Some(tls) = shaken else {
                         return;
                     };
-                    let certfp = tls
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|chain| chain.first())
-                        .map(|cert| hex(&crate::fingerprint::sha256(cert)));
+                    let certfp = client_certfp(&tls);
                     // A refused TLS client is told why over TLS: a plaintext
                     // line would be noise to it.
                     let guard = match admitted {
@@ -145,6 +129,34 @@ pub(super) async fn accept_loop(
             }
         }
     }
+}
+
+/// The next connection on `listener`, with Nagle off and an IPv4 peer shown
+/// as IPv4. A failed accept (usually: out of file descriptors) is reported
+/// and retried after a pause for some to free up.
+pub(super) async fn next_connection(listener: &TcpListener) -> (Socket, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                return (Socket::from(stream), unmap_v4(peer));
+            }
+            Err(e) => {
+                eprintln!("natter-server: accepting a connection failed: {e}");
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// The SHA-256 fingerprint (lowercase hex) of the certificate a TLS client
+/// showed, if it showed one.
+pub(super) fn client_certfp(tls: &futures_rustls::server::TlsStream<Socket>) -> Option<String> {
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|cert| hex(&crate::fingerprint::sha256(cert)))
 }
 
 /// Lowercase hex, as the core stores fingerprints.
