@@ -26,7 +26,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 /// Line slots a writer's queue keeps between batches.
-pub(super) const IDLE_QUEUE_SLOTS: usize = 8;
+const IDLE_QUEUE_SLOTS: usize = 8;
 /// How long a closing connection gets to take its last lines.
 pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a client cut off for SendQ gets to take the ERROR line.
@@ -319,28 +319,51 @@ pub async fn writer<W: AsyncWrite + Unpin>(
             Box::pin(last_batch(phase, &mut stream, &mut batch, &mut unsent)).await;
             break;
         }
-        let end = write_batch(&mut stream, &mut batch, &mut unsent)
-            .or(async {
-                outbox.wait_aborted().await;
-                WriteEnd::Interrupted
-            })
-            .await;
-        match end {
-            WriteEnd::Done | WriteEnd::Interrupted => {
-                // A burst (the welcome, a long NAMES) grew the queue; give
-                // back all but a few slots so an idle connection stays small.
-                // (The outbox gets this queue back at the next swap.)
-                if batch.capacity() > IDLE_QUEUE_SLOTS {
-                    batch.shrink_to(IDLE_QUEUE_SLOTS);
-                }
-            }
-            WriteEnd::Failed(e) => {
-                report_gone(conn, io_reason(&e), &events).await;
-                break;
-            }
+        let end = until_aborted(&outbox, write_batch(&mut stream, &mut batch, &mut unsent)).await;
+        if !carry_on(conn, end, &mut batch, &events).await {
+            break;
         }
     }
     Box::pin(goodbye(stream, socket)).await;
+}
+
+/// Runs a batch's write `write` unless the outbox is aborted first (a
+/// SendQ overflow must not wait for a stalled socket).
+pub(super) async fn until_aborted(
+    outbox: &Outbox,
+    write: impl std::future::Future<Output = WriteEnd>,
+) -> WriteEnd {
+    write
+        .or(async {
+            outbox.wait_aborted().await;
+            WriteEnd::Interrupted
+        })
+        .await
+}
+
+/// What a writer does once a batch's write has ended: true to go on with
+/// the next batch; false (after telling the core why) when the write failed.
+pub(super) async fn carry_on(
+    conn: ConnId,
+    end: WriteEnd,
+    batch: &mut VecDeque<OutLine>,
+    events: &Sender<Input>,
+) -> bool {
+    match end {
+        WriteEnd::Done | WriteEnd::Interrupted => {
+            // A burst (the welcome, a long NAMES) grew the queue; give
+            // back all but a few slots so an idle connection stays small.
+            // (The outbox gets this queue back at the next swap.)
+            if batch.capacity() > IDLE_QUEUE_SLOTS {
+                batch.shrink_to(IDLE_QUEUE_SLOTS);
+            }
+            true
+        }
+        WriteEnd::Failed(e) => {
+            report_gone(conn, io_reason(&e), events).await;
+            false
+        }
+    }
 }
 
 /// Writes a closing connection's last batch: everything queued before the

@@ -10,7 +10,7 @@
 
 use crate::core::{ConnId, OutLine};
 use crate::net::conn::{
-    self, hand_over, io_reason, report_gone, WriteEnd, ABORT_WRITE_TIMEOUT, IDLE_QUEUE_SLOTS,
+    self, carry_on, hand_over, io_reason, report_gone, until_aborted, WriteEnd, ABORT_WRITE_TIMEOUT,
 };
 use crate::net::outbox::{Outbox, Phase};
 use crate::net::socket::Socket;
@@ -237,22 +237,9 @@ pub async fn writer<S>(
                 .await;
             break;
         }
-        let end = send_batch(&out, &mut batch, framing)
-            .or(async {
-                outbox.wait_aborted().await;
-                WriteEnd::Interrupted
-            })
-            .await;
-        match end {
-            WriteEnd::Done | WriteEnd::Interrupted => {
-                if batch.capacity() > IDLE_QUEUE_SLOTS {
-                    batch.shrink_to(IDLE_QUEUE_SLOTS);
-                }
-            }
-            WriteEnd::Failed(e) => {
-                report_gone(conn, io_reason(&e), &events).await;
-                break;
-            }
+        let end = until_aborted(&outbox, send_batch(&out, &mut batch, framing)).await;
+        if !carry_on(conn, end, &mut batch, &events).await {
+            break;
         }
     }
     let _ = Box::pin(async {
