@@ -1,7 +1,7 @@
 //! The durable history store: a journal for speed, SQLite for keeping.
 //!
 //! Owns the data directory's history: the journal (`history.journal-0/1`,
-//! see [`journal`]) and the SQLite database (`history.sqlite3`): opening
+//! see `journal`) and the SQLite database (`history.sqlite3`): opening
 //! and migrating it (`PRAGMA user_version`), WAL mode, replaying the
 //! journal's tail into it and loading what the core needs at startup,
 //! and retention (`--history-max-age`, `--history-max-messages`), pruned in
@@ -11,7 +11,7 @@
 //! - `natter-journal` takes each group of commits, writes its records to
 //!   the journal with one `write()`, and finishes their [`Commit`]s: the
 //!   held lines go out. It hands everything on to the indexer, in order.
-//! - `natter-store` (the indexer, [`worker`]) builds SQLite's rows behind
+//! - `natter-store` (the indexer, `worker` and `index_queue`) builds SQLite's rows behind
 //!   the journal in large transactions, and commits at once what the
 //!   journal does not carry (read markers, accounts, registered rooms,
 //!   server bans), finishing their `Commit`s only then.
@@ -35,6 +35,7 @@
 mod accounts;
 mod bans;
 mod health;
+mod index_queue;
 mod journal;
 mod rooms;
 mod worker;
@@ -48,6 +49,7 @@ use crate::core::{
     Timestamp,
 };
 use health::WriteHealth;
+use index_queue::{Index, IndexQueue, OwnedChanges};
 pub use journal::Frame;
 use journal::{Journal, Span};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags};
@@ -57,7 +59,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use worker::{Index, IndexQueue, OwnedChanges, Worker};
+use worker::Worker;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "history.sqlite3";

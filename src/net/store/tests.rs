@@ -611,13 +611,13 @@ fn a_database_from_a_newer_natter_is_refused_naming_the_file() {
 
 #[test]
 fn the_journal_thread_waits_while_sqlite_lags_too_far_and_goes_on_once_it_caught_up() {
-    let queue = Arc::new(worker::IndexQueue::default());
+    let queue = Arc::new(index_queue::IndexQueue::default());
     let span = |start: u64, len: usize| journal::Span {
         file: 0,
         start,
         end: start + len as u64,
     };
-    queue.push(vec![worker::Index::Journaled(span(
+    queue.push(vec![index_queue::Index::Journaled(span(
         0,
         worker::MAX_BACKLOG_BYTES,
     ))]);
@@ -625,7 +625,7 @@ fn the_journal_thread_waits_while_sqlite_lags_too_far_and_goes_on_once_it_caught
     let waiter = {
         let queue = queue.clone();
         std::thread::spawn(move || {
-            queue.push(vec![worker::Index::Journaled(span(1 << 40, 10))]);
+            queue.push(vec![index_queue::Index::Journaled(span(1 << 40, 10))]);
             let _ = added.send(());
         })
     };
@@ -651,7 +651,7 @@ fn a_burst_indexed_in_several_transactions_stores_only_what_retention_keeps_of_i
     // Every group commit is its own transaction: the count must span them.
     w.chunk_bytes = 1;
     let mut journal = Journal::create(&dir, false, w.indexed_through.clone()).expect("journal");
-    let queue = worker::IndexQueue::default();
+    let queue = index_queue::IndexQueue::default();
     let mut id = 0;
     let mut next = |kind, room: &str, text: &str| {
         id += 1;
@@ -675,7 +675,7 @@ fn a_burst_indexed_in_several_transactions_stores_only_what_retention_keeps_of_i
             .append([&mut Frame::of(group)])
             .expect("append")
             .expect("written");
-        queue.push(vec![worker::Index::Journaled(span)]);
+        queue.push(vec![index_queue::Index::Journaled(span)]);
     }
     queue.close();
     let batch = queue.take().expect("due once closed");

@@ -18,7 +18,8 @@
 //! [`MAX_BACKLOG_BYTES`] ahead: the journal thread waits beyond that.
 
 use super::health::WriteHealth;
-use super::journal::{self, Frame, Frames, JournalReader, Span};
+use super::index_queue::{Batch, IndexQueue};
+use super::journal::{self, Frames, JournalReader, Span};
 use super::{accounts, bans, cutoff, rooms, AccountChange, RoomChange, ServerBanChange};
 use crate::core::{HistoryKind, MarkerChange};
 use crate::proto::casefold;
@@ -27,12 +28,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How often retention runs.
-const PRUNE_EVERY: Duration = Duration::from_secs(2);
+pub(super) const PRUNE_EVERY: Duration = Duration::from_secs(2);
 /// Most rows one retention step deletes (one short transaction).
 const PRUNE_CHUNK: usize = 5000;
 /// Encoded records waiting past which they are indexed without waiting
@@ -44,216 +45,13 @@ pub(super) const INDEX_BATCH_BYTES: usize = 64 << 20;
 /// Journaled records read back and committed per transaction.
 const INDEX_CHUNK_BYTES: usize = 4 << 20;
 /// A pause in the stream this long commits what is waiting.
-const INDEX_IDLE: Duration = Duration::from_millis(50);
+pub(super) const INDEX_IDLE: Duration = Duration::from_millis(50);
 /// Records never wait longer than this for SQLite.
-const INDEX_MAX_DELAY: Duration = Duration::from_secs(10);
+pub(super) const INDEX_MAX_DELAY: Duration = Duration::from_secs(10);
 /// Bytes of journaled records not yet in SQLite past which the journal
 /// thread waits: what bounds how far the journal can grow ahead of SQLite
 /// (they are on disk, not in memory: the indexer reads them back).
 pub(super) const MAX_BACKLOG_BYTES: usize = 4 * INDEX_BATCH_BYTES;
-
-/// What the journal thread hands the indexer, in journal order.
-pub(super) enum Index {
-    /// Records now durable in the journal, where it wrote them.
-    Journaled(Span),
-    /// A commit that finishes only once SQLite has it.
-    Now(Box<OwnedChanges>, async_channel::Sender<()>),
-}
-
-/// What the indexer has been handed since its last commit.
-#[derive(Default)]
-pub(super) struct Batch {
-    /// Where the journal wrote the records, in order.
-    spans: Vec<Span>,
-    /// Records the journal could not write, and the other changes.
-    now: OwnedChanges,
-    /// The commits waiting for this one.
-    waiting: Vec<async_channel::Sender<()>>,
-    /// Bytes of records in it (journaled or not).
-    bytes: usize,
-}
-
-impl Batch {
-    fn add(&mut self, item: Index) {
-        match item {
-            Index::Journaled(span) => {
-                self.bytes += span.len() as usize;
-                self.spans.push(span);
-            }
-            Index::Now(changes, done) => {
-                self.bytes += changes.record_bytes();
-                self.now.append(*changes);
-                self.waiting.push(done);
-            }
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.spans.is_empty() && self.now.is_empty() && self.waiting.is_empty()
-    }
-}
-
-/// Records and other changes to commit together, owned.
-#[derive(Debug, Default)]
-pub(super) struct OwnedChanges {
-    /// The records, each group as the core task encoded it (only those the
-    /// journal could not write reach the indexer this way).
-    pub records: Vec<Frame>,
-    pub markers: Vec<MarkerChange>,
-    pub accounts: Vec<AccountChange>,
-    pub rooms: Vec<RoomChange>,
-    pub bans: Vec<ServerBanChange>,
-}
-
-impl OwnedChanges {
-    /// Whether anything besides records is in it.
-    pub(super) fn has_other_changes(&self) -> bool {
-        !(self.markers.is_empty()
-            && self.accounts.is_empty()
-            && self.rooms.is_empty()
-            && self.bans.is_empty())
-    }
-
-    fn append(&mut self, mut more: OwnedChanges) {
-        self.records.append(&mut more.records);
-        self.markers.append(&mut more.markers);
-        self.accounts.append(&mut more.accounts);
-        self.rooms.append(&mut more.rooms);
-        self.bans.append(&mut more.bans);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.records.is_empty() && !self.has_other_changes()
-    }
-
-    /// How many records it holds.
-    pub(super) fn record_count(&self) -> usize {
-        self.records.iter().map(Frame::len).sum()
-    }
-
-    /// How many bytes its records take, encoded.
-    pub(super) fn record_bytes(&self) -> usize {
-        self.records.iter().map(Frame::byte_len).sum()
-    }
-
-    fn borrowed(&self) -> Changes<'_> {
-        Changes {
-            markers: &self.markers,
-            accounts: &self.accounts,
-            rooms: &self.rooms,
-            bans: &self.bans,
-        }
-    }
-}
-
-/// What the journal thread hands the indexer: a [`Batch`] it adds to and
-/// the indexer takes whole. The journal thread wakes the indexer when a
-/// batch gets its first item (so that the pause after a burst is noticed
-/// within [`INDEX_IDLE`]) and when it must act at once (someone waits for
-/// a commit, or a batch is full); otherwise the indexer looks every
-/// [`INDEX_IDLE`], so a stream of records costs no thread wake-up per
-/// record group.
-#[derive(Default)]
-pub(super) struct IndexQueue {
-    state: Mutex<QueueState>,
-    /// Tells the indexer to look now.
-    urgent: Condvar,
-    /// Tells a waiting journal thread the backlog shrank.
-    shrunk: Condvar,
-}
-
-#[derive(Default)]
-struct QueueState {
-    batch: Batch,
-    /// When the batch got its first and its latest item.
-    oldest: Option<Instant>,
-    latest: Option<Instant>,
-    /// Bytes of records the indexer took and has not committed yet.
-    indexing: usize,
-    /// The journal thread is gone: index what is left and stop.
-    closed: bool,
-}
-
-impl IndexQueue {
-    /// Adds `items` in order, first waiting while more than
-    /// [`MAX_BACKLOG_BYTES`] of records are not yet in SQLite.
-    pub(super) fn push(&self, items: Vec<Index>) {
-        let mut state = self.lock();
-        while state.batch.bytes + state.indexing >= MAX_BACKLOG_BYTES {
-            state = self.shrunk.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-        let now = Instant::now();
-        let first = state.oldest.is_none();
-        state.oldest.get_or_insert(now);
-        state.latest = Some(now);
-        for item in items {
-            state.batch.add(item);
-        }
-        // The first item of a batch starts the indexer's watch for a pause
-        // (it would otherwise sleep on until its next retention round, up
-        // to PRUNE_EVERY, before noticing the batch); later ones wake it
-        // only when it must act at once.
-        if first || !state.batch.waiting.is_empty() || state.batch.bytes >= INDEX_BATCH_BYTES {
-            self.urgent.notify_one();
-        }
-    }
-
-    /// No more items will come.
-    pub(super) fn close(&self) {
-        self.lock().closed = true;
-        self.urgent.notify_one();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Waits until the batch is due and takes it; `None` once closed and
-    /// empty, or when it is time to prune (after [`PRUNE_EVERY`] with
-    /// nothing to do).
-    pub(super) fn take(&self) -> Option<Batch> {
-        let mut state = self.lock();
-        loop {
-            let due = state.closed
-                || !state.batch.waiting.is_empty()
-                || state.batch.bytes >= INDEX_BATCH_BYTES
-                || state.latest.is_some_and(|t| t.elapsed() >= INDEX_IDLE)
-                || state.oldest.is_some_and(|t| t.elapsed() >= INDEX_MAX_DELAY);
-            if due && !state.batch.is_empty() {
-                state.oldest = None;
-                state.latest = None;
-                state.indexing = state.batch.bytes;
-                return Some(std::mem::take(&mut state.batch));
-            }
-            if state.closed {
-                return None;
-            }
-            let wait = if state.batch.is_empty() {
-                PRUNE_EVERY
-            } else {
-                INDEX_IDLE
-            };
-            let (next, timeout) = self
-                .urgent
-                .wait_timeout(state, wait)
-                .unwrap_or_else(|e| e.into_inner());
-            state = next;
-            if timeout.timed_out() && state.batch.is_empty() {
-                return Some(Batch::default());
-            }
-        }
-    }
-
-    /// The batch taken last is in SQLite (or its failure reported).
-    pub(super) fn indexed(&self) {
-        self.lock().indexing = 0;
-        self.shrunk.notify_all();
-    }
-
-    fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-}
 
 pub(super) struct Worker {
     pub(super) db: Connection,

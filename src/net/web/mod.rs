@@ -3,10 +3,10 @@
 //!
 //! Owns the HTTP side of the shell: hyper serves HTTP/1.1 on each web
 //! listener (plain, or TLS with the IRC port's certificate), answers
-//! `GET`/`HEAD` with the embedded page ([`assets`]), and upgrades
+//! `GET`/`HEAD` with the embedded page (`assets`), and upgrades
 //! WebSocket requests that pass the Origin check and the connection
 //! limits into an ordinary connection of the core, whose lines travel one
-//! per message ([`ws`]). Must never make a chat decision, and never let
+//! per message (`ws`). Must never make a chat decision, and never let
 //! anything of the web reach the core but lines (the core cannot tell a
 //! WebSocket client from a socket one).
 
