@@ -11,15 +11,17 @@
 mod command;
 mod display;
 mod error;
+pub mod format;
 mod sanitize;
 mod scram;
 mod session;
 pub mod terminal;
 pub mod tls;
 
-pub use command::{Command, CommandError, HELP};
-pub use display::{DisplayLine, LineKind};
+pub use command::{Command, CommandError, COMMANDS, HELP};
+pub use display::{Chat, ChatStyle, DisplayLine, LineKind};
 pub use error::ClientError;
 pub use sanitize::sanitize;
 pub use scram::{ScramClient, ScramError};
 pub use session::{Clock, Login, NickRetry, Output, Session};
+pub mod tui;

@@ -18,7 +18,7 @@
 //!    and exit with the error.
 
 use super::command::{Command, HELP};
-use super::display::{DisplayLine, LineKind};
+use super::display::{Chat, ChatStyle, DisplayLine, LineKind};
 use super::error::ClientError;
 use super::scram::{ScramClient, ScramError};
 use crate::proto::{casefold, is_valid_nick, Message, MAX_LINE};
@@ -214,6 +214,8 @@ pub struct Session {
     target_batches: BTreeMap<String, Vec<String>>,
     /// The last full time the shell passed in, if any.
     utc_now: Option<DateTime<Utc>>,
+    /// Nicks whose messages are hidden (`/ignore`), as typed.
+    ignored: Vec<String>,
 }
 
 /// Bytes a relayed PRIVMSG adds around the text: `:nick!user@host PRIVMSG target :`.
@@ -253,6 +255,7 @@ impl Session {
             queries: Vec::new(),
             target_batches: BTreeMap::new(),
             utc_now: None,
+            ignored: Vec::new(),
         }
     }
 
@@ -399,6 +402,7 @@ impl Session {
                     format!("*** {}: {text}", msg.param(0)),
                 ));
             }
+            "PRIVMSG" | "NOTICE" | "INVITE" if self.is_ignored(&from) && !self.is_me(&from) => {}
             "JOIN" => self.on_join(&from, msg.param(0), now, &mut out),
             "PART" => self.on_part(&from, msg.param(0), msg.params.get(1), &mut out),
             "QUIT" if !self.is_me(&from) => {
@@ -432,13 +436,32 @@ impl Session {
                 } else {
                     format!("*** {from} changed the topic of {room} to: {text}")
                 };
-                out.push(display(LineKind::Event, line));
+                out.push(display_in(LineKind::Event, line, room));
+            }
+            "MODE" => {
+                let target = msg.param(0);
+                let change = msg.params.get(1..).unwrap_or_default().join(" ");
+                let line = if is_channel(target) {
+                    format!("*** {from} sets mode {change} on {target}")
+                } else {
+                    format!("*** Your modes are now {change}")
+                };
+                let window = if is_channel(target) { target } else { "" };
+                out.push(display_in(LineKind::Event, line, window));
+            }
+            "INVITE" => {
+                let room = msg.param(1);
+                out.push(display(
+                    LineKind::Event,
+                    format!("*** {from} invites you to {room} (/join {room})"),
+                ));
             }
             "KICK" => {
                 let (room, who, reason) = (msg.param(0), msg.param(1), msg.param(2));
-                out.push(display(
+                out.push(display_in(
                     LineKind::Event,
                     format!("*** {who} was kicked from {room} by {from} ({reason})"),
+                    room,
                 ));
                 if self.is_me(who) {
                     self.left_room(room, &mut out);
@@ -495,10 +518,21 @@ impl Session {
                         let text = line.text();
                         // `[12:35:01] ` → `[history 2023-11-09 12:35] `
                         let body = text.split_once("] ").map_or(text, |(_, rest)| rest);
-                        out.push(display(
+                        let mut shown = DisplayLine::new(
                             LineKind::History,
                             format!("[history {when}] {body}"),
-                        ));
+                        );
+                        if let Some(window) = line.window() {
+                            shown = shown.in_window(window);
+                        }
+                        if let Some(mut chat) = line.chat().cloned() {
+                            if let Some(at) = msg.tag("time").and_then(|t| local_time(t, self.utc_offset)) {
+                                chat.time = at.time();
+                                chat.date = Some(at.date());
+                            }
+                            shown = shown.with_chat(chat);
+                        }
+                        out.push(Output::Display(shown));
                     }
                 } else {
                     let line = self.render_message(
@@ -643,9 +677,10 @@ impl Session {
             return;
         }
         if !self.is_me(from) {
-            out.push(display(
+            out.push(display_in(
                 LineKind::Event,
                 format!("*** {from} joined {room}"),
+                room,
             ));
             return;
         }
@@ -653,7 +688,11 @@ impl Session {
             self.rooms.push(room.to_string());
         }
         self.current_room = Some(room.to_string());
-        out.push(display(LineKind::Event, format!("*** You joined {room}")));
+        out.push(display_in(
+            LineKind::Event,
+            format!("*** You joined {room}"),
+            room,
+        ));
         self.become_ready(now, out);
     }
 
@@ -663,9 +702,10 @@ impl Session {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
         if !self.is_me(from) {
-            out.push(display(
+            out.push(display_in(
                 LineKind::Event,
                 format!("*** {from} has left {room}{reason}"),
+                room,
             ));
             return;
         }
@@ -719,6 +759,13 @@ impl Session {
             None if command == "NOTICE" => Body::Notice(text),
             None => Body::Text(text),
         };
+        let (said, style) = match body {
+            Body::Text(t) => (t, ChatStyle::Message),
+            Body::Action(a) => (a, ChatStyle::Action),
+            Body::Notice(t) => (t, ChatStyle::Notice),
+        };
+        let own = elsewhere || self.is_me(from);
+        let chat = Chat::new(now, from, said, style, own);
         if is_channel(target) {
             let room = if self.is_current(target) {
                 String::new()
@@ -730,8 +777,18 @@ impl Session {
                 Body::Action(a) => format!("[{time}] {room}* {from} {a}"),
                 Body::Notice(t) => format!("[{time}] {room}-{from}- {t}"),
             };
-            return Some(display(LineKind::Chat, line));
+            return Some(Output::Display(
+                DisplayLine::new(LineKind::Chat, line)
+                    .in_window(target)
+                    .with_chat(chat),
+            ));
         }
+        // A private conversation's window is named after the other person.
+        let partner = if own && !self.is_me(target) {
+            target
+        } else {
+            from
+        };
         let shown = match body {
             Body::Text(t) => t.to_string(),
             Body::Action(a) => format!("* {from} {a}"),
@@ -744,7 +801,11 @@ impl Session {
         } else {
             format!("[{time}] *{from}* -> you: {shown}")
         };
-        Some(display(LineKind::Private, line))
+        Some(Output::Display(
+            DisplayLine::new(LineKind::Private, line)
+                .in_window(partner)
+                .with_chat(chat),
+        ))
     }
 
     fn become_ready(&mut self, now: NaiveTime, out: &mut Vec<Output>) {
@@ -806,6 +867,7 @@ impl Session {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Body<'a> {
     Text(&'a str),
     Action(&'a str),
@@ -840,6 +902,13 @@ fn history_time(tag: &str, offset: FixedOffset) -> String {
             .to_string(),
         Err(_) => String::new(),
     }
+}
+
+/// A server-time tag in the person's time zone.
+fn local_time(tag: &str, offset: FixedOffset) -> Option<chrono::NaiveDateTime> {
+    chrono::DateTime::parse_from_rfc3339(tag)
+        .ok()
+        .map(|t| t.with_timezone(&offset).naive_local())
 }
 
 /// Whether msgid `id` is older than the one kept: natter's msgids are
@@ -882,6 +951,12 @@ fn display(kind: LineKind, text: impl AsRef<str>) -> Output {
     Output::Display(DisplayLine::new(kind, text))
 }
 
+/// A display line that belongs to `window` (a room, or a conversation's nick).
+fn display_in(kind: LineKind, text: impl AsRef<str>, window: &str) -> Output {
+    Output::Display(DisplayLine::new(kind, text).in_window(window))
+}
+
+mod commands;
 mod input;
 mod login;
 mod numerics;
