@@ -362,7 +362,7 @@ impl App {
             WindowKind::Status => false,
         };
         if at_top && can_fetch && !w.fetching && !w.exhausted && self.session.has_chathistory() {
-            w.fetching = true;
+            w.begin_page();
             let name = w.name.clone();
             return self.session.fetch_earlier(&name, FETCH);
         }
@@ -455,13 +455,12 @@ impl App {
         };
         match self.windows.get_mut(name) {
             Some(w) if w.fetching => {
-                w.fetching = false;
                 let count = text
                     .strip_prefix("*** End of ")
                     .and_then(|t| t.split(' ').next())
                     .and_then(|n| n.parse::<usize>().ok())
                     .unwrap_or(0);
-                w.exhausted = none || count < FETCH;
+                w.end_page(!none && count >= FETCH);
                 true
             }
             _ => false,

@@ -32,7 +32,7 @@ impl App {
         let (input, cursor) = self.input_rows(area.width as usize);
         let input_height = input.len() as u16;
         let messages_height = area.height.saturating_sub(2 + input_height);
-        let list_width = self.nick_list_width();
+        let list_width = self.nick_list_width(area.width);
         let title = Rect::new(area.x, area.y, area.width, 1);
         let messages = Rect::new(area.x, area.y + 1, area.width - list_width, messages_height);
         let list = Rect::new(area.x + area.width - list_width, area.y + 1, list_width, messages_height);
@@ -65,7 +65,7 @@ impl App {
         let (columns, rows) = self.size;
         let (input, _) = self.input_rows(columns as usize);
         let height = (rows as usize).saturating_sub(2 + input.len());
-        let width = columns.saturating_sub(self.nick_list_width()) as usize;
+        let width = columns.saturating_sub(self.nick_list_width(columns)) as usize;
         (width.max(1), height.max(1))
     }
 
@@ -77,9 +77,9 @@ impl App {
         }
     }
 
-    fn nick_list_width(&self) -> u16 {
+    fn nick_list_width(&self, columns: u16) -> u16 {
         let w = self.windows.current();
-        if !self.view.nick_list || w.kind != WindowKind::Room || self.size.0 < NICK_LIST_MIN_COLUMNS {
+        if !self.view.nick_list || w.kind != WindowKind::Room || columns < NICK_LIST_MIN_COLUMNS {
             return 0;
         }
         let longest = self
@@ -87,7 +87,7 @@ impl App {
             .room(&w.name)
             .map(|r| r.members().iter().map(|m| m.chars().count()).max().unwrap_or(0))
             .unwrap_or(0);
-        (longest as u16 + 2).clamp(8, 18)
+        (longest as u16 + 2).clamp(10, 18)
     }
 
     fn title(&self) -> Line<'static> {

@@ -50,6 +50,9 @@ pub struct Window {
     pub fetching: bool,
     /// The server has no earlier history for this window.
     pub exhausted: bool,
+    /// While a page of earlier history arrives: where its next line goes
+    /// (above every message already loaded).
+    page_at: Option<usize>,
 }
 
 impl Window {
@@ -64,6 +67,7 @@ impl Window {
             scroll: 0,
             fetching: false,
             exhausted: false,
+            page_at: None,
         }
     }
 
@@ -75,8 +79,28 @@ impl Window {
     /// Adds `entry`: at the end, or for history, in time order among the
     /// history already shown (earlier pages arrive after later ones).
     /// `shown`: the person is looking at this window.
+    /// Earlier history was asked for: its lines go above every message
+    /// loaded so far, in the order they arrive.
+    pub fn begin_page(&mut self) {
+        self.fetching = true;
+        let first = self.entries.iter().position(|e| e.line.chat().is_some());
+        self.page_at = Some(first.unwrap_or(self.entries.len()));
+    }
+
+    /// The page of earlier history is complete; `more`: the server may have
+    /// still earlier messages.
+    pub fn end_page(&mut self, more: bool) {
+        self.fetching = false;
+        self.page_at = None;
+        self.exhausted = !more;
+    }
+
     fn push(&mut self, entry: Entry, shown: bool) {
-        let at = if entry.line.kind() == LineKind::History && entry.date.is_some() {
+        let paged = self.page_at.filter(|_| entry.line.kind() == LineKind::History);
+        let at = if let Some(at) = paged {
+            self.page_at = Some(at + 1);
+            at.min(self.entries.len())
+        } else if entry.line.kind() == LineKind::History && entry.date.is_some() {
             let key = (entry.date, entry.time);
             self.entries
                 .iter()
@@ -100,8 +124,14 @@ impl Window {
         }
         self.entries.insert(at, entry);
         if self.entries.len() > SCROLLBACK {
-            self.entries.pop_front();
-            self.marker = self.marker.and_then(|m| m.checked_sub(1));
+            // A page of earlier history makes room at the other end.
+            if paged.is_some() {
+                self.entries.pop_back();
+            } else {
+                self.entries.pop_front();
+                self.marker = self.marker.and_then(|m| m.checked_sub(1));
+                self.page_at = self.page_at.map(|p| p.saturating_sub(1));
+            }
         }
     }
 }
