@@ -113,7 +113,9 @@ fn buffer_at(app: &App, size: (u16, u16)) -> Buffer {
 /// The row of the screen that contains `text`, if any.
 fn row_with(buffer: &Buffer, text: &str) -> Option<u16> {
     (0..buffer.area.height).find(|&y| {
-        let row: String = (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect();
+        let row: String = (0..buffer.area.width)
+            .map(|x| buffer[(x, y)].symbol())
+            .collect();
         row.contains(text)
     })
 }
@@ -132,7 +134,12 @@ fn a_room_with_history_shows_the_replayed_lines_then_live_chat_and_the_nick_list
     let _ = server(&mut app, 12, 1, ":bob!b@h PRIVMSG #lobby :morning all");
     let out = typed(&mut app, "hi bob, coffee?");
     assert_eq!(sent(&out), ["PRIVMSG #lobby :hi bob, coffee?"]);
-    let _ = server(&mut app, 12, 2, ":alice!alice@h PRIVMSG #lobby :hi bob, \x02coffee\x02?");
+    let _ = server(
+        &mut app,
+        12,
+        2,
+        ":alice!alice@h PRIVMSG #lobby :hi bob, \x02coffee\x02?",
+    );
     let screen = screen(&app, (80, 20));
     assert_eq!(
         screen.matches("coffee").count(),
@@ -147,15 +154,25 @@ fn a_private_message_opens_its_own_window_and_alt_number_shows_it() {
     let mut app = alice((80, 16));
     let _ = server(&mut app, 12, 5, ":dave!d@h PRIVMSG alice :are you around?");
     assert_eq!(app.windows().list().len(), 3, "status, #lobby, dave");
-    assert_eq!(app.windows().activity(), [(3, true)], "a private line counts as a mention");
+    assert_eq!(
+        app.windows().activity(),
+        [(3, true)],
+        "a private line counts as a mention"
+    );
     let lobby = screen(&app, (80, 16));
     assert!(!lobby.contains("are you around"), "{lobby}");
     assert!(lobby.contains("[Act: 3!]"), "{lobby}");
     let _ = key(&mut app, Key::Alt('3'));
     let out = typed(&mut app, "yes, what's up?");
     assert_eq!(sent(&out), ["PRIVMSG dave :yes, what's up?"]);
-    let _ = server(&mut app, 12, 6, ":alice!alice@h PRIVMSG dave :yes, what's up?");
-    snapshot_settings().bind(|| insta::assert_snapshot!("tui_private_window", screen(&app, (80, 16))));
+    let _ = server(
+        &mut app,
+        12,
+        6,
+        ":alice!alice@h PRIVMSG dave :yes, what's up?",
+    );
+    snapshot_settings()
+        .bind(|| insta::assert_snapshot!("tui_private_window", screen(&app, (80, 16))));
 }
 
 #[test]
@@ -165,14 +182,29 @@ fn lines_in_other_windows_are_counted_and_marked_new_when_you_get_there() {
     let _ = server(&mut app, 12, 10, ":alice!alice@h JOIN #rust");
     let _ = server(&mut app, 12, 10, ":natter 353 alice = #rust :alice erin");
     let _ = server(&mut app, 12, 10, ":natter 366 alice #rust :End");
-    let _ = server(&mut app, 12, 11, ":erin!e@h PRIVMSG #rust :the borrow checker is my friend");
-    assert_eq!(app.windows().current().name, "#rust", "joining shows the room");
-    for (m, text) in [(12, "first while you were away"), (13, "alice: are you there?")] {
+    let _ = server(
+        &mut app,
+        12,
+        11,
+        ":erin!e@h PRIVMSG #rust :the borrow checker is my friend",
+    );
+    assert_eq!(
+        app.windows().current().name,
+        "#rust",
+        "joining shows the room"
+    );
+    for (m, text) in [
+        (12, "first while you were away"),
+        (13, "alice: are you there?"),
+    ] {
         let _ = server(&mut app, 12, m, &format!(":bob!b@h PRIVMSG #lobby :{text}"));
     }
     let _ = server(&mut app, 12, 14, ":carol!c@h PRIVMSG #lobby :and a third");
     let in_rust = screen(&app, (80, 16));
-    assert!(in_rust.contains("[Act: 2!]"), "a mention is marked:\n{in_rust}");
+    assert!(
+        in_rust.contains("[Act: 2!]"),
+        "a mention is marked:\n{in_rust}"
+    );
     let _ = key(&mut app, Key::AltLeft);
     let lobby = screen(&app, (80, 16));
     snapshot_settings().bind(|| insta::assert_snapshot!("tui_unread_marker", lobby));
@@ -191,10 +223,18 @@ fn a_long_line_wraps_at_words_under_the_text_on_narrow_and_wide_terminals() {
     let long = "natter keeps every room's conversation in an SQLite database, no setup \
                 needed: it is created and its schema migrated when the server starts, \
                 and history pages back with CHATHISTORY BEFORE";
-    let _ = server(&mut app, 12, 20, &format!(":carol!c@h PRIVMSG #lobby :{long}"));
+    let _ = server(
+        &mut app,
+        12,
+        20,
+        &format!(":carol!c@h PRIVMSG #lobby :{long}"),
+    );
     let narrow = screen(&app, (40, 14));
     let wide = screen(&app, (120, 12));
-    for row in narrow.lines().filter(|l| l.contains("SQLite") || l.starts_with("       ")) {
+    for row in narrow
+        .lines()
+        .filter(|l| l.contains("SQLite") || l.starts_with("       "))
+    {
         assert!(!row.ends_with("SQL"), "no word is cut: {row}");
     }
     snapshot_settings().bind(|| {
@@ -220,7 +260,12 @@ fn the_nick_list_shows_operators_first_and_f2_hides_it() {
 #[test]
 fn nick_colours_are_stable_and_no_color_turns_every_colour_off() {
     let mut app = alice((80, 12));
-    let _ = server(&mut app, 12, 30, ":bob!b@h PRIVMSG #lobby :\x0304red\x03 text");
+    let _ = server(
+        &mut app,
+        12,
+        30,
+        ":bob!b@h PRIVMSG #lobby :\x0304red\x03 text",
+    );
     let buffer = buffer_at(&app, (80, 12));
     let row = row_with(&buffer, "red text").unwrap_or(0);
     let colours: Vec<Color> = (0..80).map(|x| buffer[(x, row)].fg).collect();
@@ -235,7 +280,12 @@ fn nick_colours_are_stable_and_no_color_turns_every_colour_off() {
         ..ViewOptions::default()
     };
     let mut app = alice_with((80, 12), plain);
-    let _ = server(&mut app, 12, 30, ":bob!b@h PRIVMSG #lobby :\x0304red\x03 text");
+    let _ = server(
+        &mut app,
+        12,
+        30,
+        ":bob!b@h PRIVMSG #lobby :\x0304red\x03 text",
+    );
     let buffer = buffer_at(&app, (80, 12));
     let coloured = buffer
         .content
@@ -270,10 +320,17 @@ fn pasting_several_lines_sends_them_as_separate_messages_after_yes() {
     let out = key(&mut app, Key::Char('y'));
     assert_eq!(
         sent(&out),
-        ["PRIVMSG #lobby :line one", "PRIVMSG #lobby :line two", "PRIVMSG #lobby :/not a command"]
+        [
+            "PRIVMSG #lobby :line one",
+            "PRIVMSG #lobby :line two",
+            "PRIVMSG #lobby :/not a command"
+        ]
     );
     app.handle_paste("a\nb");
-    assert!(sent(&key(&mut app, Key::Char('n'))).is_empty(), "no: nothing sent");
+    assert!(
+        sent(&key(&mut app, Key::Char('n'))).is_empty(),
+        "no: nothing sent"
+    );
 }
 
 #[test]
@@ -291,7 +348,10 @@ fn win_query_and_close_open_and_close_windows() {
     assert_eq!(sent(&out), ["PART #lobby"]);
     let _ = server(&mut app, 12, 40, ":alice!alice@h PART #lobby");
     assert_eq!(app.windows().list().len(), 1);
-    assert!(screen(&app, (80, 12)).contains("You left #lobby"), "said in the window you land in");
+    assert!(
+        screen(&app, (80, 12)).contains("You left #lobby"),
+        "said in the window you land in"
+    );
 }
 
 #[test]
@@ -302,7 +362,10 @@ fn scrolling_past_the_loaded_lines_asks_the_server_for_earlier_history() {
             &mut app,
             12,
             i,
-            &format!("@msgid={};time=2026-12-06T12:{i:02}:00.000Z :bob!b@h PRIVMSG #lobby :message {i}", 100 + i),
+            &format!(
+                "@msgid={};time=2026-12-06T12:{i:02}:00.000Z :bob!b@h PRIVMSG #lobby :message {i}",
+                100 + i
+            ),
         );
     }
     let mut fetch = Vec::new();
@@ -319,11 +382,17 @@ fn scrolling_past_the_loaded_lines_asks_the_server_for_earlier_history() {
         let _ = server(&mut app, 12, 50, line);
     }
     let top = screen(&app, (60, 10));
-    assert!(!top.contains("End of 2 history"), "the page's end is not a line:\n{top}");
+    assert!(
+        !top.contains("End of 2 history"),
+        "the page's end is not a line:\n{top}"
+    );
     let _ = key(&mut app, Key::PageUp);
     let top = screen(&app, (60, 10));
     assert!(top.contains("older one"), "{top}");
-    assert!(sent(&key(&mut app, Key::PageUp)).is_empty(), "fewer than asked: no more history");
+    assert!(
+        sent(&key(&mut app, Key::PageUp)).is_empty(),
+        "fewer than asked: no more history"
+    );
     for _ in 0..10 {
         let _ = key(&mut app, Key::PageDown);
     }
@@ -343,7 +412,10 @@ fn the_lag_is_measured_with_a_ping_of_our_own() {
     let shown = app.handle_server_line(":natter PONG natter :natter-lag-1", later);
     assert!(shown.is_empty());
     assert_eq!(app.lag(), Some(Duration::from_millis(250)));
-    assert!(screen(&app, (80, 12)).contains("[Lag: 0.2s]") || screen(&app, (80, 12)).contains("[Lag: 0.3s]"));
+    assert!(
+        screen(&app, (80, 12)).contains("[Lag: 0.2s]")
+            || screen(&app, (80, 12)).contains("[Lag: 0.3s]")
+    );
 }
 
 #[test]
@@ -358,5 +430,8 @@ fn a_refusal_is_shown_in_the_servers_words_in_the_rooms_window() {
         ":natter 482 alice #lobby :You're not a room operator: ask an operator (/who #lobby shows them with @)",
     );
     let s = screen(&app, (80, 12));
-    assert!(s.contains("#lobby: You're not a room operator: ask an operator"), "{s}");
+    assert!(
+        s.contains("#lobby: You're not a room operator: ask an operator"),
+        "{s}"
+    );
 }

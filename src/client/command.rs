@@ -65,9 +65,15 @@ pub enum Command {
     },
     /// `/op`, `/deop`, `/voice`, `/devoice NICK…`: one mode letter for
     /// several people in the current room (`+o`, `-o`, `+v`, `-v`).
-    Privilege { mode: &'static str, nicks: Vec<String> },
+    Privilege {
+        mode: &'static str,
+        nicks: Vec<String>,
+    },
     /// `/kick NICK [REASON]` from the current room.
-    Kick { nick: String, reason: Option<String> },
+    Kick {
+        nick: String,
+        reason: Option<String>,
+    },
     /// `/ban MASK` (`/unban`): a nick alone means `nick!*@*`.
     Ban { mask: String, on: bool },
     /// `/invite NICK [#ROOM]` (default: the current room).
@@ -144,8 +150,8 @@ pub const HELP: &[&str] = &[
 /// Every command name /help lists, for Tab completion.
 pub const COMMANDS: &[&str] = &[
     "away", "ban", "close", "deop", "devoice", "help", "history", "ignore", "invite", "join",
-    "kick", "list", "me", "mode", "msg", "names", "nick", "notice", "op", "part", "query",
-    "quit", "quote", "topic", "unban", "unignore", "voice", "who", "whois", "win",
+    "kick", "list", "me", "mode", "msg", "names", "nick", "notice", "op", "part", "query", "quit",
+    "quote", "topic", "unban", "unignore", "voice", "who", "whois", "win",
 ];
 
 impl Command {
@@ -315,7 +321,9 @@ impl Command {
                     room: (!after_first.is_empty()).then(|| after_first.to_string()),
                 })
             }
-            "ignore" => Ok(Command::Ignore((!first.is_empty()).then(|| first.to_string()))),
+            "ignore" => Ok(Command::Ignore(
+                (!first.is_empty()).then(|| first.to_string()),
+            )),
             "unignore" => {
                 if first.is_empty() {
                     return Err(CommandError::Usage("/unignore NICK"));
@@ -324,9 +332,13 @@ impl Command {
             }
             "win" | "window" | "w" => match first.parse::<usize>() {
                 Ok(n) if n > 0 => Ok(Command::Window(n)),
-                _ => Err(CommandError::Usage("/win N, N the window's number (1 and up)")),
+                _ => Err(CommandError::Usage(
+                    "/win N, N the window's number (1 and up)",
+                )),
             },
-            "close" | "wc" => Ok(Command::Close((!first.is_empty()).then(|| first.to_string()))),
+            "close" | "wc" => Ok(Command::Close(
+                (!first.is_empty()).then(|| first.to_string()),
+            )),
             _ => Err(CommandError::Unknown(name.chars().take(32).collect())),
         }
     }

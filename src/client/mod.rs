@@ -9,6 +9,8 @@
 //! checks and TLS streams). Only `terminal` and `tls` may do I/O; nothing here may panic on anything the network sends.
 
 mod command;
+pub mod config;
+mod connection;
 mod display;
 mod error;
 pub mod format;

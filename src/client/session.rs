@@ -518,15 +518,15 @@ impl Session {
                         let text = line.text();
                         // `[12:35:01] ` → `[history 2023-11-09 12:35] `
                         let body = text.split_once("] ").map_or(text, |(_, rest)| rest);
-                        let mut shown = DisplayLine::new(
-                            LineKind::History,
-                            format!("[history {when}] {body}"),
-                        );
+                        let mut shown =
+                            DisplayLine::new(LineKind::History, format!("[history {when}] {body}"));
                         if let Some(window) = line.window() {
                             shown = shown.in_window(window);
                         }
                         if let Some(mut chat) = line.chat().cloned() {
-                            if let Some(at) = msg.tag("time").and_then(|t| local_time(t, self.utc_offset)) {
+                            if let Some(at) =
+                                msg.tag("time").and_then(|t| local_time(t, self.utc_offset))
+                            {
                                 chat.time = at.time();
                                 chat.date = Some(at.date());
                             }

@@ -40,7 +40,7 @@ impl Moment {
 
 /// How the screen looks (`--no-color`, `--nick-color`,
 /// `--timestamp-format`, and the nick list toggled with F2).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewOptions {
     pub palette: Palette,
     /// A chrono `strftime` format, `%H:%M` by default.
@@ -410,7 +410,11 @@ impl App {
             .unwrap_or(0);
         let mut targets: Vec<usize> = match line.window() {
             Some(name) if name.starts_with(['#', '&']) => {
-                let joined = self.session.rooms().iter().any(|r| casefold(r) == casefold(name));
+                let joined = self
+                    .session
+                    .rooms()
+                    .iter()
+                    .any(|r| casefold(r) == casefold(name));
                 match self.windows.find(name) {
                     Some(i) if joined => vec![i],
                     _ => vec![current],
@@ -420,7 +424,9 @@ impl App {
                 self.session.note_query(nick);
                 vec![self.windows.open(nick)]
             }
-            None if !fanout.is_empty() => fanout.iter().filter_map(|n| self.windows.find(n)).collect(),
+            None if !fanout.is_empty() => {
+                fanout.iter().filter_map(|n| self.windows.find(n)).collect()
+            }
             None => vec![current],
         };
         if targets.is_empty() {
@@ -507,7 +513,8 @@ pub(super) fn names(text: &str, nick: &str) -> bool {
     }
     let lower = text.to_lowercase();
     let nick = nick.to_lowercase();
-    let is_word = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || "[]\\`_^{|}-".contains(c)));
+    let is_word =
+        |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || "[]\\`_^{|}-".contains(c)));
     lower.match_indices(&nick).any(|(i, _)| {
         is_word(lower[..i].chars().next_back()) && is_word(lower[i + nick.len()..].chars().next())
     })

@@ -150,10 +150,9 @@ fn terminal_colour(c: Colour) -> Option<Color> {
 /// formatting documentation).
 const EXTENDED: [u8; 83] = [
     52, 94, 100, 58, 22, 29, 23, 24, 17, 54, 53, 89, 88, 130, 142, 64, 28, 35, 30, 25, 18, 91, 90,
-    125, 124, 166, 184, 106, 34, 49, 37, 33, 19, 129, 127, 161, 196, 208, 226, 154, 46, 86, 51,
-    75, 21, 171, 201, 198, 203, 215, 227, 191, 83, 122, 87, 111, 63, 177, 207, 205, 217, 223, 229,
-    193, 157, 158, 159, 153, 147, 183, 219, 212, 16, 233, 235, 237, 239, 241, 244, 247, 250, 254,
-    231,
+    125, 124, 166, 184, 106, 34, 49, 37, 33, 19, 129, 127, 161, 196, 208, 226, 154, 46, 86, 51, 75,
+    21, 171, 201, 198, 203, 215, 227, 191, 83, 122, 87, 111, 63, 177, 207, 205, 217, 223, 229, 193,
+    157, 158, 159, 153, 147, 183, 219, 212, 16, 233, 235, 237, 239, 241, 244, 247, 250, 254, 231,
 ];
 
 #[cfg(test)]
@@ -164,9 +163,14 @@ mod tests {
     fn a_nick_keeps_its_colour_and_different_nicks_use_the_palette() {
         assert_eq!(nick_colour("bob"), nick_colour("BOB"));
         let names = ["alice", "bob", "carol", "dave", "eve", "mallory", "trent"];
-        let colours: std::collections::BTreeSet<String> =
-            names.iter().map(|n| format!("{:?}", nick_colour(n))).collect();
-        assert!(colours.len() >= 4, "seven nicks share too few colours: {colours:?}");
+        let colours: std::collections::BTreeSet<String> = names
+            .iter()
+            .map(|n| format!("{:?}", nick_colour(n)))
+            .collect();
+        assert!(
+            colours.len() >= 4,
+            "seven nicks share too few colours: {colours:?}"
+        );
     }
 
     #[test]
@@ -181,10 +185,15 @@ mod tests {
             fg: Some(Colour::Irc(4)),
             ..TextStyle::default()
         };
-        assert_eq!(palette.text(&style), Style::default().add_modifier(Modifier::BOLD));
+        assert_eq!(
+            palette.text(&style),
+            Style::default().add_modifier(Modifier::BOLD)
+        );
         assert_eq!(
             Palette::default().text(&style),
-            Style::default().add_modifier(Modifier::BOLD).fg(Color::LightRed)
+            Style::default()
+                .add_modifier(Modifier::BOLD)
+                .fg(Color::LightRed)
         );
     }
 }

@@ -117,16 +117,12 @@ impl Editor {
                 self.cursor += 1;
             }
             Key::Enter => return self.submit(),
-            Key::Backspace | Key::Ctrl('h') => {
-                if self.cursor > 0 {
-                    self.cursor -= 1;
-                    self.chars.remove(self.cursor);
-                }
+            Key::Backspace | Key::Ctrl('h') if self.cursor > 0 => {
+                self.cursor -= 1;
+                self.chars.remove(self.cursor);
             }
-            Key::Delete | Key::Ctrl('d') => {
-                if self.cursor < self.chars.len() {
-                    self.chars.remove(self.cursor);
-                }
+            Key::Delete | Key::Ctrl('d') if self.cursor < self.chars.len() => {
+                self.chars.remove(self.cursor);
             }
             Key::Left | Key::Ctrl('b') => self.cursor = self.cursor.saturating_sub(1),
             Key::Right | Key::Ctrl('f') => self.cursor = (self.cursor + 1).min(self.chars.len()),

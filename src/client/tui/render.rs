@@ -35,7 +35,12 @@ impl App {
         let list_width = self.nick_list_width(area.width);
         let title = Rect::new(area.x, area.y, area.width, 1);
         let messages = Rect::new(area.x, area.y + 1, area.width - list_width, messages_height);
-        let list = Rect::new(area.x + area.width - list_width, area.y + 1, list_width, messages_height);
+        let list = Rect::new(
+            area.x + area.width - list_width,
+            area.y + 1,
+            list_width,
+            messages_height,
+        );
         let status = Rect::new(area.x, area.y + 1 + messages_height, area.width, 1);
         let input_area = Rect::new(area.x, status.y + 1, area.width, input_height);
 
@@ -52,7 +57,10 @@ impl App {
         if list_width > 0 {
             frame.render_widget(Paragraph::new(self.nick_list(height)), list);
         }
-        frame.render_widget(Paragraph::new(self.status_line(scroll > 0)).style(bar), status);
+        frame.render_widget(
+            Paragraph::new(self.status_line(scroll > 0)).style(bar),
+            status,
+        );
         frame.render_widget(Paragraph::new(input), input_area);
         frame.set_cursor_position(Position::new(
             input_area.x + cursor.0 as u16,
@@ -85,7 +93,13 @@ impl App {
         let longest = self
             .roster
             .room(&w.name)
-            .map(|r| r.members().iter().map(|m| m.chars().count()).max().unwrap_or(0))
+            .map(|r| {
+                r.members()
+                    .iter()
+                    .map(|m| m.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .unwrap_or(0);
         (longest as u16 + 2).clamp(10, 18)
     }
@@ -107,7 +121,11 @@ impl App {
 
     fn nick_list(&self, height: usize) -> Vec<Line<'static>> {
         let w = self.windows.current();
-        let members = self.roster.room(&w.name).map(|r| r.members()).unwrap_or_default();
+        let members = self
+            .roster
+            .room(&w.name)
+            .map(|r| r.members())
+            .unwrap_or_default();
         let border = self.view.palette.fg(Color::DarkGray);
         let count = format!("{} people", members.len());
         let mut lines = vec![Line::from(vec![
@@ -141,9 +159,17 @@ impl App {
             spans.push(Span::raw(" "));
         }
         let modes = &self.roster.user_modes;
-        spans.push(Span::raw(format!("[{}{}] ", self.session.nick(), paren(modes))));
+        spans.push(Span::raw(format!(
+            "[{}{}] ",
+            self.session.nick(),
+            paren(modes)
+        )));
         let w = self.windows.current();
-        let room_modes = self.roster.room(&w.name).map(|r| r.modes.clone()).unwrap_or_default();
+        let room_modes = self
+            .roster
+            .room(&w.name)
+            .map(|r| r.modes.clone())
+            .unwrap_or_default();
         spans.push(Span::raw(format!(
             "[{}:{}{}] ",
             self.windows.active() + 1,
@@ -158,7 +184,9 @@ impl App {
                     spans.push(Span::raw(" "));
                 }
                 let style = if *mention {
-                    Style::default().add_modifier(Modifier::BOLD).patch(self.view.palette.fg(Color::LightMagenta))
+                    Style::default()
+                        .add_modifier(Modifier::BOLD)
+                        .patch(self.view.palette.fg(Color::LightMagenta))
                 } else {
                     Style::default()
                 };
@@ -171,7 +199,10 @@ impl App {
             spans.push(Span::raw(format!("[Lag: {:.1}s] ", lag.as_secs_f64())));
         }
         if scrolled {
-            spans.push(Span::styled("-- more below (PageDown) --", Style::default().add_modifier(Modifier::BOLD)));
+            spans.push(Span::styled(
+                "-- more below (PageDown) --",
+                Style::default().add_modifier(Modifier::BOLD),
+            ));
         } else if w.fetching {
             spans.push(Span::raw("(loading history…)"));
         }
@@ -187,7 +218,10 @@ impl App {
                 let label = " new ";
                 let dashes = width.saturating_sub(label.len()) / 2;
                 let text = format!("{}{label}{}", "─".repeat(dashes), "─".repeat(dashes));
-                rows.push(Line::from(Span::styled(text, self.view.palette.fg(Color::LightRed))));
+                rows.push(Line::from(Span::styled(
+                    text,
+                    self.view.palette.fg(Color::LightRed),
+                )));
             }
             rows.extend(self.entry_rows(entry, width));
         }
@@ -197,7 +231,11 @@ impl App {
     fn entry_rows(&self, entry: &Entry, width: usize) -> Vec<Line<'static>> {
         let p = &self.view.palette;
         let history = entry.line.kind() == LineKind::History;
-        let stamp = stamp(entry.time, entry.date.filter(|_| history), &self.view.timestamp);
+        let stamp = stamp(
+            entry.time,
+            entry.date.filter(|_| history),
+            &self.view.timestamp,
+        );
         let mut stamp_style = p.fg(Color::DarkGray);
         if history {
             stamp_style = stamp_style.add_modifier(Modifier::ITALIC);

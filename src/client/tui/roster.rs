@@ -36,9 +36,7 @@ impl RoomState {
             .values()
             .map(|(nick, prefixes)| {
                 let top = prefixes.chars().next();
-                let rank = top
-                    .and_then(|p| PREFIXES.find(p))
-                    .unwrap_or(PREFIXES.len());
+                let rank = top.and_then(|p| PREFIXES.find(p)).unwrap_or(PREFIXES.len());
                 let shown = match top {
                     Some(p) => format!("{p}{nick}"),
                     None => nick.clone(),
@@ -59,7 +57,8 @@ impl RoomState {
         let nick = entry.trim_start_matches(|c| PREFIXES.contains(c));
         // userhost-in-names: `nick!user@host`.
         let nick = nick.split('!').next().unwrap_or(nick);
-        let prefixes = entry[..entry.len() - entry.trim_start_matches(|c| PREFIXES.contains(c)).len()]
+        let prefixes = entry
+            [..entry.len() - entry.trim_start_matches(|c| PREFIXES.contains(c)).len()]
             .to_string();
         if !nick.is_empty() {
             self.members
@@ -134,8 +133,7 @@ impl Roster {
                 let new = msg.param(0);
                 for r in self.rooms.values_mut() {
                     if let Some((_, prefixes)) = r.members.remove(&casefold(from)) {
-                        r.members
-                            .insert(casefold(new), (new.to_string(), prefixes));
+                        r.members.insert(casefold(new), (new.to_string(), prefixes));
                     }
                 }
             }
@@ -186,7 +184,10 @@ impl Roster {
 
 /// `+i` with `-i+w` applied: `+w`. Letters only (no arguments).
 fn apply_flags(current: &str, change: &str) -> String {
-    let mut letters: Vec<char> = current.chars().filter(|c| c.is_ascii_alphabetic()).collect();
+    let mut letters: Vec<char> = current
+        .chars()
+        .filter(|c| c.is_ascii_alphabetic())
+        .collect();
     let mut adding = true;
     for c in change.chars() {
         match c {
@@ -273,11 +274,17 @@ mod tests {
         feed(&mut r, ":me!u@h JOIN #lobby");
         feed(&mut r, ":srv 353 me = #lobby :me @alice +bob");
         feed(&mut r, ":srv 366 me #lobby :End of /NAMES list");
-        assert_eq!(r.room("#lobby").map(RoomState::members).unwrap_or_default(), ["@alice", "+bob", "me"]);
+        assert_eq!(
+            r.room("#lobby").map(RoomState::members).unwrap_or_default(),
+            ["@alice", "+bob", "me"]
+        );
         feed(&mut r, ":carol!u@h JOIN #lobby");
         feed(&mut r, ":bob!u@h NICK robert");
         feed(&mut r, ":alice!u@h QUIT :bye");
-        assert_eq!(r.room("#lobby").map(RoomState::members).unwrap_or_default(), ["+robert", "carol", "me"]);
+        assert_eq!(
+            r.room("#lobby").map(RoomState::members).unwrap_or_default(),
+            ["+robert", "carol", "me"]
+        );
         assert_eq!(r.rooms_of("carol"), ["#lobby"]);
         feed(&mut r, ":me!u@h PART #lobby");
         assert!(r.room("#lobby").is_none());

@@ -96,7 +96,9 @@ impl Window {
     }
 
     fn push(&mut self, entry: Entry, shown: bool) {
-        let paged = self.page_at.filter(|_| entry.line.kind() == LineKind::History);
+        let paged = self
+            .page_at
+            .filter(|_| entry.line.kind() == LineKind::History);
         let at = if let Some(at) = paged {
             self.page_at = Some(at + 1);
             at.min(self.entries.len())
@@ -304,8 +306,22 @@ mod tests {
         w.push(lobby, entry(LineKind::Chat, "live", false));
         w.push(lobby, hist(8, "eight"));
         w.push(lobby, hist(9, "nine"));
-        let texts: Vec<&str> = w.list()[lobby].entries().iter().map(|e| e.line.text()).collect();
-        assert_eq!(texts, ["You joined #lobby", "eight", "nine", "ten", "eleven", "live"]);
+        let texts: Vec<&str> = w.list()[lobby]
+            .entries()
+            .iter()
+            .map(|e| e.line.text())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "You joined #lobby",
+                "eight",
+                "nine",
+                "ten",
+                "eleven",
+                "live"
+            ]
+        );
     }
 
     #[test]

@@ -115,7 +115,10 @@ fn runs(cells: &[(char, Style, usize)]) -> Vec<Span<'static>> {
     let mut style: Option<Style> = None;
     for &(c, s, _) in cells {
         if style.is_some_and(|st| st != s) {
-            out.push(Span::styled(std::mem::take(&mut text), style.unwrap_or_default()));
+            out.push(Span::styled(
+                std::mem::take(&mut text),
+                style.unwrap_or_default(),
+            ));
         }
         style = Some(s);
         text.push(c);
@@ -144,7 +147,11 @@ mod tests {
     #[test]
     fn lines_break_between_words_and_continue_under_the_text() {
         assert_eq!(
-            rows("12:00 <bob> ", "the quick brown fox jumps over the lazy dog", 30),
+            rows(
+                "12:00 <bob> ",
+                "the quick brown fox jumps over the lazy dog",
+                30
+            ),
             [
                 "12:00 <bob> the quick brown",
                 "            fox jumps over the",
@@ -155,11 +162,18 @@ mod tests {
 
     #[test]
     fn a_word_longer_than_the_row_is_cut_and_no_row_overflows() {
-        let out = rows("> ", "short https://example.org/a/very/long/path/indeed end", 20);
+        let out = rows(
+            "> ",
+            "short https://example.org/a/very/long/path/indeed end",
+            20,
+        );
         for row in &out {
             assert!(row.chars().count() <= 20, "{row:?} in {out:?}");
         }
-        assert_eq!(out.concat().replace(' ', ""), ">shorthttps://example.org/a/very/long/path/indeedend");
+        assert_eq!(
+            out.concat().replace(' ', ""),
+            ">shorthttps://example.org/a/very/long/path/indeedend"
+        );
     }
 
     #[test]
@@ -170,14 +184,24 @@ mod tests {
 
     #[test]
     fn a_prefix_wider_than_half_the_row_indents_continuations_by_two() {
-        assert_eq!(rows("123456789 ", "aaa bbb ccc", 14), ["123456789 aaa", "  bbb ccc"]);
+        assert_eq!(
+            rows("123456789 ", "aaa bbb ccc", 14),
+            ["123456789 aaa", "  bbb ccc"]
+        );
     }
 
     #[test]
     fn styles_survive_wrapping() {
         let bold = Style::default().add_modifier(ratatui::style::Modifier::BOLD);
-        let out = wrap(&[], &[Span::raw("plain "), Span::styled("bold words", bold)], 10);
+        let out = wrap(
+            &[],
+            &[Span::raw("plain "), Span::styled("bold words", bold)],
+            10,
+        );
         assert_eq!(out.len(), 2);
-        assert!(out[1].spans.iter().any(|s| s.style == bold && s.content == "words"));
+        assert!(out[1]
+            .spans
+            .iter()
+            .any(|s| s.style == bold && s.content == "words"));
     }
 }
