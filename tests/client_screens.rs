@@ -19,6 +19,7 @@ fn at(h: u32, m: u32) -> Moment {
     Moment {
         clock: Clock::from(NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default()),
         at: Instant::now(),
+        today: None,
     }
 }
 

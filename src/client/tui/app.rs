@@ -26,14 +26,19 @@ const FETCH: usize = 50;
 pub struct Moment {
     pub clock: Clock,
     pub at: Instant,
+    /// The person's date, when known: history from today is shown
+    /// without its date.
+    pub today: Option<chrono::NaiveDate>,
 }
 
 impl Moment {
     /// The machine's time now.
     pub fn now() -> Moment {
+        let now = chrono::Local::now();
         Moment {
-            clock: chrono::Local::now().into(),
+            clock: now.into(),
             at: Instant::now(),
+            today: Some(now.date_naive()),
         }
     }
 }

@@ -231,11 +231,9 @@ impl App {
     fn entry_rows(&self, entry: &Entry, width: usize) -> Vec<Line<'static>> {
         let p = &self.view.palette;
         let history = entry.line.kind() == LineKind::History;
-        let stamp = stamp(
-            entry.time,
-            entry.date.filter(|_| history),
-            &self.view.timestamp,
-        );
+        let today = self.now.and_then(|n| n.today);
+        let day = entry.date.filter(|d| history && Some(*d) != today);
+        let stamp = stamp(entry.time, day, &self.view.timestamp);
         let mut stamp_style = p.fg(Color::DarkGray);
         if history {
             stamp_style = stamp_style.add_modifier(Modifier::ITALIC);
