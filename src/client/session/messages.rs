@@ -58,7 +58,7 @@ impl Session {
                 Some(_) => (from.as_str(), nick.as_str(), false),
                 None => (from.as_str(), target, elsewhere),
             };
-            let line = self.render_message(&command, from, target, msg.param(1), elsewhere, now);
+            let line = self.render_message(command, from, target, msg.param(1), elsewhere, now);
             if let Some(Output::Display(line)) = line {
                 let text = line.text();
                 // `[12:35:01] ` → `[history 2023-11-09 12:35] `
@@ -79,7 +79,7 @@ impl Session {
             }
         } else {
             let line =
-                self.render_message(&command, &from, msg.param(0), msg.param(1), elsewhere, now);
+                self.render_message(command, &from, msg.param(0), msg.param(1), elsewhere, now);
             out.extend(line);
         }
     }
@@ -175,7 +175,7 @@ enum Body<'a> {
 
 /// `2023-11-09T12:35:01.000Z` → `2023-11-09 12:35` at UTC offset 0, or
 /// `2023-11-09 13:35` at +01:00: the person's own time, as live lines show.
-fn history_time(tag: &str, offset: FixedOffset) -> String {
+pub(super) fn history_time(tag: &str, offset: FixedOffset) -> String {
     match chrono::DateTime::parse_from_rfc3339(tag) {
         Ok(t) => t
             .with_timezone(&offset)
