@@ -436,3 +436,99 @@ fn a_refusal_is_shown_in_the_servers_words_in_the_rooms_window() {
         "{s}"
     );
 }
+
+#[test]
+fn reading_further_up_is_not_disturbed_by_new_lines() {
+    let mut app = alice((60, 10));
+    for i in 0..20 {
+        let _ = server(
+            &mut app,
+            12,
+            i,
+            &format!(":bob!b@h PRIVMSG #lobby :line {i}"),
+        );
+    }
+    let _ = key(&mut app, Key::PageUp);
+    let before = screen(&app, (60, 10));
+    let _ = server(&mut app, 12, 30, ":carol!c@h PRIVMSG #lobby :something new");
+    let _ = server(&mut app, 12, 31, ":carol!c@h PRIVMSG #lobby :and more");
+    let after = screen(&app, (60, 10));
+    let chat = |s: &str| {
+        s.lines()
+            .skip(1)
+            .take(6)
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(chat(&before), chat(&after), "the same lines stay on screen");
+    for _ in 0..5 {
+        let _ = key(&mut app, Key::PageDown);
+    }
+    assert!(screen(&app, (60, 10)).contains("and more"));
+}
+
+#[test]
+fn a_long_input_line_wraps_in_the_input_area() {
+    let mut app = alice((40, 12));
+    let text = "a long thought that does not fit on one row of a narrow terminal";
+    for c in text.chars() {
+        let _ = key(&mut app, Key::Char(c));
+    }
+    let s = screen(&app, (40, 12));
+    let input: Vec<&str> = s.lines().rev().take(2).collect();
+    assert!(input[1].starts_with("[#lobby] a long thought"), "{s}");
+    assert!(input[0].ends_with("terminal"), "{s}");
+}
+
+#[test]
+fn history_from_today_has_no_date_and_older_history_has_one() {
+    let mut app = alice((80, 12));
+    let today = Moment {
+        today: chrono::NaiveDate::from_ymd_opt(2026, 12, 6),
+        ..at(12, 0)
+    };
+    for line in [
+        ":natter BATCH +h chathistory #lobby",
+        "@batch=h;time=2026-12-05T21:10:00.000Z;msgid=7 :bob!b@h PRIVMSG #lobby :yesterday",
+        "@batch=h;time=2026-12-06T08:10:00.000Z;msgid=8 :bob!b@h PRIVMSG #lobby :this morning",
+        ":natter BATCH -h",
+    ] {
+        let _ = app.handle_server_line(line, today);
+    }
+    let s = screen(&app, (80, 12));
+    assert!(s.contains("Dec 05 21:10 <bob> yesterday"), "{s}");
+    assert!(s.contains("\n08:10 <bob> this morning"), "{s}");
+}
+
+#[test]
+fn a_refused_history_page_stops_the_asking_and_says_why() {
+    let mut app = alice((60, 10));
+    for i in 0..12 {
+        let _ = server(
+            &mut app,
+            12,
+            i,
+            &format!(":bob!b@h PRIVMSG #lobby :message {i}"),
+        );
+    }
+    let mut asked = Vec::new();
+    for _ in 0..4 {
+        asked.extend(sent(&key(&mut app, Key::PageUp)));
+    }
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let _ = server(
+        &mut app,
+        12,
+        50,
+        ":natter FAIL CHATHISTORY MESSAGE_ERROR BEFORE :Messages could not be retrieved",
+    );
+    assert!(
+        sent(&key(&mut app, Key::PageUp)).is_empty(),
+        "no second request"
+    );
+    for _ in 0..5 {
+        let _ = key(&mut app, Key::PageDown);
+    }
+    let s = screen(&app, (60, 10));
+    assert!(s.contains("CHATHISTORY: Messages could not be"), "{s}");
+}

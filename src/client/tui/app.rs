@@ -437,22 +437,41 @@ impl App {
         if targets.is_empty() {
             targets.push(current);
         }
+        let (width, _) = self.message_area();
         for i in targets {
-            self.windows.push(
-                i,
-                Entry {
-                    time,
-                    date,
-                    line: line.clone(),
-                    mention,
-                },
-            );
+            let entry = Entry {
+                time,
+                date,
+                line: line.clone(),
+                mention,
+            };
+            // Someone reading further up keeps seeing the same lines.
+            let reading = i == self.windows.active() && self.windows.current().scroll > 0;
+            let rows = if reading {
+                self.entry_rows(&entry, width).len()
+            } else {
+                0
+            };
+            let at = self.windows.push(i, entry);
+            if reading && at.is_some_and(|at| self.windows.current().is_last(at)) {
+                self.windows.current_mut().scroll += rows;
+            }
         }
     }
 
     /// The end of a page of history asked for by scrolling: not shown,
     /// but it says whether there is more.
     fn ends_a_fetch(&mut self, line: &DisplayLine) -> bool {
+        if line.kind() == LineKind::Error && line.text().starts_with("*** CHATHISTORY") {
+            // The server refused a page: stop asking, and say why.
+            for w in 0..self.windows.list().len() {
+                let name = self.windows.list()[w].name.clone();
+                if let Some(w) = self.windows.get_mut(&name).filter(|w| w.fetching) {
+                    w.end_page(false);
+                }
+            }
+            return false;
+        }
         if line.kind() != LineKind::Info {
             return false;
         }

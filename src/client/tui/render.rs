@@ -47,8 +47,8 @@ impl App {
         let bar = self.bar_style();
         frame.render_widget(Paragraph::new(self.title()).style(bar), title);
         let window = self.windows.current();
-        let rows = self.rows(window, messages.width as usize);
         let height = messages.height as usize;
+        let rows = self.tail_rows(window, messages.width as usize, window.scroll + height);
         let scroll = window.scroll.min(rows.len().saturating_sub(height));
         let end = rows.len() - scroll;
         let start = end.saturating_sub(height);
@@ -211,9 +211,16 @@ impl App {
 
     /// Every row of `window` at `width` columns, oldest first.
     pub(super) fn rows(&self, window: &Window, width: usize) -> Vec<Line<'static>> {
+        self.tail_rows(window, width, usize::MAX)
+    }
+
+    /// The last `want` rows (or a few more) of `window`: only the lines on
+    /// screen are wrapped, however long the scrollback.
+    fn tail_rows(&self, window: &Window, width: usize, want: usize) -> Vec<Line<'static>> {
         let shown = std::ptr::eq(window, self.windows.current());
         let mut rows = Vec::new();
-        for (i, entry) in window.entries().iter().enumerate() {
+        for (i, entry) in window.entries().iter().enumerate().rev() {
+            rows.extend(self.entry_rows(entry, width).into_iter().rev());
             if shown && window.marker == Some(i) {
                 let label = " new ";
                 let dashes = width.saturating_sub(label.len()) / 2;
@@ -223,12 +230,15 @@ impl App {
                     self.view.palette.fg(Color::LightRed),
                 )));
             }
-            rows.extend(self.entry_rows(entry, width));
+            if rows.len() >= want {
+                break;
+            }
         }
+        rows.reverse();
         rows
     }
 
-    fn entry_rows(&self, entry: &Entry, width: usize) -> Vec<Line<'static>> {
+    pub(super) fn entry_rows(&self, entry: &Entry, width: usize) -> Vec<Line<'static>> {
         let p = &self.view.palette;
         let history = entry.line.kind() == LineKind::History;
         let today = self.now.and_then(|n| n.today);

@@ -95,7 +95,8 @@ impl Window {
         self.exhausted = !more;
     }
 
-    fn push(&mut self, entry: Entry, shown: bool) {
+    /// Returns where the entry went.
+    fn push(&mut self, entry: Entry, shown: bool) -> usize {
         let paged = self
             .page_at
             .filter(|_| entry.line.kind() == LineKind::History);
@@ -125,6 +126,7 @@ impl Window {
             }
         }
         self.entries.insert(at, entry);
+        let mut at = at;
         if self.entries.len() > SCROLLBACK {
             // A page of earlier history makes room at the other end.
             if paged.is_some() {
@@ -133,8 +135,15 @@ impl Window {
                 self.entries.pop_front();
                 self.marker = self.marker.and_then(|m| m.checked_sub(1));
                 self.page_at = self.page_at.map(|p| p.saturating_sub(1));
+                at = at.saturating_sub(1);
             }
         }
+        at
+    }
+
+    /// Whether entry `i` is the newest.
+    pub fn is_last(&self, i: usize) -> bool {
+        i + 1 == self.entries.len()
     }
 }
 
@@ -240,12 +249,10 @@ impl Windows {
         (self.active + self.list.len() - 1) % self.list.len()
     }
 
-    /// Adds a line to window `i`.
-    pub fn push(&mut self, i: usize, entry: Entry) {
+    /// Adds a line to window `i`; returns where in the window it went.
+    pub fn push(&mut self, i: usize, entry: Entry) -> Option<usize> {
         let shown = i == self.active;
-        if let Some(w) = self.list.get_mut(i) {
-            w.push(entry, shown);
-        }
+        self.list.get_mut(i).map(|w| w.push(entry, shown))
     }
 
     /// Windows other than the shown one with unread lines: (number, has
