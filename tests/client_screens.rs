@@ -532,3 +532,28 @@ fn a_refused_history_page_stops_the_asking_and_says_why() {
     let s = screen(&app, (60, 10));
     assert!(s.contains("CHATHISTORY: Messages could not be"), "{s}");
 }
+
+#[test]
+fn your_own_msg_and_a_services_notice_show_where_you_are_without_a_new_window() {
+    let mut app = alice((80, 12));
+    let out = typed(&mut app, "/msg NickServ REGISTER hunter2");
+    assert_eq!(sent(&out), ["PRIVMSG NickServ :REGISTER hunter2"]);
+    let _ = server(
+        &mut app,
+        12,
+        31,
+        ":alice!a@h PRIVMSG NickServ :REGISTER hunter2",
+    );
+    let _ = server(
+        &mut app,
+        12,
+        31,
+        ":NickServ!services@natter NOTICE alice :Account alice registered",
+    );
+    assert_eq!(app.windows().list().len(), 2, "status and #lobby only");
+    let s = screen(&app, (80, 12));
+    assert!(s.contains("-NickServ- Account alice registered"), "{s}");
+    // A private message from a person does open a window.
+    let _ = server(&mut app, 12, 32, ":bob!b@h PRIVMSG alice :hi");
+    assert_eq!(app.windows().list().len(), 3);
+}

@@ -11,7 +11,7 @@ use super::colour::Palette;
 use super::editor::{Editor, Key};
 use super::roster::Roster;
 use super::window::{Entry, WindowKind, Windows};
-use crate::client::{Clock, Command, DisplayLine, LineKind, Output, Session};
+use crate::client::{ChatStyle, Clock, Command, DisplayLine, LineKind, Output, Session};
 use crate::proto::{casefold, Message};
 use std::time::{Duration, Instant};
 
@@ -425,10 +425,22 @@ impl App {
                     _ => vec![current],
                 }
             }
-            Some(nick) => {
-                self.session.note_query(nick);
-                vec![self.windows.open(nick)]
-            }
+            // A conversation's window opens when someone writes to you;
+            // your own `/msg` and notices (NickServ's answers, say) show
+            // where you are unless the conversation has a window already.
+            Some(nick) => match self.windows.find(nick) {
+                Some(i) => vec![i],
+                None if line
+                    .chat()
+                    .is_some_and(|c| c.own || c.style == ChatStyle::Notice) =>
+                {
+                    vec![current]
+                }
+                None => {
+                    self.session.note_query(nick);
+                    vec![self.windows.open(nick)]
+                }
+            },
             None if !fanout.is_empty() => {
                 fanout.iter().filter_map(|n| self.windows.find(n)).collect()
             }
