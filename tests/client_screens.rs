@@ -557,3 +557,23 @@ fn your_own_msg_and_a_services_notice_show_where_you_are_without_a_new_window() 
     let _ = server(&mut app, 12, 32, ":bob!b@h PRIVMSG alice :hi");
     assert_eq!(app.windows().list().len(), 3);
 }
+
+#[test]
+fn your_nick_is_highlighted_where_others_write_it() {
+    let mut app = alice((80, 12));
+    let _ = server(
+        &mut app,
+        12,
+        33,
+        ":bob!b@h PRIVMSG #lobby :thanks Alice, see you",
+    );
+    let buffer = buffer_at(&app, (80, 12));
+    let row = row_with(&buffer, "thanks Alice").unwrap_or(0);
+    let cells: Vec<_> = (0..80).map(|x| &buffer[(x, row)]).collect();
+    let text: String = cells.iter().map(|c| c.symbol()).collect();
+    let at = text.find("Alice").unwrap_or(0);
+    assert!(cells[at].modifier.contains(Modifier::BOLD), "{text}");
+    assert_eq!(cells[at].fg, Color::Yellow);
+    let see = text.find("see").unwrap_or(0);
+    assert!(!cells[see].modifier.contains(Modifier::BOLD));
+}

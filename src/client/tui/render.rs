@@ -427,14 +427,17 @@ fn highlight_nick(text: &str, nick: &str, base: Style, strong: Style) -> Vec<Spa
         if !(before_ok && after_ok) {
             continue;
         }
-        if i > last {
-            spans.push(Span::styled(text[last..i].to_string(), base));
+        let (Some(before), Some(name)) = (text.get(last..i), text.get(i..end)) else {
+            return vec![Span::styled(text.to_string(), base)];
+        };
+        if !before.is_empty() {
+            spans.push(Span::styled(before.to_string(), base));
         }
-        spans.push(Span::styled(text[i..end].to_string(), strong));
+        spans.push(Span::styled(name.to_string(), strong));
         last = end;
     }
-    if last < text.len() {
-        spans.push(Span::styled(text[last..].to_string(), base));
+    if let Some(rest) = text.get(last..).filter(|r| !r.is_empty()) {
+        spans.push(Span::styled(rest.to_string(), base));
     }
     spans
 }

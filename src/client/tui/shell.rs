@@ -239,6 +239,9 @@ pub fn convert(key: KeyEvent) -> Option<Key> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     let alt = key.modifiers.contains(KeyModifiers::ALT);
     Some(match key.code {
+        // AltGr on Windows arrives as Ctrl+Alt: `@` on a German keyboard
+        // is AltGr-Q, and must type `@`.
+        KeyCode::Char(c) if ctrl && alt => Key::Char(c),
         KeyCode::Char(c) if ctrl => Key::Ctrl(c.to_ascii_lowercase()),
         KeyCode::Char(c) if alt => Key::Alt(c),
         KeyCode::Char(c) => Key::Char(c),
