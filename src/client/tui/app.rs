@@ -266,6 +266,8 @@ impl App {
             Key::PageUp => return self.scroll_up(),
             Key::PageDown => self.scroll_down(),
             Key::F(2) => self.view.nick_list = !self.view.nick_list,
+            // Back to the newest lines.
+            Key::Esc => self.windows.current_mut().scroll = 0,
             key => {
                 let nicks = self.completion_nicks();
                 if let Some(line) = self.editor.handle_key(&key, &nicks) {
