@@ -577,3 +577,15 @@ fn your_nick_is_highlighted_where_others_write_it() {
     let see = text.find("see").unwrap_or(0);
     assert!(!cells[see].modifier.contains(Modifier::BOLD));
 }
+
+#[test]
+fn tab_offers_the_latest_speaker_first_then_everyone_else() {
+    let mut app = alice((80, 12));
+    let _ = server(&mut app, 12, 34, ":carolyn!c@h JOIN #lobby");
+    let _ = server(&mut app, 12, 35, ":carolyn!c@h PRIVMSG #lobby :anyone?");
+    let _ = key(&mut app, Key::Char('c'));
+    let _ = key(&mut app, Key::Tab);
+    assert_eq!(app.input(), "carolyn: ", "carolyn spoke last");
+    let _ = key(&mut app, Key::Tab);
+    assert_eq!(app.input(), "carol: ");
+}

@@ -340,17 +340,40 @@ impl App {
         self.sync_windows();
     }
 
+    /// The nicks Tab completes in the current window: in a room, those
+    /// who spoke most recently first (as irssi does), then everyone else
+    /// in alphabetical order; never this user.
     fn completion_nicks(&self) -> Vec<String> {
         let w = self.windows.current();
         match w.kind {
-            WindowKind::Room => self
-                .roster
-                .room(&w.name)
-                .map(|r| r.nicks())
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|n| casefold(n) != casefold(self.session.nick()))
-                .collect(),
+            WindowKind::Room => {
+                let me = casefold(self.session.nick());
+                let mut members = self
+                    .roster
+                    .room(&w.name)
+                    .map(|r| r.nicks())
+                    .unwrap_or_default();
+                members.sort_by_key(|n| n.to_lowercase());
+                let mut ordered: Vec<String> = Vec::new();
+                for entry in w.entries().iter().rev() {
+                    let Some(chat) = entry.line.chat() else {
+                        continue;
+                    };
+                    let folded = casefold(&chat.nick);
+                    let present = members.iter().any(|m| casefold(m) == folded);
+                    let listed = ordered.iter().any(|o| casefold(o) == folded);
+                    if present && !listed && folded != me {
+                        ordered.push(chat.nick.clone());
+                    }
+                }
+                for m in members {
+                    let folded = casefold(&m);
+                    if folded != me && !ordered.iter().any(|o| casefold(o) == folded) {
+                        ordered.push(m);
+                    }
+                }
+                ordered
+            }
             WindowKind::Query => vec![w.name.clone()],
             WindowKind::Status => Vec::new(),
         }

@@ -106,7 +106,8 @@ impl Editor {
     }
 
     /// Handles one key; returns the line when Enter submits it. `nicks`
-    /// are the names Tab completes (the current room's people).
+    /// are the names Tab completes (the current room's people), in the
+    /// order Tab offers them.
     pub fn handle_key(&mut self, key: &Key, nicks: &[String]) -> Option<String> {
         if *key != Key::Tab {
             self.completion = None;
@@ -230,7 +231,7 @@ impl Editor {
         } else if word.is_empty() {
             Vec::new()
         } else {
-            let mut found: Vec<String> = nicks
+            let found: Vec<String> = nicks
                 .iter()
                 .filter(|n| n.to_lowercase().starts_with(&lower))
                 .map(|n| {
@@ -241,7 +242,6 @@ impl Editor {
                     }
                 })
                 .collect();
-            found.sort_by_key(|n| n.to_lowercase());
             found
         };
         let Some(first) = choices.first().cloned() else {
@@ -303,11 +303,11 @@ mod tests {
         let mut e = Editor::default();
         typed(&mut e, "al");
         e.handle_key(&Key::Tab, &nicks());
+        assert_eq!(e.text(), "alice: ", "in the order given");
+        e.handle_key(&Key::Tab, &nicks());
         assert_eq!(e.text(), "Albert: ");
         e.handle_key(&Key::Tab, &nicks());
         assert_eq!(e.text(), "alice: ");
-        e.handle_key(&Key::Tab, &nicks());
-        assert_eq!(e.text(), "Albert: ");
     }
 
     #[test]
