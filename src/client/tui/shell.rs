@@ -76,6 +76,11 @@ pub(crate) fn run(
         quit_deadline: None,
     };
     let result = shell.main_loop(&mut terminal, &rx);
+    if let Err(error) = &result {
+        if !matches!(error, ClientError::Input { .. }) {
+            shell.farewell(&mut terminal, &rx, error);
+        }
+    }
     leave(&mut terminal);
     result
 }
@@ -156,6 +161,42 @@ impl Shell<'_> {
                 next_tick = Instant::now() + TICK;
                 let out = self.app.handle_tick(Moment::now());
                 self.apply(out)?;
+            }
+        }
+    }
+
+    /// The connection is gone: says why on the screen and keeps the
+    /// windows readable (PageUp, Alt-N still work) until Enter or Ctrl-C.
+    fn farewell(
+        &mut self,
+        terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+        rx: &mpsc::Receiver<Event>,
+        error: &ClientError,
+    ) {
+        let now = Moment::now();
+        self.app.show(
+            DisplayLine::new(LineKind::Error, format!("*** {error}")),
+            now,
+        );
+        self.app.show(
+            DisplayLine::new(LineKind::Info, "*** Press Enter to leave."),
+            now,
+        );
+        loop {
+            if terminal.draw(|f| self.app.draw(f)).is_err() {
+                return;
+            }
+            match rx.recv() {
+                Ok(Event::Term(TermEvent::Key(key))) => match convert(key) {
+                    Some(Key::Enter | Key::Ctrl('c') | Key::Ctrl('d')) => return,
+                    Some(key @ (Key::PageUp | Key::PageDown | Key::Esc | Key::Alt(_))) => {
+                        let _ = self.app.handle_key(key, Moment::now());
+                    }
+                    _ => {}
+                },
+                Ok(Event::Term(TermEvent::Resize(columns, rows))) => self.app.resize(columns, rows),
+                Ok(Event::Term(_) | Event::Net(_) | Event::NetClosed) => {}
+                Ok(Event::TermFailed(_)) | Err(_) => return,
             }
         }
     }
