@@ -174,10 +174,13 @@ impl Shell<'_> {
         error: &ClientError,
     ) {
         let now = Moment::now();
-        self.app.show(
-            DisplayLine::new(LineKind::Error, format!("*** {error}")),
-            now,
-        );
+        // A server's ERROR line is already on the screen, in its words.
+        if self.app.session().server_error().is_none() {
+            self.app.show(
+                DisplayLine::new(LineKind::Error, format!("*** {error}")),
+                now,
+            );
+        }
         self.app.show(
             DisplayLine::new(LineKind::Info, "*** Press Enter to leave."),
             now,
