@@ -589,3 +589,48 @@ fn tab_offers_the_latest_speaker_first_then_everyone_else() {
     let _ = key(&mut app, Key::Tab);
     assert_eq!(app.input(), "carol: ");
 }
+
+#[test]
+fn any_terminal_size_draws_without_panicking() {
+    let mut app = alice((80, 24));
+    let _ = server(
+        &mut app,
+        12,
+        40,
+        &format!(":bob!b@h PRIVMSG #lobby :{}", "wide 日本語 ".repeat(20)),
+    );
+    for c in "a long line being typed into a tiny terminal window, longer than it".chars() {
+        let _ = key(&mut app, Key::Char(c));
+    }
+    for columns in [1, 2, 5, 9, 10, 11, 20, 59, 60, 61, 200] {
+        for rows in [1, 2, 3, 4, 5, 6, 8, 30] {
+            app.resize(columns, rows);
+            let _ = key(&mut app, Key::PageUp);
+            let _ = screen(&app, (columns, rows));
+        }
+    }
+}
+
+#[test]
+fn slash_history_puts_the_earlier_messages_above_the_loaded_ones() {
+    let mut app = alice((80, 14));
+    let _ = server(
+        &mut app,
+        12,
+        41,
+        "@msgid=50;time=2026-12-06T12:41:00.000Z :bob!b@h PRIVMSG #lobby :live one",
+    );
+    let out = typed(&mut app, "/history 5");
+    assert_eq!(sent(&out), ["CHATHISTORY BEFORE #lobby msgid=50 5"]);
+    for line in [
+        ":natter BATCH +q chathistory #lobby",
+        "@batch=q;time=2026-12-06T09:00:00.000Z;msgid=40 :carol!c@h PRIVMSG #lobby :from this morning",
+        ":natter BATCH -q",
+    ] {
+        let _ = server(&mut app, 12, 42, line);
+    }
+    let s = screen(&app, (80, 14));
+    let morning = s.find("from this morning").unwrap_or(usize::MAX);
+    let live = s.find("live one").unwrap_or(0);
+    assert!(morning < live, "{s}");
+}

@@ -320,6 +320,13 @@ impl App {
             }
             return Vec::new();
         }
+        if let Ok(Command::History(n)) = Command::parse(line) {
+            // `/history` pages like PageUp: above what is loaded.
+            let w = self.windows.current_mut();
+            if w.kind != WindowKind::Status && !w.fetching && self.session.has_chathistory() {
+                w.begin_page(n);
+            }
+        }
         let out = self.session.handle_input(line, now.clock);
         self.absorb(out, &[], now)
     }
@@ -392,7 +399,7 @@ impl App {
             WindowKind::Status => false,
         };
         if at_top && can_fetch && !w.fetching && !w.exhausted && self.session.has_chathistory() {
-            w.begin_page();
+            w.begin_page(FETCH);
             let name = w.name.clone();
             return self.session.fetch_earlier(&name, FETCH);
         }
@@ -496,8 +503,8 @@ impl App {
         }
     }
 
-    /// The end of a page of history asked for by scrolling: not shown,
-    /// but it says whether there is more.
+    /// The end of a page of earlier history: not shown (unless there was
+    /// none), but it says whether there is more.
     fn ends_a_fetch(&mut self, line: &DisplayLine) -> bool {
         if line.kind() == LineKind::Error && line.text().starts_with("*** CHATHISTORY") {
             // The server refused a page: stop asking, and say why.
@@ -527,8 +534,10 @@ impl App {
                     .and_then(|t| t.split(' ').next())
                     .and_then(|n| n.parse::<usize>().ok())
                     .unwrap_or(0);
-                w.end_page(!none && count >= FETCH);
-                true
+                let size = w.page_size;
+                w.end_page(!none && count >= size);
+                // "No earlier messages" is worth saying; a page's end is not.
+                !none
             }
             _ => false,
         }

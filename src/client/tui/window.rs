@@ -53,6 +53,8 @@ pub struct Window {
     /// While a page of earlier history arrives: where its next line goes
     /// (above every message already loaded).
     page_at: Option<usize>,
+    /// How many messages the page asked for.
+    pub page_size: usize,
 }
 
 impl Window {
@@ -68,6 +70,7 @@ impl Window {
             fetching: false,
             exhausted: false,
             page_at: None,
+            page_size: 0,
         }
     }
 
@@ -79,10 +82,11 @@ impl Window {
     /// Adds `entry`: at the end, or for history, in time order among the
     /// history already shown (earlier pages arrive after later ones).
     /// `shown`: the person is looking at this window.
-    /// Earlier history was asked for: its lines go above every message
-    /// loaded so far, in the order they arrive.
-    pub fn begin_page(&mut self) {
+    /// Earlier history was asked for (`size` messages): its lines go above
+    /// every message loaded so far, in the order they arrive.
+    pub fn begin_page(&mut self, size: usize) {
         self.fetching = true;
+        self.page_size = size;
         let first = self.entries.iter().position(|e| e.line.chat().is_some());
         self.page_at = Some(first.unwrap_or(self.entries.len()));
     }
