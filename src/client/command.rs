@@ -147,7 +147,8 @@ pub const HELP: &[&str] = &[
     "Anything else is said in the current room.",
     "Full-screen keys: Alt-1..9 (or Ctrl-N/P, Alt-Left/Right) switch windows, PageUp/PageDown",
     "  scroll (and load older history), F2 shows or hides the nick list, Tab completes nicks",
-    "  and commands, Up/Down recall your lines, Ctrl-C clears the line (twice: quit).",
+    "  and commands, Up/Down recall your lines, Ctrl-B/Ctrl-_/Ctrl-O type bold/underline/plain,",
+    "  Ctrl-C clears the line (twice: quit).",
 ];
 
 /// Every command name /help lists, for Tab completion.

@@ -125,7 +125,18 @@ impl Editor {
             Key::Delete | Key::Ctrl('d') if self.cursor < self.chars.len() => {
                 self.chars.remove(self.cursor);
             }
-            Key::Left | Key::Ctrl('b') => self.cursor = self.cursor.saturating_sub(1),
+            // mIRC formatting, as irssi types it: Ctrl-B bold, Ctrl-_
+            // underline (some terminals send Ctrl-7), Ctrl-O plain again.
+            Key::Ctrl(c @ ('b' | '_' | '7' | 'o')) => {
+                let code = match c {
+                    'b' => '\x02',
+                    'o' => '\x0f',
+                    _ => '\x1f',
+                };
+                self.chars.insert(self.cursor, code);
+                self.cursor += 1;
+            }
+            Key::Left => self.cursor = self.cursor.saturating_sub(1),
             Key::Right | Key::Ctrl('f') => self.cursor = (self.cursor + 1).min(self.chars.len()),
             Key::Home | Key::Ctrl('a') => self.cursor = 0,
             Key::End | Key::Ctrl('e') => self.cursor = self.chars.len(),
@@ -322,6 +333,19 @@ mod tests {
         assert_eq!(e.text(), "/who ");
         e.handle_key(&Key::Tab, &nicks());
         assert_eq!(e.text(), "/whois ");
+    }
+
+    #[test]
+    fn ctrl_b_and_ctrl_o_type_bold_and_plain_formatting_codes() {
+        let mut e = Editor::default();
+        e.handle_key(&Key::Ctrl('b'), &[]);
+        typed(&mut e, "loud");
+        e.handle_key(&Key::Ctrl('o'), &[]);
+        typed(&mut e, " quiet");
+        assert_eq!(
+            e.handle_key(&Key::Enter, &[]),
+            Some("\x02loud\x0f quiet".to_string())
+        );
     }
 
     #[test]

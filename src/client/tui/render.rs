@@ -321,7 +321,14 @@ impl App {
         let prompt = format!("[{}] ", self.windows.current().name);
         let mut cells: Vec<(char, Style)> = prompt.chars().map(|c| (c, prompt_style)).collect();
         let typed_from = cells.len();
-        cells.extend(self.editor.text().chars().map(|c| (c, Style::default())));
+        // Formatting codes show as a reversed letter (B, U, O), as in irssi.
+        let code = Style::default().add_modifier(Modifier::REVERSED);
+        cells.extend(self.editor.text().chars().map(|c| match c {
+            '\x02' => ('B', code),
+            '\x1f' => ('U', code),
+            '\x0f' => ('O', code),
+            c => (c, Style::default()),
+        }));
         if self.editor.is_empty() {
             if let Some(hint) = &self.hint {
                 let dim = self.view.palette.fg(Color::DarkGray);
