@@ -245,6 +245,9 @@ def main():
                     for m in [re.fullmatch(r"fanout-(\d+)", sid)] if m})
     fan_rows = [(f"{n} members", f"fanout-{n}") for n in sizes]
     svg_chart(runs, servers, sizes, a.svg)
+    # The chart as the report links it: relative to where the report is.
+    chart = os.path.relpath(os.path.abspath(a.svg),
+                            os.path.dirname(os.path.abspath(a.out))).replace(os.sep, "/")
 
     o = ["# natter benchmarks", "",
          "natter-server measured side by side with ngircd and InspIRCd on this machine, "
@@ -255,7 +258,7 @@ def main():
               "the comparison. Run `bench/compare.sh` on a quiet machine for the full sizes.", ""]
     if meta.get("note"):
         o += [f"> **Note:** {meta['note']}", ""]
-    if "natter" not in servers:
+    if not any(name.startswith("natter") for name in servers):
         o += ["> **natter-server was not measured in this run** (not built yet, or left out with "
               "`--servers`): the tables compare the peers only, and validate the pipeline.", ""]
     for k in meta:
@@ -316,7 +319,7 @@ def main():
           "seconds are reported so its share is visible.", ""]
 
     o += ["## Fanout: one room, 10 senders, everyone else receives", "",
-          "![deliveries per second against room size](bench/fanout.svg)", ""]
+          f"![deliveries per second against room size]({chart})", ""]
     o += table(runs, servers, "Deliveries per second", fan_rows,
                lambda r: r.get("deliveries_per_sec"), 0, "higher")
     o += table(runs, servers, "p99 delivery latency (ms) from the write, as fast as possible",
@@ -450,11 +453,23 @@ def main():
 
     # Hand-written analysis that the numbers above do not say by themselves
     # (bench/scaling.md: what a bigger machine should carry, and why).
-    spath = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scaling.md")
-    if os.path.exists(spath):
+    here = os.path.dirname(os.path.abspath(__file__))
+    spath = os.path.join(here, "scaling.md")
+    if "natter" in servers and os.path.exists(spath):
         with open(spath) as f:
             o += [line.rstrip("\n") for line in f]
         o += [""]
+
+    # natter's transports side by side (bench/transports.md, made by
+    # `bench/compare.sh --servers "natter_mem natter_tls natter_ws"
+    # --scenarios 'fanout-*' ...`), linked from the full report.
+    tpath = os.path.join(here, "transports.md")
+    if "natter" in servers and os.path.exists(tpath) \
+            and os.path.abspath(a.out) != os.path.abspath(tpath):
+        o += ["## Transports: TCP, TLS and WebSocket", "",
+              "natter_mem over plain TCP, TLS (natter_tls) and WebSocket (natter_ws) in the "
+              "fanout scenarios, measured in their own run: "
+              "[bench/transports.md](bench/transports.md).", ""]
 
     o += ["## Commands", "", f"Each scenario ran {meta.get('runs', nruns)} time(s), each "
           "against a freshly started server (`$PID` is its process id):", "", "```"]

@@ -155,6 +155,62 @@ pub enum LogEntry {
     },
 }
 
+impl LogEntry {
+    /// Appends the entry's line to `out`, as its `Display` writes it; room
+    /// messages and notices (nearly every line a busy server logs) are
+    /// put together directly, without the formatting machinery.
+    ///
+    /// ```
+    /// use natter::core::LogEntry;
+    /// let entry = LogEntry::Message {
+    ///     nick: "John".into(),
+    ///     room: None,
+    ///     text: "Hello\u{7}".into(),
+    /// };
+    /// let mut line = String::new();
+    /// entry.render_into(&mut line);
+    /// assert_eq!(line, entry.to_string());
+    /// assert_eq!(line, "[John]: Hello\\x07");
+    /// ```
+    pub fn render_into(&self, out: &mut String) {
+        let (nick, room, text, notice) = match self {
+            LogEntry::Message { nick, room, text } => (nick, room, text, false),
+            LogEntry::Notice { nick, room, text } => (nick, room, text, true),
+            other => {
+                use std::fmt::Write;
+                let _ = write!(out, "{other}");
+                return;
+            }
+        };
+        if let Some(room) = room {
+            out.push('[');
+            push_escaped(out, room);
+            out.push_str("] ");
+        }
+        out.push('[');
+        push_escaped(out, nick);
+        out.push_str(if notice { "] (notice): " } else { "]: " });
+        push_escaped(out, text);
+    }
+}
+
+/// Appends `text` to `out` as [`Escaped`] writes it.
+fn push_escaped(out: &mut String, text: &str) {
+    if needs_no_escape(text) {
+        out.push_str(text);
+    } else {
+        use std::fmt::Write;
+        let _ = write!(out, "{}", Escaped(text));
+    }
+}
+
+/// Whether `text` has no control character to escape: control characters
+/// are C0 and DEL bytes, or C1 (U+0080–U+009F, which UTF-8 starts with
+/// 0xC2); without those bytes, nothing is escaped.
+fn needs_no_escape(text: &str) -> bool {
+    !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2)
+}
+
 /// Writes `text` with control characters (C0, DEL, C1) escaped as `\xNN`.
 struct Escaped<'a>(&'a str);
 
@@ -163,10 +219,7 @@ impl fmt::Display for Escaped<'_> {
         // Write runs of ordinary text whole; only control characters are
         // written one by one (this runs for every logged chat line).
         let text = self.0;
-        // Control characters are C0 and DEL bytes, or C1 (U+0080–U+009F,
-        // which UTF-8 starts with 0xC2): without those bytes, nothing is
-        // escaped.
-        if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        if needs_no_escape(text) {
             return f.write_str(text);
         }
         let mut start = 0;

@@ -37,6 +37,9 @@ pub(super) struct CoreTask {
     /// Commits the store is working on, oldest first, each with the actions
     /// held behind it. The core goes on with the next batch meanwhile.
     pub(super) in_flight: VecDeque<(Commit, Vec<Action>)>,
+    /// Emptied `held` lists kept for the next batches, so that a batch's
+    /// held lines do not grow a new list a doubling at a time.
+    pub(super) spare_held: Vec<Vec<Action>>,
     /// Writers with new lines, woken once the batch has queued everything
     /// ([`CoreTask::wake_writers`]), so each writes its share in one go.
     pub(super) writers: Vec<Waker>,
@@ -132,6 +135,10 @@ impl PasswordChecks {
             .detach();
     }
 }
+
+/// Most actions an emptied held list may have room for to be kept for
+/// reuse (larger ones, after a burst, are given back).
+const MAX_SPARE_HELD: usize = 16 << 10;
 
 /// What woke the core task.
 enum Wake {
@@ -300,7 +307,11 @@ impl CoreTask {
     /// only because earlier commits are in flight join the newest of those.
     fn begin_settle(&mut self) {
         if self.has_unstored() {
-            let records = std::mem::take(&mut self.unstored);
+            let next = match &self.store {
+                Some(store) => store.fresh_frame(),
+                None => store::Frame::default(),
+            };
+            let records = std::mem::replace(&mut self.unstored, next);
             let markers = std::mem::take(&mut self.unstored_markers);
             let accounts = std::mem::take(&mut self.unstored_accounts);
             let rooms = std::mem::take(&mut self.unstored_rooms);
@@ -308,7 +319,8 @@ impl CoreTask {
             if let Some(store) = &self.store {
                 let commit =
                     store.begin_commit_with_markers(records, markers, accounts, rooms, bans);
-                let held = std::mem::take(&mut self.held);
+                let spare = self.spare_held.pop().unwrap_or_default();
+                let held = std::mem::replace(&mut self.held, spare);
                 self.in_flight.push_back((commit, held));
                 return;
             }
@@ -336,9 +348,14 @@ impl CoreTask {
                 .front()
                 .is_some_and(|(commit, _)| commit.is_done())
             {
-                if let Some((_, held)) = self.in_flight.pop_front() {
-                    for action in held {
+                if let Some((_, mut held)) = self.in_flight.pop_front() {
+                    for action in held.drain(..) {
                         self.carry_out_now(action);
+                    }
+                    if self.spare_held.len() <= MAX_COMMITS_IN_FLIGHT
+                        && held.capacity() <= MAX_SPARE_HELD
+                    {
+                        self.spare_held.push(held);
                     }
                 }
             }

@@ -80,6 +80,8 @@ pub struct ServerLog {
     /// The timestamp prefix of the last second logged, rendered once and
     /// reused for every line in that second.
     stamp: RefCell<(Option<u64>, String)>,
+    /// The line being written, reused from line to line.
+    line: RefCell<String>,
 }
 
 /// Writes the message only: the core's rendered line already has its timestamp.
@@ -97,6 +99,7 @@ impl ServerLog {
         ServerLog {
             writer: None,
             stamp: RefCell::default(),
+            line: RefCell::default(),
         }
     }
 
@@ -132,6 +135,7 @@ impl ServerLog {
         Ok(ServerLog {
             writer: Some(writer),
             stamp: RefCell::default(),
+            line: RefCell::default(),
         })
     }
 
@@ -150,12 +154,17 @@ impl ServerLog {
                 .unwrap_or_default();
             *stamp = (Some(secs), log_stamp(local));
         }
-        // Rendered straight into the writer's buffer: no line of its own.
+        // Put together in a reused buffer (without the formatting
+        // machinery for chat lines), then copied whole into the writer's.
+        let mut line = self.line.borrow_mut();
+        line.clear();
+        line.push_str(&stamp.1);
+        record.entry.render_into(&mut line);
         let mut now = DeferredNow::new();
         let result = writer.write(
             &mut now,
             &log::Record::builder()
-                .args(format_args!("{}{}", stamp.1, record.entry))
+                .args(format_args!("{}", line.as_str()))
                 .level(log::Level::Info)
                 .target("server_log")
                 .build(),

@@ -319,6 +319,9 @@ impl Server {
         } else {
             HistoryKind::Privmsg
         };
+        // The room as the log names it (the default room not at all),
+        // from the room already found: no second lookup by name.
+        let log_room = (self.default_room_folded != folded.as_ref()).then(|| room_name.clone());
         let source = d.source.clone();
         let record = if stored {
             self.record(kind, room_name, source, text, d.now)
@@ -330,7 +333,7 @@ impl Server {
         if !stored {
             return;
         }
-        let room = self.log_room(&folded);
+        let room = log_room;
         let nick = d.nick().to_string();
         // The log line shares the record's text.
         let text = record.text;

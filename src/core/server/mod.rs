@@ -88,6 +88,7 @@ use super::read_markers::ReadMarkers;
 use super::registered_rooms::RoomRegistry;
 use super::room::Room;
 use crate::proto::casefold;
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -128,7 +129,9 @@ pub struct Server {
     /// Case-folded room name → room.
     rooms: BTreeMap<String, Room>,
     /// Case-folded room name → its retained history (outlives the room).
-    history: BTreeMap<String, RoomHistory>,
+    /// Looked up for every room message, never listed in order (a sweep
+    /// treats each room alone): hashed, not a B-tree of string compares.
+    history: FxHashMap<String, RoomHistory>,
     /// Liveness deadlines, one per connection (its `Connection::timer`).
     timers: BTreeSet<(Instant, ConnId)>,
     /// When each connection with held lines (fakelag) may run the oldest:
@@ -184,7 +187,7 @@ impl Server {
             connections: BTreeMap::new(),
             nicks: BTreeMap::new(),
             rooms: BTreeMap::new(),
-            history: BTreeMap::new(),
+            history: FxHashMap::default(),
             timers: BTreeSet::new(),
             flood_timers: BTreeSet::new(),
             next_sweep: None,

@@ -296,6 +296,21 @@ impl Frame {
         frame
     }
 
+    /// An empty frame writing into `buffer` (emptied first), for reusing
+    /// the buffer of a frame already written ([`Frame::into_buffer`]).
+    pub fn reusing(mut buffer: Vec<u8>) -> Frame {
+        buffer.clear();
+        Frame {
+            bytes: buffer,
+            ..Frame::default()
+        }
+    }
+
+    /// Its bytes' buffer, for [`Frame::reusing`].
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.bytes
+    }
+
     /// Appends one record.
     pub fn push(&mut self, r: &HistoryRecord) {
         self.push_ref(&RecordRef::from(r));
@@ -424,6 +439,13 @@ impl Frames {
         Frames { bytes }
     }
 
+    /// Empty, with room for `bytes` of frames.
+    pub fn with_capacity(bytes: usize) -> Frames {
+        Frames {
+            bytes: Vec::with_capacity(bytes),
+        }
+    }
+
     /// Whether it holds no frame.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
@@ -439,6 +461,11 @@ impl Frames {
         self.bytes.append(&mut more.bytes);
     }
 
+    /// Empties it, keeping its buffer.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+    }
+
     /// Every record of every frame, in order, decoded as it goes; stops at
     /// a frame that is cut short or malformed.
     pub fn records(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
@@ -451,6 +478,49 @@ impl Frames {
             Some(Records::new(payload))
         })
         .flatten()
+    }
+
+    /// Every record of every frame, in order, skimmed: its id, kind and
+    /// target, without decoding (or validating) the rest until asked
+    /// ([`Skimmed::decode`]); at a fraction of [`Frames::records`]'s cost
+    /// for records that are then passed over. Stops at a frame that is cut
+    /// short or malformed.
+    pub fn skim(&self) -> impl Iterator<Item = Skimmed<'_>> + '_ {
+        let mut rest = &self.bytes[..];
+        let mut payload: &[u8] = &[];
+        std::iter::from_fn(move || loop {
+            if !payload.is_empty() {
+                let skimmed = skim_record(&mut payload);
+                if skimmed.is_none() {
+                    payload = &[];
+                }
+                return skimmed;
+            }
+            let (header, tail) = rest.split_first_chunk::<HEADER>()?;
+            let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+            let (frame, tail) = tail.split_at_checked(len)?;
+            rest = tail;
+            payload = frame;
+        })
+    }
+}
+
+/// One journaled record as [`Frames::skim`] found it.
+#[derive(Debug, Clone, Copy)]
+pub struct Skimmed<'a> {
+    pub id: u64,
+    pub kind: HistoryKind,
+    /// The target's bytes, not checked to be UTF-8.
+    pub target: &'a [u8],
+    /// The whole record, for [`Skimmed::decode`].
+    record: &'a [u8],
+}
+
+impl<'a> Skimmed<'a> {
+    /// The whole record; `None` if a string in it is not UTF-8.
+    pub fn decode(&self) -> Option<RecordRef<'a>> {
+        let mut record = self.record;
+        take_record(&mut record)
     }
 }
 
@@ -478,9 +548,14 @@ impl JournalReader {
             slot => slot.insert(File::open(&self.paths[span.file])?),
         };
         file.seek(io::SeekFrom::Start(span.start))?;
-        let from = into.bytes.len();
-        into.bytes.resize(from + span.len() as usize, 0);
-        file.read_exact(&mut into.bytes[from..])
+        // Read into the spare capacity (no zeroing first).
+        let want = span.len() as usize;
+        into.bytes.reserve(want);
+        let got = file.take(span.len()).read_to_end(&mut into.bytes)?;
+        if got < want {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
     }
 }
 
@@ -594,14 +669,29 @@ fn take_record<'a>(payload: &mut &'a [u8]) -> Option<RecordRef<'a>> {
     })
 }
 
-fn take_u64(payload: &mut &[u8]) -> Option<u64> {
-    let (bytes, rest) = payload.split_first_chunk::<8>()?;
+/// The next record's id, kind and target (unvalidated), skipping the rest.
+fn skim_record<'a>(payload: &mut &'a [u8]) -> Option<Skimmed<'a>> {
+    let record = *payload;
+    let id = take_u64(payload)?;
+    let (&kind, rest) = payload.get(8..)?.split_first()?;
     *payload = rest;
-    Some(u64::from_le_bytes(*bytes))
+    let kind = *HistoryKind::ALL.get(usize::from(kind))?;
+    let target = take_raw(payload)??;
+    for _ in 0..4 {
+        take_raw(payload)?;
+    }
+    let record = record.get(..record.len() - payload.len())?;
+    Some(Skimmed {
+        id,
+        kind,
+        target,
+        record,
+    })
 }
 
-/// The next optional string: `None` when malformed, `Some(None)` when absent.
-fn take_text<'a>(payload: &mut &'a [u8]) -> Option<Option<&'a str>> {
+/// The next optional string's bytes: `None` when cut short, `Some(None)`
+/// when absent.
+fn take_raw<'a>(payload: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
     let (len, rest) = payload.split_first_chunk::<4>()?;
     let len = u32::from_le_bytes(*len);
     if len == NONE {
@@ -610,7 +700,21 @@ fn take_text<'a>(payload: &mut &'a [u8]) -> Option<Option<&'a str>> {
     }
     let (text, rest) = rest.split_at_checked(len as usize)?;
     *payload = rest;
-    std::str::from_utf8(text).ok().map(Some)
+    Some(Some(text))
+}
+
+fn take_u64(payload: &mut &[u8]) -> Option<u64> {
+    let (bytes, rest) = payload.split_first_chunk::<8>()?;
+    *payload = rest;
+    Some(u64::from_le_bytes(*bytes))
+}
+
+/// The next optional string: `None` when malformed, `Some(None)` when absent.
+fn take_text<'a>(payload: &mut &'a [u8]) -> Option<Option<&'a str>> {
+    match take_raw(payload)? {
+        None => Some(None),
+        Some(text) => std::str::from_utf8(text).ok().map(Some),
+    }
 }
 
 #[cfg(test)]

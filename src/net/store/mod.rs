@@ -268,9 +268,43 @@ struct Request {
     done: async_channel::Sender<()>,
 }
 
+/// Buffers of frames the journal has written, handed back to the core task
+/// for its next batches: a batch's frame is neither allocated nor grown a
+/// doubling at a time.
+#[derive(Default)]
+struct FramePool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+/// Most buffers [`FramePool`] keeps.
+const POOLED_FRAMES: usize = 8;
+/// Largest buffer [`FramePool`] keeps (a burst's are given back).
+const MAX_POOLED_FRAME: usize = 1 << 20;
+
+impl FramePool {
+    fn take(&self) -> Frame {
+        let buffer = self.lock().pop().unwrap_or_default();
+        Frame::reusing(buffer)
+    }
+
+    fn give(&self, frames: impl IntoIterator<Item = Frame>) {
+        let mut pool = self.lock();
+        for frame in frames {
+            let buffer = frame.into_buffer();
+            if pool.len() < POOLED_FRAMES && buffer.capacity() <= MAX_POOLED_FRAME {
+                pool.push(buffer);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A handle on the store's threads.
 pub struct Store {
     requests: Option<mpsc::Sender<Request>>,
+    /// Written frames' buffers, for [`Store::fresh_frame`].
+    pool: Arc<FramePool>,
     journal_thread: Option<JoinHandle<()>>,
     index_thread: Option<JoinHandle<()>>,
     path: PathBuf,
@@ -338,16 +372,19 @@ impl Store {
             .spawn(move || worker.run(index_queue, stop_checkpoints, checkpoint_thread))
             .map_err(spawn_failed)?;
         let (requests, inbox) = mpsc::channel();
+        let pool = Arc::new(FramePool::default());
+        let written = pool.clone();
         let journal_thread = std::thread::Builder::new()
             .name("natter-journal".into())
             .spawn(move || {
-                write_journal(journal, inbox, &queue);
+                write_journal(journal, inbox, &queue, &written);
                 queue.close();
             })
             .map_err(spawn_failed)?;
         Ok((
             Store {
                 requests: Some(requests),
+                pool,
                 journal_thread: Some(journal_thread),
                 index_thread: Some(index_thread),
                 path,
@@ -360,6 +397,12 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// An empty frame for the next batch's records, reusing the buffer of
+    /// one the journal has written when there is one.
+    pub fn fresh_frame(&self) -> Frame {
+        self.pool.take()
     }
 
     /// Commits `records`; resolves once they are durable (or once the
@@ -447,7 +490,12 @@ impl Drop for Store {
 /// the journal at once, finishes the commits that carry only records, and
 /// hands everything to the indexer in order. Ends when every [`Store`]
 /// handle is gone.
-fn write_journal(mut journal: Journal, inbox: mpsc::Receiver<Request>, queue: &IndexQueue) {
+fn write_journal(
+    mut journal: Journal,
+    inbox: mpsc::Receiver<Request>,
+    queue: &IndexQueue,
+    pool: &FramePool,
+) {
     let mut health = WriteHealth::default();
     while let Ok(first) = inbox.recv() {
         let mut group = vec![first];
@@ -479,7 +527,7 @@ fn write_journal(mut journal: Journal, inbox: mpsc::Receiver<Request>, queue: &I
             match mine {
                 // Durable now: the indexer reads the records back.
                 Some(span) => {
-                    changes.records.clear();
+                    pool.give(changes.records.drain(..));
                     if !span.is_empty() {
                         items.push(Index::Journaled(span));
                     }

@@ -643,3 +643,51 @@ fn the_journal_thread_waits_while_sqlite_lags_too_far_and_goes_on_once_it_caught
         .expect("still waiting after the indexer committed");
     waiter.join().expect("waiter");
 }
+
+#[test]
+fn a_burst_indexed_in_several_transactions_stores_only_what_retention_keeps_of_it_all() {
+    let (dir, options) = temp_db("burst");
+    let mut w = worker(&options);
+    // Every group commit is its own transaction: the count must span them.
+    w.chunk_bytes = 1;
+    let mut journal = Journal::create(&dir, false, w.indexed_through.clone()).expect("journal");
+    let queue = worker::IndexQueue::default();
+    let mut id = 0;
+    let mut next = |kind, room: &str, text: &str| {
+        id += 1;
+        record(id, kind, room, text)
+    };
+    let groups = [
+        vec![
+            next(HistoryKind::Join, "#lobby", ""),
+            next(HistoryKind::Privmsg, "#lobby", "m1"),
+            next(HistoryKind::Privmsg, "#Lobby", "m2"),
+        ],
+        vec![
+            next(HistoryKind::Privmsg, "#lobby", "m3"),
+            next(HistoryKind::Privmsg, "#other", "alone"),
+            next(HistoryKind::Privmsg, "#lobby", "m4"),
+        ],
+        vec![next(HistoryKind::Privmsg, "#lobby", "m5")],
+    ];
+    for group in &groups {
+        let span = journal
+            .append([&mut Frame::of(group)])
+            .expect("append")
+            .expect("written");
+        queue.push(vec![worker::Index::Journaled(span)]);
+    }
+    queue.close();
+    let batch = queue.take().expect("due once closed");
+    w.index(batch);
+    // Only the newest three of #lobby (max_messages is 3) were inserted.
+    let rows: i64 =
+        w.db.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .expect("count");
+    assert_eq!(rows, 4, "m1 and m2 and the join have no row");
+    assert_eq!(texts(&w, "#lobby"), ["m3", "m4", "m5"]);
+    assert_eq!(texts(&w, "#other"), ["alone"]);
+    assert_eq!(w.messages.get("#lobby"), Some(&3));
+    assert_eq!(w.indexed_through.load(Ordering::Acquire), 7);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -25,6 +25,7 @@ use crate::proto::casefold;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -146,10 +147,12 @@ impl OwnedChanges {
 }
 
 /// What the journal thread hands the indexer: a [`Batch`] it adds to and
-/// the indexer takes whole. The journal thread wakes the indexer only when
-/// it must act at once (someone waits for a commit, or a batch is full);
-/// otherwise the indexer looks every [`INDEX_IDLE`], so a stream of
-/// records costs no thread wake-up per record group.
+/// the indexer takes whole. The journal thread wakes the indexer when a
+/// batch gets its first item (so that the pause after a burst is noticed
+/// within [`INDEX_IDLE`]) and when it must act at once (someone waits for
+/// a commit, or a batch is full); otherwise the indexer looks every
+/// [`INDEX_IDLE`], so a stream of records costs no thread wake-up per
+/// record group.
 #[derive(Default)]
 pub(super) struct IndexQueue {
     state: Mutex<QueueState>,
@@ -180,12 +183,17 @@ impl IndexQueue {
             state = self.shrunk.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         let now = Instant::now();
+        let first = state.oldest.is_none();
         state.oldest.get_or_insert(now);
         state.latest = Some(now);
         for item in items {
             state.batch.add(item);
         }
-        if !state.batch.waiting.is_empty() || state.batch.bytes >= INDEX_BATCH_BYTES {
+        // The first item of a batch starts the indexer's watch for a pause
+        // (it would otherwise sleep on until its next retention round, up
+        // to PRUNE_EVERY, before noticing the batch); later ones wake it
+        // only when it must act at once.
+        if first || !state.batch.waiting.is_empty() || state.batch.bytes >= INDEX_BATCH_BYTES {
             self.urgent.notify_one();
         }
     }
@@ -262,6 +270,8 @@ pub(super) struct Worker {
     pub(super) indexed_through: Arc<AtomicU64>,
     /// Reads back the records the journal wrote.
     journal: JournalReader,
+    /// [`INDEX_CHUNK_BYTES`], smaller in tests.
+    pub(super) chunk_bytes: usize,
     health: WriteHealth,
 }
 
@@ -294,6 +304,7 @@ impl Worker {
             messages,
             indexed_through: Arc::new(AtomicU64::new(indexed_through)),
             journal: JournalReader::new(&options.data_dir),
+            chunk_bytes: INDEX_CHUNK_BYTES,
             health: WriteHealth::default(),
         })
     }
@@ -338,40 +349,99 @@ impl Worker {
     /// Commits `batch`: the journaled records read back from the journal
     /// [`INDEX_CHUNK_BYTES`] at a time, one transaction each, the last one
     /// with the records and changes that came in memory; then finishes the
-    /// commits waiting for it.
-    fn index(&mut self, batch: Batch) {
+    /// commits waiting for it. A room's messages that count retention
+    /// would delete at once (more than `--history-max-messages` newer ones
+    /// of the room are in the batch) are never inserted: the batch is
+    /// skimmed for its rooms' counts first.
+    pub(super) fn index(&mut self, batch: Batch) {
         let Batch {
             spans,
             mut now,
             waiting,
-            bytes: _,
+            bytes,
         } = batch;
-        let mut chunk = Frames::default();
+        // Appends that follow one another are read back together, a few
+        // to a chunk; one buffer holds a chunk at a time for both passes.
+        let spans = coalesce(spans, self.chunk_bytes / 4);
+        let mut chunk = Frames::with_capacity(self.chunk_bytes.min(bytes));
+        let mut outdated = if bytes / journal::MIN_RECORD_BYTES > self.max_messages {
+            self.outdated_in(&spans, &mut chunk)
+        } else {
+            Outdated::new()
+        };
+        chunk.clear();
         for span in spans {
+            if !chunk.is_empty() && chunk.byte_len() + span.len() as usize > self.chunk_bytes {
+                self.commit(&chunk, Changes::default(), &mut outdated);
+                chunk.clear();
+            }
             if let Err(e) = self.journal.read(span, &mut chunk) {
                 self.report(Err::<(), _>(e), 0);
-            }
-            if chunk.byte_len() >= INDEX_CHUNK_BYTES {
-                self.commit(&chunk, Changes::default());
-                chunk = Frames::default();
             }
         }
         chunk.append(Frames::join(std::mem::take(&mut now.records)));
         if !chunk.is_empty() || now.has_other_changes() {
-            self.commit(&chunk, now.borrowed());
+            self.commit(&chunk, now.borrowed(), &mut outdated);
         }
         // Closing each channel tells its `Commit` it is done.
         drop(waiting);
     }
 
+    /// What count retention would delete at once of the records `spans`
+    /// hold (see [`Worker::write_skipping`]), skimmed once for their rooms.
+    /// None when a room is renamed among them (rows then change rooms
+    /// mid-batch) or the journal cannot be read. (Records the journal could
+    /// not write are not counted: too few counted only means fewer are
+    /// skipped.)
+    fn outdated_in(&mut self, spans: &[Span], chunk: &mut Frames) -> Outdated {
+        let mut per_room: rustc_hash::FxHashMap<Vec<u8>, usize> = Default::default();
+        let mut count = |frames: &Frames| {
+            for skimmed in frames.skim() {
+                let (kind, target) = (skimmed.kind, skimmed.target);
+                if kind == HistoryKind::Rename {
+                    return false;
+                }
+                if kind.is_replayed() {
+                    match per_room.get_mut(target) {
+                        Some(n) => *n += 1,
+                        None => {
+                            per_room.insert(target.to_vec(), 1);
+                        }
+                    }
+                }
+            }
+            true
+        };
+        for span in spans {
+            chunk.clear();
+            if self.journal.read(*span, chunk).is_err() || !count(chunk) {
+                return Outdated::new();
+            }
+        }
+        // Counted by the target as spelled; retention counts rooms.
+        let mut outdated = Outdated::new();
+        for (room, n) in per_room {
+            if let Ok(room) = std::str::from_utf8(&room) {
+                *outdated.entry(casefold(room)).or_default() += n;
+            }
+        }
+        outdated.retain(|_, n| *n > self.max_messages);
+        for n in outdated.values_mut() {
+            *n -= self.max_messages;
+        }
+        outdated
+    }
+
     /// Commits `frames` and `changes` in one transaction (retried once
     /// after truncating the WAL), reporting failures through [`WriteHealth`].
-    pub(super) fn commit(&mut self, frames: &Frames, changes: Changes) {
-        let outcome = self.write_all(frames, changes).or_else(|_| {
+    pub(super) fn commit(&mut self, frames: &Frames, changes: Changes, outdated: &mut Outdated) {
+        let before = outdated.clone();
+        let outcome = self.write_skipping(frames, changes, outdated).or_else(|_| {
             // A full disk or a file-size limit often leaves room once the
             // WAL is checkpointed and truncated: try once more.
             self.shrink_wal();
-            self.write_all(frames, changes)
+            *outdated = before;
+            self.write_skipping(frames, changes, outdated)
         });
         let records = if outcome.is_ok() {
             0
@@ -406,6 +476,19 @@ impl Worker {
     /// are in the same batch) are never inserted. `meta.indexed_through`
     /// covers every record of the batch all the same.
     pub(super) fn write_all(&mut self, frames: &Frames, changes: Changes) -> rusqlite::Result<()> {
+        let mut outdated = self.outdated_at_once(frames);
+        self.write_skipping(frames, changes, &mut outdated)
+    }
+
+    /// As [`Worker::write_all`], skipping the oldest messages of each
+    /// room as many as `outdated` says (and counting them off it): a batch
+    /// committed in several transactions shares one count.
+    pub(super) fn write_skipping(
+        &mut self,
+        frames: &Frames,
+        changes: Changes,
+        outdated: &mut Outdated,
+    ) -> rusqlite::Result<()> {
         let Changes {
             markers,
             accounts,
@@ -415,63 +498,70 @@ impl Worker {
         // Changes to the per-room message counts, in record order, applied
         // only once the transaction has committed.
         let mut counts: Vec<Count> = Vec::new();
-        let mut outdated = self.outdated_at_once(frames);
         let mut last = None;
         let tx = self.db.transaction()?;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO events
-                     (id, at, kind, room, target, source, text, from_account, to_account)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            let mut last_room: Option<(&str, String)> = None;
-            for r in frames.records() {
-                last = last.max(Some(r.id));
-                if !gets_a_row(r.kind) {
+            // Rows wait here to be inserted [`ROWS_PER_INSERT`] at a time.
+            // Each row shares its room's folded name (one per run of a room).
+            let mut rows: Vec<(journal::RecordRef, Rc<str>)> = Vec::with_capacity(ROWS_PER_INSERT);
+            // Kept for the whole transaction: no trip through the cache
+            // (which clears every binding) per statement run.
+            let mut many = None;
+            let mut last_room: Option<(&[u8], Rc<str>)> = None;
+            for skimmed in frames.skim() {
+                last = last.max(Some(skimmed.id));
+                if !gets_a_row(skimmed.kind) {
                     continue;
                 }
                 // Runs of records to one room are the rule: fold it once.
                 let room = match &last_room {
-                    Some((target, folded)) if *target == r.target => folded.clone(),
+                    Some((target, folded)) if *target == skimmed.target => folded.clone(),
                     _ => {
-                        let folded = casefold(r.target);
-                        last_room = Some((r.target, folded.clone()));
+                        let Ok(target) = std::str::from_utf8(skimmed.target) else {
+                            continue;
+                        };
+                        let folded: Rc<str> = casefold(target).into();
+                        last_room = Some((skimmed.target, folded.clone()));
                         folded
                     }
                 };
-                if r.kind.is_replayed() {
-                    if let Some(n) = outdated.get_mut(&room).filter(|n| **n > 0) {
+                if skimmed.kind.is_replayed() {
+                    if let Some(n) = outdated.get_mut(&*room).filter(|n| **n > 0) {
                         *n -= 1;
                         continue;
                     }
                 }
-                insert.execute(params![
-                    r.id as i64,
-                    r.at.0 as i64,
-                    r.kind.as_str(),
-                    room,
-                    r.target,
-                    r.source,
-                    r.text,
-                    r.from_account,
-                    r.to_account
-                ])?;
+                let Some(r) = skimmed.decode() else {
+                    continue;
+                };
                 match r.kind {
                     HistoryKind::Redact => {
+                        rows.push((r, room.clone()));
+                        insert_rows(&tx, &mut many, &mut rows)?;
                         let fewer = redact(&tx, &room, r.text)?;
-                        counts.extend(fewer.then_some(Count::Less(room)));
+                        counts.extend(fewer.then(|| Count::Less(room.to_string())));
                     }
                     HistoryKind::Rename => {
+                        rows.push((r, room.clone()));
+                        insert_rows(&tx, &mut many, &mut rows)?;
                         let moved = rename(&tx, &room, r.text)?;
-                        counts.extend(moved.map(|new| Count::Moved(room, new)));
+                        counts.extend(moved.map(|new| Count::Moved(room.to_string(), new)));
                     }
-                    kind if kind.is_replayed() => match counts.last_mut() {
-                        Some(Count::More(last, n)) if *last == room => *n += 1,
-                        _ => counts.push(Count::More(room, 1)),
-                    },
-                    _ => {}
+                    kind => {
+                        if kind.is_replayed() {
+                            match counts.last_mut() {
+                                Some(Count::More(last, n)) if **last == *room => *n += 1,
+                                _ => counts.push(Count::More(room.to_string(), 1)),
+                            }
+                        }
+                        rows.push((r, room));
+                        if rows.len() == ROWS_PER_INSERT {
+                            insert_rows(&tx, &mut many, &mut rows)?;
+                        }
+                    }
                 }
             }
+            insert_rows(&tx, &mut many, &mut rows)?;
         }
         if !markers.is_empty() {
             save_markers(&tx, markers)?;
@@ -517,7 +607,7 @@ impl Worker {
     /// `records`, how many of its oldest ones there count retention would
     /// delete right away. None when the batch renames a room (rows then
     /// change rooms mid-batch).
-    fn outdated_at_once(&self, frames: &Frames) -> BTreeMap<String, usize> {
+    fn outdated_at_once(&self, frames: &Frames) -> Outdated {
         let mut outdated = BTreeMap::new();
         // Too few bytes for more messages than retention keeps.
         if frames.byte_len() / journal::MIN_RECORD_BYTES <= self.max_messages {
@@ -627,6 +717,26 @@ impl Worker {
     }
 }
 
+/// `spans` with those that follow one another in a file joined, up to
+/// `max` bytes each: appends are read back with one read per chunk, not one
+/// per group commit.
+fn coalesce(spans: Vec<Span>, max: usize) -> Vec<Span> {
+    let mut joined: Vec<Span> = Vec::with_capacity(spans.len());
+    for span in spans {
+        match joined.last_mut() {
+            Some(last)
+                if last.file == span.file
+                    && last.end == span.start
+                    && (span.end - last.start) as usize <= max =>
+            {
+                last.end = span.end;
+            }
+            _ => joined.push(span),
+        }
+    }
+    joined
+}
+
 /// Whether records of `kind` are stored as rows: those history replays
 /// (room messages, private messages) and those that change them
 /// (redactions, renames). Joins, parts, quits, topics, kicks and mode
@@ -648,6 +758,75 @@ pub(super) struct Changes<'a> {
     pub(super) rooms: &'a [RoomChange],
     pub(super) bans: &'a [ServerBanChange],
 }
+
+/// Rows one `INSERT` statement takes: fewer statements to run (and one
+/// cursor on the table for them all) per row stored.
+const ROWS_PER_INSERT: usize = 32;
+
+/// The columns of `events` a row is inserted with, in order.
+///
+/// `OR FAIL`: an error ends the transaction anyway (it is rolled back and
+/// retried whole), so no statement journal is kept to undo one statement's
+/// earlier rows.
+const INSERT_INTO: &str =
+    "INSERT OR FAIL INTO events (id, at, kind, room, target, source, text, from_account, to_account) VALUES ";
+/// One row's placeholders.
+const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Inserts `rows` (each record with its case-folded room), in order,
+/// [`ROWS_PER_INSERT`] per statement (`many`, prepared on first use), and
+/// empties it.
+fn insert_rows<'t>(
+    tx: &'t rusqlite::Transaction,
+    many: &mut Option<rusqlite::CachedStatement<'t>>,
+    rows: &mut Vec<(journal::RecordRef, Rc<str>)>,
+) -> rusqlite::Result<()> {
+    static MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let rows = vec![ROW; ROWS_PER_INSERT];
+        format!("{INSERT_INTO}{}", rows.join(", "))
+    });
+    static ONE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{INSERT_INTO}{ROW}"));
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    for chunk in chunks.by_ref() {
+        let insert = match many {
+            Some(insert) => insert,
+            None => many.insert(tx.prepare_cached(&MANY)?),
+        };
+        for (i, row) in chunk.iter().enumerate() {
+            bind_row(insert, i * 9, row)?;
+        }
+        insert.raw_execute()?;
+    }
+    for row in chunks.remainder() {
+        let mut insert = tx.prepare_cached(&ONE)?;
+        bind_row(&mut insert, 0, row)?;
+        insert.raw_execute()?;
+    }
+    rows.clear();
+    Ok(())
+}
+
+/// Binds one row's nine values after the `before` already bound.
+fn bind_row(
+    insert: &mut rusqlite::Statement,
+    before: usize,
+    (r, room): &(journal::RecordRef, Rc<str>),
+) -> rusqlite::Result<()> {
+    insert.raw_bind_parameter(before + 1, r.id as i64)?;
+    insert.raw_bind_parameter(before + 2, r.at.0 as i64)?;
+    insert.raw_bind_parameter(before + 3, r.kind.as_str())?;
+    insert.raw_bind_parameter(before + 4, &**room)?;
+    insert.raw_bind_parameter(before + 5, r.target)?;
+    insert.raw_bind_parameter(before + 6, r.source)?;
+    insert.raw_bind_parameter(before + 7, r.text)?;
+    insert.raw_bind_parameter(before + 8, r.from_account)?;
+    insert.raw_bind_parameter(before + 9, r.to_account)
+}
+
+/// Per case-folded room, how many of its oldest messages still to come
+/// are not to be inserted (count retention would delete them at once).
+pub(super) type Outdated = BTreeMap<String, usize>;
 
 /// A change to [`Worker::messages`] made by one stored record.
 enum Count {

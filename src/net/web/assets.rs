@@ -43,6 +43,11 @@ pub(super) const ASSETS: &[Asset] = &[
         body: include_bytes!("../../web/ui.js"),
     },
     Asset {
+        path: "/sasl.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/sasl.js"),
+    },
+    Asset {
         path: "/style.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../web/style.css"),

@@ -13,9 +13,8 @@
 mod assets;
 mod ws;
 
-use super::{
-    announce, handshake, hex, now, unmap_v4, Accepting, Input, Socket, TlsPeer, Transport,
-};
+use super::accept::{announce, client_certfp, handshake, next_connection, Accepting, Transport};
+use super::{now, Input, Socket, TlsPeer};
 use async_net::TcpListener;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::Role;
@@ -78,17 +77,7 @@ pub(super) async fn accept_loop(site: Site, listener: TcpListener, transport: Tr
     let http_slots = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
     loop {
         let slot = http_slots.acquire_arc().await;
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                eprintln!("natter-server: accepting a web connection failed: {e}");
-                Timer::after(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let peer = unmap_v4(peer);
-        let socket = Socket::from(stream);
+        let (socket, peer) = next_connection(&listener).await;
         let visit = Visit {
             site: site.clone(),
             peer,
@@ -121,12 +110,7 @@ pub(super) async fn accept_loop(site: Site, listener: TcpListener, transport: Tr
                         let Some(tls) = shaken else {
                             return;
                         };
-                        let certfp = tls
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|chain| chain.first())
-                            .map(|cert| hex(&crate::fingerprint::sha256(cert)));
+                        let certfp = client_certfp(&tls);
                         let visit = Visit {
                             certfp,
                             secure: true,
@@ -309,14 +293,14 @@ impl Visit {
                 let Some((conn, outbox)) = announce(&accepting, visit.peer, tls).await else {
                     return;
                 };
-                let (out, incoming) = stream.split();
+                let shared = ws::SharedSocket::new(stream);
                 let framing = framing.unwrap_or(Framing::Text);
                 let ex = &visit.site.ex;
-                ex.spawn(ws::reader(conn, incoming, accepting.events.clone()))
+                ex.spawn(ws::reader(conn, shared.clone(), accepting.events.clone()))
                     .detach();
                 let writer = ws::writer(
                     conn,
-                    out,
+                    shared,
                     framing,
                     visit.socket.clone(),
                     outbox,

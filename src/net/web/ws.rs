@@ -19,15 +19,15 @@ use crate::proto::LineReader;
 use async_channel::Sender;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
-use async_tungstenite::{WebSocketReceiver, WebSocketSender};
-use futures_lite::{AsyncRead, AsyncWrite, FutureExt, StreamExt};
+use async_tungstenite::WebSocketStream;
+use futures_lite::{AsyncRead, AsyncWrite, FutureExt, Stream};
 use futures_util::Sink;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::net::Shutdown;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::Poll;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 
 /// The biggest WebSocket message accepted at all. Lines past the IRC
 /// limits (510 bytes, 8191 of tags) but under this get the IRC error reply
@@ -69,7 +69,9 @@ impl Framing {
     fn message(self, line: &OutLine) -> Message {
         match self {
             // Every line the core makes is a Rust string: valid UTF-8, as
-            // text messages must be.
+            // text messages must be. (Sharing the line's bytes through
+            // `Bytes::from_owner` instead of copying measured slower: the
+            // owner box plus the UTF-8 check cost more than a short copy.)
             Framing::Text => Message::text(line.as_ref()),
             Framing::Binary => Message::binary(line.as_bytes().to_vec()),
         }
@@ -90,6 +92,30 @@ pub fn config(sendq: usize) -> WebSocketConfig {
         .max_frame_size(Some(MAX_MESSAGE))
 }
 
+/// One WebSocket shared by its reader and writer tasks. The WebSocket keeps
+/// a waker for each direction, so both can wait on it at once; each poll
+/// holds the lock only while it runs, and the writer takes it once per
+/// batch rather than once per line (as async-tungstenite's own split
+/// would, twice per line).
+pub struct SharedSocket<S>(Arc<Mutex<WebSocketStream<S>>>);
+
+impl<S> Clone for SharedSocket<S> {
+    fn clone(&self) -> Self {
+        SharedSocket(self.0.clone())
+    }
+}
+
+impl<S> SharedSocket<S> {
+    pub fn new(ws: WebSocketStream<S>) -> Self {
+        SharedSocket(Arc::new(Mutex::new(ws)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WebSocketStream<S>> {
+        // A panic while sending leaves nothing half-done that matters here.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Why the connection ended, as other clients see it in the QUIT.
 fn ws_reason(e: &WsError) -> String {
     match e {
@@ -106,13 +132,14 @@ fn ws_reason(e: &WsError) -> String {
 
 /// Reads messages and hands their lines to the core task in order, until
 /// the client closes, the connection fails, or the core task has stopped.
-pub async fn reader<S>(conn: ConnId, mut incoming: WebSocketReceiver<S>, events: Sender<Input>)
+pub async fn reader<S>(conn: ConnId, socket: SharedSocket<S>, events: Sender<Input>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut lines = LineReader::new();
     loop {
-        let reason = match incoming.next().await {
+        let next = poll_fn(|cx| Pin::new(&mut *socket.lock()).poll_next(cx)).await;
+        let reason = match next {
             Some(Ok(Message::Text(text))) => {
                 lines.push(text.as_bytes());
                 lines.push(b"\r\n");
@@ -144,34 +171,42 @@ where
 /// sees one write per batch. Cancel-safe in the same way as a socket
 /// writer: a dropped send loses only lines of an aborted connection.
 async fn send_batch<S>(
-    out: &mut WebSocketSender<S>,
+    socket: &SharedSocket<S>,
     batch: &mut VecDeque<OutLine>,
     framing: Framing,
 ) -> WriteEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let sent = poll_fn(|cx| {
-        while let Some(line) = batch.front() {
-            match Pin::new(&mut *out).poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-            let message = framing.message(line);
-            batch.pop_front();
-            if let Err(e) = Pin::new(&mut *out).start_send(message) {
-                return Poll::Ready(Err(e));
-            }
-        }
-        Pin::new(&mut *out).poll_flush(cx)
-    })
-    .await;
+    let sent = poll_fn(|cx| poll_send(&mut socket.lock(), cx, batch, framing)).await;
     match sent {
         Ok(()) => WriteEnd::Done,
         Err(WsError::Io(e)) => WriteEnd::Failed(e),
         Err(e) => WriteEnd::Failed(std::io::Error::other(ws_reason(&e))),
     }
+}
+
+fn poll_send<S>(
+    ws: &mut WebSocketStream<S>,
+    cx: &mut Context<'_>,
+    batch: &mut VecDeque<OutLine>,
+    framing: Framing,
+) -> Poll<Result<(), WsError>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut ws = Pin::new(ws);
+    while let Some(line) = batch.front() {
+        match ws.as_mut().poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        let message = framing.message(line);
+        batch.pop_front();
+        ws.as_mut().start_send(message)?;
+    }
+    ws.poll_flush(cx)
 }
 
 /// Drains `outbox` into the WebSocket until the outbox closes or the
@@ -180,7 +215,7 @@ where
 /// server can wait for every writer at shutdown.
 pub async fn writer<S>(
     conn: ConnId,
-    mut out: WebSocketSender<S>,
+    out: SharedSocket<S>,
     framing: Framing,
     socket: Socket,
     outbox: Arc<Outbox>,
@@ -197,12 +232,12 @@ pub async fn writer<S>(
                 Phase::Aborted => ABORT_WRITE_TIMEOUT,
                 _ => conn::CLOSE_FLUSH_TIMEOUT,
             };
-            let _ = Box::pin(send_batch(&mut out, &mut batch, framing))
+            let _ = Box::pin(send_batch(&out, &mut batch, framing))
                 .or(conn::timeout(limit))
                 .await;
             break;
         }
-        let end = send_batch(&mut out, &mut batch, framing)
+        let end = send_batch(&out, &mut batch, framing)
             .or(async {
                 outbox.wait_aborted().await;
                 WriteEnd::Interrupted
@@ -221,7 +256,7 @@ pub async fn writer<S>(
         }
     }
     let _ = Box::pin(async {
-        let _ = out.close(None).await;
+        let _ = poll_fn(|cx| Pin::new(&mut *out.lock()).poll_close(cx)).await;
         WriteEnd::Done
     })
     .or(conn::timeout(ABORT_WRITE_TIMEOUT))
