@@ -634,3 +634,19 @@ fn slash_history_puts_the_earlier_messages_above_the_loaded_ones() {
     let live = s.find("live one").unwrap_or(0);
     assert!(morning < live, "{s}");
 }
+
+#[test]
+fn joining_asks_for_the_rooms_modes_for_the_status_line_without_a_line_about_it() {
+    let mut app = alice((80, 12));
+    let out = server(&mut app, 12, 50, ":alice!alice@h JOIN #rust");
+    assert_eq!(sent(&out), ["MODE #rust"]);
+    let _ = server(&mut app, 12, 50, ":natter 324 alice #rust +nt");
+    let s = screen(&app, (80, 12));
+    assert!(s.contains("[3:#rust(+nt)]"), "{s}");
+    assert!(!s.contains("Modes of #rust"), "{s}");
+    // Asked by the person, the answer is shown.
+    let out = typed(&mut app, "/mode");
+    assert_eq!(sent(&out), ["MODE #rust"]);
+    let _ = server(&mut app, 12, 51, ":natter 324 alice #rust +nt");
+    assert!(screen(&app, (80, 12)).contains("Modes of #rust: +nt"));
+}

@@ -189,7 +189,7 @@ fn typing_switching_windows_and_a_private_message_in_its_window_in_a_real_termin
 
     let screen = tmux.wait_for("You joined #lobby");
     assert!(
-        screen.contains("[2:#lobby]"),
+        screen.contains("[2:#lobby"),
         "the status line names the window:\n{screen}"
     );
     tmux.wait_for("@bob");
@@ -222,7 +222,7 @@ fn typing_switching_windows_and_a_private_message_in_its_window_in_a_real_termin
 
     // Back to the room with /win 2, and out with Ctrl-C, y.
     tmux.type_line("/win 2");
-    tmux.wait_for("[2:#lobby]");
+    tmux.wait_for("[2:#lobby(+nt)]");
     tmux.keys(&["C-c"]);
     tmux.wait_for("Quit natter? [y/n]");
     tmux.keys(&["y"]);

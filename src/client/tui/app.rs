@@ -90,6 +90,9 @@ pub struct App {
     last_ping: Option<Instant>,
     pings: u64,
     pub(super) now: Option<Moment>,
+    /// Rooms (folded) and `*` for this user whose modes the app asked for
+    /// itself, for the status line: their answers are not shown as lines.
+    asked_modes: Vec<String>,
 }
 
 impl App {
@@ -109,6 +112,7 @@ impl App {
             last_ping: None,
             pings: 0,
             now: None,
+            asked_modes: Vec::new(),
         }
     }
 
@@ -188,9 +192,58 @@ impl App {
             }
             let me = self.session.nick().to_string();
             self.roster.handle(&msg, &me);
+            let mut out = self.session.handle_server_line(line, now.clock);
+            if self.answers_asked_modes(&msg, &command) {
+                out.retain(|o| !matches!(o, Output::Display(_)));
+            }
+            out.extend(self.ask_modes(&msg, &command));
+            return self.absorb(out, &fanout, now);
         }
         let out = self.session.handle_server_line(line, now.clock);
         self.absorb(out, &fanout, now)
+    }
+
+    /// After registering, and after joining a room, asks for the modes the
+    /// status line shows (irssi does the same).
+    fn ask_modes(&mut self, msg: &Message, command: &str) -> Vec<Output> {
+        let me = self.session.nick().to_string();
+        let target = match command {
+            "001" => me.clone(),
+            "JOIN" => {
+                let from = msg.source.as_deref().and_then(|s| s.split('!').next());
+                if !from.is_some_and(|f| casefold(f) == casefold(&me)) {
+                    return Vec::new();
+                }
+                msg.param(0).to_string()
+            }
+            _ => return Vec::new(),
+        };
+        if target.is_empty() || target.contains(',') {
+            return Vec::new();
+        }
+        let key = if command == "001" {
+            "*".to_string()
+        } else {
+            casefold(&target)
+        };
+        self.asked_modes.push(key);
+        vec![Output::Send(Message::new("MODE", [target]).to_string())]
+    }
+
+    /// Whether `msg` answers a mode question of [`App::ask_modes`].
+    fn answers_asked_modes(&mut self, msg: &Message, command: &str) -> bool {
+        let key = match command {
+            "221" => "*".to_string(),
+            "324" => casefold(msg.param(1)),
+            _ => return false,
+        };
+        match self.asked_modes.iter().position(|k| *k == key) {
+            Some(i) => {
+                self.asked_modes.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 
     /// A second passed: measures the lag now and then.

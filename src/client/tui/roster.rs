@@ -150,7 +150,8 @@ impl Roster {
                     apply_room_modes(r, &msg.params[1.min(msg.params.len())..]);
                 }
             }
-            "221" => self.user_modes = msg.param(1).to_string(),
+            // `+` alone (no modes) shows as nothing.
+            "221" => self.user_modes = apply_flags("", msg.param(1)),
             "324" => {
                 if let Some(r) = self.rooms.get_mut(&casefold(msg.param(1))) {
                     r.modes = String::new();
@@ -303,5 +304,7 @@ mod tests {
         assert_eq!(room.modes, "+mn");
         feed(&mut r, ":me!u@h MODE me +i");
         assert_eq!(r.user_modes, "+i");
+        feed(&mut r, ":srv 221 me +");
+        assert_eq!(r.user_modes, "");
     }
 }
