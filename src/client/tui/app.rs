@@ -211,7 +211,7 @@ impl App {
             "001" => me.clone(),
             "JOIN" => {
                 let from = msg.source.as_deref().and_then(|s| s.split('!').next());
-                if !from.is_some_and(|f| casefold(f) == casefold(&me)) {
+                if from.is_none_or(|f| casefold(f) != casefold(&me)) {
                     return Vec::new();
                 }
                 msg.param(0).to_string()
