@@ -3,18 +3,28 @@
 //! Wiring only: parses the command line and runs [`natter::client::terminal`].
 
 use clap::Parser;
+use natter::client::config::{expand_home, ClientConfig};
 use natter::client::terminal::{run, Account, Options};
 use natter::client::tls::Trust;
-use std::path::PathBuf;
+use natter::client::tui::{NickColours, Palette, ViewOptions};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// A terminal chat client for natter (and any IRC server).
 ///
 /// Connects as USERNAME, joins #lobby and shows the room. Type to talk;
 /// /help lists the commands (/msg, /query, /join, /part, /names, /nick, /me,
-/// /topic, /quit). When stdin is not a terminal, each input line is sent, chat
-/// is printed as plain lines on stdout, and the client quits at the end of
+/// /topic, /whois, /op, /kick, /quit, ...). On a terminal the client is
+/// full-screen: a window per room and private conversation (Alt-1..9,
+/// Ctrl-N/P, /win N), PageUp/PageDown through the history, F2 for the nick
+/// list. When stdin is not a terminal, each input line is sent, chat is
+/// printed as plain lines on stdout, and the client quits at the end of
 /// input.
+///
+/// Settings can also come from ~/.config/natter/client.toml (server, port,
+/// nick, tls, account, password_file, rooms, timestamp_format, nick_color,
+/// no_color); the command line wins. With the file naming them, USERNAME,
+/// HOST and PORT may be left out.
 ///
 /// Logging in: with a password (--password-file FILE, or the NATTER_PASSWORD
 /// environment variable) the client logs in to the account USERNAME (or
@@ -29,17 +39,51 @@ use std::process::ExitCode;
 /// or the nickname is taken (in a pipe the client does not pick another
 /// one); 2 for bad arguments.
 #[derive(Parser, Debug)]
-#[command(name = "natter-client", version)]
+#[command(
+    name = "natter-client",
+    version,
+    override_usage = "natter-client [OPTIONS] <USERNAME> <HOST> <PORT>\n       \
+                      natter-client [OPTIONS]   (nick, server and port from the configuration file)"
+)]
 struct Args {
     /// Your nickname in the chat, e.g. John.
-    username: String,
+    #[arg(value_name = "USERNAME")]
+    username: Option<String>,
     /// The server's host name or IP address, e.g. 127.0.0.1.
-    host: String,
+    #[arg(value_name = "HOST")]
+    host: Option<String>,
     /// The server's TCP port, e.g. 6667.
-    port: u16,
-    /// The room to join once connected.
-    #[arg(long, default_value = "#lobby")]
-    room: String,
+    #[arg(value_name = "PORT")]
+    port: Option<String>,
+    /// The room to join once connected (several: --room '#lobby,#rust').
+    #[arg(long)]
+    room: Option<String>,
+
+    /// The configuration file (default: ~/.config/natter/client.toml, read
+    /// if it exists).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Plain lines even on a terminal (no full-screen interface), as in a
+    /// pipe; for screen readers and logging with `script`.
+    #[arg(long)]
+    line_mode: bool,
+
+    /// No colours at all: mIRC colours stripped, nicks uncoloured (also when
+    /// the NO_COLOR environment variable is set).
+    #[arg(long)]
+    no_color: bool,
+
+    /// How nicks are coloured: `hash` (each nick its own colour, the same
+    /// every time; the default), `off`, or one colour for all (`cyan`,
+    /// `#ff8800`, an xterm number).
+    #[arg(long, value_name = "hash|off|COLOUR")]
+    nick_color: Option<String>,
+
+    /// How times are shown, as a strftime format (default `%H:%M`; e.g.
+    /// `%H:%M:%S`, or `%I:%M %p`).
+    #[arg(long, value_name = "FORMAT")]
+    timestamp_format: Option<String>,
 
     /// Connect with TLS (natter-server's TLS port is usually 6697), checking
     /// the server's certificate against the system's trusted roots.
@@ -112,30 +156,146 @@ fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
     })
 }
 
+/// Exits with a usage error (status 2) saying `message`.
+fn usage(message: &str) -> ExitCode {
+    eprintln!("natter-client: {message}");
+    ExitCode::from(2)
+}
+
+/// The configuration file: `--config FILE` (which must exist), else the
+/// default path if there is a file there.
+fn config(args: &Args) -> Result<ClientConfig, String> {
+    let (path, must_exist) = match &args.config {
+        Some(path) => (path.clone(), true),
+        None => match ClientConfig::default_path() {
+            Some(path) => (path, false),
+            None => return Ok(ClientConfig::default()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+            return Ok(ClientConfig::default())
+        }
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let config = ClientConfig::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if config.password.is_some() && readable_by_others(&path) {
+        return Err(format!(
+            "{} holds a password but other users can read it: chmod 600 {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(config)
+}
+
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_: &Path) -> bool {
+    false
+}
+
+/// `--nick-color` (or the file's `nick_color`).
+fn nick_colours(text: &str) -> Result<NickColours, String> {
+    match text {
+        "hash" | "on" => Ok(NickColours::Hash),
+        "off" | "none" => Ok(NickColours::Off),
+        colour => colour.parse().map(NickColours::One).map_err(|_| {
+            format!(
+                "--nick-color {colour:?}: expected hash, off, or a colour such as cyan, \
+                 light-magenta, #ff8800 or an xterm number 0-255"
+            )
+        }),
+    }
+}
+
+/// A strftime format that chrono can write (an unknown `%` is refused here
+/// instead of when the first line is shown).
+fn timestamp_format(text: &str) -> Result<String, String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(text).any(|item| matches!(item, Item::Error)) {
+        return Err(format!(
+            "--timestamp-format {text:?} is not a strftime format (try %H:%M or %H:%M:%S)"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    let password = match password(args.password_file.as_ref()) {
-        Ok(password) => password,
-        Err(e) => {
-            eprintln!("natter-client: {e}");
-            return ExitCode::from(2);
-        }
+    let file = match config(&args) {
+        Ok(file) => file,
+        Err(e) => return usage(&e),
     };
-    let account = match (password, args.account) {
+    let Some(username) = args.username.clone().or(file.nick.clone()) else {
+        return usage(
+            "give USERNAME HOST PORT (e.g. natter-client alice 127.0.0.1 6667), or set nick, \
+             server and port in ~/.config/natter/client.toml",
+        );
+    };
+    let Some(host) = args.host.clone().or(file.server.clone()) else {
+        return usage("give the server: natter-client USERNAME HOST PORT, or server = \"...\" in the configuration file");
+    };
+    let port = match args.port.as_deref().map(str::parse::<u16>) {
+        Some(Ok(port)) => port,
+        Some(Err(e)) => {
+            let text = args.port.as_deref().unwrap_or("");
+            return usage(&format!(
+                "invalid value '{text}' for '<PORT>': {e} (a TCP port is 1-65535, e.g. 6667)"
+            ));
+        }
+        None => match (file.port, file.tls.unwrap_or(false) || args.tls) {
+            (Some(port), _) => port,
+            (None, true) => 6697,
+            (None, false) => 6667,
+        },
+    };
+    let password_file = args
+        .password_file
+        .clone()
+        .or(file.password_file.as_deref().map(expand_home));
+    let password = match (password(password_file.as_ref()), &file.password) {
+        (Ok(None), Some(in_file)) => Some(in_file.clone()),
+        (Ok(password), _) => password,
+        (Err(e), _) => return usage(&e),
+    };
+    let account = match (password, args.account.clone().or(file.account.clone())) {
         (Some(password), name) => Some(Account {
-            name: name.unwrap_or_else(|| args.username.clone()),
+            name: name.unwrap_or_else(|| username.clone()),
             password,
         }),
         (None, Some(name)) => {
-            eprintln!(
-                "natter-client: --account {name} needs a password: put it in a file and pass \
+            return usage(&format!(
+                "--account {name} needs a password: put it in a file and pass \
                  --password-file FILE, or set NATTER_PASSWORD"
-            );
-            return ExitCode::from(2);
+            ));
         }
         (None, None) => None,
     };
-    let tls = match (args.tls, args.tls_ca, args.tls_fingerprint, args.insecure) {
+    let fingerprint = match (&args.tls_fingerprint, &file.tls_fingerprint) {
+        (Some(f), _) => Some(*f),
+        (None, Some(text)) => match parse_fingerprint(text) {
+            Ok(f) => Some(f),
+            Err(e) => return usage(&format!("tls_fingerprint in the configuration file: {e}")),
+        },
+        (None, None) => None,
+    };
+    let ca = args
+        .tls_ca
+        .clone()
+        .or(file.tls_ca.as_deref().map(expand_home));
+    let tls = match (
+        args.tls || file.tls.unwrap_or(false),
+        ca,
+        fingerprint,
+        args.insecure,
+    ) {
         (false, ..) => None,
         (true, _, _, true) => {
             eprintln!(
@@ -149,13 +309,48 @@ fn main() -> ExitCode {
         (true, None, Some(fingerprint), _) => Some(Trust::Fingerprint(fingerprint)),
         (true, None, None, false) => Some(Trust::System),
     };
+    let no_color = args.no_color
+        || file.no_color.unwrap_or(false)
+        || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let nicks = match args.nick_color.as_deref().or(file.nick_color.as_deref()) {
+        None => NickColours::Hash,
+        Some(text) => match nick_colours(text) {
+            Ok(n) => n,
+            Err(e) => return usage(&e),
+        },
+    };
+    let timestamp = match args
+        .timestamp_format
+        .as_deref()
+        .or(file.timestamp_format.as_deref())
+    {
+        None => "%H:%M".to_string(),
+        Some(text) => match timestamp_format(text) {
+            Ok(t) => t,
+            Err(e) => return usage(&e),
+        },
+    };
+    let room = match (&args.room, &file.rooms) {
+        (Some(room), _) => room.clone(),
+        (None, Some(rooms)) if !rooms.is_empty() => rooms.join(","),
+        _ => "#lobby".to_string(),
+    };
     let options = Options {
         tls,
-        nick: args.username,
-        host: args.host,
-        port: args.port,
-        room: args.room,
+        nick: username,
+        host,
+        port,
+        room,
         account,
+        line_mode: args.line_mode,
+        view: ViewOptions {
+            palette: Palette {
+                colour: !no_color,
+                nicks,
+            },
+            timestamp,
+            nick_list: true,
+        },
     };
     match run(&options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,7 +18,7 @@
 //!    and exit with the error.
 
 use super::command::{Command, HELP};
-use super::display::{DisplayLine, LineKind};
+use super::display::{Chat, ChatStyle, DisplayLine, LineKind};
 use super::error::ClientError;
 use super::scram::{ScramClient, ScramError};
 use crate::proto::{casefold, is_valid_nick, Message, MAX_LINE};
@@ -214,6 +214,8 @@ pub struct Session {
     target_batches: BTreeMap<String, Vec<String>>,
     /// The last full time the shell passed in, if any.
     utc_now: Option<DateTime<Utc>>,
+    /// Nicks whose messages are hidden (`/ignore`), as typed.
+    ignored: Vec<String>,
 }
 
 /// Bytes a relayed PRIVMSG adds around the text: `:nick!user@host PRIVMSG target :`.
@@ -253,6 +255,7 @@ impl Session {
             queries: Vec::new(),
             target_batches: BTreeMap::new(),
             utc_now: None,
+            ignored: Vec::new(),
         }
     }
 
@@ -399,6 +402,7 @@ impl Session {
                     format!("*** {}: {text}", msg.param(0)),
                 ));
             }
+            "PRIVMSG" | "NOTICE" | "INVITE" if self.is_ignored(&from) && !self.is_me(&from) => {}
             "JOIN" => self.on_join(&from, msg.param(0), now, &mut out),
             "PART" => self.on_part(&from, msg.param(0), msg.params.get(1), &mut out),
             "QUIT" if !self.is_me(&from) => {
@@ -432,86 +436,38 @@ impl Session {
                 } else {
                     format!("*** {from} changed the topic of {room} to: {text}")
                 };
-                out.push(display(LineKind::Event, line));
+                out.push(display_in(LineKind::Event, line, room));
+            }
+            "MODE" => {
+                let target = msg.param(0);
+                let change = msg.params.get(1..).unwrap_or_default().join(" ");
+                let line = if is_channel(target) {
+                    format!("*** {from} sets mode {change} on {target}")
+                } else {
+                    format!("*** Your modes are now {change}")
+                };
+                let window = if is_channel(target) { target } else { "" };
+                out.push(display_in(LineKind::Event, line, window));
+            }
+            "INVITE" => {
+                let room = msg.param(1);
+                out.push(display(
+                    LineKind::Event,
+                    format!("*** {from} invites you to {room} (/join {room})"),
+                ));
             }
             "KICK" => {
                 let (room, who, reason) = (msg.param(0), msg.param(1), msg.param(2));
-                out.push(display(
+                out.push(display_in(
                     LineKind::Event,
                     format!("*** {who} was kicked from {room} by {from} ({reason})"),
+                    room,
                 ));
                 if self.is_me(who) {
                     self.left_room(room, &mut out);
                 }
             }
-            "PRIVMSG" | "NOTICE" => {
-                let server_notice = !msg.source.as_deref().unwrap_or("").contains('!');
-                let target = msg.param(0);
-                // The conversation a history line belongs to: its batch's.
-                let partner = msg
-                    .tag("batch")
-                    .and_then(|b| self.batches.get(b))
-                    .filter(|t| !is_channel(t))
-                    .cloned();
-                let kept_as = match &partner {
-                    Some(p) => Some(p.as_str()),
-                    None => is_channel(target).then_some(target),
-                };
-                if let Some((id, key)) = msg.tag("msgid").zip(kept_as) {
-                    let folded = casefold(key);
-                    let older = self.oldest.get(&folded).is_none_or_older(id);
-                    if older {
-                        self.oldest.insert(folded, id.to_string());
-                    }
-                }
-                let in_history = msg
-                    .tag("batch")
-                    .is_some_and(|b| self.batches.contains_key(b));
-                let elsewhere = self.sent_by_my_other_session(&from, target, msg.tag("account"));
-                if command == "NOTICE" && server_notice {
-                    out.push(display(LineKind::Event, format!("*** {}", msg.param(1))));
-                } else if in_history {
-                    if let Some(count) = msg.tag("batch").and_then(|b| self.batch_counts.get_mut(b))
-                    {
-                        *count += 1;
-                    }
-                    let when = msg
-                        .tag("time")
-                        .map(|t| history_time(t, self.utc_offset))
-                        .unwrap_or_default();
-                    // A conversation's history: lines to the partner are
-                    // this account's own (whichever nick sent them then).
-                    let nick = self.nick.clone();
-                    let (from, target, elsewhere) = match &partner {
-                        Some(p) if casefold(p) == casefold(target) => {
-                            (nick.as_str(), p.as_str(), false)
-                        }
-                        Some(_) => (from.as_str(), nick.as_str(), false),
-                        None => (from.as_str(), target, elsewhere),
-                    };
-                    let line =
-                        self.render_message(&command, from, target, msg.param(1), elsewhere, now);
-                    if let Some(Output::Display(line)) = line {
-                        let text = line.text();
-                        // `[12:35:01] ` → `[history 2023-11-09 12:35] `
-                        let body = text.split_once("] ").map_or(text, |(_, rest)| rest);
-                        out.push(display(
-                            LineKind::History,
-                            format!("[history {when}] {body}"),
-                        ));
-                    }
-                } else {
-                    let line = self.render_message(
-                        &command,
-                        &from,
-                        msg.param(0),
-                        msg.param(1),
-                        elsewhere,
-                        now,
-                    );
-                    out.extend(line);
-                }
-            }
+            "PRIVMSG" | "NOTICE" => self.on_message(&command, &from, &msg, now, &mut out),
             "ERROR" => {
                 let reason = msg.param(0).to_string();
                 if !self.quitting {
@@ -530,122 +486,15 @@ impl Session {
         out
     }
 
-    fn on_cap(&mut self, msg: &Message, out: &mut Vec<Output>) {
-        if self.cap_done {
-            return;
-        }
-        match msg.param(1).to_ascii_uppercase().as_str() {
-            "LS" => {
-                // `CAP * LS * :caps…` means more lines follow.
-                let more = msg.params.len() > 3 && msg.param(2) == "*";
-                let caps = msg.params.last().map(String::as_str).unwrap_or("");
-                for cap in caps.split(' ').filter(|c| !c.is_empty()) {
-                    let (name, value) = cap.split_once('=').unwrap_or((cap, ""));
-                    if name == "sasl" {
-                        self.sasl_mechanisms = value
-                            .split(',')
-                            .filter(|m| !m.is_empty())
-                            .map(str::to_ascii_uppercase)
-                            .collect();
-                    }
-                    self.cap_offered.push(name.to_string());
-                }
-                if more {
-                    return;
-                }
-                let login = self.login.is_some();
-                let mut wanted: Vec<&str> = WANTED_CAPS
-                    .iter()
-                    .copied()
-                    .filter(|w| self.cap_offered.iter().any(|c| c == w))
-                    .collect();
-                if login && self.cap_offered.iter().any(|c| c == "sasl") {
-                    wanted.push("sasl");
-                } else if login {
-                    self.no_login("this server does not offer SASL", out);
-                }
-                if wanted.is_empty() {
-                    self.end_cap(out);
-                } else {
-                    out.push(send(Message::new("CAP", ["REQ", &wanted.join(" ")])));
-                }
-            }
-            "ACK" => {
-                let acked: Vec<&str> = msg
-                    .params
-                    .last()
-                    .map(|caps| caps.split(' ').collect())
-                    .unwrap_or_default();
-                self.echo_message = acked.contains(&"echo-message");
-                self.account_tag = acked.contains(&"account-tag");
-                self.chathistory = ["draft/chathistory", "batch", "server-time", "message-tags"]
-                    .iter()
-                    .all(|c| acked.contains(c));
-                let sasl = acked.contains(&"sasl");
-                if sasl && self.begin_sasl(out) {
-                    // CAP END waits for the login's 903 or 904.
-                    return;
-                }
-                if !sasl && self.login.is_some() {
-                    self.no_login("the server refused the sasl capability", out);
-                }
-                self.end_cap(out);
-            }
-            "NAK" => {
-                if self.login.is_some() {
-                    self.no_login("the server refused the sasl capability", out);
-                }
-                self.end_cap(out);
-            }
-            _ => {}
-        }
-    }
-
-    fn on_batch(&mut self, msg: &Message, out: &mut Vec<Output>) {
-        let reference = msg.param(0);
-        if let Some(id) = reference.strip_prefix('+') {
-            if msg.param(1) == "chathistory" {
-                let room = msg.param(2).to_string();
-                if !is_channel(&room) {
-                    out.push(display(
-                        LineKind::Info,
-                        format!("*** History of your private conversation with {room}:"),
-                    ));
-                }
-                self.batches.insert(id.to_string(), room);
-                self.batch_counts.insert(id.to_string(), 0);
-            } else if msg.param(1) == "draft/chathistory-targets" {
-                self.target_batches.insert(id.to_string(), Vec::new());
-            }
-        } else if let Some(id) = reference.strip_prefix('-') {
-            if let Some(room) = self.batches.remove(id) {
-                let count = self.batch_counts.remove(id).unwrap_or(0);
-                let line = match (count, is_channel(&room)) {
-                    (0, true) => format!("*** No earlier messages in {room}"),
-                    (_, true) => format!("*** End of {count} history messages of {room}"),
-                    (0, false) => format!("*** No earlier messages with {room}"),
-                    (_, false) => format!("*** End of {count} history messages with {room}"),
-                };
-                out.push(display(LineKind::Info, line));
-            } else if let Some(names) = self.target_batches.remove(id) {
-                self.catch_up(names, out);
-            }
-        }
-    }
-
-    fn end_cap(&mut self, out: &mut Vec<Output>) {
-        self.cap_done = true;
-        out.push(send(Message::new("CAP", ["END"])));
-    }
-
     fn on_join(&mut self, from: &str, room: &str, now: NaiveTime, out: &mut Vec<Output>) {
         if room.is_empty() {
             return;
         }
         if !self.is_me(from) {
-            out.push(display(
+            out.push(display_in(
                 LineKind::Event,
                 format!("*** {from} joined {room}"),
+                room,
             ));
             return;
         }
@@ -653,7 +502,11 @@ impl Session {
             self.rooms.push(room.to_string());
         }
         self.current_room = Some(room.to_string());
-        out.push(display(LineKind::Event, format!("*** You joined {room}")));
+        out.push(display_in(
+            LineKind::Event,
+            format!("*** You joined {room}"),
+            room,
+        ));
         self.become_ready(now, out);
     }
 
@@ -663,9 +516,10 @@ impl Session {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
         if !self.is_me(from) {
-            out.push(display(
+            out.push(display_in(
                 LineKind::Event,
                 format!("*** {from} has left {room}{reason}"),
+                room,
             ));
             return;
         }
@@ -685,66 +539,6 @@ impl Session {
             };
             out.push(display(LineKind::Info, hint));
         }
-    }
-
-    /// Chat lines: room messages, actions, private messages, notices.
-    /// `elsewhere`: sent by another session of this account (see
-    /// [`Session::sent_by_my_other_session`]).
-    fn render_message(
-        &self,
-        command: &str,
-        from: &str,
-        target: &str,
-        text: &str,
-        elsewhere: bool,
-        now: NaiveTime,
-    ) -> Option<Output> {
-        let time = now.format("%H:%M:%S");
-        let ctcp = text
-            .strip_prefix('\x01')
-            .map(|t| t.strip_suffix('\x01').unwrap_or(t));
-        let body = match ctcp {
-            Some(inner) => match inner.split_once(' ') {
-                Some((verb, action)) if verb.eq_ignore_ascii_case("ACTION") => Body::Action(action),
-                None if inner.eq_ignore_ascii_case("ACTION") => Body::Action(""),
-                _ if command == "NOTICE" => return None,
-                _ => {
-                    let verb = inner.split(' ').next().unwrap_or("");
-                    return Some(display(
-                        LineKind::Info,
-                        format!("*** {from} sent a CTCP {verb} request (ignored)"),
-                    ));
-                }
-            },
-            None if command == "NOTICE" => Body::Notice(text),
-            None => Body::Text(text),
-        };
-        if is_channel(target) {
-            let room = if self.is_current(target) {
-                String::new()
-            } else {
-                format!("{target} ")
-            };
-            let line = match body {
-                Body::Text(t) => format!("[{time}] {room}[{from}]: {t}"),
-                Body::Action(a) => format!("[{time}] {room}* {from} {a}"),
-                Body::Notice(t) => format!("[{time}] {room}-{from}- {t}"),
-            };
-            return Some(display(LineKind::Chat, line));
-        }
-        let shown = match body {
-            Body::Text(t) => t.to_string(),
-            Body::Action(a) => format!("* {from} {a}"),
-            Body::Notice(t) => format!("(notice) {t}"),
-        };
-        let line = if elsewhere {
-            format!("[{time}] you (from another session) -> *{target}*: {shown}")
-        } else if self.is_me(from) && !self.is_me(target) {
-            format!("[{time}] -> *{target}*: {shown}")
-        } else {
-            format!("[{time}] *{from}* -> you: {shown}")
-        };
-        Some(display(LineKind::Private, line))
     }
 
     fn become_ready(&mut self, now: NaiveTime, out: &mut Vec<Output>) {
@@ -806,12 +600,6 @@ impl Session {
     }
 }
 
-enum Body<'a> {
-    Text(&'a str),
-    Action(&'a str),
-    Notice(&'a str),
-}
-
 /// Messages of a conversation shown when `/query` opens it.
 const QUERY_HISTORY: usize = 50;
 /// On connect: at most this many correspondents of the last day…
@@ -829,36 +617,6 @@ const WANTED_CAPS: &[&str] = &[
     "batch",
     "draft/chathistory",
 ];
-
-/// `2023-11-09T12:35:01.000Z` → `2023-11-09 12:35` at UTC offset 0, or
-/// `2023-11-09 13:35` at +01:00: the person's own time, as live lines show.
-fn history_time(tag: &str, offset: FixedOffset) -> String {
-    match chrono::DateTime::parse_from_rfc3339(tag) {
-        Ok(t) => t
-            .with_timezone(&offset)
-            .format("%Y-%m-%d %H:%M")
-            .to_string(),
-        Err(_) => String::new(),
-    }
-}
-
-/// Whether msgid `id` is older than the one kept: natter's msgids are
-/// numbers; other servers' opaque ids are compared as text.
-trait OlderExt {
-    fn is_none_or_older(&self, id: &str) -> bool;
-}
-
-impl OlderExt for Option<&String> {
-    fn is_none_or_older(&self, id: &str) -> bool {
-        match self {
-            None => true,
-            Some(kept) => match (kept.parse::<u64>(), id.parse::<u64>()) {
-                (Ok(kept), Ok(id)) => id < kept,
-                _ => false,
-            },
-        }
-    }
-}
 
 /// `3h 5m`, `12m 4s` or `42s`.
 fn idle_text(secs: u64) -> String {
@@ -882,8 +640,16 @@ fn display(kind: LineKind, text: impl AsRef<str>) -> Output {
     Output::Display(DisplayLine::new(kind, text))
 }
 
+/// A display line that belongs to `window` (a room, or a conversation's nick).
+fn display_in(kind: LineKind, text: impl AsRef<str>, window: &str) -> Output {
+    Output::Display(DisplayLine::new(kind, text).in_window(window))
+}
+
+mod caps;
+mod commands;
 mod input;
 mod login;
+mod messages;
 mod numerics;
 mod private;
 #[cfg(test)]

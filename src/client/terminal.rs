@@ -1,20 +1,22 @@
-//! The client's shell: the socket, the threads, the line editor, stdout.
+//! The client's line-mode shell: the threads, the line editor, stdout; and
+//! [`run`], which picks the full-screen interface (`tui::shell`) instead
+//! when standard input and output are both a terminal.
 //!
-//! Owns all of natter-client's I/O: resolving and connecting, a reader thread
-//! that frames server bytes into lines, an input thread (rustyline with an
-//! external printer on a terminal, plain lines from a pipe), and the main loop
-//! that feeds both into the [`Session`] and carries out its [`Output`]s in
-//! order. Must never decide anything about the protocol or what a line says:
+//! Owns the line mode's I/O: an input thread (rustyline with an external
+//! printer on a terminal, plain lines from a pipe), and the main loop that
+//! feeds input and the server's lines (from `connection.rs`) into the
+//! [`Session`] and carries out its [`Output`]s in order. Must never decide anything about the protocol or what a line says:
 //! that is the session's job. Must never print text that did not come from a
 //! [`crate::client::DisplayLine`] or a [`ClientError`].
 
-use super::tls::{self, Trust};
-use super::{ClientError, DisplayLine, Login, NickRetry, Output, Session};
-use crate::proto::{LineError, MAX_LINE, MAX_TAGS};
+use super::connection::{spawn_reader, Connection};
+use super::tls::Trust;
+use super::tui::ViewOptions;
+use super::{ClientError, DisplayLine, NickRetry, Output, Session};
+use crate::proto::LineError;
 use rustyline::error::ReadlineError;
 use rustyline::ExternalPrinter;
-use std::io::{self, BufRead, IsTerminal, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -22,9 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long to wait for the server to close after QUIT before leaving anyway.
-const QUIT_GRACE: Duration = Duration::from_secs(3);
-/// How long one connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const QUIT_GRACE: Duration = Duration::from_secs(3);
 
 /// What to connect to, and as whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +35,17 @@ pub struct Options {
     pub host: String,
     /// TCP port of the server.
     pub port: u16,
-    /// The room to join once registered.
+    /// The room to join once registered (several: `#lobby,#rust`).
     pub room: String,
     /// Connect with TLS, trusting what this says; `None` for plaintext.
     pub tls: Option<Trust>,
     /// Log in to this account with SASL while registering; `None` to
     /// register without logging in.
     pub account: Option<Account>,
+    /// Use the line mode even on a terminal (`--line-mode`).
+    pub line_mode: bool,
+    /// How the full-screen interface looks.
+    pub view: ViewOptions,
 }
 
 /// An account to log in to, and its password.
@@ -99,49 +103,28 @@ impl Screen {
 /// Returns `Ok` after a clean quit (typed `/quit`, Ctrl-D, or the end of
 /// piped input), and the reason otherwise.
 pub fn run(options: &Options) -> Result<(), ClientError> {
-    let addr = format!("{}:{}", options.host, options.port);
-    let stream = connect(&options.host, options.port)?;
-    // PLAIN sends the password itself: only inside TLS or to this machine.
-    let plain_allowed =
-        options.tls.is_some() || stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
-    let socket = stream.try_clone().map_err(|e| ClientError::Connect {
-        addr: addr.clone(),
-        reason: e.to_string(),
-    })?;
-    let (reader, writer): (Box<dyn Read + Send>, Writer) = match &options.tls {
-        Some(trust) => {
-            let halves = tls::handshake(stream, &options.host, &addr, trust)?;
-            (Box::new(halves.reader), Writer::Tls(halves.writer))
-        }
-        None => {
-            let reader = stream.try_clone().map_err(|e| ClientError::Connect {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
-            (Box::new(reader), Writer::Plain(stream))
-        }
-    };
+    let (mut connection, reader) = Connection::open(options)?;
     let interactive = io::stdin().is_terminal();
-    let (tx, rx) = mpsc::channel::<Event>();
-    spawn_reader(reader, tx.clone());
-
     let retry = if interactive {
         NickRetry::Ask
     } else {
         NickRetry::GiveUp
     };
-    // History carries UTC times; show them in this machine's zone, as the
-    // local times of live lines are.
-    let mut session = Session::new(&options.nick, &options.room, retry)
-        .with_utc_offset(*chrono::Local::now().offset());
-    if let Some(account) = &options.account {
-        session = session.with_login(Login {
-            account: account.name.clone(),
-            password: account.password.clone(),
-            nonce: scram_nonce()?,
-            plain_allowed,
-        });
+    let mut session = connection.session(options, retry)?;
+    if interactive && io::stdout().is_terminal() && !options.line_mode {
+        let result = super::tui::shell::run(&mut connection, reader, session, &options.view);
+        connection.close();
+        return result;
     }
+    let (tx, rx) = mpsc::channel::<Event>();
+    let net = tx.clone();
+    spawn_reader(reader, move |line| {
+        let event = match line {
+            Some(line) => Event::Net(line),
+            None => Event::NetClosed,
+        };
+        net.send(event).is_ok()
+    });
     let (mut screen, input) = if interactive {
         start_editor(tx)?
     } else {
@@ -150,149 +133,16 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
     };
 
     let mut shell = Shell {
-        stream: writer,
-        addr,
+        connection: &mut connection,
         screen: &mut screen,
         quit_deadline: None,
     };
     let result = shell.main_loop(&mut session, &rx, input.as_ref());
-    if let Writer::Tls(tls) = &mut shell.stream {
-        tls.close_notify();
-    }
-    let _ = socket.shutdown(Shutdown::Both);
+    connection.close();
     if let Some(input) = input {
         input.finish(&mut screen, result.as_ref().err());
     }
     result
-}
-
-/// A fresh SCRAM client nonce: 18 bytes from the OS's random source, as
-/// base64 (printable, no `,`).
-fn scram_nonce() -> Result<String, ClientError> {
-    use base64::Engine;
-    let mut bytes = [0u8; 18];
-    getrandom::fill(&mut bytes).map_err(|e| ClientError::NoRandomness {
-        reason: e.to_string(),
-    })?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
-}
-
-/// Resolves `host` and connects to the first address that answers.
-fn connect(host: &str, port: u16) -> Result<TcpStream, ClientError> {
-    let addr = format!("{host}:{port}");
-    let addrs: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| ClientError::HostNotFound {
-            host: host.to_string(),
-            reason: e.to_string(),
-        })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(ClientError::HostNotFound {
-            host: host.to_string(),
-            reason: "no addresses".to_string(),
-        });
-    }
-    let mut last = None;
-    for a in &addrs {
-        match TcpStream::connect_timeout(a, CONNECT_TIMEOUT) {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(match last {
-        Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            ClientError::ConnectionRefused { addr }
-        }
-        Some(e) => ClientError::Connect {
-            addr,
-            reason: e.to_string(),
-        },
-        None => ClientError::Connect {
-            addr,
-            reason: "no address to try".to_string(),
-        },
-    })
-}
-
-/// Where the client's lines go: the socket, or TLS over it.
-enum Writer {
-    Plain(TcpStream),
-    Tls(tls::TlsWriter),
-}
-
-impl Writer {
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            Writer::Plain(stream) => stream.write_all(bytes),
-            Writer::Tls(tls) => tls.write_all(bytes),
-        }
-    }
-}
-
-/// Frames the server's bytes into lines until EOF or an error.
-fn spawn_reader(mut stream: Box<dyn Read + Send>, tx: mpsc::Sender<Event>) {
-    thread::spawn(move || {
-        let mut lines = ServerLines::default();
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    for line in lines.push(&buf[..n]) {
-                        if tx.send(Event::Net(line)).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        }
-        let _ = tx.send(Event::NetClosed);
-    });
-}
-
-/// Line framing for what the server sends. Unlike the server's strict
-/// [`crate::proto::LineReader`], text that is not UTF-8 (old clients still
-/// send Latin-1) is shown with replacement characters instead of dropped.
-/// Holds at most one line's limit in memory.
-#[derive(Default)]
-struct ServerLines {
-    partial: Vec<u8>,
-    discarding: bool,
-}
-
-impl ServerLines {
-    const LIMIT: usize = MAX_LINE + MAX_TAGS + 2;
-
-    fn push(&mut self, chunk: &[u8]) -> Vec<Result<String, LineError>> {
-        let mut out = Vec::new();
-        for piece in chunk.split_inclusive(|&b| b == b'\n') {
-            let complete = piece.last() == Some(&b'\n');
-            if !self.discarding {
-                self.partial.extend_from_slice(piece);
-                if self.partial.len() > Self::LIMIT {
-                    self.partial.clear();
-                    self.discarding = true;
-                    out.push(Err(LineError::TooLong { limit: Self::LIMIT }));
-                }
-            }
-            if complete {
-                if !self.discarding {
-                    let line = String::from_utf8_lossy(&self.partial);
-                    let line = line.trim_end_matches(['\r', '\n']);
-                    if !line.is_empty() {
-                        out.push(Ok(line.to_string()));
-                    }
-                }
-                self.partial.clear();
-                self.discarding = false;
-            }
-        }
-        out
-    }
 }
 
 /// Piped stdin: one event per line (invalid UTF-8 replaced), then the end.
@@ -396,8 +246,7 @@ fn start_editor(tx: mpsc::Sender<Event>) -> Result<(Screen, Option<EditorThread>
 }
 
 struct Shell<'a> {
-    stream: Writer,
-    addr: String,
+    connection: &'a mut Connection,
     screen: &'a mut Screen,
     quit_deadline: Option<Instant>,
 }
@@ -463,11 +312,11 @@ impl Shell<'_> {
     fn lost(&self, session: &Session) -> ClientError {
         match session.server_error() {
             Some(reason) => ClientError::ClosedByServer {
-                addr: self.addr.clone(),
+                addr: self.connection.addr.clone(),
                 reason: reason.to_string(),
             },
             None => ClientError::ConnectionLost {
-                addr: self.addr.clone(),
+                addr: self.connection.addr.clone(),
             },
         }
     }
@@ -478,7 +327,7 @@ impl Shell<'_> {
                 Output::Send(line) => {
                     let mut bytes = line.into_bytes();
                     bytes.extend_from_slice(b"\r\n");
-                    if self.stream.write_all(&bytes).is_err() && !session.is_quitting() {
+                    if self.connection.writer.write_all(&bytes).is_err() && !session.is_quitting() {
                         return Err(self.lost(session));
                     }
                 }
@@ -491,47 +340,5 @@ impl Shell<'_> {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_lines_do_not_depend_on_how_the_stream_was_chunked() {
-        let stream = b"PING :a\r\n:x PRIVMSG #l :caf\xe9\r\n\r\nPING b\n";
-        let whole = ServerLines::default().push(stream);
-        let mut lines = ServerLines::default();
-        let bytewise: Vec<_> = stream.iter().flat_map(|b| lines.push(&[*b])).collect();
-        assert_eq!(whole, bytewise);
-        assert_eq!(
-            whole,
-            vec![
-                Ok("PING :a".to_string()),
-                Ok(":x PRIVMSG #l :caf\u{fffd}".to_string()),
-                Ok("PING b".to_string()),
-            ]
-        );
-    }
-
-    #[test]
-    fn an_endless_line_is_dropped_without_growing_memory() {
-        let mut lines = ServerLines::default();
-        let mut out = Vec::new();
-        for _ in 0..100 {
-            out.extend(lines.push(&[b'a'; 4096]));
-            assert!(lines.partial.len() <= ServerLines::LIMIT);
-        }
-        out.extend(lines.push(b"\nPING c\n"));
-        assert_eq!(
-            out,
-            vec![
-                Err(LineError::TooLong {
-                    limit: ServerLines::LIMIT
-                }),
-                Ok("PING c".to_string())
-            ]
-        );
     }
 }

@@ -136,6 +136,16 @@ impl Session {
                 None => no_room(),
             },
             Command::Help => HELP.iter().map(|l| display(LineKind::Info, *l)).collect(),
+            command @ (Command::Notice { .. }
+            | Command::Mode { .. }
+            | Command::Privilege { .. }
+            | Command::Kick { .. }
+            | Command::Ban { .. }
+            | Command::Invite { .. }
+            | Command::Ignore(_)
+            | Command::Unignore(_)
+            | Command::Window(_)
+            | Command::Close(_)) => self.run_room_command(command, current, now),
             Command::Quote(raw) => {
                 let raw: String = raw
                     .chars()

@@ -64,13 +64,15 @@ impl Session {
                 let text = last.strip_prefix("- ").unwrap_or(last);
                 out.push(display(LineKind::Event, format!("*** {text}")));
             }
-            "332" => out.push(display(
+            "332" => out.push(display_in(
                 LineKind::Event,
                 format!("*** Topic of {subject}: {last}"),
+                subject,
             )),
-            "331" => out.push(display(
+            "331" => out.push(display_in(
                 LineKind::Event,
                 format!("*** {subject} has no topic"),
+                subject,
             )),
             "353" => {
                 let room = msg.param(2);
@@ -86,7 +88,7 @@ impl Session {
                 } else {
                     format!("*** In {subject}: {}", names.join(" "))
                 };
-                out.push(display(LineKind::Event, line));
+                out.push(display_in(LineKind::Event, line, subject));
             }
             "433" | "432" if !self.registered => {
                 let taken = code == "433";
@@ -125,7 +127,11 @@ impl Session {
             "405" => out.push(error(format!(
                 "*** You cannot join {subject}: you are in too many rooms; /part one first"
             ))),
-            "442" => out.push(error(format!("*** You are not in {subject}"))),
+            "442" => out.push(display_in(
+                LineKind::Error,
+                format!("*** You are not in {subject}"),
+                subject,
+            )),
             "421" if subject.eq_ignore_ascii_case("CAP") => {
                 // A server without capability negotiation: register without it.
                 self.cap_done = true;
@@ -137,7 +143,27 @@ impl Session {
                 "*** The server does not know the command {subject}"
             ))),
             // The server's own words say why (a locked topic, a mode, a kick…).
-            "482" | "404" => out.push(error(format!("*** {subject}: {last}"))),
+            "482" | "404" => out.push(display_in(
+                LineKind::Error,
+                format!("*** {subject}: {last}"),
+                subject,
+            )),
+            "324" => {
+                let modes = msg.params.get(2..).unwrap_or_default().join(" ");
+                out.push(display_in(
+                    LineKind::Event,
+                    format!("*** Modes of {subject}: {modes}"),
+                    subject,
+                ));
+            }
+            "221" => out.push(display(
+                LineKind::Event,
+                format!("*** Your modes: {subject}"),
+            )),
+            "341" => out.push(display(
+                LineKind::Event,
+                format!("*** Invited {subject} to {}", msg.param(2)),
+            )),
             "311" => {
                 let (user, host, name) = (msg.param(2), msg.param(3), last);
                 out.push(display(

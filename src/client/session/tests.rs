@@ -1,5 +1,6 @@
 //! Unit tests of the parent module (kept apart so it reads in one sitting).
 
+use super::messages::history_time;
 use super::*;
 
 fn noon() -> NaiveTime {
