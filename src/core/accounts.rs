@@ -37,7 +37,7 @@ pub struct Account {
 }
 
 /// The credentials the shell made from a new password.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Credentials {
     /// argon2id PHC string.
     pub password_hash: String,

@@ -81,7 +81,7 @@ pub enum Action {
 }
 
 /// What new credentials are for, handed back unchanged with them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HashPurpose {
     /// Registering the account `account` (`REGISTER`, `NickServ REGISTER`).
     Register {
@@ -94,7 +94,7 @@ pub enum HashPurpose {
 }
 
 /// Which command asked, so the answer comes in the same words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Via {
     /// IRCv3 `REGISTER` (draft/account-registration): `FAIL`/`REGISTER SUCCESS`.
     RegisterCommand,
@@ -105,7 +105,7 @@ pub enum Via {
 }
 
 /// What a password check is for, handed back unchanged with its answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PasswordPurpose {
     /// `OPER name password`: becoming the server operator `name`.
     Oper { name: String },

@@ -13,7 +13,9 @@ use super::registered_rooms::RegisteredRoom;
 use crate::proto::LineError;
 
 /// One connection, as numbered by the shell. Never reused within a run.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ConnId(pub u64);
 
 impl std::fmt::Display for ConnId {
@@ -54,7 +56,19 @@ impl Timestamp {
 /// A point on the shell's monotonic clock, in milliseconds since the shell
 /// started. Never goes backwards; timers (ping, registration, flood) use it,
 /// so a wall-clock jump cannot time anyone out.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Copy,
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Instant(pub u64);
 
 impl Instant {
@@ -83,7 +97,7 @@ impl Instant {
 /// assert_eq!(now.later_secs(2).mono, Instant(7_000));
 /// assert_eq!(now.later_secs(2).wall, Timestamp(1_699_533_298_000));
 /// ```
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Now {
     /// The monotonic clock.
     pub mono: Instant,

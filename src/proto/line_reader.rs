@@ -17,7 +17,7 @@ pub const MAX_LINE: usize = 510;
 pub const MAX_TAGS: usize = 8191;
 
 /// Why a line from the stream was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LineError {
     /// The line was longer than the limit; it was dropped up to its newline.
     TooLong {
