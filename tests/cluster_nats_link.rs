@@ -7,7 +7,7 @@
 #[path = "common/nats.rs"]
 mod nats;
 
-use nats::NatsCluster;
+use nats::{NatsCluster, PlainNats};
 use natter::net::cluster::{connect, FromNats, LinkConfig, NatsLink, ToNats};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -186,9 +186,18 @@ fn named(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
 
 #[test]
 fn two_nodes_appending_interleaved_both_see_one_order_with_each_entry_once() {
+    let before = Instant::now();
     let cluster = cluster!();
+    eprintln!("three NATS servers ready in {:?}", before.elapsed());
+    let before = Instant::now();
     let mut a = Node::connect(vec![cluster.url(0)]);
+    eprintln!(
+        "the first link (creating the stream) started in {:?}",
+        before.elapsed()
+    );
+    let before = Instant::now();
     let mut b = Node::connect(vec![cluster.url(1)]);
+    eprintln!("the second link started in {:?}", before.elapsed());
     let (from_a, from_b) = (named("a", 0..60), named("b", 0..60));
     for (x, y) in from_a.iter().zip(&from_b) {
         a.append(x, x);
@@ -267,6 +276,7 @@ fn entries_keep_flowing_and_appends_complete_after_a_nats_server_is_killed() {
     }
     a.until_entries(40);
 
+    let killed = Instant::now();
     cluster.kill(0);
     for i in 20..40 {
         a.append(&format!("a-{i}"), &format!("a-{i}"));
@@ -275,6 +285,10 @@ fn entries_keep_flowing_and_appends_complete_after_a_nats_server_is_killed() {
     a.until("contact lost and back", |node| node.ups >= 1);
     a.until_entries(80);
     b.until_entries(80);
+    eprintln!(
+        "40 appends after the kill were read back in {:?}",
+        killed.elapsed()
+    );
     assert_eq!(a.downs, 1, "a's server died: one Down");
     assert_eq!(a.entries, b.entries, "one order, through the loss");
     each_once_in_sent_order(&a.payloads(), &named("a", 0..40));
@@ -348,4 +362,51 @@ fn a_link_to_a_port_with_nothing_listening_fails_quickly_with_a_helpful_message(
         message.ends_with("is nats-server running with JetStream (-js)?"),
         "{message}"
     );
+}
+
+#[test]
+fn a_link_to_nats_without_jetstream_fails_at_once_saying_to_turn_it_on() {
+    let Some(server) = PlainNats::start() else {
+        return;
+    };
+    let started = Instant::now();
+    let err = connect(LinkConfig {
+        urls: vec![server.url()],
+        ..LinkConfig::default()
+    })
+    .expect_err("JetStream is off");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let message = err.to_string();
+    assert!(message.contains("JetStream"), "{message}");
+    assert!(message.contains("-js"), "{message}");
+}
+
+#[test]
+fn appends_fail_with_the_reason_once_the_stream_is_deleted() {
+    let cluster = cluster!();
+    let mut a = Node::connect(cluster.urls());
+    a.append("a-1", "a-1");
+    a.until_entries(1);
+
+    // An operator deletes the log behind natter's back.
+    let url = cluster.url(1);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(async move {
+            let client = async_nats::connect(url).await.expect("NATS answers");
+            async_nats::jetstream::new(client)
+                .delete_stream("NATTER_LOG")
+                .await
+                .expect("the stream is deleted");
+        });
+
+    a.append("a-2", "a-2");
+    a.until("the failed append", |node| {
+        node.failures.iter().any(|why| why.contains("a-2"))
+    });
+    let why = a.failures.iter().find(|why| why.contains("a-2")).unwrap();
+    assert!(why.contains("NATTER_LOG no longer exists"), "{why}");
+    assert_eq!(a.payloads(), ["a-1"]);
 }

@@ -259,6 +259,59 @@ impl NatsCluster {
     }
 }
 
+/// One `nats-server` with JetStream off (the operator's usual mistake),
+/// killed when dropped.
+pub struct PlainNats {
+    child: Child,
+    port: u16,
+}
+
+impl PlainNats {
+    /// Starts it and waits until it accepts connections; `None` (after
+    /// printing why) without nats-server, as [`NatsCluster::start`].
+    pub fn start() -> Option<PlainNats> {
+        let binary = match find_binary() {
+            Some(binary) => binary,
+            None if std::env::var_os("CI").is_some() => {
+                panic!("nats-server is missing: .ci/run installs it (apt-get install nats-server)")
+            }
+            None => {
+                eprintln!("skipping: nats-server is not installed (apt-get install nats-server)");
+                return None;
+            }
+        };
+        let port = free_port();
+        let child = Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let server = PlainNats { child, port };
+        let deadline = Instant::now() + READY_DEADLINE;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen within {READY_DEADLINE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PlainNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for NatsCluster {
     fn drop(&mut self) {
         for i in 0..self.servers.len() {

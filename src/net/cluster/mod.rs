@@ -127,10 +127,9 @@ impl Default for LinkConfig {
 /// A running link: send it [`ToNats`], receive [`FromNats`].
 ///
 /// Both queues are bounded ([`LinkConfig::queue_capacity`]) and work from
-/// any executor. When the link's thread ends (after [`ToNats::Close`],
-/// once every `to_nats` sender is dropped, or once `from_nats` is dropped)
-/// `from_nats` reports closed. Dropping a `NatsLink` never blocks: the
-/// thread winds down on its own.
+/// any executor. The link's thread ends after [`ToNats::Close`] or once
+/// every `to_nats` sender is dropped; `from_nats` then reports closed.
+/// Dropping a `NatsLink` never blocks: the thread winds down on its own.
 #[derive(Debug)]
 pub struct NatsLink {
     /// Appends, heartbeat tag, close.
