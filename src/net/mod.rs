@@ -16,7 +16,8 @@
 //! The core task itself lives in `core_task`; accepting connections
 //! (listeners, TLS handshakes, refusals) in `accept`; the web page and
 //! IRC over WebSocket in [`web`]; connection limits in [`limits`]; the
-//! store in [`store`]; password hashing in [`password`].
+//! store in [`store`]; password hashing in [`password`]; the cluster's
+//! link to NATS JetStream in [`cluster`].
 //!
 //! Must never make a chat decision (that is the core's job), and must never
 //! await a socket write in the core task: a slow reader may only ever slow
@@ -33,6 +34,7 @@
 //! ```
 
 mod accept;
+pub mod cluster;
 mod conn;
 mod core_task;
 pub mod limits;
