@@ -250,6 +250,30 @@ struct Args {
     /// Repeat for more.
     #[arg(long = "web-origin", value_name = "ORIGIN", value_parser = parse_origin)]
     web_origins: Vec<String>,
+
+    /// Run as one node of a cluster: the NATS server (with JetStream) that
+    /// holds the cluster's log, e.g. `nats://127.0.0.1:4222`. Repeat for
+    /// the other NATS servers of a NATS cluster (failover). The log in
+    /// JetStream is then the durable store: no local history database.
+    #[arg(long = "cluster", value_name = "NATS_URL")]
+    cluster: Vec<String>,
+
+    /// This node's name in the cluster, unique among its nodes
+    /// (default: the server name).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    node_name: Option<String>,
+
+    /// Copies of the cluster's log that JetStream keeps (3 survives the
+    /// loss of any one NATS server of three; 1 for a single NATS server).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    cluster_replicas: u8,
+
+    /// Seconds a node may go unheard before the others declare it down
+    /// and its users leave (they reconnect to another node).
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(2..=3600))]
+    cluster_lease: u64,
 }
 
 /// `scheme://host[:port]` (or `*`) for --web-origin, as browsers send it.
@@ -493,6 +517,10 @@ fn restart_only(args: &Args) -> Vec<(&'static str, String)> {
         ("web_port", format!("{:?}", args.web_port)),
         ("web_tls_port", format!("{:?}", args.web_tls_port)),
         ("web_origin", format!("{:?}", args.web_origins)),
+        ("cluster", format!("{:?}", args.cluster)),
+        ("node_name", format!("{:?}", args.node_name)),
+        ("cluster_replicas", args.cluster_replicas.to_string()),
+        ("cluster_lease", args.cluster_lease.to_string()),
     ]
 }
 
@@ -501,6 +529,14 @@ fn restart_only(args: &Args) -> Vec<(&'static str, String)> {
 /// the old configuration stays whole. Returns what was reloaded.
 fn reload(server: &RunningServer, started: &Args, cli: &[OsString]) -> Result<String, String> {
     let kept = |e: String| format!("kept the old configuration: {e}");
+    if !started.cluster.is_empty() {
+        // Every node's core must run the same rules from the same point
+        // of the log; a reload on one node would set it apart.
+        return Err(kept(
+            "a cluster node is not reloaded: restart the nodes one by one with the new settings"
+                .into(),
+        ));
+    }
     let args = parse_args(cli).map_err(kept)?;
     let motd = match &args.motd {
         Some(path) => read_motd(path).map_err(kept)?,
@@ -604,7 +640,17 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
         });
-    let store = (!args.no_persist).then(|| StoreOptions {
+    let cluster = (!args.cluster.is_empty()).then(|| net::ClusterOptions {
+        urls: args.cluster.clone(),
+        node_name: args
+            .node_name
+            .clone()
+            .unwrap_or_else(|| config.server_name.clone()),
+        replicas: usize::from(args.cluster_replicas),
+        lease_secs: args.cluster_lease,
+    });
+    // A cluster's durable store is its log in JetStream.
+    let store = (!args.no_persist && cluster.is_none()).then(|| StoreOptions {
         data_dir,
         max_messages: args.history_max_messages,
         max_age_secs: args.history_max_age.unwrap_or(0),
@@ -630,6 +676,7 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
             tls_port: args.web_tls_port,
             origins: args.web_origins.clone(),
         },
+        cluster,
     };
     let server = RunningServer::start(options).map_err(|e| e.to_string())?;
     if let Some(addr) = server.plaintext_addr() {

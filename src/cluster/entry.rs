@@ -1,4 +1,4 @@
-//! What the cluster log holds: [`LogEntry`] and the node inputs inside it,
+//! What the cluster log holds: [`Entry`] and the node inputs inside it,
 //! and their wire form (postcard).
 //!
 //! Must never hold anything a core is not fed: an entry is exactly the
@@ -11,7 +11,7 @@ use std::fmt;
 
 /// One entry of the cluster log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LogEntry {
+pub enum Entry {
     /// The core's random secret (SCRAM nonces derive from it). The first
     /// one in the log counts; later ones are ignored.
     Seeded { secret: [u8; 32] },
@@ -181,7 +181,7 @@ impl Input {
     }
 
     /// The time the input carries, to be kept in log order.
-    pub(super) fn now_mut(&mut self) -> Option<&mut Now> {
+    pub fn now_mut(&mut self) -> Option<&mut Now> {
         match self {
             Input::Connected { now, .. }
             | Input::Line { now, .. }
@@ -212,7 +212,7 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-impl LogEntry {
+impl Entry {
     /// The entry's wire form.
     pub fn encode(&self) -> Vec<u8> {
         // Encoding plain data into a Vec cannot fail.
@@ -220,7 +220,7 @@ impl LogEntry {
     }
 
     /// The entry `bytes` hold.
-    pub fn decode(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
+    pub fn decode(bytes: &[u8]) -> Result<Entry, DecodeError> {
         postcard::from_bytes(bytes).map_err(|e| DecodeError(e.to_string()))
     }
 }
@@ -236,7 +236,7 @@ mod tests {
             mono: Instant(5),
             wall: Timestamp(1_700_000_000_000),
         };
-        let entry = LogEntry::Inputs {
+        let entry = Entry::Inputs {
             tag: 3,
             batch: 9,
             inputs: vec![
@@ -258,13 +258,13 @@ mod tests {
                 Input::Timeout { now },
             ],
         };
-        assert_eq!(LogEntry::decode(&entry.encode()), Ok(entry));
+        assert_eq!(Entry::decode(&entry.encode()), Ok(entry));
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(LogEntry::decode(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
-        assert!(LogEntry::decode(&[]).is_err());
+        assert!(Entry::decode(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+        assert!(Entry::decode(&[]).is_err());
     }
 
     #[test]

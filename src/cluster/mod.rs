@@ -6,7 +6,7 @@
 //! entry of the log, in its order, to its own core. `docs/cluster.md` has
 //! the whole design.
 //!
-//! This module owns what the log holds ([`LogEntry`], [`Input`], their wire
+//! This module owns what the log holds ([`Entry`], [`Input`], their wire
 //! form), node tags and the connection ids they number, the rules that turn
 //! the log into the events a core is fed ([`Replication`]: which entries
 //! count, the cluster clock, a dead node's users leaving once) and node
@@ -20,7 +20,7 @@ mod entry;
 mod leases;
 mod replication;
 
-pub use entry::{DecodeError, Input, LogEntry};
+pub use entry::{DecodeError, Entry, Input};
 pub use leases::Leases;
 pub use replication::{Applied, Replication};
 

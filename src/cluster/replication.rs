@@ -6,7 +6,7 @@
 //! these rules over the same log, so every node feeds its core the same
 //! events. Must never depend on anything but the entries and their order.
 
-use super::entry::{Input, LogEntry};
+use super::entry::{Entry, Input};
 use super::tag_of;
 use crate::core::{ConnId, Event, Now};
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,9 +76,9 @@ impl Replication {
 
     /// The `NodeUp` this node appends to join (again, after a `NodeDown`
     /// of its own, with a new `boot`).
-    pub fn node_up(&mut self, boot: u64) -> LogEntry {
+    pub fn node_up(&mut self, boot: u64) -> Entry {
         self.boot = boot;
-        LogEntry::NodeUp {
+        Entry::NodeUp {
             node: self.name.clone(),
             boot,
             config: self.config,
@@ -117,13 +117,13 @@ impl Replication {
 
     /// Applies the entry with sequence `seq`, handing the events it makes
     /// to `feed` (which feeds the core), in order.
-    pub fn apply(&mut self, seq: u64, entry: LogEntry, feed: &mut impl FnMut(Event)) -> Applied {
+    pub fn apply(&mut self, seq: u64, entry: Entry, feed: &mut impl FnMut(Event)) -> Applied {
         if seq <= self.applied_seq {
             return Applied::Skipped;
         }
         self.applied_seq = seq;
         match entry {
-            LogEntry::Seeded { secret } => {
+            Entry::Seeded { secret } => {
                 if self.seeded {
                     return Applied::Skipped;
                 }
@@ -131,11 +131,9 @@ impl Replication {
                 feed(Event::Seeded { secret });
                 Applied::Applied
             }
-            LogEntry::NodeUp { node, boot, config } => {
-                self.node_up_applied(node, boot, config, feed)
-            }
-            LogEntry::NodeDown { tag, reason, now } => self.node_down(tag, &reason, now, feed),
-            LogEntry::Inputs { tag, batch, inputs } => {
+            Entry::NodeUp { node, boot, config } => self.node_up_applied(node, boot, config, feed),
+            Entry::NodeDown { tag, reason, now } => self.node_down(tag, &reason, now, feed),
+            Entry::Inputs { tag, batch, inputs } => {
                 let Some(node) = self.nodes.get_mut(&tag).filter(|n| n.live) else {
                     return Applied::Skipped;
                 };
@@ -271,7 +269,7 @@ mod tests {
         }
     }
 
-    fn apply_all(r: &mut Replication, entries: Vec<LogEntry>) -> (Vec<Applied>, Vec<Event>) {
+    fn apply_all(r: &mut Replication, entries: Vec<Entry>) -> (Vec<Applied>, Vec<Event>) {
         let mut events = Vec::new();
         let applied = entries
             .into_iter()
@@ -281,8 +279,8 @@ mod tests {
         (applied, events)
     }
 
-    fn up(node: &str, boot: u64) -> LogEntry {
-        LogEntry::NodeUp {
+    fn up(node: &str, boot: u64) -> Entry {
+        Entry::NodeUp {
             node: node.into(),
             boot,
             config: 1,
@@ -302,7 +300,7 @@ mod tests {
     fn a_node_down_makes_each_of_its_connections_leave_once() {
         let mut r = Replication::new("b", 22, 1);
         let conn = ConnId(first_conn_id(1));
-        let connected = LogEntry::Inputs {
+        let connected = Entry::Inputs {
             tag: 1,
             batch: 1,
             inputs: vec![Input::Connected {
@@ -311,7 +309,7 @@ mod tests {
                 now: at(10),
             }],
         };
-        let down = LogEntry::NodeDown {
+        let down = Entry::NodeDown {
             tag: 1,
             reason: "Node a lost".into(),
             now: at(5),
@@ -344,7 +342,7 @@ mod tests {
     fn a_retried_batch_and_a_dead_nodes_late_batch_are_skipped() {
         let mut r = Replication::new("b", 22, 1);
         let conn = ConnId(first_conn_id(1));
-        let batch = |n| LogEntry::Inputs {
+        let batch = |n| Entry::Inputs {
             tag: 1,
             batch: n,
             inputs: vec![Input::Line {
@@ -353,7 +351,7 @@ mod tests {
                 now: at(n),
             }],
         };
-        let down = LogEntry::NodeDown {
+        let down = Entry::NodeDown {
             tag: 1,
             reason: "gone".into(),
             now: at(9),
@@ -380,7 +378,7 @@ mod tests {
     fn a_node_cannot_speak_for_another_nodes_connection() {
         let mut r = Replication::new("c", 3, 1);
         let theirs = ConnId(first_conn_id(2));
-        let forged = LogEntry::Inputs {
+        let forged = Entry::Inputs {
             tag: 1,
             batch: 1,
             inputs: vec![Input::Line {
@@ -396,7 +394,7 @@ mod tests {
     #[test]
     fn the_clock_never_goes_back_in_log_order() {
         let mut r = Replication::new("b", 22, 1);
-        let ticks = LogEntry::Inputs {
+        let ticks = Entry::Inputs {
             tag: 1,
             batch: 1,
             inputs: vec![
@@ -418,7 +416,7 @@ mod tests {
     fn a_restart_under_the_same_name_ends_the_old_start() {
         let mut r = Replication::new("b", 22, 1);
         let conn = ConnId(first_conn_id(1));
-        let connected = LogEntry::Inputs {
+        let connected = Entry::Inputs {
             tag: 1,
             batch: 1,
             inputs: vec![Input::Connected {
@@ -436,7 +434,7 @@ mod tests {
     #[test]
     fn a_node_with_other_settings_is_told_to_stop() {
         let mut r = Replication::new("b", 22, 2);
-        let mine = LogEntry::NodeUp {
+        let mine = Entry::NodeUp {
             node: "b".into(),
             boot: 22,
             config: 2,
@@ -451,8 +449,8 @@ mod tests {
         let (applied, events) = apply_all(
             &mut r,
             vec![
-                LogEntry::Seeded { secret: [1; 32] },
-                LogEntry::Seeded { secret: [2; 32] },
+                Entry::Seeded { secret: [1; 32] },
+                Entry::Seeded { secret: [2; 32] },
             ],
         );
         assert_eq!(applied, vec![Applied::Applied, Applied::Skipped]);

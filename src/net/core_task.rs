@@ -7,7 +7,9 @@
 //! Must never block: the journal, SQLite, argon2 and file writes happen on
 //! other threads; this task only awaits its inbox, commits and its timer.
 
+use super::cluster::{cluster_now, ClusterNode, FromNats};
 use super::*;
+use crate::cluster::{Applied, Entry};
 
 /// The one task that owns the [`Server`]. Never awaits anything but its inbox.
 pub(super) struct CoreTask {
@@ -49,7 +51,19 @@ pub(super) struct CoreTask {
     pub(super) timer_at: Option<core::Instant>,
     /// Password checks running off the core task, and their answers.
     pub(super) checks: PasswordChecks,
+    /// In a cluster (`--cluster`): the log this node's inputs go to and its
+    /// core is fed from. `None` for a single server.
+    pub(super) cluster: Option<ClusterNode>,
+    /// Fires every second in a cluster: heartbeats are checked for leases.
+    pub(super) lease_timer: Timer,
+    /// Set when this cluster node must stop (with why).
+    pub(super) cluster_stop: Option<String>,
+    /// The server's name, for the shell's own notices.
+    pub(super) server_name: String,
 }
+
+/// How often a cluster node checks the other nodes' leases.
+const LEASE_CHECK: Duration = Duration::from_secs(1);
 
 /// Most password checks running at once. argon2 costs ~19 MiB and tens of
 /// milliseconds of one CPU per check, by design: more OPER attempts wait
@@ -147,6 +161,10 @@ enum Wake {
     /// The core's deadline ([`Server::poll_timeout`]) passed.
     Timeout,
     InboxClosed,
+    /// Something from the cluster's log (entries, heartbeats, NATS state).
+    Cluster(FromNats),
+    /// Time to check the other nodes' leases.
+    LeaseCheck,
 }
 
 impl CoreTask {
@@ -162,6 +180,22 @@ impl CoreTask {
                 }
                 Wake::Timeout => Input::Event(Event::Timeout { now: now() }),
                 Wake::InboxClosed => break,
+                Wake::Cluster(message) => {
+                    self.heard_from_cluster(message);
+                    if let Some(why) = self.cluster_stop.take() {
+                        eprintln!("natter-server: {why}");
+                        break;
+                    }
+                    self.begin_settle();
+                    continue;
+                }
+                Wake::LeaseCheck => {
+                    self.lease_timer = Timer::after(LEASE_CHECK);
+                    if let Some(cluster) = &mut self.cluster {
+                        cluster.check_leases(now().mono.0, now());
+                    }
+                    continue;
+                }
             };
             let mut next = Some(first);
             let mut applied = 0;
@@ -190,17 +224,32 @@ impl CoreTask {
     async fn next_wake(&mut self, inbox: &Receiver<Input>) -> Wake {
         // One timer, moved only when the core's deadline moves: no timer is
         // registered and dropped with the reactor for every batch.
-        let deadline = self.server.poll_timeout();
+        let mut deadline = self.server.poll_timeout();
+        if let Some(cluster) = &self.cluster {
+            // A tick already on its way to the log: wait for it, not again.
+            if deadline.is_some() && deadline == cluster.ticked {
+                deadline = None;
+            }
+        }
         if deadline != self.timer_at {
             self.timer_at = deadline;
-            match deadline {
-                Some(at) => self.timer.set_at(due_at(at)),
-                None => self.timer = Timer::never(),
+            match (deadline, &self.cluster) {
+                (Some(at), None) => self.timer.set_at(due_at(at)),
+                (Some(at), Some(_)) => self.timer.set_at(cluster_due_at(at)),
+                (None, _) => self.timer = Timer::never(),
             }
         }
         let timer = &mut self.timer;
         let answered = &self.checks.answered;
+        let cluster = &self.cluster;
+        let lease_timer = &mut self.lease_timer;
+        // Appends piling up for NATS: clients wait (their readers fill the
+        // inbox and then stop reading) until the log catches up.
+        let backlogged = cluster.as_ref().is_some_and(|c| c.backlogged());
         let input = async {
+            if backlogged {
+                return std::future::pending().await;
+            }
             match inbox.recv().await {
                 Ok(input) => Wake::Input(input),
                 Err(_) => Wake::InboxClosed,
@@ -216,6 +265,24 @@ impl CoreTask {
         .or(async {
             timer.await;
             Wake::Timeout
+        })
+        .or(async {
+            match cluster {
+                Some(cluster) => match cluster.next().await {
+                    Some(message) => Wake::Cluster(message),
+                    None => std::future::pending().await,
+                },
+                None => std::future::pending().await,
+            }
+        })
+        .or(async {
+            match cluster {
+                Some(_) => {
+                    lease_timer.await;
+                    Wake::LeaseCheck
+                }
+                None => std::future::pending().await,
+            }
         });
         match self.in_flight.front() {
             None => input.await,
@@ -245,15 +312,15 @@ impl CoreTask {
             } => {
                 self.outboxes.insert(conn, outbox);
                 let peer = peer.to_string();
-                self.feed(Event::Connected { conn, peer, now });
+                self.local(Event::Connected { conn, peer, now });
                 if let Some(TlsPeer { certfp }) = tls {
-                    self.feed(Event::Secured { conn, certfp });
+                    self.local(Event::Secured { conn, certfp });
                 }
                 false
             }
             Input::Lines { conn, lines, now } => {
                 for item in lines {
-                    self.feed(match item {
+                    self.local(match item {
                         Ok(line) => Event::Line { conn, line, now },
                         Err(error) => Event::BadLine { conn, error, now },
                     });
@@ -279,7 +346,11 @@ impl CoreTask {
                         outbox.abort(None);
                     }
                 }
-                self.feed(event);
+                if shutdown && self.cluster.is_some() {
+                    self.leave_cluster(event);
+                } else {
+                    self.local(event);
+                }
                 shutdown
             }
         }
@@ -296,8 +367,29 @@ impl CoreTask {
                 self.carry_out(action);
             }
             match self.pending.pop_front() {
+                Some(event) if self.cluster.is_some() => self.local(event),
                 Some(event) => self.server.handle_event(event),
                 None => break,
+            }
+        }
+    }
+
+    /// A local event: fed to the core at once on a single server; in a
+    /// cluster, added to this pass's batch for the log (the core is fed it
+    /// when it comes back from the log, like everyone else's).
+    fn local(&mut self, event: Event) {
+        let Some(cluster) = &mut self.cluster else {
+            return self.feed(event);
+        };
+        if let Event::Timeout { .. } = event {
+            cluster.ticked = self.server.poll_timeout();
+        }
+        if let Err(conn) = cluster.local(event) {
+            // Numbered under a tag this node lost: it cannot be served.
+            if let Some(outbox) = self.outboxes.remove(&conn) {
+                outbox.abort(Some(Arc::from(
+                    "ERROR :Lost contact with the cluster; please reconnect",
+                )));
             }
         }
     }
@@ -306,6 +398,9 @@ impl CoreTask {
     /// awaited), and the actions held behind them wait with it. Actions held
     /// only because earlier commits are in flight join the newest of those.
     fn begin_settle(&mut self) {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.flush();
+        }
         if self.has_unstored() {
             let next = match &self.store {
                 Some(store) => store.fresh_frame(),
@@ -447,6 +542,138 @@ impl CoreTask {
             || !self.unstored_bans.is_empty()
     }
 
+    /// Joins the cluster before any client is accepted: applies the log
+    /// from its start, appends the first secret if the log is new, then
+    /// this node's `NodeUp`; done once that comes back (everything before
+    /// it is applied). An error says what the operator must fix.
+    pub(super) async fn join_cluster(&mut self, secret: [u8; 32]) -> Result<(), String> {
+        let Some(cluster) = &mut self.cluster else {
+            return Ok(());
+        };
+        loop {
+            match cluster.next().await {
+                Some(FromNats::Started { last_seq }) => {
+                    if last_seq == 0 {
+                        cluster.append("natter-seed".into(), &Entry::Seeded { secret });
+                    }
+                    break;
+                }
+                Some(FromNats::Failed(why)) => return Err(why),
+                Some(_) => {}
+                None => return Err("the link to NATS closed while starting".into()),
+            }
+        }
+        cluster.announce();
+        loop {
+            let message = match &self.cluster {
+                Some(cluster) => cluster.next().await,
+                None => return Ok(()),
+            };
+            let Some(message) = message else {
+                return Err("the link to NATS closed while catching up".into());
+            };
+            if let FromNats::Failed(why) = &message {
+                return Err(why.clone());
+            }
+            self.heard_from_cluster(message);
+            if let Some(why) = self.cluster_stop.take() {
+                return Err(why);
+            }
+            if self
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.repl.my_tag().is_some())
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Handles what the NATS link reports: an entry of the log is applied
+    /// (its events fed to the core), heartbeats renew leases, a lost or
+    /// regained NATS is told to this node's users.
+    fn heard_from_cluster(&mut self, message: FromNats) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        match message {
+            FromNats::Entry { seq, payload } => {
+                let mut events = Vec::new();
+                let applied = cluster.apply(seq, &payload, &mut |event| events.push(event));
+                for event in events {
+                    self.feed(event);
+                }
+                match applied {
+                    Applied::NodeDown { mine: true, .. } => self.rejoin_cluster(),
+                    Applied::ConfigMismatch { other } => {
+                        self.cluster_stop = Some(format!(
+                            "node {other} of this cluster runs with other chat settings: \
+                             start every node with the same flags (all but --server-name, \
+                             ports, --node-name and --cluster)"
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            FromNats::Heartbeat { tag } => cluster.heard(tag, now().mono.0),
+            FromNats::Down => {
+                cluster.reachable = false;
+                self.notice_all(
+                    "This server lost contact with its cluster: nothing you send is \
+                     delivered until it is back",
+                );
+            }
+            FromNats::Up => {
+                if !cluster.reachable {
+                    cluster.reachable = true;
+                    self.notice_all("This server is back in contact with its cluster");
+                }
+            }
+            FromNats::Failed(why) => eprintln!("natter-server: cluster: {why}"),
+            FromNats::Started { .. } => {}
+        }
+    }
+
+    /// This node was declared down (cut off past its lease): everyone the
+    /// others saw leave is disconnected here too, and the node joins again.
+    fn rejoin_cluster(&mut self) {
+        for (_, outbox) in self.outboxes.drain() {
+            outbox.abort(Some(Arc::from(
+                "ERROR :Lost contact with the cluster; please reconnect",
+            )));
+        }
+        if let Some(cluster) = &mut self.cluster {
+            cluster.announce();
+        }
+    }
+
+    /// Shutdown in a cluster: this node's users leave everywhere (one
+    /// `NodeDown`, appended and flushed), then the local core says goodbye
+    /// to them.
+    fn leave_cluster(&mut self, shutdown: Event) {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.flush();
+            if let Some(tag) = cluster.repl.my_tag() {
+                let entry = Entry::NodeDown {
+                    tag,
+                    reason: "Server shutting down".into(),
+                    now: cluster_now(now()),
+                };
+                cluster.append(format!("down-{tag}"), &entry);
+            }
+        }
+        self.feed(shutdown);
+    }
+
+    /// A server NOTICE to every local connection, from the shell itself.
+    fn notice_all(&mut self, text: &str) {
+        let line: OutLine = Arc::from(format!(":{} NOTICE * :*** {text}", self.server_name));
+        let conns: Vec<ConnId> = self.outboxes.keys().copied().collect();
+        for conn in conns {
+            self.queue(conn, line.clone());
+        }
+    }
+
     /// Wakes every writer that has lines since the last call.
     fn wake_writers(&mut self) {
         for writer in self.writers.drain(..) {
@@ -464,6 +691,12 @@ impl CoreTask {
             | Action::DeleteRoom { .. }
             | Action::SaveServerBan(_)
             | Action::DeleteServerBan { .. } => {}
+            Action::HashPassword { conn, .. } | Action::CheckPassword { conn, .. }
+                if self.cluster.as_ref().is_some_and(|c| !c.is_local(conn)) =>
+            {
+                // Another node's connection: that node does the work and
+                // puts the answer in the log.
+            }
             Action::HashPassword {
                 conn,
                 password,

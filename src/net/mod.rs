@@ -46,6 +46,7 @@ pub mod store;
 pub mod tls;
 pub mod web;
 
+pub use cluster::{ClusterError, ClusterOptions};
 pub use limits::{Cidr, ConnRate, LimitSettings, Refusal, SharedLimiter};
 pub use server_log::{LogError, LogOptions, ServerLog};
 pub use store::{Commit, Store, StoreError, StoreOptions};
@@ -60,6 +61,7 @@ use crate::proto::LineError;
 use accept::{accept_loop, Accepting, Transport};
 use async_channel::{Receiver, Sender};
 use async_net::TcpListener;
+use cluster::{ClusterNode, LinkConfig, NatsLink};
 use core_task::{CoreTask, PasswordChecks};
 use futures_lite::FutureExt;
 use outbox::{Outbox, Overflow};
@@ -128,6 +130,9 @@ pub struct ServerOptions {
     pub limits: LimitSettings,
     /// The web chat page and IRC over WebSocket (off unless a port is set).
     pub web: WebOptions,
+    /// Run as a node of a cluster over NATS JetStream (`--cluster`); the
+    /// log in JetStream is then the durable store, and `store` is unused.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Default for ServerOptions {
@@ -144,6 +149,7 @@ impl Default for ServerOptions {
             store: None,
             limits: LimitSettings::default(),
             web: WebOptions::default(),
+            cluster: None,
         }
     }
 }
@@ -171,6 +177,8 @@ pub enum NetError {
     Runtime(io::Error),
     /// The history database could not be opened.
     Store(StoreError),
+    /// The cluster's NATS could not be reached or set up.
+    Cluster(ClusterError),
 }
 
 impl fmt::Display for NetError {
@@ -206,6 +214,7 @@ impl fmt::Display for NetError {
                  e.g. `--tls-cert cert.pem --tls-key key.pem`"
             ),
             NetError::Store(e) => write!(f, "{e}"),
+            NetError::Cluster(e) => write!(f, "{e}"),
             NetError::WebTlsWithoutCertificate => write!(
                 f,
                 "--web-tls-port uses the IRC TLS port's certificate: \
@@ -256,6 +265,13 @@ pub(crate) fn now() -> Now {
         mono: core::Instant(mono),
         wall: wall_now(),
     }
+}
+
+/// The moment a cluster core's deadline (on the cluster clock: wall-clock
+/// milliseconds) falls due, on the shell's monotonic clock.
+fn cluster_due_at(at: core::Instant) -> std::time::Instant {
+    let ahead = at.0.saturating_sub(wall_now().0);
+    std::time::Instant::now() + Duration::from_millis(ahead)
 }
 
 /// The moment a core deadline falls due, on the shell's monotonic clock.
@@ -378,7 +394,22 @@ impl RunningServer {
             Some(log) => ServerLog::open(log)?,
             None => ServerLog::disabled(),
         };
+        let cluster = match &options.cluster {
+            Some(cluster) => {
+                let link = cluster::connect(LinkConfig {
+                    urls: cluster.urls.clone(),
+                    replicas: cluster.replicas,
+                    client_name: format!("natter-{}", cluster.node_name),
+                    queue_capacity: cluster::NODE_QUEUE,
+                    ..LinkConfig::default()
+                })
+                .map_err(NetError::Cluster)?;
+                Some((link, cluster.clone()))
+            }
+            None => None,
+        };
         let (store, restored) = match &options.store {
+            _ if cluster.is_some() => (None, store::Restored::default()),
             Some(store) => {
                 let (store, restored) = Store::open(store, wall_now()).map_err(NetError::Store)?;
                 (Some(store), restored)
@@ -402,6 +433,7 @@ impl RunningServer {
             log,
             sendq: options.sendq_bytes.max(1),
             config: options.config,
+            cluster,
         };
         let threads = options.threads.max(1);
         let thread = std::thread::Builder::new()
@@ -609,6 +641,8 @@ struct Shell {
     restored: store::Restored,
     /// The random secret for [`Event::Seeded`].
     secret: [u8; 32],
+    /// The link to the cluster's NATS, when this is a cluster node.
+    cluster: Option<(NatsLink, ClusterOptions)>,
 }
 
 /// Runs the shell on this thread plus `threads - 1` helpers sharing one executor.
@@ -648,10 +682,65 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         store,
         restored,
         secret,
+        cluster,
     } = shell;
     let (alive, all_writers_done) = async_channel::bounded::<()>(1);
     // Shared by every listener, so connection ids are never reused.
     let ids = Arc::new(AtomicU64::new(1));
+    let server_name = config.server_name.clone();
+    let mut server = Server::new(config);
+    let cluster = cluster
+        .map(|(link, options)| ClusterNode::new(link, &options, server.config(), ids.clone()));
+    if cluster.is_none() {
+        server.handle_event(Event::HistoryRestored {
+            records: restored.records,
+            next_id: restored.next_id,
+        });
+        server.handle_event(Event::ReadMarkersRestored {
+            markers: restored.read_markers,
+        });
+        server.handle_event(Event::AccountsRestored {
+            accounts: restored.accounts,
+        });
+        server.handle_event(Event::RoomsRestored {
+            rooms: restored.rooms,
+        });
+        server.handle_event(Event::ServerBansRestored {
+            bans: restored.server_bans,
+        });
+        server.handle_event(Event::Seeded { secret });
+    }
+    let mut core = CoreTask {
+        checks: PasswordChecks::new(ex.clone()),
+        server,
+        outboxes: FxHashMap::default(),
+        pending: VecDeque::new(),
+        log,
+        store,
+        unstored: store::Frame::default(),
+        unstored_markers: Vec::new(),
+        unstored_accounts: Vec::new(),
+        unstored_rooms: Vec::new(),
+        unstored_bans: Vec::new(),
+        held: Vec::new(),
+        in_flight: VecDeque::new(),
+        spare_held: Vec::new(),
+        writers: Vec::new(),
+        timer: Timer::never(),
+        timer_at: None,
+        lease_timer: match cluster {
+            Some(_) => Timer::after(Duration::from_secs(1)),
+            None => Timer::never(),
+        },
+        cluster,
+        cluster_stop: None,
+        server_name,
+    };
+    // A cluster node accepts nobody before it has caught up with the log.
+    if let Err(why) = core.join_cluster(secret).await {
+        eprintln!("natter-server: cannot join the cluster: {why}");
+        return;
+    }
     let accept: Vec<_> = listeners
         .into_iter()
         .map(|(listener, transport)| {
@@ -685,45 +774,14 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         .collect();
     drop(events);
     drop(alive);
-    let mut server = Server::new(config);
-    server.handle_event(Event::HistoryRestored {
-        records: restored.records,
-        next_id: restored.next_id,
-    });
-    server.handle_event(Event::ReadMarkersRestored {
-        markers: restored.read_markers,
-    });
-    server.handle_event(Event::AccountsRestored {
-        accounts: restored.accounts,
-    });
-    server.handle_event(Event::RoomsRestored {
-        rooms: restored.rooms,
-    });
-    server.handle_event(Event::ServerBansRestored {
-        bans: restored.server_bans,
-    });
-    server.handle_event(Event::Seeded { secret });
-    let mut core = CoreTask {
-        checks: PasswordChecks::new(ex.clone()),
-        server,
-        outboxes: FxHashMap::default(),
-        pending: VecDeque::new(),
-        log,
-        store,
-        unstored: store::Frame::default(),
-        unstored_markers: Vec::new(),
-        unstored_accounts: Vec::new(),
-        unstored_rooms: Vec::new(),
-        unstored_bans: Vec::new(),
-        held: Vec::new(),
-        in_flight: VecDeque::new(),
-        spare_held: Vec::new(),
-        writers: Vec::new(),
-        timer: Timer::never(),
-        timer_at: None,
-    };
     core.run(&inbox).await;
     drop(core.store.take());
+    if let Some(cluster) = core.cluster.take() {
+        // Hands the last appends (this node's NodeDown) to NATS, briefly.
+        let _ = cluster.link.to_nats.try_send(cluster::ToNats::Close);
+        let link = cluster.link;
+        smol::unblock(move || link.close_and_join()).await;
+    }
     drop(accept);
     core.log.flush();
     // Every writer holds an `alive` sender: recv fails once all have finished.

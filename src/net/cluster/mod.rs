@@ -45,6 +45,15 @@
 //! ```
 
 mod nats;
+mod node;
+
+pub use node::ClusterOptions;
+pub(crate) use node::{cluster_now, ClusterNode};
+
+/// The NATS link's queues for a natter node: deep enough that the core
+/// task never waits on them in practice (it stops taking client input
+/// when appends pile up past [`node::BACKLOG_LIMIT`]).
+pub(crate) const NODE_QUEUE: usize = 1 << 16;
 
 use std::fmt;
 use std::thread::JoinHandle;

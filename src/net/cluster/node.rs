@@ -1,0 +1,214 @@
+//! A cluster node's part of the core task: its inputs go to the log, the
+//! log's entries come back to its core.
+//!
+//! Owns the node's [`Replication`] rules, its batch of inputs on their way
+//! to the log, its leases on the other nodes, and the connection-id counter
+//! it numbers new connections from. Must never feed the core anything that
+//! did not come back from the log, and never block: appends and entries go
+//! through the NATS link's queues.
+
+use super::{FromNats, NatsLink, ToNats};
+use crate::cluster::{first_conn_id, tag_of, Applied, Entry, Input, Leases, Replication};
+use crate::core::{self, ConnId, Event, Now};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Appends waiting for NATS past which the core task stops taking client
+/// input until NATS catches up (backpressure instead of an unbounded queue).
+pub(crate) const BACKLOG_LIMIT: usize = 4096;
+
+/// Settings of a cluster node (`--cluster`, `--node-name`, ...).
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// NATS servers to connect to (several, for failover).
+    pub urls: Vec<String>,
+    /// This node's name, unique in the cluster.
+    pub node_name: String,
+    /// Replicas of the log stream (3 in a three-server NATS cluster).
+    pub replicas: usize,
+    /// A node silent this long is declared down.
+    pub lease_secs: u64,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            urls: vec!["nats://127.0.0.1:4222".into()],
+            node_name: "natter".into(),
+            replicas: 3,
+            lease_secs: 10,
+        }
+    }
+}
+
+/// The cluster state the core task keeps (see the module doc).
+pub(crate) struct ClusterNode {
+    pub(crate) link: NatsLink,
+    pub(crate) repl: Replication,
+    leases: Leases,
+    /// Inputs of this pass, appended as one batch by [`ClusterNode::flush`].
+    inputs: Vec<Input>,
+    batch: u64,
+    /// Where new connections are numbered from (shared with the accept loops).
+    pub(crate) ids: Arc<AtomicU64>,
+    /// The core deadline a tick was appended for: not again until it moves.
+    pub(crate) ticked: Option<core::Instant>,
+    /// Whether NATS is reachable.
+    pub(crate) reachable: bool,
+}
+
+/// The cluster clock for an event read now: the wall clock stands in for
+/// the monotonic one, since nodes' monotonic clocks are unrelated.
+pub(crate) fn cluster_now(now: Now) -> Now {
+    Now {
+        mono: core::Instant(now.wall.0),
+        wall: now.wall,
+    }
+}
+
+/// A random number for this start of the node.
+fn boot_id() -> u64 {
+    let secret = crate::net::password::random_secret().unwrap_or([0; 32]);
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&secret[..8]);
+    u64::from_le_bytes(bytes) | 1
+}
+
+impl ClusterNode {
+    pub(crate) fn new(
+        link: NatsLink,
+        options: &ClusterOptions,
+        config: &core::ServerConfig,
+        ids: Arc<AtomicU64>,
+    ) -> ClusterNode {
+        let fingerprint = crate::cluster::config_fingerprint(config);
+        ClusterNode {
+            link,
+            repl: Replication::new(&options.node_name, 0, fingerprint),
+            leases: Leases::new(options.lease_secs.max(1) * 1000),
+            inputs: Vec::new(),
+            batch: 0,
+            ids,
+            ticked: None,
+            reachable: true,
+        }
+    }
+
+    /// Appends `entry` to the log under the message id `msg_id` (JetStream
+    /// drops a second append with the same id).
+    pub(crate) fn append(&self, msg_id: String, entry: &Entry) {
+        let payload = entry.encode();
+        if let Err(e) = self
+            .link
+            .to_nats
+            .try_send(ToNats::Append { msg_id, payload })
+        {
+            // Never in practice: input stops at BACKLOG_LIMIT, far below
+            // the queue's size. Said loudly if it ever happens.
+            eprintln!("natter-server: cluster: an append was dropped: {e}");
+        }
+    }
+
+    /// Whether appends are piling up: client input waits until they drain.
+    pub(crate) fn backlogged(&self) -> bool {
+        self.link.to_nats.len() >= BACKLOG_LIMIT
+    }
+
+    /// Appends this node's `NodeUp` (at start, and again after a `NodeDown`
+    /// of its own).
+    pub(crate) fn announce(&mut self) {
+        let boot = boot_id();
+        let entry = self.repl.node_up(boot);
+        self.append(format!("up-{boot:x}"), &entry);
+    }
+
+    /// Takes a local event for the log. `Err(conn)` when the event is of a
+    /// connection numbered under a tag this node no longer has (it was
+    /// declared down meanwhile): that connection must be closed.
+    pub(crate) fn local(&mut self, event: Event) -> Result<(), ConnId> {
+        let Some(mut input) = Input::from_event(event) else {
+            return Ok(());
+        };
+        if let Some(conn) = input.conn() {
+            if Some(tag_of(conn)) != self.repl.my_tag() {
+                return Err(conn);
+            }
+        }
+        if let Some(now) = input.now_mut() {
+            *now = cluster_now(*now);
+        }
+        self.inputs.push(input);
+        Ok(())
+    }
+
+    /// Appends the inputs of this pass as one batch.
+    pub(crate) fn flush(&mut self) {
+        let Some(tag) = self.repl.my_tag() else {
+            self.inputs.clear();
+            return;
+        };
+        if self.inputs.is_empty() {
+            return;
+        }
+        self.batch += 1;
+        let entry = Entry::Inputs {
+            tag,
+            batch: self.batch,
+            inputs: std::mem::take(&mut self.inputs),
+        };
+        self.append(format!("{tag}-{}", self.batch), &entry);
+    }
+
+    /// Applies one entry of the log; the events it makes go to `feed`.
+    pub(crate) fn apply(
+        &mut self,
+        seq: u64,
+        payload: &[u8],
+        feed: &mut impl FnMut(Event),
+    ) -> Applied {
+        let entry = match Entry::decode(payload) {
+            Ok(entry) => entry,
+            Err(e) => {
+                eprintln!("natter-server: skipping cluster log entry {seq}: {e}");
+                return Applied::Skipped;
+            }
+        };
+        let applied = self.repl.apply(seq, entry, feed);
+        if let Applied::Joined { tag } = applied {
+            self.ids.store(first_conn_id(tag), Ordering::Relaxed);
+            self.batch = 0;
+            let _ = self.link.to_nats.try_send(ToNats::BeatAs { tag });
+        }
+        applied
+    }
+
+    /// A heartbeat arrived from `tag`.
+    pub(crate) fn heard(&mut self, tag: u64, at_ms: u64) {
+        self.leases.heard(tag, at_ms);
+    }
+
+    /// Appends a `NodeDown` for every node whose lease ran out.
+    pub(crate) fn check_leases(&mut self, at_ms: u64, now: Now) {
+        let mine = self.repl.my_tag();
+        let overdue = self.leases.overdue(self.repl.live_tags(), mine, at_ms);
+        for tag in overdue {
+            let name = self.repl.node_name(tag).unwrap_or("?").to_string();
+            let entry = Entry::NodeDown {
+                tag,
+                reason: format!("Connection to node {name} lost"),
+                now: cluster_now(now),
+            };
+            self.append(format!("down-{tag}"), &entry);
+        }
+    }
+
+    /// Whether `conn` is one of this node's own connections.
+    pub(crate) fn is_local(&self, conn: ConnId) -> bool {
+        Some(tag_of(conn)) == self.repl.my_tag()
+    }
+
+    /// The next message from the link.
+    pub(crate) async fn next(&self) -> Option<FromNats> {
+        self.link.from_nats.recv().await.ok()
+    }
+}
