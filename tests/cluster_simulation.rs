@@ -13,7 +13,7 @@
 //! Replay one seed: `NATTER_SIM_SEED=1234 cargo test --test cluster_simulation`.
 mod common;
 use common::model::SplitMix64;
-use natter::cluster::{first_conn_id, tag_of, Applied, Input, LogEntry, Replication};
+use natter::cluster::{first_conn_id, tag_of, Applied, Entry, Input, Replication};
 use natter::core::{Action, ConnId, Instant, Now, Server, ServerConfig, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -39,7 +39,7 @@ struct Node {
     /// Inputs of this pass of the core task, not yet a batch.
     inputs: Vec<Input>,
     /// Entries on their way to the log, in order.
-    appends: VecDeque<LogEntry>,
+    appends: VecDeque<Entry>,
     /// How many entries of the log it has applied.
     applied: usize,
     /// Every line its core made, per connection (its own and everyone else's).
@@ -88,14 +88,14 @@ impl Node {
         }
         self.batch += 1;
         let inputs = std::mem::take(&mut self.inputs);
-        self.appends.push_back(LogEntry::Inputs {
+        self.appends.push_back(Entry::Inputs {
             tag,
             batch: self.batch,
             inputs,
         });
     }
 
-    fn apply(&mut self, log: &[LogEntry], upto: usize) {
+    fn apply(&mut self, log: &[Entry], upto: usize) {
         while self.applied < upto.min(log.len()) {
             let seq = self.applied as u64 + 1;
             let entry = log[self.applied].clone();
@@ -183,7 +183,7 @@ impl Node {
 
 /// Several nodes over one log.
 struct Cluster {
-    log: Vec<LogEntry>,
+    log: Vec<Entry>,
     nodes: Vec<Node>,
     rng: SplitMix64,
     now_ms: u64,
@@ -199,7 +199,7 @@ impl Cluster {
             .map(|(i, n)| Node::new(n, i as u64 + 1))
             .collect();
         let mut cluster = Cluster {
-            log: vec![LogEntry::Seeded { secret: [7; 32] }],
+            log: vec![Entry::Seeded { secret: [7; 32] }],
             nodes,
             rng: SplitMix64(seed),
             now_ms: 1_000,
@@ -296,7 +296,7 @@ impl Cluster {
         let reason = format!("Connection to node {} lost", self.nodes[dead].name);
         self.nodes[by]
             .appends
-            .push_back(LogEntry::NodeDown { tag, reason, now });
+            .push_back(Entry::NodeDown { tag, reason, now });
     }
 
     /// Every running node's core made the same lines for every connection;

@@ -702,7 +702,17 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
                 None => std::future::pending().await,
             }
         };
-        match smol::block_on(stop.or(hup)) {
+        // A cluster node stops by itself when it cannot join (it said why).
+        let stopped = async {
+            while !server.has_stopped() {
+                smol::Timer::after(Duration::from_millis(250)).await;
+            }
+            Some(None)
+        };
+        match smol::block_on(stop.or(hup).or(stopped)) {
+            Some(None) if server.has_stopped() => {
+                return Err("stopped: see above".into());
+            }
             Some(signal) => {
                 if let Some(Ok(signal)) = signal {
                     eprintln!("natter-server: {signal:?} received, shutting down");

@@ -518,6 +518,12 @@ impl RunningServer {
         self.limiter.set_settings(limits);
     }
 
+    /// Whether the server stopped by itself (a cluster node that could not
+    /// join, or was told to stop by the cluster); the reason was printed.
+    pub fn has_stopped(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// Tells every client `ERROR :Server shutting down`, gives their writers
     /// a moment to send what is queued, flushes the log, and returns once
     /// the server has stopped.

@@ -130,6 +130,14 @@ impl Client {
         client
     }
 
+    /// Waits up to `timeout` for each line from now on (instead of
+    /// [`READ_TIMEOUT`]), for a test that expects a long pause.
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.socket
+            .set_read_timeout(Some(timeout))
+            .expect("set the read timeout");
+    }
+
     /// Sends one line (CR LF added).
     pub fn send(&mut self, line: &str) {
         self.send_raw(format!("{line}\r\n").as_bytes());
@@ -306,6 +314,14 @@ impl ServerProcess {
             tls_addr,
             stderr: Some(stderr),
         }
+    }
+
+    /// What it printed to stderr after starting (once it has exited).
+    pub fn take_stderr(&mut self) -> Vec<String> {
+        self.stderr
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
     }
 
     /// Sends SIGTERM and waits for the process to exit; returns its status

@@ -1,0 +1,334 @@
+//! natter nodes as one server, end to end: three `nats-server` processes
+//! (Debian's, JetStream on, a real NATS cluster on loopback) and natter
+//! nodes started from the built binary with `--cluster`, with IRC clients
+//! on real sockets. Rooms, private messages, WHOIS and history across
+//! nodes; one owner for a raced nick; kill -9 of a node during a fanout
+//! run; a NATS server killed under load; a node with other settings
+//! refused. Every wait has a deadline (the clients' read timeout).
+
+#[path = "common/e2e.rs"]
+mod e2e;
+#[path = "common/nats.rs"]
+mod nats;
+
+use e2e::{temp_dir, Client, ServerProcess};
+use nats::NatsCluster;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+/// Starts a NATS cluster, or returns from the test (printing why) when
+/// nats-server is not installed (never under CI: there it must be).
+macro_rules! nats {
+    () => {
+        match NatsCluster::start(3) {
+            Some(cluster) => cluster,
+            None => return,
+        }
+    };
+}
+
+/// A natter node of the cluster `nats`, named `name`, with a 3 s lease.
+fn node(nats: &NatsCluster, name: &str, extra: &[&str]) -> ServerProcess {
+    let dir = temp_dir(&format!("cluster-{name}"));
+    let log = dir.join("server.log").to_string_lossy().into_owned();
+    let server_name = format!("{name}.natter");
+    let mut args: Vec<String> = [
+        "--node-name",
+        name,
+        "--server-name",
+        &server_name,
+        "--cluster-lease",
+        "3",
+        "--flood-rate",
+        "0",
+        "--log-file",
+        &log,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Each node lists the NATS servers in its own order (failover).
+    let mut urls = nats.urls();
+    let shift = name.bytes().map(usize::from).sum::<usize>() % urls.len();
+    urls.rotate_left(shift);
+    for url in urls {
+        args.push("--cluster".into());
+        args.push(url);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ServerProcess::start(&args)
+}
+
+fn kill_9(node: &mut ServerProcess) {
+    node.child.kill().expect("kill -9 the node");
+    let _ = node.child.wait();
+}
+
+/// The text of a PRIVMSG to `target` in `line` (with or without the
+/// trailing colon, which servers may leave out of a one-word text).
+fn text_of<'a>(line: &'a str, target: &str) -> Option<&'a str> {
+    let (_, rest) = line.split_once(&format!(" PRIVMSG {target} "))?;
+    Some(rest.strip_prefix(':').unwrap_or(rest))
+}
+
+/// Reads until a PRIVMSG to `target` with the text `text`.
+fn until_said(client: &mut Client, target: &str, text: &str) -> Vec<String> {
+    client.read_until(|l| text_of(l, target) == Some(text))
+}
+
+/// The `msgid` tag of `line`.
+fn msgid_of(line: &str) -> Option<String> {
+    let tags = line.strip_prefix('@')?.split(' ').next()?;
+    tags.split(';')
+        .find_map(|t| t.strip_prefix("msgid="))
+        .map(String::from)
+}
+
+/// Reads until a line containing `needle`; returns every line read.
+fn until(client: &mut Client, needle: &str) -> Vec<String> {
+    client.read_until(|l| l.contains(needle))
+}
+
+fn welcome(addr: SocketAddr, nick: &str) -> Client {
+    let mut client = Client::connect(addr, nick);
+    client.send("CAP REQ :message-tags server-time batch draft/chathistory echo-message");
+    client.send(&format!("NICK {nick}"));
+    client.send(&format!("USER {} 0 * :{nick}", nick.to_lowercase()));
+    client.send("CAP END");
+    client.read_until(|l| l.contains(" 376 ") || l.contains(" 422 "));
+    client
+}
+
+#[test]
+fn rooms_private_messages_and_whois_span_three_nodes() {
+    let nats = nats!();
+    let (a, b, c) = (
+        node(&nats, "a", &[]),
+        node(&nats, "b", &[]),
+        node(&nats, "c", &[]),
+    );
+    let mut alice = Client::joined(a.addr, "alice", "#lobby");
+    let mut bob = Client::joined(b.addr, "bob", "#lobby");
+    let mut carol = Client::joined(c.addr, "carol", "#lobby");
+    until(&mut alice, ":carol!");
+    alice.send("PRIVMSG #lobby :hello from node a");
+    for client in [&mut bob, &mut carol] {
+        let line = until(client, "hello from node a").pop().unwrap_or_default();
+        assert!(line.starts_with(":alice!"), "{line}");
+    }
+    carol.send("PRIVMSG alice :a word in private");
+    let private = until(&mut alice, "a word in private")
+        .pop()
+        .unwrap_or_default();
+    assert!(
+        private.starts_with(":carol!") && private.contains("PRIVMSG alice"),
+        "{private}"
+    );
+    alice.send("WHOIS bob");
+    let whois = until(&mut alice, " 318 ");
+    assert!(
+        whois.iter().any(|l| l.contains(" 311 alice bob ")),
+        "{whois:?}"
+    );
+    bob.send("NAMES #lobby");
+    let names = until(&mut bob, " 366 ");
+    let listed: BTreeSet<&str> = names
+        .iter()
+        .filter(|l| l.contains(" 353 "))
+        .flat_map(|l| l.rsplit(':').next().unwrap_or_default().split(' '))
+        .map(|n| n.trim_start_matches(['@', '+']))
+        .collect();
+    assert_eq!(listed, BTreeSet::from(["alice", "bob", "carol"]));
+}
+
+#[test]
+fn history_comes_from_the_log_whichever_node_served_it() {
+    let nats = nats!();
+    let (a, b) = (node(&nats, "a", &[]), node(&nats, "b", &[]));
+    let mut alice = Client::joined(a.addr, "alice", "#history");
+    for i in 0..5 {
+        alice.send(&format!("PRIVMSG #history :line {i}"));
+    }
+    alice.sync();
+    // A node started after the talk rebuilds the room from the log.
+    let c = node(&nats, "c", &[]);
+    let mut dave = welcome(c.addr, "dave");
+    dave.send("JOIN #history");
+    until(&mut dave, " 366 ");
+    dave.send("CHATHISTORY LATEST #history * 10");
+    let batch = until(&mut dave, "BATCH -");
+    let said: Vec<&str> = batch
+        .iter()
+        .filter_map(|l| text_of(l, "#history"))
+        .collect();
+    assert_eq!(
+        said,
+        ["line 0", "line 1", "line 2", "line 3", "line 4"],
+        "{batch:?}"
+    );
+    drop(b);
+}
+
+#[test]
+fn a_nick_raced_from_two_nodes_goes_to_one_of_them() {
+    let nats = nats!();
+    let (a, b) = (node(&nats, "a", &[]), node(&nats, "b", &[]));
+    for round in 0..50 {
+        let nick = format!("racer{round}");
+        let mut clients = [
+            Client::connect(a.addr, &nick),
+            Client::connect(b.addr, &nick),
+        ];
+        for client in &mut clients {
+            client.send(&format!("NICK {nick}\r\nUSER r 0 * :r"));
+        }
+        let outcomes: Vec<bool> = clients
+            .iter_mut()
+            .map(|c| {
+                let last = c.read_until(|l| l.contains(" 001 ") || l.contains(" 433 "));
+                last.last().is_some_and(|l| l.contains(" 001 "))
+            })
+            .collect();
+        assert_eq!(
+            outcomes.iter().filter(|won| **won).count(),
+            1,
+            "round {round}: one node hands out {nick} ({outcomes:?})"
+        );
+    }
+}
+
+#[test]
+fn kill_9_of_a_node_during_fanout_loses_nothing_anyone_was_sent() {
+    let nats = nats!();
+    let (a, mut b, c) = (
+        node(&nats, "a", &[]),
+        node(&nats, "b", &[]),
+        node(&nats, "c", &[]),
+    );
+    let mut sender = Client::joined(a.addr, "sender", "#fanout");
+    let mut on_b = welcome(b.addr, "onb");
+    on_b.send("JOIN #fanout");
+    until(&mut on_b, " 366 ");
+    let mut on_c = welcome(c.addr, "onc");
+    on_c.send("JOIN #fanout");
+    until(&mut on_c, " 366 ");
+    until(&mut sender, ":onc!");
+    const TOTAL: usize = 400;
+    for i in 0..TOTAL / 2 {
+        sender.send(&format!("PRIVMSG #fanout :m{i}"));
+    }
+    // onb has received some of it when its node dies.
+    let before = until_said(&mut on_b, "#fanout", "m50");
+    assert!(before.iter().filter_map(|l| text_of(l, "#fanout")).count() >= 51);
+    let last_msgid = before
+        .iter()
+        .rev()
+        .find_map(|l| msgid_of(l))
+        .expect("messages carry msgids");
+    kill_9(&mut b);
+    for i in TOTAL / 2..TOTAL {
+        sender.send(&format!("PRIVMSG #fanout :m{i}"));
+    }
+    // Everyone else gets everything, in order, and onb's QUIT once.
+    let seen = until_said(&mut on_c, "#fanout", &format!("m{}", TOTAL - 1));
+    let got: Vec<&str> = seen.iter().filter_map(|l| text_of(l, "#fanout")).collect();
+    let want: Vec<String> = (0..TOTAL).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, want);
+    let quit = until(&mut sender, " QUIT ");
+    assert!(
+        quit.last().is_some_and(|l| l.starts_with(":onb!")),
+        "{quit:?}"
+    );
+    // onb comes back on node c and gets the gap from history.
+    let mut back = welcome(c.addr, "onb");
+    back.send("JOIN #fanout");
+    // The replay on join (the room's latest lines) comes first; then paging.
+    back.sync();
+    let mut gap: Vec<String> = Vec::new();
+    let mut after = last_msgid;
+    loop {
+        // A page at a time, as clients do (the server sends at most 100).
+        back.send(&format!("CHATHISTORY AFTER #fanout msgid={after} 100"));
+        let page = until(&mut back, "BATCH -");
+        let said: Vec<&String> = page
+            .iter()
+            .filter(|l| text_of(l, "#fanout").is_some())
+            .collect();
+        let Some(last) = said.last() else { break };
+        after = msgid_of(last).expect("history lines carry msgids");
+        gap.extend(
+            said.iter()
+                .filter_map(|l| text_of(l, "#fanout"))
+                .map(String::from),
+        );
+    }
+    let want_gap: Vec<String> = (51..TOTAL).map(|i| format!("m{i}")).collect();
+    assert_eq!(gap, want_gap, "the gap after onb's last message, exactly");
+    // onc saw onb quit once, whatever node noticed first.
+    on_c.send("PING :done");
+    let tail = until(&mut on_c, "PONG");
+    let quits = seen
+        .iter()
+        .chain(&tail)
+        .filter(|l| l.contains(" QUIT ") && l.contains(":onb!"))
+        .count();
+    assert_eq!(quits, 1);
+}
+
+#[test]
+fn a_nats_server_killed_under_load_pauses_and_loses_nothing() {
+    let mut nats = nats!();
+    let (a, b) = (node(&nats, "a", &[]), node(&nats, "b", &[]));
+    let mut sender = Client::joined(a.addr, "sender", "#steady");
+    let mut receiver = Client::joined(b.addr, "receiver", "#steady");
+    until(&mut sender, ":receiver!");
+    const TOTAL: usize = 300;
+    for i in 0..TOTAL / 3 {
+        sender.send(&format!("PRIVMSG #steady :n{i}"));
+    }
+    until_said(&mut receiver, "#steady", &format!("n{}", TOTAL / 3 - 1));
+    nats.kill(0);
+    let killed = std::time::Instant::now();
+    for i in TOTAL / 3..TOTAL {
+        sender.send(&format!("PRIVMSG #steady :n{i}"));
+    }
+    // A pause while NATS elects new leaders (NATS 2.9: up to ~15 s when
+    // the killed server led the JetStream cluster), then everything.
+    receiver.set_read_timeout(std::time::Duration::from_secs(60));
+    let seen = until_said(&mut receiver, "#steady", &format!("n{}", TOTAL - 1));
+    eprintln!(
+        "delivery resumed {:?} after the NATS server was killed",
+        killed.elapsed()
+    );
+    let got: Vec<&str> = seen.iter().filter_map(|l| text_of(l, "#steady")).collect();
+    let want: Vec<String> = (TOTAL / 3..TOTAL).map(|i| format!("n{i}")).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_node_with_other_chat_settings_is_refused_with_the_reason() {
+    let nats = nats!();
+    let _a = node(&nats, "a", &[]);
+    let b = node(&nats, "b", &["--flood-burst", "3"]);
+    let (status, stderr) = wait_exit(b);
+    assert!(!status.success());
+    let said = stderr.join("\n");
+    assert!(said.contains("other chat settings"), "{said}");
+}
+
+/// Waits (bounded) for a node to exit by itself.
+fn wait_exit(mut node: ServerProcess) -> (std::process::ExitStatus, Vec<String>) {
+    let deadline = std::time::Instant::now() + e2e::READ_TIMEOUT;
+    loop {
+        if let Some(status) = node.child.try_wait().expect("wait for the node") {
+            let stderr = node.take_stderr();
+            return (status, stderr);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
