@@ -277,6 +277,7 @@ fn entries_keep_flowing_and_appends_complete_after_a_nats_server_is_killed() {
     a.until_entries(40);
 
     let killed = Instant::now();
+    eprintln!("DBG {:?} kill", std::time::SystemTime::now());
     cluster.kill(0);
     for i in 20..40 {
         a.append(&format!("a-{i}"), &format!("a-{i}"));
@@ -284,7 +285,9 @@ fn entries_keep_flowing_and_appends_complete_after_a_nats_server_is_killed() {
     }
     a.until("contact lost and back", |node| node.ups >= 1);
     a.until_entries(80);
+    eprintln!("DBG {:?} a has 80", std::time::SystemTime::now());
     b.until_entries(80);
+    eprintln!("DBG {:?} b has 80", std::time::SystemTime::now());
     eprintln!(
         "40 appends after the kill were read back in {:?}",
         killed.elapsed()

@@ -41,6 +41,14 @@ const PULL_EXPIRES: Duration = Duration::from_secs(2);
 /// How often the connection is pinged: a server that vanished without
 /// closing the socket is noticed within two of these.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// How long the reader waits for an entry before it asks whether the log
+/// is ahead of it (then its consumer is stuck, and it starts another).
+const QUIET_CHECK: Duration = Duration::from_secs(3);
+/// How long appends find no stream before the link asks whether the
+/// stream was deleted.
+const STREAM_GONE_AFTER: Duration = Duration::from_secs(5);
+/// How long an append waits for the answer to "is the stream gone?".
+const GONE_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Starts the link's thread. It reports on `ready` once: `Ok` when
 /// connected with the stream in place (after `Started` is queued on
@@ -114,8 +122,18 @@ async fn run(
         config.stream
     );
 
-    let reader = tokio::spawn(read_log(js.clone(), config.clone(), from_nats.clone()));
-    let watcher = tokio::spawn(watch_connection(events_rx, from_nats.clone()));
+    let (reconnects_tx, reconnects_rx) = watch::channel(0);
+    let reader = tokio::spawn(read_log(
+        js.clone(),
+        config.clone(),
+        reconnects_rx,
+        from_nats.clone(),
+    ));
+    let watcher = tokio::spawn(watch_connection(
+        events_rx,
+        reconnects_tx,
+        from_nats.clone(),
+    ));
     let listener = tokio::spawn(hear_heartbeats(heartbeats, from_nats.clone()));
     let (beat_tx, beat_rx) = watch::channel(None);
     let beater = tokio::spawn(beat(client.clone(), config.clone(), beat_rx));
@@ -445,7 +463,15 @@ async fn append(
                     payload.len()
                 ))
             }
-            PublishErrorKind::StreamNotFound if stream_is_gone(js, config).await => {
+            // No server answered: a stream leader election looks like
+            // this too, so only ask whether the stream is gone once it
+            // has lasted, and not for long (the question goes unanswered
+            // while JetStream's meta leader is being elected).
+            PublishErrorKind::StreamNotFound
+                if first_try.elapsed() >= STREAM_GONE_AFTER
+                    && timeout(GONE_CHECK_TIMEOUT, stream_is_gone(js, config)).await
+                        == Ok(true) =>
+            {
                 return Err(format!(
                     "append {msg_id} was not stored: the stream {} no longer exists; \
                      restart every node of the cluster (the log is lost)",
@@ -495,13 +521,18 @@ async fn stream_is_gone(js: &jetstream::Context, config: &LinkConfig) -> bool {
 /// Hands every entry of the stream to `from_nats`, in order, exactly once:
 /// an ordered consumer from the entry after the last one handed over,
 /// re-created whenever it fails or skips.
-async fn read_log(js: jetstream::Context, config: Arc<LinkConfig>, from_nats: Sender<FromNats>) {
+async fn read_log(
+    js: jetstream::Context,
+    config: Arc<LinkConfig>,
+    mut reconnects: watch::Receiver<u64>,
+    from_nats: Sender<FromNats>,
+) {
     let mut last = 0;
     let mut backoff = Backoff::new();
     let mut told_gone = false;
     loop {
         let before = last;
-        match follow(&js, &config, &mut last, &from_nats).await {
+        match follow(&js, &config, &mut last, &mut reconnects, &from_nats).await {
             Stop::Closed => return,
             Stop::Retry(why) => {
                 log::debug!("cluster: reading the log again after {last}: {why}");
@@ -538,8 +569,10 @@ async fn follow(
     js: &jetstream::Context,
     config: &LinkConfig,
     last: &mut u64,
+    reconnects: &mut watch::Receiver<u64>,
     from_nats: &Sender<FromNats>,
 ) -> Stop {
+    reconnects.mark_unchanged();
     let stream = match js.get_stream_no_info(&config.stream).await {
         Ok(stream) => stream,
         Err(err) => return Stop::Retry(err.to_string()),
@@ -565,10 +598,46 @@ async fn follow(
         Ok(messages) => messages,
         Err(err) => return Stop::Retry(format!("pulling: {err}")),
     };
-    while let Some(message) = messages.next().await {
-        let message = match message {
-            Ok(message) => message,
-            Err(err) => return Stop::Retry(err.to_string()),
+    loop {
+        let next = futures_lite::future::or(
+            async { Next::Message(messages.next().await) },
+            futures_lite::future::or(
+                async {
+                    if reconnects.changed().await.is_err() {
+                        // The watcher is gone (the link is closing).
+                        std::future::pending::<()>().await;
+                    }
+                    Next::Reconnected
+                },
+                async {
+                    sleep(QUIET_CHECK).await;
+                    Next::Quiet
+                },
+            ),
+        )
+        .await;
+        let message = match next {
+            // After a reconnection, async-nats's ordered consumer asks for
+            // its consumer's info, five times with a timeout each, before
+            // it re-creates it (half a minute when that consumer died with
+            // a server): re-creating it at once is quicker.
+            Next::Reconnected => return Stop::Retry("reconnected".into()),
+            // A consumer lost with a NATS server that was not ours is
+            // noticed by async-nats only after missed heartbeats and
+            // retries (10 to 30 s): when the log has entries we have not
+            // seen and the consumer is quiet, start another at once.
+            Next::Quiet => match js.get_stream(&config.stream).await {
+                Ok(stream) if stream.cached_info().state.last_sequence > *last => {
+                    return Stop::Retry(format!(
+                        "the consumer is quiet at {last} and the log is at {}",
+                        stream.cached_info().state.last_sequence
+                    ))
+                }
+                _ => continue,
+            },
+            Next::Message(None) => return Stop::Retry("the consumer ended".into()),
+            Next::Message(Some(Err(err))) => return Stop::Retry(err.to_string()),
+            Next::Message(Some(Ok(message))) => message,
         };
         let seq = match message.info() {
             Ok(info) => info.stream_sequence,
@@ -589,11 +658,22 @@ async fn follow(
         }
         *last = seq;
     }
-    Stop::Retry("the consumer ended".into())
+}
+
+/// What [`follow`] waited for.
+enum Next<M> {
+    Message(Option<M>),
+    Reconnected,
+    Quiet,
 }
 
 /// async-nats's connection events as `Down` and `Up`, each only on a change.
-async fn watch_connection(mut events: mpsc::UnboundedReceiver<Event>, from_nats: Sender<FromNats>) {
+/// Each reconnection also bumps `reconnects`.
+async fn watch_connection(
+    mut events: mpsc::UnboundedReceiver<Event>,
+    reconnects: watch::Sender<u64>,
+    from_nats: Sender<FromNats>,
+) {
     let mut up = true;
     while let Some(event) = events.recv().await {
         let change = match event {
@@ -610,6 +690,9 @@ async fn watch_connection(mut events: mpsc::UnboundedReceiver<Event>, from_nats:
             }
         };
         up = change == FromNats::Up;
+        if up {
+            reconnects.send_modify(|count| *count += 1);
+        }
         log::info!(
             "cluster: NATS connection {}",
             if up { "back" } else { "lost" }
