@@ -516,7 +516,12 @@ async fn orchestrate(
         .collect();
     let n = cfg.clients;
     let w = Rc::new(World {
-        connector: Connector::new(cfg.common.addr, cfg.common.tls, cfg.common.ws)?,
+        connector: Connector::new(
+            cfg.common.addr,
+            &cfg.common.more,
+            cfg.common.tls,
+            cfg.common.ws,
+        )?,
         tag,
         channels,
         prefix,
@@ -649,7 +654,7 @@ async fn orchestrate(
     let bench_cpu_end = own_cpu_s();
     Ok(Report {
         scenario: "community",
-        server: w.cfg.common.addr.to_string(),
+        server: w.cfg.common.servers(),
         tls: w.cfg.common.tls,
         ws: w.cfg.common.ws,
         clients: n,

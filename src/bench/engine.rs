@@ -271,7 +271,12 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     let tag = run_tag();
     let channels = (0..plan.rooms).map(|r| format!("#b{tag}-{r}")).collect();
     let nsend = plan.rooms * plan.senders;
-    let connector = Connector::new(plan.common.addr, plan.common.tls, plan.common.ws)?;
+    let connector = Connector::new(
+        plan.common.addr,
+        &plan.common.more,
+        plan.common.tls,
+        plan.common.ws,
+    )?;
     let sh = Rc::new(Shared {
         connector,
         tag,
@@ -398,7 +403,7 @@ async fn orchestrate(ex: &LocalExecutor<'_>, plan: Plan) -> Result<Report, Bench
     let bench_cpu_end = own_cpu_s();
     Ok(Report {
         scenario: plan.scenario,
-        server: plan.common.addr.to_string(),
+        server: plan.common.servers(),
         tls: plan.common.tls,
         ws: plan.common.ws,
         clients: n,

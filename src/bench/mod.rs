@@ -75,6 +75,9 @@ use engine::Plan;
 pub struct Common {
     /// The server to drive.
     pub addr: SocketAddr,
+    /// More servers of the same network (the nodes of a natter cluster):
+    /// clients are spread over `addr` and these, round robin.
+    pub more: Vec<SocketAddr>,
     /// Handshakes (connect, register, join) in flight at once.
     pub concurrency: usize,
     /// Hard limit for the whole run; it always ends by then.
@@ -94,6 +97,7 @@ impl Default for Common {
     fn default() -> Common {
         Common {
             addr: SocketAddr::from(([127, 0, 0, 1], 6667)),
+            more: Vec::new(),
             concurrency: 50,
             timeout: Duration::from_secs(120),
             pid: None,
@@ -101,6 +105,17 @@ impl Default for Common {
             tls: false,
             ws: false,
         }
+    }
+}
+
+impl Common {
+    /// The servers driven, as the report names them.
+    pub fn servers(&self) -> String {
+        std::iter::once(&self.addr)
+            .chain(&self.more)
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

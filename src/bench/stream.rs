@@ -207,16 +207,23 @@ impl AsyncWrite for BenchStream {
 /// (the rustls configuration is shared by every connection).
 #[derive(Clone)]
 pub(crate) struct Connector {
-    addr: SocketAddr,
+    /// The servers; client `idx` connects to `addrs[idx % len]`.
+    addrs: Vec<SocketAddr>,
     tls: Option<TlsConnector>,
     /// Speak IRC over WebSocket (`text.ircv3.net`) on the connection.
     ws: bool,
 }
 
 impl Connector {
-    /// A connector for `addr`; with `tls`, every connection does a TLS
-    /// handshake that accepts any server certificate.
-    pub fn new(addr: SocketAddr, tls: bool, ws: bool) -> Result<Connector, BenchError> {
+    /// A connector for `addr` (and `more` servers, round robin); with
+    /// `tls`, every connection does a TLS handshake that accepts any
+    /// server certificate.
+    pub fn new(
+        addr: SocketAddr,
+        more: &[SocketAddr],
+        tls: bool,
+        ws: bool,
+    ) -> Result<Connector, BenchError> {
         let tls = if tls {
             let config = rustls_config(&Trust::Insecure)
                 .map_err(|e| BenchError::Config(format!("cannot set up TLS: {e}")))?;
@@ -224,7 +231,8 @@ impl Connector {
         } else {
             None
         };
-        Ok(Connector { addr, tls, ws })
+        let addrs = std::iter::once(addr).chain(more.iter().copied()).collect();
+        Ok(Connector { addrs, tls, ws })
     }
 
     /// Connect client `idx` (and complete the TLS handshake, with `--tls`,
@@ -234,7 +242,7 @@ impl Connector {
         if !self.ws {
             return Ok(stream);
         }
-        let addr = self.addr;
+        let addr = self.addr_of(idx);
         let scheme = if self.tls.is_some() { "wss" } else { "ws" };
         let failed = |e: &dyn std::fmt::Display| BenchError::WebSocket {
             client: idx,
@@ -263,8 +271,13 @@ impl Connector {
         }))))
     }
 
+    /// The server client `idx` connects to.
+    fn addr_of(&self, idx: usize) -> SocketAddr {
+        self.addrs[idx % self.addrs.len()]
+    }
+
     async fn connect_stream(&self, idx: usize) -> Result<BenchStream, BenchError> {
-        let addr = self.addr;
+        let addr = self.addr_of(idx);
         let tcp = TcpStream::connect(addr)
             .await
             .map_err(|source| BenchError::Connect { addr, source })?;

@@ -62,7 +62,9 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct CommonArgs {
-    /// Server address (host:port); must be loopback (127.0.0.1, ::1 or localhost).
+    /// Server address (host:port); must be loopback (127.0.0.1, ::1 or
+    /// localhost). Several, comma-separated (the nodes of a natter
+    /// cluster), spread the clients over them, round robin.
     #[arg(long, short = 's', global = true, default_value = "127.0.0.1:6667")]
     server: String,
     /// Handshakes (connect + register + join) in flight at once. ngircd's
@@ -213,8 +215,13 @@ fn loopback(server: &str) -> Result<SocketAddr, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let c = &cli.common;
-    let addr = match loopback(&c.server) {
-        Ok(a) => a,
+    let addrs: Result<Vec<SocketAddr>, String> = c.server.split(',').map(loopback).collect();
+    let (addr, more) = match addrs {
+        Ok(addrs) if !addrs.is_empty() => (addrs[0], addrs[1..].to_vec()),
+        Ok(_) => {
+            eprintln!("natter-bench: --server names no server");
+            return ExitCode::from(1);
+        }
         Err(e) => {
             eprintln!("natter-bench: {e}");
             return ExitCode::from(1);
@@ -226,6 +233,7 @@ fn main() -> ExitCode {
     }
     let common = Common {
         addr,
+        more,
         concurrency: c.concurrency.max(1),
         timeout: Duration::from_secs_f64(c.timeout),
         pid: c.pid,
