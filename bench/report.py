@@ -471,6 +471,14 @@ def main():
               "fanout scenarios, measured in their own run: "
               "[bench/transports.md](bench/transports.md).", ""]
 
+    # The cluster beside one node (bench/cluster.md, written from a run of
+    # bench/cluster.sh: its own run, with NATS).
+    cpath_cluster = os.path.join(here, "cluster.md")
+    if "natter" in servers and os.path.exists(cpath_cluster):
+        with open(cpath_cluster) as f:
+            o += [line.rstrip("\n") for line in f]
+        o += [""]
+
     o += ["## Commands", "", f"Each scenario ran {meta.get('runs', nruns)} time(s), each "
           "against a freshly started server (`$PID` is its process id):", "", "```"]
     cpath = os.path.join(a.results, "commands.txt")
