@@ -25,6 +25,7 @@ use natter::bench::{
 fn common(addr: SocketAddr) -> Common {
     Common {
         addr,
+        more: Vec::new(),
         concurrency: 10,
         timeout: Duration::from_secs(20),
         pid: None,

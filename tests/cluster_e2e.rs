@@ -143,6 +143,44 @@ fn rooms_private_messages_and_whois_span_three_nodes() {
 }
 
 #[test]
+fn a_fanout_spread_over_three_nodes_arrives_whole_and_in_order() {
+    use natter::bench::{run_fanout, Common, FanoutConfig};
+    let nats = nats!();
+    let nodes = [
+        node(&nats, "a", &[]),
+        node(&nats, "b", &[]),
+        node(&nats, "c", &[]),
+    ];
+    // natter-bench -s A,B,C: clients round robin over the nodes.
+    let report = run_fanout(&FanoutConfig {
+        common: Common {
+            addr: nodes[0].addr,
+            more: vec![nodes[1].addr, nodes[2].addr],
+            concurrency: 10,
+            timeout: std::time::Duration::from_secs(60),
+            ..Common::default()
+        },
+        members: 30,
+        senders: 6,
+        messages: 200,
+        rate: None,
+        window: 50,
+    })
+    .expect("a fanout run over the cluster");
+    assert_eq!(report.expected_deliveries, 6 * 200 * 29);
+    assert_eq!(report.deliveries, report.expected_deliveries);
+    assert_eq!(
+        (
+            report.lost,
+            report.reordered,
+            report.duplicated,
+            report.misrouted
+        ),
+        (0, 0, 0, 0)
+    );
+}
+
+#[test]
 fn history_comes_from_the_log_whichever_node_served_it() {
     let nats = nats!();
     let (a, b) = (node(&nats, "a", &[]), node(&nats, "b", &[]));
