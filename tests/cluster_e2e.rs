@@ -181,6 +181,82 @@ fn a_fanout_spread_over_three_nodes_arrives_whole_and_in_order() {
 }
 
 #[test]
+fn an_account_registered_on_one_node_logs_in_on_another() {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
+    let nats = nats!();
+    let (a, b) = (node(&nats, "a", &[]), node(&nats, "b", &[]));
+    let mut alice = Client::register(a.addr, "alice");
+    alice.send("PRIVMSG NickServ :REGISTER correct-horse alice@example.org");
+    let registered = until(&mut alice, " 900 ");
+    assert!(registered
+        .last()
+        .is_some_and(|l| l.ends_with("You are now logged in as alice")));
+    alice.send("QUIT :moving to node b");
+    alice.read_to_end();
+    // The hash was made on node a; node b checks the password against it.
+    let mut again = Client::connect(b.addr, "alice");
+    again.start_sasl_registration();
+    again.send("AUTHENTICATE PLAIN");
+    until(&mut again, "AUTHENTICATE +");
+    again.send(&format!(
+        "AUTHENTICATE {}",
+        B64.encode("\0alice\0correct-horse")
+    ));
+    let answer = again.read_until(|l| l.contains(" 903 ") || l.contains(" 904 "));
+    assert!(
+        answer.last().is_some_and(|l| l.contains(" 903 ")),
+        "{answer:?}"
+    );
+    again.finish_registration();
+    // A wrong password is refused on any node.
+    let mut intruder = Client::connect(a.addr, "mallory");
+    intruder.start_sasl_registration();
+    intruder.send("AUTHENTICATE PLAIN");
+    until(&mut intruder, "AUTHENTICATE +");
+    intruder.send(&format!("AUTHENTICATE {}", B64.encode("\0alice\0wrong")));
+    let refused = intruder.read_until(|l| l.contains(" 903 ") || l.contains(" 904 "));
+    assert!(
+        refused.last().is_some_and(|l| l.contains(" 904 ")),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn when_nats_is_gone_users_are_told_and_nothing_is_lost_once_it_is_back() {
+    let mut nats = nats!();
+    let (a, b) = (node(&nats, "a", &[]), node(&nats, "b", &[]));
+    let mut alice = Client::joined(a.addr, "alice", "#outage");
+    let mut bob = Client::joined(b.addr, "bob", "#outage");
+    until(&mut alice, ":bob!");
+    for i in 0..3 {
+        nats.kill(i);
+    }
+    let told = until(&mut alice, "lost contact with its cluster");
+    assert!(
+        told.last().is_some_and(|l| l.contains(" NOTICE ")),
+        "{told:?}"
+    );
+    // Said while NATS is gone: it waits, it is not dropped or delivered early.
+    alice.send("PRIVMSG #outage :said during the outage");
+    // The outage lasts longer than the nodes' 3 s lease.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    for i in 0..3 {
+        nats.start_again(i);
+    }
+    nats.wait_ready();
+    alice.set_read_timeout(std::time::Duration::from_secs(60));
+    bob.set_read_timeout(std::time::Duration::from_secs(60));
+    until(&mut alice, "back in contact with its cluster");
+    let heard = until_said(&mut bob, "#outage", "said during the outage");
+    // Longer than the 3 s lease, and still nobody was declared gone.
+    assert!(!heard.iter().any(|l| l.contains(" QUIT ")), "{heard:?}");
+    bob.send("PRIVMSG #outage :welcome back");
+    let back = until_said(&mut alice, "#outage", "welcome back");
+    assert!(!back.iter().any(|l| l.contains(" QUIT ")), "{back:?}");
+}
+
+#[test]
 fn history_comes_from_the_log_whichever_node_served_it() {
     let nats = nats!();
     let (a, b) = (node(&nats, "a", &[]), node(&nats, "b", &[]));

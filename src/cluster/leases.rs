@@ -28,6 +28,14 @@ impl Leases {
         *last = (*last).max(at_ms);
     }
 
+    /// Every node is given a whole lease from `at_ms`: after this node was
+    /// cut off from NATS itself, silence meant nothing about the others.
+    pub fn renew_all(&mut self, at_ms: u64) {
+        for last in self.last_heard.values_mut() {
+            *last = (*last).max(at_ms);
+        }
+    }
+
     /// The tags among `live` (other than `mine`) not heard from for a whole
     /// lease at `at_ms`. A tag first asked about gets a whole lease from
     /// then: a node that just started has heard nobody yet.
@@ -67,6 +75,15 @@ mod tests {
         let mut leases = Leases::new(10_000);
         assert!(leases.overdue([5].into_iter(), None, 50_000).is_empty());
         assert_eq!(leases.overdue([5].into_iter(), None, 60_000), vec![5]);
+    }
+
+    #[test]
+    fn after_this_node_was_cut_off_everyone_gets_a_fresh_lease() {
+        let mut leases = Leases::new(10_000);
+        leases.heard(1, 0);
+        leases.renew_all(30_000);
+        assert!(leases.overdue([1].into_iter(), None, 39_999).is_empty());
+        assert_eq!(leases.overdue([1].into_iter(), None, 40_000), vec![1]);
     }
 
     #[test]

@@ -625,7 +625,7 @@ impl CoreTask {
             }
             FromNats::Up => {
                 if !cluster.reachable {
-                    cluster.reachable = true;
+                    cluster.reconnected(now().mono.0);
                     self.notice_all("This server is back in contact with its cluster");
                 }
             }

@@ -177,6 +177,14 @@ impl NatsCluster {
         }
     }
 
+    /// Starts server `i` again (same ports, store and name) without
+    /// waiting: for bringing back several, then [`NatsCluster::wait_ready`]
+    /// (one alone has no JetStream quorum).
+    pub fn start_again(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i);
+    }
+
     /// Starts server `i` again (same ports, store and name) and waits
     /// until it is back in the cluster with JetStream ready.
     pub fn restart(&mut self, i: usize) {

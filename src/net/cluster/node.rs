@@ -187,8 +187,19 @@ impl ClusterNode {
         self.leases.heard(tag, at_ms);
     }
 
-    /// Appends a `NodeDown` for every node whose lease ran out.
+    /// NATS is back: the other nodes' silence while it was gone (for this
+    /// node) says nothing, so each gets a whole lease from now.
+    pub(crate) fn reconnected(&mut self, at_ms: u64) {
+        self.reachable = true;
+        self.leases.renew_all(at_ms);
+    }
+
+    /// Appends a `NodeDown` for every node whose lease ran out (never while
+    /// this node itself cannot reach NATS: then it hears nobody).
     pub(crate) fn check_leases(&mut self, at_ms: u64, now: Now) {
+        if !self.reachable {
+            return;
+        }
         let mine = self.repl.my_tag();
         let overdue = self.leases.overdue(self.repl.live_tags(), mine, at_ms);
         for tag in overdue {
