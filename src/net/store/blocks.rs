@@ -5,7 +5,8 @@
 //! record encoding ([`journal::encode_record`]), in id order, with the
 //! room's case-folded name, the lowest and highest id it may hold
 //! (`first_id`, its key, and `last_id`), its earliest and latest server
-//! time and how many records it holds. The indexer fills one block per
+//! time and how many records it holds (indexed by room and by first
+//! time). The indexer fills one block per
 //! room per transaction ([`Builder`]) and inserts it with one statement:
 //! an `INSERT` per block instead of one per message, which is what made
 //! SQLite the largest part of durable natter's CPU (about 10,000
@@ -35,8 +36,9 @@ use std::rc::Rc;
 /// short messages, small enough that a redaction or a retention trim
 /// rewrites little.
 pub(super) const BLOCK_BYTES: usize = 32 << 10;
-/// Blocks one age-retention step looks at (the oldest ones).
-const EXPIRE_BLOCKS: i64 = 64;
+/// Most blocks one age-retention step deletes or trims (one short
+/// transaction).
+const EXPIRE_BLOCKS: i64 = 5000;
 
 /// The schema migration that creates the table (see `MIGRATIONS`); the
 /// rows of `events` it replaces are moved into it by [`pack_events`].
@@ -52,7 +54,12 @@ pub(super) const CREATE: &str = "
         count    INTEGER NOT NULL,     -- how many records it holds
         records  BLOB    NOT NULL
     );
-    CREATE INDEX blocks_by_room ON blocks(room, first_id, last_id);
+    -- Covers a room's blocks in order with their counts (retention by
+    -- count, redaction) without reading the blocks themselves.
+    CREATE INDEX blocks_by_room ON blocks(room, first_id, last_id, count);
+    -- Age retention finds the expired blocks without a scan (one entry per
+    -- block, not per message).
+    CREATE INDEX blocks_by_time ON blocks(first_at);
 ";
 
 /// One room's block being filled.
@@ -324,16 +331,16 @@ pub(super) fn drop_oldest(
     Ok(None)
 }
 
-/// Deletes the messages older than `cutoff` from the oldest
-/// [`EXPIRE_BLOCKS`] blocks (blocks follow ids, and ids server time);
-/// returns how many went, per room.
+/// Deletes the messages older than `cutoff` from up to [`EXPIRE_BLOCKS`]
+/// blocks that hold any (through the index on `first_at`); returns how
+/// many went, per room.
 pub(super) fn expire(tx: &Transaction, cutoff: u64) -> rusqlite::Result<Vec<(String, usize)>> {
     let oldest: Vec<(i64, String, usize, i64, i64)> = tx
         .prepare_cached(
             "SELECT first_id, room, count, first_at, last_at FROM blocks
-             ORDER BY first_id LIMIT ?1",
+             WHERE first_at < ?1 ORDER BY first_at LIMIT ?2",
         )?
-        .query_map(params![EXPIRE_BLOCKS], |r| {
+        .query_map(params![cutoff as i64, EXPIRE_BLOCKS], |r| {
             Ok((
                 r.get(0)?,
                 r.get(1)?,

@@ -802,3 +802,31 @@ fn room_messages_of_a_version_7_database_move_into_blocks_and_other_rows_stay() 
     drop(w);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn age_retention_empties_the_expired_blocks_of_every_room_in_one_round() {
+    let (_dir, mut options) = temp_db("age-blocks");
+    options.max_messages = 100;
+    options.max_age_secs = 60;
+    let mut w = worker(&options);
+    let now = crate::net::wall_now();
+    // One small block per room and transaction, as a quiet server makes them.
+    for room in 0..300 {
+        let mut old = record(room + 1, HistoryKind::Privmsg, &format!("#r{room}"), "old");
+        old.at = Timestamp(now.0 - 3_600_000);
+        w.write(&[old]).expect("write");
+    }
+    let fresh = HistoryRecord {
+        at: now,
+        ..record(1000, HistoryKind::Privmsg, "#r7", "fresh")
+    };
+    w.write(&[fresh]).expect("write");
+    w.prune_step().expect("prune");
+    let left: i64 =
+        w.db.query_row("SELECT COUNT(*) FROM blocks", [], |r| r.get(0))
+            .expect("count");
+    assert_eq!(left, 1, "only the fresh message's block is left");
+    assert_eq!(texts(&w, "#r7"), ["fresh"]);
+    assert_eq!(w.messages.get("#r7"), Some(&1));
+    assert_eq!(w.messages.get("#r8"), Some(&0));
+}

@@ -453,11 +453,9 @@ impl Worker {
     }
 
     /// One round of retention, in one transaction. Age: the expired
-    /// messages of the oldest blocks (blocks follow ids, and ids server
-    /// time, so these are the oldest messages; one stamped earlier than an
-    /// older block, after the clock was set back, waits until that block
-    /// expires too), and the expired rows among the [`PRUNE_CHUNK`] oldest
-    /// other rows. Count: for each room past the maximum, by the kept
+    /// messages of the blocks that hold any (through the index on their
+    /// first time, a few thousand blocks a round), and the expired rows
+    /// among the [`PRUNE_CHUNK`] oldest other rows (ids follow server time). Count: for each room past the maximum, by the kept
     /// counts, its oldest blocks, the oldest records of the block that
     /// straddles the line, and its other rows before the oldest message
     /// that stays (through the indexes on `(room, id)`). Never scans a
