@@ -6,12 +6,11 @@
 //! room's case-folded name, the lowest and highest id it may hold
 //! (`first_id`, its key, and `last_id`), its earliest and latest server
 //! time and how many records it holds (indexed by room and by first
-//! time). The indexer fills one block per
-//! room per transaction ([`Builder`]) and inserts it with one statement:
-//! an `INSERT` per block instead of one per message, which is what made
-//! SQLite the largest part of durable natter's CPU (about 10,000
-//! instructions per message, nine tenths of them in B-tree inserts and
-//! binding). Startup ([`load_room_messages`]), redaction ([`redact`]),
+//! time). The indexer fills one block per room per transaction
+//! ([`Builder`]) and inserts it with one statement: an `INSERT` per block
+//! instead of one per message, which was the largest part of durable
+//! natter's CPU (about 10,000 instructions per message, nine tenths of
+//! them in SQLite's B-tree inserts and binding). Startup ([`load_room_messages`]), redaction ([`redact`]),
 //! renames ([`rename`]) and retention ([`drop_oldest`], [`expire`]) read
 //! and rewrite the few blocks they touch.
 //!
