@@ -267,8 +267,9 @@ def main():
     if "natter_mem" in servers:
         o += ["**natter** is natter-server as shipped: every message is in its history "
               "journal (one `write()` per group of batches) before anyone is sent it, the "
-              "README's kill -9 durability promise; SQLite's rows are built behind the "
-              "journal, in the pause after a burst, and that CPU is counted: every CPU figure "
+              "README's kill -9 durability promise; SQLite is built behind the journal (room "
+              "messages packed into blocks, one row per 32 KiB of a room's messages), in the "
+              "pause after a burst, and that CPU is counted: every CPU figure "
               "below runs until the server is idle again. **natter_mem** is the same binary "
               "with `--no-persist` (history in memory only), so *natter ÷ natter_mem* is the "
               "cost of durability. The peers keep no history at all.", ""]
@@ -452,8 +453,14 @@ def main():
           "process, for natter-bench too.", ""]
 
     # Hand-written analysis that the numbers above do not say by themselves
-    # (bench/scaling.md: what a bigger machine should carry, and why).
+    # (bench/durability.md: what durable history costs and where;
+    # bench/scaling.md: what a bigger machine should carry, and why).
     here = os.path.dirname(os.path.abspath(__file__))
+    dpath = os.path.join(here, "durability.md")
+    if "natter" in servers and os.path.exists(dpath):
+        with open(dpath) as f:
+            o += [line.rstrip("\n") for line in f]
+        o += [""]
     spath = os.path.join(here, "scaling.md")
     if "natter" in servers and os.path.exists(spath):
         with open(spath) as f:

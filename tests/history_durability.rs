@@ -206,11 +206,9 @@ fn kill_run(seed: u64, dir: &Path) -> (BTreeSet<String>, BTreeSet<String>, usize
 /// the file (no server running).
 fn sqlite_messages(dir: &Path) -> usize {
     let db = rusqlite::Connection::open(dir.join("history.sqlite3")).expect("open the database");
-    db.query_row(
-        "SELECT COUNT(*) FROM events WHERE kind = 'privmsg'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
+    db.query_row("SELECT COALESCE(SUM(count), 0) FROM blocks", [], |r| {
+        r.get::<_, i64>(0)
+    })
     .map(|n| n as usize)
     .unwrap_or(0)
 }

@@ -321,19 +321,7 @@ impl Frame {
         if self.bytes.is_empty() {
             self.bytes.extend_from_slice(&[0; HEADER]);
         }
-        let bytes = &mut self.bytes;
-        bytes.extend_from_slice(&r.id.to_le_bytes());
-        bytes.extend_from_slice(&r.at.0.to_le_bytes());
-        let kind = HistoryKind::ALL
-            .iter()
-            .position(|k| *k == r.kind)
-            .unwrap_or(0);
-        bytes.push(kind as u8);
-        for text in [r.target, r.source, r.text] {
-            put_text(bytes, Some(text));
-        }
-        put_text(bytes, r.from_account);
-        put_text(bytes, r.to_account);
+        encode_record(&mut self.bytes, r);
         self.records += 1;
         self.last_id = self.last_id.max(Some(r.id));
     }
@@ -439,13 +427,6 @@ impl Frames {
         Frames { bytes }
     }
 
-    /// Empty, with room for `bytes` of frames.
-    pub fn with_capacity(bytes: usize) -> Frames {
-        Frames {
-            bytes: Vec::with_capacity(bytes),
-        }
-    }
-
     /// Whether it holds no frame.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
@@ -459,6 +440,11 @@ impl Frames {
     /// Moves `more`'s frames after its own.
     pub fn append(&mut self, mut more: Frames) {
         self.bytes.append(&mut more.bytes);
+    }
+
+    /// How many bytes it has room for.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
     }
 
     /// Empties it, keeping its buffer.
@@ -509,6 +495,7 @@ impl Frames {
 #[derive(Debug, Clone, Copy)]
 pub struct Skimmed<'a> {
     pub id: u64,
+    pub at: Timestamp,
     pub kind: HistoryKind,
     /// The target's bytes, not checked to be UTF-8.
     pub target: &'a [u8],
@@ -521,6 +508,11 @@ impl<'a> Skimmed<'a> {
     pub fn decode(&self) -> Option<RecordRef<'a>> {
         let mut record = self.record;
         take_record(&mut record)
+    }
+
+    /// The whole record, encoded as [`encode_record`] does.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.record
     }
 }
 
@@ -557,6 +549,31 @@ impl JournalReader {
         }
         Ok(())
     }
+}
+
+/// Appends one record in the journal's encoding (see the module
+/// documentation), without a frame header: also how the store's blocks
+/// hold room messages.
+pub fn encode_record(bytes: &mut Vec<u8>, r: &RecordRef) {
+    bytes.extend_from_slice(&r.id.to_le_bytes());
+    bytes.extend_from_slice(&r.at.0.to_le_bytes());
+    let kind = HistoryKind::ALL
+        .iter()
+        .position(|k| *k == r.kind)
+        .unwrap_or(0);
+    bytes.push(kind as u8);
+    for text in [r.target, r.source, r.text] {
+        put_text(bytes, Some(text));
+    }
+    put_text(bytes, r.from_account);
+    put_text(bytes, r.to_account);
+}
+
+/// The records [`encode_record`] put one after another into `bytes`, in
+/// order. One whose text is not UTF-8 is passed over; a record cut short
+/// ends it.
+pub fn decode_records_in(mut bytes: &[u8]) -> impl Iterator<Item = RecordRef<'_>> {
+    std::iter::from_fn(move || skim_record(&mut bytes)).filter_map(|skimmed| skimmed.decode())
 }
 
 fn put_text(frame: &mut Vec<u8>, text: Option<&str>) {
@@ -673,7 +690,8 @@ fn take_record<'a>(payload: &mut &'a [u8]) -> Option<RecordRef<'a>> {
 fn skim_record<'a>(payload: &mut &'a [u8]) -> Option<Skimmed<'a>> {
     let record = *payload;
     let id = take_u64(payload)?;
-    let (&kind, rest) = payload.get(8..)?.split_first()?;
+    let at = take_u64(payload)?;
+    let (&kind, rest) = payload.split_first()?;
     *payload = rest;
     let kind = *HistoryKind::ALL.get(usize::from(kind))?;
     let target = take_raw(payload)??;
@@ -683,6 +701,7 @@ fn skim_record<'a>(payload: &mut &'a [u8]) -> Option<Skimmed<'a>> {
     let record = record.get(..record.len() - payload.len())?;
     Some(Skimmed {
         id,
+        at: Timestamp(at),
         kind,
         target,
         record,

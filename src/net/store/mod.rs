@@ -1,7 +1,8 @@
 //! The durable history store: a journal for speed, SQLite for keeping.
 //!
 //! Owns the data directory's history: the journal (`history.journal-0/1`,
-//! see `journal`) and the SQLite database (`history.sqlite3`): opening
+//! see `journal`) and the SQLite database (`history.sqlite3`, room
+//! messages packed in blocks, see `blocks`): opening
 //! and migrating it (`PRAGMA user_version`), WAL mode, replaying the
 //! journal's tail into it and loading what the core needs at startup,
 //! and retention (`--history-max-age`, `--history-max-messages`), pruned in
@@ -34,6 +35,7 @@
 
 mod accounts;
 mod bans;
+mod blocks;
 mod health;
 mod index_queue;
 mod journal;
@@ -144,7 +146,14 @@ const MIGRATIONS: &[&str] = &[
     -- journal's later ones are replayed at startup.
     INSERT INTO meta (key, value) SELECT 'indexed_through', COALESCE(MAX(id), 0) FROM events;
 ",
+    // Room messages move into blocks (`blocks::CREATE`); `blocks::pack_events`
+    // moves the rows in the same transaction.
+    blocks::CREATE,
 ];
+
+/// The schema version whose migration is [`blocks::CREATE`], after which
+/// [`blocks::pack_events`] runs in the same transaction.
+const BLOCKS_VERSION: usize = 8;
 
 /// Where the store lives and what it keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -617,8 +626,14 @@ fn migrate(db: &Connection, path: &Path) -> Result<(), StoreError> {
         });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-        let step = format!("BEGIN; {sql} PRAGMA user_version = {}; COMMIT;", i + 1);
-        if let Err(e) = db.execute_batch(&step) {
+        let step = || -> rusqlite::Result<()> {
+            db.execute_batch(&format!("BEGIN; {sql}"))?;
+            if i + 1 == BLOCKS_VERSION {
+                blocks::pack_events(db)?;
+            }
+            db.execute_batch(&format!("PRAGMA user_version = {}; COMMIT;", i + 1))
+        };
+        if let Err(e) = step() {
             let _ = db.execute_batch("ROLLBACK;");
             return Err(classify(path, e));
         }
@@ -628,34 +643,14 @@ fn migrate(db: &Connection, path: &Path) -> Result<(), StoreError> {
 
 fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Result<Restored> {
     let cutoff = cutoff(options.max_age_secs, now);
-    let mut stmt = db.prepare(
-        "SELECT id, at, kind, target, source, text FROM (
-             SELECT *, ROW_NUMBER() OVER (PARTITION BY room ORDER BY id DESC) AS rn
-             FROM events
-             WHERE kind IN ('privmsg', 'notice') AND at >= ?1
-         ) WHERE rn <= ?2 ORDER BY id",
-    )?;
-    let max = i64::try_from(options.max_messages).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![cutoff as i64, max], |r| {
-        let kind: String = r.get(2)?;
-        Ok(HistoryRecord {
-            id: r.get::<_, i64>(0)? as u64,
-            at: Timestamp(r.get::<_, i64>(1)? as u64),
-            kind: HistoryKind::parse(&kind).unwrap_or(HistoryKind::Privmsg),
-            target: r.get(3)?,
-            source: r.get(4)?,
-            text: r.get(5)?,
-            from_account: None,
-            to_account: None,
-        })
-    })?;
-    let mut records = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut records = blocks::load_room_messages(db, cutoff, options.max_messages)?;
     records.extend(load_private(db, cutoff)?);
     let next_id: i64 = db.query_row("SELECT value FROM meta WHERE key = 'next_id'", [], |r| {
         r.get(0)
     })?;
     let max_id: i64 = db.query_row(
         "SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM events),
+                    (SELECT COALESCE(MAX(last_id), 0) FROM blocks),
                     (SELECT value FROM meta WHERE key = 'indexed_through'))",
         [],
         |r| r.get(0),

@@ -38,12 +38,31 @@ fn record(id: u64, kind: HistoryKind, room: &str, text: &str) -> HistoryRecord {
     }
 }
 
+/// What SQLite holds of `room` (its messages, in their blocks, and its
+/// other rows), oldest first.
 fn texts(w: &Worker, room: &str) -> Vec<String> {
     let mut stmt =
-        w.db.prepare("SELECT text FROM events WHERE room = ?1 ORDER BY id")
+        w.db.prepare("SELECT id, text FROM events WHERE room = ?1 ORDER BY id")
             .expect("prepare");
-    let rows = stmt.query_map(params![room], |r| r.get(0)).expect("query");
-    rows.collect::<rusqlite::Result<_>>().expect("rows")
+    let rows = stmt
+        .query_map(params![room], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+        })
+        .expect("query");
+    let mut all: Vec<(u64, String)> = rows.collect::<rusqlite::Result<_>>().expect("rows");
+    all.extend(blocks::texts(&w.db, room));
+    all.sort();
+    all.into_iter().map(|(_, text)| text).collect()
+}
+
+/// How many records SQLite holds: messages in blocks and other rows.
+fn stored(db: &Connection) -> i64 {
+    db.query_row(
+        "SELECT (SELECT COUNT(*) FROM events) + (SELECT COALESCE(SUM(count), 0) FROM blocks)",
+        [],
+        |r| r.get(0),
+    )
+    .expect("count")
 }
 
 #[test]
@@ -235,7 +254,8 @@ fn a_record_is_acknowledged_by_the_journal_before_sqlite_has_it() {
     let db = open_db(&options.path()).expect("db");
     let (rows, markers): (i64, i64) = db
         .query_row(
-            "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM read_markers)",
+            "SELECT (SELECT COUNT(*) FROM events) + (SELECT SUM(count) FROM blocks),
+                    (SELECT COUNT(*) FROM read_markers)",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -681,13 +701,132 @@ fn a_burst_indexed_in_several_transactions_stores_only_what_retention_keeps_of_i
     let batch = queue.take().expect("due once closed");
     w.index(batch);
     // Only the newest three of #lobby (max_messages is 3) were inserted.
-    let rows: i64 =
-        w.db.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-            .expect("count");
-    assert_eq!(rows, 4, "m1 and m2 and the join have no row");
+    assert_eq!(stored(&w.db), 4, "m1 and m2 and the join are not stored");
     assert_eq!(texts(&w, "#lobby"), ["m3", "m4", "m5"]);
     assert_eq!(texts(&w, "#other"), ["alone"]);
     assert_eq!(w.messages.get("#lobby"), Some(&3));
     assert_eq!(w.indexed_through.load(Ordering::Acquire), 7);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_rooms_messages_take_a_row_per_block_and_count_retention_drops_whole_blocks_first() {
+    let (_dir, mut options) = temp_db("blocks");
+    options.max_messages = 1000;
+    let mut w = worker(&options);
+    let padding = "x".repeat(200);
+    let mut id = 0;
+    for _ in 0..4 {
+        let mut batch = Vec::new();
+        for _ in 0..500 {
+            id += 1;
+            batch.push(record(
+                id,
+                HistoryKind::Privmsg,
+                "#Big",
+                &format!("{id} {padding}"),
+            ));
+            id += 1;
+            batch.push(record(id, HistoryKind::Notice, "#small", &format!("{id}")));
+        }
+        w.write(&batch).expect("write");
+    }
+    let rows: i64 =
+        w.db.query_row("SELECT COUNT(*) FROM blocks WHERE room = '#big'", [], |r| {
+            r.get(0)
+        })
+        .expect("count");
+    assert!(
+        rows < 40,
+        "2,000 messages of about 230 bytes took {rows} rows, not one per 32 KiB block"
+    );
+    assert_eq!(w.messages.get("#big"), Some(&2000));
+    w.prune_step().expect("prune");
+    let big = texts(&w, "#big");
+    assert_eq!(big.len(), 1000);
+    assert!(
+        big[0].starts_with("2001 "),
+        "the newest 1,000 stay: {}",
+        &big[0][..8]
+    );
+    assert_eq!(w.messages.get("#big"), Some(&1000));
+    assert_eq!(w.messages.get("#small"), Some(&1000));
+    assert_eq!(texts(&w, "#small").len(), 1000);
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    assert_eq!(restored.records.len(), 2000);
+    assert!(restored.records.windows(2).all(|p| p[0].id < p[1].id));
+    assert_eq!(
+        (restored.records[0].id, &*restored.records[0].target),
+        (2001, "#Big"),
+        "the oldest kept, spelled as sent"
+    );
+    assert_eq!(
+        (restored.records[1].id, &*restored.records[1].target),
+        (2002, "#small")
+    );
+}
+
+#[test]
+fn room_messages_of_a_version_7_database_move_into_blocks_and_other_rows_stay() {
+    let (dir, options) = temp_db("migrate-blocks");
+    {
+        let db = open_db(&options.path()).expect("open");
+        for (i, sql) in MIGRATIONS.iter().enumerate().take(BLOCKS_VERSION - 1) {
+            db.execute_batch(&format!(
+                "BEGIN; {sql} PRAGMA user_version = {}; COMMIT;",
+                i + 1
+            ))
+            .expect("an older schema");
+        }
+        db.execute_batch(
+            "INSERT INTO events (id, at, kind, room, target, source, text) VALUES
+                 (1, 1000, 'privmsg', '#a', '#A', 'x!x@h', 'one'),
+                 (2, 1001, 'redact', '#a', '#A', 'x!x@h', '9'),
+                 (3, 1002, 'notice', '#a', '#A', 'x!x@h', 'two'),
+                 (4, 1003, 'privmsg', '#b', '#b', 'y!y@h', 'three');
+             UPDATE meta SET value = 4 WHERE key = 'indexed_through';",
+        )
+        .expect("version-7 rows");
+    }
+    let w = worker(&options);
+    assert_eq!(texts(&w, "#a"), ["one", "9", "two"]);
+    assert_eq!(w.messages.get("#a"), Some(&2));
+    let rows: i64 =
+        w.db.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .expect("count");
+    assert_eq!(rows, 1, "only the redaction is still a row of events");
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    let texts: Vec<&str> = restored.records.iter().map(|r| &*r.text).collect();
+    assert_eq!(texts, ["one", "two", "three"]);
+    assert_eq!(restored.next_id, 5);
+    drop(w);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn age_retention_empties_the_expired_blocks_of_every_room_in_one_round() {
+    let (_dir, mut options) = temp_db("age-blocks");
+    options.max_messages = 100;
+    options.max_age_secs = 60;
+    let mut w = worker(&options);
+    let now = crate::net::wall_now();
+    // One small block per room and transaction, as a quiet server makes them.
+    for room in 0..300 {
+        let mut old = record(room + 1, HistoryKind::Privmsg, &format!("#r{room}"), "old");
+        old.at = Timestamp(now.0 - 3_600_000);
+        w.write(&[old]).expect("write");
+    }
+    let fresh = HistoryRecord {
+        at: now,
+        ..record(1000, HistoryKind::Privmsg, "#r7", "fresh")
+    };
+    w.write(&[fresh]).expect("write");
+    w.prune_step().expect("prune");
+    let left: i64 =
+        w.db.query_row("SELECT COUNT(*) FROM blocks", [], |r| r.get(0))
+            .expect("count");
+    assert_eq!(left, 1, "only the fresh message's block is left");
+    assert_eq!(texts(&w, "#r7"), ["fresh"]);
+    assert_eq!(w.messages.get("#r7"), Some(&1));
+    assert_eq!(w.messages.get("#r8"), Some(&0));
 }

@@ -20,7 +20,7 @@
 use super::health::WriteHealth;
 use super::index_queue::{Batch, IndexQueue};
 use super::journal::{self, Frames, JournalReader, Span};
-use super::{accounts, bans, cutoff, rooms, AccountChange, RoomChange, ServerBanChange};
+use super::{accounts, bans, blocks, cutoff, rooms, AccountChange, RoomChange, ServerBanChange};
 use crate::core::{HistoryKind, MarkerChange};
 use crate::proto::casefold;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -70,6 +70,9 @@ pub(super) struct Worker {
     journal: JournalReader,
     /// [`INDEX_CHUNK_BYTES`], smaller in tests.
     pub(super) chunk_bytes: usize,
+    /// The buffer journaled records are read back into, kept between
+    /// batches.
+    chunk: Frames,
     health: WriteHealth,
 }
 
@@ -79,14 +82,7 @@ impl Worker {
         path: PathBuf,
         options: &super::StoreOptions,
     ) -> rusqlite::Result<Worker> {
-        let messages = {
-            let mut stmt = db.prepare(
-                "SELECT room, COUNT(*) FROM events WHERE kind IN ('privmsg', 'notice') GROUP BY room",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-            rows.map(|row| row.map(|(room, n)| (room, usize::try_from(n).unwrap_or(0))))
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let messages = blocks::counts(&db)?.into_iter().collect();
         let indexed_through: i64 = db.query_row(
             "SELECT value FROM meta WHERE key = 'indexed_through'",
             [],
@@ -103,6 +99,7 @@ impl Worker {
             indexed_through: Arc::new(AtomicU64::new(indexed_through)),
             journal: JournalReader::new(&options.data_dir),
             chunk_bytes: INDEX_CHUNK_BYTES,
+            chunk: Frames::default(),
             health: WriteHealth::default(),
         })
     }
@@ -161,7 +158,10 @@ impl Worker {
         // Appends that follow one another are read back together, a few
         // to a chunk; one buffer holds a chunk at a time for both passes.
         let spans = coalesce(spans, self.chunk_bytes / 4);
-        let mut chunk = Frames::with_capacity(self.chunk_bytes.min(bytes));
+        // Reused from one batch to the next: a fresh 4 MiB buffer per batch
+        // cost the kernel a page fault and a zeroed page per 4 KiB read.
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.clear();
         let mut outdated = if bytes / journal::MIN_RECORD_BYTES > self.max_messages {
             self.outdated_in(&spans, &mut chunk)
         } else {
@@ -180,6 +180,10 @@ impl Worker {
         chunk.append(Frames::join(std::mem::take(&mut now.records)));
         if !chunk.is_empty() || now.has_other_changes() {
             self.commit(&chunk, now.borrowed(), &mut outdated);
+        }
+        if chunk.capacity() <= 2 * INDEX_CHUNK_BYTES {
+            chunk.clear();
+            self.chunk = chunk;
         }
         // Closing each channel tells its `Commit` it is done.
         drop(waiting);
@@ -299,8 +303,11 @@ impl Worker {
         let mut last = None;
         let tx = self.db.transaction()?;
         {
-            // Rows wait here to be inserted [`ROWS_PER_INSERT`] at a time.
-            // Each row shares its room's folded name (one per run of a room).
+            // Room messages go into one block per room (see `blocks`).
+            let mut blocks = blocks::Builder::default();
+            // Other rows wait here to be inserted [`ROWS_PER_INSERT`] at a
+            // time. Each row shares its room's folded name (one per run of
+            // a room).
             let mut rows: Vec<(journal::RecordRef, Rc<str>)> = Vec::with_capacity(ROWS_PER_INSERT);
             // Kept for the whole transaction: no trip through the cache
             // (which clears every binding) per statement run.
@@ -309,6 +316,22 @@ impl Worker {
             for skimmed in frames.skim() {
                 last = last.max(Some(skimmed.id));
                 if !gets_a_row(skimmed.kind) {
+                    continue;
+                }
+                if skimmed.kind.is_replayed() {
+                    let Some(slot) = blocks.slot(skimmed.target) else {
+                        continue;
+                    };
+                    if !outdated.is_empty() {
+                        if let Some(n) = outdated.get_mut(blocks.room(slot)).filter(|n| **n > 0) {
+                            *n -= 1;
+                            continue;
+                        }
+                    }
+                    // Copied as the journal holds it, not decoded: skimming
+                    // found its bounds, and readers pass over a record whose
+                    // text is not UTF-8 (never one the core encoded).
+                    blocks.push(&tx, slot, &skimmed, &mut counts)?;
                     continue;
                 }
                 // Runs of records to one room are the rule: fold it once.
@@ -323,35 +346,26 @@ impl Worker {
                         folded
                     }
                 };
-                if skimmed.kind.is_replayed() {
-                    if let Some(n) = outdated.get_mut(&*room).filter(|n| **n > 0) {
-                        *n -= 1;
-                        continue;
-                    }
-                }
                 let Some(r) = skimmed.decode() else {
                     continue;
                 };
                 match r.kind {
                     HistoryKind::Redact => {
+                        // The message may still wait in its block.
+                        blocks.store_all(&tx, &mut counts)?;
                         rows.push((r, room.clone()));
                         insert_rows(&tx, &mut many, &mut rows)?;
                         let fewer = redact(&tx, &room, r.text)?;
                         counts.extend(fewer.then(|| Count::Less(room.to_string())));
                     }
                     HistoryKind::Rename => {
+                        blocks.store_all(&tx, &mut counts)?;
                         rows.push((r, room.clone()));
                         insert_rows(&tx, &mut many, &mut rows)?;
                         let moved = rename(&tx, &room, r.text)?;
                         counts.extend(moved.map(|new| Count::Moved(room.to_string(), new)));
                     }
-                    kind => {
-                        if kind.is_replayed() {
-                            match counts.last_mut() {
-                                Some(Count::More(last, n)) if **last == *room => *n += 1,
-                                _ => counts.push(Count::More(room.to_string(), 1)),
-                            }
-                        }
+                    _ => {
                         rows.push((r, room));
                         if rows.len() == ROWS_PER_INSERT {
                             insert_rows(&tx, &mut many, &mut rows)?;
@@ -360,6 +374,7 @@ impl Worker {
                 }
             }
             insert_rows(&tx, &mut many, &mut rows)?;
+            blocks.store_all(&tx, &mut counts)?;
         }
         if !markers.is_empty() {
             save_markers(&tx, markers)?;
@@ -437,79 +452,66 @@ impl Worker {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
-    /// One round of retention. Age: the expired rows among the
-    /// [`PRUNE_CHUNK`] oldest ids (ids follow server time, so these are the
-    /// oldest rows; a row stamped earlier than an older id, after the clock
-    /// was set back, waits until that one expires too). Count: for each room past the
-    /// maximum, by the kept counts, everything before its oldest message that
-    /// stays (through the index on `(room, id)`). Never scans the table.
+    /// One round of retention, in one transaction. Age: the expired
+    /// messages of the blocks that hold any (through the index on their
+    /// first time, a few thousand blocks a round), and the expired rows
+    /// among the [`PRUNE_CHUNK`] oldest other rows (ids follow server time). Count: for each room past the maximum, by the kept
+    /// counts, its oldest blocks, the oldest records of the block that
+    /// straddles the line, and its other rows before the oldest message
+    /// that stays (through the indexes on `(room, id)`). Never scans a
+    /// table.
     pub(super) fn prune_step(&mut self) -> rusqlite::Result<()> {
+        let tx = self.db.transaction()?;
         // The next id is the largest stored one plus one (see `load`); before
         // retention may delete the newest rows, remember it in `meta`, so ids
         // are never reused even if every row goes. (Kept here rather than in
         // every commit: one page fewer to write per commit.)
-        self.db.execute(
-            "UPDATE meta SET value = MAX(value, (SELECT COALESCE(MAX(id), 0) + 1 FROM events))
+        tx.execute(
+            "UPDATE meta SET value = MAX(value,
+                 (SELECT COALESCE(MAX(id), 0) + 1 FROM events),
+                 (SELECT value + 1 FROM meta WHERE key = 'indexed_through'))
              WHERE key = 'next_id'",
             [],
         )?;
         let cutoff = cutoff(self.max_age_secs, crate::net::wall_now());
+        let mut fewer: Vec<(String, usize)> = Vec::new();
         if cutoff > 0 {
-            let removed: Vec<(String, String)> = self
-                .db
-                .prepare_cached(
-                    "DELETE FROM events WHERE id IN
-                         (SELECT id FROM (SELECT id, at FROM events ORDER BY id LIMIT ?2)
-                          WHERE at < ?1)
-                     RETURNING room, kind",
-                )?
-                .query_map(params![cutoff as i64, PRUNE_CHUNK as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            for (room, kind) in removed {
-                if HistoryKind::parse(&kind).is_some_and(HistoryKind::is_replayed) {
-                    if let Some(n) = self.messages.get_mut(&room) {
-                        *n = n.saturating_sub(1);
-                    }
-                }
-            }
+            fewer = blocks::expire(&tx, cutoff)?;
+            tx.prepare_cached(
+                "DELETE FROM events WHERE id IN
+                     (SELECT id FROM (SELECT id, at FROM events ORDER BY id LIMIT ?2)
+                      WHERE at < ?1)",
+            )?
+            .execute(params![cutoff as i64, PRUNE_CHUNK as i64])?;
         }
         let max = self.max_messages;
         let over: Vec<(String, usize)> = self
             .messages
             .iter()
             .filter(|(_, &n)| n > max)
-            .map(|(room, &n)| (room.clone(), n - max))
+            .map(|(room, &n)| (room.clone(), n))
             .collect();
-        for (room, excess) in over {
-            // The oldest message that stays; everything of the room before it goes.
-            let keep_from: Option<i64> = self
-                .db
-                .query_row(
-                    "SELECT id FROM events WHERE room = ?1 AND kind IN ('privmsg', 'notice')
-                     ORDER BY id LIMIT 1 OFFSET ?2",
-                    params![room, excess as i64],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let left = match keep_from {
-                Some(keep_from) => {
-                    self.db.execute(
-                        "DELETE FROM events WHERE room = ?1 AND id < ?2",
-                        params![room, keep_from],
-                    )?;
-                    max
+        let mut counted: Vec<(String, usize)> = Vec::new();
+        for (room, _) in over {
+            // Counted again from the blocks (a cheap sum over a few rows),
+            // so a count that drifted never deletes too much.
+            let stored = blocks::count(&tx, &room)?;
+            if stored > max {
+                if let Some(keep_from) = blocks::drop_oldest(&tx, &room, stored - max)? {
+                    tx.prepare_cached("DELETE FROM events WHERE room = ?1 AND id < ?2")?
+                        .execute(params![room, keep_from])?;
                 }
-                // Fewer rows than counted: count this one room again.
-                None => usize::try_from(self.db.query_row(
-                    "SELECT COUNT(*) FROM events WHERE room = ?1 AND kind IN ('privmsg', 'notice')",
-                    params![room],
-                    |r| r.get::<_, i64>(0),
-                )?)
-                .unwrap_or(0),
-            };
-            self.messages.insert(room, left);
+            }
+            counted.push((room, stored.min(max)));
+        }
+        tx.commit()?;
+        for (room, n) in fewer {
+            if let Some(left) = self.messages.get_mut(&room) {
+                *left = left.saturating_sub(n);
+            }
+        }
+        for (room, n) in counted {
+            self.messages.insert(room, n);
         }
         Ok(())
     }
@@ -627,7 +629,7 @@ fn bind_row(
 pub(super) type Outdated = BTreeMap<String, usize>;
 
 /// A change to [`Worker::messages`] made by one stored record.
-enum Count {
+pub(super) enum Count {
     /// Messages (how many) were stored in the room.
     More(String, usize),
     /// A message of the room was deleted (redacted).
@@ -643,6 +645,9 @@ fn redact(tx: &rusqlite::Transaction, room: &str, text: &str) -> rusqlite::Resul
     let Some(id) = text.split(' ').next().and_then(|id| id.parse::<i64>().ok()) else {
         return Ok(false);
     };
+    if blocks::redact(tx, room, id)? {
+        return Ok(true);
+    }
     let kind: Option<String> = tx
         .prepare_cached(
             "DELETE FROM events
@@ -669,6 +674,7 @@ fn rename(tx: &rusqlite::Transaction, room: &str, text: &str) -> rusqlite::Resul
         "UPDATE events SET room = ?1, target = ?2 WHERE room = ?3 AND kind != 'rename'",
     )?
     .execute(params![folded, new, room])?;
+    blocks::rename(tx, room, &folded, new)?;
     if folded != room {
         // Where someone has a marker for both names, the later one stays
         // (as in the core).

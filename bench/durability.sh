@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# bench/durability.sh: the cost of durable history, side by side in one run.
+#
+# Runs three servers, each freshly started for every run and in turn
+# (round after round, so machine noise hits all alike): BASE durable (an
+# older natter-server binary), THIS durable, and THIS with --no-persist.
+# Prints, per scenario, the medians of throughput and of server CPU per
+# delivery until idle (per registration for connect), and the durability
+# cost: durable CPU / --no-persist CPU, before and after.
+#
+# Usage: bench/durability.sh BASE_BIN THIS_BIN BENCH_BIN [ROUNDS (3)] [FIRST_PORT (7300)]
+# (build them with `cargo build --release --bin natter-server --bin natter-bench`).
+set -euo pipefail
+BASE=$1; THIS=$2; BENCH=$3; ROUNDS=${4:-3}; PORT=${5:-7300}
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+ulimit -n "$(ulimit -Hn)"
+SCENARIOS=(
+  "fanout-10|fanout -n 10 --senders 10 -m 30000"
+  "fanout-100|fanout -n 100 --senders 10 -m 3000"
+  "rooms|rooms --rooms 200 -n 5 -m 500"
+  "connect|connect -n 3000"
+  "latency|fanout -n 100 --senders 10 -m 1000 --rate 1000"
+)
+SERVERS=("before|$BASE|" "after|$THIS|" "mem|$THIS|--no-persist")
+
+for round in $(seq "$ROUNDS"); do
+  for s in "${SCENARIOS[@]}"; do
+    name=${s%%|*}; args=${s#*|}
+    for sv in "${SERVERS[@]}"; do
+      IFS='|' read -r label bin extra <<<"$sv"
+      PORT=$((PORT + 1))
+      dir=$(mktemp -d -p "$OUT")
+      # shellcheck disable=SC2086
+      (cd "$dir" && exec "$bin" "$PORT" --bind 127.0.0.1 --log-file "$dir/server.log" \
+        --flood-rate 0 $extra 2>"$dir/stderr") &
+      pid=$!
+      for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+      # shellcheck disable=SC2086
+      "$BENCH" -s "127.0.0.1:$PORT" -c 100 --timeout 300 --pid "$pid" --json -q $args \
+        >"$OUT/$name.$label.$round.json" || true
+      kill -INT "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      rm -rf "$dir"
+    done
+  done
+done
+
+python3 - "$OUT" <<'PY'
+import collections, glob, json, statistics, sys
+runs = collections.defaultdict(lambda: collections.defaultdict(list))
+for path in glob.glob(sys.argv[1] + "/*.json"):
+    name, label, _, _ = path.split("/")[-1].split(".")
+    try:
+        r = json.load(open(path))
+    except ValueError:
+        continue
+    st = r.get("server_stats") or {}
+    if r["scenario"] == "connect":
+        thr, per, cpu = r["registrations_per_sec"], r["clients"], st.get("cpu_total_s", 0.0)
+    else:
+        thr, per, cpu = r["deliveries_per_sec"], r["deliveries"], st.get("cpu_until_idle_s", 0.0)
+    runs[name][label].append((thr, 1e6 * cpu / max(per, 1)))
+print("| scenario | throughput before / after / --no-persist | CPU µs per delivery before / after / --no-persist | durability cost in CPU, before → after |")
+print("|---|---|---|---|")
+for name in ["fanout-10", "fanout-100", "rooms", "connect", "latency"]:
+    m = {l: [statistics.median(x[i] for x in runs[name][l]) for i in (0, 1)]
+         for l in ("before", "after", "mem") if runs[name][l]}
+    if len(m) < 3:
+        continue
+    print(f"| {name} | {m['before'][0]:,.0f} / {m['after'][0]:,.0f} / {m['mem'][0]:,.0f} "
+          f"| {m['before'][1]:.3f} / {m['after'][1]:.3f} / {m['mem'][1]:.3f} "
+          f"| {m['before'][1] / m['mem'][1]:.2f}× → {m['after'][1] / m['mem'][1]:.2f}× |")
+PY
