@@ -617,6 +617,9 @@ impl CoreTask {
             }
             FromNats::Heartbeat { tag } => cluster.heard(tag, now().mono.0),
             FromNats::Down => {
+                eprintln!(
+                    "natter-server: cluster: lost contact with NATS; lines wait until it is back"
+                );
                 cluster.reachable = false;
                 self.notice_all(
                     "This server lost contact with its cluster: nothing you send is \
@@ -625,6 +628,7 @@ impl CoreTask {
             }
             FromNats::Up => {
                 if !cluster.reachable {
+                    eprintln!("natter-server: cluster: back in contact with NATS");
                     cluster.reconnected(now().mono.0);
                     self.notice_all("This server is back in contact with its cluster");
                 }
