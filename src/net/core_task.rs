@@ -192,7 +192,7 @@ impl CoreTask {
                 Wake::LeaseCheck => {
                     self.lease_timer = Timer::after(LEASE_CHECK);
                     if let Some(cluster) = &mut self.cluster {
-                        cluster.check_leases(now().mono.0, now());
+                        cluster.check_leases(now());
                     }
                     continue;
                 }

@@ -129,10 +129,8 @@ impl ClusterNode {
         let Some(mut input) = Input::from_event(event) else {
             return Ok(());
         };
-        if let Some(conn) = input.conn() {
-            if Some(tag_of(conn)) != self.repl.my_tag() {
-                return Err(conn);
-            }
+        if let Some(conn) = input.conn().filter(|c| !self.is_local(*c)) {
+            return Err(conn);
         }
         if let Some(now) = input.now_mut() {
             *now = cluster_now(*now);
@@ -196,12 +194,14 @@ impl ClusterNode {
 
     /// Appends a `NodeDown` for every node whose lease ran out (never while
     /// this node itself cannot reach NATS: then it hears nobody).
-    pub(crate) fn check_leases(&mut self, at_ms: u64, now: Now) {
+    /// `now` is read once: its monotonic part times the leases, its wall
+    /// part stamps the `NodeDown`.
+    pub(crate) fn check_leases(&mut self, now: Now) {
         if !self.reachable {
             return;
         }
         let mine = self.repl.my_tag();
-        let overdue = self.leases.overdue(self.repl.live_tags(), mine, at_ms);
+        let overdue = self.leases.overdue(self.repl.live_tags(), mine, now.mono.0);
         for tag in overdue {
             let name = self.repl.node_name(tag).unwrap_or("?").to_string();
             let entry = Entry::NodeDown {
