@@ -13,7 +13,7 @@
 //! Replay one seed: `NATTER_SIM_SEED=1234 cargo test --test cluster_simulation`.
 mod common;
 use common::model::SplitMix64;
-use natter::cluster::{first_conn_id, tag_of, Applied, Entry, Input, Replication};
+use natter::cluster::{first_conn_id, tag_of, Applied, Entry, Input, Replication, Snapshot};
 use natter::core::{Action, ConnId, Instant, Now, Server, ServerConfig, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -519,11 +519,32 @@ const LINES: &[&str] = &[
     "QUIT :done",
 ];
 
+/// A node that starts from node `from`'s snapshot (taken now) instead of
+/// the log's first entry, and what `from` had said to each connection by
+/// then. It only follows the log (it never joins).
+fn start_from_snapshot(c: &Cluster, from: usize) -> (Node, BTreeMap<ConnId, usize>) {
+    let source = &c.nodes[from];
+    let bytes = Snapshot::encode(&source.repl, &source.server).expect("no actions pending");
+    let snapshot = Snapshot::decode(&bytes).expect("a snapshot reads back");
+    assert_eq!(snapshot.seq, source.applied as u64);
+    let mut late = Node::new("late", 99);
+    late.appends.clear();
+    late.up = false;
+    late.applied = snapshot.seq as usize;
+    late.server = snapshot.restore(&mut late.repl, config());
+    let mark = source.said.iter().map(|(c, l)| (*c, l.len())).collect();
+    (late, mark)
+}
+
 /// Runs one seed; returns how many room messages node a delivered.
 fn run(seed: u64, steps: usize) -> usize {
     let mut c = Cluster::new(&["a", "b", "c"], seed);
     let mut crashed = false;
-    for _ in 0..steps {
+    let mut late = None;
+    for step in 0..steps {
+        if step == steps / 2 {
+            late = Some(start_from_snapshot(&c, 0));
+        }
         c.now_ms += c.rng.below(400);
         let now = c.now();
         let n = c.rng.below(3) as usize;
@@ -571,6 +592,31 @@ fn run(seed: u64, steps: usize) -> usize {
     }
     c.settle();
     c.assert_cores_agree(seed);
+    // The node that started from a snapshot made, from then on, exactly the
+    // lines node a made; and every node's state is the same bytes.
+    let (mut late, mark) = late.expect("a snapshot was taken half-way");
+    late.apply(&c.log, c.log.len());
+    let late_lines: usize = late.said.values().map(Vec::len).sum();
+    assert!(
+        late_lines >= 20,
+        "seed {seed}: the late node made only {late_lines} lines"
+    );
+    for (conn, lines) in &c.nodes[0].said {
+        let since = &lines[mark.get(conn).copied().unwrap_or(0)..];
+        let theirs = late.said.get(conn).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(
+            since, theirs,
+            "seed {seed}: the late node disagrees about {conn}"
+        );
+    }
+    let state = |n: &Node| Snapshot::encode(&n.repl, &n.server).expect("no actions pending");
+    for node in c.nodes.iter().filter(|n| n.up) {
+        assert!(
+            state(node) == state(&late),
+            "seed {seed}: node {}'s state differs from the late node's",
+            node.name
+        );
+    }
     // The run did something worth agreeing about.
     let said = &c.nodes[0].said;
     let welcomed = said

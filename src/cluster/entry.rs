@@ -212,6 +212,12 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+impl DecodeError {
+    pub(super) fn new(why: String) -> DecodeError {
+        DecodeError(why)
+    }
+}
+
 impl Entry {
     /// The entry's wire form.
     pub fn encode(&self) -> Vec<u8> {

@@ -9,8 +9,8 @@
 //! This module owns what the log holds ([`Entry`], [`Input`], their wire
 //! form), node tags and the connection ids they number, the rules that turn
 //! the log into the events a core is fed ([`Replication`]: which entries
-//! count, the cluster clock, a dead node's users leaving once) and node
-//! leases ([`Leases`]).
+//! count, the cluster clock, a dead node's users leaving once), node
+//! leases ([`Leases`]) and snapshots of the whole state ([`Snapshot`]).
 //!
 //! Pure, like the core: must never touch sockets, NATS, clocks, threads or
 //! randomness, and never panic on an entry read from the log (one that does
@@ -19,10 +19,12 @@
 mod entry;
 mod leases;
 mod replication;
+mod snapshot;
 
 pub use entry::{DecodeError, Entry, Input};
 pub use leases::Leases;
 pub use replication::{Applied, Replication};
+pub use snapshot::Snapshot;
 
 use crate::core::{ConnId, ServerConfig};
 

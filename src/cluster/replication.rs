@@ -9,6 +9,7 @@
 use super::entry::{Entry, Input};
 use super::tag_of;
 use crate::core::{ConnId, Event, Now};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What applying one entry means for the node's shell.
@@ -34,7 +35,7 @@ pub enum Applied {
 }
 
 /// One node as the log tells of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Node {
     name: String,
     config: u64,
@@ -44,11 +45,19 @@ struct Node {
 }
 
 /// The replication rules for one node (see the module doc).
-#[derive(Debug, Clone)]
+///
+/// Its serde form (in a [`super::Snapshot`]) is what every node shares:
+/// the node table, the clock and how far the log was applied; the node's
+/// own name, start and tag are left out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Replication {
+    #[serde(skip)]
     name: String,
+    #[serde(skip)]
     boot: u64,
+    #[serde(skip)]
     config: u64,
+    #[serde(skip)]
     my_tag: Option<u64>,
     nodes: BTreeMap<u64, Node>,
     tags_issued: u64,
@@ -83,6 +92,28 @@ impl Replication {
             boot,
             config: self.config,
         }
+    }
+
+    /// Continues from `shared`, the state another node's rules had at a
+    /// point of the log (read from a snapshot): this node has not joined
+    /// yet, and applies the log from the entry after that point.
+    pub fn resume(&mut self, shared: Replication) {
+        self.my_tag = None;
+        self.nodes = shared.nodes;
+        self.tags_issued = shared.tags_issued;
+        self.seeded = shared.seeded;
+        self.clock = shared.clock;
+        self.applied_seq = shared.applied_seq;
+    }
+
+    /// Whether this node writes a snapshot now, having applied the log up
+    /// to [`Replication::applied_seq`]: once every `every` entries (never
+    /// when `every` is 0), by the live node with the lowest tag.
+    pub fn snapshot_due(&self, every: u64) -> bool {
+        every > 0
+            && self.applied_seq % every == 0
+            && self.my_tag.is_some()
+            && self.live_tags().next() == self.my_tag
     }
 
     /// This node's tag, once its `NodeUp` was applied (and until its `NodeDown`).

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 pub const MAX_CERTFPS: usize = 8;
 
 /// One registered account, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     /// The account name as registered (a valid nickname, which it protects).
     pub name: String,
@@ -64,7 +64,7 @@ impl std::fmt::Debug for Credentials {
 /// assert_eq!(book.get("ALICE").map(|a| a.name.as_str()), Some("Alice"));
 /// assert_eq!(book.by_certfp("AB:12").map(|a| a.name.as_str()), Some("Alice"));
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct AccountBook {
     accounts: BTreeMap<String, Account>,
 }
@@ -162,7 +162,7 @@ const MAX_THROTTLE_KEYS: usize = 10_000;
 /// assert_eq!(t.wait_secs(&["acct:alice"], Instant(0)), 2);
 /// assert_eq!(t.wait_secs(&["acct:alice"], Instant(2_000)), 0);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct LoginThrottle {
     /// key → (failures, when the last one happened).
     failures: BTreeMap<String, (u32, Instant)>,

@@ -34,7 +34,7 @@ pub const MAX_BAN_REASON: usize = 300;
 /// assert!(ban.matches("Bob!bob@192.0.2.7"));
 /// assert!(ban.is_expired(Timestamp(61_000)));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServerBan {
     /// The normalized mask ([`normalize_ban_mask`]): `nick!user@host`, whose
     /// host may be an address or a CIDR network.
@@ -180,7 +180,7 @@ pub fn parse_ban_duration(text: &str) -> Option<u64> {
 }
 
 /// Every server ban, by normalized mask.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ServerBans {
     bans: BTreeMap<String, ServerBan>,
 }

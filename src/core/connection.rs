@@ -11,7 +11,19 @@ use std::sync::Arc;
 /// The capabilities a client enabled with `CAP REQ`. The tag-shaping ones
 /// (`message_tags`, `server_time`, `batch`) decide how a line is serialized:
 /// lines are serialized once per distinct shape among the recipients.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Caps {
     /// `message-tags`: the client accepts tags (`msgid` among them).
     pub message_tags: bool,
@@ -66,7 +78,7 @@ pub struct Caps {
 }
 
 /// Where a connection is in registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     /// Before 001: registration completes once NICK and USER are in, no
     /// `CAP` negotiation is open, and the password (if any) was given.
@@ -81,7 +93,7 @@ pub enum Phase {
 }
 
 /// One client connection's state inside the [`crate::core::Server`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
     /// The peer address as given by the shell (`ip:port`).
     pub peer: String,
@@ -171,7 +183,7 @@ pub struct Connection {
 }
 
 /// A SASL exchange: the mechanism chosen and what was gathered so far.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SaslExchange {
     /// The mechanism `AUTHENTICATE <mechanism>` chose.
     pub mechanism: crate::core::sasl::Mechanism,
@@ -182,7 +194,7 @@ pub struct SaslExchange {
 }
 
 /// Where a SASL exchange is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum SaslStep {
     /// Waiting for the client's (first) message.
     Start,
@@ -207,7 +219,7 @@ pub enum SaslStep {
 /// let lag = natter::core::Fakelag::default();
 /// assert!(lag.lines.is_empty() && lag.due.is_none() && lag.hangup.is_none());
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fakelag {
     /// The held lines, oldest first.
     pub lines: VecDeque<String>,
@@ -225,7 +237,7 @@ pub struct Fakelag {
 pub const MAX_SENT_PRIVATE: usize = 16;
 
 /// A private message a client sent, for deleting it (REDACT).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SentPrivate {
     /// Its msgid.
     pub id: u64,
@@ -238,7 +250,7 @@ pub struct SentPrivate {
 }
 
 /// A user's own modes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserModes {
     /// `+i`: hidden from WHO of people who share no room with them.
     pub invisible: bool,
@@ -422,7 +434,7 @@ impl Connection {
 /// assert_eq!(rooms.iter().collect::<Vec<_>>(), ["#lobby", "#rust"]);
 /// assert!(rooms.remove("#rust") && !rooms.contains("#rust"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoomSet(Vec<String>);
 
 impl RoomSet {

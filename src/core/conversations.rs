@@ -32,7 +32,7 @@ pub const MAX_CONVERSATIONS: usize = 100_000;
 /// assert_eq!(c.get("alice", "BOB").map(|w| w.len()), Some(1));
 /// assert!(c.get("bob", "alice").is_none(), "bob has no account: nothing is kept for him");
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Conversations {
     /// (owner account, correspondent), both case-folded → their messages.
     windows: BTreeMap<(String, String), RoomHistory>,

@@ -24,7 +24,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// What kind of event a [`HistoryRecord`] holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum HistoryKind {
     /// A PRIVMSG to a room.
     Privmsg,
@@ -120,7 +122,7 @@ impl HistoryKind {
 ///
 /// The strings are shared: the core keeps a record in the room's history
 /// and hands the same record to the store, without copying the text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryRecord {
     /// The unique message id: strictly increasing, also across restarts.
     pub id: u64,
@@ -193,7 +195,7 @@ impl Selector {
 }
 
 /// The retained, replayable history of one room, oldest first.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RoomHistory {
     records: VecDeque<HistoryRecord>,
 }

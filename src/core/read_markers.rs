@@ -62,7 +62,7 @@ pub fn owner_key(nick: &str, user: &str, host: &str) -> String {
     format!("{}!{user}@{host}", casefold(nick))
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Owner {
     /// Recency of this owner's latest change (a key of `ReadMarkers::recency`).
     seq: u64,
@@ -70,7 +70,7 @@ struct Owner {
     targets: BTreeMap<String, Entry>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Entry {
     /// Read up to.
     at: Timestamp,
@@ -92,7 +92,7 @@ struct Entry {
 /// assert_eq!(markers.get("alice!a@h", "#lobby"), Some(Timestamp(2_000)));
 /// assert_eq!(markers.get("mallory!m@elsewhere", "#lobby"), None);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReadMarkers {
     owners: BTreeMap<String, Owner>,
     /// (recency, owner) for every owner: the first is the least recent.

@@ -210,7 +210,7 @@ impl RegisteredRoom {
 }
 
 /// Every registered room, by case-folded name.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RoomRegistry {
     rooms: BTreeMap<String, RegisteredRoom>,
 }

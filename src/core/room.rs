@@ -30,7 +30,7 @@ pub struct Topic {
 }
 
 /// What a member may do beyond speaking: the PREFIX modes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Privileges {
     /// `+o`, shown as `@`: may change modes, kick, invite and set a +t topic.
     pub op: bool,
@@ -179,7 +179,7 @@ pub enum ModeRefusal {
 /// assert!(room.privileges(ConnId(2)).is_some_and(|p| !p.op));
 /// assert_eq!(room.members().collect::<Vec<_>>(), vec![ConnId(1), ConnId(2)]);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Room {
     /// Shared with the history records and log lines that name the room.
     name: Arc<str>,

@@ -16,7 +16,7 @@ pub const CHUNK: usize = 400;
 pub const MAX_PAYLOAD: usize = 4 * CHUNK;
 
 /// The mechanisms natter knows, in the order `CAP LS` lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Mechanism {
     /// RFC 4616: authzid, authcid and password in one message.
     Plain,
@@ -72,7 +72,7 @@ pub enum Chunk {
 /// assert_eq!(p.push("aGVsbG8="), Chunk::Done(b"hello".to_vec()));
 /// assert_eq!(p.push("+"), Chunk::Done(Vec::new()));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Payload {
     base64: String,
 }

@@ -363,7 +363,7 @@ impl fmt::Debug for ScramServer {
 }
 
 /// An exchange that sent server-first and waits for client-final.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct ScramChallenge {
     gs2_header: String,
     nonce: String,

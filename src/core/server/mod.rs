@@ -118,10 +118,13 @@ pub const VERSION: &str = concat!("natter-", env!("CARGO_PKG_VERSION"));
 /// // John must answer a PING within the ping interval (120 s by default).
 /// assert_eq!(server.poll_timeout(), Some(Instant(120_000)));
 /// ```
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Server {
+    /// Each node's own (a snapshot is restored under the reader's settings).
+    #[serde(skip)]
     config: ServerConfig,
     /// The default room's name case-folded, to tell its log lines apart.
+    #[serde(skip)]
     default_room_folded: String,
     connections: BTreeMap<ConnId, Connection>,
     /// Case-folded nickname → its connection.
@@ -131,6 +134,9 @@ pub struct Server {
     /// Case-folded room name → its retained history (outlives the room).
     /// Looked up for every room message, never listed in order (a sweep
     /// treats each room alone): hashed, not a B-tree of string compares.
+    /// Written sorted, so every node's snapshot of the same state is the
+    /// same bytes.
+    #[serde(serialize_with = "sorted")]
     history: FxHashMap<String, RoomHistory>,
     /// Liveness deadlines, one per connection (its `Connection::timer`).
     timers: BTreeSet<(Instant, ConnId)>,
@@ -172,9 +178,11 @@ pub struct Server {
     secret: [u8; 32],
     /// How many SCRAM nonces were made from it.
     nonces: u64,
+    #[serde(skip)]
     outbox: VecDeque<Action>,
     /// Where outgoing lines are serialized before they are shared
     /// (`output::share_line`): reused, so a line costs one allocation.
+    #[serde(skip)]
     scratch: String,
 }
 
@@ -210,6 +218,22 @@ impl Server {
             outbox: VecDeque::new(),
             scratch: String::new(),
         }
+    }
+
+    /// This server, read from a snapshot (a cluster node's core, written
+    /// with serde), under `config`: a snapshot holds the whole state but
+    /// the settings, which are each node's own, and the actions not yet
+    /// polled (a snapshot is taken between events, with none pending).
+    pub fn with_config(mut self, config: ServerConfig) -> Server {
+        self.default_room_folded = casefold(&config.default_room);
+        self.config = config;
+        self
+    }
+
+    /// Whether actions are waiting for [`Server::poll_action`] (a snapshot
+    /// must not be taken while some are).
+    pub fn has_pending_actions(&self) -> bool {
+        !self.outbox.is_empty()
     }
 
     /// The configuration this server runs with.
@@ -333,4 +357,12 @@ impl Server {
             self.rooms.get(folded).map(Room::shared_name)
         }
     }
+}
+
+/// Writes a hashed map in key order (snapshots of equal states are equal).
+fn sorted<S: serde::Serializer, V: serde::Serialize>(
+    map: &FxHashMap<String, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(map.iter().collect::<BTreeMap<_, _>>())
 }

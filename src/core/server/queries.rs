@@ -19,7 +19,7 @@ const MAX_QUERY_NICKS: usize = 20;
 pub(super) const MAX_USERHOST: usize = 5;
 
 /// Someone who used a nick: what WHOWAS shows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct WasUser {
     nick: String,
     user: String,
