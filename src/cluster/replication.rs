@@ -111,7 +111,7 @@ impl Replication {
     /// when `every` is 0), by the live node with the lowest tag.
     pub fn snapshot_due(&self, every: u64) -> bool {
         every > 0
-            && self.applied_seq % every == 0
+            && self.applied_seq.is_multiple_of(every)
             && self.my_tag.is_some()
             && self.live_tags().next() == self.my_tag
     }
