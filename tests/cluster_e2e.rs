@@ -284,6 +284,75 @@ fn history_comes_from_the_log_whichever_node_served_it() {
     drop(b);
 }
 
+/// The first entry the log still holds (1 until it is trimmed), as
+/// JetStream tells it.
+fn log_starts_at(nats: &NatsCluster) -> u64 {
+    let url = nats.url(0);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(async move {
+            let client = async_nats::connect(url).await.expect("NATS answers");
+            let mut stream = async_nats::jetstream::new(client)
+                .get_stream("NATTER_LOG")
+                .await
+                .expect("the log exists");
+            stream.info().await.expect("its info").state.first_sequence
+        })
+}
+
+#[test]
+fn a_node_started_after_the_log_was_trimmed_starts_from_a_snapshot() {
+    let nats = nats!();
+    let every = ["--cluster-snapshot-every", "20"];
+    let (a, b) = (node(&nats, "a", &every), node(&nats, "b", &every));
+    let mut alice = Client::joined(a.addr, "alice", "#snap");
+    let mut bob = Client::joined(b.addr, "bob", "#snap");
+    alice.sync();
+    alice.send("TOPIC #snap :kept in the snapshot");
+    for i in 0..100 {
+        alice.send(&format!("PRIVMSG #snap :m{i}"));
+        until_said(&mut bob, "#snap", &format!("m{i}"));
+    }
+    // Five snapshots were due: the log is trimmed behind the older of
+    // the newest two.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut first = log_starts_at(&nats);
+    while first <= 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        first = log_starts_at(&nats);
+    }
+    assert!(first > 20, "the log was not trimmed: it starts at {first}");
+
+    // Node c can only know the early talk from a snapshot.
+    let c = node(&nats, "c", &every);
+    let mut dave = welcome(c.addr, "dave");
+    dave.send("NICK alice");
+    until(&mut dave, " 433 ");
+    dave.send("JOIN #snap");
+    let joined = until(&mut dave, " 366 ");
+    assert!(
+        joined
+            .iter()
+            .any(|l| l.contains(" 332 ") && l.contains("kept in the snapshot")),
+        "{joined:?}"
+    );
+    let names = joined.iter().find(|l| l.contains(" 353 ")).expect("NAMES");
+    assert!(names.contains("alice") && names.contains("bob"), "{names}");
+    until(&mut dave, "BATCH -"); // the latest lines, replayed on join
+    dave.send("CHATHISTORY LATEST #snap * 100");
+    let batch = until(&mut dave, "BATCH -");
+    let said: Vec<&str> = batch.iter().filter_map(|l| text_of(l, "#snap")).collect();
+    let expected: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    assert_eq!(said, expected, "{batch:?}");
+    // And it is one of the cluster: talk flows both ways.
+    dave.send("PRIVMSG #snap :hello from c");
+    until_said(&mut alice, "#snap", "hello from c");
+    alice.send("PRIVMSG #snap :hello c");
+    until_said(&mut dave, "#snap", "hello c");
+}
+
 #[test]
 fn a_nick_raced_from_two_nodes_a_thousand_times_goes_to_one_each_time() {
     let nats = nats!();

@@ -35,17 +35,26 @@ struct Node {
     downs: usize,
     ups: usize,
     failures: Vec<String>,
+    /// The snapshot `Started` brought, if any.
+    snapshot: Option<(u64, Vec<u8>)>,
+    /// `Behind { applied, first }`, if it came.
+    behind: Option<(u64, u64)>,
 }
 
 impl Node {
     fn connect(urls: Vec<String>) -> Node {
-        let link = connect(LinkConfig {
+        Node::with(LinkConfig {
             urls,
             ..LinkConfig::default()
         })
-        .unwrap_or_else(|err| panic!("the link starts: {err}"));
+    }
+
+    fn with(config: LinkConfig) -> Node {
+        let link = connect(config).unwrap_or_else(|err| panic!("the link starts: {err}"));
         Node {
             link,
+            snapshot: None,
+            behind: None,
             started: None,
             entries: Vec::new(),
             heartbeats: BTreeSet::new(),
@@ -124,14 +133,17 @@ impl Node {
 
     fn take(&mut self, event: FromNats) {
         match event {
-            FromNats::Started { last_seq } => {
+            FromNats::Started { last_seq, snapshot } => {
                 assert!(self.started.is_none(), "Started comes once");
                 assert!(self.entries.is_empty(), "Started comes first");
                 self.started = Some(last_seq);
+                self.snapshot = snapshot;
             }
             FromNats::Entry { seq, payload } => {
                 assert!(self.started.is_some(), "Started comes first");
-                let expected = self.entries.len() as u64 + 1;
+                assert!(self.behind.is_none(), "nothing follows Behind");
+                let after = self.snapshot.as_ref().map_or(0, |(seq, _)| *seq);
+                let expected = after + self.entries.len() as u64 + 1;
                 assert_eq!(seq, expected, "entries come in order, without gaps");
                 self.entries.push((seq, payload));
             }
@@ -141,6 +153,7 @@ impl Node {
             FromNats::Down => self.downs += 1,
             FromNats::Up => self.ups += 1,
             FromNats::Failed(why) => self.failures.push(why),
+            FromNats::Behind { applied, first } => self.behind = Some((applied, first)),
         }
     }
 
@@ -412,4 +425,117 @@ fn appends_fail_with_the_reason_once_the_stream_is_deleted() {
     let why = a.failures.iter().find(|why| why.contains("a-2")).unwrap();
     assert!(why.contains("NATTER_LOG no longer exists"), "{why}");
     assert_eq!(a.payloads(), ["a-1"]);
+}
+
+/// The first entry the log still holds, as JetStream tells it.
+fn log_starts_at(url: String) -> u64 {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(async move {
+            let client = async_nats::connect(url).await.expect("NATS answers");
+            let mut stream = async_nats::jetstream::new(client)
+                .get_stream("NATTER_LOG")
+                .await
+                .expect("the log exists");
+            stream.info().await.expect("its info").state.first_sequence
+        })
+}
+
+/// Waits (bounded) until the log starts at `first` or later.
+fn until_trimmed(url: &str, first: u64) {
+    let deadline = Instant::now() + PATIENCE;
+    while log_starts_at(url.to_string()) < first {
+        assert!(
+            Instant::now() < deadline,
+            "the log was not trimmed to {first}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn snapshots_trim_the_log_and_a_late_link_starts_from_the_newest() {
+    let cluster = cluster!();
+    let mut a = Node::connect(cluster.urls());
+    let sent = named("e", 0..30);
+    for (i, payload) in sent.iter().enumerate() {
+        a.append(&format!("a-{i}"), payload);
+    }
+    a.until_entries(30);
+    // One snapshot trims nothing: a node may be reading from just before it.
+    a.send(ToNats::Snapshot {
+        seq: 10,
+        payload: b"at 10".to_vec(),
+    });
+    until_snapshot_stored(&cluster);
+    assert_eq!(log_starts_at(cluster.url(0)), 1);
+    a.send(ToNats::Snapshot {
+        seq: 20,
+        payload: b"at 20".to_vec(),
+    });
+    // The second trims the log up to the first.
+    until_trimmed(&cluster.url(0), 11);
+    assert_eq!(log_starts_at(cluster.url(0)), 11);
+
+    let mut b = Node::connect(cluster.urls());
+    b.until("the entries after the newest snapshot", |n| {
+        n.entries.len() >= 10
+    });
+    assert_eq!(b.snapshot, Some((20, b"at 20".to_vec())));
+    assert_eq!(b.started, Some(30));
+    assert_eq!(b.payloads(), sent[20..].to_vec());
+}
+
+#[test]
+fn a_link_that_fell_behind_the_trimmed_log_says_so_and_stops() {
+    let cluster = cluster!();
+    let mut a = Node::connect(cluster.urls());
+    // A slow node: it takes nothing from its queue for now.
+    let mut slow = Node::with(LinkConfig {
+        urls: cluster.urls(),
+        queue_capacity: 4,
+        ..LinkConfig::default()
+    });
+    slow.until("Started", |n| n.started.is_some());
+    let count = 3000;
+    for i in 0..count {
+        a.append(&format!("a-{i}"), &format!("e{i}"));
+    }
+    a.until_entries(count);
+    a.send(ToNats::Snapshot {
+        seq: 1000,
+        payload: b"at 1000".to_vec(),
+    });
+    until_snapshot_stored(&cluster);
+    a.send(ToNats::Snapshot {
+        seq: 2500,
+        payload: b"at 2500".to_vec(),
+    });
+    until_trimmed(&cluster.url(0), 1001);
+
+    slow.until("Behind", |n| n.behind.is_some());
+    let (applied, first) = slow.behind.expect("Behind came");
+    assert_eq!(applied, slow.entries.len() as u64);
+    assert!(
+        applied < 1000,
+        "it had {applied} entries before falling behind"
+    );
+    assert_eq!(first, 1001);
+}
+
+/// Waits (bounded) until the snapshot store holds a snapshot.
+fn until_snapshot_stored(cluster: &NatsCluster) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let late = Node::connect(cluster.urls());
+        let mut late = late;
+        late.until("Started", |n| n.started.is_some());
+        if late.snapshot.is_some() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no snapshot was stored");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -274,6 +274,13 @@ struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(2..=3600))]
     cluster_lease: u64,
+
+    /// Entries of the cluster's log between two snapshots of the whole
+    /// replicated state: a starting node reads the newest snapshot and the
+    /// entries after it, and the log is trimmed behind the older of the
+    /// newest two (0: never snapshot, keep the whole log).
+    #[arg(long, value_name = "ENTRIES", default_value_t = 100_000)]
+    cluster_snapshot_every: u64,
 }
 
 /// `scheme://host[:port]` (or `*`) for --web-origin, as browsers send it.
@@ -521,6 +528,10 @@ fn restart_only(args: &Args) -> Vec<(&'static str, String)> {
         ("node_name", format!("{:?}", args.node_name)),
         ("cluster_replicas", args.cluster_replicas.to_string()),
         ("cluster_lease", args.cluster_lease.to_string()),
+        (
+            "cluster_snapshot_every",
+            args.cluster_snapshot_every.to_string(),
+        ),
     ]
 }
 
@@ -648,6 +659,7 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
             .unwrap_or_else(|| config.server_name.clone()),
         replicas: usize::from(args.cluster_replicas),
         lease_secs: args.cluster_lease,
+        snapshot_every: args.cluster_snapshot_every,
     });
     // A cluster's durable store is its log in JetStream.
     let store = (!args.no_persist && cluster.is_none()).then(|| StoreOptions {

@@ -99,6 +99,40 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_core_keeps_the_rooms_history() {
+        use crate::core::{ConnId, Event, Now};
+        let mut core = Server::new(ServerConfig::default());
+        let now = Now::default();
+        let conn = ConnId(1);
+        core.handle_event(Event::Connected {
+            conn,
+            peer: "127.0.0.1:1".into(),
+            now,
+        });
+        for line in [
+            "NICK a",
+            "USER a 0 * :a",
+            "JOIN #x",
+            "PRIVMSG #x :one",
+            "PRIVMSG #x :two",
+        ] {
+            core.handle_event(Event::Line {
+                conn,
+                line: line.into(),
+                now,
+            });
+        }
+        while core.poll_action().is_some() {}
+        assert_eq!(core.history("#x").map(|h| h.len()), Some(2));
+        let bytes = Snapshot::encode(&Replication::new("a", 1, 7), &core).expect("nothing pending");
+        let mut repl = Replication::new("b", 2, 7);
+        let restored = Snapshot::decode(&bytes)
+            .expect("reads back")
+            .restore(&mut repl, ServerConfig::default());
+        assert_eq!(restored.history("#x").map(|h| h.len()), Some(2));
+    }
+
+    #[test]
     fn garbage_or_another_format_is_an_error_not_a_panic() {
         assert!(Snapshot::decode(&[]).is_err());
         assert!(Snapshot::decode(&[0xff; 9]).is_err());

@@ -552,7 +552,10 @@ impl CoreTask {
         };
         loop {
             match cluster.next().await {
-                Some(FromNats::Started { last_seq }) => {
+                Some(FromNats::Started { last_seq, snapshot }) => {
+                    if let Some((seq, bytes)) = snapshot {
+                        cluster.start_from(seq, &bytes, &mut self.server)?;
+                    }
                     if last_seq == 0 {
                         cluster.append("natter-seed".into(), &Entry::Seeded { secret });
                     }
@@ -603,6 +606,9 @@ impl CoreTask {
                 for event in events {
                     self.feed(event);
                 }
+                if let Some(cluster) = &self.cluster {
+                    cluster.snapshot_if_due(&self.server);
+                }
                 match applied {
                     Applied::NodeDown { mine: true, .. } => self.rejoin_cluster(),
                     Applied::ConfigMismatch { other } => {
@@ -634,6 +640,13 @@ impl CoreTask {
                 }
             }
             FromNats::Failed(why) => eprintln!("natter-server: cluster: {why}"),
+            FromNats::Behind { applied, first } => {
+                self.cluster_stop = Some(format!(
+                    "this node fell behind the cluster's log: it applied entries up to \
+                     {applied}, and the log now starts at {first} (trimmed behind a newer \
+                     snapshot); start it again and it catches up from the newest snapshot"
+                ));
+            }
             FromNats::Started { .. } => {}
         }
     }

@@ -33,11 +33,12 @@
 //!         .ok();
 //!     while let Ok(event) = link.from_nats.recv().await {
 //!         match event {
-//!             FromNats::Started { last_seq } => println!("caught up at {last_seq}"),
+//!             FromNats::Started { last_seq, .. } => println!("caught up at {last_seq}"),
 //!             FromNats::Entry { seq, payload } => println!("{seq}: {payload:?}"),
 //!             FromNats::Heartbeat { tag } => println!("node {tag} is alive"),
 //!             FromNats::Down | FromNats::Up => {}
 //!             FromNats::Failed(why) => eprintln!("{why}"),
+//!             FromNats::Behind { applied, first } => eprintln!("{applied} < {first}"),
 //!         }
 //!     }
 //! });
@@ -91,6 +92,9 @@ pub struct LinkConfig {
     pub stream: String,
     /// The subject entries are published on (the stream's only subject).
     pub subject: String,
+    /// The JetStream object store that holds snapshots of the replicated
+    /// state (`core-<sequence>`), the newest two kept.
+    pub snapshots: String,
     /// Heartbeats go to `<prefix>.<tag>` on core NATS.
     pub heartbeat_subject_prefix: String,
     /// How often a heartbeat is sent once [`ToNats::BeatAs`] was asked.
@@ -121,6 +125,7 @@ impl Default for LinkConfig {
             replicas: 3,
             stream: "NATTER_LOG".into(),
             subject: "natter.log".into(),
+            snapshots: "NATTER_SNAPSHOTS".into(),
             heartbeat_subject_prefix: "natter.heartbeat".into(),
             heartbeat_every: Duration::from_secs(1),
             client_name: "natter".into(),
@@ -179,6 +184,13 @@ pub enum ToNats {
     /// not JetStream) every [`LinkConfig::heartbeat_every`], the first at
     /// once.
     BeatAs { tag: u64 },
+    /// Store `payload`, a snapshot of the replicated state after the entry
+    /// `seq`, as the newest snapshot; then delete all but the newest two
+    /// and trim the log up to the older of those (a node that applied at
+    /// least that far still finds every entry it needs). A snapshot still
+    /// waiting when a newer one comes is replaced by it; one that cannot
+    /// be stored is logged and skipped (the log is then trimmed later).
+    Snapshot { seq: u64, payload: Vec<u8> },
     /// Stop: finish pending appends (waiting at most
     /// [`LinkConfig::close_timeout`]), close the connection, end the thread.
     Close,
@@ -188,11 +200,19 @@ pub enum ToNats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FromNats {
     /// Sent once, first: the stream's last sequence when the link started
-    /// (0 if empty). A node has caught up once it applied this sequence.
-    Started { last_seq: u64 },
-    /// Every entry of the stream from sequence 1, each exactly once, in
-    /// sequence order, with no gaps.
+    /// (0 if empty), and the newest snapshot with the sequence it was taken
+    /// at, if any. A node has caught up once it applied `last_seq`.
+    Started {
+        last_seq: u64,
+        snapshot: Option<(u64, Vec<u8>)>,
+    },
+    /// Every entry of the stream after the snapshot (from sequence 1 if
+    /// there is none), each exactly once, in sequence order, with no gaps.
     Entry { seq: u64, payload: Vec<u8> },
+    /// The entries after `applied` were trimmed away before this node read
+    /// them (it fell more than a snapshot behind): it cannot go on, and
+    /// must start again from the newest snapshot. Nothing follows.
+    Behind { applied: u64, first: u64 },
     /// A heartbeat seen from a node's tag (including our own).
     Heartbeat { tag: u64 },
     /// Lost contact with NATS (async-nats reconnects by itself).
@@ -200,8 +220,8 @@ pub enum FromNats {
     /// Contact with NATS is back.
     Up,
     /// Something retrying cannot fix, with what to do: an append that was
-    /// not stored (its message names its `msg_id`), or a stream that
-    /// disappeared.
+    /// not stored (its message names its `msg_id`), a stream that
+    /// disappeared, or a snapshot that was not stored.
     Failed(String),
 }
 

@@ -1,11 +1,13 @@
 //! The link's own thread: async-nats on a current-thread tokio runtime.
 //!
-//! Owns the NATS connection, the JetStream stream's creation, and five
-//! tasks on that runtime: the dispatcher (reads [`ToNats`]), the appender
-//! (publishes appends one at a time, each retried with its own
-//! `Nats-Msg-Id` until acknowledged), the reader (an ordered consumer from
-//! sequence 1, re-created from the last entry it handed over whenever it
-//! stalls), the heartbeat sender and listener, and the connection watcher
+//! Owns the NATS connection, the JetStream stream's and the snapshot
+//! store's creation, and six tasks on that runtime: the dispatcher (reads
+//! [`ToNats`]), the appender (publishes appends one at a time, each retried
+//! with its own `Nats-Msg-Id` until acknowledged), the reader (an ordered
+//! consumer from the entry after the newest snapshot, re-created from the
+//! last entry it handed over whenever it stalls), the snapshot keeper
+//! (stores the newest snapshot, deletes old ones, trims the log behind
+//! them), the heartbeat sender and listener, and the connection watcher
 //! (async-nats's events as [`FromNats::Down`] / [`FromNats::Up`]).
 //!
 //! Must never be driven from anywhere but its own thread (the only way in
@@ -18,6 +20,7 @@ use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::context::{GetStreamErrorKind, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::object_store::{self, ObjectStore};
 use async_nats::jetstream::stream::{
     Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
 };
@@ -84,6 +87,9 @@ struct Connected {
     client: async_nats::Client,
     js: jetstream::Context,
     last_seq: u64,
+    snapshots: ObjectStore,
+    /// The newest snapshot: the sequence it was taken at, and its bytes.
+    snapshot: Option<(u64, Vec<u8>)>,
     heartbeats: async_nats::Subscriber,
 }
 
@@ -106,10 +112,13 @@ async fn run(
         client,
         js,
         last_seq,
+        snapshots,
+        snapshot,
         heartbeats,
     } = connected;
+    let read_after = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
     if from_nats
-        .send(FromNats::Started { last_seq })
+        .send(FromNats::Started { last_seq, snapshot })
         .await
         .is_err()
         || ready.send(Ok(())).await.is_err()
@@ -126,7 +135,16 @@ async fn run(
     let reader = tokio::spawn(read_log(
         js.clone(),
         config.clone(),
+        read_after,
         reconnects_rx,
+        from_nats.clone(),
+    ));
+    let (snapshot_tx, snapshot_rx) = watch::channel(None);
+    let keeper = tokio::spawn(keep_snapshots(
+        js.clone(),
+        snapshots,
+        config.clone(),
+        snapshot_rx,
         from_nats.clone(),
     ));
     let watcher = tokio::spawn(watch_connection(
@@ -156,6 +174,9 @@ async fn run(
             ToNats::BeatAs { tag } => {
                 beat_tx.send_replace(Some(tag));
             }
+            ToNats::Snapshot { seq, payload } => {
+                snapshot_tx.send_replace(Some((seq, payload)));
+            }
             ToNats::Close => break,
         }
     }
@@ -170,6 +191,7 @@ async fn run(
         );
     }
     reader.abort();
+    keeper.abort();
     watcher.abort();
     listener.abort();
     beater.abort();
@@ -243,6 +265,23 @@ async fn start(
             }
         }
     };
+    let (snapshots, snapshot) = loop {
+        let attempt = match ensure_snapshots(&js, config).await {
+            Ok(store) => match newest_snapshot(&store).await {
+                Ok(newest) => break (store, newest),
+                Err(reason) => reason,
+            },
+            Err(reason) => reason,
+        };
+        if Instant::now() >= deadline {
+            return Err(ClusterError::Stream {
+                stream: config.snapshots.clone(),
+                reason: format!("still after {:?}: {attempt}", config.startup_timeout),
+            });
+        }
+        log::debug!("cluster: snapshot store not ready yet: {attempt}");
+        sleep(backoff.next()).await;
+    };
     let heartbeats = client
         .subscribe(format!("{}.*", config.heartbeat_subject_prefix))
         .await
@@ -254,6 +293,8 @@ async fn start(
         client,
         js,
         last_seq,
+        snapshots,
+        snapshot,
         heartbeats,
     })
 }
@@ -396,6 +437,138 @@ fn fits(existing: &StreamConfig, config: &LinkConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// The snapshot store, after looking it up or creating it (replicated as
+/// the log is).
+async fn ensure_snapshots(
+    js: &jetstream::Context,
+    config: &LinkConfig,
+) -> Result<ObjectStore, String> {
+    if let Ok(store) = js.get_object_store(&config.snapshots).await {
+        return Ok(store);
+    }
+    js.create_object_store(object_store::Config {
+        bucket: config.snapshots.clone(),
+        description: Some("natter's snapshots of the replicated state (issue 16)".into()),
+        num_replicas: config.replicas,
+        storage: StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|err| format!("creating the object store {}: {err}", config.snapshots))
+}
+
+/// A snapshot's name in the store: its sequence, zero-padded (names sort
+/// as their sequences do).
+fn snapshot_name(seq: u64) -> String {
+    format!("core-{seq:020}")
+}
+
+/// The sequences of the snapshots in `store`, oldest first.
+async fn snapshot_seqs(store: &ObjectStore) -> Result<Vec<u64>, String> {
+    let mut list = store.list().await.map_err(|e| e.to_string())?;
+    let mut seqs = Vec::new();
+    while let Some(info) = list.next().await {
+        let info = info.map_err(|e| e.to_string())?;
+        if info.deleted {
+            continue;
+        }
+        if let Some(seq) = info.name.strip_prefix("core-").and_then(|n| n.parse().ok()) {
+            seqs.push(seq);
+        }
+    }
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// The newest snapshot in `store`, if any.
+async fn newest_snapshot(store: &ObjectStore) -> Result<Option<(u64, Vec<u8>)>, String> {
+    use tokio::io::AsyncReadExt;
+    let Some(&seq) = snapshot_seqs(store).await?.last() else {
+        return Ok(None);
+    };
+    let mut object = store
+        .get(snapshot_name(seq))
+        .await
+        .map_err(|e| format!("reading snapshot {seq}: {e}"))?;
+    let mut bytes = Vec::new();
+    object
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| format!("reading snapshot {seq}: {e}"))?;
+    Ok(Some((seq, bytes)))
+}
+
+/// The snapshot keeper: stores each snapshot the node hands over (only the
+/// newest, when several wait), then keeps the newest two and trims the log
+/// up to the older of them.
+async fn keep_snapshots(
+    js: jetstream::Context,
+    store: ObjectStore,
+    config: Arc<LinkConfig>,
+    mut snapshots: watch::Receiver<Option<(u64, Vec<u8>)>>,
+    from_nats: Sender<FromNats>,
+) {
+    while snapshots.changed().await.is_ok() {
+        let Some((seq, payload)) = snapshots.borrow_and_update().clone() else {
+            continue;
+        };
+        match keep_snapshot(&js, &store, &config, seq, &payload).await {
+            Ok(trimmed) => log::info!(
+                "cluster: snapshot at {seq} stored ({} bytes); log trimmed below {trimmed}",
+                payload.len()
+            ),
+            Err(why) => {
+                let why = format!(
+                    "the snapshot at entry {seq} was not stored ({why}); the log is trimmed \
+                     after the next one"
+                );
+                if from_nats.send(FromNats::Failed(why)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Stores one snapshot, deletes all but the newest two, and trims the log
+/// below the older one; returns where the log now starts.
+async fn keep_snapshot(
+    js: &jetstream::Context,
+    store: &ObjectStore,
+    config: &LinkConfig,
+    seq: u64,
+    payload: &[u8],
+) -> Result<u64, String> {
+    let mut reader = payload;
+    store
+        .put(snapshot_name(seq).as_str(), &mut reader)
+        .await
+        .map_err(|e| e.to_string())?;
+    let seqs = snapshot_seqs(store).await?;
+    let keep_from = seqs.len().saturating_sub(2);
+    for old in &seqs[..keep_from] {
+        store
+            .delete(snapshot_name(*old))
+            .await
+            .map_err(|e| format!("deleting snapshot {old}: {e}"))?;
+    }
+    // Every node that applied up to the older kept snapshot, or starts
+    // from either, still finds every entry it needs.
+    let Some(&older) = seqs.get(keep_from).filter(|_| seqs.len() >= 2) else {
+        return Ok(1);
+    };
+    let stream = js
+        .get_stream_no_info(&config.stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    stream
+        .purge()
+        .sequence(older + 1)
+        .await
+        .map_err(|e| format!("trimming the log below {}: {e}", older + 1))?;
+    Ok(older + 1)
+}
+
 /// Pauses between attempts: 50 ms, doubling up to [`MAX_BACKOFF`].
 struct Backoff(Duration);
 
@@ -524,16 +697,27 @@ async fn stream_is_gone(js: &jetstream::Context, config: &LinkConfig) -> bool {
 async fn read_log(
     js: jetstream::Context,
     config: Arc<LinkConfig>,
+    after: u64,
     mut reconnects: watch::Receiver<u64>,
     from_nats: Sender<FromNats>,
 ) {
-    let mut last = 0;
+    let mut last = after;
     let mut backoff = Backoff::new();
     let mut told_gone = false;
     loop {
         let before = last;
         match follow(&js, &config, &mut last, &mut reconnects, &from_nats).await {
             Stop::Closed => return,
+            Stop::Behind { first } => {
+                log::error!("cluster: the log was trimmed past {last} (it starts at {first})");
+                let _ = from_nats
+                    .send(FromNats::Behind {
+                        applied: last,
+                        first,
+                    })
+                    .await;
+                return;
+            }
             Stop::Retry(why) => {
                 log::debug!("cluster: reading the log again after {last}: {why}");
             }
@@ -562,6 +746,8 @@ enum Stop {
     Closed,
     /// The consumer failed; start another.
     Retry(String),
+    /// The entries after the last one handed over were trimmed away.
+    Behind { first: u64 },
 }
 
 /// Reads the log after `last` with one ordered consumer, advancing `last`.
@@ -647,7 +833,16 @@ async fn follow(
             continue; // already handed over
         }
         if seq != *last + 1 {
-            return Stop::Retry(format!("entry {seq} came after {last}"));
+            // Trimmed behind a snapshot before this node read it, or a
+            // consumer that skipped: the stream's first entry tells which.
+            return match js.get_stream(&config.stream).await {
+                Ok(stream) if stream.cached_info().state.first_sequence > *last + 1 => {
+                    Stop::Behind {
+                        first: stream.cached_info().state.first_sequence,
+                    }
+                }
+                _ => Stop::Retry(format!("entry {seq} came after {last}")),
+            };
         }
         let entry = FromNats::Entry {
             seq,

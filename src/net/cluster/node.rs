@@ -8,7 +8,7 @@
 //! through the NATS link's queues.
 
 use super::{FromNats, NatsLink, ToNats};
-use crate::cluster::{first_conn_id, tag_of, Applied, Entry, Input, Leases, Replication};
+use crate::cluster::{first_conn_id, tag_of, Applied, Entry, Input, Leases, Replication, Snapshot};
 use crate::core::{self, ConnId, Event, Now};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub struct ClusterOptions {
     pub replicas: usize,
     /// A node silent this long is declared down.
     pub lease_secs: u64,
+    /// Log entries between two snapshots (0: none, the log kept whole).
+    pub snapshot_every: u64,
 }
 
 impl Default for ClusterOptions {
@@ -37,6 +39,7 @@ impl Default for ClusterOptions {
             node_name: "natter".into(),
             replicas: 3,
             lease_secs: 10,
+            snapshot_every: 100_000,
         }
     }
 }
@@ -55,6 +58,8 @@ pub(crate) struct ClusterNode {
     pub(crate) ticked: Option<core::Instant>,
     /// Whether NATS is reachable.
     pub(crate) reachable: bool,
+    /// Log entries between two snapshots (0: none).
+    snapshot_every: u64,
 }
 
 /// The cluster clock for an event read now: the wall clock stands in for
@@ -91,6 +96,7 @@ impl ClusterNode {
             ids,
             ticked: None,
             reachable: true,
+            snapshot_every: options.snapshot_every,
         }
     }
 
@@ -178,6 +184,40 @@ impl ClusterNode {
             let _ = self.link.to_nats.try_send(ToNats::BeatAs { tag });
         }
         applied
+    }
+
+    /// Starts from the newest snapshot (taken after the entry `seq`): the
+    /// core it holds replaces `core`, and the log is applied from the entry
+    /// after it. An error says what the operator must do.
+    pub(crate) fn start_from(
+        &mut self,
+        seq: u64,
+        bytes: &[u8],
+        core: &mut core::Server,
+    ) -> Result<(), String> {
+        let snapshot = Snapshot::decode(bytes).map_err(|e| {
+            format!(
+                "the cluster's newest snapshot (at entry {seq}) cannot be read ({e}): every                  node must run the same natter version"
+            )
+        })?;
+        let config = core.config().clone();
+        *core = snapshot.restore(&mut self.repl, config);
+        Ok(())
+    }
+
+    /// Hands a snapshot of `core` to the link when one is due (after the
+    /// entry just applied; see [`Replication::snapshot_due`]).
+    pub(crate) fn snapshot_if_due(&self, core: &core::Server) {
+        if !self.repl.snapshot_due(self.snapshot_every) {
+            return;
+        }
+        if let Some(payload) = Snapshot::encode(&self.repl, core) {
+            let seq = self.repl.applied_seq();
+            let _ = self
+                .link
+                .to_nats
+                .try_send(ToNats::Snapshot { seq, payload });
+        }
     }
 
     /// A heartbeat arrived from `tag`.
