@@ -209,8 +209,9 @@ pub enum SaslStep {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fakelag {
-    /// The held lines, oldest first.
-    pub lines: VecDeque<String>,
+    /// The held lines, oldest first, each with its seal if it was sealed
+    /// ([`crate::core::secrets`]).
+    pub lines: VecDeque<(String, Option<Box<crate::core::secrets::Seal>>)>,
     /// Their length in bytes, all together.
     pub bytes: usize,
     /// When the oldest may run: this connection's entry in the server's

@@ -10,6 +10,7 @@ use super::config::LiveSettings;
 use super::history::HistoryRecord;
 use super::read_markers::ReadMarker;
 use super::registered_rooms::RegisteredRoom;
+use super::secrets::Seal;
 use crate::proto::LineError;
 
 /// One connection, as numbered by the shell. Never reused within a run.
@@ -134,6 +135,15 @@ pub enum Event {
     Line {
         conn: ConnId,
         line: String,
+        now: Now,
+    },
+    /// A line from `conn` with its secret taken out ([`crate::core::secrets`]):
+    /// a cluster node's own client sent it, and that node keeps the secret.
+    /// Runs as [`Event::Line`] does, the `seal` standing in for the secret.
+    SealedLine {
+        conn: ConnId,
+        line: String,
+        seal: Seal,
         now: Now,
     },
     /// A line from `conn` was rejected by the [`crate::proto::LineReader`].

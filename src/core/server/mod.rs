@@ -173,6 +173,10 @@ pub struct Server {
     /// How many SCRAM nonces were made from it.
     nonces: u64,
     outbox: VecDeque<Action>,
+    /// The seal of the line running now, when it was sealed
+    /// ([`crate::core::secrets`]): what its handler reads in place of the
+    /// secret the line no longer carries.
+    sealed: Option<Box<super::secrets::Seal>>,
     /// Where outgoing lines are serialized before they are shared
     /// (`output::share_line`): reused, so a line costs one allocation.
     scratch: String,
@@ -208,6 +212,7 @@ impl Server {
             secret: [0; 32],
             nonces: 0,
             outbox: VecDeque::new(),
+            sealed: None,
             scratch: String::new(),
         }
     }
@@ -229,7 +234,13 @@ impl Server {
                         .and_then(super::accounts::normalize_certfp);
                 }
             }
-            Event::Line { conn, line, now } => self.handle_line(conn, &line, now),
+            Event::Line { conn, line, now } => self.handle_line(conn, &line, None, now),
+            Event::SealedLine {
+                conn,
+                line,
+                seal,
+                now,
+            } => self.handle_line(conn, &line, Some(Box::new(seal)), now),
             Event::BadLine { conn, error, now } => self.handle_bad_line(conn, error, now),
             Event::Disconnected { conn, reason, now } => {
                 self.handle_disconnected(conn, &reason, now)

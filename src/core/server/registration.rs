@@ -209,6 +209,8 @@ impl Server {
     }
 
     pub(super) fn handle_pass(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let given = self.is_server_password(msg.param(0));
+        let has_password = self.config.password.is_some();
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
@@ -216,13 +218,13 @@ impl Server {
             self.reply(conn, ERR_ALREADYREGISTERED, &["You may not reregister"]);
             return;
         };
-        match &self.config.password {
-            Some(password) if password == msg.param(0) => *password_ok = true,
-            Some(_) => {
+        match (has_password, given) {
+            (true, true) => *password_ok = true,
+            (true, false) => {
                 self.reply(conn, ERR_PASSWDMISMATCH, &["Password incorrect"]);
                 self.close_with_error(conn, "Bad password", now);
             }
-            None => {}
+            (false, _) => {}
         }
     }
 

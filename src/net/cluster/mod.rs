@@ -46,6 +46,7 @@
 
 mod nats;
 mod node;
+mod vault;
 
 pub use node::ClusterOptions;
 pub(crate) use node::{cluster_now, ClusterNode};

@@ -2,11 +2,13 @@
 //! log's entries come back to its core.
 //!
 //! Owns the node's [`Replication`] rules, its batch of inputs on their way
-//! to the log, its leases on the other nodes, and the connection-id counter
-//! it numbers new connections from. Must never feed the core anything that
-//! did not come back from the log, and never block: appends and entries go
-//! through the NATS link's queues.
+//! to the log, its leases on the other nodes, the connection-id counter
+//! it numbers new connections from, and its [`Vault`] (its clients' lines
+//! are sealed on their way to the log: no password goes into it). Must
+//! never feed the core anything that did not come back from the log, and
+//! never block: appends and entries go through the NATS link's queues.
 
+use super::vault::Vault;
 use super::{FromNats, NatsLink, ToNats};
 use crate::cluster::{first_conn_id, tag_of, Applied, Entry, Input, Leases, Replication};
 use crate::core::{self, ConnId, Event, Now};
@@ -55,6 +57,10 @@ pub(crate) struct ClusterNode {
     pub(crate) ticked: Option<core::Instant>,
     /// Whether NATS is reachable.
     pub(crate) reachable: bool,
+    /// The passwords of this node's clients, which the log only refers to.
+    pub(crate) vault: Vault,
+    /// The server password, for the `PASS` verdict sealed into the log.
+    server_password: Option<String>,
 }
 
 /// The cluster clock for an event read now: the wall clock stands in for
@@ -91,6 +97,8 @@ impl ClusterNode {
             ids,
             ticked: None,
             reachable: true,
+            vault: Vault::default(),
+            server_password: config.password.clone(),
         }
     }
 
@@ -117,6 +125,8 @@ impl ClusterNode {
     /// Appends this node's `NodeUp` (at start, and again after a `NodeDown`
     /// of its own).
     pub(crate) fn announce(&mut self) {
+        // A new start: whatever connections it had are gone.
+        self.vault.clear();
         let boot = boot_id();
         let entry = self.repl.node_up(boot);
         self.append(format!("up-{boot:x}"), &entry);
@@ -126,12 +136,13 @@ impl ClusterNode {
     /// connection numbered under a tag this node no longer has (it was
     /// declared down meanwhile): that connection must be closed.
     pub(crate) fn local(&mut self, event: Event) -> Result<(), ConnId> {
-        let Some(mut input) = Input::from_event(event) else {
+        let Some(input) = Input::from_event(event) else {
             return Ok(());
         };
         if let Some(conn) = input.conn().filter(|c| !self.is_local(*c)) {
             return Err(conn);
         }
+        let mut input = self.vault.seal(input, self.server_password.as_deref());
         if let Some(now) = input.now_mut() {
             *now = cluster_now(*now);
         }
