@@ -10,6 +10,8 @@
 mod e2e;
 #[path = "common/nats.rs"]
 mod nats;
+#[path = "common/scram_client.rs"]
+mod scram_client;
 
 use e2e::{temp_dir, Client, ServerProcess};
 use nats::NatsCluster;
@@ -539,6 +541,32 @@ fn no_password_reaches_the_nats_log_and_every_login_still_works_across_nodes() {
     carol.send(&format!("OPER admin {oper_pw}"));
     answered(&mut carol, "381", " 464 ");
 
+    // Logged in with SCRAM-SHA-256 on node c: the proof is checked there.
+    let mut scram = Client::connect(c.addr, "alice2");
+    scram.send(&format!("PASS {server_pw}"));
+    scram.start_sasl_registration();
+    scram.send("AUTHENTICATE SCRAM-SHA-256");
+    until(&mut scram, "AUTHENTICATE +");
+    let first = B64.encode(scram_client::client_first("alice", "e2eclientnonce"));
+    scram.send(&format!("AUTHENTICATE {first}"));
+    let server_first = until(&mut scram, "AUTHENTICATE ").pop().unwrap_or_default();
+    let server_first = server_first.rsplit(' ').next().unwrap_or_default();
+    let server_first = String::from_utf8(B64.decode(server_first).expect("base64")).expect("utf-8");
+    let (client_final, server_final) =
+        scram_client::finish("alice", &account_pw, "e2eclientnonce", &server_first);
+    scram.send(&format!("AUTHENTICATE {}", B64.encode(&client_final)));
+    let proved = until(&mut scram, "AUTHENTICATE ").pop().unwrap_or_default();
+    assert!(
+        proved.ends_with(&B64.encode(&server_final)),
+        "node c proves it holds alice's keys: {proved}"
+    );
+    scram.send("AUTHENTICATE +");
+    answered(&mut scram, "903", " 904 ");
+    let proof = client_final
+        .rsplit_once("p=")
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default();
+
     // A wrong server password is refused.
     let mut mallory = Client::connect(b.addr, "mallory");
     mallory.send("PASS wrong-server-secret");
@@ -551,10 +579,11 @@ fn no_password_reaches_the_nats_log_and_every_login_still_works_across_nodes() {
     let all: Vec<u8> = log.concat();
     let holds = |needle: &str| all.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(
-        holds("PRIVMSG NickServ :IDENTIFY alice *"),
+        holds("PRIVMSG NickServ :IDENTIFY alice *") && holds("c=biws,r=e2eclientnonce"),
         "the log has the sealed lines ({} entries)",
         log.len()
     );
+    assert!(proof.len() >= 40, "a proof to look for: {proof}");
     for secret in [
         server_pw.to_string(),
         oper_pw.to_string(),
@@ -566,6 +595,8 @@ fn no_password_reaches_the_nats_log_and_every_login_still_works_across_nodes() {
         B64.encode(oper_pw),
         chunks[0].clone(),
         B64.encode(&payload),
+        proof.clone(),
+        B64.encode(&client_final),
     ] {
         assert!(!holds(&secret), "the NATS log holds {secret:?}");
     }

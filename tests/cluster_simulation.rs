@@ -197,7 +197,9 @@ impl Node {
         let id = self.last_secret + 1;
         let password = self.config.password.as_deref();
         let sealer = self.sealers.entry(conn).or_default();
-        let Some(sealed) = sealer.seal(line, password, id) else {
+        let server = &self.server;
+        let mut prove = |bytes: &[u8]| server.scram_proof_holds(conn, bytes);
+        let Some(sealed) = sealer.seal(line, password, id, &mut prove) else {
             let line = line.to_string();
             self.inputs.push(Input::Line { conn, line, now });
             return;

@@ -126,6 +126,23 @@ pub enum Seal {
     Password { id: u64, verdict: NewPassword },
     /// The last chunk of a SASL PLAIN payload: what the whole decoded to.
     SaslPlain(SealedPlain),
+    /// The last chunk of a SCRAM-SHA-256 client-final-message. Its proof
+    /// is kept out of the log: with the SCRAM keys the log holds (they come
+    /// with every account), a proof and its AuthMessage give away the
+    /// client's key, which logs in as its owner.
+    ScramFinal(SealedScram),
+}
+
+/// A SCRAM-SHA-256 client-final-message as the node holding the
+/// connection read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SealedScram {
+    /// The payload was not base64.
+    NotBase64,
+    /// The message without its proof, and whether the proof held (checked
+    /// by that node against its core's exchange:
+    /// [`crate::core::Server::scram_proof_holds`]).
+    Final { without_proof: String, proven: bool },
 }
 
 /// A SASL PLAIN payload as the node holding the connection decoded it.
@@ -177,7 +194,11 @@ enum Sasl {
     Idle,
     /// A PLAIN exchange: its payload is gathered here, never logged.
     Plain(Payload),
-    /// EXTERNAL or SCRAM-SHA-256: payloads carry no password.
+    /// A SCRAM-SHA-256 exchange, with how many of its messages were whole
+    /// (the second, client-final, carries the proof: gathered here, never
+    /// logged) and the one being gathered.
+    Scram { whole: u8, payload: Payload },
+    /// EXTERNAL: its payload carries no secret.
     Other,
 }
 
@@ -188,11 +209,12 @@ enum Sasl {
 /// ```
 /// use natter::core::secrets::{Seal, Sealer};
 /// let mut sealer = Sealer::default();
-/// let sealed = sealer.seal("OPER admin hunter2", None, 7).expect("a secret");
+/// let no_scram = &mut |_: &[u8]| false;
+/// let sealed = sealer.seal("OPER admin hunter2", None, 7, no_scram).expect("a secret");
 /// assert_eq!(sealed.line, "OPER admin *");
 /// assert!(matches!(sealed.seal, Some(Seal::Password { id: 7, .. })));
 /// assert_eq!(sealed.secret.map(|s| s.expose().to_string()).as_deref(), Some("hunter2"));
-/// assert_eq!(sealer.seal("PRIVMSG #lobby :hunter2", None, 8), None);
+/// assert_eq!(sealer.seal("PRIVMSG #lobby :hunter2", None, 8, no_scram), None);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Sealer {
@@ -204,7 +226,17 @@ impl Sealer {
     /// (log it as it is). `server_password` is the server's own (for the
     /// `PASS` verdict); `id` is the vault reference a secret taken out is
     /// to be kept under.
-    pub fn seal(&mut self, line: &str, server_password: Option<&str>, id: u64) -> Option<Sealed> {
+    ///
+    /// `prove` checks a SCRAM client-final-message's proof against the
+    /// connection's exchange (the caller's core knows it:
+    /// [`crate::core::Server::scram_proof_holds`]).
+    pub fn seal(
+        &mut self,
+        line: &str,
+        server_password: Option<&str>,
+        id: u64,
+        prove: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Option<Sealed> {
         let mut msg = Message::parse(line).ok()?;
         let verb = msg.command.to_ascii_uppercase();
         let taken = match verb.as_str() {
@@ -242,7 +274,7 @@ impl Sealer {
                     taken
                 }
             }
-            "AUTHENTICATE" => self.seal_authenticate(&mut msg, id)?,
+            "AUTHENTICATE" => self.seal_authenticate(&mut msg, id, prove)?,
             _ => return None,
         };
         Some(Sealed {
@@ -258,7 +290,12 @@ impl Sealer {
     /// the last one sealed with what the whole decoded to. A payload
     /// outside PLAIN (EXTERNAL, SCRAM) is logged as it is; one outside any
     /// exchange can only be refused, and is logged as a stand-in.
-    fn seal_authenticate(&mut self, msg: &mut Message, id: u64) -> Option<Taken> {
+    fn seal_authenticate(
+        &mut self,
+        msg: &mut Message,
+        id: u64,
+        prove: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Option<Taken> {
         let param = msg.params.first().filter(|p| !p.is_empty())?.clone();
         if param == "*" {
             self.sasl = Sasl::Idle;
@@ -267,7 +304,11 @@ impl Sealer {
         if let Some(mechanism) = Mechanism::parse(&param) {
             self.sasl = match mechanism {
                 Mechanism::Plain => Sasl::Plain(Payload::default()),
-                _ => Sasl::Other,
+                Mechanism::ScramSha256 => Sasl::Scram {
+                    whole: 0,
+                    payload: Payload::default(),
+                },
+                Mechanism::External => Sasl::Other,
             };
             return None;
         }
@@ -278,6 +319,36 @@ impl Sealer {
         };
         let taken = match &mut self.sasl {
             Sasl::Other => return None,
+            Sasl::Scram { whole, payload } => {
+                let chunk = payload.push(&param);
+                let message = *whole;
+                if matches!(chunk, Chunk::Done(_) | Chunk::Invalid) {
+                    *whole = whole.saturating_add(1);
+                }
+                if matches!(chunk, Chunk::TooLong) {
+                    self.sasl = Sasl::Idle;
+                }
+                if message != 1 {
+                    // client-first, and the closing `+`: no secret.
+                    return None;
+                }
+                match chunk {
+                    Chunk::More | Chunk::TooLong => Taken::dropped(None),
+                    Chunk::Invalid => Taken::verdict(Seal::ScramFinal(SealedScram::NotBase64)),
+                    Chunk::Done(bytes) => {
+                        let text = String::from_utf8_lossy(&bytes);
+                        let without_proof = match text.rsplit_once(',') {
+                            Some((without, _proof)) => without.to_string(),
+                            None => text.to_string(),
+                        };
+                        let proven = prove(&bytes);
+                        Taken::verdict(Seal::ScramFinal(SealedScram::Final {
+                            without_proof,
+                            proven,
+                        }))
+                    }
+                }
+            }
             Sasl::Idle if param == "+" => return None,
             Sasl::Idle => Taken::dropped(None),
             Sasl::Plain(payload) => match payload.push(&param) {
@@ -393,7 +464,7 @@ mod tests {
     use base64::Engine;
 
     fn seal(sealer: &mut Sealer, line: &str) -> Option<Sealed> {
-        sealer.seal(line, Some("server-pw"), 5)
+        sealer.seal(line, Some("server-pw"), 5, &mut |_| false)
     }
 
     fn password(sealed: &Sealed) -> String {
@@ -414,7 +485,9 @@ mod tests {
         let wrong = seal(&mut s, "PASS :server pw extra").expect("sealed");
         assert_eq!(wrong.line, "PASS *");
         assert_eq!(wrong.seal, Some(Seal::ServerPassword { matches: false }));
-        let none = s.seal("PASS server-pw", None, 1).expect("sealed");
+        let none = s
+            .seal("PASS server-pw", None, 1, &mut |_| false)
+            .expect("sealed");
         assert_eq!(none.seal, Some(Seal::ServerPassword { matches: false }));
         assert_eq!(
             seal(&mut s, "PASS :"),
@@ -625,13 +698,45 @@ mod tests {
     }
 
     #[test]
-    fn scram_and_external_payloads_carry_no_password_and_pass_as_they_are() {
+    fn a_scram_proof_is_never_logged_and_its_check_is_sealed_instead() {
         let mut s = Sealer::default();
         assert_eq!(seal(&mut s, "AUTHENTICATE SCRAM-SHA-256"), None);
         let first = STANDARD.encode("n,,n=alice,r=abc");
+        assert_eq!(
+            seal(&mut s, &format!("AUTHENTICATE {first}")),
+            None,
+            "no secret"
+        );
+        let client_final = "c=biws,r=abcdef,p=cHJvb2Y=";
+        let chunk = STANDARD.encode(client_final);
+        let mut asked = Vec::new();
+        let sealed = s
+            .seal(&format!("AUTHENTICATE {chunk}"), None, 5, &mut |bytes| {
+                asked.push(bytes.to_vec());
+                true
+            })
+            .expect("sealed");
+        assert_eq!(
+            asked,
+            [client_final.as_bytes().to_vec()],
+            "the proof is checked"
+        );
+        assert_eq!(
+            sealed.line,
+            format!("AUTHENTICATE {}", "A".repeat(chunk.len()))
+        );
+        assert_eq!(
+            sealed.seal,
+            Some(Seal::ScramFinal(SealedScram::Final {
+                without_proof: "c=biws,r=abcdef".into(),
+                proven: true
+            }))
+        );
+        assert_eq!(sealed.secret, None);
+        assert_eq!(seal(&mut s, "AUTHENTICATE +"), None, "the closing +");
+        // EXTERNAL carries no secret; back to PLAIN after an abort: sealed.
+        assert_eq!(seal(&mut s, "AUTHENTICATE EXTERNAL"), None);
         assert_eq!(seal(&mut s, &format!("AUTHENTICATE {first}")), None);
-        assert_eq!(seal(&mut s, "AUTHENTICATE +"), None);
-        // Back to PLAIN after an abort: sealed again.
         assert_eq!(seal(&mut s, "AUTHENTICATE *"), None);
         assert_eq!(seal(&mut s, "AUTHENTICATE PLAIN"), None);
         let chunk = STANDARD.encode("\0alice\0pw");

@@ -397,7 +397,9 @@ impl CoreTask {
         if let Event::Timeout { .. } = event {
             cluster.ticked = self.server.poll_timeout();
         }
-        if let Err(conn) = cluster.local(event) {
+        let server = &self.server;
+        let mut prove = |conn, bytes: &[u8]| server.scram_proof_holds(conn, bytes);
+        if let Err(conn) = cluster.local(event, &mut prove) {
             // Numbered under a tag this node lost: it cannot be served.
             if let Some(outbox) = self.outboxes.remove(&conn) {
                 outbox.abort(Some(Arc::from(

@@ -135,14 +135,22 @@ impl ClusterNode {
     /// Takes a local event for the log. `Err(conn)` when the event is of a
     /// connection numbered under a tag this node no longer has (it was
     /// declared down meanwhile): that connection must be closed.
-    pub(crate) fn local(&mut self, event: Event) -> Result<(), ConnId> {
+    /// `prove` checks a SCRAM proof of one of its clients against the
+    /// node's core (the proof is sealed out of the log).
+    pub(crate) fn local(
+        &mut self,
+        event: Event,
+        prove: &mut dyn FnMut(ConnId, &[u8]) -> bool,
+    ) -> Result<(), ConnId> {
         let Some(input) = Input::from_event(event) else {
             return Ok(());
         };
         if let Some(conn) = input.conn().filter(|c| !self.is_local(*c)) {
             return Err(conn);
         }
-        let mut input = self.vault.seal(input, self.server_password.as_deref());
+        let mut input = self
+            .vault
+            .seal(input, self.server_password.as_deref(), prove);
         if let Some(now) = input.now_mut() {
             *now = cluster_now(*now);
         }

@@ -41,12 +41,20 @@ impl Vault {
     /// secret comes back sealed ([`Input::SealedLine`], or a plain line
     /// with the secret taken out), the secret kept here; a connection that
     /// ended takes its secrets with it. Everything else is unchanged.
-    pub(crate) fn seal(&mut self, input: Input, server_password: Option<&str>) -> Input {
+    /// `prove` checks a SCRAM proof for a connection against the node's
+    /// core ([`crate::core::Server::scram_proof_holds`]).
+    pub(crate) fn seal(
+        &mut self,
+        input: Input,
+        server_password: Option<&str>,
+        prove: &mut dyn FnMut(ConnId, &[u8]) -> bool,
+    ) -> Input {
         match input {
             Input::Line { conn, line, now } => {
                 let kept = self.conns.entry(conn).or_default();
                 let id = self.last_id + 1;
-                let Some(sealed) = kept.sealer.seal(&line, server_password, id) else {
+                let mut prove = |bytes: &[u8]| prove(conn, bytes);
+                let Some(sealed) = kept.sealer.seal(&line, server_password, id, &mut prove) else {
                     return Input::Line { conn, line, now };
                 };
                 if let Some(secret) = sealed.secret {
@@ -109,6 +117,10 @@ mod tests {
     use crate::core::secrets::Seal;
     use crate::core::Now;
 
+    fn seal(vault: &mut Vault, input: Input, password: Option<&str>) -> Input {
+        vault.seal(input, password, &mut |_, _| false)
+    }
+
     fn line(conn: u64, text: &str) -> Input {
         Input::Line {
             conn: ConnId(conn),
@@ -130,7 +142,7 @@ mod tests {
     #[test]
     fn a_sealed_password_is_swapped_back_once_for_its_own_connection_only() {
         let mut vault = Vault::default();
-        let logged = vault.seal(line(1, "OPER admin hunter2"), None);
+        let logged = seal(&mut vault, line(1, "OPER admin hunter2"), None);
         let id = sealed_id(&logged);
         assert!(!format!("{logged:?}").contains("hunter2"));
         assert_eq!(vault.take(ConnId(2), Secret::vaulted(id)), None);
@@ -149,8 +161,8 @@ mod tests {
     fn lines_without_secrets_pass_unchanged_and_keep_nothing() {
         let mut vault = Vault::default();
         let event = line(1, "PRIVMSG #lobby :hunter2");
-        assert_eq!(vault.seal(event.clone(), None), event);
-        let pass = vault.seal(line(1, "PASS hunter2"), Some("hunter2"));
+        assert_eq!(seal(&mut vault, event.clone(), None), event);
+        let pass = seal(&mut vault, line(1, "PASS hunter2"), Some("hunter2"));
         assert!(matches!(
             pass,
             Input::SealedLine {
@@ -165,9 +177,15 @@ mod tests {
     fn a_connection_keeps_at_most_its_cap_and_takes_its_secrets_when_it_ends() {
         let mut vault = Vault::default();
         let ids: Vec<u64> = (0..MAX_PER_CONNECTION + 2)
-            .map(|i| sealed_id(&vault.seal(line(1, &format!("OPER admin pw{i}")), None)))
+            .map(|i| {
+                sealed_id(&seal(
+                    &mut vault,
+                    line(1, &format!("OPER admin pw{i}")),
+                    None,
+                ))
+            })
             .collect();
-        vault.seal(line(2, "OPER admin other"), None);
+        seal(&mut vault, line(2, "OPER admin other"), None);
         assert_eq!(vault.len(), MAX_PER_CONNECTION + 1);
         assert_eq!(
             vault.take(ConnId(1), Secret::vaulted(ids[0])),
@@ -184,7 +202,7 @@ mod tests {
             reason: "bye".into(),
             now: Now::default(),
         };
-        assert_eq!(vault.seal(gone.clone(), None), gone);
+        assert_eq!(seal(&mut vault, gone.clone(), None), gone);
         assert_eq!(vault.len(), 1);
         vault.clear();
         assert_eq!(vault.len(), 0);
