@@ -133,6 +133,16 @@ fn rooms_private_messages_and_whois_span_three_nodes() {
         whois.iter().any(|l| l.contains(" 311 alice bob ")),
         "{whois:?}"
     );
+    assert!(
+        whois.iter().any(|l| l.contains(" 312 alice bob b ")),
+        "WHOIS names bob's node: {whois:?}"
+    );
+    alice.send("LUSERS");
+    let lusers = until(&mut alice, " 266 ");
+    assert!(
+        lusers.iter().any(|l| l.contains("on 3 servers")),
+        "{lusers:?}"
+    );
     bob.send("NAMES #lobby");
     let names = until(&mut bob, " 366 ");
     let listed: BTreeSet<&str> = names

@@ -516,6 +516,21 @@ fn a_private_message_and_whois_reach_across_nodes() {
     assert!(has(&to_bob, "PRIVMSG bob psst"), "{to_bob:?}");
     let whois = c.take(alice);
     assert!(has(&whois, " 311 alice bob "), "{whois:?}");
+    assert!(
+        has(&whois, " 312 alice bob b "),
+        "bob's server is node b: {whois:?}"
+    );
+    c.say(alice, "WHOIS alice");
+    c.say(alice, "LUSERS");
+    c.settle();
+    let lines = c.take(alice);
+    assert!(has(&lines, " 312 alice alice a "), "{lines:?}");
+    assert!(
+        has(&lines, "There are 2 users and 0 invisible on 2 servers"),
+        "{lines:?}"
+    );
+    assert!(has(&lines, "I have 1 clients and 1 servers"), "{lines:?}");
+    assert!(has(&lines, "Current local users 1, max 2"), "{lines:?}");
     c.assert_cores_agree(2);
 }
 

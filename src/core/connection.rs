@@ -85,6 +85,9 @@ pub enum Phase {
 pub struct Connection {
     /// The peer address as given by the shell (`ip:port`).
     pub peer: String,
+    /// In a cluster, the name of the node it is connected to
+    /// ([`crate::core::Event::ServedBy`]); `None` on a single server.
+    pub node: Option<std::sync::Arc<str>>,
     /// The host part shown in `nick!user@host`.
     pub host: String,
     /// Nickname, once one was accepted.
@@ -284,6 +287,7 @@ impl Connection {
             None => peer,
         };
         Connection {
+            node: None,
             peer: peer.to_string(),
             host: if host.is_empty() {
                 "unknown".into()

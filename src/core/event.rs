@@ -146,6 +146,12 @@ pub enum Event {
         seal: Seal,
         now: Now,
     },
+    /// In a cluster: `conn` (just connected) is held by the node called
+    /// `node`, which WHOIS names as its server (312).
+    ServedBy { conn: ConnId, node: String },
+    /// In a cluster: the names of the nodes that are up now, in the order
+    /// they joined (LUSERS counts them as the servers).
+    ClusterNodes { names: Vec<String> },
     /// A line from `conn` was rejected by the [`crate::proto::LineReader`].
     BadLine {
         conn: ConnId,

@@ -145,6 +145,9 @@ pub struct Server {
     next_batch: u64,
     /// The most users registered at once (265/266).
     max_users: usize,
+    /// In a cluster, the names of the nodes that are up
+    /// ([`Event::ClusterNodes`]); empty on a single server.
+    cluster_nodes: Vec<String>,
     /// Who recently used which nick, newest last (WHOWAS), bounded.
     whowas: VecDeque<queries::WasUser>,
     /// Case-folded nick → the connections that MONITOR it.
@@ -198,6 +201,7 @@ impl Server {
             next_id: 1,
             next_batch: 1,
             max_users: 0,
+            cluster_nodes: Vec::new(),
             whowas: VecDeque::new(),
             watchers: BTreeMap::new(),
             read_markers: ReadMarkers::default(),
@@ -242,6 +246,12 @@ impl Server {
                 now,
             } => self.handle_line(conn, &line, Some(Box::new(seal)), now),
             Event::BadLine { conn, error, now } => self.handle_bad_line(conn, error, now),
+            Event::ServedBy { conn, node } => {
+                if let Some(c) = self.connections.get_mut(&conn) {
+                    c.node = Some(Arc::from(node));
+                }
+            }
+            Event::ClusterNodes { names } => self.cluster_nodes = names,
             Event::Disconnected { conn, reason, now } => {
                 self.handle_disconnected(conn, &reason, now)
             }
