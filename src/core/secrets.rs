@@ -743,6 +743,47 @@ mod tests {
         assert!(seal(&mut s, &format!("AUTHENTICATE {chunk}")).is_some());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn sealing_any_line_never_panics(line in "\\PC{0,600}", plain in proptest::bool::ANY) {
+            let mut s = Sealer::default();
+            if plain {
+                let _ = seal(&mut s, "AUTHENTICATE PLAIN");
+            }
+            let _ = seal(&mut s, &line);
+            let _ = seal(&mut s, &format!("AUTHENTICATE {line}"));
+            let _ = seal(&mut s, &format!("PRIVMSG NickServ :{line}"));
+        }
+
+        #[test]
+        fn no_form_of_a_password_line_keeps_the_password(
+            pw in "pw-[a-z0-9]{6,20}",
+            form in 0usize..11,
+        ) {
+            let plain = STANDARD.encode(format!("\0alice\0{pw}"));
+            let line = [
+                format!("PASS {pw}"),
+                format!("OPER admin {pw}"),
+                format!("REGISTER alice * {pw}"),
+                format!("REGISTER * {pw}"),
+                format!("PRIVMSG NickServ :IDENTIFY {pw}"),
+                format!("PRIVMSG NickServ :identify alice {pw}"),
+                format!("NS REGISTER {pw} a@b.example"),
+                format!("NICKSERV SET PASSWORD {pw}"),
+                format!("@label=1 PRIVMSG NickServ,#room :LOGIN alice :{pw}"),
+                format!("AUTHENTICATE {plain}"),
+                format!("VERIFY alice {pw}"),
+            ][form].clone();
+            let mut s = Sealer::default();
+            let _ = seal(&mut s, "AUTHENTICATE PLAIN");
+            let sealed = seal(&mut s, &line).expect("a secret");
+            proptest::prop_assert!(!sealed.line.contains(&pw), "{}", sealed.line);
+            proptest::prop_assert!(!sealed.line.contains(&plain[..8]), "{}", sealed.line);
+            let seal = format!("{:?}", sealed.seal);
+            proptest::prop_assert!(!seal.contains(&pw), "{}", seal);
+        }
+    }
+
     #[test]
     fn the_server_password_comparison_is_exact() {
         assert!(is_server_password(Some("pw"), "pw"));
