@@ -4,7 +4,9 @@
 //! nicknames (renamed to a guest nick after the grace period).
 //!
 //! Owns when a connection is logged in and to what. Passwords only pass
-//! through, wrapped in [`Secret`], to the shell that checks or hashes them:
+//! through, wrapped in [`Secret`], to the shell that checks or hashes them
+//! (in a cluster, as references to the vault of the node holding the
+//! connection, with the verdicts of `core::secrets` in the line's seal):
 //! must never compare, hash, log or echo a password here.
 
 use super::Server;
@@ -12,7 +14,7 @@ use crate::core::accounts::{is_valid_account_name, Account, Credentials};
 use crate::core::action::{Action, HashPurpose, PasswordPurpose, Secret, Via};
 use crate::core::event::{ConnId, Instant, Now};
 use crate::core::log::LogEntry;
-use crate::core::secrets::{is_server_password, new_password_verdict, NewPassword, Seal};
+use crate::core::secrets::{new_password_verdict, NewPassword, Seal};
 use crate::proto::numeric::*;
 use crate::proto::{casefold, Message};
 
@@ -46,16 +48,6 @@ impl Server {
                 secret: Secret::new(typed),
                 verdict: new_password_verdict(typed),
             },
-        }
-    }
-
-    /// Whether `typed` (the line's `PASS` parameter) is the server
-    /// password, or what the seal says of it when the line was sealed.
-    pub(super) fn is_server_password(&self, typed: &str) -> bool {
-        match self.sealed.as_deref() {
-            Some(Seal::ServerPassword { matches }) => *matches,
-            Some(_) => false,
-            None => is_server_password(self.config.password.as_deref(), typed),
         }
     }
 

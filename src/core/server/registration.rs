@@ -18,6 +18,7 @@ use crate::core::connection::{Caps, Connection, Phase};
 use crate::core::event::{ConnId, Now};
 use crate::core::log::LogEntry;
 use crate::core::room::MAX_LIST_ENTRIES;
+use crate::core::secrets::{is_server_password, Seal};
 use crate::proto::numeric::*;
 use crate::proto::{
     casefold, is_valid_nick, Message, CHANMODES, CHANNELLEN, MAX_LINE, MODES_PER_LINE, NICKLEN,
@@ -205,6 +206,16 @@ impl Server {
                 let sub = if sub.is_empty() { "*".to_string() } else { sub };
                 self.reply(conn, ERR_INVALIDCAPCMD, &[&sub, "Invalid CAP command"]);
             }
+        }
+    }
+
+    /// Whether `typed` (the line's `PASS` parameter) is the server
+    /// password, or what the seal says of it when the line was sealed.
+    fn is_server_password(&self, typed: &str) -> bool {
+        match self.sealed.as_deref() {
+            Some(Seal::ServerPassword { matches }) => *matches,
+            Some(_) => false,
+            None => is_server_password(self.config.password.as_deref(), typed),
         }
     }
 
