@@ -26,7 +26,7 @@ fn main() {
         mono: Instant(0),
         wall: Timestamp(1_699_533_296_000),
     };
-    let mut feed = |core: &mut Server, conn: u64, line: String| {
+    let feed = |core: &mut Server, conn: u64, line: String| {
         let conn = ConnId(conn);
         core.handle_event(Event::Line { conn, line, now });
         while core.poll_action().is_some() {}

@@ -10,6 +10,8 @@
 mod e2e;
 #[path = "common/nats.rs"]
 mod nats;
+#[path = "common/scram_client.rs"]
+mod scram_client;
 
 use e2e::{temp_dir, Client, ServerProcess};
 use nats::NatsCluster;
@@ -130,6 +132,16 @@ fn rooms_private_messages_and_whois_span_three_nodes() {
     assert!(
         whois.iter().any(|l| l.contains(" 311 alice bob ")),
         "{whois:?}"
+    );
+    assert!(
+        whois.iter().any(|l| l.contains(" 312 alice bob b ")),
+        "WHOIS names bob's node: {whois:?}"
+    );
+    alice.send("LUSERS");
+    let lusers = until(&mut alice, " 266 ");
+    assert!(
+        lusers.iter().any(|l| l.contains("on 3 servers")),
+        "{lusers:?}"
     );
     bob.send("NAMES #lobby");
     let names = until(&mut bob, " 366 ");
@@ -513,5 +525,158 @@ fn wait_exit(mut node: ServerProcess) -> (std::process::ExitStatus, Vec<String>)
             "the node did not stop"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Every entry of the cluster's log, as NATS stores it (read straight from
+/// the stream `NATTER_LOG`, not through natter).
+fn raw_log(nats: &NatsCluster) -> Vec<Vec<u8>> {
+    let url = nats.url(0);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(async move {
+            let client = async_nats::connect(url).await.expect("NATS answers");
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js.get_stream("NATTER_LOG").await.expect("the log exists");
+            let info = stream.info().await.expect("the log's state");
+            let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+            let mut entries = Vec::new();
+            for seq in first..=last {
+                let message = stream.get_raw_message(seq).await.expect("an entry");
+                entries.push(message.payload.to_vec());
+            }
+            entries
+        })
+}
+
+/// Reads `client`'s lines until one has `code` as its numeric (or holds
+/// `fail`, the failure's words); asserts it was `code`.
+fn answered(client: &mut Client, code: &str, fail: &str) -> Vec<String> {
+    let code = format!(" {code} ");
+    let lines = client.read_until(|l| l.contains(&code) || l.contains(fail));
+    assert!(
+        lines.last().is_some_and(|l| l.contains(&code)),
+        "expected{code}: {lines:#?}"
+    );
+    lines
+}
+
+#[test]
+fn no_password_reaches_the_nats_log_and_every_login_still_works_across_nodes() {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
+    let server_pw = "server-secret-e2e";
+    let oper_pw = "oper-secret-e2e";
+    // 295 bytes: the SASL PLAIN payload takes two AUTHENTICATE chunks.
+    let account_pw = format!("account-secret-e2e-{}", "q".repeat(276));
+    let oper_hash = natter::net::password::hash_password_cheaply(oper_pw).expect("hashes");
+    let oper = format!("admin:{oper_hash}");
+    let nats = nats!();
+    let extra = ["--password", server_pw, "--oper", oper.as_str()];
+    let (a, b, c) = (
+        node(&nats, "a", &extra),
+        node(&nats, "b", &extra),
+        node(&nats, "c", &extra),
+    );
+
+    // Registered on node a with NickServ.
+    let mut alice = Client::connect(a.addr, "alice");
+    alice.send(&format!("PASS {server_pw}"));
+    alice.send("NICK alice");
+    alice.send("USER alice 0 * :alice");
+    alice.read_until(|l| l.contains(" 376 ") || l.contains(" 422 "));
+    alice.send(&format!(
+        "PRIVMSG NickServ :REGISTER {account_pw} alice@example.org"
+    ));
+    answered(&mut alice, "900", " FAIL ");
+    alice.send("QUIT :moving to node b");
+    alice.read_to_end();
+
+    // Logged in with SASL PLAIN (two chunks) on node b.
+    let mut again = Client::connect(b.addr, "alice");
+    again.send(&format!("PASS {server_pw}"));
+    again.start_sasl_registration();
+    again.send("AUTHENTICATE PLAIN");
+    until(&mut again, "AUTHENTICATE +");
+    let payload = format!("\0alice\0{account_pw}");
+    let chunks = natter::core::sasl::chunks(payload.as_bytes());
+    assert_eq!(chunks.len(), 2, "{chunks:?}");
+    for chunk in &chunks {
+        again.send(&format!("AUTHENTICATE {chunk}"));
+    }
+    answered(&mut again, "903", " 904 ");
+    again.finish_registration();
+
+    // Identified with NickServ, then an operator, on node c.
+    let mut carol = Client::connect(c.addr, "carol");
+    carol.send(&format!("PASS {server_pw}"));
+    carol.send("NICK carol");
+    carol.send("USER carol 0 * :carol");
+    carol.read_until(|l| l.contains(" 376 ") || l.contains(" 422 "));
+    carol.send(&format!("PRIVMSG NickServ :IDENTIFY alice {account_pw}"));
+    answered(&mut carol, "900", "Invalid password");
+    carol.send(&format!("OPER admin {oper_pw}"));
+    answered(&mut carol, "381", " 464 ");
+
+    // Logged in with SCRAM-SHA-256 on node c: the proof is checked there.
+    let mut scram = Client::connect(c.addr, "alice2");
+    scram.send(&format!("PASS {server_pw}"));
+    scram.start_sasl_registration();
+    scram.send("AUTHENTICATE SCRAM-SHA-256");
+    until(&mut scram, "AUTHENTICATE +");
+    let first = B64.encode(scram_client::client_first("alice", "e2eclientnonce"));
+    scram.send(&format!("AUTHENTICATE {first}"));
+    let server_first = until(&mut scram, "AUTHENTICATE ").pop().unwrap_or_default();
+    let server_first = server_first.rsplit(' ').next().unwrap_or_default();
+    let server_first = String::from_utf8(B64.decode(server_first).expect("base64")).expect("utf-8");
+    let (client_final, server_final) =
+        scram_client::finish("alice", &account_pw, "e2eclientnonce", &server_first);
+    scram.send(&format!("AUTHENTICATE {}", B64.encode(&client_final)));
+    let proved = until(&mut scram, "AUTHENTICATE ").pop().unwrap_or_default();
+    assert!(
+        proved.ends_with(&B64.encode(&server_final)),
+        "node c proves it holds alice's keys: {proved}"
+    );
+    scram.send("AUTHENTICATE +");
+    answered(&mut scram, "903", " 904 ");
+    let proof = client_final
+        .rsplit_once("p=")
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default();
+
+    // A wrong server password is refused.
+    let mut mallory = Client::connect(b.addr, "mallory");
+    mallory.send("PASS wrong-server-secret");
+    mallory.send("NICK mallory");
+    mallory.send("USER mallory 0 * :mallory");
+    answered(&mut mallory, "464", " 001 ");
+
+    // Everyone's lines are in the log by now (each answer came from it).
+    let log = raw_log(&nats);
+    let all: Vec<u8> = log.concat();
+    let holds = |needle: &str| all.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(
+        holds("PRIVMSG NickServ :IDENTIFY alice *") && holds("c=biws,r=e2eclientnonce"),
+        "the log has the sealed lines ({} entries)",
+        log.len()
+    );
+    assert!(proof.len() >= 40, "a proof to look for: {proof}");
+    for secret in [
+        server_pw.to_string(),
+        oper_pw.to_string(),
+        "wrong-server-secret".to_string(),
+        "account-secret-e2e".to_string(),
+        account_pw.clone(),
+        B64.encode(&account_pw),
+        B64.encode(server_pw),
+        B64.encode(oper_pw),
+        chunks[0].clone(),
+        B64.encode(&payload),
+        proof.clone(),
+        B64.encode(&client_final),
+    ] {
+        assert!(!holds(&secret), "the NATS log holds {secret:?}");
     }
 }

@@ -8,13 +8,18 @@
 //! the same lines for every connection, whatever the interleaving; a node
 //! that stopped has made a prefix of them. Scenarios then pin down what a
 //! user sees: rooms and private messages across nodes, one owner per nick,
-//! one QUIT per user of a dead node.
+//! one QUIT per user of a dead node. Each node seals its clients' lines as
+//! the shell does (`natter::core::secrets`), keeps their passwords in its
+//! own vault and does their password work: no password is ever in the log.
 //!
 //! Replay one seed: `NATTER_SIM_SEED=1234 cargo test --test cluster_simulation`.
 mod common;
 use common::model::SplitMix64;
 use natter::cluster::{first_conn_id, tag_of, Applied, Entry, Input, Replication, Snapshot};
-use natter::core::{Action, ConnId, Instant, Now, Server, ServerConfig, Timestamp};
+use natter::core::secrets::Sealer;
+use natter::core::{
+    Action, ConnId, Credentials, Instant, Now, Secret, Server, ServerConfig, Timestamp,
+};
 use std::collections::{BTreeMap, VecDeque};
 
 const EPOCH: u64 = 1_700_000_000_000;
@@ -48,6 +53,16 @@ struct Node {
     up: bool,
     /// Its connections that are open.
     clients: Vec<ConnId>,
+    /// Each of its connections' sealer, as the shell keeps them.
+    sealers: BTreeMap<ConnId, Sealer>,
+    /// Its vault: the passwords its clients sent, by connection and id.
+    vault: BTreeMap<(ConnId, u64), Secret>,
+    /// The last vault id handed out.
+    last_secret: u64,
+    /// Password work its core asked of it, for its own connections.
+    work: Vec<Action>,
+    /// The settings of its core.
+    config: ServerConfig,
 }
 
 fn config() -> ServerConfig {
@@ -58,14 +73,14 @@ fn config() -> ServerConfig {
 }
 
 impl Node {
-    fn new(name: &str, boot: u64) -> Node {
-        let fingerprint = natter::cluster::config_fingerprint(&config());
+    fn with_config(name: &str, boot: u64, config: ServerConfig) -> Node {
+        let fingerprint = natter::cluster::config_fingerprint(&config);
         let mut repl = Replication::new(name, boot, fingerprint);
         let up = repl.node_up(boot);
         Node {
             name: name.to_string(),
             repl,
-            server: Server::new(config()),
+            server: Server::new(config.clone()),
             tag: None,
             next_conn: 0,
             batch: 0,
@@ -76,6 +91,11 @@ impl Node {
             said: BTreeMap::new(),
             up: true,
             clients: Vec::new(),
+            sealers: BTreeMap::new(),
+            vault: BTreeMap::new(),
+            last_secret: 0,
+            work: Vec::new(),
+            config,
         }
     }
 
@@ -101,12 +121,22 @@ impl Node {
             let entry = log[self.applied].clone();
             self.applied += 1;
             let Node {
-                repl, server, said, ..
+                repl,
+                server,
+                said,
+                work,
+                tag,
+                ..
             } = self;
             let applied = repl.apply(seq, entry, &mut |event| {
                 server.handle_event(event);
                 while let Some(action) = server.poll_action() {
                     match action {
+                        Action::CheckPassword { conn, .. } | Action::HashPassword { conn, .. }
+                            if Some(tag_of(conn)) == *tag =>
+                        {
+                            work.push(action)
+                        }
                         Action::Send { to, line } => {
                             said.entry(to).or_default().push(line.to_string())
                         }
@@ -128,6 +158,9 @@ impl Node {
                 Applied::NodeDown { mine: true, .. } => {
                     // Cut off past the lease: everyone it held is gone.
                     self.clients.clear();
+                    self.sealers.clear();
+                    self.vault.clear();
+                    self.work.clear();
                     self.tag = None;
                     self.inputs.clear();
                     self.appends.clear();
@@ -138,6 +171,7 @@ impl Node {
                 Applied::ConfigMismatch { other } => panic!("{} differs from {other}", self.name),
                 _ => {}
             }
+            self.do_password_work();
         }
     }
 
@@ -154,16 +188,103 @@ impl Node {
         Some(conn)
     }
 
+    /// A line from one of its clients, sealed on its way to the log as the
+    /// shell does (the secret into the vault).
     fn line(&mut self, conn: ConnId, line: &str, now: Now) {
-        if self.clients.contains(&conn) {
+        if !self.clients.contains(&conn) {
+            return;
+        }
+        let id = self.last_secret + 1;
+        let password = self.config.password.as_deref();
+        let sealer = self.sealers.entry(conn).or_default();
+        let server = &self.server;
+        let mut prove = |bytes: &[u8]| server.scram_proof_holds(conn, bytes);
+        let Some(sealed) = sealer.seal(line, password, id, &mut prove) else {
             let line = line.to_string();
             self.inputs.push(Input::Line { conn, line, now });
+            return;
+        };
+        if let Some(secret) = sealed.secret {
+            self.last_secret = id;
+            self.vault.insert((conn, id), secret);
+        }
+        let line = sealed.line;
+        self.inputs.push(match sealed.seal {
+            Some(seal) => Input::SealedLine {
+                conn,
+                line,
+                seal,
+                now,
+            },
+            None => Input::Line { conn, line, now },
+        });
+    }
+
+    /// Carries out the password work for its own connections, with the
+    /// passwords from its vault, and appends the answers (argon2 at its
+    /// lowest cost: the exchange is the same, faster).
+    fn do_password_work(&mut self) {
+        let now = self.repl.clock();
+        for action in std::mem::take(&mut self.work) {
+            let mut take = |conn: ConnId, secret: Secret| match secret.vault_id() {
+                Some(id) => self.vault.remove(&(conn, id)),
+                None => Some(secret),
+            };
+            match action {
+                Action::CheckPassword {
+                    conn,
+                    hash,
+                    password,
+                    purpose,
+                } => {
+                    let ok = take(conn, password).is_some_and(|p| {
+                        !hash.is_empty() && natter::net::password::verify(&hash, p.expose())
+                    });
+                    self.inputs.push(Input::PasswordChecked {
+                        conn,
+                        purpose,
+                        ok,
+                        upgrade: None,
+                        now,
+                    });
+                }
+                Action::HashPassword {
+                    conn,
+                    password,
+                    purpose,
+                } => {
+                    let Some(password) = take(conn, password) else {
+                        continue;
+                    };
+                    let credentials = Credentials {
+                        password_hash: natter::net::password::hash_password_cheaply(
+                            password.expose(),
+                        )
+                        .expect("hashes"),
+                        scram: natter::core::scram::ScramCredentials::derive(
+                            password.expose(),
+                            b"sim salt",
+                            16,
+                        )
+                        .to_storage_string(),
+                    };
+                    self.inputs.push(Input::PasswordHashed {
+                        conn,
+                        purpose,
+                        credentials: Box::new(credentials),
+                        now,
+                    });
+                }
+                _ => {}
+            }
         }
     }
 
     fn disconnect(&mut self, conn: ConnId, now: Now) {
         if let Some(i) = self.clients.iter().position(|c| *c == conn) {
             self.clients.remove(i);
+            self.sealers.remove(&conn);
+            self.vault.retain(|(c, _), _| *c != conn);
             let reason = "Connection reset by peer".to_string();
             self.inputs.push(Input::Disconnected { conn, reason, now });
         }
@@ -193,10 +314,14 @@ struct Cluster {
 
 impl Cluster {
     fn new(names: &[&str], seed: u64) -> Cluster {
+        Cluster::with_config(names, seed, config())
+    }
+
+    fn with_config(names: &[&str], seed: u64, config: ServerConfig) -> Cluster {
         let nodes = names
             .iter()
             .enumerate()
-            .map(|(i, n)| Node::new(n, i as u64 + 1))
+            .map(|(i, n)| Node::with_config(n, i as u64 + 1, config.clone()))
             .collect();
         let mut cluster = Cluster {
             log: vec![Entry::Seeded { secret: [7; 32] }],
@@ -243,7 +368,12 @@ impl Cluster {
             for node in self.nodes.iter_mut().filter(|n| n.up) {
                 node.apply(&self.log, len);
             }
-            if self.nodes.iter().all(|n| !n.up || n.appends.is_empty()) {
+            // Answers to password work wait for the next pass.
+            if self
+                .nodes
+                .iter()
+                .all(|n| !n.up || (n.appends.is_empty() && n.inputs.is_empty()))
+            {
                 return;
             }
         }
@@ -386,7 +516,101 @@ fn a_private_message_and_whois_reach_across_nodes() {
     assert!(has(&to_bob, "PRIVMSG bob psst"), "{to_bob:?}");
     let whois = c.take(alice);
     assert!(has(&whois, " 311 alice bob "), "{whois:?}");
+    assert!(
+        has(&whois, " 312 alice bob b "),
+        "bob's server is node b: {whois:?}"
+    );
+    c.say(alice, "WHOIS alice");
+    c.say(alice, "LUSERS");
+    c.settle();
+    let lines = c.take(alice);
+    assert!(has(&lines, " 312 alice alice a "), "{lines:?}");
+    assert!(
+        has(&lines, "There are 2 users and 0 invisible on 2 servers"),
+        "{lines:?}"
+    );
+    assert!(has(&lines, "I have 1 clients and 1 servers"), "{lines:?}");
+    assert!(has(&lines, "Current local users 1, max 2"), "{lines:?}");
     c.assert_cores_agree(2);
+}
+
+/// A client of node `n` connects, gives the server password and registers.
+fn user_with_pass(c: &mut Cluster, n: usize, nick: &str, pass: &str) -> ConnId {
+    let now = c.now();
+    let node = &mut c.nodes[n];
+    let conn = node.connect(now).expect("the node has joined");
+    node.line(conn, &format!("PASS {pass}"), now);
+    node.line(conn, &format!("NICK {nick}"), now);
+    node.line(conn, &format!("USER u{} 0 * :{nick}", conn.0), now);
+    conn
+}
+
+#[test]
+fn passwords_stay_with_the_node_holding_the_connection_and_logins_work_across_nodes() {
+    let mut config = config();
+    config.password = Some("server-secret-1".into());
+    config.sasl_plain_without_tls = true;
+    let oper_hash = natter::net::password::hash_password_cheaply("oper-secret-2").expect("hashes");
+    config.opers.insert("admin".into(), oper_hash);
+    let mut c = Cluster::with_config(&["a", "b", "c"], 9, config);
+    // Registered on node a, with NickServ.
+    let alice = user_with_pass(&mut c, 0, "alice", "server-secret-1");
+    c.settle();
+    c.say(
+        alice,
+        "PRIVMSG NickServ :REGISTER account-secret-3 alice@example.org",
+    );
+    c.settle();
+    let lines = c.take(alice);
+    assert!(has(&lines, "registered"), "{lines:?}");
+    // Logged in with SASL PLAIN on node b (before registering).
+    let now = c.now();
+    let b = &mut c.nodes[1];
+    let sasl = b.connect(now).expect("joined");
+    for line in [
+        "PASS server-secret-1".to_string(),
+        "AUTHENTICATE PLAIN".to_string(),
+        format!(
+            "AUTHENTICATE {}",
+            natter::core::sasl::chunks(b"\0alice\0account-secret-3").remove(0)
+        ),
+    ] {
+        b.line(sasl, &line, now);
+    }
+    c.settle();
+    let lines = c.take(sasl);
+    assert!(
+        has(&lines, " 903 "),
+        "SASL PLAIN succeeds on node b: {lines:?}"
+    );
+    // Identified with NickServ and made an operator on node c.
+    let carol = user_with_pass(&mut c, 2, "carol", "server-secret-1");
+    c.settle();
+    c.say(carol, "PRIVMSG NickServ :IDENTIFY alice account-secret-3");
+    c.say(carol, "OPER admin oper-secret-2");
+    c.settle();
+    let lines = c.take(carol);
+    assert!(
+        has(&lines, " 900 "),
+        "IDENTIFY succeeds on node c: {lines:?}"
+    );
+    assert!(has(&lines, " 381 "), "OPER succeeds on node c: {lines:?}");
+    // A wrong server password is refused the same everywhere.
+    let wrong = user_with_pass(&mut c, 1, "mallory", "not-the-server-secret");
+    c.settle();
+    let lines = c.take(wrong);
+    assert!(has(&lines, " 464 "), "{lines:?}");
+    c.assert_cores_agree(9);
+    let plain = natter::core::sasl::chunks(b"\0alice\0account-secret-3").remove(0);
+    for secret in [
+        "server-secret-1",
+        "oper-secret-2",
+        "account-secret-3",
+        "not-the-server-secret",
+        plain.trim_end_matches('='),
+    ] {
+        assert!(!log_holds(&c.log, secret), "the log holds {secret}");
+    }
 }
 
 #[test]
@@ -516,6 +740,11 @@ const LINES: &[&str] = &[
     "PRIVMSG n1 :psst",
     "PING :x",
     "CHATHISTORY LATEST #a * 10",
+    "PRIVMSG NickServ :REGISTER sim-secret-1",
+    "PRIVMSG NickServ :IDENTIFY sim-secret-1",
+    "AUTHENTICATE PLAIN",
+    // "\0n1\0sim-secret-2"
+    "AUTHENTICATE AG4xAHNpbS1zZWNyZXQtMg==",
     "QUIT :done",
 ];
 
@@ -527,13 +756,33 @@ fn start_from_snapshot(c: &Cluster, from: usize) -> (Node, BTreeMap<ConnId, usiz
     let bytes = Snapshot::encode(&source.repl, &source.server).expect("no actions pending");
     let snapshot = Snapshot::decode(&bytes).expect("a snapshot reads back");
     assert_eq!(snapshot.seq, source.applied as u64);
-    let mut late = Node::new("late", 99);
+    let mut late = Node::with_config("late", 99, config());
     late.appends.clear();
     late.up = false;
     late.applied = snapshot.seq as usize;
     late.server = snapshot.restore(&mut late.repl, config());
     let mark = source.said.iter().map(|(c, l)| (*c, l.len())).collect();
     (late, mark)
+}
+
+/// The passwords in [`LINES`] (and the PLAIN payload's base64 and its
+/// password's), which no entry of the log may hold.
+const SIM_SECRETS: &[&str] = &[
+    "sim-secret-1",
+    "sim-secret-2",
+    "AG4xAHNpbS1zZWNyZXQtMg",
+    "c2ltLXNlY3JldC0x",
+    "c2ltLXNlY3JldC0y",
+];
+
+/// Whether any entry of `log`, as it goes over the wire, holds `secret`.
+fn log_holds(log: &[Entry], secret: &str) -> bool {
+    log.iter().any(|entry| {
+        entry
+            .encode()
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes())
+    })
 }
 
 /// Runs one seed; returns how many room messages node a delivered.
@@ -615,6 +864,12 @@ fn run(seed: u64, steps: usize) -> usize {
             state(node) == state(&late),
             "seed {seed}: node {}'s state differs from the late node's",
             node.name
+        );
+    }
+    for secret in SIM_SECRETS {
+        assert!(
+            !log_holds(&c.log, secret),
+            "seed {seed}: the log holds {secret}"
         );
     }
     // The run did something worth agreeing about.

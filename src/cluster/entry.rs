@@ -2,8 +2,12 @@
 //! and their wire form (postcard).
 //!
 //! Must never hold anything a core is not fed: an entry is exactly the
-//! node's input, so applying it is the same on every node.
+//! node's input, so applying it is the same on every node. Must never hold
+//! a password either: a node logs its clients' lines sealed
+//! ([`crate::core::secrets`]), and a sealed line carries a vault reference
+//! and verdicts, never the secret.
 
+use crate::core::secrets::Seal;
 use crate::core::{ConnId, Credentials, Event, HashPurpose, Now, PasswordPurpose};
 use crate::proto::LineError;
 use serde::{Deserialize, Serialize};
@@ -89,6 +93,14 @@ pub enum Input {
         credentials: Box<Credentials>,
         now: Now,
     },
+    /// [`Event::SealedLine`]: a line whose secret stayed with the node
+    /// that holds `conn` (last, so entries written before it still decode).
+    SealedLine {
+        conn: ConnId,
+        line: String,
+        seal: Seal,
+        now: Now,
+    },
 }
 
 impl Input {
@@ -99,6 +111,17 @@ impl Input {
             Event::Connected { conn, peer, now } => Input::Connected { conn, peer, now },
             Event::Secured { conn, certfp } => Input::Secured { conn, certfp },
             Event::Line { conn, line, now } => Input::Line { conn, line, now },
+            Event::SealedLine {
+                conn,
+                line,
+                seal,
+                now,
+            } => Input::SealedLine {
+                conn,
+                line,
+                seal,
+                now,
+            },
             Event::BadLine { conn, error, now } => Input::BadLine { conn, error, now },
             Event::Disconnected { conn, reason, now } => Input::Disconnected { conn, reason, now },
             Event::Timeout { now } => Input::Timeout { now },
@@ -136,6 +159,17 @@ impl Input {
             Input::Connected { conn, peer, now } => Event::Connected { conn, peer, now },
             Input::Secured { conn, certfp } => Event::Secured { conn, certfp },
             Input::Line { conn, line, now } => Event::Line { conn, line, now },
+            Input::SealedLine {
+                conn,
+                line,
+                seal,
+                now,
+            } => Event::SealedLine {
+                conn,
+                line,
+                seal,
+                now,
+            },
             Input::BadLine { conn, error, now } => Event::BadLine { conn, error, now },
             Input::Disconnected { conn, reason, now } => Event::Disconnected { conn, reason, now },
             Input::Timeout { now } => Event::Timeout { now },
@@ -172,6 +206,7 @@ impl Input {
             Input::Connected { conn, .. }
             | Input::Secured { conn, .. }
             | Input::Line { conn, .. }
+            | Input::SealedLine { conn, .. }
             | Input::BadLine { conn, .. }
             | Input::Disconnected { conn, .. }
             | Input::PasswordChecked { conn, .. }
@@ -185,6 +220,7 @@ impl Input {
         match self {
             Input::Connected { now, .. }
             | Input::Line { now, .. }
+            | Input::SealedLine { now, .. }
             | Input::BadLine { now, .. }
             | Input::Disconnected { now, .. }
             | Input::Timeout { now }

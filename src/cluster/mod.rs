@@ -45,12 +45,18 @@ pub fn tag_of(conn: ConnId) -> u64 {
 
 /// A fingerprint of the settings that decide the chat rules: every node of
 /// a cluster must run its core with the same ones, or the cores drift
-/// apart. The server's name and start time are per node and left out.
+/// apart. The server's name and start time are per node and left out, and
+/// so is the server password itself (only whether there is one counts):
+/// the node holding a connection judges `PASS` and logs the verdict, and
+/// the fingerprint is in the log, where no password goes.
 pub fn config_fingerprint(config: &ServerConfig) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut shared = config.clone();
     shared.server_name.clear();
     shared.created.clear();
+    if let Some(password) = &mut shared.password {
+        password.clear();
+    }
     let mut hasher = rustc_hash::FxHasher::default();
     format!("{shared:?}").hash(&mut hasher);
     hasher.finish()
@@ -76,5 +82,16 @@ mod tests {
         assert_eq!(config_fingerprint(&a), config_fingerprint(&b));
         b.max_rooms_per_client += 1;
         assert_ne!(config_fingerprint(&a), config_fingerprint(&b));
+    }
+
+    #[test]
+    fn the_fingerprint_tells_whether_there_is_a_server_password_but_not_which() {
+        let a = ServerConfig::default();
+        let mut b = a.clone();
+        b.password = Some("hunter2".into());
+        let mut c = a.clone();
+        c.password = Some("another".into());
+        assert_ne!(config_fingerprint(&a), config_fingerprint(&b));
+        assert_eq!(config_fingerprint(&b), config_fingerprint(&c));
     }
 }

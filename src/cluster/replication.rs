@@ -98,12 +98,13 @@ impl Replication {
     /// point of the log (read from a snapshot): this node has not joined
     /// yet, and applies the log from the entry after that point.
     pub fn resume(&mut self, shared: Replication) {
-        self.my_tag = None;
-        self.nodes = shared.nodes;
-        self.tags_issued = shared.tags_issued;
-        self.seeded = shared.seeded;
-        self.clock = shared.clock;
-        self.applied_seq = shared.applied_seq;
+        *self = Replication {
+            name: std::mem::take(&mut self.name),
+            boot: self.boot,
+            config: self.config,
+            my_tag: None,
+            ..shared
+        };
     }
 
     /// Whether this node writes a snapshot now, having applied the log up
@@ -189,7 +190,15 @@ impl Replication {
                     if let Some(now) = input.now_mut() {
                         stamp(&mut self.clock, now);
                     }
+                    let served = match &input {
+                        Input::Connected { conn, .. } => Some(*conn),
+                        _ => None,
+                    };
                     feed(input.into_event());
+                    if let Some(conn) = served {
+                        let node = node.name.clone();
+                        feed(Event::ServedBy { conn, node });
+                    }
                 }
                 Applied::Applied
             }
@@ -235,6 +244,7 @@ impl Replication {
                 conns: BTreeSet::new(),
             },
         );
+        self.tell_nodes(feed);
         if name != self.name {
             return Applied::Applied;
         }
@@ -275,7 +285,19 @@ impl Replication {
         if mine {
             self.my_tag = None;
         }
+        self.tell_nodes(feed);
         Applied::NodeDown { tag, mine }
+    }
+
+    /// Tells the core which nodes are up (LUSERS counts them).
+    fn tell_nodes(&self, feed: &mut impl FnMut(Event)) {
+        let names = self
+            .nodes
+            .values()
+            .filter(|n| n.live)
+            .map(|n| n.name.clone())
+            .collect();
+        feed(Event::ClusterNodes { names });
     }
 }
 
@@ -307,7 +329,49 @@ mod tests {
             .enumerate()
             .map(|(i, e)| r.apply(i as u64 + 1, e, &mut |ev| events.push(ev)))
             .collect();
+        // Which node serves whom and which are up: a test of its own.
+        events.retain(|ev| !matches!(ev, Event::ServedBy { .. } | Event::ClusterNodes { .. }));
         (applied, events)
+    }
+
+    #[test]
+    fn the_core_learns_which_node_serves_each_connection_and_which_nodes_are_up() {
+        let mut r = Replication::new("a", 1, 1);
+        let conn = ConnId(first_conn_id(2));
+        let connected = Entry::Inputs {
+            tag: 2,
+            batch: 1,
+            inputs: vec![Input::Connected {
+                conn,
+                peer: "127.0.0.1:1".into(),
+                now: at(1),
+            }],
+        };
+        let down = Entry::NodeDown {
+            tag: 1,
+            reason: "gone".into(),
+            now: at(2),
+        };
+        let entries = vec![up("a", 1), up("b", 2), connected, down];
+        let mut events = Vec::new();
+        for (i, e) in entries.into_iter().enumerate() {
+            let _ = r.apply(i as u64 + 1, e, &mut |ev| events.push(ev));
+        }
+        let nodes = |names: &[&str]| Event::ClusterNodes {
+            names: names.iter().map(|n| n.to_string()).collect(),
+        };
+        let told: Vec<&Event> = events
+            .iter()
+            .filter(|ev| matches!(ev, Event::ServedBy { .. } | Event::ClusterNodes { .. }))
+            .collect();
+        let served = Event::ServedBy {
+            conn,
+            node: "b".into(),
+        };
+        assert_eq!(
+            told,
+            vec![&nodes(&["a"]), &nodes(&["a", "b"]), &served, &nodes(&["b"])]
+        );
     }
 
     fn up(node: &str, boot: u64) -> Entry {

@@ -118,28 +118,64 @@ pub enum PasswordPurpose {
 /// A password a client sent: kept out of `Debug` output, so it never lands
 /// in a log, a panic message or a failed test's printout.
 ///
+/// In a cluster, the password itself stays with the node that holds the
+/// connection (in its vault), and the core only ever sees a reference to
+/// it ([`Secret::vaulted`]): that node swaps it back before the check.
+///
 /// ```
 /// let secret = natter::core::Secret::new("hunter2");
 /// assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
 /// assert_eq!(secret.expose(), "hunter2");
+/// let kept = natter::core::Secret::vaulted(7);
+/// assert_eq!((kept.vault_id(), kept.expose()), (Some(7), ""));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Kept);
+
+/// Where a [`Secret`] is.
+#[derive(Clone, PartialEq, Eq)]
+enum Kept {
+    /// Here, as the client sent it.
+    Text(String),
+    /// In the vault of the node holding the connection, under this id.
+    Vaulted(u64),
+}
 
 impl Secret {
     /// Wraps `text`.
     pub fn new(text: impl Into<String>) -> Secret {
-        Secret(text.into())
+        Secret(Kept::Text(text.into()))
     }
 
-    /// The password itself, for the one place that checks it.
+    /// A reference to a password kept under `id` in the vault of the node
+    /// that holds the connection.
+    pub fn vaulted(id: u64) -> Secret {
+        Secret(Kept::Vaulted(id))
+    }
+
+    /// The vault id, when this is a reference rather than the password.
+    pub fn vault_id(&self) -> Option<u64> {
+        match self.0 {
+            Kept::Text(_) => None,
+            Kept::Vaulted(id) => Some(id),
+        }
+    }
+
+    /// The password itself, for the one place that checks it (empty for a
+    /// vault reference: swap it for the password from the vault first).
     pub fn expose(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Kept::Text(text) => text,
+            Kept::Vaulted(_) => "",
+        }
     }
 }
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
+        match self.0 {
+            Kept::Text(_) => f.write_str("Secret(<redacted>)"),
+            Kept::Vaulted(id) => write!(f, "Secret(vault #{id})"),
+        }
     }
 }

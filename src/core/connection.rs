@@ -97,6 +97,9 @@ pub enum Phase {
 pub struct Connection {
     /// The peer address as given by the shell (`ip:port`).
     pub peer: String,
+    /// In a cluster, the name of the node it is connected to
+    /// ([`crate::core::Event::ServedBy`]); `None` on a single server.
+    pub node: Option<std::sync::Arc<str>>,
     /// The host part shown in `nick!user@host`.
     pub host: String,
     /// Nickname, once one was accepted.
@@ -221,8 +224,9 @@ pub enum SaslStep {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fakelag {
-    /// The held lines, oldest first.
-    pub lines: VecDeque<String>,
+    /// The held lines, oldest first, each with its seal if it was sealed
+    /// ([`crate::core::secrets`]).
+    pub lines: VecDeque<(String, Option<Box<crate::core::secrets::Seal>>)>,
     /// Their length in bytes, all together.
     pub bytes: usize,
     /// When the oldest may run: this connection's entry in the server's
@@ -295,6 +299,7 @@ impl Connection {
             None => peer,
         };
         Connection {
+            node: None,
             peer: peer.to_string(),
             host: if host.is_empty() {
                 "unknown".into()

@@ -10,6 +10,7 @@ use super::config::LiveSettings;
 use super::history::HistoryRecord;
 use super::read_markers::ReadMarker;
 use super::registered_rooms::RegisteredRoom;
+use super::secrets::Seal;
 use crate::proto::LineError;
 
 /// One connection, as numbered by the shell. Never reused within a run.
@@ -136,6 +137,21 @@ pub enum Event {
         line: String,
         now: Now,
     },
+    /// A line from `conn` with its secret taken out ([`crate::core::secrets`]):
+    /// a cluster node's own client sent it, and that node keeps the secret.
+    /// Runs as [`Event::Line`] does, the `seal` standing in for the secret.
+    SealedLine {
+        conn: ConnId,
+        line: String,
+        seal: Seal,
+        now: Now,
+    },
+    /// In a cluster: `conn` (just connected) is held by the node called
+    /// `node`, which WHOIS names as its server (312).
+    ServedBy { conn: ConnId, node: String },
+    /// In a cluster: the names of the nodes that are up now, in the order
+    /// they joined (LUSERS counts them as the servers).
+    ClusterNodes { names: Vec<String> },
     /// A line from `conn` was rejected by the [`crate::proto::LineReader`].
     BadLine {
         conn: ConnId,

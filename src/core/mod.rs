@@ -18,6 +18,7 @@ mod registered_rooms;
 mod room;
 pub mod sasl;
 pub mod scram;
+pub mod secrets;
 mod server;
 
 pub use accounts::{

@@ -529,7 +529,45 @@ impl ScramChallenge {
         let (without_proof, proof) = text
             .rsplit_once(',')
             .ok_or(ScramError::MissingAttribute('p'))?;
+        let auth_message = self.auth_message(without_proof)?;
         let proof = attribute(Some(proof), 'p')?;
+        let proof = BASE64
+            .decode(proof)
+            .map_err(|_| ScramError::BadBase64('p'))?;
+        let proof: [u8; 32] = proof.try_into().map_err(|_| ScramError::BadProofLength)?;
+        let client_signature = hmac(&self.stored_key, auth_message.as_bytes());
+        let mut client_key = [0u8; 32];
+        for (k, (p, s)) in client_key
+            .iter_mut()
+            .zip(proof.iter().zip(client_signature.iter()))
+        {
+            *k = p ^ s;
+        }
+        let stored_key: [u8; 32] = Sha256::digest(client_key).into();
+        if !bool::from(stored_key.ct_eq(&self.stored_key)) {
+            return Err(ScramError::InvalidProof);
+        }
+        Ok(self.server_final(&auth_message))
+    }
+
+    /// Like [`ScramChallenge::finish`], for a client-final-message whose
+    /// proof was checked elsewhere (by the cluster node holding the
+    /// connection, which logs the message without its proof): `proven`
+    /// is that check's answer; everything else is checked here.
+    pub fn finish_proven(self, without_proof: &str, proven: bool) -> Result<String, ScramError> {
+        let auth_message = self.auth_message(without_proof)?;
+        if !proven {
+            return Err(ScramError::InvalidProof);
+        }
+        Ok(self.server_final(&auth_message))
+    }
+
+    /// Checks client-final-message-without-proof (channel binding, nonce)
+    /// and returns the AuthMessage the proof and server-final sign.
+    fn auth_message(&self, without_proof: &str) -> Result<String, ScramError> {
+        if without_proof.len() > MAX_MESSAGE_LEN {
+            return Err(ScramError::TooLong);
+        }
         let mut fields = without_proof.split(',');
         let binding = attribute(fields.next(), 'c')?;
         let binding = BASE64
@@ -543,25 +581,13 @@ impl ScramChallenge {
             return Err(ScramError::NonceMismatch);
         }
         // Optional extensions between the nonce and the proof are ignored.
-        let proof = BASE64
-            .decode(proof)
-            .map_err(|_| ScramError::BadBase64('p'))?;
-        let proof: [u8; 32] = proof.try_into().map_err(|_| ScramError::BadProofLength)?;
-        let auth_message = format!("{}{without_proof}", self.auth_message_start);
-        let client_signature = hmac(&self.stored_key, auth_message.as_bytes());
-        let mut client_key = [0u8; 32];
-        for (k, (p, s)) in client_key
-            .iter_mut()
-            .zip(proof.iter().zip(client_signature.iter()))
-        {
-            *k = p ^ s;
-        }
-        let stored_key: [u8; 32] = Sha256::digest(client_key).into();
-        if !bool::from(stored_key.ct_eq(&self.stored_key)) {
-            return Err(ScramError::InvalidProof);
-        }
+        Ok(format!("{}{without_proof}", self.auth_message_start))
+    }
+
+    /// server-final-message (`v=…`) for `auth_message`.
+    fn server_final(&self, auth_message: &str) -> String {
         let server_signature = hmac(&self.server_key, auth_message.as_bytes());
-        Ok(format!("v={}", BASE64.encode(server_signature)))
+        format!("v={}", BASE64.encode(server_signature))
     }
 }
 

@@ -121,6 +121,19 @@ impl PasswordChecks {
             .detach();
     }
 
+    /// Answers a check whose password is gone from the vault (its
+    /// connection ended, or later ones pushed it out): it does not match.
+    fn refuse(&self, conn: ConnId, purpose: core::PasswordPurpose) {
+        let refused = Event::PasswordChecked {
+            conn,
+            purpose,
+            ok: false,
+            upgrade: None,
+            now: now(),
+        };
+        let _ = self.answers.try_send(refused);
+    }
+
     /// Makes credentials from `password` off the core task, then feeds back
     /// [`Event::PasswordHashed`] (nothing if hashing failed: the core then
     /// never hears back, and the client's next try is refused as pending —
@@ -384,7 +397,9 @@ impl CoreTask {
         if let Event::Timeout { .. } = event {
             cluster.ticked = self.server.poll_timeout();
         }
-        if let Err(conn) = cluster.local(event) {
+        let server = &self.server;
+        let mut prove = |conn, bytes: &[u8]| server.scram_proof_holds(conn, bytes);
+        if let Err(conn) = cluster.local(event, &mut prove) {
             // Numbered under a tag this node lost: it cannot be served.
             if let Some(outbox) = self.outboxes.remove(&conn) {
                 outbox.abort(Some(Arc::from(
@@ -718,7 +733,13 @@ impl CoreTask {
                 conn,
                 password,
                 purpose,
-            } => self.checks.hash(conn, password, purpose),
+            } => match self.unseal(conn, password) {
+                Some(password) => self.checks.hash(conn, password, purpose),
+                // Like a failed hash: the core hears nothing back.
+                None => eprintln!(
+                    "natter-server: cluster: a new password of {conn} is gone from the vault"
+                ),
+            },
             Action::Send { to, line } => self.queue(to, line),
             Action::Broadcast { to, line } => {
                 for conn in to {
@@ -736,7 +757,20 @@ impl CoreTask {
                 hash,
                 password,
                 purpose,
-            } => self.checks.start(conn, hash, password, purpose),
+            } => match self.unseal(conn, password) {
+                Some(password) => self.checks.start(conn, hash, password, purpose),
+                None => self.checks.refuse(conn, purpose),
+            },
+        }
+    }
+
+    /// The password `secret` stands for: in a cluster, a vault reference is
+    /// swapped for the password this node kept for its own `conn` (`None`
+    /// when it is gone); anything else is the password itself.
+    fn unseal(&mut self, conn: ConnId, secret: core::Secret) -> Option<core::Secret> {
+        match &mut self.cluster {
+            Some(cluster) => cluster.vault.take(conn, secret),
+            None => Some(secret),
         }
     }
 

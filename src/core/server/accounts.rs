@@ -4,7 +4,9 @@
 //! nicknames (renamed to a guest nick after the grace period).
 //!
 //! Owns when a connection is logged in and to what. Passwords only pass
-//! through, wrapped in [`Secret`], to the shell that checks or hashes them:
+//! through, wrapped in [`Secret`], to the shell that checks or hashes them
+//! (in a cluster, as references to the vault of the node holding the
+//! connection, with the verdicts of `core::secrets` in the line's seal):
 //! must never compare, hash, log or echo a password here.
 
 use super::Server;
@@ -12,18 +14,43 @@ use crate::core::accounts::{is_valid_account_name, Account, Credentials};
 use crate::core::action::{Action, HashPurpose, PasswordPurpose, Secret, Via};
 use crate::core::event::{ConnId, Instant, Now};
 use crate::core::log::LogEntry;
+use crate::core::secrets::{new_password_verdict, NewPassword, Seal};
 use crate::proto::numeric::*;
 use crate::proto::{casefold, Message};
 
-/// Longest password accepted (as account-registration suggests: it must
-/// fit in a message to NickServ).
-pub(super) const MAX_PASSWORD: usize = 300;
-/// Shortest password accepted.
-pub(super) const MIN_PASSWORD: usize = 8;
+pub(super) use crate::core::secrets::{MAX_PASSWORD, MIN_PASSWORD};
 /// Longest e-mail address kept.
 const MAX_EMAIL: usize = 254;
 
+/// A password a command carries: the secret (typed, or a vault reference
+/// when the line was sealed) and what the rules for new passwords say of it.
+pub(super) struct Password {
+    pub secret: Secret,
+    pub verdict: NewPassword,
+}
+
 impl Server {
+    /// The password a handler finds at `typed` in its line: the one the
+    /// line's seal stands for when it was sealed, else `typed` itself. A
+    /// sealed line whose seal is no password gives one that never matches
+    /// (vault ids start at 1).
+    pub(super) fn password_arg(&self, typed: &str) -> Password {
+        match self.sealed.as_deref() {
+            Some(Seal::Password { id, verdict }) => Password {
+                secret: Secret::vaulted(*id),
+                verdict: *verdict,
+            },
+            Some(_) => Password {
+                secret: Secret::vaulted(0),
+                verdict: NewPassword::Unacceptable,
+            },
+            None => Password {
+                secret: Secret::new(typed),
+                verdict: new_password_verdict(typed),
+            },
+        }
+    }
+
     /// What the store kept: every account, before anyone connects.
     pub(super) fn restore_accounts(&mut self, accounts: Vec<Account>) {
         for account in accounts {
@@ -66,6 +93,7 @@ impl Server {
             return;
         }
         let email = (email != "*").then_some(email);
+        let password = self.password_arg(password);
         self.start_registration(conn, &account, email, password, Via::RegisterCommand, now);
     }
 
@@ -94,7 +122,7 @@ impl Server {
         conn: ConnId,
         account: &str,
         email: Option<&str>,
-        password: &str,
+        password: Password,
         via: Via,
         now: Now,
     ) {
@@ -132,12 +160,12 @@ impl Server {
             ))
         } else if self.accounts.get(account).is_some() {
             Some(("ACCOUNT_EXISTS", format!("{account} is already registered: log in with its password, or choose another nick")))
-        } else if password.len() > MAX_PASSWORD || password.contains(' ') || password.is_empty() {
+        } else if password.verdict == NewPassword::Unacceptable {
             Some((
                 "UNACCEPTABLE_PASSWORD",
                 format!("A password is one word of at most {MAX_PASSWORD} bytes"),
             ))
-        } else if password.chars().count() < MIN_PASSWORD {
+        } else if password.verdict == NewPassword::Weak {
             Some((
                 "WEAK_PASSWORD",
                 format!("Choose a password of at least {MIN_PASSWORD} characters"),
@@ -161,7 +189,7 @@ impl Server {
         }
         self.emit(Action::HashPassword {
             conn,
-            password: Secret::new(password),
+            password: password.secret,
             purpose: HashPurpose::Register {
                 account: account.to_string(),
                 email: email.map(str::to_string),
@@ -272,7 +300,7 @@ impl Server {
         &mut self,
         conn: ConnId,
         account: &str,
-        password: &str,
+        password: Secret,
         via: Via,
         now: Now,
     ) {
@@ -306,7 +334,7 @@ impl Server {
         self.emit(Action::CheckPassword {
             conn,
             hash,
-            password: Secret::new(password),
+            password,
             purpose: PasswordPurpose::Login {
                 account: account.to_string(),
                 via,

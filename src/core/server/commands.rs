@@ -13,6 +13,7 @@ use super::output::{truncate, StandardReply};
 use super::tags::{tag_data_len, MAX_CLIENT_TAG_DATA};
 use super::Server;
 use crate::core::event::{ConnId, Now};
+use crate::core::secrets::Seal;
 use crate::proto::numeric::*;
 use crate::proto::{LineError, Message, ParseError};
 
@@ -131,9 +132,24 @@ impl Server {
         }
     }
 
+    /// A line flood control let through, with its seal (if it was sealed)
+    /// standing in for its secret while it runs (a line may run another's
+    /// held lines: each sees its own seal).
+    pub(super) fn run_sealed_line(
+        &mut self,
+        conn: ConnId,
+        line: &str,
+        seal: Option<Box<Seal>>,
+        now: Now,
+    ) {
+        let outer = std::mem::replace(&mut self.sealed, seal);
+        self.run_line(conn, line, now);
+        self.sealed = outer;
+    }
+
     /// One line from a client that flood control let through: parsing,
     /// then its command.
-    pub(super) fn run_line(&mut self, conn: ConnId, line: &str, now: Now) {
+    fn run_line(&mut self, conn: ConnId, line: &str, now: Now) {
         let Some(c) = self.connections.get(&conn) else {
             return;
         };

@@ -35,6 +35,7 @@
 
 use super::Server;
 use crate::core::event::{ConnId, Instant, Now};
+use crate::core::secrets::Seal;
 
 /// The flood budget, as the configuration sets it.
 #[derive(Debug, Clone, Copy)]
@@ -125,7 +126,13 @@ impl Server {
 
     /// One line from a client: any line is a sign of life; then it runs
     /// now, is held for later, or closes the client (see the module docs).
-    pub(super) fn handle_line(&mut self, conn: ConnId, line: &str, now: Now) {
+    pub(super) fn handle_line(
+        &mut self,
+        conn: ConnId,
+        line: &str,
+        seal: Option<Box<Seal>>,
+        now: Now,
+    ) {
         // Held lines that are due go first, even if the Timeout that runs
         // them has not come yet (the shell may deliver it after this line).
         let due = self.connections.get(&conn).and_then(|c| c.fakelag.due);
@@ -168,16 +175,16 @@ impl Server {
             Some(_) => Gate::Hold,
         };
         match gate {
-            Gate::Run => self.run_line(conn, line, now),
+            Gate::Run => self.run_sealed_line(conn, line, seal, now),
             Gate::DrainThenRun => {
                 self.run_held(conn, now);
                 if self.connections.contains_key(&conn) {
-                    self.run_line(conn, line, now);
+                    self.run_sealed_line(conn, line, seal, now);
                 }
             }
             Gate::Close => self.close_with_error(conn, "Excess Flood", now),
             Gate::Hold => {
-                c.fakelag.lines.push_back(line.to_string());
+                c.fakelag.lines.push_back((line.to_string(), seal));
                 c.fakelag.bytes += line.len();
                 if c.fakelag.due.is_none() {
                     if let Some(pace) = pace {
@@ -233,11 +240,11 @@ impl Server {
                     return;
                 }
             }
-            let Some(line) = c.fakelag.lines.pop_front() else {
+            let Some((line, seal)) = c.fakelag.lines.pop_front() else {
                 return; // never: it was not empty just above
             };
             c.fakelag.bytes = c.fakelag.bytes.saturating_sub(line.len());
-            self.run_line(conn, &line, now);
+            self.run_sealed_line(conn, &line, seal, now);
         }
     }
 

@@ -151,6 +151,9 @@ pub struct Server {
     next_batch: u64,
     /// The most users registered at once (265/266).
     max_users: usize,
+    /// In a cluster, the names of the nodes that are up
+    /// ([`Event::ClusterNodes`]); empty on a single server.
+    cluster_nodes: Vec<String>,
     /// Who recently used which nick, newest last (WHOWAS), bounded.
     whowas: VecDeque<queries::WasUser>,
     /// Case-folded nick → the connections that MONITOR it.
@@ -180,6 +183,10 @@ pub struct Server {
     nonces: u64,
     #[serde(skip)]
     outbox: VecDeque<Action>,
+    /// The seal of the line running now, when it was sealed
+    /// ([`crate::core::secrets`]): what its handler reads in place of the
+    /// secret the line no longer carries.
+    sealed: Option<Box<super::secrets::Seal>>,
     /// Where outgoing lines are serialized before they are shared
     /// (`output::share_line`): reused, so a line costs one allocation.
     #[serde(skip)]
@@ -202,6 +209,7 @@ impl Server {
             next_id: 1,
             next_batch: 1,
             max_users: 0,
+            cluster_nodes: Vec::new(),
             whowas: VecDeque::new(),
             watchers: BTreeMap::new(),
             read_markers: ReadMarkers::default(),
@@ -216,6 +224,7 @@ impl Server {
             secret: [0; 32],
             nonces: 0,
             outbox: VecDeque::new(),
+            sealed: None,
             scratch: String::new(),
         }
     }
@@ -253,8 +262,20 @@ impl Server {
                         .and_then(super::accounts::normalize_certfp);
                 }
             }
-            Event::Line { conn, line, now } => self.handle_line(conn, &line, now),
+            Event::Line { conn, line, now } => self.handle_line(conn, &line, None, now),
+            Event::SealedLine {
+                conn,
+                line,
+                seal,
+                now,
+            } => self.handle_line(conn, &line, Some(Box::new(seal)), now),
             Event::BadLine { conn, error, now } => self.handle_bad_line(conn, error, now),
+            Event::ServedBy { conn, node } => {
+                if let Some(c) = self.connections.get_mut(&conn) {
+                    c.node = Some(Arc::from(node));
+                }
+            }
+            Event::ClusterNodes { names } => self.cluster_nodes = names,
             Event::Disconnected { conn, reason, now } => {
                 self.handle_disconnected(conn, &reason, now)
             }

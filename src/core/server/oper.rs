@@ -9,7 +9,7 @@
 
 use super::output::truncate;
 use super::Server;
-use crate::core::action::{Action, PasswordPurpose, Secret};
+use crate::core::action::{Action, PasswordPurpose};
 use crate::core::event::{ConnId, Now};
 use crate::proto::numeric::*;
 use crate::proto::{casefold, Message, MAX_LINE};
@@ -53,7 +53,7 @@ impl Server {
         self.emit(Action::CheckPassword {
             conn,
             hash,
-            password: Secret::new(msg.param(1)),
+            password: self.password_arg(msg.param(1)).secret,
             purpose: PasswordPurpose::Oper { name },
         });
     }

@@ -190,7 +190,11 @@ impl Server {
         if !chunk.is_empty() {
             self.reply(conn, RPL_WHOISCHANNELS, &[&nick, &chunk]);
         }
-        let server = self.config.server_name.clone();
+        // In a cluster, the node the user is connected to.
+        let server = match &c.node {
+            Some(node) => node.to_string(),
+            None => self.config.server_name.clone(),
+        };
         let network = self.config.network.clone();
         self.reply(conn, RPL_WHOISSERVER, &[&nick, &server, &network]);
         if let Some(account) = &c.account {

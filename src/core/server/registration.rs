@@ -18,6 +18,7 @@ use crate::core::connection::{Caps, Connection, Phase};
 use crate::core::event::{ConnId, Now};
 use crate::core::log::LogEntry;
 use crate::core::room::MAX_LIST_ENTRIES;
+use crate::core::secrets::{is_server_password, Seal};
 use crate::proto::numeric::*;
 use crate::proto::{
     casefold, is_valid_nick, Message, CHANMODES, CHANNELLEN, MAX_LINE, MODES_PER_LINE, NICKLEN,
@@ -208,7 +209,19 @@ impl Server {
         }
     }
 
+    /// Whether `typed` (the line's `PASS` parameter) is the server
+    /// password, or what the seal says of it when the line was sealed.
+    fn is_server_password(&self, typed: &str) -> bool {
+        match self.sealed.as_deref() {
+            Some(Seal::ServerPassword { matches }) => *matches,
+            Some(_) => false,
+            None => is_server_password(self.config.password.as_deref(), typed),
+        }
+    }
+
     pub(super) fn handle_pass(&mut self, conn: ConnId, msg: &Message, now: Now) {
+        let given = self.is_server_password(msg.param(0));
+        let has_password = self.config.password.is_some();
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
@@ -216,13 +229,13 @@ impl Server {
             self.reply(conn, ERR_ALREADYREGISTERED, &["You may not reregister"]);
             return;
         };
-        match &self.config.password {
-            Some(password) if password == msg.param(0) => *password_ok = true,
-            Some(_) => {
+        match (has_password, given) {
+            (true, true) => *password_ok = true,
+            (true, false) => {
                 self.reply(conn, ERR_PASSWDMISMATCH, &["Password incorrect"]);
                 self.close_with_error(conn, "Bad password", now);
             }
-            None => {}
+            (false, _) => {}
         }
     }
 

@@ -13,8 +13,9 @@ use crate::core::config::ServerConfig;
 use crate::core::connection::{Connection, SaslExchange, SaslStep};
 use crate::core::event::{ConnId, Now};
 use crate::core::log::LogEntry;
-use crate::core::sasl::{chunks, Chunk, Mechanism, Payload, PlainLogin};
+use crate::core::sasl::{chunks, Chunk, Mechanism, Payload};
 use crate::core::scram::{self, ScramChallenge, ScramCredentials, ScramServer};
+use crate::core::secrets::{plain_verdict, PlainVerdict, Seal, SealedPlain, SealedScram};
 use crate::proto::numeric::*;
 use crate::proto::{casefold, Message};
 
@@ -35,6 +36,24 @@ pub(super) fn mechanisms_for(config: &ServerConfig, c: &Connection) -> Vec<&'sta
 }
 
 impl Server {
+    /// Whether `client_final` (a SCRAM-SHA-256 client-final-message) proves
+    /// the password for `conn`'s exchange as it stands: false when `conn`
+    /// is not waiting for one. For a cluster node sealing its own client's
+    /// line ([`crate::core::secrets::Sealer::seal`]): the proof stays out
+    /// of the log, and this answer goes in instead.
+    pub fn scram_proof_holds(&self, conn: ConnId, client_final: &[u8]) -> bool {
+        let Some(exchange) = self.connections.get(&conn).and_then(|c| c.sasl.as_ref()) else {
+            return false;
+        };
+        match &exchange.step {
+            SaslStep::ScramFinal {
+                challenge,
+                account: Some(_),
+            } => challenge.as_ref().clone().finish(client_final).is_ok(),
+            _ => false,
+        }
+    }
+
     /// `AUTHENTICATE <mechanism>`, then `AUTHENTICATE <base64 chunk>`s, or
     /// `AUTHENTICATE *` to abort.
     pub(super) fn handle_authenticate(&mut self, conn: ConnId, msg: &Message, now: Now) {
@@ -68,7 +87,27 @@ impl Server {
             self.reply(conn, ERR_SASLFAIL, &["SASL authentication failed"]);
             return;
         }
-        match exchange.payload.push(param) {
+        let chunk = exchange.payload.push(param);
+        // A sealed PLAIN payload: the node holding the connection decoded
+        // it, and its verdict stands for the stand-in chunks logged.
+        let chunk = match (chunk, self.sealed.as_deref(), exchange.mechanism) {
+            (Chunk::Done(_) | Chunk::Invalid, Some(Seal::SaslPlain(sealed)), Mechanism::Plain) => {
+                match sealed {
+                    SealedPlain::NotBase64 => Chunk::Invalid,
+                    _ => Chunk::Done(Vec::new()),
+                }
+            }
+            (
+                Chunk::Done(_) | Chunk::Invalid,
+                Some(Seal::ScramFinal(sealed)),
+                Mechanism::ScramSha256,
+            ) => match sealed {
+                SealedScram::NotBase64 => Chunk::Invalid,
+                SealedScram::Final { .. } => Chunk::Done(Vec::new()),
+            },
+            (chunk, _, _) => chunk,
+        };
+        match chunk {
             Chunk::More => {}
             Chunk::TooLong => {
                 c.sasl = None;
@@ -130,17 +169,14 @@ impl Server {
     fn sasl_message(&mut self, conn: ConnId, mechanism: Mechanism, bytes: &[u8], now: Now) {
         match mechanism {
             Mechanism::Plain => {
-                let Some(login) = PlainLogin::parse(bytes) else {
+                let verdict = match self.sealed.as_deref() {
+                    Some(Seal::SaslPlain(sealed)) => sealed.verdict(),
+                    _ => plain_verdict(bytes),
+                };
+                let PlainVerdict::Login { authcid, password } = verdict else {
                     self.sasl_failed(conn);
                     return;
                 };
-                // Acting as someone else (authzid) is for services, not people.
-                let acts_as_self = login.authzid.is_empty()
-                    || casefold(&login.authzid) == casefold(&login.authcid);
-                if !acts_as_self {
-                    self.sasl_failed(conn);
-                    return;
-                }
                 if let Some(x) = self
                     .connections
                     .get_mut(&conn)
@@ -148,7 +184,7 @@ impl Server {
                 {
                     x.step = SaslStep::Checking;
                 }
-                self.begin_login(conn, &login.authcid, &login.password, Via::Sasl, now);
+                self.begin_login(conn, &authcid, password, Via::Sasl, now);
             }
             Mechanism::External => {
                 let authzid = String::from_utf8_lossy(bytes).into_owned();
@@ -210,7 +246,15 @@ impl Server {
         now: Now,
     ) {
         let username = challenge.username().to_string();
-        let proven = challenge.finish(bytes);
+        // In a cluster the proof stayed with the node holding the
+        // connection: it checked it, and its answer stands.
+        let proven = match self.sealed.as_deref() {
+            Some(Seal::ScramFinal(SealedScram::Final {
+                without_proof,
+                proven,
+            })) => challenge.finish_proven(without_proof, *proven),
+            _ => challenge.finish(bytes),
+        };
         match (proven, account) {
             (Ok(server_final), Some(account)) => {
                 let keys = throttle_keys(&account, &self.host_of(conn));

@@ -97,24 +97,29 @@ impl Server {
     }
 
     /// 251–255, 265 and 266: the counts of people, operators, unregistered
-    /// connections and rooms (one server, so local is global).
+    /// connections and rooms. On a single server local is global; in a
+    /// cluster the servers are the nodes that are up, and "local" is the
+    /// node `conn` is connected to.
     pub(super) fn send_lusers(&mut self, conn: ConnId) {
+        let here = self.connections.get(&conn).and_then(|c| c.node.clone());
         let users = self.connections.values().filter(|c| c.is_registered());
-        let (mut total, mut invisible, mut opers) = (0usize, 0usize, 0usize);
+        let (mut total, mut invisible, mut opers, mut local) = (0usize, 0usize, 0usize, 0usize);
         for c in users {
             total += 1;
             invisible += usize::from(c.modes.invisible);
             opers += usize::from(c.modes.oper);
+            local += usize::from(c.node == here);
         }
         let unknown = self.connections.len() - total;
         self.max_users = self.max_users.max(total);
         let (rooms, max) = (self.rooms.len(), self.max_users);
         let visible = total - invisible;
+        let servers = self.cluster_nodes.len().max(1);
         self.reply(
             conn,
             RPL_LUSERCLIENT,
             &[&format!(
-                "There are {visible} users and {invisible} invisible on 1 servers"
+                "There are {visible} users and {invisible} invisible on {servers} servers"
             )],
         );
         self.reply(
@@ -132,14 +137,15 @@ impl Server {
             RPL_LUSERCHANNELS,
             &[&rooms.to_string(), "channels formed"],
         );
+        let others = servers - 1;
         self.reply(
             conn,
             RPL_LUSERME,
-            &[&format!("I have {total} clients and 0 servers")],
+            &[&format!("I have {local} clients and {others} servers")],
         );
-        let (now, max) = (total.to_string(), max.to_string());
-        let local = format!("Current local users {now}, max {max}");
-        self.reply(conn, RPL_LOCALUSERS, &[&now, &max, &local]);
+        let (now, local, max) = (total.to_string(), local.to_string(), max.to_string());
+        let local_text = format!("Current local users {local}, max {max}");
+        self.reply(conn, RPL_LOCALUSERS, &[&local, &max, &local_text]);
         let global = format!("Current global users {now}, max {max}");
         self.reply(conn, RPL_GLOBALUSERS, &[&now, &max, &global]);
     }

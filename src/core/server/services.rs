@@ -8,11 +8,12 @@
 
 use super::Server;
 use crate::core::accounts::{normalize_certfp, MAX_CERTFPS};
-use crate::core::action::{Action, HashPurpose, Secret, Via};
+use crate::core::action::{Action, HashPurpose, Via};
 use crate::core::connection::SaslStep;
 use crate::core::event::{ConnId, Now};
 use crate::core::history::server_time;
 use crate::core::log::LogEntry;
+use crate::core::secrets::NewPassword;
 use crate::proto::{casefold, Message};
 
 /// The source of NickServ's notices.
@@ -110,6 +111,7 @@ impl Server {
             return;
         };
         let email = args.get(1).copied();
+        let password = self.password_arg(password);
         self.start_registration(conn, &nick, email, password, Via::NickServ, now);
     }
 
@@ -127,6 +129,7 @@ impl Server {
             self.nickserv_notice(conn, &text);
             return;
         }
+        let password = self.password_arg(password).secret;
         self.begin_login(conn, &account, password, Via::NickServ, now);
     }
 
@@ -272,9 +275,8 @@ impl Server {
         let Some(account) = self.logged_in_account(conn) else {
             return;
         };
-        let bad = password.chars().count() < super::accounts::MIN_PASSWORD
-            || password.len() > super::accounts::MAX_PASSWORD;
-        if bad {
+        let password = self.password_arg(password);
+        if password.verdict != NewPassword::Acceptable {
             let text = format!(
                 "Choose a password of {} to {} characters.",
                 super::accounts::MIN_PASSWORD,
@@ -297,7 +299,7 @@ impl Server {
         c.password_account = Some(casefold(&account));
         self.emit(Action::HashPassword {
             conn,
-            password: Secret::new(password),
+            password: password.secret,
             purpose: HashPurpose::SetPassword { account },
         });
     }

@@ -47,6 +47,7 @@
 
 mod nats;
 mod node;
+mod vault;
 
 pub use node::ClusterOptions;
 pub(crate) use node::{cluster_now, ClusterNode};

@@ -2,11 +2,13 @@
 //! log's entries come back to its core.
 //!
 //! Owns the node's [`Replication`] rules, its batch of inputs on their way
-//! to the log, its leases on the other nodes, and the connection-id counter
-//! it numbers new connections from. Must never feed the core anything that
-//! did not come back from the log, and never block: appends and entries go
-//! through the NATS link's queues.
+//! to the log, its leases on the other nodes, the connection-id counter
+//! it numbers new connections from, and its [`Vault`] (its clients' lines
+//! are sealed on their way to the log: no password goes into it). Must
+//! never feed the core anything that did not come back from the log, and
+//! never block: appends and entries go through the NATS link's queues.
 
+use super::vault::Vault;
 use super::{FromNats, NatsLink, ToNats};
 use crate::cluster::{first_conn_id, tag_of, Applied, Entry, Input, Leases, Replication, Snapshot};
 use crate::core::{self, ConnId, Event, Now};
@@ -60,6 +62,10 @@ pub(crate) struct ClusterNode {
     pub(crate) reachable: bool,
     /// Log entries between two snapshots (0: none).
     snapshot_every: u64,
+    /// The passwords of this node's clients, which the log only refers to.
+    pub(crate) vault: Vault,
+    /// The server password, for the `PASS` verdict sealed into the log.
+    server_password: Option<String>,
 }
 
 /// The cluster clock for an event read now: the wall clock stands in for
@@ -97,6 +103,8 @@ impl ClusterNode {
             ticked: None,
             reachable: true,
             snapshot_every: options.snapshot_every,
+            vault: Vault::default(),
+            server_password: config.password.clone(),
         }
     }
 
@@ -123,6 +131,8 @@ impl ClusterNode {
     /// Appends this node's `NodeUp` (at start, and again after a `NodeDown`
     /// of its own).
     pub(crate) fn announce(&mut self) {
+        // A new start: whatever connections it had are gone.
+        self.vault.clear();
         let boot = boot_id();
         let entry = self.repl.node_up(boot);
         self.append(format!("up-{boot:x}"), &entry);
@@ -131,13 +141,22 @@ impl ClusterNode {
     /// Takes a local event for the log. `Err(conn)` when the event is of a
     /// connection numbered under a tag this node no longer has (it was
     /// declared down meanwhile): that connection must be closed.
-    pub(crate) fn local(&mut self, event: Event) -> Result<(), ConnId> {
-        let Some(mut input) = Input::from_event(event) else {
+    /// `prove` checks a SCRAM proof of one of its clients against the
+    /// node's core (the proof is sealed out of the log).
+    pub(crate) fn local(
+        &mut self,
+        event: Event,
+        prove: &mut dyn FnMut(ConnId, &[u8]) -> bool,
+    ) -> Result<(), ConnId> {
+        let Some(input) = Input::from_event(event) else {
             return Ok(());
         };
         if let Some(conn) = input.conn().filter(|c| !self.is_local(*c)) {
             return Err(conn);
         }
+        let mut input = self
+            .vault
+            .seal(input, self.server_password.as_deref(), prove);
         if let Some(now) = input.now_mut() {
             *now = cluster_now(*now);
         }
