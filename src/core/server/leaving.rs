@@ -27,7 +27,9 @@ impl Server {
     }
 
     pub(super) fn handle_shutdown(&mut self, now: Now) {
-        let all: Vec<ConnId> = self.connections.keys().copied().collect();
+        // In the order they connected, whatever the map's order.
+        let mut all: Vec<ConnId> = self.connections.keys().copied().collect();
+        all.sort_unstable();
         for conn in all {
             self.close_with_error(conn, "Server shutting down", now);
         }

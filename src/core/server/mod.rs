@@ -126,7 +126,7 @@ pub struct Server {
     /// The default room's name case-folded, to tell its log lines apart.
     #[serde(skip)]
     default_room_folded: String,
-    connections: BTreeMap<ConnId, Connection>,
+    connections: FxHashMap<ConnId, Connection>,
     /// Case-folded nickname → its connection.
     nicks: BTreeMap<String, ConnId>,
     /// Case-folded room name → room.
@@ -199,7 +199,7 @@ impl Server {
         Server {
             default_room_folded: casefold(&config.default_room),
             config,
-            connections: BTreeMap::new(),
+            connections: FxHashMap::default(),
             nicks: BTreeMap::new(),
             rooms: BTreeMap::new(),
             history: FxHashMap::default(),

@@ -157,7 +157,14 @@ impl Server {
         // mean everyone.
         let everyone = matches!(mask, "" | "*" | "0");
         let mut rows = Vec::new();
-        for (&id, c) in &self.connections {
+        // In the order they connected (which rows a long answer keeps must
+        // not depend on the map's order).
+        let mut ids: Vec<ConnId> = self.connections.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(c) = self.connections.get(&id) else {
+                continue;
+            };
             if !c.is_registered() || !wanted(c) || !self.visible_to(asker, id, c) {
                 continue;
             }
