@@ -110,12 +110,18 @@ impl Server {
             })
             .collect();
         self.reply(conn, RPL_LISTSTART, &["Channel", "Users  Name"]);
-        let rows: Vec<(String, String, String)> = self
+        let mut rows: Vec<(&str, &Room)> = self
             .rooms
             .iter()
             .filter(|(_, r)| !r.modes().secret || r.contains(conn))
             .filter(|(folded, _)| names.is_empty() || names.iter().any(|n| mask_matches(n, folded)))
             .filter(|(_, r)| terms.iter().all(|t| t.admits(r, now.wall)))
+            .map(|(folded, r)| (folded.as_str(), r))
+            .collect();
+        // In the order of their case-folded names, whatever the map's order.
+        rows.sort_unstable_by_key(|(folded, _)| *folded);
+        let rows: Vec<(String, String, String)> = rows
+            .into_iter()
             .map(|(_, r)| {
                 let topic = r.topic().map(|t| t.text.clone()).unwrap_or_default();
                 (r.name().to_string(), r.len().to_string(), topic)

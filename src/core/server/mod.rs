@@ -130,7 +130,7 @@ pub struct Server {
     /// Case-folded nickname → its connection.
     nicks: BTreeMap<String, ConnId>,
     /// Case-folded room name → room.
-    rooms: BTreeMap<String, Room>,
+    rooms: FxHashMap<String, Room>,
     /// Case-folded room name → its retained history (outlives the room).
     /// Looked up for every room message, never listed in order (a sweep
     /// treats each room alone): hashed, not a B-tree of string compares.
@@ -201,7 +201,7 @@ impl Server {
             config,
             connections: FxHashMap::default(),
             nicks: BTreeMap::new(),
-            rooms: BTreeMap::new(),
+            rooms: FxHashMap::default(),
             history: FxHashMap::default(),
             timers: BTreeSet::new(),
             flood_timers: BTreeSet::new(),
