@@ -126,10 +126,13 @@ pub struct Server {
     /// The default room's name case-folded, to tell its log lines apart.
     #[serde(skip)]
     default_room_folded: String,
+    /// Written sorted (as `history` below).
+    #[serde(serialize_with = "sorted")]
     connections: FxHashMap<ConnId, Connection>,
     /// Case-folded nickname → its connection.
     nicks: BTreeMap<String, ConnId>,
     /// Case-folded room name → room.
+    #[serde(serialize_with = "sorted")]
     rooms: FxHashMap<String, Room>,
     /// Case-folded room name → its retained history (outlives the room).
     /// Looked up for every room message, never listed in order (a sweep
@@ -381,8 +384,8 @@ impl Server {
 }
 
 /// Writes a hashed map in key order (snapshots of equal states are equal).
-fn sorted<S: serde::Serializer, V: serde::Serialize>(
-    map: &FxHashMap<String, V>,
+fn sorted<S: serde::Serializer, K: Ord + serde::Serialize, V: serde::Serialize>(
+    map: &FxHashMap<K, V>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_map(map.iter().collect::<BTreeMap<_, _>>())
