@@ -296,24 +296,6 @@ fn history_comes_from_the_log_whichever_node_served_it() {
     drop(b);
 }
 
-/// The first entry the log still holds (1 until it is trimmed), as
-/// JetStream tells it.
-fn log_starts_at(nats: &NatsCluster) -> u64 {
-    let url = nats.url(0);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(async move {
-            let client = async_nats::connect(url).await.expect("NATS answers");
-            let mut stream = async_nats::jetstream::new(client)
-                .get_stream("NATTER_LOG")
-                .await
-                .expect("the log exists");
-            stream.info().await.expect("its info").state.first_sequence
-        })
-}
-
 #[test]
 fn a_node_started_after_the_log_was_trimmed_starts_from_a_snapshot() {
     let nats = nats!();
@@ -330,10 +312,10 @@ fn a_node_started_after_the_log_was_trimmed_starts_from_a_snapshot() {
     // Five snapshots were due: the log is trimmed behind the older of
     // the newest two.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut first = log_starts_at(&nats);
+    let mut first = nats.log_starts_at();
     while first <= 20 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        first = log_starts_at(&nats);
+        first = nats.log_starts_at();
     }
     assert!(first > 20, "the log was not trimmed: it starts at {first}");
 

@@ -427,26 +427,10 @@ fn appends_fail_with_the_reason_once_the_stream_is_deleted() {
     assert_eq!(a.payloads(), ["a-1"]);
 }
 
-/// The first entry the log still holds, as JetStream tells it.
-fn log_starts_at(url: String) -> u64 {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(async move {
-            let client = async_nats::connect(url).await.expect("NATS answers");
-            let mut stream = async_nats::jetstream::new(client)
-                .get_stream("NATTER_LOG")
-                .await
-                .expect("the log exists");
-            stream.info().await.expect("its info").state.first_sequence
-        })
-}
-
 /// Waits (bounded) until the log starts at `first` or later.
-fn until_trimmed(url: &str, first: u64) {
+fn until_trimmed(cluster: &NatsCluster, first: u64) {
     let deadline = Instant::now() + PATIENCE;
-    while log_starts_at(url.to_string()) < first {
+    while cluster.log_starts_at() < first {
         assert!(
             Instant::now() < deadline,
             "the log was not trimmed to {first}"
@@ -470,14 +454,14 @@ fn snapshots_trim_the_log_and_a_late_link_starts_from_the_newest() {
         payload: b"at 10".to_vec(),
     });
     until_snapshot_stored(&cluster);
-    assert_eq!(log_starts_at(cluster.url(0)), 1);
+    assert_eq!(cluster.log_starts_at(), 1);
     a.send(ToNats::Snapshot {
         seq: 20,
         payload: b"at 20".to_vec(),
     });
     // The second trims the log up to the first.
-    until_trimmed(&cluster.url(0), 11);
-    assert_eq!(log_starts_at(cluster.url(0)), 11);
+    until_trimmed(&cluster, 11);
+    assert_eq!(cluster.log_starts_at(), 11);
 
     let mut b = Node::connect(cluster.urls());
     b.until("the entries after the newest snapshot", |n| {
@@ -513,7 +497,7 @@ fn a_link_that_fell_behind_the_trimmed_log_says_so_and_stops() {
         seq: 2500,
         payload: b"at 2500".to_vec(),
     });
-    until_trimmed(&cluster.url(0), 1001);
+    until_trimmed(&cluster, 1001);
 
     slow.until("Behind", |n| n.behind.is_some());
     let (applied, first) = slow.behind.expect("Behind came");

@@ -265,6 +265,24 @@ impl NatsCluster {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// The first entry natter's log still holds (1 until it is trimmed
+    /// behind a snapshot), as JetStream tells it.
+    pub fn log_starts_at(&self) -> u64 {
+        let url = self.url(0);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(async move {
+                let client = async_nats::connect(url).await.expect("NATS answers");
+                let mut stream = async_nats::jetstream::new(client)
+                    .get_stream("NATTER_LOG")
+                    .await
+                    .expect("the log exists");
+                stream.info().await.expect("its info").state.first_sequence
+            })
+    }
 }
 
 /// One `nats-server` with JetStream off (the operator's usual mistake),
