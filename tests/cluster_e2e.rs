@@ -513,24 +513,17 @@ fn wait_exit(mut node: ServerProcess) -> (std::process::ExitStatus, Vec<String>)
 /// Every entry of the cluster's log, as NATS stores it (read straight from
 /// the stream `NATTER_LOG`, not through natter).
 fn raw_log(nats: &NatsCluster) -> Vec<Vec<u8>> {
-    let url = nats.url(0);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(async move {
-            let client = async_nats::connect(url).await.expect("NATS answers");
-            let js = async_nats::jetstream::new(client);
-            let mut stream = js.get_stream("NATTER_LOG").await.expect("the log exists");
-            let info = stream.info().await.expect("the log's state");
-            let (first, last) = (info.state.first_sequence, info.state.last_sequence);
-            let mut entries = Vec::new();
-            for seq in first..=last {
-                let message = stream.get_raw_message(seq).await.expect("an entry");
-                entries.push(message.payload.to_vec());
-            }
-            entries
-        })
+    nats.with_jetstream(0, |js| async move {
+        let mut stream = js.get_stream("NATTER_LOG").await.expect("the log exists");
+        let info = stream.info().await.expect("the log's state");
+        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        let mut entries = Vec::new();
+        for seq in first..=last {
+            let message = stream.get_raw_message(seq).await.expect("an entry");
+            entries.push(message.payload.to_vec());
+        }
+        entries
+    })
 }
 
 /// Reads `client`'s lines until one has `code` as its numeric (or holds

@@ -405,18 +405,11 @@ fn appends_fail_with_the_reason_once_the_stream_is_deleted() {
     a.until_entries(1);
 
     // An operator deletes the log behind natter's back.
-    let url = cluster.url(1);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(async move {
-            let client = async_nats::connect(url).await.expect("NATS answers");
-            async_nats::jetstream::new(client)
-                .delete_stream("NATTER_LOG")
-                .await
-                .expect("the stream is deleted");
-        });
+    cluster.with_jetstream(1, |js| async move {
+        js.delete_stream("NATTER_LOG")
+            .await
+            .expect("the stream is deleted");
+    });
 
     a.append("a-2", "a-2");
     a.until("the failed append", |node| {

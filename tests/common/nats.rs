@@ -266,22 +266,34 @@ impl NatsCluster {
         &self.dir
     }
 
-    /// The first entry natter's log still holds (1 until it is trimmed
-    /// behind a snapshot), as JetStream tells it.
-    pub fn log_starts_at(&self) -> u64 {
-        let url = self.url(0);
+    /// Runs `work` with a JetStream context on NATS server `i`, on a tokio
+    /// runtime of its own (the tests are not async).
+    pub fn with_jetstream<F, T>(
+        &self,
+        i: usize,
+        work: impl FnOnce(async_nats::jetstream::Context) -> F,
+    ) -> T
+    where
+        F: std::future::Future<Output = T>,
+    {
+        let url = self.url(i);
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a tokio runtime")
             .block_on(async move {
                 let client = async_nats::connect(url).await.expect("NATS answers");
-                let mut stream = async_nats::jetstream::new(client)
-                    .get_stream("NATTER_LOG")
-                    .await
-                    .expect("the log exists");
-                stream.info().await.expect("its info").state.first_sequence
+                work(async_nats::jetstream::new(client)).await
             })
+    }
+
+    /// The first entry natter's log still holds (1 until it is trimmed
+    /// behind a snapshot), as JetStream tells it.
+    pub fn log_starts_at(&self) -> u64 {
+        self.with_jetstream(0, |js| async move {
+            let mut stream = js.get_stream("NATTER_LOG").await.expect("the log exists");
+            stream.info().await.expect("its info").state.first_sequence
+        })
     }
 }
 

@@ -47,6 +47,8 @@
 
 mod nats;
 mod node;
+mod reader;
+mod snapshots;
 mod vault;
 
 pub use node::ClusterOptions;

@@ -1,14 +1,14 @@
 //! The link's own thread: async-nats on a current-thread tokio runtime.
 //!
 //! Owns the NATS connection, the JetStream stream's and the snapshot
-//! store's creation, and six tasks on that runtime: the dispatcher (reads
+//! store's creation, and the tasks on that runtime: the dispatcher (reads
 //! [`ToNats`]), the appender (publishes appends one at a time, each retried
-//! with its own `Nats-Msg-Id` until acknowledged), the reader (an ordered
-//! consumer from the entry after the newest snapshot, re-created from the
-//! last entry it handed over whenever it stalls), the snapshot keeper
-//! (stores the newest snapshot, deletes old ones, trims the log behind
-//! them), the heartbeat sender and listener, and the connection watcher
-//! (async-nats's events as [`FromNats::Down`] / [`FromNats::Up`]).
+//! with its own `Nats-Msg-Id` until acknowledged), the heartbeat sender and
+//! listener, and the connection watcher (async-nats's events as
+//! [`FromNats::Down`] / [`FromNats::Up`]). It starts the reader
+//! (`reader.rs`: an ordered consumer from the entry after the newest
+//! snapshot) and the snapshot keeper (`snapshots.rs`: stores the newest
+//! snapshot, deletes old ones, trims the log behind them).
 //!
 //! Must never be driven from anywhere but its own thread (the only way in
 //! and out is the two async-channel queues), never `unwrap` on anything
@@ -16,11 +16,9 @@
 
 use super::{subject_matches, ClusterError, FromNats, LinkConfig, ToNats, DUPLICATE_WINDOW};
 use async_channel::{Receiver, Sender};
-use async_nats::jetstream::consumer::pull::OrderedConfig;
-use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::context::{GetStreamErrorKind, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::object_store::{self, ObjectStore};
+use async_nats::jetstream::object_store::ObjectStore;
 use async_nats::jetstream::stream::{
     Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
 };
@@ -37,16 +35,9 @@ use tokio::time::{sleep, timeout, Instant};
 
 /// The longest pause between two attempts (appends, consumer re-creation).
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
-/// The ordered consumer's longest pull: its idle heartbeat is half of it,
-/// and two missed heartbeats make it re-create the consumer, so a consumer
-/// lost with a NATS server is replaced within about twice this.
-const PULL_EXPIRES: Duration = Duration::from_secs(2);
 /// How often the connection is pinged: a server that vanished without
 /// closing the socket is noticed within two of these.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
-/// How long the reader waits for an entry before it asks whether the log
-/// is ahead of it (then its consumer is stuck, and it starts another).
-const QUIET_CHECK: Duration = Duration::from_secs(3);
 /// How long appends find no stream before the link asks whether the
 /// stream was deleted.
 const STREAM_GONE_AFTER: Duration = Duration::from_secs(5);
@@ -132,7 +123,7 @@ async fn run(
     );
 
     let (reconnects_tx, reconnects_rx) = watch::channel(0);
-    let reader = tokio::spawn(read_log(
+    let reader = tokio::spawn(super::reader::read_log(
         js.clone(),
         config.clone(),
         read_after,
@@ -140,7 +131,7 @@ async fn run(
         from_nats.clone(),
     ));
     let (snapshot_tx, snapshot_rx) = watch::channel(None);
-    let keeper = tokio::spawn(keep_snapshots(
+    let keeper = tokio::spawn(super::snapshots::keep_snapshots(
         js.clone(),
         snapshots,
         config.clone(),
@@ -266,8 +257,8 @@ async fn start(
         }
     };
     let (snapshots, snapshot) = loop {
-        let attempt = match ensure_snapshots(&js, config).await {
-            Ok(store) => match newest_snapshot(&store).await {
+        let attempt = match super::snapshots::ensure_snapshots(&js, config).await {
+            Ok(store) => match super::snapshots::newest_snapshot(&store).await {
                 Ok(newest) => break (store, newest),
                 Err(reason) => reason,
             },
@@ -437,146 +428,14 @@ fn fits(existing: &StreamConfig, config: &LinkConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// The snapshot store, after looking it up or creating it (replicated as
-/// the log is).
-async fn ensure_snapshots(
-    js: &jetstream::Context,
-    config: &LinkConfig,
-) -> Result<ObjectStore, String> {
-    if let Ok(store) = js.get_object_store(&config.snapshots).await {
-        return Ok(store);
-    }
-    js.create_object_store(object_store::Config {
-        bucket: config.snapshots.clone(),
-        description: Some("natter's snapshots of the replicated state (issue 16)".into()),
-        num_replicas: config.replicas,
-        storage: StorageType::File,
-        ..Default::default()
-    })
-    .await
-    .map_err(|err| format!("creating the object store {}: {err}", config.snapshots))
-}
-
-/// A snapshot's name in the store: its sequence, zero-padded (names sort
-/// as their sequences do).
-fn snapshot_name(seq: u64) -> String {
-    format!("core-{seq:020}")
-}
-
-/// The sequences of the snapshots in `store`, oldest first.
-async fn snapshot_seqs(store: &ObjectStore) -> Result<Vec<u64>, String> {
-    let mut list = store.list().await.map_err(|e| e.to_string())?;
-    let mut seqs = Vec::new();
-    while let Some(info) = list.next().await {
-        let info = info.map_err(|e| e.to_string())?;
-        if info.deleted {
-            continue;
-        }
-        if let Some(seq) = info.name.strip_prefix("core-").and_then(|n| n.parse().ok()) {
-            seqs.push(seq);
-        }
-    }
-    seqs.sort_unstable();
-    Ok(seqs)
-}
-
-/// The newest snapshot in `store`, if any.
-async fn newest_snapshot(store: &ObjectStore) -> Result<Option<(u64, Vec<u8>)>, String> {
-    use tokio::io::AsyncReadExt;
-    let Some(&seq) = snapshot_seqs(store).await?.last() else {
-        return Ok(None);
-    };
-    let mut object = store
-        .get(snapshot_name(seq))
-        .await
-        .map_err(|e| format!("reading snapshot {seq}: {e}"))?;
-    let mut bytes = Vec::new();
-    object
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|e| format!("reading snapshot {seq}: {e}"))?;
-    Ok(Some((seq, bytes)))
-}
-
-/// The snapshot keeper: stores each snapshot the node hands over (only the
-/// newest, when several wait), then keeps the newest two and trims the log
-/// up to the older of them.
-async fn keep_snapshots(
-    js: jetstream::Context,
-    store: ObjectStore,
-    config: Arc<LinkConfig>,
-    mut snapshots: watch::Receiver<Option<(u64, Vec<u8>)>>,
-    from_nats: Sender<FromNats>,
-) {
-    while snapshots.changed().await.is_ok() {
-        let Some((seq, payload)) = snapshots.borrow_and_update().clone() else {
-            continue;
-        };
-        match keep_snapshot(&js, &store, &config, seq, &payload).await {
-            Ok(trimmed) => log::info!(
-                "cluster: snapshot at {seq} stored ({} bytes); log trimmed below {trimmed}",
-                payload.len()
-            ),
-            Err(why) => {
-                let why = format!(
-                    "the snapshot at entry {seq} was not stored ({why}); the log is trimmed \
-                     after the next one"
-                );
-                if from_nats.send(FromNats::Failed(why)).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Stores one snapshot, deletes all but the newest two, and trims the log
-/// below the older one; returns where the log now starts.
-async fn keep_snapshot(
-    js: &jetstream::Context,
-    store: &ObjectStore,
-    config: &LinkConfig,
-    seq: u64,
-    payload: &[u8],
-) -> Result<u64, String> {
-    let mut reader = payload;
-    store
-        .put(snapshot_name(seq).as_str(), &mut reader)
-        .await
-        .map_err(|e| e.to_string())?;
-    let seqs = snapshot_seqs(store).await?;
-    let keep_from = seqs.len().saturating_sub(2);
-    for old in &seqs[..keep_from] {
-        store
-            .delete(snapshot_name(*old))
-            .await
-            .map_err(|e| format!("deleting snapshot {old}: {e}"))?;
-    }
-    // Every node that applied up to the older kept snapshot, or starts
-    // from either, still finds every entry it needs.
-    let Some(&older) = seqs.get(keep_from).filter(|_| seqs.len() >= 2) else {
-        return Ok(1);
-    };
-    let stream = js
-        .get_stream_no_info(&config.stream)
-        .await
-        .map_err(|e| e.to_string())?;
-    stream
-        .purge()
-        .sequence(older + 1)
-        .await
-        .map_err(|e| format!("trimming the log below {}: {e}", older + 1))?;
-    Ok(older + 1)
-}
-
 /// Pauses between attempts: 50 ms, doubling up to [`MAX_BACKOFF`].
-struct Backoff(Duration);
+pub(super) struct Backoff(Duration);
 
 impl Backoff {
-    fn new() -> Backoff {
+    pub(super) fn new() -> Backoff {
         Backoff(Duration::from_millis(50))
     }
-    fn next(&mut self) -> Duration {
+    pub(super) fn next(&mut self) -> Duration {
         let now = self.0;
         self.0 = (self.0 * 2).min(MAX_BACKOFF);
         now
@@ -680,7 +539,7 @@ fn jetstream_error(err: &jetstream::context::PublishError) -> Option<&jetstream:
 
 /// Whether JetStream says the stream does not exist (not merely that no
 /// server answered: that is what a leader election looks like too).
-async fn stream_is_gone(js: &jetstream::Context, config: &LinkConfig) -> bool {
+pub(super) async fn stream_is_gone(js: &jetstream::Context, config: &LinkConfig) -> bool {
     match js.get_stream(&config.stream).await {
         Err(err) => matches!(
             err.kind(),
@@ -689,177 +548,6 @@ async fn stream_is_gone(js: &jetstream::Context, config: &LinkConfig) -> bool {
         ),
         Ok(_) => false,
     }
-}
-
-/// Hands every entry of the stream to `from_nats`, in order, exactly once:
-/// an ordered consumer from the entry after the last one handed over,
-/// re-created whenever it fails or skips.
-async fn read_log(
-    js: jetstream::Context,
-    config: Arc<LinkConfig>,
-    after: u64,
-    mut reconnects: watch::Receiver<u64>,
-    from_nats: Sender<FromNats>,
-) {
-    let mut last = after;
-    let mut backoff = Backoff::new();
-    let mut told_gone = false;
-    loop {
-        let before = last;
-        match follow(&js, &config, &mut last, &mut reconnects, &from_nats).await {
-            Stop::Closed => return,
-            Stop::Behind { first } => {
-                log::error!("cluster: the log was trimmed past {last} (it starts at {first})");
-                let _ = from_nats
-                    .send(FromNats::Behind {
-                        applied: last,
-                        first,
-                    })
-                    .await;
-                return;
-            }
-            Stop::Retry(why) => {
-                log::debug!("cluster: reading the log again after {last}: {why}");
-            }
-        }
-        if last > before {
-            backoff = Backoff::new();
-        }
-        if !told_gone && stream_is_gone(&js, &config).await {
-            told_gone = true;
-            let why = format!(
-                "the stream {} no longer exists; restart every node of the cluster",
-                config.stream
-            );
-            log::error!("cluster: {why}");
-            if from_nats.send(FromNats::Failed(why)).await.is_err() {
-                return;
-            }
-        }
-        sleep(backoff.next()).await;
-    }
-}
-
-/// Why [`follow`] returned.
-enum Stop {
-    /// Nobody reads `from_nats` any more.
-    Closed,
-    /// The consumer failed; start another.
-    Retry(String),
-    /// The entries after the last one handed over were trimmed away.
-    Behind { first: u64 },
-}
-
-/// Reads the log after `last` with one ordered consumer, advancing `last`.
-async fn follow(
-    js: &jetstream::Context,
-    config: &LinkConfig,
-    last: &mut u64,
-    reconnects: &mut watch::Receiver<u64>,
-    from_nats: &Sender<FromNats>,
-) -> Stop {
-    reconnects.mark_unchanged();
-    let stream = match js.get_stream_no_info(&config.stream).await {
-        Ok(stream) => stream,
-        Err(err) => return Stop::Retry(err.to_string()),
-    };
-    let deliver_policy = match *last {
-        0 => DeliverPolicy::All,
-        seq => DeliverPolicy::ByStartSequence {
-            start_sequence: seq + 1,
-        },
-    };
-    let consumer = match stream
-        .create_consumer(OrderedConfig {
-            deliver_policy,
-            max_expires: PULL_EXPIRES,
-            ..OrderedConfig::default()
-        })
-        .await
-    {
-        Ok(consumer) => consumer,
-        Err(err) => return Stop::Retry(format!("creating a consumer: {err}")),
-    };
-    let mut messages = match consumer.messages().await {
-        Ok(messages) => messages,
-        Err(err) => return Stop::Retry(format!("pulling: {err}")),
-    };
-    loop {
-        let next = futures_lite::future::or(
-            async { Next::Message(messages.next().await) },
-            futures_lite::future::or(
-                async {
-                    if reconnects.changed().await.is_err() {
-                        // The watcher is gone (the link is closing).
-                        std::future::pending::<()>().await;
-                    }
-                    Next::Reconnected
-                },
-                async {
-                    sleep(QUIET_CHECK).await;
-                    Next::Quiet
-                },
-            ),
-        )
-        .await;
-        let message = match next {
-            // After a reconnection, async-nats's ordered consumer asks for
-            // its consumer's info, five times with a timeout each, before
-            // it re-creates it (half a minute when that consumer died with
-            // a server): re-creating it at once is quicker.
-            Next::Reconnected => return Stop::Retry("reconnected".into()),
-            // A consumer lost with a NATS server that was not ours is
-            // noticed by async-nats only after missed heartbeats and
-            // retries (10 to 30 s): when the log has entries we have not
-            // seen and the consumer is quiet, start another at once.
-            Next::Quiet => match js.get_stream(&config.stream).await {
-                Ok(stream) if stream.cached_info().state.last_sequence > *last => {
-                    return Stop::Retry(format!(
-                        "the consumer is quiet at {last} and the log is at {}",
-                        stream.cached_info().state.last_sequence
-                    ))
-                }
-                _ => continue,
-            },
-            Next::Message(None) => return Stop::Retry("the consumer ended".into()),
-            Next::Message(Some(Err(err))) => return Stop::Retry(err.to_string()),
-            Next::Message(Some(Ok(message))) => message,
-        };
-        let seq = match message.info() {
-            Ok(info) => info.stream_sequence,
-            Err(err) => return Stop::Retry(format!("an entry without its sequence: {err}")),
-        };
-        if seq <= *last {
-            continue; // already handed over
-        }
-        if seq != *last + 1 {
-            // Trimmed behind a snapshot before this node read it, or a
-            // consumer that skipped: the stream's first entry tells which.
-            return match js.get_stream(&config.stream).await {
-                Ok(stream) if stream.cached_info().state.first_sequence > *last + 1 => {
-                    Stop::Behind {
-                        first: stream.cached_info().state.first_sequence,
-                    }
-                }
-                _ => Stop::Retry(format!("entry {seq} came after {last}")),
-            };
-        }
-        let entry = FromNats::Entry {
-            seq,
-            payload: message.payload.to_vec(),
-        };
-        if from_nats.send(entry).await.is_err() {
-            return Stop::Closed;
-        }
-        *last = seq;
-    }
-}
-
-/// What [`follow`] waited for.
-enum Next<M> {
-    Message(Option<M>),
-    Reconnected,
-    Quiet,
 }
 
 /// async-nats's connection events as `Down` and `Up`, each only on a change.
