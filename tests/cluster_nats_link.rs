@@ -81,19 +81,25 @@ impl Node {
             .expect("the link is running");
     }
 
+    /// The link's next report, `Some(Err(_))` when it ended, or `None` when
+    /// nothing came before `deadline`.
+    fn next_before(&self, deadline: Instant) -> Option<Result<FromNats, async_channel::RecvError>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        smol::block_on(futures_lite::future::or(
+            async { Some(self.link.from_nats.recv().await) },
+            async {
+                smol::Timer::after(left).await;
+                None
+            },
+        ))
+    }
+
     /// Takes what the link reports until `done` holds; panics after
     /// [`PATIENCE`] with what was seen.
     fn until(&mut self, what: &str, done: impl Fn(&Node) -> bool) {
         let deadline = Instant::now() + PATIENCE;
         while !done(self) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let event = smol::block_on(futures_lite::future::or(
-                async { Some(self.link.from_nats.recv().await) },
-                async {
-                    smol::Timer::after(left).await;
-                    None
-                },
-            ));
+            let event = self.next_before(deadline);
             match event {
                 None => panic!(
                     "waited {PATIENCE:?} for {what}; got {} entries, heartbeats {:?}, \
@@ -115,14 +121,7 @@ impl Node {
     fn until_closed(&mut self) {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let event = smol::block_on(futures_lite::future::or(
-                async { Some(self.link.from_nats.recv().await) },
-                async {
-                    smol::Timer::after(left).await;
-                    None
-                },
-            ));
+            let event = self.next_before(deadline);
             match event {
                 None => panic!("the link did not end within {PATIENCE:?}"),
                 Some(Err(_)) => return,
