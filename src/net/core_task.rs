@@ -4,8 +4,10 @@
 //! tell of,
 //! running password checks off the task, the log, the core's timer).
 //!
-//! Must never block: the journal, SQLite, argon2 and file writes happen on
-//! other threads; this task only awaits its inbox, commits and its timer.
+//! Must never block on anything but the journal's `write()` to the page
+//! cache at the end of a batch (see [`crate::net::Store`]): SQLite, argon2,
+//! `fdatasync` and other file writes happen on other threads; this task
+//! only awaits its inbox, commits and its timer.
 
 use super::cluster::{cluster_now, ClusterNode, FromNats};
 use super::*;
@@ -429,6 +431,17 @@ impl CoreTask {
             if let Some(store) = &self.store {
                 let commit =
                     store.begin_commit_with_markers(records, markers, accounts, rooms, bans);
+                if commit.is_done() && self.in_flight.is_empty() {
+                    // Journaled in place (no `--fsync`): nothing to wait for.
+                    let mut held = std::mem::take(&mut self.held);
+                    for action in held.drain(..) {
+                        self.carry_out_now(action);
+                    }
+                    // Kept, with its room, for the next batch.
+                    held.append(&mut self.held);
+                    self.held = held;
+                    return;
+                }
                 let spare = self.spare_held.pop().unwrap_or_default();
                 let held = std::mem::replace(&mut self.held, spare);
                 self.in_flight.push_back((commit, held));

@@ -8,9 +8,10 @@
 //! batches) and carries out its actions: queueing lines on bounded
 //! per-connection [`outbox::Outbox`]es, closing connections, and writing
 //! `server.log`. With durable history, each batch's records are encoded
-//! into one journal frame as the core makes them and go to the [`Store`]'s
-//! journal thread as one commit while the core goes on with the next
-//! batch; lines that carry a record wait until the journal has written it
+//! into one journal frame as the core makes them, written to the
+//! [`Store`]'s journal with one `write()` at the end of the batch (with
+//! `--fsync`, by the journal thread while the core goes on with the next
+//! batch); lines that carry a record wait until the journal has written it
 //! (SQLite is built behind, on the store's own thread). It reads the
 //! wall clock for every event and wakes the core at its next deadline.
 //! The core task itself lives in `core_task`; accepting connections

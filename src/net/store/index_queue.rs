@@ -1,8 +1,9 @@
-//! The hand-off from the journal thread to the indexer: what it is handed
+//! The hand-off from the journal's writer (the core task, or the journal
+//! thread with `--fsync`) to the indexer: what it is handed
 //! ([`Index`]), what piles up between two commits ([`Batch`]), and the
 //! queue between the two threads ([`IndexQueue`]) with its back-pressure.
 //!
-//! Owns no file and no database: the journal thread pushes, the indexer
+//! Owns no file and no database: the journal's writer pushes, the indexer
 //! takes. Must never let the journal run more than [`MAX_BACKLOG_BYTES`]
 //! ahead of SQLite, and never wake the indexer once per record group.
 
@@ -15,7 +16,7 @@ use crate::core::MarkerChange;
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-/// What the journal thread hands the indexer, in journal order.
+/// What the journal's writer hands the indexer, in journal order.
 pub(super) enum Index {
     /// Records now durable in the journal, where it wrote them.
     Journaled(Span),
@@ -109,8 +110,8 @@ impl OwnedChanges {
     }
 }
 
-/// What the journal thread hands the indexer: a [`Batch`] it adds to and
-/// the indexer takes whole. The journal thread wakes the indexer when a
+/// What the journal's writer hands the indexer: a [`Batch`] it adds to and
+/// the indexer takes whole. The writer wakes the indexer when a
 /// batch gets its first item (so that the pause after a burst is noticed
 /// within [`INDEX_IDLE`]) and when it must act at once (someone waits for
 /// a commit, or a batch is full); otherwise the indexer looks every
@@ -121,7 +122,7 @@ pub(super) struct IndexQueue {
     state: Mutex<QueueState>,
     /// Tells the indexer to look now.
     urgent: Condvar,
-    /// Tells a waiting journal thread the backlog shrank.
+    /// Tells a waiting writer the backlog shrank.
     shrunk: Condvar,
 }
 
@@ -133,7 +134,7 @@ struct QueueState {
     latest: Option<Instant>,
     /// Bytes of records the indexer took and has not committed yet.
     indexing: usize,
-    /// The journal thread is gone: index what is left and stop.
+    /// The journal is closed: index what is left and stop.
     closed: bool,
 }
 

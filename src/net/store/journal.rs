@@ -3,9 +3,10 @@
 //!
 //! Owns two append-only files in the data directory, `history.journal-0`
 //! and `history.journal-1`. The core task encodes each batch's
-//! [`HistoryRecord`]s into a [`Frame`] as it makes them; the journal thread
-//! seals each frame with its checksum and hands a group of frames to the
-//! kernel with a single `write()` (and `fdatasync` with `--fsync`); once
+//! [`HistoryRecord`]s into a [`Frame`] as it makes them and, at the end of
+//! the batch, seals it with its checksum and hands it to the kernel with a
+//! single `write()` (with `--fsync`, the journal thread does, a group of
+//! frames at a time, and waits for `fdatasync`); once
 //! that returns, the
 //! records survive the process being killed, and the lines that tell of
 //! them may be sent. The SQLite rows and indexes are built behind it, in
@@ -25,8 +26,9 @@
 //! cut short by a crash, or damaged, ends the journal there: nothing after
 //! it was ever acknowledged.
 //!
-//! Must never block on anything but its own file; must never be used from
-//! the async executor (the journal thread owns it).
+//! Must never block on anything but its own file; with `--fsync` (where a
+//! write waits for the disk) it must never be used from the async executor
+//! (the journal thread owns it then).
 
 use crate::core::{HistoryKind, HistoryRecord, Timestamp};
 use std::fs::{File, OpenOptions};
@@ -278,7 +280,7 @@ impl Journal {
 
 /// History records encoded as one journal frame, built by the core task
 /// as the records are made (so the records themselves never leave it) and
-/// sealed with its length and checksum by the journal thread.
+/// sealed with its length and checksum when it is written.
 #[derive(Debug, Default)]
 pub struct Frame {
     bytes: Vec<u8>,
@@ -517,7 +519,7 @@ impl<'a> Skimmed<'a> {
 }
 
 /// Reads back what the journal wrote, for the indexer (its own handles on
-/// the files; the journal thread keeps writing meanwhile).
+/// the files; the journal keeps being written meanwhile).
 pub struct JournalReader {
     paths: [PathBuf; 2],
     open: [Option<File>; 2],

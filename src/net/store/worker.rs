@@ -15,7 +15,7 @@
 //!
 //! Must never hold up a journaled record's delivery (it only ever sees
 //! them afterwards), and must never let the journal run more than
-//! [`MAX_BACKLOG_BYTES`] ahead: the journal thread waits beyond that.
+//! [`MAX_BACKLOG_BYTES`] ahead: the journal's writer waits beyond that.
 
 use super::health::WriteHealth;
 use super::index_queue::{Batch, IndexQueue};
@@ -104,7 +104,7 @@ impl Worker {
         })
     }
 
-    /// Indexes and prunes until the journal thread is gone; then stops the
+    /// Indexes and prunes until the journal is closed; then stops the
     /// checkpointer and leaves the WAL checkpointed and truncated.
     pub(super) fn run(
         mut self,

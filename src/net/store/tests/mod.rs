@@ -170,7 +170,33 @@ fn ids_are_never_reused_even_after_retention_deleted_every_row() {
 
 #[test]
 fn commits_finish_in_the_order_begun_and_what_they_hold_is_restored() {
-    let (dir, options) = temp_db("pipelined");
+    commits_finish_in_order_and_are_restored(false);
+}
+
+#[test]
+fn with_fsync_commits_finish_in_the_order_begun_and_what_they_hold_is_restored() {
+    commits_finish_in_order_and_are_restored(true);
+}
+
+#[test]
+fn without_fsync_a_commit_of_records_is_in_the_journal_when_it_is_begun() {
+    let (dir, options) = temp_db("direct");
+    let (store, _) = Store::open(&options, Timestamp(0)).expect("open");
+    let commit = store.begin_commit(vec![record(1, HistoryKind::Privmsg, "#a", "one")]);
+    assert!(commit.is_done(), "nothing to wait for once written");
+    let journaled = Journal::recover(&dir).expect("recover").records;
+    assert_eq!(journaled, [record(1, HistoryKind::Privmsg, "#a", "one")]);
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn commits_finish_in_order_and_are_restored(fsync: bool) {
+    let (dir, mut options) = temp_db(if fsync {
+        "pipelined-fsync"
+    } else {
+        "pipelined"
+    });
+    options.fsync = fsync;
     let (store, _) = Store::open(&options, Timestamp(0)).expect("open");
     let first = store.begin_commit(vec![record(1, HistoryKind::Privmsg, "#a", "one")]);
     let second = store.begin_commit(vec![record(2, HistoryKind::Privmsg, "#a", "two")]);
