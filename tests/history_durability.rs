@@ -138,17 +138,21 @@ fn binary_args(dir: &Path) -> Vec<String> {
     ]
 }
 
-fn start_binary(dir: &Path) -> ServerProcess {
-    let args = binary_args(dir);
+fn start_binary(dir: &Path, fsync: bool) -> ServerProcess {
+    let mut args = binary_args(dir);
+    if fsync {
+        args.push("--fsync".into());
+    }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ServerProcess::start(&args)
 }
 
 /// One SIGKILL run: a sender floods #fan while three listeners read; the
-/// server is killed after a seeded delay. Returns (messages received by
-/// some listener, messages in history after a restart).
-fn kill_run(seed: u64, dir: &Path) -> (BTreeSet<String>, BTreeSet<String>, usize) {
-    let mut server = start_binary(dir);
+/// server (with `--fsync` or without) is killed after a seeded delay.
+/// Returns (messages received by some listener, messages in history after
+/// a restart, messages SQLite held at the kill).
+fn kill_run(seed: u64, dir: &Path, fsync: bool) -> (BTreeSet<String>, BTreeSet<String>, usize) {
+    let mut server = start_binary(dir, fsync);
     let addr = server.addr;
     let listeners: Vec<_> = (0..3)
         .map(|i| {
@@ -193,7 +197,7 @@ fn kill_run(seed: u64, dir: &Path) -> (BTreeSet<String>, BTreeSet<String>, usize
     // What SQLite itself held at the kill; the rest must come back from
     // the journal.
     let in_sqlite = sqlite_messages(dir);
-    let server = start_binary(dir);
+    let server = start_binary(dir, false);
     let mut reader = history_client(server.addr, &format!("reader{seed}"), "#fan");
     let history: BTreeSet<String> = all_history(&mut reader, "#fan")
         .into_iter()
@@ -223,7 +227,7 @@ fn every_message_a_client_received_survives_kill_9_of_the_server() {
     let mut replayed = 0;
     for &seed in &seeds {
         let dir = temp_dir(&format!("history-kill-{seed}"));
-        let (received, history, in_sqlite) = kill_run(seed, &dir);
+        let (received, history, in_sqlite) = kill_run(seed, &dir, false);
         let lost: Vec<&String> = received.difference(&history).collect();
         assert!(
             lost.is_empty(),
@@ -248,6 +252,32 @@ fn every_message_a_client_received_survives_kill_9_of_the_server() {
         replayed > 0,
         "every message was already in SQLite at the kill: the journal replay went untested"
     );
+}
+
+/// With `--fsync` the journal has a thread of its own (the core task
+/// writes it otherwise): the promise holds the same.
+#[test]
+fn with_fsync_every_message_a_client_received_survives_kill_9_of_the_server() {
+    let mut checked = 0;
+    for seed in [11, 13] {
+        let dir = temp_dir(&format!("history-kill-fsync-{seed}"));
+        let (received, history, _) = kill_run(seed, &dir, true);
+        let lost: Vec<&String> = received.difference(&history).collect();
+        assert!(
+            lost.is_empty(),
+            "seed {seed}, --fsync: {} of {} received messages are missing from history \
+             after kill -9, e.g. {:?}",
+            lost.len(),
+            received.len(),
+            lost.iter().take(5).collect::<Vec<_>>()
+        );
+        checked += received.len();
+        eprintln!(
+            "seed {seed}, --fsync: {} messages received before SIGKILL, all in history",
+            received.len()
+        );
+    }
+    assert!(checked > 0, "no client received anything before the kills");
 }
 
 /// A disk that fills up mid-chat, made real with a file-size limit: every
@@ -302,7 +332,7 @@ fn a_disk_that_fills_up_is_reported_once_and_live_chat_goes_on() {
 
     // Without the limit, the database opens and holds an in-order part of
     // the conversation: what was committed before the disk filled up.
-    let server = start_binary(&dir);
+    let server = start_binary(&dir, false);
     let mut reader = history_client(server.addr, "reader", "#full");
     let history = all_history(&mut reader, "#full");
     eprintln!(
