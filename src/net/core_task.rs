@@ -1,8 +1,9 @@
 //! The core task: the one task that owns the [`Server`], feeding it the
 //! shell's inputs in order and carrying out its actions (queueing lines on
 //! outboxes, holding them until the store's journal has written what they
-//! tell of,
-//! running password checks off the task, the log, the core's timer).
+//! tell of, running password checks off the task (`passwords`), the log,
+//! the core's timer). In a cluster, what it does with the log is in
+//! `cluster_events`.
 //!
 //! Must never block on anything but the journal's `write()` to the page
 //! cache at the end of a batch (see [`crate::net::Store`]): SQLite, argon2,
@@ -12,6 +13,11 @@
 use super::cluster::{cluster_now, ClusterNode, FromNats};
 use super::*;
 use crate::cluster::{Applied, Entry};
+
+mod cluster_events;
+mod passwords;
+
+pub(super) use passwords::PasswordChecks;
 
 /// The one task that owns the [`Server`]. Never awaits anything but its inbox.
 pub(super) struct CoreTask {
@@ -66,104 +72,6 @@ pub(super) struct CoreTask {
 
 /// How often a cluster node checks the other nodes' leases.
 const LEASE_CHECK: Duration = Duration::from_secs(1);
-
-/// Most password checks running at once. argon2 costs ~19 MiB and tens of
-/// milliseconds of one CPU per check, by design: more OPER attempts wait
-/// for a turn instead of taking the machine's memory and cores.
-const MAX_PASSWORD_CHECKS: usize = 2;
-
-/// Runs [`Action::CheckPassword`] on blocking threads ([`smol::unblock`]),
-/// [`MAX_PASSWORD_CHECKS`] at a time, and hands the answers back to the
-/// core task as [`Event::PasswordChecked`].
-pub(super) struct PasswordChecks {
-    ex: Arc<Executor<'static>>,
-    turns: Arc<Semaphore>,
-    answers: Sender<Event>,
-    answered: Receiver<Event>,
-}
-
-impl PasswordChecks {
-    pub(super) fn new(ex: Arc<Executor<'static>>) -> PasswordChecks {
-        // One answer per check at most, and the core allows one check per
-        // connection at a time: bounded by the connections.
-        let (answers, answered) = async_channel::unbounded();
-        PasswordChecks {
-            ex,
-            turns: Arc::new(Semaphore::new(MAX_PASSWORD_CHECKS)),
-            answers,
-            answered,
-        }
-    }
-
-    fn start(
-        &self,
-        conn: ConnId,
-        hash: String,
-        password: core::Secret,
-        purpose: core::PasswordPurpose,
-    ) {
-        let turns = self.turns.clone();
-        let answers = self.answers.clone();
-        self.ex
-            .spawn(async move {
-                let turn = turns.acquire_arc().await;
-                let (ok, upgrade) =
-                    smol::unblock(move || password::check_and_upgrade(&hash, password.expose()))
-                        .await;
-                drop(turn);
-                let checked = Event::PasswordChecked {
-                    conn,
-                    purpose,
-                    ok,
-                    upgrade: upgrade.map(Box::new),
-                    now: now(),
-                };
-                let _ = answers.send(checked).await;
-            })
-            .detach();
-    }
-
-    /// Answers a check whose password is gone from the vault (its
-    /// connection ended, or later ones pushed it out): it does not match.
-    fn refuse(&self, conn: ConnId, purpose: core::PasswordPurpose) {
-        let refused = Event::PasswordChecked {
-            conn,
-            purpose,
-            ok: false,
-            upgrade: None,
-            now: now(),
-        };
-        let _ = self.answers.try_send(refused);
-    }
-
-    /// Makes credentials from `password` off the core task, then feeds back
-    /// [`Event::PasswordHashed`] (nothing if hashing failed: the core then
-    /// never hears back, and the client's next try is refused as pending —
-    /// so report it loudly; argon2 with valid parameters does not fail).
-    fn hash(&self, conn: ConnId, password: core::Secret, purpose: core::HashPurpose) {
-        let turns = self.turns.clone();
-        let answers = self.answers.clone();
-        self.ex
-            .spawn(async move {
-                let turn = turns.acquire_arc().await;
-                let made = smol::unblock(move || password::credentials(password.expose())).await;
-                drop(turn);
-                match made {
-                    Ok(credentials) => {
-                        let hashed = Event::PasswordHashed {
-                            conn,
-                            purpose,
-                            credentials: Box::new(credentials),
-                            now: now(),
-                        };
-                        let _ = answers.send(hashed).await;
-                    }
-                    Err(e) => eprintln!("natter-server: could not hash a new password: {e}"),
-                }
-            })
-            .detach();
-    }
-}
 
 /// Most actions an emptied held list may have room for to be kept for
 /// reuse (larger ones, after a burst, are given back).
@@ -568,155 +476,6 @@ impl CoreTask {
             || !self.unstored_accounts.is_empty()
             || !self.unstored_rooms.is_empty()
             || !self.unstored_bans.is_empty()
-    }
-
-    /// Joins the cluster before any client is accepted: applies the log
-    /// from its start, appends the first secret if the log is new, then
-    /// this node's `NodeUp`; done once that comes back (everything before
-    /// it is applied). An error says what the operator must fix.
-    pub(super) async fn join_cluster(&mut self, secret: [u8; 32]) -> Result<(), String> {
-        let Some(cluster) = &mut self.cluster else {
-            return Ok(());
-        };
-        loop {
-            match cluster.next().await {
-                Some(FromNats::Started { last_seq, snapshot }) => {
-                    if let Some((seq, bytes)) = snapshot {
-                        cluster.start_from(seq, &bytes, &mut self.server)?;
-                    }
-                    if last_seq == 0 {
-                        cluster.append("natter-seed".into(), &Entry::Seeded { secret });
-                    }
-                    break;
-                }
-                Some(FromNats::Failed(why)) => return Err(why),
-                Some(_) => {}
-                None => return Err("the link to NATS closed while starting".into()),
-            }
-        }
-        cluster.announce();
-        loop {
-            let message = match &self.cluster {
-                Some(cluster) => cluster.next().await,
-                None => return Ok(()),
-            };
-            let Some(message) = message else {
-                return Err("the link to NATS closed while catching up".into());
-            };
-            if let FromNats::Failed(why) = &message {
-                return Err(why.clone());
-            }
-            self.heard_from_cluster(message);
-            if let Some(why) = self.cluster_stop.take() {
-                return Err(why);
-            }
-            if self
-                .cluster
-                .as_ref()
-                .is_some_and(|c| c.repl.my_tag().is_some())
-            {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Handles what the NATS link reports: an entry of the log is applied
-    /// (its events fed to the core), heartbeats renew leases, a lost or
-    /// regained NATS is told to this node's users.
-    fn heard_from_cluster(&mut self, message: FromNats) {
-        let Some(cluster) = &mut self.cluster else {
-            return;
-        };
-        match message {
-            FromNats::Entry { seq, payload } => {
-                let mut events = Vec::new();
-                let applied = cluster.apply(seq, &payload, &mut |event| events.push(event));
-                for event in events {
-                    self.feed(event);
-                }
-                if let Some(cluster) = &self.cluster {
-                    cluster.snapshot_if_due(&self.server);
-                }
-                match applied {
-                    Applied::NodeDown { mine: true, .. } => self.rejoin_cluster(),
-                    Applied::ConfigMismatch { other } => {
-                        self.cluster_stop = Some(format!(
-                            "node {other} of this cluster runs with other chat settings: \
-                             start every node with the same flags (all but --server-name, \
-                             ports, --node-name and --cluster)"
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-            FromNats::Heartbeat { tag } => cluster.heard(tag, now().mono.0),
-            FromNats::Down => {
-                eprintln!(
-                    "natter-server: cluster: lost contact with NATS; lines wait until it is back"
-                );
-                cluster.reachable = false;
-                self.notice_all(
-                    "This server lost contact with its cluster: nothing you send is \
-                     delivered until it is back",
-                );
-            }
-            FromNats::Up => {
-                if !cluster.reachable {
-                    eprintln!("natter-server: cluster: back in contact with NATS");
-                    cluster.reconnected(now().mono.0);
-                    self.notice_all("This server is back in contact with its cluster");
-                }
-            }
-            FromNats::Failed(why) => eprintln!("natter-server: cluster: {why}"),
-            FromNats::Behind { applied, first } => {
-                self.cluster_stop = Some(format!(
-                    "this node fell behind the cluster's log: it applied entries up to \
-                     {applied}, and the log now starts at {first} (trimmed behind a newer \
-                     snapshot); start it again and it catches up from the newest snapshot"
-                ));
-            }
-            FromNats::Started { .. } => {}
-        }
-    }
-
-    /// This node was declared down (cut off past its lease): everyone the
-    /// others saw leave is disconnected here too, and the node joins again.
-    fn rejoin_cluster(&mut self) {
-        for (_, outbox) in self.outboxes.drain() {
-            outbox.abort(Some(Arc::from(
-                "ERROR :Lost contact with the cluster; please reconnect",
-            )));
-        }
-        if let Some(cluster) = &mut self.cluster {
-            cluster.announce();
-        }
-    }
-
-    /// Shutdown in a cluster: this node's users leave everywhere (one
-    /// `NodeDown`, appended and flushed), then the local core says goodbye
-    /// to them.
-    fn leave_cluster(&mut self, shutdown: Event) {
-        if let Some(cluster) = &mut self.cluster {
-            cluster.flush();
-            if let Some(tag) = cluster.repl.my_tag() {
-                let entry = Entry::NodeDown {
-                    tag,
-                    reason: "Server shutting down".into(),
-                    now: cluster_now(now()),
-                };
-                cluster.append(format!("down-{tag}"), &entry);
-            }
-        }
-        self.feed(shutdown);
-    }
-
-    /// A server NOTICE to every local connection, from the shell itself.
-    fn notice_all(&mut self, text: &str) {
-        let line: OutLine = Arc::from(format!(":{} NOTICE * :*** {text}", self.server_name));
-        let conns: Vec<ConnId> = self.outboxes.keys().copied().collect();
-        for conn in conns {
-            self.queue(conn, line.clone());
-        }
     }
 
     /// Wakes every writer that has lines since the last call.
