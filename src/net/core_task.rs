@@ -339,21 +339,14 @@ impl CoreTask {
             if let Some(store) = &self.store {
                 let commit =
                     store.begin_commit_with_markers(records, markers, accounts, rooms, bans);
-                if commit.is_done() && self.in_flight.is_empty() {
-                    // Journaled in place (no `--fsync`): nothing to wait for.
-                    let mut held = std::mem::take(&mut self.held);
-                    for action in held.drain(..) {
-                        self.carry_out_now(action);
-                    }
-                    // Kept, with its room, for the next batch.
-                    held.append(&mut self.held);
-                    self.held = held;
+                // Journaled in place (no `--fsync`) with nothing before it
+                // in flight: what is held goes out below, at once.
+                if !commit.is_done() || !self.in_flight.is_empty() {
+                    let spare = self.spare_held.pop().unwrap_or_default();
+                    let held = std::mem::replace(&mut self.held, spare);
+                    self.in_flight.push_back((commit, held));
                     return;
                 }
-                let spare = self.spare_held.pop().unwrap_or_default();
-                let held = std::mem::replace(&mut self.held, spare);
-                self.in_flight.push_back((commit, held));
-                return;
             }
         }
         if self.held.is_empty() {
@@ -362,8 +355,15 @@ impl CoreTask {
         match self.in_flight.back_mut() {
             Some((_, behind)) => behind.append(&mut self.held),
             None => {
-                for action in std::mem::take(&mut self.held) {
+                let mut held = std::mem::take(&mut self.held);
+                for action in held.drain(..) {
                     self.carry_out_now(action);
+                }
+                // Kept, with its room, for the next batch (unless a burst
+                // grew it past what a spare list may keep).
+                held.append(&mut self.held);
+                if !held.is_empty() || held.capacity() <= MAX_SPARE_HELD {
+                    self.held = held;
                 }
             }
         }
