@@ -323,18 +323,21 @@ impl FramePool {
 /// Who writes the journal: the caller of [`Store::begin_commit`], or (with
 /// `--fsync`) the `natter-journal` thread.
 enum JournalWriter {
-    Direct(std::sync::Mutex<DirectJournal>),
+    Direct(std::sync::Mutex<OpenJournal>),
     Thread {
         requests: mpsc::Sender<Request>,
         thread: JoinHandle<()>,
     },
 }
 
-/// The journal written in place, with what the journal thread keeps.
-struct DirectJournal {
+/// The journal with what writing it takes: whether writes are failing,
+/// the indexer's queue it hands everything on to, and the pool its
+/// written frames' buffers go back to. Held by whoever writes it.
+struct OpenJournal {
     journal: Journal,
     health: WriteHealth,
     queue: Arc<IndexQueue>,
+    pool: Arc<FramePool>,
 }
 
 /// A handle on the store's threads.
@@ -408,23 +411,21 @@ impl Store {
             .spawn(move || worker.run(index_queue, stop_checkpoints, checkpoint_thread))
             .map_err(spawn_failed)?;
         let pool = Arc::new(FramePool::default());
+        let open = OpenJournal {
+            journal,
+            health: WriteHealth::default(),
+            queue,
+            pool: pool.clone(),
+        };
         let writer = if options.fsync {
             let (requests, inbox) = mpsc::channel();
-            let written = pool.clone();
             let thread = std::thread::Builder::new()
                 .name("natter-journal".into())
-                .spawn(move || {
-                    write_journal(journal, inbox, &queue, &written);
-                    queue.close();
-                })
+                .spawn(move || write_journal(open, inbox))
                 .map_err(spawn_failed)?;
             JournalWriter::Thread { requests, thread }
         } else {
-            JournalWriter::Direct(std::sync::Mutex::new(DirectJournal {
-                journal,
-                health: WriteHealth::default(),
-                queue,
-            }))
+            JournalWriter::Direct(std::sync::Mutex::new(open))
         };
         Ok((
             Store {
@@ -496,14 +497,9 @@ impl Store {
         // If the journal is gone, `done` is dropped here and the commit
         // reads as finished: there is nothing left to wait for.
         match &self.journal {
-            Some(JournalWriter::Direct(direct)) => {
-                let mut direct = direct.lock().unwrap_or_else(|e| e.into_inner());
-                let DirectJournal {
-                    journal,
-                    health,
-                    queue,
-                } = &mut *direct;
-                journal_group(journal, health, vec![request], queue, &self.pool);
+            Some(JournalWriter::Direct(open)) => {
+                let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
+                open.write(vec![request]);
             }
             Some(JournalWriter::Thread { requests, .. }) => {
                 let _ = requests.send(request);
@@ -536,9 +532,9 @@ impl Drop for Store {
         // The journal closes first, and with it the indexer's queue; the
         // indexer then commits what it still holds and ends.
         match self.journal.take() {
-            Some(JournalWriter::Direct(direct)) => {
-                let direct = direct.into_inner().unwrap_or_else(|e| e.into_inner());
-                direct.queue.close();
+            Some(JournalWriter::Direct(open)) => {
+                let open = open.into_inner().unwrap_or_else(|e| e.into_inner());
+                open.queue.close();
             }
             Some(JournalWriter::Thread { requests, thread }) => {
                 drop(requests);
@@ -553,72 +549,71 @@ impl Drop for Store {
 }
 
 /// The `natter-journal` thread (with `--fsync`): writes each group of
-/// waiting commits to the journal at once (see [`journal_group`]). Ends
-/// when every [`Store`] handle is gone.
-fn write_journal(
-    mut journal: Journal,
-    inbox: mpsc::Receiver<Request>,
-    queue: &IndexQueue,
-    pool: &FramePool,
-) {
-    let mut health = WriteHealth::default();
+/// waiting commits to the journal at once (see [`OpenJournal::write`]).
+/// Ends when every [`Store`] handle is gone, closing the indexer's queue.
+fn write_journal(mut open: OpenJournal, inbox: mpsc::Receiver<Request>) {
     while let Ok(first) = inbox.recv() {
         let mut group = vec![first];
         group.extend(inbox.try_iter());
-        journal_group(&mut journal, &mut health, group, queue, pool);
+        open.write(group);
     }
+    open.queue.close();
 }
 
-/// Writes the records of a group of commits to the journal with one
-/// `write()`, finishes the commits that carry only records, and hands
-/// everything to the indexer in order.
-fn journal_group(
-    journal: &mut Journal,
-    health: &mut WriteHealth,
-    mut group: Vec<Request>,
-    queue: &IndexQueue,
-    pool: &FramePool,
-) {
-    let count = group.iter().map(|r| r.changes.record_count()).sum();
-    let frames = group.iter_mut().flat_map(|r| r.changes.records.iter_mut());
-    let written = journal.append(frames);
-    // Where the next request's frames start; `None` when nothing was
-    // journaled (a failed write, or no records at all).
-    let mut start = written.as_ref().ok().copied().flatten();
-    if let Some(report) = health.record(written.map(drop), count, journal.path(), Instant::now()) {
-        eprintln!("{report}");
-    }
-    for Request { mut changes, done } in group {
-        // Each request's own part of the write, so that the indexer
-        // keeps every change in order with the records around it.
-        let bytes: u64 = changes.records.iter().map(|f| f.byte_len() as u64).sum();
-        let mine = start.map(|span| Span {
-            end: span.start + bytes,
-            ..span
-        });
-        start = start.map(|span| Span {
-            start: span.start + bytes,
-            ..span
-        });
-        let mut items = Vec::with_capacity(2);
-        match mine {
-            // Durable now: the indexer reads the records back.
-            Some(span) => {
-                pool.give(changes.records.drain(..));
-                if !span.is_empty() {
-                    items.push(Index::Journaled(span));
-                }
-                if changes.has_other_changes() {
-                    items.push(Index::Now(Box::new(changes), done));
-                } else {
-                    // The held lines go out.
-                    drop(done);
-                }
-            }
-            None => items.push(Index::Now(Box::new(changes), done)),
+impl OpenJournal {
+    /// Writes the records of a group of commits to the journal with one
+    /// `write()`, finishes the commits that carry only records, and hands
+    /// everything to the indexer in order.
+    fn write(&mut self, mut group: Vec<Request>) {
+        let OpenJournal {
+            journal,
+            health,
+            queue,
+            pool,
+        } = self;
+        let count = group.iter().map(|r| r.changes.record_count()).sum();
+        let frames = group.iter_mut().flat_map(|r| r.changes.records.iter_mut());
+        let written = journal.append(frames);
+        // Where the next request's frames start; `None` when nothing was
+        // journaled (a failed write, or no records at all).
+        let mut start = written.as_ref().ok().copied().flatten();
+        if let Some(report) =
+            health.record(written.map(drop), count, journal.path(), Instant::now())
+        {
+            eprintln!("{report}");
         }
-        if !items.is_empty() {
-            queue.push(items);
+        for Request { mut changes, done } in group {
+            // Each request's own part of the write, so that the indexer
+            // keeps every change in order with the records around it.
+            let bytes: u64 = changes.records.iter().map(|f| f.byte_len() as u64).sum();
+            let mine = start.map(|span| Span {
+                end: span.start + bytes,
+                ..span
+            });
+            start = start.map(|span| Span {
+                start: span.start + bytes,
+                ..span
+            });
+            let mut items = Vec::with_capacity(2);
+            match mine {
+                // Durable now: the indexer reads the records back.
+                Some(span) => {
+                    pool.give(changes.records.drain(..));
+                    if !span.is_empty() {
+                        items.push(Index::Journaled(span));
+                    }
+                    if changes.has_other_changes() {
+                        items.push(Index::Now(Box::new(changes), done));
+                    } else {
+                        // The held lines go out.
+                        drop(done);
+                    }
+                }
+                None => items.push(Index::Now(Box::new(changes), done)),
+            }
+            if !items.is_empty() {
+                queue.push(items);
+            }
         }
     }
 }
