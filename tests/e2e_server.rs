@@ -187,6 +187,38 @@ fn hundreds_of_lines_in_one_write_reach_the_room_in_order() {
 }
 
 #[test]
+fn a_listeners_lines_that_gather_all_arrive_in_order_while_the_talker_is_answered_at_once() {
+    // A long coalescing interval: every line John gets after the first
+    // waits for the one timer that wakes gathering writers.
+    let server = e2e::start_with(natter::net::ServerOptions {
+        coalesce: std::time::Duration::from_millis(300),
+        ..e2e::server_options(DEFAULT_SENDQ, None)
+    });
+    let addr = server.local_addr();
+    let (mut john, mut jane) = john_and_jane(addr);
+
+    // Jane talks one line at a time and waits for the server's answer to
+    // each (her PING): she has spoken, so she is never kept waiting.
+    let sent: Vec<String> = (0..30).map(|i| format!("trickle {i}")).collect();
+    for text in &sent {
+        jane.send(&format!("PRIVMSG #lobby :{text}"));
+        jane.sync();
+    }
+    let seen = privmsg_texts(&john.read_until(|l| parse(l).param(1) == "trickle 29"));
+    assert_eq!(
+        seen, sent,
+        "John, only listening, gets every line once, in order"
+    );
+
+    // John speaks: what he is sent next is not held for his old trickle.
+    john.send("PRIVMSG #lobby :I am here");
+    john.sync();
+    let heard = privmsg_texts(&jane.read_until(|l| parse(l).param(1) == "I am here"));
+    assert_eq!(heard, ["I am here"]);
+    server.shutdown();
+}
+
+#[test]
 fn lines_past_the_flood_burst_are_delayed_by_the_shells_timer_and_all_arrive_in_order() {
     // 100 lines a second, 10 at once: 200 lines in one write take about
     // 1.9 s, paced by Server::poll_timeout's deadlines (fakelag), and none

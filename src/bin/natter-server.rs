@@ -71,6 +71,15 @@ struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = net::DEFAULT_SENDQ)]
     sendq: usize,
 
+    /// Milliseconds a line to a client that is only listening may wait to
+    /// go out with the lines after it: in a busy room each such client then
+    /// costs one write per interval, not one per line (a client that has
+    /// just sent something is always answered at once). 0 sends every line
+    /// the moment it is ready.
+    #[arg(long, value_name = "MS", default_value_t = net::DEFAULT_COALESCE.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(0..=1000))]
+    coalesce_ms: u64,
+
     /// Threads for the connections' reads and writes and the chat core
     /// (durable history adds three of its own: journal, indexer,
     /// checkpoints). Default: half the CPUs, 1 to 4.
@@ -515,6 +524,7 @@ fn restart_only(args: &Args) -> Vec<(&'static str, String)> {
         ("server_name", args.server_name.clone()),
         ("password", format!("{:?}", args.password)),
         ("sendq", args.sendq.to_string()),
+        ("coalesce_ms", args.coalesce_ms.to_string()),
         (
             "history_max_messages",
             args.history_max_messages.to_string(),
@@ -674,6 +684,7 @@ fn run(args: Args, cli: &[OsString]) -> Result<(), String> {
         plaintext: !args.no_plaintext,
         tls,
         sendq_bytes: args.sendq,
+        coalesce: Duration::from_millis(args.coalesce_ms),
         threads: usize::from(args.threads),
         log: Some(LogOptions {
             path: args.log_file,

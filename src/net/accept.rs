@@ -42,6 +42,8 @@ pub(super) struct Accepting {
     pub(super) events: Sender<Input>,
     pub(super) alive: Sender<()>,
     pub(super) sendq: usize,
+    /// The write coalescing interval of its outbox.
+    pub(super) coalesce: Duration,
     pub(super) limiter: SharedLimiter,
 }
 
@@ -253,8 +255,13 @@ where
     let Some((conn, outbox)) = announce(accepting, peer, tls).await else {
         return false;
     };
-    ex.spawn(conn::reader(conn, reader, accepting.events.clone()))
-        .detach();
+    ex.spawn(conn::reader(
+        conn,
+        reader,
+        outbox.clone(),
+        accepting.events.clone(),
+    ))
+    .detach();
     let writer = conn::writer(
         conn,
         writer,
@@ -280,7 +287,7 @@ pub(super) async fn announce(
     tls: Option<TlsPeer>,
 ) -> Option<(ConnId, Arc<Outbox>)> {
     let conn = ConnId(accepting.ids.fetch_add(1, Ordering::Relaxed));
-    let outbox = Arc::new(Outbox::new(accepting.sendq));
+    let outbox = Arc::new(Outbox::coalescing(accepting.sendq, accepting.coalesce));
     let accepted = Input::Accepted {
         conn,
         peer,

@@ -120,7 +120,12 @@ async fn read_into<S: AsyncRead + Unpin>(
 /// Reads lines from `stream` (a socket, or the read half of a TLS stream)
 /// and hands them to the core task in order, until the peer closes, the
 /// socket fails, or the core task has stopped.
-pub async fn reader<R: AsyncRead + Unpin>(conn: ConnId, mut stream: R, events: Sender<Input>) {
+pub async fn reader<R: AsyncRead + Unpin>(
+    conn: ConnId,
+    mut stream: R,
+    outbox: Arc<Outbox>,
+    events: Sender<Input>,
+) {
     let mut lines = LineReader::new();
     loop {
         let result = read_into(&mut stream, &mut lines).await;
@@ -128,6 +133,8 @@ pub async fn reader<R: AsyncRead + Unpin>(conn: ConnId, mut stream: R, events: S
             report_gone(conn, disconnect_reason(&result), &events).await;
             return;
         }
+        // The client spoke: it may be waiting for the answer.
+        outbox.heard();
         if !hand_over(conn, &mut lines, &events).await {
             return; // the core task has stopped
         }
@@ -319,7 +326,11 @@ pub async fn writer<W: AsyncWrite + Unpin>(
             Box::pin(last_batch(phase, &mut stream, &mut batch, &mut unsent)).await;
             break;
         }
+        let lines = batch.len();
         let end = until_aborted(&outbox, write_batch(&mut stream, &mut batch, &mut unsent)).await;
+        if matches!(end, WriteEnd::Done) {
+            outbox.wrote(lines);
+        }
         if !carry_on(conn, end, &mut batch, &events).await {
             break;
         }

@@ -1,9 +1,10 @@
 //! The core task: the one task that owns the [`Server`], feeding it the
 //! shell's inputs in order and carrying out its actions (queueing lines on
 //! outboxes, holding them until the store's journal has written what they
-//! tell of, running password checks off the task (`passwords`), the log,
-//! the core's timer). In a cluster, what it does with the log is in
-//! `cluster_events`.
+//! tell of, waking the writers at the end of the batch or, for clients
+//! only listening, a moment later (`later_wakeups`), running password
+//! checks off the task (`passwords`), the log, the core's timer). In a
+//! cluster, what it does with the log is in `cluster_events`.
 //!
 //! Must never block on anything but the journal's `write()` to the page
 //! cache at the end of a batch (see [`crate::net::Store`]): SQLite, argon2,
@@ -15,8 +16,10 @@ use super::*;
 use crate::cluster::{Applied, Entry};
 
 mod cluster_events;
+mod later_wakeups;
 mod passwords;
 
+pub(super) use later_wakeups::Wakeups;
 pub(super) use passwords::PasswordChecks;
 
 /// The one task that owns the [`Server`]. Never awaits anything but its inbox.
@@ -50,9 +53,12 @@ pub(super) struct CoreTask {
     /// Emptied `held` lists kept for the next batches, so that a batch's
     /// held lines do not grow a new list a doubling at a time.
     pub(super) spare_held: Vec<Vec<Action>>,
-    /// Writers with new lines, woken once the batch has queued everything
-    /// ([`CoreTask::wake_writers`]), so each writes its share in one go.
-    pub(super) writers: Vec<Waker>,
+    /// Writers with new lines: woken once the batch has queued everything,
+    /// so each writes its share in one go, or a moment later.
+    pub(super) wakeups: Wakeups,
+    /// When the core task last woke: what lines queued now are compared
+    /// with to decide whether they may gather ([`Outbox::push_deferred`]).
+    pub(super) woke_at: std::time::Instant,
     /// Fires at the core's next deadline ([`Server::poll_timeout`]).
     pub(super) timer: Timer,
     /// The deadline `timer` is set for.
@@ -88,15 +94,23 @@ enum Wake {
     Cluster(FromNats),
     /// Time to check the other nodes' leases.
     LeaseCheck,
+    /// The moment has come for the writers whose lines were gathering.
+    Gathered,
 }
 
 impl CoreTask {
     /// Applies inputs until [`Event::Shutdown`] or until every sender is gone.
     pub(super) async fn run(&mut self, inbox: &Receiver<Input>) {
         loop {
-            self.wake_writers();
-            let first = match self.next_wake(inbox).await {
+            self.wakeups.wake_now();
+            let wake = self.next_wake(inbox).await;
+            self.woke_at = std::time::Instant::now();
+            let first = match wake {
                 Wake::Input(input) => input,
+                Wake::Gathered => {
+                    self.wakeups.wake_all();
+                    continue;
+                }
                 Wake::Committed => {
                     self.release_committed();
                     continue;
@@ -166,6 +180,7 @@ impl CoreTask {
         let answered = &self.checks.answered;
         let cluster = &self.cluster;
         let lease_timer = &mut self.lease_timer;
+        let wakeups = &mut self.wakeups;
         // Appends piling up for NATS: clients wait (their readers fill the
         // inbox and then stop reading) until the log catches up.
         let backlogged = cluster.as_ref().is_some_and(|c| c.backlogged());
@@ -206,6 +221,10 @@ impl CoreTask {
                 }
                 None => std::future::pending().await,
             }
+        })
+        .or(async {
+            wakeups.due().await;
+            Wake::Gathered
         });
         match self.in_flight.front() {
             None => input.await,
@@ -406,7 +425,7 @@ impl CoreTask {
         loop {
             self.begin_settle();
             self.release_committed();
-            self.wake_writers();
+            self.wakeups.wake_all();
             match self.in_flight.front() {
                 Some((commit, _)) => commit.wait().await,
                 None if self.held.is_empty() && !self.has_unstored() => return,
@@ -478,13 +497,6 @@ impl CoreTask {
             || !self.unstored_bans.is_empty()
     }
 
-    /// Wakes every writer that has lines since the last call.
-    fn wake_writers(&mut self) {
-        for writer in self.writers.drain(..) {
-            writer.wake();
-        }
-    }
-
     fn carry_out_now(&mut self, action: Action) {
         match action {
             Action::Persist(_)
@@ -546,19 +558,25 @@ impl CoreTask {
         }
     }
 
-    /// Queues `line` for `conn`; on overflow cuts the connection off and
-    /// tells the core, so the rooms hear it and the log records it.
+    /// Queues `line` for `conn`, noting when to wake its writer; on
+    /// overflow cuts the connection off.
     fn queue(&mut self, conn: ConnId, line: OutLine) {
         let Some(outbox) = self.outboxes.get(&conn) else {
             return;
         };
-        match outbox.push_deferred(line) {
-            Ok(Some(writer)) => return self.writers.push(writer),
-            Ok(None) => return,
-            Err(Overflow) => {}
+        match outbox.push_deferred(line, self.woke_at) {
+            Ok(wakeup) => self.wakeups.add(wakeup),
+            Err(Overflow) => self.cut_off_for_sendq(conn),
         }
+    }
+
+    /// Cuts `conn` off (its outbox overflowed) and tells the core, so the
+    /// rooms hear it and the log records it.
+    fn cut_off_for_sendq(&mut self, conn: ConnId) {
+        let Some(outbox) = self.outboxes.remove(&conn) else {
+            return;
+        };
         outbox.abort(Some(Arc::from("ERROR :SendQ exceeded")));
-        self.outboxes.remove(&conn);
         self.pending.push_back(Event::Disconnected {
             conn,
             reason: "SendQ exceeded".to_string(),

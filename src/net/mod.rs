@@ -80,12 +80,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Default per-connection send queue: 1 MiB.
 pub const DEFAULT_SENDQ: usize = 1 << 20;
+/// Default write coalescing interval (see [`ServerOptions::coalesce`]).
+pub const DEFAULT_COALESCE: Duration = Duration::from_millis(8);
 /// Inputs waiting for the core task before readers are made to wait. An
 /// input holds at most [`conn::INPUT_BYTES`] of lines plus one more line
 /// ([`conn::LINES_PER_INPUT`] at most), so a full queue is bounded: ~50 MB
@@ -119,6 +120,11 @@ pub struct ServerOptions {
     pub tls: Option<TlsOptions>,
     /// Most bytes queued for one client before it is disconnected.
     pub sendq_bytes: usize,
+    /// How long a line to a client that is only listening (it has sent
+    /// nothing since its last small write) may wait to go out together with
+    /// the lines after it; zero sends every line at once. See
+    /// [`outbox::Outbox::push_deferred`].
+    pub coalesce: Duration,
     /// Where `server.log` goes; `None` writes no log.
     pub log: Option<LogOptions>,
     /// Threads that run the connection tasks and the core task (at least
@@ -147,6 +153,7 @@ impl Default for ServerOptions {
             plaintext: true,
             tls: None,
             sendq_bytes: DEFAULT_SENDQ,
+            coalesce: DEFAULT_COALESCE,
             log: None,
             threads: default_threads(),
             config: ServerConfig::default(),
@@ -436,6 +443,7 @@ impl RunningServer {
             inbox,
             log,
             sendq: options.sendq_bytes.max(1),
+            coalesce: options.coalesce,
             config: options.config,
             cluster,
         };

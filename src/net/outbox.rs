@@ -6,12 +6,29 @@
 //! fails, and the shell disconnects that client for "SendQ exceeded". Holds
 //! the shared `Arc<str>` lines themselves, never a copy per recipient. Must
 //! never block the pusher, touch a socket, or grow past its limit.
+//!
+//! Also says when a line may wait a moment to go out with the next ones
+//! (write coalescing, see [`Outbox::push_deferred`]): a client that is only
+//! listening in a busy room gets one write per interval instead of one
+//! `send()` per line, which on a small write costs the server about
+//! 3 µs of kernel TCP work each. A client that has just sent something is
+//! answered at once, like TCP's Nagle algorithm, which holds back small
+//! writes only while the other side has not answered.
 
 use crate::core::OutLine;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// A write of at most this many lines lets the lines that come within the
+/// coalescing interval after it wait for the end of it.
+const LONE_WRITE_LINES: usize = 2;
+/// A write of lines that waited keeps the next ones waiting too, unless it
+/// carried more than this many: then lines are piling up faster than a
+/// trickle, and waiting would only slow the burst down.
+const GATHERED_WRITE_LINES: usize = 64;
 
 /// What the writer should do after writing the batch it was given.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -39,6 +56,27 @@ struct State {
     ready: Option<Waker>,
     /// The writer, while it waits in [`Outbox::wait_aborted`].
     aborted: Option<Waker>,
+    /// Until when a line pushed into an empty outbox waits for the lines
+    /// after it (set after a small write, cleared when the client is heard).
+    gather_until: Option<Instant>,
+    /// The waiting lines were told to wait ([`Wakeup::Later`]).
+    gathering: bool,
+    /// The batch the writer took last had waited.
+    batch_gathered: bool,
+}
+
+/// Whom a pushed line wakes, as [`Outbox::push_deferred`] says.
+#[derive(Debug)]
+pub enum Wakeup {
+    /// Nobody: the writer is busy or already has lines to take.
+    Nobody,
+    /// The writer, once the caller has queued everything it has.
+    Now(Waker),
+    /// The writer, at the given moment: the client is only listening and
+    /// was written to a moment ago, so the lines gather until then and go
+    /// out in one write. (The writer is still woken at once by a close or
+    /// an abort.)
+    Later(Waker, Instant),
 }
 
 /// Remembers the waiting task in `slot` (without a new clone if it is the
@@ -76,11 +114,21 @@ fn wake(waker: Option<Waker>) {
 pub struct Outbox {
     state: Mutex<State>,
     limit: usize,
+    /// The coalescing interval: how long a line to a listening client may
+    /// wait for the next ones (zero: never).
+    coalesce: Duration,
 }
 
 impl Outbox {
-    /// An empty outbox that holds at most `limit` bytes.
+    /// An empty outbox that holds at most `limit` bytes and never makes a
+    /// line wait.
     pub fn new(limit: usize) -> Outbox {
+        Outbox::coalescing(limit, Duration::ZERO)
+    }
+
+    /// An empty outbox that holds at most `limit` bytes, whose lines to a
+    /// listening client may wait up to `interval` to go out together.
+    pub fn coalescing(limit: usize, interval: Duration) -> Outbox {
         Outbox {
             state: Mutex::new(State {
                 lines: VecDeque::new(),
@@ -88,8 +136,12 @@ impl Outbox {
                 phase: Phase::Open,
                 ready: None,
                 aborted: None,
+                gather_until: None,
+                gathering: false,
+                batch_gathered: false,
             }),
             limit,
+            coalesce: interval,
         }
     }
 
@@ -102,20 +154,26 @@ impl Outbox {
     /// Queues `line`, or fails if it would pass the byte limit. Lines pushed
     /// after [`Outbox::close`] or [`Outbox::abort`] are dropped.
     pub fn push(&self, line: OutLine) -> Result<(), Overflow> {
-        let waiting = self.push_deferred(line)?;
-        wake(waiting);
+        match self.push_deferred(line, Instant::now())? {
+            Wakeup::Nobody => {}
+            Wakeup::Now(writer) | Wakeup::Later(writer, _) => writer.wake(),
+        }
         Ok(())
     }
 
-    /// As [`Outbox::push`], but instead of waking the writer, hands back its
-    /// waker (when this line is the first one waiting for it) for the caller
-    /// to wake once it has queued everything it has. The writer then takes
-    /// all of it in one write instead of starting on the first line while
-    /// the rest are still being queued.
-    pub fn push_deferred(&self, line: OutLine) -> Result<Option<Waker>, Overflow> {
+    /// As [`Outbox::push`], but instead of waking the writer, says whom to
+    /// wake and when (the writer, when this line is the first one waiting
+    /// for it), for the caller to do once it has queued everything it has.
+    /// The writer then takes all of it in one write instead of starting on
+    /// the first line while the rest are still being queued.
+    ///
+    /// The writer is to be woken later ([`Wakeup::Later`]) when, at `now`,
+    /// the client was written a small batch less than the coalescing
+    /// interval ago and has not sent anything since.
+    pub fn push_deferred(&self, line: OutLine, now: Instant) -> Result<Wakeup, Overflow> {
         let mut s = self.state();
         if s.phase != Phase::Open {
-            return Ok(None);
+            return Ok(Wakeup::Nobody);
         }
         let cost = line.len() + 2;
         if s.bytes + cost > self.limit {
@@ -125,7 +183,41 @@ impl Outbox {
         s.bytes += cost;
         s.lines.push_back(line);
         // Only the first line wakes the writer; it takes the rest with it.
-        Ok(if was_empty { s.ready.take() } else { None })
+        if !was_empty {
+            return Ok(Wakeup::Nobody);
+        }
+        if let (Some(until), Some(writer)) = (s.gather_until, &s.ready) {
+            if until > now {
+                // The waker stays, so a close or an abort still wakes the
+                // writer at once.
+                let writer = writer.clone();
+                s.gathering = true;
+                return Ok(Wakeup::Later(writer, until));
+            }
+        }
+        Ok(s.ready.take().map_or(Wakeup::Nobody, Wakeup::Now))
+    }
+
+    /// The writer wrote a batch of `lines` lines: if it was small (or had
+    /// waited and was still not large), the lines of the coalescing
+    /// interval after it wait to go out together.
+    pub fn wrote(&self, lines: usize) {
+        if self.coalesce.is_zero() {
+            return;
+        }
+        let mut s = self.state();
+        let trickle =
+            lines <= LONE_WRITE_LINES || (s.batch_gathered && lines <= GATHERED_WRITE_LINES);
+        s.gather_until = trickle.then(|| Instant::now() + self.coalesce);
+    }
+
+    /// The client sent something: what it is sent next goes out at once
+    /// (it may be waiting for the answer).
+    pub fn heard(&self) {
+        if self.coalesce.is_zero() {
+            return;
+        }
+        self.state().gather_until = None;
     }
 
     /// Lets the writer send what is queued, then close the connection.
@@ -181,6 +273,7 @@ impl Outbox {
         }
         // Not waiting any more: pushes while the batch is written wake no one.
         s.ready = None;
+        s.batch_gathered = std::mem::take(&mut s.gathering);
         std::mem::swap(&mut s.lines, batch);
         s.bytes = 0;
         Poll::Ready(s.phase)
@@ -294,14 +387,149 @@ mod tests {
             batch
         });
         is_parked.recv().expect("the writer waits");
-        let waker = outbox.push_deferred(line("one")).expect("room");
-        assert!(waker.is_some(), "the first line hands back the writer");
+        let now = Instant::now();
+        let Ok(Wakeup::Now(waker)) = outbox.push_deferred(line("one"), now) else {
+            panic!("the first line hands back the writer");
+        };
         assert!(
-            matches!(outbox.push_deferred(line("two")), Ok(None)),
+            matches!(outbox.push_deferred(line("two"), now), Ok(Wakeup::Nobody)),
             "later lines hand back no one"
         );
-        wake(waker);
+        waker.wake();
         assert_eq!(writer.join().expect("writer"), [line("one"), line("two")]);
+    }
+
+    /// An outbox whose writer waits for lines (its waker is registered).
+    fn waiting_writer(interval: Duration) -> Outbox {
+        let outbox = Outbox::coalescing(1024, interval);
+        let mut batch = VecDeque::new();
+        let cx = Context::from_waker(Waker::noop());
+        assert!(outbox.poll_next_batch(&cx, &mut batch).is_pending());
+        outbox
+    }
+
+    /// The writer takes what waits and writes it (as `writer` does).
+    fn write_what_waits(outbox: &Outbox) -> usize {
+        let mut batch = VecDeque::new();
+        let cx = Context::from_waker(Waker::noop());
+        assert!(outbox.poll_next_batch(&cx, &mut batch).is_ready());
+        outbox.wrote(batch.len());
+        assert!(outbox.poll_next_batch(&cx, &mut batch).is_pending());
+        batch.len()
+    }
+
+    const AN_HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn a_listening_client_written_a_moment_ago_has_its_next_lines_gather() {
+        let outbox = waiting_writer(AN_HOUR);
+        let now = Instant::now();
+        assert!(matches!(
+            outbox.push_deferred(line("first"), now),
+            Ok(Wakeup::Now(_))
+        ));
+        assert_eq!(write_what_waits(&outbox), 1);
+        let Ok(Wakeup::Later(_, until)) = outbox.push_deferred(line("second"), Instant::now())
+        else {
+            panic!("a line right after a small write waits for the next ones");
+        };
+        assert!(until > now && until <= Instant::now() + AN_HOUR);
+        assert!(matches!(
+            outbox.push_deferred(line("third"), Instant::now()),
+            Ok(Wakeup::Nobody)
+        ));
+        assert_eq!(write_what_waits(&outbox), 2, "they go out in one write");
+    }
+
+    #[test]
+    fn lines_gather_only_until_the_moment_given() {
+        let outbox = waiting_writer(Duration::from_millis(5));
+        let _ = outbox.push_deferred(line("first"), Instant::now());
+        write_what_waits(&outbox);
+        let later = Instant::now() + Duration::from_millis(6);
+        assert!(matches!(
+            outbox.push_deferred(line("second"), later),
+            Ok(Wakeup::Now(_))
+        ));
+    }
+
+    #[test]
+    fn a_client_that_spoke_is_answered_at_once() {
+        let outbox = waiting_writer(AN_HOUR);
+        let _ = outbox.push_deferred(line("welcome"), Instant::now());
+        write_what_waits(&outbox);
+        outbox.heard();
+        assert!(matches!(
+            outbox.push_deferred(line("PONG"), Instant::now()),
+            Ok(Wakeup::Now(_))
+        ));
+    }
+
+    #[test]
+    fn a_large_write_lets_the_next_line_go_at_once_unless_it_had_gathered() {
+        let outbox = waiting_writer(AN_HOUR);
+        for i in 0..3 {
+            let _ = outbox.push_deferred(line(&format!("burst {i}")), Instant::now());
+        }
+        assert_eq!(write_what_waits(&outbox), 3);
+        assert!(matches!(
+            outbox.push_deferred(line("next"), Instant::now()),
+            Ok(Wakeup::Now(_))
+        ));
+        write_what_waits(&outbox);
+        // A trickle that had gathered keeps gathering...
+        let _ = outbox.push_deferred(line("a"), Instant::now());
+        let _ = outbox.push_deferred(line("b"), Instant::now());
+        let _ = outbox.push_deferred(line("c"), Instant::now());
+        assert_eq!(write_what_waits(&outbox), 3);
+        assert!(matches!(
+            outbox.push_deferred(line("d"), Instant::now()),
+            Ok(Wakeup::Later(..))
+        ));
+        // ...until more piled up than a trickle brings: a burst goes at once.
+        for i in 0..GATHERED_WRITE_LINES {
+            let _ = outbox.push_deferred(line(&format!("pile {i}")), Instant::now());
+        }
+        assert_eq!(write_what_waits(&outbox), GATHERED_WRITE_LINES + 1);
+        assert!(matches!(
+            outbox.push_deferred(line("e"), Instant::now()),
+            Ok(Wakeup::Now(_))
+        ));
+    }
+
+    #[test]
+    fn without_an_interval_no_line_ever_waits() {
+        let outbox = waiting_writer(Duration::ZERO);
+        for text in ["a", "b", "c"] {
+            assert!(matches!(
+                outbox.push_deferred(line(text), Instant::now()),
+                Ok(Wakeup::Now(_))
+            ));
+            assert_eq!(write_what_waits(&outbox), 1);
+        }
+    }
+
+    #[test]
+    fn a_close_still_wakes_a_writer_whose_lines_gather() {
+        let outbox = Arc::new(waiting_writer(AN_HOUR));
+        let _ = outbox.push_deferred(line("one"), Instant::now());
+        write_what_waits(&outbox);
+        let waiting = outbox.clone();
+        let writer = std::thread::spawn(move || {
+            let mut batch = VecDeque::new();
+            let phase = futures_lite::future::block_on(waiting.next_batch(&mut batch));
+            (phase, batch)
+        });
+        let gathering = outbox.push_deferred(line("bye"), Instant::now());
+        assert!(matches!(gathering, Ok(Wakeup::Later(..))));
+        outbox.close();
+        // Never woken by the Later waker (dropped here): the close did it.
+        drop(gathering);
+        let (phase, batch) = writer.join().expect("writer");
+        assert_eq!(
+            (phase, batch),
+            (Phase::Closing, VecDeque::from([line("bye")]))
+        );
     }
 
     #[test]
