@@ -56,9 +56,12 @@ pub(super) struct CoreTask {
     /// Writers with new lines: woken once the batch has queued everything,
     /// so each writes its share in one go, or a moment later.
     pub(super) wakeups: Wakeups,
-    /// When the core task last woke: what lines queued now are compared
-    /// with to decide whether they may gather ([`Outbox::push_deferred`]).
-    pub(super) woke_at: std::time::Instant,
+    /// When the core task last woke, if it woke to a trickle (nothing more
+    /// waiting in its inbox): what lines queued now are compared with to
+    /// decide whether they may gather ([`Outbox::push_deferred`]). `None`
+    /// while input piles up: in a burst no line waits, since clients that
+    /// pace themselves by what they receive would wait with it.
+    pub(super) trickle_at: Option<std::time::Instant>,
     /// Fires at the core's next deadline ([`Server::poll_timeout`]).
     pub(super) timer: Timer,
     /// The deadline `timer` is set for.
@@ -104,7 +107,7 @@ impl CoreTask {
         loop {
             self.wakeups.wake_now();
             let wake = self.next_wake(inbox).await;
-            self.woke_at = std::time::Instant::now();
+            self.trickle_at = inbox.is_empty().then(std::time::Instant::now);
             let first = match wake {
                 Wake::Input(input) => input,
                 Wake::Gathered => {
@@ -564,7 +567,7 @@ impl CoreTask {
         let Some(outbox) = self.outboxes.get(&conn) else {
             return;
         };
-        match outbox.push_deferred(line, self.woke_at) {
+        match outbox.push_deferred(line, self.trickle_at) {
             Ok(wakeup) => self.wakeups.add(wakeup),
             Err(Overflow) => self.cut_off_for_sendq(conn),
         }

@@ -154,7 +154,7 @@ impl Outbox {
     /// Queues `line`, or fails if it would pass the byte limit. Lines pushed
     /// after [`Outbox::close`] or [`Outbox::abort`] are dropped.
     pub fn push(&self, line: OutLine) -> Result<(), Overflow> {
-        match self.push_deferred(line, Instant::now())? {
+        match self.push_deferred(line, None)? {
             Wakeup::Nobody => {}
             Wakeup::Now(writer) | Wakeup::Later(writer, _) => writer.wake(),
         }
@@ -169,8 +169,9 @@ impl Outbox {
     ///
     /// The writer is to be woken later ([`Wakeup::Later`]) when, at `now`,
     /// the client was written a small batch less than the coalescing
-    /// interval ago and has not sent anything since.
-    pub fn push_deferred(&self, line: OutLine, now: Instant) -> Result<Wakeup, Overflow> {
+    /// interval ago and has not sent anything since. `now` is `None` for a
+    /// line that must not wait (the caller is in a burst).
+    pub fn push_deferred(&self, line: OutLine, now: Option<Instant>) -> Result<Wakeup, Overflow> {
         let mut s = self.state();
         if s.phase != Phase::Open {
             return Ok(Wakeup::Nobody);
@@ -186,7 +187,7 @@ impl Outbox {
         if !was_empty {
             return Ok(Wakeup::Nobody);
         }
-        if let (Some(until), Some(writer)) = (s.gather_until, &s.ready) {
+        if let (Some(now), Some(until), Some(writer)) = (now, s.gather_until, &s.ready) {
             if until > now {
                 // The waker stays, so a close or an abort still wakes the
                 // writer at once.
@@ -388,11 +389,14 @@ mod tests {
         });
         is_parked.recv().expect("the writer waits");
         let now = Instant::now();
-        let Ok(Wakeup::Now(waker)) = outbox.push_deferred(line("one"), now) else {
+        let Ok(Wakeup::Now(waker)) = outbox.push_deferred(line("one"), Some(now)) else {
             panic!("the first line hands back the writer");
         };
         assert!(
-            matches!(outbox.push_deferred(line("two"), now), Ok(Wakeup::Nobody)),
+            matches!(
+                outbox.push_deferred(line("two"), Some(now)),
+                Ok(Wakeup::Nobody)
+            ),
             "later lines hand back no one"
         );
         waker.wake();
@@ -425,17 +429,18 @@ mod tests {
         let outbox = waiting_writer(AN_HOUR);
         let now = Instant::now();
         assert!(matches!(
-            outbox.push_deferred(line("first"), now),
+            outbox.push_deferred(line("first"), Some(now)),
             Ok(Wakeup::Now(_))
         ));
         assert_eq!(write_what_waits(&outbox), 1);
-        let Ok(Wakeup::Later(_, until)) = outbox.push_deferred(line("second"), Instant::now())
+        let Ok(Wakeup::Later(_, until)) =
+            outbox.push_deferred(line("second"), Some(Instant::now()))
         else {
             panic!("a line right after a small write waits for the next ones");
         };
         assert!(until > now && until <= Instant::now() + AN_HOUR);
         assert!(matches!(
-            outbox.push_deferred(line("third"), Instant::now()),
+            outbox.push_deferred(line("third"), Some(Instant::now())),
             Ok(Wakeup::Nobody)
         ));
         assert_eq!(write_what_waits(&outbox), 2, "they go out in one write");
@@ -444,11 +449,22 @@ mod tests {
     #[test]
     fn lines_gather_only_until_the_moment_given() {
         let outbox = waiting_writer(Duration::from_millis(5));
-        let _ = outbox.push_deferred(line("first"), Instant::now());
+        let _ = outbox.push_deferred(line("first"), Some(Instant::now()));
         write_what_waits(&outbox);
         let later = Instant::now() + Duration::from_millis(6);
         assert!(matches!(
-            outbox.push_deferred(line("second"), later),
+            outbox.push_deferred(line("second"), Some(later)),
+            Ok(Wakeup::Now(_))
+        ));
+    }
+
+    #[test]
+    fn in_a_burst_no_line_waits() {
+        let outbox = waiting_writer(AN_HOUR);
+        let _ = outbox.push_deferred(line("first"), Some(Instant::now()));
+        write_what_waits(&outbox);
+        assert!(matches!(
+            outbox.push_deferred(line("second"), None),
             Ok(Wakeup::Now(_))
         ));
     }
@@ -456,11 +472,11 @@ mod tests {
     #[test]
     fn a_client_that_spoke_is_answered_at_once() {
         let outbox = waiting_writer(AN_HOUR);
-        let _ = outbox.push_deferred(line("welcome"), Instant::now());
+        let _ = outbox.push_deferred(line("welcome"), Some(Instant::now()));
         write_what_waits(&outbox);
         outbox.heard();
         assert!(matches!(
-            outbox.push_deferred(line("PONG"), Instant::now()),
+            outbox.push_deferred(line("PONG"), Some(Instant::now())),
             Ok(Wakeup::Now(_))
         ));
     }
@@ -469,30 +485,30 @@ mod tests {
     fn a_large_write_lets_the_next_line_go_at_once_unless_it_had_gathered() {
         let outbox = waiting_writer(AN_HOUR);
         for i in 0..3 {
-            let _ = outbox.push_deferred(line(&format!("burst {i}")), Instant::now());
+            let _ = outbox.push_deferred(line(&format!("burst {i}")), Some(Instant::now()));
         }
         assert_eq!(write_what_waits(&outbox), 3);
         assert!(matches!(
-            outbox.push_deferred(line("next"), Instant::now()),
+            outbox.push_deferred(line("next"), Some(Instant::now())),
             Ok(Wakeup::Now(_))
         ));
         write_what_waits(&outbox);
         // A trickle that had gathered keeps gathering...
-        let _ = outbox.push_deferred(line("a"), Instant::now());
-        let _ = outbox.push_deferred(line("b"), Instant::now());
-        let _ = outbox.push_deferred(line("c"), Instant::now());
+        let _ = outbox.push_deferred(line("a"), Some(Instant::now()));
+        let _ = outbox.push_deferred(line("b"), Some(Instant::now()));
+        let _ = outbox.push_deferred(line("c"), Some(Instant::now()));
         assert_eq!(write_what_waits(&outbox), 3);
         assert!(matches!(
-            outbox.push_deferred(line("d"), Instant::now()),
+            outbox.push_deferred(line("d"), Some(Instant::now())),
             Ok(Wakeup::Later(..))
         ));
         // ...until more piled up than a trickle brings: a burst goes at once.
         for i in 0..GATHERED_WRITE_LINES {
-            let _ = outbox.push_deferred(line(&format!("pile {i}")), Instant::now());
+            let _ = outbox.push_deferred(line(&format!("pile {i}")), Some(Instant::now()));
         }
         assert_eq!(write_what_waits(&outbox), GATHERED_WRITE_LINES + 1);
         assert!(matches!(
-            outbox.push_deferred(line("e"), Instant::now()),
+            outbox.push_deferred(line("e"), Some(Instant::now())),
             Ok(Wakeup::Now(_))
         ));
     }
@@ -502,7 +518,7 @@ mod tests {
         let outbox = waiting_writer(Duration::ZERO);
         for text in ["a", "b", "c"] {
             assert!(matches!(
-                outbox.push_deferred(line(text), Instant::now()),
+                outbox.push_deferred(line(text), Some(Instant::now())),
                 Ok(Wakeup::Now(_))
             ));
             assert_eq!(write_what_waits(&outbox), 1);
@@ -512,7 +528,7 @@ mod tests {
     #[test]
     fn a_close_still_wakes_a_writer_whose_lines_gather() {
         let outbox = Arc::new(waiting_writer(AN_HOUR));
-        let _ = outbox.push_deferred(line("one"), Instant::now());
+        let _ = outbox.push_deferred(line("one"), Some(Instant::now()));
         write_what_waits(&outbox);
         let waiting = outbox.clone();
         let writer = std::thread::spawn(move || {
@@ -520,7 +536,7 @@ mod tests {
             let phase = futures_lite::future::block_on(waiting.next_batch(&mut batch));
             (phase, batch)
         });
-        let gathering = outbox.push_deferred(line("bye"), Instant::now());
+        let gathering = outbox.push_deferred(line("bye"), Some(Instant::now()));
         assert!(matches!(gathering, Ok(Wakeup::Later(..))));
         outbox.close();
         // Never woken by the Later waker (dropped here): the close did it.

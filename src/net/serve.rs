@@ -112,7 +112,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         in_flight: VecDeque::new(),
         spare_held: Vec::new(),
         wakeups: core_task::Wakeups::new(),
-        woke_at: std::time::Instant::now(),
+        trickle_at: None,
         timer: Timer::never(),
         timer_at: None,
         lease_timer: match cluster {
