@@ -14,7 +14,6 @@ set -euo pipefail
 BASE=$1; THIS=$2; BENCH=$3; ROUNDS=${4:-3}; PORT=${5:-7300}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-ulimit -n "$(ulimit -Hn)"
 SCENARIOS=(
   "fanout-10|fanout -n 10 --senders 10 -m 30000"
   "fanout-100|fanout -n 100 --senders 10 -m 3000"
@@ -22,29 +21,9 @@ SCENARIOS=(
   "connect|connect -n 3000"
   "latency|fanout -n 100 --senders 10 -m 1000 --rate 1000"
 )
-SERVERS=("before|$BASE|" "after|$THIS|" "mem|$THIS|--no-persist")
-
-for round in $(seq "$ROUNDS"); do
-  for s in "${SCENARIOS[@]}"; do
-    name=${s%%|*}; args=${s#*|}
-    for sv in "${SERVERS[@]}"; do
-      IFS='|' read -r label bin extra <<<"$sv"
-      PORT=$((PORT + 1))
-      dir=$(mktemp -d -p "$OUT")
-      # shellcheck disable=SC2086
-      (cd "$dir" && exec "$bin" "$PORT" --bind 127.0.0.1 --log-file "$dir/server.log" \
-        --flood-rate 0 $extra 2>"$dir/stderr") &
-      pid=$!
-      for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
-      # shellcheck disable=SC2086
-      "$BENCH" -s "127.0.0.1:$PORT" -c 100 --timeout 300 --pid "$pid" --json -q $args \
-        >"$OUT/$name.$label.$round.json" || true
-      kill -INT "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-      rm -rf "$dir"
-    done
-  done
-done
+# bench/variants.sh runs them (and leaves its results in $OUT).
+VARIANTS_OUT=$OUT VARIANTS_FIRST_PORT=$PORT "$(dirname "$0")/variants.sh" "$BENCH" "$ROUNDS" \
+  "before|$BASE|" "after|$THIS|" "mem|$THIS|--no-persist" -- "${SCENARIOS[@]}" >/dev/null
 
 python3 - "$OUT" <<'PY'
 import collections, glob, json, statistics, sys

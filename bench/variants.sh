@@ -16,7 +16,8 @@
 #        "on|target/release/natter-server|" \
 #        -- "latency|fanout -n 100 --senders 10 -m 1000 --rate 1000"
 # Each server runs durable (add --no-persist to EXTRA ARGS for memory only)
-# with --flood-rate 0, in a temporary directory, on 127.0.0.1.
+# with --flood-rate 0, in a temporary directory, on 127.0.0.1; ports from
+# VARIANTS_FIRST_PORT (7400) up.
 set -uo pipefail
 BENCH=$(realpath "$1"); ROUNDS=$2; shift 2
 VARIANTS=()
@@ -26,8 +27,13 @@ SCENARIOS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ] || [ ${#SCENARIOS[@]} -eq 0 ]; then
   sed -n '2,18p' "$0"; exit 1
 fi
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+# VARIANTS_OUT=DIR keeps each run's JSON there (DIR/NAME.LABEL.ROUND.json).
+if [ -n "${VARIANTS_OUT:-}" ]; then
+  OUT=$VARIANTS_OUT; mkdir -p "$OUT"
+else
+  OUT=$(mktemp -d)
+  trap 'rm -rf "$OUT"' EXIT
+fi
 PORT=${VARIANTS_FIRST_PORT:-7400}
 ulimit -n "$(ulimit -Hn)"
 for round in $(seq "$ROUNDS"); do
