@@ -29,6 +29,10 @@ const LONE_WRITE_LINES: usize = 2;
 /// carried more than this many: then lines are piling up faster than a
 /// trickle, and waiting would only slow the burst down.
 const GATHERED_WRITE_LINES: usize = 64;
+/// How long after a client sent something nothing it is sent waits: the
+/// core task answers well within it unless input piles up, and then no
+/// line waits anyway (see [`Outbox::push_deferred`]'s `now`).
+const ANSWER_WINDOW: Duration = Duration::from_millis(2);
 
 /// What the writer should do after writing the batch it was given.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -57,8 +61,11 @@ struct State {
     /// The writer, while it waits in [`Outbox::wait_aborted`].
     aborted: Option<Waker>,
     /// Until when a line pushed into an empty outbox waits for the lines
-    /// after it (set after a small write, cleared when the client is heard).
+    /// after it (set after a small write).
     gather_until: Option<Instant>,
+    /// When the client last sent something: for [`ANSWER_WINDOW`] after
+    /// it, nothing it is sent waits (it may be waiting for the answer).
+    heard_at: Option<Instant>,
     /// The waiting lines were told to wait ([`Wakeup::Later`]).
     gathering: bool,
     /// The batch the writer took last had waited.
@@ -137,6 +144,7 @@ impl Outbox {
                 ready: None,
                 aborted: None,
                 gather_until: None,
+                heard_at: None,
                 gathering: false,
                 batch_gathered: false,
             }),
@@ -169,7 +177,8 @@ impl Outbox {
     ///
     /// The writer is to be woken later ([`Wakeup::Later`]) when, at `now`,
     /// the client was written a small batch less than the coalescing
-    /// interval ago and has not sent anything since. `now` is `None` for a
+    /// interval ago and has not sent anything since, nor in the last
+    /// [`ANSWER_WINDOW`]. `now` is `None` for a
     /// line that must not wait (the caller is in a burst).
     pub fn push_deferred(&self, line: OutLine, now: Option<Instant>) -> Result<Wakeup, Overflow> {
         let mut s = self.state();
@@ -188,7 +197,8 @@ impl Outbox {
             return Ok(Wakeup::Nobody);
         }
         if let (Some(now), Some(until), Some(writer)) = (now, s.gather_until, &s.ready) {
-            if until > now {
+            let answering = s.heard_at.is_some_and(|heard| now < heard + ANSWER_WINDOW);
+            if until > now && !answering {
                 // The waker stays, so a close or an abort still wakes the
                 // writer at once.
                 let writer = writer.clone();
@@ -212,13 +222,18 @@ impl Outbox {
         s.gather_until = trickle.then(|| Instant::now() + self.coalesce);
     }
 
-    /// The client sent something: what it is sent next goes out at once
-    /// (it may be waiting for the answer).
+    /// The client sent something: what it is sent next, and within
+    /// [`ANSWER_WINDOW`], goes out at once (it may be waiting for the
+    /// answer, which the core has not made yet, while a line for it from
+    /// someone else is written first and would start a moment of
+    /// gathering).
     pub fn heard(&self) {
         if self.coalesce.is_zero() {
             return;
         }
-        self.state().gather_until = None;
+        let mut s = self.state();
+        s.heard_at = Some(Instant::now());
+        s.gather_until = None;
     }
 
     /// Lets the writer send what is queued, then close the connection.
@@ -454,6 +469,21 @@ mod tests {
         let later = Instant::now() + Duration::from_millis(6);
         assert!(matches!(
             outbox.push_deferred(line("second"), Some(later)),
+            Ok(Wakeup::Now(_))
+        ));
+    }
+
+    #[test]
+    fn the_answer_is_not_held_back_by_a_line_written_after_the_question() {
+        let outbox = waiting_writer(AN_HOUR);
+        outbox.heard();
+        // A line from someone else goes out between the question and the
+        // answer, and starts a moment of gathering...
+        let _ = outbox.push_deferred(line("PRIVMSG #lobby :hi"), Some(Instant::now()));
+        assert_eq!(write_what_waits(&outbox), 1);
+        // ...which the answer does not wait for.
+        assert!(matches!(
+            outbox.push_deferred(line("PONG"), Some(Instant::now())),
             Ok(Wakeup::Now(_))
         ));
     }
