@@ -178,8 +178,8 @@ impl Outbox {
     /// The writer is to be woken later ([`Wakeup::Later`]) when, at `now`,
     /// the client was written a small batch less than the coalescing
     /// interval ago and has not sent anything since, nor in the last
-    /// [`ANSWER_WINDOW`]. `now` is `None` for a
-    /// line that must not wait (the caller is in a burst).
+    /// [`ANSWER_WINDOW`]. `now` is `None` for a line that must not wait
+    /// (the caller is in a burst).
     pub fn push_deferred(&self, line: OutLine, now: Option<Instant>) -> Result<Wakeup, Overflow> {
         let mut s = self.state();
         if s.phase != Phase::Open {
