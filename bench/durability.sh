@@ -25,26 +25,16 @@ SCENARIOS=(
 VARIANTS_OUT=$OUT VARIANTS_FIRST_PORT=$PORT "$(dirname "$0")/variants.sh" "$BENCH" "$ROUNDS" \
   "before|$BASE|" "after|$THIS|" "mem|$THIS|--no-persist" -- "${SCENARIOS[@]}" >/dev/null
 
-python3 - "$OUT" <<'PY'
-import collections, glob, json, statistics, sys
-runs = collections.defaultdict(lambda: collections.defaultdict(list))
-for path in glob.glob(sys.argv[1] + "/*.json"):
-    name, label, _, _ = path.split("/")[-1].split(".")
-    try:
-        r = json.load(open(path))
-    except ValueError:
-        continue
-    st = r.get("server_stats") or {}
-    if r["scenario"] == "connect":
-        thr, per, cpu = r["registrations_per_sec"], r["clients"], st.get("cpu_total_s", 0.0)
-    else:
-        thr, per, cpu = r["deliveries_per_sec"], r["deliveries"], st.get("cpu_until_idle_s", 0.0)
-    runs[name][label].append((thr, 1e6 * cpu / max(per, 1)))
+python3 - "$(dirname "$0")" "$OUT" <<'PY'
+import statistics, sys
+sys.path.insert(0, sys.argv[1])
+from runs import read_runs
+runs = read_runs(sys.argv[2])
 print("| scenario | throughput before / after / --no-persist | CPU µs per delivery before / after / --no-persist | durability cost in CPU, before → after |")
 print("|---|---|---|---|")
 for name in ["fanout-10", "fanout-100", "rooms", "connect", "latency"]:
-    m = {l: [statistics.median(x[i] for x in runs[name][l]) for i in (0, 1)]
-         for l in ("before", "after", "mem") if runs[name][l]}
+    m = {l: [statistics.median(x[i] for x in runs[name, l] if x) for i in (0, 1)]
+         for l in ("before", "after", "mem") if any(runs[name, l])}
     if len(m) < 3:
         continue
     print(f"| {name} | {m['before'][0]:,.0f} / {m['after'][0]:,.0f} / {m['mem'][0]:,.0f} "

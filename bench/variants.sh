@@ -59,26 +59,14 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-python3 - "$OUT" "${SCENARIOS[@]%%|*}" -- "${VARIANTS[@]%%|*}" <<'PY'
-import collections, glob, json, statistics, sys
-out, rest = sys.argv[1], sys.argv[2:]
+python3 - "$(dirname "$0")" "$OUT" "${SCENARIOS[@]%%|*}" -- "${VARIANTS[@]%%|*}" <<'PY'
+import statistics, sys
+sys.path.insert(0, sys.argv[1])
+from runs import read_runs
+out, rest = sys.argv[2], sys.argv[3:]
 cut = rest.index("--")
 scenarios, variants = rest[:cut], rest[cut + 1:]
-runs = collections.defaultdict(list)
-for path in glob.glob(out + "/*.json"):
-    name, label, _, _ = path.split("/")[-1].split(".")
-    try:
-        r = json.load(open(path))
-    except ValueError:
-        runs[name, label].append(None)
-        continue
-    st = r.get("server_stats") or {}
-    if r["scenario"] == "connect":
-        thr, per, cpu = r["registrations_per_sec"], r["clients"], st.get("cpu_total_s", 0.0)
-    else:
-        thr, per, cpu = r["deliveries_per_sec"], r["deliveries"], st.get("cpu_until_idle_s", 0.0)
-    p99 = (r.get("latency") or {}).get("p99_ms", 0.0)
-    runs[name, label].append((thr, 1e6 * cpu / max(per, 1), p99, r.get("lost", 0)))
+runs = read_runs(out)
 print("| scenario | variant | throughput | CPU µs per delivery | p99 ms | CPU of each run | lost |")
 print("|---|---|---|---|---|---|---|")
 for name in scenarios:
