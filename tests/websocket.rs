@@ -175,6 +175,41 @@ fn websocket_and_socket_clients_chat_in_one_room_with_one_line_per_message() {
 }
 
 #[test]
+fn a_listening_browser_gets_gathered_lines_once_in_order() {
+    // A long coalescing interval: what Webby gets after the first line
+    // waits for the core task's timer.
+    let server = web_server(|o| o.coalesce = std::time::Duration::from_millis(300));
+    let mut irc = Client::joined(server.local_addr(), "Sock", "#lobby");
+    let mut web = ws_client(web_addr(&server), "Webby", "text.ircv3.net");
+    web.join("#lobby");
+    irc.read_until(|l| l.starts_with(":Webby!") && l.contains(" JOIN "));
+
+    let sent: Vec<String> = (0..20).map(|i| format!("trickle {i}")).collect();
+    for text in &sent {
+        irc.send(&format!("PRIVMSG #lobby :{text}"));
+        irc.sync();
+    }
+    let got: Vec<String> = web
+        .read_until(|l| l.ends_with(":trickle 19"))
+        .into_iter()
+        .filter_map(|l| {
+            l.strip_prefix(":Sock!sock@127.0.0.1 PRIVMSG #lobby :")
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(got, sent);
+
+    // Webby speaks, and is answered at once: its own PING.
+    web.send("PING are-you-there");
+    let pong = web.read_until(|l| l.contains(" PONG "));
+    assert!(
+        pong.last().is_some_and(|l| l.ends_with("are-you-there")),
+        "{pong:?}"
+    );
+    server.shutdown();
+}
+
+#[test]
 fn the_binary_subprotocol_carries_lines_as_binary_messages() {
     let server = web_server(|_| {});
     let mut web = ws_client(web_addr(&server), "Bin", "binary.ircv3.net, text.ircv3.net");

@@ -296,8 +296,13 @@ impl Visit {
                 let shared = ws::SharedSocket::new(stream);
                 let framing = framing.unwrap_or(Framing::Text);
                 let ex = &visit.site.ex;
-                ex.spawn(ws::reader(conn, shared.clone(), accepting.events.clone()))
-                    .detach();
+                ex.spawn(ws::reader(
+                    conn,
+                    shared.clone(),
+                    outbox.clone(),
+                    accepting.events.clone(),
+                ))
+                .detach();
                 let writer = ws::writer(
                     conn,
                     shared,

@@ -132,8 +132,12 @@ fn ws_reason(e: &WsError) -> String {
 
 /// Reads messages and hands their lines to the core task in order, until
 /// the client closes, the connection fails, or the core task has stopped.
-pub async fn reader<S>(conn: ConnId, socket: SharedSocket<S>, events: Sender<Input>)
-where
+pub async fn reader<S>(
+    conn: ConnId,
+    socket: SharedSocket<S>,
+    outbox: Arc<Outbox>,
+    events: Sender<Input>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut lines = LineReader::new();
@@ -161,6 +165,8 @@ where
             report_gone(conn, reason, &events).await;
             return;
         }
+        // The client spoke: it may be waiting for the answer.
+        outbox.heard();
         if !hand_over(conn, &mut lines, &events).await {
             return; // the core task has stopped
         }
@@ -237,7 +243,11 @@ pub async fn writer<S>(
                 .await;
             break;
         }
+        let lines = batch.len();
         let end = until_aborted(&outbox, send_batch(&out, &mut batch, framing)).await;
+        if matches!(end, WriteEnd::Done) {
+            outbox.wrote(lines);
+        }
         if !carry_on(conn, end, &mut batch, &events).await {
             break;
         }
