@@ -326,11 +326,7 @@ pub async fn writer<W: AsyncWrite + Unpin>(
             Box::pin(last_batch(phase, &mut stream, &mut batch, &mut unsent)).await;
             break;
         }
-        let lines = batch.len();
         let end = until_aborted(&outbox, write_batch(&mut stream, &mut batch, &mut unsent)).await;
-        if matches!(end, WriteEnd::Done) {
-            outbox.wrote(lines);
-        }
         if !carry_on(conn, end, &mut batch, &events).await {
             break;
         }
@@ -339,17 +335,22 @@ pub async fn writer<W: AsyncWrite + Unpin>(
 }
 
 /// Runs a batch's write `write` unless the outbox is aborted first (a
-/// SendQ overflow must not wait for a stalled socket).
+/// SendQ overflow must not wait for a stalled socket); a finished write is
+/// reported to the outbox ([`Outbox::wrote`]).
 pub(super) async fn until_aborted(
     outbox: &Outbox,
     write: impl std::future::Future<Output = WriteEnd>,
 ) -> WriteEnd {
-    write
+    let end = write
         .or(async {
             outbox.wait_aborted().await;
             WriteEnd::Interrupted
         })
-        .await
+        .await;
+    if matches!(end, WriteEnd::Done) {
+        outbox.wrote();
+    }
+    end
 }
 
 /// What a writer does once a batch's write has ended: true to go on with

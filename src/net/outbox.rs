@@ -70,6 +70,8 @@ struct State {
     gathering: bool,
     /// The batch the writer took last had waited.
     batch_gathered: bool,
+    /// How many lines the batch the writer took last holds.
+    batch_lines: usize,
 }
 
 /// Whom a pushed line wakes, as [`Outbox::push_deferred`] says.
@@ -147,6 +149,7 @@ impl Outbox {
                 heard_at: None,
                 gathering: false,
                 batch_gathered: false,
+                batch_lines: 0,
             }),
             limit,
             coalesce: interval,
@@ -209,14 +212,15 @@ impl Outbox {
         Ok(s.ready.take().map_or(Wakeup::Nobody, Wakeup::Now))
     }
 
-    /// The writer wrote a batch of `lines` lines: if it was small (or had
+    /// The writer wrote the batch it took last: if it was small (or had
     /// waited and was still not large), the lines of the coalescing
     /// interval after it wait to go out together.
-    pub fn wrote(&self, lines: usize) {
+    pub fn wrote(&self) {
         if self.coalesce.is_zero() {
             return;
         }
         let mut s = self.state();
+        let lines = s.batch_lines;
         let trickle =
             lines <= LONE_WRITE_LINES || (s.batch_gathered && lines <= GATHERED_WRITE_LINES);
         s.gather_until = trickle.then(|| Instant::now() + self.coalesce);
@@ -291,6 +295,7 @@ impl Outbox {
         s.ready = None;
         s.batch_gathered = std::mem::take(&mut s.gathering);
         std::mem::swap(&mut s.lines, batch);
+        s.batch_lines = batch.len();
         s.bytes = 0;
         Poll::Ready(s.phase)
     }
@@ -432,9 +437,14 @@ mod tests {
         let mut batch = VecDeque::new();
         let cx = Context::from_waker(Waker::noop());
         assert!(outbox.poll_next_batch(&cx, &mut batch).is_ready());
-        outbox.wrote(batch.len());
+        outbox.wrote();
         assert!(outbox.poll_next_batch(&cx, &mut batch).is_pending());
         batch.len()
+    }
+
+    /// Queues `text` as the core task does when it woke to a trickle now.
+    fn push(outbox: &Outbox, text: &str) -> Result<Wakeup, Overflow> {
+        outbox.push_deferred(line(text), Some(Instant::now()))
     }
 
     const AN_HOUR: Duration = Duration::from_secs(3600);
@@ -448,23 +458,18 @@ mod tests {
             Ok(Wakeup::Now(_))
         ));
         assert_eq!(write_what_waits(&outbox), 1);
-        let Ok(Wakeup::Later(_, until)) =
-            outbox.push_deferred(line("second"), Some(Instant::now()))
-        else {
+        let Ok(Wakeup::Later(_, until)) = push(&outbox, "second") else {
             panic!("a line right after a small write waits for the next ones");
         };
         assert!(until > now && until <= Instant::now() + AN_HOUR);
-        assert!(matches!(
-            outbox.push_deferred(line("third"), Some(Instant::now())),
-            Ok(Wakeup::Nobody)
-        ));
+        assert!(matches!(push(&outbox, "third"), Ok(Wakeup::Nobody)));
         assert_eq!(write_what_waits(&outbox), 2, "they go out in one write");
     }
 
     #[test]
     fn lines_gather_only_until_the_moment_given() {
         let outbox = waiting_writer(Duration::from_millis(5));
-        let _ = outbox.push_deferred(line("first"), Some(Instant::now()));
+        let _ = push(&outbox, "first");
         write_what_waits(&outbox);
         let later = Instant::now() + Duration::from_millis(6);
         assert!(matches!(
@@ -479,19 +484,16 @@ mod tests {
         outbox.heard();
         // A line from someone else goes out between the question and the
         // answer, and starts a moment of gathering...
-        let _ = outbox.push_deferred(line("PRIVMSG #lobby :hi"), Some(Instant::now()));
+        let _ = push(&outbox, "PRIVMSG #lobby :hi");
         assert_eq!(write_what_waits(&outbox), 1);
         // ...which the answer does not wait for.
-        assert!(matches!(
-            outbox.push_deferred(line("PONG"), Some(Instant::now())),
-            Ok(Wakeup::Now(_))
-        ));
+        assert!(matches!(push(&outbox, "PONG"), Ok(Wakeup::Now(_))));
     }
 
     #[test]
     fn in_a_burst_no_line_waits() {
         let outbox = waiting_writer(AN_HOUR);
-        let _ = outbox.push_deferred(line("first"), Some(Instant::now()));
+        let _ = push(&outbox, "first");
         write_what_waits(&outbox);
         assert!(matches!(
             outbox.push_deferred(line("second"), None),
@@ -502,55 +504,40 @@ mod tests {
     #[test]
     fn a_client_that_spoke_is_answered_at_once() {
         let outbox = waiting_writer(AN_HOUR);
-        let _ = outbox.push_deferred(line("welcome"), Some(Instant::now()));
+        let _ = push(&outbox, "welcome");
         write_what_waits(&outbox);
         outbox.heard();
-        assert!(matches!(
-            outbox.push_deferred(line("PONG"), Some(Instant::now())),
-            Ok(Wakeup::Now(_))
-        ));
+        assert!(matches!(push(&outbox, "PONG"), Ok(Wakeup::Now(_))));
     }
 
     #[test]
     fn a_large_write_lets_the_next_line_go_at_once_unless_it_had_gathered() {
         let outbox = waiting_writer(AN_HOUR);
         for i in 0..3 {
-            let _ = outbox.push_deferred(line(&format!("burst {i}")), Some(Instant::now()));
+            let _ = push(&outbox, &format!("burst {i}"));
         }
         assert_eq!(write_what_waits(&outbox), 3);
-        assert!(matches!(
-            outbox.push_deferred(line("next"), Some(Instant::now())),
-            Ok(Wakeup::Now(_))
-        ));
+        assert!(matches!(push(&outbox, "next"), Ok(Wakeup::Now(_))));
         write_what_waits(&outbox);
         // A trickle that had gathered keeps gathering...
-        let _ = outbox.push_deferred(line("a"), Some(Instant::now()));
-        let _ = outbox.push_deferred(line("b"), Some(Instant::now()));
-        let _ = outbox.push_deferred(line("c"), Some(Instant::now()));
+        let _ = push(&outbox, "a");
+        let _ = push(&outbox, "b");
+        let _ = push(&outbox, "c");
         assert_eq!(write_what_waits(&outbox), 3);
-        assert!(matches!(
-            outbox.push_deferred(line("d"), Some(Instant::now())),
-            Ok(Wakeup::Later(..))
-        ));
+        assert!(matches!(push(&outbox, "d"), Ok(Wakeup::Later(..))));
         // ...until more piled up than a trickle brings: a burst goes at once.
         for i in 0..GATHERED_WRITE_LINES {
-            let _ = outbox.push_deferred(line(&format!("pile {i}")), Some(Instant::now()));
+            let _ = push(&outbox, &format!("pile {i}"));
         }
         assert_eq!(write_what_waits(&outbox), GATHERED_WRITE_LINES + 1);
-        assert!(matches!(
-            outbox.push_deferred(line("e"), Some(Instant::now())),
-            Ok(Wakeup::Now(_))
-        ));
+        assert!(matches!(push(&outbox, "e"), Ok(Wakeup::Now(_))));
     }
 
     #[test]
     fn without_an_interval_no_line_ever_waits() {
         let outbox = waiting_writer(Duration::ZERO);
         for text in ["a", "b", "c"] {
-            assert!(matches!(
-                outbox.push_deferred(line(text), Some(Instant::now())),
-                Ok(Wakeup::Now(_))
-            ));
+            assert!(matches!(push(&outbox, text), Ok(Wakeup::Now(_))));
             assert_eq!(write_what_waits(&outbox), 1);
         }
     }
@@ -558,7 +545,7 @@ mod tests {
     #[test]
     fn a_close_still_wakes_a_writer_whose_lines_gather() {
         let outbox = Arc::new(waiting_writer(AN_HOUR));
-        let _ = outbox.push_deferred(line("one"), Some(Instant::now()));
+        let _ = push(&outbox, "one");
         write_what_waits(&outbox);
         let waiting = outbox.clone();
         let writer = std::thread::spawn(move || {
@@ -566,7 +553,7 @@ mod tests {
             let phase = futures_lite::future::block_on(waiting.next_batch(&mut batch));
             (phase, batch)
         });
-        let gathering = outbox.push_deferred(line("bye"), Some(Instant::now()));
+        let gathering = push(&outbox, "bye");
         assert!(matches!(gathering, Ok(Wakeup::Later(..))));
         outbox.close();
         // Never woken by the Later waker (dropped here): the close did it.

@@ -243,11 +243,7 @@ pub async fn writer<S>(
                 .await;
             break;
         }
-        let lines = batch.len();
         let end = until_aborted(&outbox, send_batch(&out, &mut batch, framing)).await;
-        if matches!(end, WriteEnd::Done) {
-            outbox.wrote(lines);
-        }
         if !carry_on(conn, end, &mut batch, &events).await {
             break;
         }
