@@ -289,7 +289,6 @@ fn entries_keep_flowing_and_appends_complete_after_a_nats_server_is_killed() {
     a.until_entries(40);
 
     let killed = Instant::now();
-    eprintln!("DBG {:?} kill", std::time::SystemTime::now());
     cluster.kill(0);
     for i in 20..40 {
         a.append(&format!("a-{i}"), &format!("a-{i}"));
@@ -297,9 +296,7 @@ fn entries_keep_flowing_and_appends_complete_after_a_nats_server_is_killed() {
     }
     a.until("contact lost and back", |node| node.ups >= 1);
     a.until_entries(80);
-    eprintln!("DBG {:?} a has 80", std::time::SystemTime::now());
     b.until_entries(80);
-    eprintln!("DBG {:?} b has 80", std::time::SystemTime::now());
     eprintln!(
         "40 appends after the kill were read back in {:?}",
         killed.elapsed()
@@ -419,15 +416,20 @@ fn appends_fail_with_the_reason_once_the_stream_is_deleted() {
     assert_eq!(a.payloads(), ["a-1"]);
 }
 
-/// Waits (bounded) until the log starts at `first` or later.
-fn until_trimmed(cluster: &NatsCluster, first: u64) {
+/// Waits (bounded) until the log starts at `first` or later, taking what
+/// `node`'s link reports meanwhile (a failure to store a snapshot comes
+/// there, and is shown if the log is never trimmed).
+fn until_trimmed(cluster: &NatsCluster, node: &mut Node, first: u64) {
     let deadline = Instant::now() + PATIENCE;
     while cluster.log_starts_at() < first {
         assert!(
             Instant::now() < deadline,
-            "the log was not trimmed to {first}"
+            "the log was not trimmed to {first}; the link reported failures {:?}",
+            node.failures
         );
-        std::thread::sleep(Duration::from_millis(50));
+        if let Some(Ok(event)) = node.next_before(Instant::now() + Duration::from_millis(50)) {
+            node.take(event);
+        }
     }
 }
 
@@ -452,7 +454,7 @@ fn snapshots_trim_the_log_and_a_late_link_starts_from_the_newest() {
         payload: b"at 20".to_vec(),
     });
     // The second trims the log up to the first.
-    until_trimmed(&cluster, 11);
+    until_trimmed(&cluster, &mut a, 11);
     assert_eq!(cluster.log_starts_at(), 11);
 
     let mut b = Node::connect(cluster.urls());
@@ -462,6 +464,38 @@ fn snapshots_trim_the_log_and_a_late_link_starts_from_the_newest() {
     assert_eq!(b.snapshot, Some((20, b"at 20".to_vec())));
     assert_eq!(b.started, Some(30));
     assert_eq!(b.payloads(), sent[20..].to_vec());
+}
+
+#[test]
+fn a_snapshot_handed_over_while_nats_has_no_quorum_is_stored_once_it_is_back() {
+    let mut cluster = cluster!();
+    // `a` keeps server 0, which stays up throughout.
+    let mut a = Node::connect(vec![cluster.url(0)]);
+    for i in 0..30 {
+        a.append(&format!("a-{i}"), &format!("e{i}"));
+    }
+    a.until_entries(30);
+    a.send(ToNats::Snapshot {
+        seq: 10,
+        payload: b"at 10".to_vec(),
+    });
+    until_snapshot_stored(&cluster);
+
+    // Two of three servers die: JetStream cannot store anything now.
+    cluster.kill(1);
+    cluster.kill(2);
+    a.send(ToNats::Snapshot {
+        seq: 20,
+        payload: b"at 20".to_vec(),
+    });
+    // Long enough for a try or two to time out (3 s each).
+    std::thread::sleep(Duration::from_secs(8));
+    cluster.start_again(1);
+    cluster.start_again(2);
+    cluster.wait_ready();
+
+    until_trimmed(&cluster, &mut a, 11);
+    assert!(a.failures.is_empty(), "{:?}", a.failures);
 }
 
 #[test]
@@ -489,7 +523,7 @@ fn a_link_that_fell_behind_the_trimmed_log_says_so_and_stops() {
         seq: 2500,
         payload: b"at 2500".to_vec(),
     });
-    until_trimmed(&cluster, 1001);
+    until_trimmed(&cluster, &mut a, 1001);
 
     slow.until("Behind", |n| n.behind.is_some());
     let (applied, first) = slow.behind.expect("Behind came");

@@ -14,7 +14,9 @@ use async_nats::jetstream::object_store::{self, ObjectStore};
 use async_nats::jetstream::stream::StorageType;
 use futures_lite::StreamExt;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::{timeout, Instant};
 
 /// The snapshot store, after looking it up or creating it (replicated as
 /// the log is).
@@ -79,7 +81,10 @@ pub(super) async fn newest_snapshot(store: &ObjectStore) -> Result<Option<(u64, 
 
 /// The snapshot keeper: stores each snapshot the node hands over (only the
 /// newest, when several wait), then keeps the newest two and trims the log
-/// up to the older of them.
+/// up to the older of them. A snapshot that fails to store (NATS lost its
+/// quorum, a request timed out on a busy machine) is tried again every
+/// [`RETRY_EVERY`] until a newer one comes or [`LinkConfig::retry_for`]
+/// has passed; only then is the failure reported.
 pub(super) async fn keep_snapshots(
     js: jetstream::Context,
     store: ObjectStore,
@@ -91,23 +96,42 @@ pub(super) async fn keep_snapshots(
         let Some((seq, payload)) = snapshots.borrow_and_update().clone() else {
             continue;
         };
-        match keep_snapshot(&js, &store, &config, seq, &payload).await {
-            Ok(trimmed) => log::info!(
-                "cluster: snapshot at {seq} stored ({} bytes); log trimmed below {trimmed}",
-                payload.len()
-            ),
-            Err(why) => {
-                let why = format!(
-                    "the snapshot at entry {seq} was not stored ({why}); the log is trimmed \
-                     after the next one"
-                );
-                if from_nats.send(FromNats::Failed(why)).await.is_err() {
-                    return;
+        let first_try = Instant::now();
+        let why = loop {
+            match keep_snapshot(&js, &store, &config, seq, &payload).await {
+                Ok(trimmed) => {
+                    log::info!(
+                        "cluster: snapshot at {seq} stored ({} bytes); log trimmed below {trimmed}",
+                        payload.len()
+                    );
+                    break None;
                 }
+                Err(why) if first_try.elapsed() >= config.retry_for => break Some(why),
+                Err(why) => {
+                    log::warn!("cluster: the snapshot at entry {seq} was not stored yet ({why})");
+                    // A newer snapshot makes this one moot: the outer loop
+                    // takes it at once.
+                    if timeout(RETRY_EVERY, snapshots.changed()).await.is_ok() {
+                        snapshots.mark_changed();
+                        break None;
+                    }
+                }
+            }
+        };
+        if let Some(why) = why {
+            let why = format!(
+                "the snapshot at entry {seq} was not stored ({why}); the log is trimmed \
+                 after the next one"
+            );
+            if from_nats.send(FromNats::Failed(why)).await.is_err() {
+                return;
             }
         }
     }
 }
+
+/// How long the keeper waits before trying a failed snapshot again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// Stores one snapshot, deletes all but the newest two, and trims the log
 /// below the older one; returns where the log now starts.
