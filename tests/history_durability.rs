@@ -12,7 +12,9 @@ use natter::proto::Message;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn store(dir: &Path) -> StoreOptions {
     StoreOptions {
@@ -148,16 +150,20 @@ fn start_binary(dir: &Path, fsync: bool) -> ServerProcess {
 }
 
 /// One SIGKILL run: a sender floods #fan while three listeners read; the
-/// server (with `--fsync` or without) is killed after a seeded delay.
+/// server (with `--fsync` or without) is killed a seeded delay after the
+/// first listener received a message (a slow disk under `--fsync` must not
+/// let the kill come before anything was delivered).
 /// Returns (messages received by some listener, messages in history after
 /// a restart, messages SQLite held at the kill).
 fn kill_run(seed: u64, dir: &Path, fsync: bool) -> (BTreeSet<String>, BTreeSet<String>, usize) {
     let mut server = start_binary(dir, fsync);
     let addr = server.addr;
+    let first_delivered = Arc::new(AtomicBool::new(false));
     let listeners: Vec<_> = (0..3)
         .map(|i| {
             let mut c = Client::joined(addr, &format!("ear{seed}x{i}"), "#fan");
             c.sync();
+            let first_delivered = first_delivered.clone();
             std::thread::spawn(move || {
                 let mut got = BTreeSet::new();
                 while let Some(line) = c.read_line() {
@@ -166,6 +172,7 @@ fn kill_run(seed: u64, dir: &Path, fsync: bool) -> (BTreeSet<String>, BTreeSet<S
                     };
                     if msg.command == "PRIVMSG" && msg.param(1).starts_with('s') {
                         got.insert(msg.param(1).to_string());
+                        first_delivered.store(true, Ordering::Relaxed);
                     }
                 }
                 got
@@ -181,11 +188,19 @@ fn kill_run(seed: u64, dir: &Path, fsync: bool) -> (BTreeSet<String>, BTreeSet<S
             }
         }
     });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !first_delivered.load(Ordering::Relaxed) {
+        assert!(
+            Instant::now() < deadline,
+            "seed {seed}: no listener got a message within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     // A seeded "random" moment during the fanout (SplitMix64 of the seed).
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    std::thread::sleep(Duration::from_millis(5 + (z ^ (z >> 31)) % 120));
+    std::thread::sleep(Duration::from_millis((z ^ (z >> 31)) % 40));
     server.child.kill().expect("SIGKILL the server");
     let _ = server.child.wait();
     let _ = sender.join();
