@@ -25,6 +25,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// mimalloc instead of glibc's malloc: the server makes about ten small
+/// allocations per message (the parsed line, the shared line, the history
+/// record, the log entry), and mimalloc's are cheaper. Callgrind, rooms
+/// (`natter-bench rooms --rooms 100 -n 5 -m 100`): 11% fewer instructions,
+/// durable (658M → 586M) and `--no-persist` alike. Built without
+/// transparent huge pages (`no_thp`): with them each new 2 MiB page was
+/// zeroed on first touch, and idle connections would hold more memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A small, fast IRC chat server. Connect with `natter-client NAME HOST PORT`
 /// or any IRC client (irssi, WeeChat, HexChat); everyone lands in #lobby.
 #[derive(Parser, Debug, Clone)]
