@@ -252,9 +252,14 @@ where
     W: futures_lite::AsyncWrite + Unpin + Send + 'static,
 {
     let Arrival { peer, tls, guard } = arrival;
+    let plain = tls.is_none();
     let Some((conn, outbox)) = announce(accepting, peer, tls).await else {
         return false;
     };
+    if plain {
+        // The writer writes to the socket itself: so may the core task.
+        outbox.write_directly_to(socket.clone());
+    }
     ex.spawn(conn::reader(
         conn,
         reader,

@@ -8,7 +8,7 @@
 //! per-thread scratch buffer), never more than one line of input, and never let
 //! a stalled peer hold up anything but its own writer.
 
-use super::outbox::{Outbox, Phase};
+use super::outbox::{serialize, Outbox, Phase};
 use super::socket::Socket;
 use super::{now, Input};
 use crate::core::{ConnId, Event, OutLine};
@@ -228,13 +228,6 @@ impl Unsent {
     }
 }
 
-fn serialize(batch: &mut VecDeque<OutLine>, into: &mut Vec<u8>) {
-    for line in batch.drain(..) {
-        into.extend_from_slice(line.as_bytes());
-        into.extend_from_slice(b"\r\n");
-    }
-}
-
 /// Writes `batch` (each line plus CR LF) after whatever was left unsent
 /// before it. The batch is serialized into the thread's scratch buffer and
 /// written from there; only bytes the socket does not take at once are
@@ -322,6 +315,10 @@ pub async fn writer<W: AsyncWrite + Unpin>(
     let mut unsent = Unsent::new();
     loop {
         let phase = outbox.next_batch(&mut batch).await;
+        // What a direct write (Outbox::write_or_wake) left goes first.
+        if let Some(at_line_start) = outbox.take_leftover(&mut unsent.bytes) {
+            unsent.at_line_start = at_line_start;
+        }
         if phase != Phase::Open {
             Box::pin(last_batch(phase, &mut stream, &mut batch, &mut unsent)).await;
             break;

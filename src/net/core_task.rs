@@ -2,7 +2,8 @@
 //! shell's inputs in order and carrying out its actions (queueing lines on
 //! outboxes, holding them until the store's journal has written what they
 //! tell of, waking the writers at the end of the batch or, for clients
-//! only listening, a moment later (`later_wakeups`), running password
+//! only listening, a moment later (`later_wakeups`; at a trickle of lines
+//! it writes a parked plain TCP writer's lines itself), running password
 //! checks off the task (`passwords`), the log, the core's timer). In a
 //! cluster, what it does with the log is in `cluster_events`.
 //!
@@ -19,7 +20,7 @@ mod cluster_events;
 mod later_wakeups;
 mod passwords;
 
-pub(super) use later_wakeups::Wakeups;
+pub(super) use later_wakeups::{Delivery, Wakeups};
 pub(super) use passwords::PasswordChecks;
 
 /// The one task that owns the [`Server`]. Never awaits anything but its inbox.
@@ -105,13 +106,13 @@ impl CoreTask {
     /// Applies inputs until [`Event::Shutdown`] or until every sender is gone.
     pub(super) async fn run(&mut self, inbox: &Receiver<Input>) {
         loop {
-            self.wakeups.wake_now();
+            self.wakeups.wake_now(self.delivery());
             let wake = self.next_wake(inbox).await;
             self.trickle_at = inbox.is_empty().then(std::time::Instant::now);
             let first = match wake {
                 Wake::Input(input) => input,
                 Wake::Gathered => {
-                    self.wakeups.wake_all();
+                    self.wakeups.wake_all(Delivery::Direct);
                     continue;
                 }
                 Wake::Committed => {
@@ -428,7 +429,7 @@ impl CoreTask {
         loop {
             self.begin_settle();
             self.release_committed();
-            self.wakeups.wake_all();
+            self.wakeups.wake_all(Delivery::Wake);
             match self.in_flight.front() {
                 Some((commit, _)) => commit.wait().await,
                 None if self.held.is_empty() && !self.has_unstored() => return,
@@ -563,12 +564,22 @@ impl CoreTask {
 
     /// Queues `line` for `conn`, noting when to wake its writer; on
     /// overflow cuts the connection off.
+    /// How this batch's lines get out: written from here at a trickle
+    /// (the core woke to an empty inbox), by the writer tasks in a burst.
+    fn delivery(&self) -> Delivery {
+        if self.trickle_at.is_some() {
+            Delivery::Direct
+        } else {
+            Delivery::Wake
+        }
+    }
+
     fn queue(&mut self, conn: ConnId, line: OutLine) {
         let Some(outbox) = self.outboxes.get(&conn) else {
             return;
         };
         match outbox.push_deferred(line, self.trickle_at) {
-            Ok(wakeup) => self.wakeups.add(wakeup),
+            Ok(wakeup) => self.wakeups.add(outbox, wakeup),
             Err(Overflow) => self.cut_off_for_sendq(conn),
         }
     }

@@ -5,7 +5,9 @@
 //! writes it in one go). Bounded in bytes: a push that would pass the limit
 //! fails, and the shell disconnects that client for "SendQ exceeded". Holds
 //! the shared `Arc<str>` lines themselves, never a copy per recipient. Must
-//! never block the pusher, touch a socket, or grow past its limit.
+//! never block the pusher or grow past its limit, and touches a socket only
+//! in [`Outbox::write_or_wake`]: a plain TCP client's lines written straight
+//! from the core task, under the lock, while its writer is parked.
 //!
 //! Also says when a line may wait a moment to go out with the next ones
 //! (write coalescing, see [`Outbox::push_deferred`]): a client that is only
@@ -15,10 +17,12 @@
 //! answered at once, like TCP's Nagle algorithm, which holds back small
 //! writes only while the other side has not answered.
 
+use super::socket::Socket;
 use crate::core::OutLine;
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::io;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -72,6 +76,13 @@ struct State {
     batch_gathered: bool,
     /// How many lines the batch the writer took last holds.
     batch_lines: usize,
+    /// The writer waits in [`Outbox::next_batch`] with nothing left to
+    /// write: a direct write cannot overtake it.
+    parked: bool,
+    /// What a direct write left unsent, for the writer to send first.
+    leftover: Vec<u8>,
+    /// Whether the bytes the socket took before `leftover` ended a line.
+    leftover_at_line_start: bool,
 }
 
 /// Whom a pushed line wakes, as [`Outbox::push_deferred`] says.
@@ -126,6 +137,8 @@ pub struct Outbox {
     /// The coalescing interval: how long a line to a listening client may
     /// wait for the next ones (zero: never).
     coalesce: Duration,
+    /// A plain TCP client's socket, for [`Outbox::write_or_wake`].
+    direct: OnceLock<Socket>,
 }
 
 impl Outbox {
@@ -150,10 +163,20 @@ impl Outbox {
                 gathering: false,
                 batch_gathered: false,
                 batch_lines: 0,
+                parked: false,
+                leftover: Vec::new(),
+                leftover_at_line_start: true,
             }),
             limit,
             coalesce: interval,
+            direct: OnceLock::new(),
         }
+    }
+
+    /// Lets [`Outbox::write_or_wake`] write to `socket` itself (a plain
+    /// TCP client's, which its writer writes to unwrapped).
+    pub fn write_directly_to(&self, socket: Socket) {
+        let _ = self.direct.set(socket);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -219,11 +242,80 @@ impl Outbox {
         if self.coalesce.is_zero() {
             return;
         }
-        let mut s = self.state();
+        self.note_written(&mut self.state());
+    }
+
+    fn note_written(&self, s: &mut State) {
+        if self.coalesce.is_zero() {
+            return;
+        }
         let lines = s.batch_lines;
         let trickle =
             lines <= LONE_WRITE_LINES || (s.batch_gathered && lines <= GATHERED_WRITE_LINES);
         s.gather_until = trickle.then(|| Instant::now() + self.coalesce);
+    }
+
+    /// Wakes `writer` (the waker a push handed back) to write what waits,
+    /// or, for a plain TCP client whose writer is parked, writes it to the
+    /// socket right here: the writer task is then neither woken nor run,
+    /// which at a trickle of lines cost about as much as the `send()`
+    /// itself. Only what the socket takes at once is written; the rest
+    /// (all of it when the socket is full or failed) goes to the writer,
+    /// which sends it before anything queued later. `scratch` is reused
+    /// for the bytes.
+    pub fn write_or_wake(&self, writer: Waker, scratch: &mut Vec<u8>) {
+        let Some(socket) = self.direct.get() else {
+            return writer.wake();
+        };
+        let mut s = self.state();
+        if !s.parked || s.phase != Phase::Open || !s.leftover.is_empty() {
+            drop(s);
+            return writer.wake();
+        }
+        if s.lines.is_empty() {
+            // Nothing to write: the writer stays parked, as it was.
+            s.ready.get_or_insert(writer);
+            return;
+        }
+        scratch.clear();
+        s.batch_lines = s.lines.len();
+        s.batch_gathered = std::mem::take(&mut s.gathering);
+        s.bytes = 0;
+        serialize(&mut s.lines, scratch);
+        let taken = match socket.try_write(scratch) {
+            Ok(n) => n.min(scratch.len()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            // Full (or failed: the writer's own write reports it).
+            Err(_) => 0,
+        };
+        if taken == scratch.len() {
+            self.note_written(&mut s);
+            // Still parked: it must be woken by the next line.
+            s.ready.get_or_insert(writer);
+            return;
+        }
+        if let Some(&last) = scratch[..taken].last() {
+            s.leftover_at_line_start = last == b'\n';
+        }
+        s.leftover.extend_from_slice(&scratch[taken..]);
+        s.ready = None;
+        drop(s);
+        writer.wake();
+    }
+
+    /// Moves what a direct write left unsent into `into` (empty) and says
+    /// whether the bytes already sent ended a line; `None` when nothing was
+    /// left. The writer calls it after each [`Outbox::next_batch`] and
+    /// writes these bytes before the batch.
+    pub fn take_leftover(&self, into: &mut Vec<u8>) -> Option<bool> {
+        let mut s = self.state();
+        if s.leftover.is_empty() {
+            return None;
+        }
+        std::mem::swap(&mut s.leftover, into);
+        let at_line_start = s.leftover_at_line_start;
+        s.leftover_at_line_start = true;
+        Some(at_line_start)
     }
 
     /// The client sent something: what it is sent next, and within
@@ -287,12 +379,15 @@ impl Outbox {
 
     fn poll_next_batch(&self, cx: &Context<'_>, batch: &mut VecDeque<OutLine>) -> Poll<Phase> {
         let mut s = self.state();
-        if s.lines.is_empty() && s.phase == Phase::Open {
+        if s.lines.is_empty() && s.leftover.is_empty() && s.phase == Phase::Open {
             register(&mut s.ready, cx);
+            s.parked = true;
             return Poll::Pending;
         }
-        // Not waiting any more: pushes while the batch is written wake no one.
+        // Not waiting any more: pushes while the batch is written wake no
+        // one, and nothing is written past the writer.
         s.ready = None;
+        s.parked = false;
         s.batch_gathered = std::mem::take(&mut s.gathering);
         std::mem::swap(&mut s.lines, batch);
         s.batch_lines = batch.len();
@@ -311,6 +406,14 @@ impl Outbox {
             Poll::Pending
         })
         .await
+    }
+}
+
+/// Appends each line of `batch` and its CR LF to `into`, emptying `batch`.
+pub(super) fn serialize(batch: &mut VecDeque<OutLine>, into: &mut Vec<u8>) {
+    for line in batch.drain(..) {
+        into.extend_from_slice(line.as_bytes());
+        into.extend_from_slice(b"\r\n");
     }
 }
 
@@ -563,6 +666,135 @@ mod tests {
             (phase, batch),
             (Phase::Closing, VecDeque::from([line("bye")]))
         );
+    }
+
+    /// Counts how often it is woken.
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl CountingWaker {
+        fn wakes(&self) -> usize {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    /// An outbox whose writer is parked (registered with a counting waker)
+    /// and which may write to the server side of a loopback connection;
+    /// returns the client side too.
+    fn parked_direct_writer() -> (Outbox, Arc<CountingWaker>, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        let server = smol::Async::new(server).expect("non-blocking socket");
+        let outbox = Outbox::new(1 << 20);
+        outbox.write_directly_to(Socket::from(async_net::TcpStream::from(server)));
+        let counter = Arc::new(CountingWaker(0.into()));
+        let waker = Waker::from(counter.clone());
+        let mut batch = VecDeque::new();
+        let cx = Context::from_waker(&waker);
+        assert!(outbox.poll_next_batch(&cx, &mut batch).is_pending());
+        (outbox, counter, client)
+    }
+
+    fn woken_writer(wakeup: Result<Wakeup, Overflow>) -> Waker {
+        match wakeup {
+            Ok(Wakeup::Now(writer)) => writer,
+            other => panic!("expected the writer to be woken now, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_parked_writers_lines_are_written_directly_without_waking_it() {
+        let (outbox, counter, client) = parked_direct_writer();
+        let writer = woken_writer(outbox.push_deferred(line("one"), None));
+        let _ = outbox.push_deferred(line("two"), None);
+        outbox.write_or_wake(writer, &mut Vec::new());
+        let mut got = [0; 10];
+        std::io::Read::read_exact(&mut &client, &mut got).expect("the lines arrive");
+        assert_eq!(&got, b"one\r\ntwo\r\n");
+        assert_eq!(counter.wakes(), 0, "the writer task was not run");
+        assert_eq!(outbox.queued_bytes(), 0);
+        // Still parked: the next line wakes it again (and goes out directly).
+        let writer = woken_writer(outbox.push_deferred(line("three"), None));
+        outbox.write_or_wake(writer, &mut Vec::new());
+        let mut got = [0; 7];
+        std::io::Read::read_exact(&mut &client, &mut got).expect("the next line arrives");
+        assert_eq!(&got, b"three\r\n");
+        assert_eq!(counter.wakes(), 0);
+    }
+
+    #[test]
+    fn what_a_full_socket_does_not_take_goes_to_the_writer_ahead_of_later_lines() {
+        let (outbox, counter, client) = parked_direct_writer();
+        // The client reads nothing: the socket fills up.
+        let long: String = "x".repeat(60_000);
+        let mut sent = Vec::new();
+        let mut leftover = Vec::new();
+        for _ in 0..200 {
+            let writer = woken_writer(outbox.push_deferred(line(&long), None));
+            outbox.write_or_wake(writer, &mut Vec::new());
+            if counter.wakes() > 0 {
+                break;
+            }
+            sent.push(long.clone());
+        }
+        assert_eq!(
+            counter.wakes(),
+            1,
+            "the writer is woken once the socket is full"
+        );
+        // The writer takes the rest first, then the lines queued after it.
+        let _ = outbox.push_deferred(line("later"), None);
+        let cx = Context::from_waker(Waker::noop());
+        let mut batch = VecDeque::new();
+        assert_eq!(
+            outbox.poll_next_batch(&cx, &mut batch),
+            Poll::Ready(Phase::Open)
+        );
+        let at_line_start = outbox
+            .take_leftover(&mut leftover)
+            .expect("bytes were left");
+        assert_eq!(batch, VecDeque::from([line("later")]));
+        // Everything the client reads is whole lines, in order: what the
+        // socket took, then the leftover, then the later line.
+        let mut expected = Vec::new();
+        for text in sent.iter().chain([&long]) {
+            expected.extend_from_slice(text.as_bytes());
+            expected.extend_from_slice(b"\r\n");
+        }
+        let taken = expected.len() - leftover.len();
+        let mut everything = vec![0; taken];
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        std::io::Read::read_exact(&mut &client, &mut everything).expect("what the socket took");
+        assert_eq!(at_line_start, everything.last() == Some(&b'\n'));
+        everything.extend_from_slice(&leftover);
+        assert!(everything == expected, "the bytes arrive in order, once");
+        // While the writer is busy, nothing is written past it.
+        let _ = outbox.push_deferred(line("much later"), None);
+        outbox.write_or_wake(Waker::noop().clone(), &mut Vec::new());
+        assert_eq!(outbox.queued_bytes(), "much later".len() + 2);
+    }
+
+    #[test]
+    fn a_client_without_a_direct_socket_has_its_writer_woken() {
+        let outbox = Outbox::new(1024);
+        let counter = Arc::new(CountingWaker(0.into()));
+        let waker = Waker::from(counter.clone());
+        let cx = Context::from_waker(&waker);
+        let mut batch = VecDeque::new();
+        assert!(outbox.poll_next_batch(&cx, &mut batch).is_pending());
+        let writer = woken_writer(outbox.push_deferred(line("one"), None));
+        outbox.write_or_wake(writer, &mut Vec::new());
+        assert_eq!(counter.wakes(), 1);
+        assert_eq!(outbox.queued_bytes(), 5);
     }
 
     #[test]

@@ -27,6 +27,14 @@ impl From<async_net::TcpStream> for Socket {
 }
 
 impl Socket {
+    /// Writes what the socket takes of `bytes` now, without waiting
+    /// (`WouldBlock` when it takes nothing).
+    pub fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+        use std::io::Write;
+        let mut socket: &TcpStream = self.0.get_ref();
+        socket.write(bytes)
+    }
+
     /// Shuts the socket down in `how` direction(s); a blocked read on it ends.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.0.get_ref().shutdown(how)
