@@ -1,0 +1,393 @@
+//! The outbox's scenarios: batching, byte limits, closing and aborting,
+//! write coalescing, and writes straight from the core task.
+
+use super::*;
+use std::sync::Arc;
+
+fn line(s: &str) -> OutLine {
+    Arc::from(s)
+}
+
+#[test]
+fn writer_takes_every_waiting_line_in_one_batch_in_order() {
+    let outbox = Outbox::new(1024);
+    for text in ["a", "b", "c"] {
+        assert_eq!(outbox.push(line(text)), Ok(()));
+    }
+    let mut batch = VecDeque::new();
+    let phase = futures_lite::future::block_on(outbox.next_batch(&mut batch));
+    assert_eq!(phase, Phase::Open);
+    assert_eq!(batch, [line("a"), line("b"), line("c")]);
+    assert_eq!(outbox.queued_bytes(), 0);
+}
+
+#[test]
+fn push_past_the_byte_limit_overflows_and_taking_frees_room() {
+    let outbox = Outbox::new(8);
+    assert_eq!(outbox.push(line("123456")), Ok(()));
+    assert_eq!(outbox.push(line("x")), Err(Overflow));
+    let mut batch = VecDeque::new();
+    futures_lite::future::block_on(outbox.next_batch(&mut batch));
+    assert_eq!(outbox.push(line("x")), Ok(()));
+}
+
+#[test]
+fn the_same_shared_line_is_queued_without_copying() {
+    let outbox = Outbox::new(1024);
+    let shared = line("PRIVMSG #lobby :hi");
+    assert_eq!(outbox.push(shared.clone()), Ok(()));
+    let mut batch = VecDeque::new();
+    futures_lite::future::block_on(outbox.next_batch(&mut batch));
+    assert!(Arc::ptr_eq(&batch[0], &shared));
+}
+
+#[test]
+fn closing_hands_over_the_rest_then_says_close() {
+    let outbox = Outbox::new(1024);
+    assert_eq!(outbox.push(line("last words")), Ok(()));
+    outbox.close();
+    assert_eq!(outbox.push(line("too late")), Ok(()));
+    let mut batch = VecDeque::new();
+    let phase = futures_lite::future::block_on(outbox.next_batch(&mut batch));
+    assert_eq!(phase, Phase::Closing);
+    assert_eq!(batch, [line("last words")]);
+}
+
+#[test]
+fn a_waiting_writer_is_woken_by_the_first_line_and_by_abort() {
+    let outbox = Arc::new(Outbox::new(1024));
+    let waiting = outbox.clone();
+    let writer = std::thread::spawn(move || {
+        let mut batch = VecDeque::new();
+        let phase = futures_lite::future::block_on(waiting.next_batch(&mut batch));
+        futures_lite::future::block_on(waiting.wait_aborted());
+        (phase, batch)
+    });
+    assert_eq!(outbox.push(line("hello")), Ok(()));
+    outbox.abort(None);
+    let (phase, batch) = writer.join().expect("writer thread");
+    // Either it took "hello" before the abort, or it saw the abort first.
+    match phase {
+        Phase::Open => assert_eq!(batch, [line("hello")]),
+        Phase::Aborted => assert!(batch.is_empty()),
+        Phase::Closing => panic!("nobody closed the outbox"),
+    }
+}
+
+#[test]
+fn a_deferred_push_hands_back_the_waiting_writer_once() {
+    let outbox = Arc::new(Outbox::new(1024));
+    let waiting = outbox.clone();
+    let (parked, is_parked) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut batch = VecDeque::new();
+        let mut told = false;
+        futures_lite::future::block_on(poll_fn(|cx| {
+            let polled = waiting.poll_next_batch(cx, &mut batch);
+            if polled.is_pending() && !told {
+                told = true;
+                let _ = parked.send(());
+            }
+            polled
+        }));
+        batch
+    });
+    is_parked.recv().expect("the writer waits");
+    let now = Instant::now();
+    let Ok(Wakeup::Now(waker)) = outbox.push_deferred(line("one"), Some(now)) else {
+        panic!("the first line hands back the writer");
+    };
+    assert!(
+        matches!(
+            outbox.push_deferred(line("two"), Some(now)),
+            Ok(Wakeup::Nobody)
+        ),
+        "later lines hand back no one"
+    );
+    waker.wake();
+    assert_eq!(writer.join().expect("writer"), [line("one"), line("two")]);
+}
+
+/// An outbox whose writer waits for lines (its waker is registered).
+fn waiting_writer(interval: Duration) -> Outbox {
+    let outbox = Outbox::coalescing(1024, interval);
+    let mut batch = VecDeque::new();
+    let cx = Context::from_waker(Waker::noop());
+    assert!(outbox.poll_next_batch(&cx, &mut batch).is_pending());
+    outbox
+}
+
+/// The writer takes what waits and writes it (as `writer` does).
+fn write_what_waits(outbox: &Outbox) -> usize {
+    let mut batch = VecDeque::new();
+    let cx = Context::from_waker(Waker::noop());
+    assert!(outbox.poll_next_batch(&cx, &mut batch).is_ready());
+    outbox.wrote();
+    assert!(outbox.poll_next_batch(&cx, &mut batch).is_pending());
+    batch.len()
+}
+
+/// Queues `text` as the core task does when it woke to a trickle now.
+fn push(outbox: &Outbox, text: &str) -> Result<Wakeup, Overflow> {
+    outbox.push_deferred(line(text), Some(Instant::now()))
+}
+
+const AN_HOUR: Duration = Duration::from_secs(3600);
+
+#[test]
+fn a_listening_client_written_a_moment_ago_has_its_next_lines_gather() {
+    let outbox = waiting_writer(AN_HOUR);
+    let now = Instant::now();
+    assert!(matches!(
+        outbox.push_deferred(line("first"), Some(now)),
+        Ok(Wakeup::Now(_))
+    ));
+    assert_eq!(write_what_waits(&outbox), 1);
+    let Ok(Wakeup::Later(_, until)) = push(&outbox, "second") else {
+        panic!("a line right after a small write waits for the next ones");
+    };
+    assert!(until > now && until <= Instant::now() + AN_HOUR);
+    assert!(matches!(push(&outbox, "third"), Ok(Wakeup::Nobody)));
+    assert_eq!(write_what_waits(&outbox), 2, "they go out in one write");
+}
+
+#[test]
+fn lines_gather_only_until_the_moment_given() {
+    let outbox = waiting_writer(Duration::from_millis(5));
+    let _ = push(&outbox, "first");
+    write_what_waits(&outbox);
+    let later = Instant::now() + Duration::from_millis(6);
+    assert!(matches!(
+        outbox.push_deferred(line("second"), Some(later)),
+        Ok(Wakeup::Now(_))
+    ));
+}
+
+#[test]
+fn the_answer_is_not_held_back_by_a_line_written_after_the_question() {
+    let outbox = waiting_writer(AN_HOUR);
+    outbox.heard();
+    // A line from someone else goes out between the question and the
+    // answer, and starts a moment of gathering...
+    let _ = push(&outbox, "PRIVMSG #lobby :hi");
+    assert_eq!(write_what_waits(&outbox), 1);
+    // ...which the answer does not wait for.
+    assert!(matches!(push(&outbox, "PONG"), Ok(Wakeup::Now(_))));
+}
+
+#[test]
+fn in_a_burst_no_line_waits() {
+    let outbox = waiting_writer(AN_HOUR);
+    let _ = push(&outbox, "first");
+    write_what_waits(&outbox);
+    assert!(matches!(
+        outbox.push_deferred(line("second"), None),
+        Ok(Wakeup::Now(_))
+    ));
+}
+
+#[test]
+fn a_client_that_spoke_is_answered_at_once() {
+    let outbox = waiting_writer(AN_HOUR);
+    let _ = push(&outbox, "welcome");
+    write_what_waits(&outbox);
+    outbox.heard();
+    assert!(matches!(push(&outbox, "PONG"), Ok(Wakeup::Now(_))));
+}
+
+#[test]
+fn a_large_write_lets_the_next_line_go_at_once_unless_it_had_gathered() {
+    let outbox = waiting_writer(AN_HOUR);
+    for i in 0..3 {
+        let _ = push(&outbox, &format!("burst {i}"));
+    }
+    assert_eq!(write_what_waits(&outbox), 3);
+    assert!(matches!(push(&outbox, "next"), Ok(Wakeup::Now(_))));
+    write_what_waits(&outbox);
+    // A trickle that had gathered keeps gathering...
+    let _ = push(&outbox, "a");
+    let _ = push(&outbox, "b");
+    let _ = push(&outbox, "c");
+    assert_eq!(write_what_waits(&outbox), 3);
+    assert!(matches!(push(&outbox, "d"), Ok(Wakeup::Later(..))));
+    // ...until more piled up than a trickle brings: a burst goes at once.
+    for i in 0..GATHERED_WRITE_LINES {
+        let _ = push(&outbox, &format!("pile {i}"));
+    }
+    assert_eq!(write_what_waits(&outbox), GATHERED_WRITE_LINES + 1);
+    assert!(matches!(push(&outbox, "e"), Ok(Wakeup::Now(_))));
+}
+
+#[test]
+fn without_an_interval_no_line_ever_waits() {
+    let outbox = waiting_writer(Duration::ZERO);
+    for text in ["a", "b", "c"] {
+        assert!(matches!(push(&outbox, text), Ok(Wakeup::Now(_))));
+        assert_eq!(write_what_waits(&outbox), 1);
+    }
+}
+
+#[test]
+fn a_close_still_wakes_a_writer_whose_lines_gather() {
+    let outbox = Arc::new(waiting_writer(AN_HOUR));
+    let _ = push(&outbox, "one");
+    write_what_waits(&outbox);
+    let waiting = outbox.clone();
+    let writer = std::thread::spawn(move || {
+        let mut batch = VecDeque::new();
+        let phase = futures_lite::future::block_on(waiting.next_batch(&mut batch));
+        (phase, batch)
+    });
+    let gathering = push(&outbox, "bye");
+    assert!(matches!(gathering, Ok(Wakeup::Later(..))));
+    outbox.close();
+    // Never woken by the Later waker (dropped here): the close did it.
+    drop(gathering);
+    let (phase, batch) = writer.join().expect("writer");
+    assert_eq!(
+        (phase, batch),
+        (Phase::Closing, VecDeque::from([line("bye")]))
+    );
+}
+
+/// Counts how often it is woken.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl CountingWaker {
+    fn wakes(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// An outbox whose writer is parked (registered with a counting waker)
+/// and which may write to the server side of a loopback connection;
+/// returns the client side too.
+fn parked_direct_writer() -> (Outbox, Arc<CountingWaker>, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let client =
+        std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let (server, _) = listener.accept().expect("accept");
+    let server = smol::Async::new(server).expect("non-blocking socket");
+    let outbox = Outbox::new(1 << 20);
+    outbox.write_directly_to(Socket::from(async_net::TcpStream::from(server)));
+    let counter = Arc::new(CountingWaker(0.into()));
+    let waker = Waker::from(counter.clone());
+    let mut batch = VecDeque::new();
+    let cx = Context::from_waker(&waker);
+    assert!(outbox.poll_next_batch(&cx, &mut batch).is_pending());
+    (outbox, counter, client)
+}
+
+fn woken_writer(wakeup: Result<Wakeup, Overflow>) -> Waker {
+    match wakeup {
+        Ok(Wakeup::Now(writer)) => writer,
+        other => panic!("expected the writer to be woken now, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_parked_writers_lines_are_written_directly_without_waking_it() {
+    let (outbox, counter, client) = parked_direct_writer();
+    let writer = woken_writer(outbox.push_deferred(line("one"), None));
+    let _ = outbox.push_deferred(line("two"), None);
+    outbox.write_or_wake(writer, &mut Vec::new());
+    let mut got = [0; 10];
+    std::io::Read::read_exact(&mut &client, &mut got).expect("the lines arrive");
+    assert_eq!(&got, b"one\r\ntwo\r\n");
+    assert_eq!(counter.wakes(), 0, "the writer task was not run");
+    assert_eq!(outbox.queued_bytes(), 0);
+    // Still parked: the next line wakes it again (and goes out directly).
+    let writer = woken_writer(outbox.push_deferred(line("three"), None));
+    outbox.write_or_wake(writer, &mut Vec::new());
+    let mut got = [0; 7];
+    std::io::Read::read_exact(&mut &client, &mut got).expect("the next line arrives");
+    assert_eq!(&got, b"three\r\n");
+    assert_eq!(counter.wakes(), 0);
+}
+
+#[test]
+fn what_a_full_socket_does_not_take_goes_to_the_writer_ahead_of_later_lines() {
+    let (outbox, counter, client) = parked_direct_writer();
+    // The client reads nothing: the socket fills up.
+    let long: String = "x".repeat(60_000);
+    let mut sent = Vec::new();
+    let mut leftover = Vec::new();
+    // Far more than any socket buffers (tcp_wmem and tcp_rmem allow some MiB).
+    for _ in 0..1000 {
+        let writer = woken_writer(outbox.push_deferred(line(&long), None));
+        outbox.write_or_wake(writer, &mut Vec::new());
+        if counter.wakes() > 0 {
+            break;
+        }
+        sent.push(long.clone());
+    }
+    assert_eq!(
+        counter.wakes(),
+        1,
+        "the writer is woken once the socket is full"
+    );
+    // The writer takes the rest first, then the lines queued after it.
+    let _ = outbox.push_deferred(line("later"), None);
+    let cx = Context::from_waker(Waker::noop());
+    let mut batch = VecDeque::new();
+    assert_eq!(
+        outbox.poll_next_batch(&cx, &mut batch),
+        Poll::Ready(Phase::Open)
+    );
+    let at_line_start = outbox
+        .take_leftover(&mut leftover)
+        .expect("bytes were left");
+    assert_eq!(batch, VecDeque::from([line("later")]));
+    // Everything the client reads is whole lines, in order: what the
+    // socket took, then the leftover, then the later line.
+    let mut expected = Vec::new();
+    for text in sent.iter().chain([&long]) {
+        expected.extend_from_slice(text.as_bytes());
+        expected.extend_from_slice(b"\r\n");
+    }
+    let taken = expected.len() - leftover.len();
+    let mut everything = vec![0; taken];
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    std::io::Read::read_exact(&mut &client, &mut everything).expect("what the socket took");
+    assert_eq!(at_line_start, everything.last() == Some(&b'\n'));
+    everything.extend_from_slice(&leftover);
+    assert!(everything == expected, "the bytes arrive in order, once");
+    // While the writer is busy, nothing is written past it.
+    let _ = outbox.push_deferred(line("much later"), None);
+    outbox.write_or_wake(Waker::noop().clone(), &mut Vec::new());
+    assert_eq!(outbox.queued_bytes(), "much later".len() + 2);
+}
+
+#[test]
+fn a_client_without_a_direct_socket_has_its_writer_woken() {
+    let outbox = Outbox::new(1024);
+    let counter = Arc::new(CountingWaker(0.into()));
+    let waker = Waker::from(counter.clone());
+    let cx = Context::from_waker(&waker);
+    let mut batch = VecDeque::new();
+    assert!(outbox.poll_next_batch(&cx, &mut batch).is_pending());
+    let writer = woken_writer(outbox.push_deferred(line("one"), None));
+    outbox.write_or_wake(writer, &mut Vec::new());
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(outbox.queued_bytes(), 5);
+}
+
+#[test]
+fn abort_discards_the_queue_and_keeps_only_the_error_line() {
+    let outbox = Outbox::new(1024);
+    assert_eq!(outbox.push(line("stale")), Ok(()));
+    outbox.abort(Some(line("ERROR :SendQ exceeded")));
+    let mut batch = VecDeque::new();
+    let phase = futures_lite::future::block_on(outbox.next_batch(&mut batch));
+    assert_eq!(phase, Phase::Aborted);
+    assert_eq!(batch, [line("ERROR :SendQ exceeded")]);
+    futures_lite::future::block_on(outbox.wait_aborted());
+}
