@@ -562,8 +562,6 @@ impl CoreTask {
         }
     }
 
-    /// Queues `line` for `conn`, noting when to wake its writer; on
-    /// overflow cuts the connection off.
     /// How this batch's lines get out: written from here at a trickle
     /// (the core woke to an empty inbox), by the writer tasks in a burst.
     fn delivery(&self) -> Delivery {
@@ -574,6 +572,8 @@ impl CoreTask {
         }
     }
 
+    /// Queues `line` for `conn`, noting when to wake its writer; on
+    /// overflow cuts the connection off.
     fn queue(&mut self, conn: ConnId, line: OutLine) {
         let Some(outbox) = self.outboxes.get(&conn) else {
             return;

@@ -84,6 +84,16 @@ struct State {
     leftover_at_line_start: bool,
 }
 
+impl State {
+    /// Notes what the lines waiting now, about to be taken for one write,
+    /// are (for [`Outbox::wrote`]'s decision), and frees their room.
+    fn start_batch(&mut self) {
+        self.batch_lines = self.lines.len();
+        self.batch_gathered = std::mem::take(&mut self.gathering);
+        self.bytes = 0;
+    }
+}
+
 /// Whom a pushed line wakes, as [`Outbox::push_deferred`] says.
 #[derive(Debug)]
 pub enum Wakeup {
@@ -277,9 +287,7 @@ impl Outbox {
             return;
         }
         scratch.clear();
-        s.batch_lines = s.lines.len();
-        s.batch_gathered = std::mem::take(&mut s.gathering);
-        s.bytes = 0;
+        s.start_batch();
         serialize(&mut s.lines, scratch);
         // Full, interrupted or failed: the writer sends it all (and
         // reports a failure from its own write).
@@ -386,10 +394,8 @@ impl Outbox {
         // one, and nothing is written past the writer.
         s.ready = None;
         s.parked = false;
-        s.batch_gathered = std::mem::take(&mut s.gathering);
+        s.start_batch();
         std::mem::swap(&mut s.lines, batch);
-        s.batch_lines = batch.len();
-        s.bytes = 0;
         Poll::Ready(s.phase)
     }
 

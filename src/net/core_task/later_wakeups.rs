@@ -80,6 +80,10 @@ impl Wakeups {
         for (outbox, writer) in self.now.drain(..) {
             deliver(&outbox, writer, how, &mut self.scratch);
         }
+        // A burst's bytes are not kept for the trickle after it.
+        if self.scratch.capacity() > 64 << 10 {
+            self.scratch = Vec::new();
+        }
     }
 
     /// Gets out the lines of every writer, the waiting ones too (once their
@@ -90,10 +94,6 @@ impl Wakeups {
             deliver(&outbox, writer, how, &mut self.scratch);
         }
         self.at = None;
-        // A burst's bytes are not kept for the trickle after it.
-        if self.scratch.capacity() > 64 << 10 {
-            self.scratch = Vec::new();
-        }
     }
 
     /// Resolves when the waiting writers' moment has come (never while none
