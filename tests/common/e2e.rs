@@ -291,13 +291,24 @@ impl ServerProcess {
             .spawn()
             .expect("natter-server binary starts");
         let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-        let mut first = String::new();
-        stderr.read_line(&mut first).expect("read server stderr");
-        let addr = first
-            .trim()
-            .strip_prefix("natter-server listening on ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first stderr line: {first:?}"));
+        // What the server tells the operator before it listens (such as a
+        // journal recovered after a kill -9 cut a write short) comes first;
+        // it is kept with the rest of stderr.
+        let mut early = Vec::new();
+        let addr = loop {
+            let mut line = String::new();
+            let read = stderr.read_line(&mut line).expect("read server stderr");
+            if read == 0 {
+                panic!("natter-server ended without listening; it printed {early:?}");
+            }
+            let line = line.trim_end().to_string();
+            if let Some(addr) = line.strip_prefix("natter-server listening on ") {
+                break addr
+                    .parse()
+                    .unwrap_or_else(|_| panic!("unexpected address in {line:?}"));
+            }
+            early.push(line);
+        };
         let tls_addr = args.contains(&"--tls-cert").then(|| {
             let mut second = String::new();
             stderr.read_line(&mut second).expect("read server stderr");
@@ -307,7 +318,10 @@ impl ServerProcess {
                 .and_then(|a| a.parse().ok())
                 .unwrap_or_else(|| panic!("unexpected second stderr line: {second:?}"))
         });
-        let stderr = std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect());
+        let stderr = std::thread::spawn(move || {
+            early.extend(stderr.lines().map_while(Result::ok));
+            early
+        });
         ServerProcess {
             child,
             addr,
