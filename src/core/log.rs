@@ -506,6 +506,26 @@ mod tests {
     }
 
     #[test]
+    fn a_control_character_is_found_wherever_it_sits_in_a_long_line() {
+        // Every position, in lines shorter and longer than the chunks a
+        // faster check would test at once.
+        for len in [1, 15, 16, 17, 31, 32, 33, 40] {
+            for at in 0..len {
+                for control in ['\n', '\x7f', '\u{85}'] {
+                    let mut text: Vec<char> = std::iter::repeat_n('a', len).collect();
+                    text[at] = control;
+                    let text: String = text.into_iter().collect();
+                    assert!(!needs_no_escape(&text), "{len} {at} {control:?}");
+                    let mut out = String::new();
+                    push_escaped(&mut out, &text);
+                    assert!(!out.contains(control), "{out:?}");
+                }
+            }
+            assert!(needs_no_escape(&"é".repeat(len)), "{len}");
+        }
+    }
+
+    #[test]
     fn del_and_c1_controls_are_escaped_and_other_text_is_written_whole() {
         let escaped = |text: &str| Escaped(text).to_string();
         assert_eq!(escaped("a\x7fb\u{85}c\u{9f}"), "a\\x7fb\\x85c\\x9f");

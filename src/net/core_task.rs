@@ -107,6 +107,7 @@ impl CoreTask {
     pub(super) async fn run(&mut self, inbox: &Receiver<Input>) {
         loop {
             self.wakeups.wake_now(self.delivery());
+            self.log.hand_over();
             let wake = self.next_wake(inbox).await;
             self.trickle_at = inbox.is_empty().then(std::time::Instant::now);
             let first = match wake {

@@ -3,9 +3,12 @@
 //! Owns the log file: each record is rendered with
 //! [`crate::core::render_log_line`] at its time converted to local time, and
 //! written as-is (no prefix) through flexi_logger's file writer, buffered and
-//! flushed in the background, optionally rotated by size. Must never decide
-//! what is logged (the core does), and never block the core task for long:
-//! writes land in a memory buffer that a flexi_logger thread flushes.
+//! flushed in the background, optionally rotated by size. The lines of one
+//! batch of the core are gathered and handed to the writer together
+//! ([`ServerLog::hand_over`]): the writer's lock and formatting per line cost
+//! about as much as rendering the line. Must never decide what is logged
+//! (the core does), and never block the core task for long: writes land in a
+//! memory buffer that a flexi_logger thread flushes.
 
 use crate::core::{log_stamp, LogRecord};
 use chrono::TimeZone;
@@ -80,9 +83,15 @@ pub struct ServerLog {
     /// The timestamp prefix of the last second logged, rendered once and
     /// reused for every line in that second.
     stamp: RefCell<(Option<u64>, String)>,
-    /// The line being written, reused from line to line.
-    line: RefCell<String>,
+    /// Lines rendered and not yet handed to the writer, each but the last
+    /// ended by a newline (a rendered line never holds one).
+    pending: RefCell<String>,
+    /// Pending bytes past which [`ServerLog::write`] hands them over at once.
+    hand_over_at: usize,
 }
+
+/// Most bytes of lines gathered before they are handed to the writer.
+const HAND_OVER_BYTES: usize = 16 << 10;
 
 /// Writes the message only: the core's rendered line already has its timestamp.
 fn bare_line(
@@ -99,7 +108,8 @@ impl ServerLog {
         ServerLog {
             writer: None,
             stamp: RefCell::default(),
-            line: RefCell::default(),
+            pending: RefCell::default(),
+            hand_over_at: HAND_OVER_BYTES,
         }
     }
 
@@ -135,15 +145,21 @@ impl ServerLog {
         Ok(ServerLog {
             writer: Some(writer),
             stamp: RefCell::default(),
-            line: RefCell::default(),
+            pending: RefCell::default(),
+            // Rotation by size is checked after each hand-over: a few lines
+            // at a time keep each file near its size.
+            hand_over_at: options.rotate_size.map_or(HAND_OVER_BYTES, |size| {
+                (size as usize / 8).min(HAND_OVER_BYTES)
+            }),
         })
     }
 
-    /// Appends the line for `record`.
+    /// Appends the line for `record`: gathered with the others of this
+    /// batch until [`ServerLog::hand_over`] (or until they are many).
     pub fn write(&self, record: &LogRecord) {
-        let Some(writer) = &self.writer else {
+        if self.writer.is_none() {
             return;
-        };
+        }
         let mut stamp = self.stamp.borrow_mut();
         let secs = record.at.secs();
         if stamp.0 != Some(secs) {
@@ -154,17 +170,34 @@ impl ServerLog {
                 .unwrap_or_default();
             *stamp = (Some(secs), log_stamp(local));
         }
-        // Put together in a reused buffer (without the formatting
-        // machinery for chat lines), then copied whole into the writer's.
-        let mut line = self.line.borrow_mut();
-        line.clear();
-        line.push_str(&stamp.1);
-        record.entry.render_into(&mut line);
+        let mut pending = self.pending.borrow_mut();
+        if !pending.is_empty() {
+            pending.push('\n');
+        }
+        pending.push_str(&stamp.1);
+        record.entry.render_into(&mut pending);
+        if pending.len() >= self.hand_over_at {
+            drop(pending);
+            self.hand_over();
+        }
+    }
+
+    /// Hands the gathered lines to the writer as one record (the writer
+    /// ends it with the last line's newline). The core task calls it at
+    /// the end of each batch.
+    pub fn hand_over(&self) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        let mut pending = self.pending.borrow_mut();
+        if pending.is_empty() {
+            return;
+        }
         let mut now = DeferredNow::new();
         let result = writer.write(
             &mut now,
             &log::Record::builder()
-                .args(format_args!("{}", line.as_str()))
+                .args(format_args!("{}", pending.as_str()))
                 .level(log::Level::Info)
                 .target("server_log")
                 .build(),
@@ -172,10 +205,15 @@ impl ServerLog {
         if let Err(e) = result {
             eprintln!("natter-server: could not write server.log: {e}");
         }
+        pending.clear();
+        if pending.capacity() > 4 * HAND_OVER_BYTES {
+            pending.shrink_to(HAND_OVER_BYTES);
+        }
     }
 
     /// Writes everything buffered to the file.
     pub fn flush(&self) {
+        self.hand_over();
         if let Some(writer) = &self.writer {
             if let Err(e) = writer.flush() {
                 eprintln!("natter-server: could not flush server.log: {e}");
@@ -244,6 +282,23 @@ mod tests {
             text,
             format!("an older line\n{}\n{}\n", expected(1), expected(2))
         );
+    }
+
+    #[test]
+    fn a_batch_longer_than_one_hand_over_is_written_whole_and_in_order() {
+        let dir = temp_dir("long-batch");
+        let path = dir.join("server.log");
+        let log = ServerLog::open(&LogOptions::file(&path)).expect("open log");
+        let lines = 3 * HAND_OVER_BYTES / expected(0).len();
+        for i in 0..lines {
+            log.write(&said(i));
+        }
+        log.hand_over();
+        log.write(&said(lines));
+        log.flush();
+        let text = std::fs::read_to_string(&path).expect("read log");
+        let want: String = (0..=lines).map(|i| expected(i) + "\n").collect();
+        assert_eq!(text, want);
     }
 
     #[test]

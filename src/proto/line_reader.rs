@@ -86,7 +86,7 @@ impl LineReader {
     /// Feed the next chunk of the stream.
     pub fn push(&mut self, mut chunk: &[u8]) {
         while !chunk.is_empty() {
-            let newline = chunk.iter().position(|&b| b == b'\n');
+            let newline = memchr::memchr(b'\n', chunk);
             let (segment, rest) = match newline {
                 Some(i) => (&chunk[..i], &chunk[i + 1..]),
                 None => (chunk, &[][..]),

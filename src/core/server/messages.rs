@@ -109,7 +109,10 @@ impl Delivery<'_> {
 
     /// The sender's nick: its source up to the `!` (no nick holds one).
     fn nick(&self) -> &str {
-        self.source.split('!').next().unwrap_or_default()
+        // A plain byte search: `split` sets up a searcher that costs more
+        // than the few bytes of a nick (this runs for every message).
+        let end = self.source.bytes().position(|b| b == b'!');
+        &self.source[..end.unwrap_or(self.source.len())]
     }
 
     /// Writes the line relayed to `target` (as shown to its recipients),
