@@ -507,8 +507,8 @@ mod tests {
 
     #[test]
     fn a_control_character_is_found_wherever_it_sits_in_a_long_line() {
-        // Every position, in lines shorter and longer than the chunks a
-        // faster check would test at once.
+        // Every position of lines of several lengths: none is written
+        // unescaped, and text without one is left whole.
         for len in [1, 15, 16, 17, 31, 32, 33, 40] {
             for at in 0..len {
                 for control in ['\n', '\x7f', '\u{85}'] {
