@@ -681,8 +681,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Every file of the data directory (the database, its -wal and -shm,
-/// server.log), read now.
+/// Every file of the data directory (history.sqlite3 and its journal,
+/// state.sqlite3 and its -wal and -shm, the history journal, server.log),
+/// read now.
 fn data_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
         .expect("read the data dir")
@@ -783,7 +784,7 @@ fn no_password_or_sasl_payload_reaches_the_log_stderr_or_the_database() {
     }
     assert_eq!(payloads.len(), 1 + 2 + 1 + 2 + 1 + 2, "{payloads:#?}");
 
-    // While the server runs (the database's -wal holds the latest writes)…
+    // While the server runs (state.sqlite3-wal holds the latest writes)…
     let running = data_files(&setup.dir);
     assert_no_secret(&running, &secrets);
     // …and after it has shut down and checkpointed.
@@ -796,14 +797,14 @@ fn no_password_or_sasl_payload_reaches_the_log_stderr_or_the_database() {
         assert!(!stderr.contains(secret.as_str()), "{secret:?} on stderr");
     }
 
-    // The scan looked where the accounts and the events are: the database
-    // holds both accounts' hashes, the log every login and failure.
+    // The scan looked where the accounts and the events are: the state
+    // database holds both accounts' hashes, the log every login and failure.
     let database = [&running[..], &stopped[..]]
         .concat()
         .into_iter()
         .filter(|(p, _)| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("history.sqlite3"))
+                .is_some_and(|n| n.to_string_lossy().starts_with("state.sqlite3"))
         })
         .flat_map(|(_, bytes)| bytes)
         .collect::<Vec<u8>>();

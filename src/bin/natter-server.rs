@@ -164,7 +164,7 @@ struct Args {
     /// paths), print its fingerprint and the natter-client command, and exit.
     #[arg(long, value_name = "HOSTNAME")]
     tls_self_signed: Option<String>,
-    /// Where the history database (history.sqlite3) lives; created on first
+    /// Where the databases (history.sqlite3, state.sqlite3) live; created on first
     /// start. Default: the directory of --log-file.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,

@@ -90,6 +90,13 @@ impl OwnedChanges {
         self.records.is_empty() && !self.has_other_changes()
     }
 
+    /// Whether it deletes an account.
+    pub(super) fn deletes_an_account(&self) -> bool {
+        self.accounts
+            .iter()
+            .any(|a| matches!(a, AccountChange::Delete(_)))
+    }
+
     /// How many records it holds.
     pub(super) fn record_count(&self) -> usize {
         self.records.iter().map(Frame::len).sum()

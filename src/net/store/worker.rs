@@ -18,7 +18,7 @@
 //! [`MAX_BACKLOG_BYTES`] ahead: the journal's writer waits beyond that.
 
 use super::health::WriteHealth;
-use super::index_queue::{Batch, IndexQueue};
+use super::index_queue::{Batch, IndexQueue, OwnedChanges};
 use super::journal::{self, Frames, JournalReader, Span};
 use super::{accounts, bans, blocks, cutoff, rooms, AccountChange, RoomChange, ServerBanChange};
 use crate::core::{HistoryKind, MarkerChange};
@@ -39,8 +39,8 @@ const PRUNE_CHUNK: usize = 5000;
 /// Encoded records waiting past which they are indexed without waiting
 /// for a pause (about 700,000 short messages). Large, so a burst is not
 /// slowed by SQLite's B-tree work (about 1.4 µs of CPU per row here), which
-/// is done in the pause after it, and each SQLite page is written to the
-/// WAL once for many rows. A longer burst pays for its indexing as it goes.
+/// is done in the pause after it, and each SQLite page is written once
+/// for many rows. A longer burst pays for its indexing as it goes.
 pub(super) const INDEX_BATCH_BYTES: usize = 64 << 20;
 /// Journaled records read back and committed per transaction.
 const INDEX_CHUNK_BYTES: usize = 4 << 20;
@@ -155,6 +155,22 @@ impl Worker {
             waiting,
             bytes,
         } = batch;
+        let mut waiting = Some(waiting);
+        // What someone waits for (read markers, accounts, registered rooms,
+        // server bans) is committed first and on its own where it can be:
+        // it is in the state database, whose commits wait for no disk, so
+        // a reply held for it does not wait for the records before it to
+        // be indexed too. Not when records the journal could not write
+        // came with it, or an account was deleted (its stored private
+        // messages, some perhaps among these records, lose their owner in
+        // the same transaction): then it follows the records, as it came.
+        // (A rename among the records moves read markers too; the marker
+        // at the later message stays whichever comes first.)
+        if now.records.is_empty() && now.has_other_changes() && !now.deletes_an_account() {
+            self.commit(&Frames::default(), now.borrowed(), &mut Outdated::new());
+            now = OwnedChanges::default();
+            drop(waiting.take());
+        }
         // Appends that follow one another are read back together, a few
         // to a chunk; one buffer holds a chunk at a time for both passes.
         let spans = coalesce(spans, self.chunk_bytes / 4);
@@ -235,12 +251,14 @@ impl Worker {
     }
 
     /// Commits `frames` and `changes` in one transaction (retried once
-    /// after truncating the WAL), reporting failures through [`WriteHealth`].
+    /// after truncating the state database's WAL), reporting failures
+    /// through [`WriteHealth`].
     pub(super) fn commit(&mut self, frames: &Frames, changes: Changes, outdated: &mut Outdated) {
         let before = outdated.clone();
         let outcome = self.write_skipping(frames, changes, outdated).or_else(|_| {
             // A full disk or a file-size limit often leaves room once the
-            // WAL is checkpointed and truncated: try once more.
+            // state database's WAL is checkpointed and truncated: try once
+            // more.
             self.shrink_wal();
             *outdated = before;
             self.write_skipping(frames, changes, outdated)
@@ -443,13 +461,13 @@ impl Worker {
         outdated
     }
 
-    /// Checkpoints the WAL into the database and truncates it, giving its
-    /// space back to the file system. Failure is fine: the retry then fails
-    /// too, and that is what gets reported.
+    /// Checkpoints the state database's WAL into it and truncates it,
+    /// giving its space back to the file system. Failure is fine: the
+    /// retry then fails too, and that is what gets reported.
     pub(super) fn shrink_wal(&self) {
         let _ = self
             .db
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            .query_row("PRAGMA state.wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
     /// One round of retention, in one transaction. Age: the expired

@@ -264,7 +264,8 @@ fn a_record_is_acknowledged_by_the_journal_before_sqlite_has_it() {
     // Done means durable: it is in the journal now, whatever SQLite has.
     let journaled = Journal::recover(&dir).expect("recover").records;
     assert_eq!(journaled, [record(1, HistoryKind::Privmsg, "#a", "one")]);
-    // A read marker is not journaled: its commit waits for SQLite.
+    // A read marker is not journaled: its commit waits for SQLite (the
+    // state database), though not for the records before it.
     let marker = store.begin_commit_with_markers(
         Frame::of(&[record(2, HistoryKind::Privmsg, "#a", "two")]),
         vec![MarkerChange::Set(ReadMarker {
@@ -278,21 +279,17 @@ fn a_record_is_acknowledged_by_the_journal_before_sqlite_has_it() {
         Vec::new(),
     );
     futures_lite::future::block_on(marker.wait());
-    let db = open_db(&options.path()).expect("db");
-    let (rows, markers): (i64, i64) = db
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM events) + (SELECT SUM(count) FROM blocks),
-                    (SELECT COUNT(*) FROM read_markers)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("count");
-    assert_eq!(
-        (rows, markers),
-        (2, 1),
-        "the marker's commit took both records along"
-    );
+    let count = |what: &str| -> i64 {
+        let db = open_db(&options.path()).expect("db");
+        db.query_row(what, [], |r| r.get(0)).expect("count")
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM state.read_markers"), 1);
     drop(store);
+    assert_eq!(
+        count("SELECT (SELECT COUNT(*) FROM events) + (SELECT SUM(count) FROM blocks)"),
+        2,
+        "both records are in SQLite once the store has stopped"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -666,3 +663,116 @@ fn age_retention_empties_the_expired_blocks_of_every_room_in_one_round() {
 }
 
 mod kept;
+
+/// A data directory as natter left it before history and state had files
+/// of their own (schema version 8): one database, in WAL mode.
+fn version_8_database(options: &StoreOptions) {
+    let db = Connection::open(options.path()).expect("open");
+    let mode: String = db
+        .pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))
+        .expect("wal");
+    assert_eq!(mode, "wal");
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(STATE_VERSION - 1) {
+        db.execute_batch(&format!(
+            "BEGIN; {sql} PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))
+        .expect("an older schema");
+    }
+    db.execute_batch(
+        "INSERT INTO blocks VALUES (1, '#a', 1, 1000, 1000, 0, x'');
+         INSERT INTO events (id, at, kind, room, target, source, text, from_account, to_account)
+             VALUES (2, 1001, 'private', 'bob', 'bob', 'alice!a@h', 'hi', 'alice', 'bob');
+         UPDATE meta SET value = 2 WHERE key = 'indexed_through';
+         INSERT INTO read_markers VALUES ('alice', '#a', 1000, 1001);
+         INSERT INTO accounts VALUES ('alice', 'Alice', '$argon2id$x', '', NULL, 5, '');
+         INSERT INTO accounts VALUES ('bob', 'bob', '$argon2id$y', '', 'b@h', 6, '');
+         INSERT INTO registered_rooms VALUES ('#a', '{}');
+         INSERT INTO server_bans VALUES ('*!*@bad', 'spam', 'oper', 7, NULL);",
+    )
+    .expect("version-8 rows");
+}
+
+#[test]
+fn accounts_rooms_bans_and_markers_of_a_version_8_database_move_to_the_state_file() {
+    let (dir, options) = temp_db("migrate-state");
+    version_8_database(&options);
+    let (store, restored) = Store::open(&options, Timestamp(2000)).expect("migrates");
+    drop(store);
+    let names: Vec<&str> = restored.accounts.iter().map(|a| &*a.name).collect();
+    assert_eq!(names, ["Alice", "bob"]);
+    assert_eq!(restored.read_markers.len(), 1);
+    assert_eq!(restored.server_bans.len(), 1);
+    let texts: Vec<&str> = restored.records.iter().map(|r| &*r.text).collect();
+    assert_eq!(texts, ["hi"], "history stays");
+    // Each table is in one file only, and history keeps a rollback journal.
+    let tables = |file: &str| -> Vec<String> {
+        let db = Connection::open(dir.join(file)).expect("open");
+        let names = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        names
+    };
+    assert_eq!(tables(DB_FILE), ["blocks", "events", "meta"]);
+    assert_eq!(
+        tables(STATE_FILE),
+        [
+            "accounts",
+            "read_markers",
+            "registered_rooms",
+            "server_bans"
+        ]
+    );
+    let db = open_db(&options.path()).expect("open");
+    let mode = |schema| -> String {
+        db.pragma_query_value(Some(schema), "journal_mode", |r| r.get(0))
+            .expect("mode")
+    };
+    assert_eq!(
+        (mode("main"), mode("state")),
+        ("persist".into(), "wal".into())
+    );
+    assert!(
+        !dir.join(format!("{DB_FILE}-wal")).exists(),
+        "the old WAL went"
+    );
+    let rooms: String = Connection::open(dir.join(STATE_FILE))
+        .expect("open")
+        .query_row("SELECT state FROM registered_rooms", [], |r| r.get(0))
+        .expect("the registered room");
+    assert_eq!(rooms, "{}");
+    drop(db);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_missing_state_file_starts_empty_and_history_is_kept() {
+    let (dir, options) = temp_db("state-gone");
+    version_8_database(&options);
+    let (store, _) = Store::open(&options, Timestamp(2000)).expect("migrates");
+    drop(store);
+    std::fs::remove_file(dir.join(STATE_FILE)).expect("state file moved away");
+    let (store, restored) = Store::open(&options, Timestamp(2000)).expect("starts");
+    assert!(restored.accounts.is_empty());
+    assert!(restored.read_markers.is_empty());
+    let texts: Vec<&str> = restored.records.iter().map(|r| &*r.text).collect();
+    assert_eq!(texts, ["hi"]);
+    // And it works: what is set now is kept.
+    let commit = store.begin_commit_with_markers(
+        Frame::default(),
+        vec![marker("carol", "#a", 9)],
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    futures_lite::future::block_on(commit.wait());
+    drop(store);
+    let (store, restored) = Store::open(&options, Timestamp(2000)).expect("restarts");
+    drop(store);
+    assert_eq!(restored.read_markers.len(), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
