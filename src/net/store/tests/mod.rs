@@ -336,6 +336,22 @@ fn a_failing_store_is_reported_when_it_starts_failing_now_and_then_and_when_it_r
 }
 
 #[test]
+fn a_new_history_database_has_large_pages_and_a_rollback_journal() {
+    let (dir, options) = temp_db("fresh");
+    let (store, _) = Store::open(&options, Timestamp(0)).expect("open");
+    drop(store);
+    let db = open_db(&options.path()).expect("reopen");
+    let page_size: i64 = db
+        .pragma_query_value(Some("main"), "page_size", |r| r.get(0))
+        .expect("page size");
+    assert_eq!(page_size, HISTORY_PAGE_SIZE);
+    assert!(dir.join(STATE_FILE).exists());
+    assert!(!dir.join(format!("{DB_FILE}-wal")).exists());
+    drop(db);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_database_from_an_older_natter_is_migrated_and_keeps_its_history() {
     let (dir, options) = temp_db("migrate");
     {
