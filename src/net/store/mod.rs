@@ -63,6 +63,7 @@ use crate::core::{
     Account, HistoryKind, HistoryRecord, MarkerChange, ReadMarker, RegisteredRoom, ServerBan,
     Timestamp,
 };
+use crate::proto::casefold;
 use health::WriteHealth;
 use index_queue::{Index, IndexQueue, OwnedChanges};
 pub use journal::Frame;
@@ -865,7 +866,8 @@ fn restore_missing_state(db: &Connection, path: &Path) -> rusqlite::Result<()> {
 fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Result<Restored> {
     let cutoff = cutoff(options.max_age_secs, now);
     let mut records = blocks::load_room_messages(db, cutoff, options.max_messages)?;
-    records.extend(load_private(db, cutoff)?);
+    let accounts = accounts::load_accounts(db)?;
+    records.extend(owned_by(load_private(db, cutoff)?, &accounts));
     let next_id: i64 = db.query_row("SELECT value FROM meta WHERE key = 'next_id'", [], |r| {
         r.get(0)
     })?;
@@ -893,10 +895,38 @@ fn load(db: &Connection, options: &StoreOptions, now: Timestamp) -> rusqlite::Re
         records,
         next_id: (next_id.max(max_id + 1)).max(1) as u64,
         read_markers,
-        accounts: accounts::load_accounts(db)?,
+        accounts,
         rooms: rooms::load_rooms(db, &options.path().with_file_name(STATE_FILE))?,
         server_bans: bans::load_server_bans(db)?,
     })
+}
+
+/// `private` without the ends whose account no longer exists, and without
+/// the messages that leaves nobody's. Deleting an account orphans its
+/// messages in the same transaction, but that one writes both files,
+/// which SQLite does not commit atomically when one of them is in WAL
+/// mode: a crash between the two must not hand a dropped account's
+/// conversations to whoever registers the name next.
+fn owned_by(private: Vec<HistoryRecord>, accounts: &[Account]) -> Vec<HistoryRecord> {
+    let names: std::collections::HashSet<String> =
+        accounts.iter().map(|a| casefold(&a.name)).collect();
+    let exists = |account: &Option<std::sync::Arc<str>>| {
+        account
+            .as_deref()
+            .is_some_and(|name| names.contains(&casefold(name)))
+    };
+    private
+        .into_iter()
+        .filter_map(|mut r| {
+            if !exists(&r.from_account) {
+                r.from_account = None;
+            }
+            if !exists(&r.to_account) {
+                r.to_account = None;
+            }
+            (r.from_account.is_some() || r.to_account.is_some()).then_some(r)
+        })
+        .collect()
 }
 
 /// Most private messages restored at startup (newest first): what bounds

@@ -9,6 +9,12 @@ fn private_messages_of_accounts_are_restored_with_their_accounts_and_a_dropped_a
 {
     let (_dir, options) = temp_db("private");
     let mut w = worker(&options);
+    let accounts = [account("alice"), account("bob")].map(AccountChange::Save);
+    let changes = Changes {
+        accounts: &accounts,
+        ..Changes::default()
+    };
+    w.write_all(&Frames::default(), changes).expect("accounts");
     let mut kept = record(1, HistoryKind::Private, "bob", "for alice and bob");
     kept.from_account = Some("alice".into());
     kept.to_account = Some("bob".into());
@@ -29,6 +35,44 @@ fn private_messages_of_accounts_are_restored_with_their_accounts_and_a_dropped_a
         ..kept
     };
     assert_eq!(restored.records, [bobs]);
+}
+
+fn account(name: &str) -> Account {
+    Account {
+        name: name.into(),
+        password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into(),
+        scram: String::new(),
+        email: None,
+        registered_at: Timestamp(1_000),
+        certfps: Vec::new(),
+    }
+}
+
+#[test]
+fn a_private_message_whose_account_row_is_gone_is_not_restored_to_that_name() {
+    // As a crash between the two files' commits of an account deletion
+    // leaves it: the account gone from state.sqlite3, the message still
+    // naming it in history.sqlite3.
+    let (_dir, options) = temp_db("private-torn");
+    let mut w = worker(&options);
+    let accounts = [AccountChange::Save(account("Bob"))];
+    let changes = Changes {
+        accounts: &accounts,
+        ..Changes::default()
+    };
+    w.write_all(&Frames::default(), changes).expect("bob");
+    let mut to_bob = record(1, HistoryKind::Private, "bob", "for bob");
+    to_bob.from_account = Some("alice".into());
+    to_bob.to_account = Some("bob".into());
+    let mut alices = record(2, HistoryKind::Private, "carol", "alice's alone");
+    alices.from_account = Some("alice".into());
+    w.write(&[to_bob.clone(), alices]).expect("write");
+    let restored = load(&w.db, &options, Timestamp(0)).expect("load");
+    let bobs = HistoryRecord {
+        from_account: None,
+        ..to_bob
+    };
+    assert_eq!(restored.records, [bobs], "alice's end is nobody's");
 }
 
 #[test]
