@@ -296,13 +296,14 @@ fn with_fsync_every_message_a_client_received_survives_kill_9_of_the_server() {
 }
 
 /// A disk that fills up mid-chat, made real with a file-size limit: every
-/// file the server writes is capped at 96 KiB (RLIMIT_FSIZE, set by
-/// util-linux's `prlimit`), so the journal, the WAL and the database
-/// each stop growing. Each group of ten messages is delivered before the next is
+/// file the server writes is capped at 256 KiB (RLIMIT_FSIZE, set by
+/// util-linux's `prlimit`; a new history.sqlite3, with its 16 KiB pages,
+/// starts at about 192 KiB), so the journal and the databases each stop
+/// growing. Each group of ten messages is delivered before the next is
 /// sent, so each is its own commit and dozens of commits fail.
 #[test]
 fn a_disk_that_fills_up_is_reported_once_and_live_chat_goes_on() {
-    const LIMIT: &str = "--fsize=98304";
+    const LIMIT: &str = "--fsize=262144";
     let dir = temp_dir("history-disk-full");
     let args = binary_args(&dir);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -313,7 +314,7 @@ fn a_disk_that_fills_up_is_reported_once_and_live_chat_goes_on() {
     mouth.sync();
     // Short texts: server.log (also capped) holds each in ~40 bytes, the
     // database in well over 100 with its indexes, so the database fills first.
-    let sent: Vec<String> = (0..1500).map(|i| format!("m{i}")).collect();
+    let sent: Vec<String> = (0..5000).map(|i| format!("m{i}")).collect();
     let mut heard = Vec::new();
     for group in sent.chunks(10) {
         for text in group {
