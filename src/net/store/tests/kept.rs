@@ -10,11 +10,7 @@ fn private_messages_of_accounts_are_restored_with_their_accounts_and_a_dropped_a
     let (_dir, options) = temp_db("private");
     let mut w = worker(&options);
     let accounts = [account("alice"), account("bob")].map(AccountChange::Save);
-    let changes = Changes {
-        accounts: &accounts,
-        ..Changes::default()
-    };
-    w.write_all(&Frames::default(), changes).expect("accounts");
+    save_accounts(&mut w, &accounts);
     let mut kept = record(1, HistoryKind::Private, "bob", "for alice and bob");
     kept.from_account = Some("alice".into());
     kept.to_account = Some("bob".into());
@@ -24,17 +20,23 @@ fn private_messages_of_accounts_are_restored_with_their_accounts_and_a_dropped_a
     assert_eq!(restored.records, [kept.clone()]);
     // alice drops her account: the message stays bob's alone.
     let changes = [AccountChange::Delete("alice".into())];
-    let changes = Changes {
-        accounts: &changes,
-        ..Changes::default()
-    };
-    w.write_all(&Frames::default(), changes).expect("drop");
+    save_accounts(&mut w, &changes);
     let restored = load(&w.db, &options, Timestamp(0)).expect("load");
     let bobs = HistoryRecord {
         from_account: None,
         ..kept
     };
     assert_eq!(restored.records, [bobs]);
+}
+
+/// Commits `changes` to accounts, alone.
+fn save_accounts(w: &mut Worker, changes: &[AccountChange]) {
+    let changes = Changes {
+        accounts: changes,
+        ..Changes::default()
+    };
+    w.write_all(&Frames::default(), changes)
+        .expect("save the accounts");
 }
 
 fn account(name: &str) -> Account {
@@ -56,11 +58,7 @@ fn a_private_message_whose_account_row_is_gone_is_not_restored_to_that_name() {
     let (_dir, options) = temp_db("private-torn");
     let mut w = worker(&options);
     let accounts = [AccountChange::Save(account("Bob"))];
-    let changes = Changes {
-        accounts: &accounts,
-        ..Changes::default()
-    };
-    w.write_all(&Frames::default(), changes).expect("bob");
+    save_accounts(&mut w, &accounts);
     let mut to_bob = record(1, HistoryKind::Private, "bob", "for bob");
     to_bob.from_account = Some("alice".into());
     to_bob.to_account = Some("bob".into());
@@ -103,11 +101,7 @@ fn accounts_are_saved_changed_deleted_and_restored_without_any_password() {
         AccountChange::Save(changed.clone()),
         AccountChange::Delete("bob".into()),
     ];
-    let changes = Changes {
-        accounts: &changes,
-        ..Changes::default()
-    };
-    w.write_all(&Frames::default(), changes).expect("write");
+    save_accounts(&mut w, &changes);
     let restored = load(&w.db, &options, Timestamp(0)).expect("load");
     assert_eq!(restored.accounts, [changed]);
 }
