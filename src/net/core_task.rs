@@ -26,7 +26,10 @@ pub(super) use passwords::PasswordChecks;
 /// The one task that owns the [`Server`]. Never awaits anything but its inbox.
 pub(super) struct CoreTask {
     pub(super) server: Server,
-    pub(super) outboxes: FxHashMap<ConnId, Arc<Outbox>>,
+    pub(super) outboxes: FxHashMap<ConnId, Recipient>,
+    /// The connections with lines in [`Recipient::batch`], in the order
+    /// they got their first.
+    pub(super) recipients: Vec<ConnId>,
     /// Events the shell itself raised while carrying out actions (SendQ).
     pub(super) pending: VecDeque<Event>,
     pub(super) log: ServerLog,
@@ -80,6 +83,29 @@ pub(super) struct CoreTask {
     pub(super) server_name: String,
 }
 
+/// A connection as the core task writes to it: its outbox, and the lines
+/// the core gave it in this batch, queued on the outbox together when the
+/// batch ends ([`CoreTask::queue_batches`]): in a burst a client is sent
+/// hundreds of lines a batch, and one lock for all of them costs less than
+/// one per line.
+pub(super) struct Recipient {
+    pub(super) outbox: Arc<Outbox>,
+    batch: Vec<OutLine>,
+}
+
+impl Recipient {
+    pub(super) fn new(outbox: Arc<Outbox>) -> Recipient {
+        Recipient {
+            outbox,
+            batch: Vec::new(),
+        }
+    }
+}
+
+/// Most lines a recipient's emptied batch may have room for to be kept for
+/// the next one (a connection's share of a burst is given back).
+const MAX_KEPT_BATCH: usize = 64;
+
 /// How often a cluster node checks the other nodes' leases.
 const LEASE_CHECK: Duration = Duration::from_secs(1);
 
@@ -106,6 +132,9 @@ impl CoreTask {
     /// Applies inputs until [`Event::Shutdown`] or until every sender is gone.
     pub(super) async fn run(&mut self, inbox: &Receiver<Input>) {
         loop {
+            // Whatever this pass gave the clients (a cluster's log, a
+            // finished commit) is queued before their writers are woken.
+            self.release_committed();
             self.wakeups.wake_now(self.delivery());
             self.log.hand_over();
             let wake = self.next_wake(inbox).await;
@@ -257,7 +286,7 @@ impl CoreTask {
                 now,
                 tls,
             } => {
-                self.outboxes.insert(conn, outbox);
+                self.outboxes.insert(conn, Recipient::new(outbox));
                 let peer = peer.to_string();
                 self.local(Event::Connected { conn, peer, now });
                 if let Some(TlsPeer { certfp }) = tls {
@@ -289,8 +318,8 @@ impl CoreTask {
                 let shutdown = matches!(event, Event::Shutdown { .. });
                 if let Event::Disconnected { conn, .. } = &event {
                     // The peer is gone: nothing queued can reach it.
-                    if let Some(outbox) = self.outboxes.remove(conn) {
-                        outbox.abort(None);
+                    if let Some(gone) = self.outboxes.remove(conn) {
+                        gone.outbox.abort(None);
                     }
                 }
                 if shutdown && self.cluster.is_some() {
@@ -335,8 +364,8 @@ impl CoreTask {
         let mut prove = |conn, bytes: &[u8]| server.scram_proof_holds(conn, bytes);
         if let Err(conn) = cluster.local(event, &mut prove) {
             // Numbered under a tag this node lost: it cannot be served.
-            if let Some(outbox) = self.outboxes.remove(&conn) {
-                outbox.abort(Some(Arc::from(
+            if let Some(lost) = self.outboxes.remove(&conn) {
+                lost.outbox.abort(Some(Arc::from(
                     "ERROR :Lost contact with the cluster; please reconnect",
                 )));
             }
@@ -394,8 +423,9 @@ impl CoreTask {
     }
 
     /// Sends what was held behind every commit that has finished, oldest
-    /// first; SendQ overflows this causes go back to the core (which may
-    /// store and send more).
+    /// first, and queues every line of the batch on its outbox; SendQ
+    /// overflows this causes go back to the core (which may store and send
+    /// more).
     fn release_committed(&mut self) {
         loop {
             while self
@@ -414,6 +444,7 @@ impl CoreTask {
                     }
                 }
             }
+            self.queue_batches();
             if self.pending.is_empty() {
                 return;
             }
@@ -536,8 +567,10 @@ impl CoreTask {
                 }
             }
             Action::Close { conn, .. } => {
-                if let Some(outbox) = self.outboxes.remove(&conn) {
-                    outbox.close();
+                // What it was given before the close goes out first.
+                self.queue_batch(conn);
+                if let Some(closing) = self.outboxes.remove(&conn) {
+                    closing.outbox.close();
                 }
             }
             Action::Log(record) => self.log.write(&record),
@@ -573,14 +606,41 @@ impl CoreTask {
         }
     }
 
-    /// Queues `line` for `conn`, noting when to wake its writer; on
-    /// overflow cuts the connection off.
+    /// Adds `line` to what `conn` is sent in this batch.
     fn queue(&mut self, conn: ConnId, line: OutLine) {
-        let Some(outbox) = self.outboxes.get(&conn) else {
+        let Some(recipient) = self.outboxes.get_mut(&conn) else {
             return;
         };
-        match outbox.push_deferred(line, self.trickle_at) {
-            Ok(wakeup) => self.wakeups.add(outbox, wakeup),
+        if recipient.batch.is_empty() {
+            self.recipients.push(conn);
+        }
+        recipient.batch.push(line);
+    }
+
+    /// Queues every connection's lines of this batch on its outbox, noting
+    /// when to wake its writer; cuts off those whose outbox overflows (the
+    /// core hears it from [`CoreTask::pending`]).
+    fn queue_batches(&mut self) {
+        let mut recipients = std::mem::take(&mut self.recipients);
+        for conn in recipients.drain(..) {
+            self.queue_batch(conn);
+        }
+        self.recipients = recipients;
+    }
+
+    /// Queues `conn`'s lines of this batch on its outbox ([`CoreTask::queue_batches`]).
+    fn queue_batch(&mut self, conn: ConnId) {
+        let Some(recipient) = self.outboxes.get_mut(&conn) else {
+            return;
+        };
+        let queued = recipient
+            .outbox
+            .push_all_deferred(&mut recipient.batch, self.trickle_at);
+        if recipient.batch.capacity() > MAX_KEPT_BATCH {
+            recipient.batch = Vec::new();
+        }
+        match queued {
+            Ok(wakeup) => self.wakeups.add(&recipient.outbox, wakeup),
             Err(Overflow) => self.cut_off_for_sendq(conn),
         }
     }
@@ -588,10 +648,10 @@ impl CoreTask {
     /// Cuts `conn` off (its outbox overflowed) and tells the core, so the
     /// rooms hear it and the log records it.
     fn cut_off_for_sendq(&mut self, conn: ConnId) {
-        let Some(outbox) = self.outboxes.remove(&conn) else {
+        let Some(cut) = self.outboxes.remove(&conn) else {
             return;
         };
-        outbox.abort(Some(Arc::from("ERROR :SendQ exceeded")));
+        cut.outbox.abort(Some(Arc::from("ERROR :SendQ exceeded")));
         self.pending.push_back(Event::Disconnected {
             conn,
             reason: "SendQ exceeded".to_string(),

@@ -216,17 +216,46 @@ impl Outbox {
     /// [`ANSWER_WINDOW`]. `now` is `None` for a line that must not wait
     /// (the caller is in a burst).
     pub fn push_deferred(&self, line: OutLine, now: Option<Instant>) -> Result<Wakeup, Overflow> {
+        let cost = line.len() + 2;
+        self.queue(cost, now, |queue| queue.push_back(line))
+    }
+
+    /// As [`Outbox::push_deferred`] for every line in `lines`, in order,
+    /// under one lock (the core task queues a batch's lines for a client
+    /// together): `lines` is emptied, and its lines are all queued or, if
+    /// together they would pass the byte limit, none is.
+    pub fn push_all_deferred(
+        &self,
+        lines: &mut Vec<OutLine>,
+        now: Option<Instant>,
+    ) -> Result<Wakeup, Overflow> {
+        if lines.is_empty() {
+            return Ok(Wakeup::Nobody);
+        }
+        let cost = lines.iter().map(|line| line.len() + 2).sum();
+        let queued = self.queue(cost, now, |queue| queue.extend(lines.drain(..)));
+        lines.clear();
+        queued
+    }
+
+    /// Queues what `add` adds (`cost` bytes) if the outbox is open and has
+    /// room, and says whom to wake ([`Outbox::push_deferred`]).
+    fn queue(
+        &self,
+        cost: usize,
+        now: Option<Instant>,
+        add: impl FnOnce(&mut VecDeque<OutLine>),
+    ) -> Result<Wakeup, Overflow> {
         let mut s = self.state();
         if s.phase != Phase::Open {
             return Ok(Wakeup::Nobody);
         }
-        let cost = line.len() + 2;
         if s.bytes + cost > self.limit {
             return Err(Overflow);
         }
         let was_empty = s.lines.is_empty();
         s.bytes += cost;
-        s.lines.push_back(line);
+        add(&mut s.lines);
         // Only the first line wakes the writer; it takes the rest with it.
         if !was_empty {
             return Ok(Wakeup::Nobody);

@@ -100,6 +100,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         checks: PasswordChecks::new(ex.clone()),
         server,
         outboxes: FxHashMap::default(),
+        recipients: Vec::new(),
         pending: VecDeque::new(),
         log,
         store,

@@ -121,8 +121,8 @@ impl CoreTask {
     /// This node was declared down (cut off past its lease): everyone the
     /// others saw leave is disconnected here too, and the node joins again.
     pub(super) fn rejoin_cluster(&mut self) {
-        for (_, outbox) in self.outboxes.drain() {
-            outbox.abort(Some(Arc::from(
+        for (_, lost) in self.outboxes.drain() {
+            lost.outbox.abort(Some(Arc::from(
                 "ERROR :Lost contact with the cluster; please reconnect",
             )));
         }

@@ -108,6 +108,57 @@ fn a_deferred_push_hands_back_the_waiting_writer_once() {
     assert_eq!(writer.join().expect("writer"), [line("one"), line("two")]);
 }
 
+#[test]
+fn a_batch_of_lines_is_queued_in_order_and_hands_back_the_writer_once() {
+    let outbox = waiting_writer(Duration::ZERO);
+    let mut lines = vec![line("one"), line("two"), line("three")];
+    assert!(matches!(
+        outbox.push_all_deferred(&mut lines, None),
+        Ok(Wakeup::Now(_))
+    ));
+    assert!(lines.is_empty(), "the batch is handed over");
+    let mut more = vec![line("four")];
+    assert!(
+        matches!(
+            outbox.push_all_deferred(&mut more, None),
+            Ok(Wakeup::Nobody)
+        ),
+        "lines behind waiting ones hand back no one"
+    );
+    assert_eq!(outbox.queued_bytes(), 3 + 3 + 5 + 4 + 4 * 2);
+    let mut batch = VecDeque::new();
+    let cx = Context::from_waker(Waker::noop());
+    assert!(outbox.poll_next_batch(&cx, &mut batch).is_ready());
+    assert_eq!(
+        batch,
+        [line("one"), line("two"), line("three"), line("four")]
+    );
+}
+
+#[test]
+fn a_batch_that_would_pass_the_byte_limit_queues_none_of_its_lines() {
+    let outbox = Outbox::new(15);
+    assert_eq!(outbox.push(line("123456")), Ok(()));
+    // 8 bytes queued; 4 more fit, 8 more do not.
+    let mut lines = vec![line("ab"), line("cd")];
+    assert!(matches!(
+        outbox.push_all_deferred(&mut lines, None),
+        Err(Overflow)
+    ));
+    assert!(lines.is_empty(), "the lines that did not fit are dropped");
+    assert_eq!(outbox.queued_bytes(), 8, "only what was queued before");
+}
+
+#[test]
+fn an_empty_batch_wakes_no_one_and_leaves_the_writer_waiting() {
+    let outbox = waiting_writer(Duration::ZERO);
+    assert!(matches!(
+        outbox.push_all_deferred(&mut Vec::new(), None),
+        Ok(Wakeup::Nobody)
+    ));
+    assert!(matches!(push(&outbox, "late"), Ok(Wakeup::Now(_))));
+}
+
 /// An outbox whose writer waits for lines (its waker is registered).
 fn waiting_writer(interval: Duration) -> Outbox {
     let outbox = Outbox::coalescing(1024, interval);
