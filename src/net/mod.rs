@@ -42,6 +42,7 @@ mod core_task;
 pub mod limits;
 pub mod outbox;
 pub mod password;
+mod send_ring;
 mod serve;
 mod server_log;
 mod socket;

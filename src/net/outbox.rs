@@ -21,7 +21,7 @@ use super::socket::Socket;
 use crate::core::OutLine;
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -302,40 +302,59 @@ impl Outbox {
     /// which sends it before anything queued later. `scratch` is reused
     /// for the bytes.
     pub fn write_or_wake(&self, writer: Waker, scratch: &mut Vec<u8>) {
+        scratch.clear();
+        if let Some(write) = self.begin_direct_write(writer, scratch) {
+            let taken = write.socket().try_write(scratch).unwrap_or(0);
+            write.finish(scratch, taken);
+        }
+    }
+
+    /// The first half of [`Outbox::write_or_wake`], for a caller that
+    /// sends many clients' bytes at once: appends what waits to `into` and
+    /// returns the write, which holds the outbox's lock until
+    /// [`DirectWrite::finish`] (so the writer cannot overtake it). `None`
+    /// when the lines are not for a direct write: then the writer was
+    /// woken, or stays parked if nothing waits.
+    pub fn begin_direct_write<'a>(
+        &'a self,
+        writer: Waker,
+        into: &mut Vec<u8>,
+    ) -> Option<DirectWrite<'a>> {
         let Some(socket) = self.direct.get() else {
-            return writer.wake();
+            writer.wake();
+            return None;
         };
-        let mut s = self.state();
+        // Never waits: a lock held elsewhere (the writer, busy on another
+        // thread, or this caller's own earlier write to the same client)
+        // means the writer is the one to send.
+        let mut s = match self.state.try_lock() {
+            Ok(s) => s,
+            Err(TryLockError::Poisoned(held)) => held.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                writer.wake();
+                return None;
+            }
+        };
         if !s.parked || s.phase != Phase::Open || !s.leftover.is_empty() {
             drop(s);
-            return writer.wake();
+            writer.wake();
+            return None;
         }
         if s.lines.is_empty() {
             // Nothing to write: the writer stays parked, as it was.
             s.ready.get_or_insert(writer);
-            return;
+            return None;
         }
-        scratch.clear();
+        let start = into.len();
         s.start_batch();
-        serialize(&mut s.lines, scratch);
-        // Full, interrupted or failed: the writer sends it all (and
-        // reports a failure from its own write).
-        let taken = socket
-            .try_write(scratch)
-            .map_or(0, |n| n.min(scratch.len()));
-        if taken == scratch.len() {
-            self.note_written(&mut s);
-            // Still parked: it must be woken by the next line.
-            s.ready.get_or_insert(writer);
-            return;
-        }
-        if let Some(&last) = scratch[..taken].last() {
-            s.leftover_at_line_start = last == b'\n';
-        }
-        s.leftover.extend_from_slice(&scratch[taken..]);
-        s.ready = None;
-        drop(s);
-        writer.wake();
+        serialize(&mut s.lines, into);
+        Some(DirectWrite {
+            state: s,
+            outbox: self,
+            socket,
+            writer,
+            bytes: start..into.len(),
+        })
     }
 
     /// Moves what a direct write left unsent into `into` (empty) and says
@@ -439,6 +458,60 @@ impl Outbox {
             Poll::Pending
         })
         .await
+    }
+}
+
+/// A direct write under way ([`Outbox::begin_direct_write`]): the
+/// outbox stays locked, and its parked writer's waker is kept, until the
+/// caller says how much of the bytes the socket took.
+pub struct DirectWrite<'a> {
+    state: MutexGuard<'a, State>,
+    outbox: &'a Outbox,
+    socket: &'a Socket,
+    writer: Waker,
+    /// Where this write's bytes are in the caller's buffer.
+    bytes: std::ops::Range<usize>,
+}
+
+impl DirectWrite<'_> {
+    /// The client's socket.
+    pub fn socket(&self) -> &Socket {
+        self.socket
+    }
+
+    /// This write's bytes in `buffer` (the one given to
+    /// [`Outbox::begin_direct_write`]).
+    pub fn bytes<'b>(&self, buffer: &'b [u8]) -> &'b [u8] {
+        &buffer[self.bytes.clone()]
+    }
+
+    /// Finishes the write: the socket took `taken` of its bytes in
+    /// `buffer` (the one given to [`Outbox::begin_direct_write`]). What it
+    /// did not take goes to the writer, which is woken to send it (and
+    /// report a failure from its own write); a whole write leaves the
+    /// writer parked.
+    pub fn finish(self, buffer: &[u8], taken: usize) {
+        let bytes = self.bytes(buffer);
+        let DirectWrite {
+            mut state,
+            outbox,
+            writer,
+            ..
+        } = self;
+        let taken = taken.min(bytes.len());
+        if taken == bytes.len() {
+            outbox.note_written(&mut state);
+            // Still parked: it must be woken by the next line.
+            state.ready.get_or_insert(writer);
+            return;
+        }
+        if let Some(&last) = bytes[..taken].last() {
+            state.leftover_at_line_start = last == b'\n';
+        }
+        state.leftover.extend_from_slice(&bytes[taken..]);
+        state.ready = None;
+        drop(state);
+        writer.wake();
     }
 }
 

@@ -12,6 +12,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use smol::Async;
 use std::io;
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -33,6 +34,12 @@ impl Socket {
         use std::io::Write;
         let mut socket: &TcpStream = self.0.get_ref();
         socket.write(bytes)
+    }
+
+    /// The socket's file descriptor, for a batch of sends made by one
+    /// system call ([`super::send_ring::SendRing`]).
+    pub fn raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
     }
 
     /// Shuts the socket down in `how` direction(s); a blocked read on it ends.

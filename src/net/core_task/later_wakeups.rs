@@ -4,7 +4,8 @@
 //!
 //! Also decides how the lines get out ([`Delivery`]): at a trickle, a
 //! parked plain TCP writer's lines are written from the core task itself
-//! ([`Outbox::write_or_wake`]) instead of waking its task.
+//! ([`Outbox::write_or_wake`]) instead of waking its task, every such
+//! client's in one system call where io_uring is there ([`SendRing`]).
 //!
 //! Owns the waiting writers and the one timer that wakes them all, so a
 //! waiting writer costs a place in a list, not a timer of its own (a timer
@@ -15,7 +16,9 @@
 //! was queued after it.
 
 use crate::net::outbox::{Outbox, Wakeup};
+use crate::net::send_ring::SendRing;
 use smol::Timer;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
@@ -46,6 +49,11 @@ pub(in crate::net) struct Wakeups {
     timer: Timer,
     /// Reused for the bytes of direct writes.
     scratch: Vec<u8>,
+    /// Sends a pass's direct writes in one system call (`None` where
+    /// io_uring is not available: one `send()` each).
+    ring: Option<SendRing>,
+    /// Reused for how many bytes each of the ring's sends took.
+    taken: Vec<usize>,
 }
 
 impl Wakeups {
@@ -56,6 +64,8 @@ impl Wakeups {
             at: None,
             timer: Timer::never(),
             scratch: Vec::new(),
+            ring: SendRing::new(),
+            taken: Vec::new(),
         }
     }
 
@@ -77,9 +87,9 @@ impl Wakeups {
     /// Gets out the lines of every writer to be woken at the end of the
     /// batch.
     pub(in crate::net) fn wake_now(&mut self, how: Delivery) {
-        for (outbox, writer) in self.now.drain(..) {
-            deliver(&outbox, writer, how, &mut self.scratch);
-        }
+        let mut now = std::mem::take(&mut self.now);
+        self.deliver_all(&mut now, how);
+        self.now = now;
         // A burst's bytes are not kept for the trickle after it.
         if self.scratch.capacity() > 64 << 10 {
             self.scratch = Vec::new();
@@ -90,9 +100,9 @@ impl Wakeups {
     /// moment has come, or at shutdown).
     pub(in crate::net) fn wake_all(&mut self, how: Delivery) {
         self.wake_now(how);
-        for (outbox, writer) in self.later.drain(..) {
-            deliver(&outbox, writer, how, &mut self.scratch);
-        }
+        let mut later = std::mem::take(&mut self.later);
+        self.deliver_all(&mut later, how);
+        self.later = later;
         self.at = None;
     }
 
@@ -103,6 +113,51 @@ impl Wakeups {
             return std::future::pending().await;
         }
         (&mut self.timer).await;
+    }
+}
+
+impl Wakeups {
+    /// Gets out the lines of every writer in `writers` (emptied), `how`
+    /// says; direct writes to two or more clients go in one system call
+    /// when there is a ring.
+    fn deliver_all(&mut self, writers: &mut Vec<(Arc<Outbox>, Waker)>, how: Delivery) {
+        let Some(ring) = self
+            .ring
+            .as_mut()
+            .filter(|_| how == Delivery::Direct && writers.len() > 1)
+        else {
+            for (outbox, writer) in writers.drain(..) {
+                deliver(&outbox, writer, how, &mut self.scratch);
+            }
+            return;
+        };
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        // Each write holds its client's outbox until it is finished.
+        let mut writes = Vec::with_capacity(writers.len());
+        for (outbox, writer) in writers.iter_mut() {
+            let writer = std::mem::replace(writer, Waker::noop().clone());
+            if let Some(write) = outbox.begin_direct_write(writer, scratch) {
+                writes.push(write);
+            }
+        }
+        let sends: Vec<(RawFd, &[u8])> = writes
+            .iter()
+            .map(|write| (write.socket().raw_fd(), write.bytes(scratch)))
+            .collect();
+        let sent = ring.send_all(&sends, &mut self.taken);
+        drop(sends);
+        for (write, &taken) in writes.into_iter().zip(&self.taken) {
+            write.finish(scratch, taken);
+        }
+        if let Err(why) = sent {
+            eprintln!("natter-server: batched sends stopped ({why}); sending one by one");
+            self.ring = None;
+            // A send the failed ring still holds must never find its bytes
+            // reused: this buffer is left to it.
+            std::mem::forget(std::mem::take(scratch));
+        }
+        writers.clear();
     }
 }
 

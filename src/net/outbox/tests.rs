@@ -418,6 +418,47 @@ fn what_a_full_socket_does_not_take_goes_to_the_writer_ahead_of_later_lines() {
 }
 
 #[test]
+fn direct_writes_to_many_clients_go_out_in_one_system_call() {
+    let Some(mut ring) = crate::net::send_ring::SendRing::new() else {
+        eprintln!("io_uring is unavailable here: nothing to test");
+        return;
+    };
+    let (a, a_wakes, a_client) = parked_direct_writer();
+    let (b, b_wakes, b_client) = parked_direct_writer();
+    let a_writer = woken_writer(a.push_deferred(line("for a"), None));
+    let b_writer = woken_writer(b.push_deferred(line("for b"), None));
+    let mut buffer = Vec::new();
+    let to_a = a
+        .begin_direct_write(a_writer, &mut buffer)
+        .expect("a's writer is parked");
+    let to_b = b
+        .begin_direct_write(b_writer, &mut buffer)
+        .expect("b's writer is parked");
+    // A second write to a client whose outbox a write holds never waits
+    // for it: that client's writer is woken instead.
+    let again = Waker::from(a_wakes.clone());
+    assert!(a.begin_direct_write(again, &mut buffer).is_none());
+    assert_eq!(a_wakes.wakes(), 1);
+    let sends = [
+        (to_a.socket().raw_fd(), to_a.bytes(&buffer)),
+        (to_b.socket().raw_fd(), to_b.bytes(&buffer)),
+    ];
+    let mut taken = Vec::new();
+    ring.send_all(&sends, &mut taken).expect("the ring sends");
+    to_a.finish(&buffer, taken[0]);
+    to_b.finish(&buffer, taken[1]);
+    for (client, expected) in [(a_client, b"for a\r\n"), (b_client, b"for b\r\n")] {
+        let mut got = [0; 7];
+        std::io::Read::read_exact(&mut &client, &mut got).expect("each client's line arrives");
+        assert_eq!(&got, expected);
+    }
+    assert_eq!(b_wakes.wakes(), 0, "b's writer task was not run");
+    assert_eq!((a.queued_bytes(), b.queued_bytes()), (0, 0));
+    // Both writers are still parked: the next line is theirs to be woken for.
+    let _ = woken_writer(b.push_deferred(line("next"), None));
+}
+
+#[test]
 fn a_client_without_a_direct_socket_has_its_writer_woken() {
     let outbox = Outbox::new(1024);
     let counter = Arc::new(CountingWaker(0.into()));
