@@ -12,7 +12,6 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use smol::Async;
 use std::io;
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -38,7 +37,9 @@ impl Socket {
 
     /// The socket's file descriptor, for a batch of sends made by one
     /// system call ([`super::send_ring::SendRing`]).
-    pub fn raw_fd(&self) -> RawFd {
+    #[cfg(target_os = "linux")]
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
         self.0.as_raw_fd()
     }
 

@@ -18,7 +18,6 @@
 use crate::net::outbox::{Outbox, Wakeup};
 use crate::net::send_ring::SendRing;
 use smol::Timer;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
@@ -141,9 +140,9 @@ impl Wakeups {
                 writes.push(write);
             }
         }
-        let sends: Vec<(RawFd, &[u8])> = writes
+        let sends: Vec<_> = writes
             .iter()
-            .map(|write| (write.socket().raw_fd(), write.bytes(scratch)))
+            .map(|write| (write.socket(), write.bytes(scratch)))
             .collect();
         let sent = ring.send_all(&sends, &mut self.taken);
         drop(sends);

@@ -440,8 +440,8 @@ fn direct_writes_to_many_clients_go_out_in_one_system_call() {
     assert!(a.begin_direct_write(again, &mut buffer).is_none());
     assert_eq!(a_wakes.wakes(), 1);
     let sends = [
-        (to_a.socket().raw_fd(), to_a.bytes(&buffer)),
-        (to_b.socket().raw_fd(), to_b.bytes(&buffer)),
+        (to_a.socket(), to_a.bytes(&buffer)),
+        (to_b.socket(), to_b.bytes(&buffer)),
     ];
     let mut taken = Vec::new();
     ring.send_all(&sends, &mut taken).expect("the ring sends");
