@@ -280,17 +280,18 @@ impl Outbox {
         if self.coalesce.is_zero() {
             return;
         }
-        self.note_written(&mut self.state());
+        self.note_written(&mut self.state(), Instant::now());
     }
 
-    fn note_written(&self, s: &mut State) {
+    /// Notes a write made at `at` ([`Outbox::wrote`]).
+    fn note_written(&self, s: &mut State, at: Instant) {
         if self.coalesce.is_zero() {
             return;
         }
         let lines = s.batch_lines;
         let trickle =
             lines <= LONE_WRITE_LINES || (s.batch_gathered && lines <= GATHERED_WRITE_LINES);
-        s.gather_until = trickle.then(|| Instant::now() + self.coalesce);
+        s.gather_until = trickle.then(|| at + self.coalesce);
     }
 
     /// Wakes `writer` (the waker a push handed back) to write what waits,
@@ -305,7 +306,7 @@ impl Outbox {
         scratch.clear();
         if let Some(write) = self.begin_direct_write(writer, scratch) {
             let taken = write.socket().try_write(scratch).unwrap_or(0);
-            write.finish(scratch, taken);
+            write.finish(scratch, taken, Instant::now());
         }
     }
 
@@ -486,11 +487,13 @@ impl DirectWrite<'_> {
     }
 
     /// Finishes the write: the socket took `taken` of its bytes in
-    /// `buffer` (the one given to [`Outbox::begin_direct_write`]). What it
-    /// did not take goes to the writer, which is woken to send it (and
-    /// report a failure from its own write); a whole write leaves the
-    /// writer parked.
-    pub fn finish(self, buffer: &[u8], taken: usize) {
+    /// `buffer` (the one given to [`Outbox::begin_direct_write`]), `at`
+    /// (the moment a batch of writes began: the next lines' coalescing
+    /// interval counts from there, so a long batch does not stretch it).
+    /// What the socket did not take goes to the writer, which is woken to
+    /// send it (and report a failure from its own write); a whole write
+    /// leaves the writer parked.
+    pub fn finish(self, buffer: &[u8], taken: usize, at: Instant) {
         let bytes = self.bytes(buffer);
         let DirectWrite {
             mut state,
@@ -500,7 +503,7 @@ impl DirectWrite<'_> {
         } = self;
         let taken = taken.min(bytes.len());
         if taken == bytes.len() {
-            outbox.note_written(&mut state);
+            outbox.note_written(&mut state, at);
             // Still parked: it must be woken by the next line.
             state.ready.get_or_insert(writer);
             return;

@@ -144,10 +144,11 @@ impl Wakeups {
             .iter()
             .map(|write| (write.socket(), write.bytes(scratch)))
             .collect();
+        let sent_at = Instant::now();
         let sent = ring.send_all(&sends, &mut self.taken);
         drop(sends);
         for (write, &taken) in writes.into_iter().zip(&self.taken) {
-            write.finish(scratch, taken);
+            write.finish(scratch, taken, sent_at);
         }
         if let Err(why) = sent {
             eprintln!("natter-server: batched sends stopped ({why}); sending one by one");

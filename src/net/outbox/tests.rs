@@ -445,8 +445,9 @@ fn direct_writes_to_many_clients_go_out_in_one_system_call() {
     ];
     let mut taken = Vec::new();
     ring.send_all(&sends, &mut taken).expect("the ring sends");
-    to_a.finish(&buffer, taken[0]);
-    to_b.finish(&buffer, taken[1]);
+    let now = Instant::now();
+    to_a.finish(&buffer, taken[0], now);
+    to_b.finish(&buffer, taken[1], now);
     for (client, expected) in [(a_client, b"for a\r\n"), (b_client, b"for b\r\n")] {
         let mut got = [0; 7];
         std::io::Read::read_exact(&mut &client, &mut got).expect("each client's line arrives");
