@@ -6,8 +6,9 @@
 //! fails, and the shell disconnects that client for "SendQ exceeded". Holds
 //! the shared `Arc<str>` lines themselves, never a copy per recipient. Must
 //! never block the pusher or grow past its limit, and touches a socket only
-//! in [`Outbox::write_or_wake`]: a plain TCP client's lines written straight
-//! from the core task, under the lock, while its writer is parked.
+//! in [`Outbox::write_or_wake`] and [`Outbox::begin_direct_write`]: a plain
+//! TCP client's lines written straight from the core task, under the lock,
+//! while its writer is parked.
 //!
 //! Also says when a line may wait a moment to go out with the next ones
 //! (write coalescing, see [`Outbox::push_deferred`]): a client that is only

@@ -113,9 +113,7 @@ impl Wakeups {
         }
         (&mut self.timer).await;
     }
-}
 
-impl Wakeups {
     /// Gets out the lines of every writer in `writers` (emptied), `how`
     /// says; direct writes to two or more clients go in one system call
     /// when there is a ring.
