@@ -15,6 +15,7 @@
 use super::cluster::{cluster_now, ClusterNode, FromNats};
 use super::*;
 use crate::cluster::{Applied, Entry};
+use crate::net::outbox::Urgency;
 
 mod cluster_events;
 mod later_wakeups;
@@ -66,6 +67,10 @@ pub(super) struct CoreTask {
     /// while input piles up: in a burst no line waits, since clients that
     /// pace themselves by what they receive would wait with it.
     pub(super) trickle_at: Option<std::time::Instant>,
+    /// When the core task last woke, trickle or not: announcements may
+    /// linger even in a burst ([`Urgency::Announcement`]), since no client
+    /// paces itself by them.
+    pub(super) woke_at: std::time::Instant,
     /// Fires at the core's next deadline ([`Server::poll_timeout`]).
     pub(super) timer: Timer,
     /// The deadline `timer` is set for.
@@ -91,6 +96,8 @@ pub(super) struct CoreTask {
 pub(super) struct Recipient {
     pub(super) outbox: Arc<Outbox>,
     batch: Vec<OutLine>,
+    /// What the lines in `batch` are: announcements only, or not.
+    urgency: Urgency,
 }
 
 impl Recipient {
@@ -98,6 +105,7 @@ impl Recipient {
         Recipient {
             outbox,
             batch: Vec::new(),
+            urgency: Urgency::Prompt,
         }
     }
 }
@@ -138,11 +146,13 @@ impl CoreTask {
             self.wakeups.wake_now(self.delivery());
             self.log.hand_over();
             let wake = self.next_wake(inbox).await;
-            self.trickle_at = inbox.is_empty().then(std::time::Instant::now);
+            self.woke_at = std::time::Instant::now();
+            self.trickle_at = inbox.is_empty().then_some(self.woke_at);
             let first = match wake {
                 Wake::Input(input) => input,
                 Wake::Gathered => {
-                    self.wakeups.wake_all(Delivery::Direct);
+                    let now = std::time::Instant::now();
+                    self.wakeups.wake_due(Delivery::Direct, Some(now));
                     continue;
                 }
                 Wake::Committed => {
@@ -560,10 +570,11 @@ impl CoreTask {
                     "natter-server: cluster: a new password of {conn} is gone from the vault"
                 ),
             },
-            Action::Send { to, line } => self.queue(to, line),
+            Action::Send { to, line } => self.queue(to, line, Urgency::Prompt),
             Action::Broadcast { to, line } => {
+                let urgency = Urgency::of_broadcast(&line);
                 for conn in to {
-                    self.queue(conn, line.clone());
+                    self.queue(conn, line.clone(), urgency);
                 }
             }
             Action::Close { conn, .. } => {
@@ -606,13 +617,16 @@ impl CoreTask {
         }
     }
 
-    /// Adds `line` to what `conn` is sent in this batch.
-    fn queue(&mut self, conn: ConnId, line: OutLine) {
+    /// Adds `line` (of `urgency`) to what `conn` is sent in this batch.
+    fn queue(&mut self, conn: ConnId, line: OutLine, urgency: Urgency) {
         let Some(recipient) = self.outboxes.get_mut(&conn) else {
             return;
         };
         if recipient.batch.is_empty() {
             self.recipients.push(conn);
+            recipient.urgency = urgency;
+        } else if urgency == Urgency::Prompt {
+            recipient.urgency = Urgency::Prompt;
         }
         recipient.batch.push(line);
     }
@@ -633,9 +647,14 @@ impl CoreTask {
         let Some(recipient) = self.outboxes.get_mut(&conn) else {
             return;
         };
-        let queued = recipient
-            .outbox
-            .push_all_deferred(&mut recipient.batch, self.trickle_at);
+        let now = match recipient.urgency {
+            Urgency::Announcement => Some(self.woke_at),
+            Urgency::Prompt => self.trickle_at,
+        };
+        let queued =
+            recipient
+                .outbox
+                .push_all_deferred(&mut recipient.batch, now, recipient.urgency);
         if recipient.batch.capacity() > MAX_KEPT_BATCH {
             recipient.batch = Vec::new();
         }

@@ -17,6 +17,12 @@
 //! 3 µs of kernel TCP work each. A client that has just sent something is
 //! answered at once, like TCP's Nagle algorithm, which holds back small
 //! writes only while the other side has not answered.
+//!
+//! Announcements (someone joining, leaving, quitting, changing their nick
+//! or status: [`Urgency::Announcement`]) to a listening client wait longer,
+//! up to [`LINGER`], for a line to go out with: nobody waits for them, and
+//! where people come and go they are a good share of all lines written.
+//! A line that is not an announcement never waits behind them.
 
 use super::socket::Socket;
 use crate::core::OutLine;
@@ -37,6 +43,36 @@ const GATHERED_WRITE_LINES: usize = 64;
 /// core task answers well within it unless input piles up, and then no
 /// line waits anyway (see [`Outbox::push_deferred`]'s `now`).
 const ANSWER_WINDOW: Duration = Duration::from_millis(2);
+/// How long an announcement to a listening client may wait for another
+/// line to go out with (when write coalescing is on): well below what a
+/// person notices on a join or a quit, and long enough that a reconnect's
+/// quit and join, or a busy room's next message, usually come first.
+pub const LINGER: Duration = Duration::from_millis(100);
+
+/// Whether lines pushed together may wait for company.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Urgency {
+    /// Lines a client may be waiting for: they wait at most the coalescing
+    /// interval, and only when the client is only listening.
+    Prompt,
+    /// Only announcements of someone joining, leaving, quitting or changing
+    /// their nick or status, which nobody waits for: to a listening client
+    /// they may wait up to [`LINGER`] for another line.
+    Announcement,
+}
+
+impl Urgency {
+    /// What a line given to many clients is: an announcement if its
+    /// command is one ([`Urgency::Announcement`]).
+    pub fn of_broadcast(line: &str) -> Urgency {
+        match crate::proto::command_of(line) {
+            "JOIN" | "PART" | "QUIT" | "NICK" | "AWAY" | "ACCOUNT" | "CHGHOST" | "SETNAME" => {
+                Urgency::Announcement
+            }
+            _ => Urgency::Prompt,
+        }
+    }
+}
 
 /// What the writer should do after writing the batch it was given.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -70,8 +106,13 @@ struct State {
     /// When the client last sent something: for [`ANSWER_WINDOW`] after
     /// it, nothing it is sent waits (it may be waiting for the answer).
     heard_at: Option<Instant>,
-    /// The waiting lines were told to wait ([`Wakeup::Later`]).
+    /// The waiting lines were told to wait ([`Wakeup::Later`] or
+    /// [`Wakeup::Linger`]).
     gathering: bool,
+    /// The waiting lines are all announcements, told to wait for
+    /// [`LINGER`] ([`Wakeup::Linger`]): a prompt line pushed behind them
+    /// still decides when the writer is woken.
+    lingering: bool,
     /// The batch the writer took last had waited.
     batch_gathered: bool,
     /// How many lines the batch the writer took last holds.
@@ -91,6 +132,7 @@ impl State {
     fn start_batch(&mut self) {
         self.batch_lines = self.lines.len();
         self.batch_gathered = std::mem::take(&mut self.gathering);
+        self.lingering = false;
         self.bytes = 0;
     }
 }
@@ -107,6 +149,9 @@ pub enum Wakeup {
     /// out in one write. (The writer is still woken at once by a close or
     /// an abort.)
     Later(Waker, Instant),
+    /// As `Later`, for announcements only ([`Urgency::Announcement`]): a
+    /// prompt line pushed before then wakes the writer sooner.
+    Linger(Waker, Instant),
 }
 
 /// Remembers the waiting task in `slot` (without a new clone if it is the
@@ -171,6 +216,7 @@ impl Outbox {
                 gather_until: None,
                 heard_at: None,
                 gathering: false,
+                lingering: false,
                 batch_gathered: false,
                 batch_lines: 0,
                 parked: false,
@@ -200,7 +246,9 @@ impl Outbox {
     pub fn push(&self, line: OutLine) -> Result<(), Overflow> {
         match self.push_deferred(line, None)? {
             Wakeup::Nobody => {}
-            Wakeup::Now(writer) | Wakeup::Later(writer, _) => writer.wake(),
+            Wakeup::Now(writer) | Wakeup::Later(writer, _) | Wakeup::Linger(writer, _) => {
+                writer.wake()
+            }
         }
         Ok(())
     }
@@ -218,23 +266,26 @@ impl Outbox {
     /// (the caller is in a burst).
     pub fn push_deferred(&self, line: OutLine, now: Option<Instant>) -> Result<Wakeup, Overflow> {
         let cost = line.len() + 2;
-        self.queue(cost, now, |queue| queue.push_back(line))
+        self.queue(cost, now, Urgency::Prompt, |queue| queue.push_back(line))
     }
 
     /// As [`Outbox::push_deferred`] for every line in `lines`, in order,
     /// under one lock (the core task queues a batch's lines for a client
     /// together): `lines` is emptied, and its lines are all queued or, if
-    /// together they would pass the byte limit, none is.
+    /// together they would pass the byte limit, none is. `urgency` says
+    /// what they are: announcements may wait longer
+    /// ([`Urgency::Announcement`]).
     pub fn push_all_deferred(
         &self,
         lines: &mut Vec<OutLine>,
         now: Option<Instant>,
+        urgency: Urgency,
     ) -> Result<Wakeup, Overflow> {
         if lines.is_empty() {
             return Ok(Wakeup::Nobody);
         }
         let cost = lines.iter().map(|line| line.len() + 2).sum();
-        let queued = self.queue(cost, now, |queue| queue.extend(lines.drain(..)));
+        let queued = self.queue(cost, now, urgency, |queue| queue.extend(lines.drain(..)));
         lines.clear();
         queued
     }
@@ -245,6 +296,7 @@ impl Outbox {
         &self,
         cost: usize,
         now: Option<Instant>,
+        urgency: Urgency,
         add: impl FnOnce(&mut VecDeque<OutLine>),
     ) -> Result<Wakeup, Overflow> {
         let mut s = self.state();
@@ -255,22 +307,36 @@ impl Outbox {
             return Err(Overflow);
         }
         let was_empty = s.lines.is_empty();
+        let was_lingering = s.lingering;
         s.bytes += cost;
         add(&mut s.lines);
-        // Only the first line wakes the writer; it takes the rest with it.
-        if !was_empty {
+        // Only the first line wakes the writer (it takes the rest with it),
+        // or the first prompt one behind lingering announcements.
+        if !was_empty && !was_lingering {
             return Ok(Wakeup::Nobody);
         }
-        if let (Some(now), Some(until), Some(writer)) = (now, s.gather_until, &s.ready) {
+        if let (Some(now), Some(writer)) = (now, &s.ready) {
             let answering = s.heard_at.is_some_and(|heard| now < heard + ANSWER_WINDOW);
-            if until > now && !answering {
-                // The waker stays, so a close or an abort still wakes the
-                // writer at once.
+            // In both waits the waker stays, so a close or an abort still
+            // wakes the writer at once.
+            if !answering && urgency == Urgency::Announcement && !self.coalesce.is_zero() {
+                if was_lingering {
+                    // Its wake-up is already set.
+                    return Ok(Wakeup::Nobody);
+                }
                 let writer = writer.clone();
+                s.lingering = true;
+                s.gathering = true;
+                return Ok(Wakeup::Linger(writer, now + LINGER));
+            }
+            if let Some(until) = s.gather_until.filter(|&until| until > now && !answering) {
+                let writer = writer.clone();
+                s.lingering = false;
                 s.gathering = true;
                 return Ok(Wakeup::Later(writer, until));
             }
         }
+        s.lingering = false;
         Ok(s.ready.take().map_or(Wakeup::Nobody, Wakeup::Now))
     }
 

@@ -114,6 +114,7 @@ async fn serve(ex: Arc<Executor<'static>>, shell: Shell) {
         spare_held: Vec::new(),
         wakeups: core_task::Wakeups::new(),
         trickle_at: None,
+        woke_at: std::time::Instant::now(),
         timer: Timer::never(),
         timer_at: None,
         lease_timer: match cluster {

@@ -360,6 +360,29 @@ pub fn write_message<'a>(
     }
 }
 
+/// The command word of a line as written ([`write_message`]): after its
+/// tags (`@...`) and its source (`:...`), without parsing the rest. `""`
+/// when there is none. For a sender that only needs to know what kind of
+/// line it holds.
+///
+/// ```
+/// use natter::proto::command_of;
+/// assert_eq!(command_of("@time=2026-12-07T10:00:00.000Z :bob!b@host JOIN #lobby"), "JOIN");
+/// assert_eq!(command_of("PING :x"), "PING");
+/// assert_eq!(command_of(":only-a-source"), "");
+/// ```
+pub fn command_of(line: &str) -> &str {
+    let mut rest = line.trim_start_matches(' ');
+    for prefix in ['@', ':'] {
+        if rest.starts_with(prefix) {
+            rest = rest
+                .split_once(' ')
+                .map_or("", |(_, after)| after.trim_start_matches(' '));
+        }
+    }
+    rest.split(' ').next().unwrap_or("")
+}
+
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::with_capacity(64);
@@ -414,6 +437,22 @@ mod tests {
         let m = Message::new("PRIVMSG", ["#a\r\n", "evil\r\nQUIT :x\0"]).with_source("n\nick");
         let s = m.to_string();
         assert!(!s.contains(['\r', '\n', '\0']), "{s:?}");
+    }
+
+    #[test]
+    fn command_of_skips_tags_and_source_and_never_panics() {
+        assert_eq!(command_of("@a=b;c :n!u@h QUIT :bye"), "QUIT");
+        assert_eq!(command_of(":n!u@h PART #a"), "PART");
+        assert_eq!(command_of("@a=b PRIVMSG #a :hi"), "PRIVMSG");
+        for odd in ["", " ", "@", ":", "@a ", "@a :", ":x  "] {
+            assert_eq!(command_of(odd), "", "{odd:?}");
+        }
+        let line = "@time=x :a!b@c JOIN #r";
+        assert_eq!(
+            command_of(line),
+            Message::parse(line).unwrap().command,
+            "the same word the parser finds"
+        );
     }
 
     #[test]

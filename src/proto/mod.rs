@@ -15,7 +15,7 @@ mod source;
 
 pub use line_reader::{LineError, LineReader, MAX_LINE, MAX_TAGS};
 pub use mask::{mask_matches, normalize_mask, MASKLEN};
-pub use message::{write_message, Message, ParseError, Tag};
+pub use message::{command_of, write_message, Message, ParseError, Tag};
 pub use mode::{
     parse_channel_modes, render_mode_changes, ChannelMode, ModeChange, ModeItem, ModeKind,
     CHANMODES, MAX_MODE_ITEMS, MODES_PER_LINE, PREFIX,

@@ -154,7 +154,7 @@ impl CoreTask {
         let line: OutLine = Arc::from(format!(":{} NOTICE * :*** {text}", self.server_name));
         let conns: Vec<ConnId> = self.outboxes.keys().copied().collect();
         for conn in conns {
-            self.queue(conn, line.clone());
+            self.queue(conn, line.clone(), Urgency::Prompt);
         }
     }
 }

@@ -7,13 +7,15 @@
 //! ([`Outbox::write_or_wake`]) instead of waking its task, every such
 //! client's in one system call where io_uring is there ([`SendRing`]).
 //!
-//! Owns the waiting writers and the one timer that wakes them all, so a
-//! waiting writer costs a place in a list, not a timer of its own (a timer
-//! per writer cost about what the `send()` it saved). Must never let a
-//! line wait more than one coalescing interval after it was queued: the
-//! timer is set for the first waiting writer's moment, which is at most
-//! one interval after that writer's line, and every other writer's line
-//! was queued after it.
+//! Owns the waiting writers, in two lists (lines gathering for the
+//! coalescing interval, and announcements lingering for
+//! [`crate::net::outbox::LINGER`]), and the one timer that wakes them, so
+//! a waiting writer costs a place in a list, not a timer of its own (a
+//! timer per writer cost about what the `send()` it saved). Must never let
+//! a line wait longer than its list's wait after it was queued: each list
+//! is due at its first writer's moment, which is at most that wait after
+//! that writer's line, and every other writer in the list was queued after
+//! it; the timer fires at the earlier list's moment.
 
 use crate::net::outbox::{Outbox, Wakeup};
 use crate::net::send_ring::SendRing;
@@ -35,15 +37,36 @@ pub(in crate::net) enum Delivery {
     Direct,
 }
 
+/// Writers waiting for the same timer, due at the first one's moment.
+#[derive(Default)]
+struct Waiting {
+    writers: Vec<(Arc<Outbox>, Waker)>,
+    /// `None` while no writer waits.
+    at: Option<Instant>,
+}
+
+impl Waiting {
+    fn add(&mut self, outbox: &Arc<Outbox>, writer: Waker, at: Instant) {
+        self.writers.push((outbox.clone(), writer));
+        self.at.get_or_insert(at);
+    }
+
+    fn is_due(&self, now: Instant) -> bool {
+        self.at.is_some_and(|at| at <= now)
+    }
+}
+
 /// Writers woken at once at the end of the batch, and writers woken by
 /// one timer a moment later.
 pub(in crate::net) struct Wakeups {
     /// Writers with new lines, woken once the batch has queued everything
     /// ([`Wakeups::wake_now`]), so each writes its share in one go.
     now: Vec<(Arc<Outbox>, Waker)>,
-    /// Writers whose lines gather until the timer fires.
-    later: Vec<(Arc<Outbox>, Waker)>,
-    /// When `timer` fires (`None` while no writer waits for it).
+    /// Writers whose lines gather for the coalescing interval.
+    later: Waiting,
+    /// Writers with only announcements waiting ([`Wakeup::Linger`]).
+    lingering: Waiting,
+    /// When `timer` fires: the earlier of the two lists' moments.
     at: Option<Instant>,
     timer: Timer,
     /// Reused for the bytes of direct writes.
@@ -59,7 +82,8 @@ impl Wakeups {
     pub(in crate::net) fn new() -> Wakeups {
         Wakeups {
             now: Vec::new(),
-            later: Vec::new(),
+            later: Waiting::default(),
+            lingering: Waiting::default(),
             at: None,
             timer: Timer::never(),
             scratch: Vec::new(),
@@ -74,11 +98,26 @@ impl Wakeups {
             Wakeup::Nobody => {}
             Wakeup::Now(writer) => self.now.push((outbox.clone(), writer)),
             Wakeup::Later(writer, at) => {
-                self.later.push((outbox.clone(), writer));
-                if self.at.is_none() {
-                    self.at = Some(at);
-                    self.timer.set_at(at);
-                }
+                self.later.add(outbox, writer, at);
+                self.set_timer();
+            }
+            Wakeup::Linger(writer, at) => {
+                self.lingering.add(outbox, writer, at);
+                self.set_timer();
+            }
+        }
+    }
+
+    /// Sets the timer for the earlier list's moment, if it changed.
+    fn set_timer(&mut self) {
+        let at = match (self.later.at, self.lingering.at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if at != self.at {
+            self.at = at;
+            if let Some(at) = at {
+                self.timer.set_at(at);
             }
         }
     }
@@ -95,14 +134,31 @@ impl Wakeups {
         }
     }
 
-    /// Gets out the lines of every writer, the waiting ones too (once their
-    /// moment has come, or at shutdown).
+    /// Gets out the lines of every writer, the waiting ones too (at
+    /// shutdown).
     pub(in crate::net) fn wake_all(&mut self, how: Delivery) {
+        self.wake_due(how, None);
+    }
+
+    /// Gets out the lines of every writer to be woken now, and of the
+    /// waiting writers whose moment has come by `now` (all of them when
+    /// `now` is `None`).
+    pub(in crate::net) fn wake_due(&mut self, how: Delivery, now: Option<Instant>) {
         self.wake_now(how);
-        let mut later = std::mem::take(&mut self.later);
-        self.deliver_all(&mut later, how);
-        self.later = later;
+        let mut lists = [
+            std::mem::take(&mut self.later),
+            std::mem::take(&mut self.lingering),
+        ];
+        for list in &mut lists {
+            if now.is_none_or(|now| list.is_due(now)) {
+                list.at = None;
+                self.deliver_all(&mut list.writers, how);
+            }
+        }
+        [self.later, self.lingering] = lists;
+        // The timer may have fired: set it again for any list still waiting.
         self.at = None;
+        self.set_timer();
     }
 
     /// Resolves when the waiting writers' moment has come (never while none
@@ -163,5 +219,92 @@ fn deliver(outbox: &Outbox, writer: Waker, how: Delivery, scratch: &mut Vec<u8>)
     match how {
         Delivery::Wake => writer.wake(),
         Delivery::Direct => outbox.write_or_wake(writer, scratch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::outbox::{Urgency, LINGER};
+    use std::collections::VecDeque;
+    use std::future::Future;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake};
+    use std::time::Duration;
+
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// An outbox (coalescing for `interval`) whose writer is parked, and
+    /// how often that writer has been woken.
+    fn parked(interval: Duration) -> (Arc<Outbox>, Arc<CountingWaker>) {
+        let outbox = Arc::new(Outbox::coalescing(1024, interval));
+        let woken = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        let mut batch = VecDeque::new();
+        let mut cx = Context::from_waker(&waker);
+        let waiting = std::pin::pin!(outbox.next_batch(&mut batch)).poll(&mut cx);
+        assert!(waiting.is_pending());
+        (outbox, woken)
+    }
+
+    fn wakes(woken: &CountingWaker) -> usize {
+        woken.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn gathering_lines_are_not_kept_waiting_by_lingering_announcements() {
+        let mut wakeups = Wakeups::new();
+        let now = Instant::now();
+        // An announcement lingers first...
+        let (announced, announced_woken) = parked(Duration::from_millis(8));
+        let mut lines = vec![Arc::from(":bob!b@h JOIN #lobby")];
+        let wakeup = announced
+            .push_all_deferred(&mut lines, Some(now), Urgency::Announcement)
+            .expect("room");
+        assert!(matches!(wakeup, Wakeup::Linger(..)));
+        wakeups.add(&announced, wakeup);
+        assert_eq!(wakeups.at, Some(now + LINGER));
+        // ...then another client's line gathers for a shorter while.
+        let (gathering, gathering_woken) = parked(Duration::from_millis(8));
+        let soon = now + Duration::from_millis(8);
+        wakeups.add(
+            &gathering,
+            Wakeup::Later(Waker::from(gathering_woken.clone()), soon),
+        );
+        assert_eq!(wakeups.at, Some(soon), "the timer fires for the sooner one");
+
+        wakeups.wake_due(Delivery::Wake, Some(soon));
+        assert_eq!(wakes(&gathering_woken), 1, "the gathered lines went out");
+        assert_eq!(wakes(&announced_woken), 0, "the announcement still lingers");
+        assert_eq!(wakeups.at, Some(now + LINGER), "and the timer waits for it");
+
+        wakeups.wake_due(Delivery::Wake, Some(now + LINGER));
+        assert_eq!(wakes(&announced_woken), 1);
+        assert_eq!(wakeups.at, None, "nobody waits any more");
+    }
+
+    #[test]
+    fn at_shutdown_every_waiting_writer_is_woken() {
+        let mut wakeups = Wakeups::new();
+        let now = Instant::now();
+        let (a, a_woken) = parked(Duration::from_millis(8));
+        let (b, b_woken) = parked(Duration::from_millis(8));
+        wakeups.add(
+            &a,
+            Wakeup::Later(Waker::from(a_woken.clone()), now + LINGER),
+        );
+        wakeups.add(
+            &b,
+            Wakeup::Linger(Waker::from(b_woken.clone()), now + LINGER),
+        );
+        wakeups.wake_all(Delivery::Wake);
+        assert_eq!((wakes(&a_woken), wakes(&b_woken)), (1, 1));
+        assert_eq!(wakeups.at, None);
     }
 }

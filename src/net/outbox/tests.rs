@@ -113,14 +113,14 @@ fn a_batch_of_lines_is_queued_in_order_and_hands_back_the_writer_once() {
     let outbox = waiting_writer(Duration::ZERO);
     let mut lines = vec![line("one"), line("two"), line("three")];
     assert!(matches!(
-        outbox.push_all_deferred(&mut lines, None),
+        outbox.push_all_deferred(&mut lines, None, Urgency::Prompt),
         Ok(Wakeup::Now(_))
     ));
     assert!(lines.is_empty(), "the batch is handed over");
     let mut more = vec![line("four")];
     assert!(
         matches!(
-            outbox.push_all_deferred(&mut more, None),
+            outbox.push_all_deferred(&mut more, None, Urgency::Prompt),
             Ok(Wakeup::Nobody)
         ),
         "lines behind waiting ones hand back no one"
@@ -142,7 +142,7 @@ fn a_batch_that_would_pass_the_byte_limit_queues_none_of_its_lines() {
     // 8 bytes queued; 4 more fit, 8 more do not.
     let mut lines = vec![line("ab"), line("cd")];
     assert!(matches!(
-        outbox.push_all_deferred(&mut lines, None),
+        outbox.push_all_deferred(&mut lines, None, Urgency::Prompt),
         Err(Overflow)
     ));
     assert!(lines.is_empty(), "the lines that did not fit are dropped");
@@ -153,7 +153,7 @@ fn a_batch_that_would_pass_the_byte_limit_queues_none_of_its_lines() {
 fn an_empty_batch_wakes_no_one_and_leaves_the_writer_waiting() {
     let outbox = waiting_writer(Duration::ZERO);
     assert!(matches!(
-        outbox.push_all_deferred(&mut Vec::new(), None),
+        outbox.push_all_deferred(&mut Vec::new(), None, Urgency::Prompt),
         Ok(Wakeup::Nobody)
     ));
     assert!(matches!(push(&outbox, "late"), Ok(Wakeup::Now(_))));
@@ -275,6 +275,118 @@ fn without_an_interval_no_line_ever_waits() {
     for text in ["a", "b", "c"] {
         assert!(matches!(push(&outbox, text), Ok(Wakeup::Now(_))));
         assert_eq!(write_what_waits(&outbox), 1);
+    }
+}
+
+/// Queues `lines` as announcements, as the core task does when it woke
+/// now.
+fn announce(outbox: &Outbox, lines: &[&str]) -> Result<Wakeup, Overflow> {
+    let mut lines = lines.iter().map(|text| line(text)).collect();
+    outbox.push_all_deferred(&mut lines, Some(Instant::now()), Urgency::Announcement)
+}
+
+const JOIN: &str = ":bob!b@host JOIN #lobby";
+const QUIT: &str = ":carol!c@host QUIT :bye";
+
+#[test]
+fn an_announcement_to_a_listening_client_lingers_for_company() {
+    let outbox = waiting_writer(AN_HOUR);
+    let before = Instant::now();
+    let Ok(Wakeup::Linger(_, until)) = announce(&outbox, &[JOIN]) else {
+        panic!("a join to a client only listening waits for the next line");
+    };
+    assert!(until >= before + LINGER && until <= Instant::now() + LINGER);
+    assert!(
+        matches!(announce(&outbox, &[QUIT]), Ok(Wakeup::Nobody)),
+        "a second announcement waits with the first"
+    );
+    assert_eq!(write_what_waits(&outbox), 2, "both go out in one write");
+}
+
+#[test]
+fn a_prompt_line_behind_lingering_announcements_is_not_held_by_them() {
+    let outbox = waiting_writer(AN_HOUR);
+    let _ = announce(&outbox, &[JOIN]);
+    assert!(
+        matches!(push(&outbox, "PRIVMSG #lobby :hi"), Ok(Wakeup::Now(_))),
+        "the message wakes the writer as if nothing waited"
+    );
+    let mut batch = VecDeque::new();
+    let cx = Context::from_waker(Waker::noop());
+    assert!(outbox.poll_next_batch(&cx, &mut batch).is_ready());
+    assert_eq!(
+        batch,
+        [line(JOIN), line("PRIVMSG #lobby :hi")],
+        "the announcement goes out first, with it"
+    );
+}
+
+#[test]
+fn a_prompt_line_behind_announcements_still_gathers_after_a_small_write() {
+    let outbox = waiting_writer(AN_HOUR);
+    let _ = push(&outbox, "first");
+    write_what_waits(&outbox);
+    let Ok(Wakeup::Linger(..)) = announce(&outbox, &[JOIN]) else {
+        panic!("an announcement lingers");
+    };
+    let Ok(Wakeup::Later(_, until)) = push(&outbox, "second") else {
+        panic!("the message gathers as it would have alone");
+    };
+    assert!(until <= Instant::now() + AN_HOUR);
+}
+
+#[test]
+fn an_announcement_to_a_client_that_just_spoke_goes_out_at_once() {
+    let outbox = waiting_writer(AN_HOUR);
+    outbox.heard();
+    // Its own JOIN, echoed back: it is waiting for it.
+    assert!(matches!(announce(&outbox, &[JOIN]), Ok(Wakeup::Now(_))));
+}
+
+#[test]
+fn without_coalescing_announcements_never_linger() {
+    let outbox = waiting_writer(Duration::ZERO);
+    assert!(matches!(announce(&outbox, &[JOIN]), Ok(Wakeup::Now(_))));
+}
+
+#[test]
+fn a_busy_writer_takes_announcements_with_what_it_takes_next() {
+    let outbox = waiting_writer(AN_HOUR);
+    let _ = push(&outbox, "first");
+    // The writer took the line and is writing it: not waiting.
+    let mut batch = VecDeque::new();
+    let cx = Context::from_waker(Waker::noop());
+    assert!(outbox.poll_next_batch(&cx, &mut batch).is_ready());
+    assert!(matches!(announce(&outbox, &[JOIN]), Ok(Wakeup::Nobody)));
+    assert!(outbox.poll_next_batch(&cx, &mut batch).is_ready());
+}
+
+#[test]
+fn joins_parts_quits_and_status_changes_are_announcements_and_nothing_else() {
+    for line in [
+        "@time=2026-12-07T10:00:00.000Z :bob!b@h JOIN #lobby",
+        ":bob!b@h JOIN #lobby bob :Bob",
+        ":bob!b@h PART #lobby :later",
+        ":bob!b@h QUIT :Quit: bye",
+        ":bob!b@h NICK robert",
+        ":bob!b@h AWAY :lunch",
+        ":bob!b@h ACCOUNT bob",
+        ":bob!b@h CHGHOST b new.host",
+        ":bob!b@h SETNAME :Robert",
+    ] {
+        assert_eq!(Urgency::of_broadcast(line), Urgency::Announcement, "{line}");
+    }
+    for line in [
+        ":bob!b@h PRIVMSG #lobby :JOIN",
+        ":bob!b@h NOTICE #lobby :hi",
+        ":bob!b@h TAGMSG #lobby",
+        ":op!o@h KICK #lobby bob :out",
+        ":op!o@h MODE #lobby +m",
+        ":op!o@h TOPIC #lobby :news",
+        ":natter BATCH +1 netsplit",
+        "PING :natter",
+    ] {
+        assert_eq!(Urgency::of_broadcast(line), Urgency::Prompt, "{line}");
     }
 }
 
