@@ -253,6 +253,13 @@ fn a_community_with_churn_against_natter_loses_nothing_and_counts_no_replay_twic
     );
     assert_eq!(r.latency_from, Some("scheduled"));
     assert!(r.table().contains("churn done"), "{}", r.table());
+    // The other members were told of the churn, and how fast is measured.
+    let told = c
+        .announcement_latency
+        .as_ref()
+        .expect("announcements of the churn reached other members");
+    assert!(told.samples > 0 && told.p99_ms > 0.0, "{}", r.table());
+    assert!(r.table().contains("announcement latency"), "{}", r.table());
 }
 
 /// A fresh, empty directory under the system's temp dir, removed on drop.

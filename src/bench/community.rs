@@ -98,6 +98,26 @@ struct Client {
     permit: Option<SemaphoreGuardArc>,
     /// The nick of the current connection.
     nick: String,
+    /// When it last wrote a churn JOIN, PART and QUIT (0: not yet), for
+    /// the announcements' latency.
+    announced: Announced,
+}
+
+/// When a churning client last wrote each kind of line the server tells
+/// the other members of (nanoseconds since the run's base; 0: never).
+#[derive(Debug, Default, Clone, Copy)]
+struct Announced {
+    join_ns: u64,
+    part_ns: u64,
+    quit_ns: u64,
+}
+
+/// Which announcement a member read.
+#[derive(Debug, Clone, Copy)]
+enum Announcement {
+    Join,
+    Part,
+    Quit,
 }
 
 impl Client {
@@ -170,6 +190,9 @@ struct World {
     /// From when its sender actually wrote it.
     lat_written: RefCell<Histogram<u64>>,
     reg_lat: RefCell<Histogram<u64>>,
+    /// From when a churning client wrote a JOIN, PART or QUIT to when
+    /// another member read the server's announcement of it.
+    announce_lat: RefCell<Histogram<u64>>,
     n: Counters,
     ready: Cell<usize>,
     go_ns: Cell<u64>,
@@ -202,6 +225,43 @@ impl World {
         self.layout.rooms_of[idx]
             .iter()
             .position(|&(r, _)| r as usize == room)
+    }
+
+    /// The client a nick from the server is ([`World::nick`]), if ours.
+    fn client_of_nick(&self, nick: &[u8]) -> Option<usize> {
+        let tag = self.tag.as_bytes();
+        let digits = match nick {
+            [b'b' | b'B', rest @ ..] if rest.len() > tag.len() => {
+                let (t, digits) = rest.split_at(tag.len());
+                t.eq_ignore_ascii_case(tag).then_some(digits)?
+            }
+            _ => return None,
+        };
+        let end = digits
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(digits.len());
+        let idx: usize = std::str::from_utf8(&digits[..end]).ok()?.parse().ok()?;
+        (idx < self.clients.len()).then_some(idx)
+    }
+
+    /// Client `reader` read, at `at`, the server's announcement that
+    /// `nick` joined, left or quit: if that was a churning client's line,
+    /// its latency counts (from the last such line the client wrote).
+    fn announcement(&self, reader: usize, nick: &[u8], kind: Announcement, at: u64) {
+        let Some(idx) = self.client_of_nick(nick).filter(|&idx| idx != reader) else {
+            return;
+        };
+        let a = self.clients[idx].borrow().announced;
+        let written = match kind {
+            Announcement::Join => a.join_ns,
+            Announcement::Part => a.part_ns,
+            Announcement::Quit => a.quit_ns,
+        };
+        if written > 0 && written <= at {
+            let us = ((at - written) / 1000).max(1);
+            self.announce_lat.borrow_mut().saturating_record(us);
+        }
     }
 
     /// The room a channel name from the server names, if it is one of ours.
@@ -398,10 +458,12 @@ impl World {
                         };
                     }
                     push_line(out, "PART ", &self.channels[rooms[ix].0 as usize]);
+                    c.announced.part_ns = now;
                     c.rejoin.push((ix, now + away_ns));
                 }
                 Action::Quit => {
                     out.extend_from_slice(b"QUIT :natter-bench churn\r\n");
+                    c.announced.quit_ns = now;
                     c.quit_sent = true;
                     return (sent, true);
                 }
@@ -417,6 +479,7 @@ impl World {
             let (ix, at) = c.rejoin[i];
             if at <= now && c.rooms[ix].presence == Presence::Out {
                 push_line(out, "JOIN ", &self.channels[rooms[ix].0 as usize]);
+                c.announced.join_ns = now;
                 c.rooms[ix].presence = Presence::Joining;
                 c.rejoin.swap_remove(i);
             } else {
@@ -511,6 +574,7 @@ async fn orchestrate(
                 ready: false,
                 permit: None,
                 nick: String::new(),
+                announced: Announced::default(),
             })
         })
         .collect();
@@ -534,6 +598,7 @@ async fn orchestrate(
         lat: RefCell::new(histogram()?),
         lat_written: RefCell::new(histogram()?),
         reg_lat: RefCell::new(histogram()?),
+        announce_lat: RefCell::new(histogram()?),
         n: Counters::default(),
         ready: Cell::new(0),
         go_ns: Cell::new(0),
@@ -648,6 +713,7 @@ async fn orchestrate(
         reconnects: c.reconnects.get(),
         churn_done: c.rejoins.get() + c.reconnects.get(),
         not_expected: c.not_expected.get(),
+        announcement_latency: Latency::from_histogram_us(&w.announce_lat.borrow()),
     };
     // One reading for both figures: two could disagree by a tick, and the
     // measured phase would then seem to cost more than the whole run.
@@ -754,6 +820,9 @@ async fn client(w: Rc<World>, idx: usize) {
                 v.presence = Presence::Joining;
                 push_line(&mut out, "JOIN ", &w.channels[room as usize]);
             }
+            if c.churn.is_some() {
+                c.announced.join_ns = w.now_ns();
+            }
         }
         let mut writer = conn.stream.clone();
         if let Err(source) = write_out(&mut writer, &out).await {
@@ -806,8 +875,12 @@ async fn receive(w: &World, mut conn: Conn) -> bool {
                 let ours = nick.eq_ignore_ascii_case(w.clients[idx].borrow().nick.as_bytes());
                 if let (true, Some(room)) = (ours, w.room_of_channel(channel)) {
                     w.parted(idx, room);
+                } else if !ours {
+                    w.announcement(idx, nick, Announcement::Part, at);
                 }
             }
+            Line::Join { nick, .. } => w.announcement(idx, nick, Announcement::Join, at),
+            Line::Quit { nick } => w.announcement(idx, nick, Announcement::Quit, at),
             Line::Ping(token) => {
                 let mut c = w.clients[idx].borrow_mut();
                 c.mailbox.push_back(Action::Pong(token.to_vec()));

@@ -156,6 +156,11 @@ pub struct CommunityStats {
     /// replayed on JOIN, or messages written before the receiver's JOIN was
     /// confirmed (a server may rightly deliver those or not).
     pub not_expected: u64,
+    /// How long churn's announcements took to reach the other members:
+    /// from when a churning client wrote its PART, QUIT or re-JOIN to when
+    /// another member read the server's line telling of it (`None` when no
+    /// member was told of any).
+    pub announcement_latency: Option<Latency>,
 }
 
 /// Everything one scenario run measured. Fields that do not apply to a
@@ -393,6 +398,15 @@ impl Report {
             );
         }
         if let Some(c) = &self.community {
+            if let Some(l) = &c.announcement_latency {
+                row(
+                    "announcement latency",
+                    format!(
+                        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} JOIN/PART/QUIT lines)",
+                        l.p50_ms, l.p99_ms, l.max_ms, l.samples
+                    ),
+                );
+            }
             row(
                 "churn done",
                 format!(

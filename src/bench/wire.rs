@@ -32,6 +32,8 @@ pub enum Line<'a> {
     Join { nick: &'a [u8], channel: &'a [u8] },
     /// `:nick!user@host PART <channel> [:<reason>]`.
     Part { nick: &'a [u8], channel: &'a [u8] },
+    /// `:nick!user@host QUIT [:<reason>]`.
+    Quit { nick: &'a [u8] },
     /// Anything else (NOTICE, MODE, a PRIVMSG that is not ours, ...).
     Other,
 }
@@ -99,6 +101,10 @@ pub fn classify(line: &[u8]) -> Line<'_> {
         rest = r;
     }
     let (cmd, params) = split_word(rest);
+    let nick = &source[..source
+        .iter()
+        .position(|&b| b == b'!')
+        .unwrap_or(source.len())];
     match cmd {
         b"PRIVMSG" => {
             let (_target, text) = split_word(params);
@@ -117,11 +123,6 @@ pub fn classify(line: &[u8]) -> Line<'_> {
         b"ERROR" => Line::Error(params.strip_prefix(b":").unwrap_or(params)),
         b"JOIN" | b"PART" => {
             let (chan, _) = split_word(params.strip_prefix(b":").unwrap_or(params));
-            let nick_end = source
-                .iter()
-                .position(|&b| b == b'!')
-                .unwrap_or(source.len());
-            let nick = &source[..nick_end];
             if cmd == b"JOIN" {
                 Line::Join {
                     nick,
@@ -134,6 +135,7 @@ pub fn classify(line: &[u8]) -> Line<'_> {
                 }
             }
         }
+        b"QUIT" => Line::Quit { nick },
         [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
             Line::Numeric {
                 code: u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'),
@@ -265,6 +267,10 @@ mod tests {
                 nick: b"me",
                 channel: b"#bench"
             }
+        );
+        assert_eq!(
+            classify(b"@time=x :me!u@h QUIT :Quit: bye"),
+            Line::Quit { nick: b"me" }
         );
         assert_eq!(classify(b":a!b@c PRIVMSG #x :hello there"), Line::Other);
     }
