@@ -46,7 +46,11 @@ const ANSWER_WINDOW: Duration = Duration::from_millis(2);
 /// How long an announcement to a listening client may wait for another
 /// line to go out with (when write coalescing is on): well below what a
 /// person notices on a join or a quit, and long enough that a reconnect's
-/// quit and join, or a busy room's next message, usually come first.
+/// quit and join, or a busy room's next message, usually come first. A
+/// client that has sent anything within as long a while never has an
+/// announcement linger: it may be waiting for its own JOIN, PART or NICK
+/// to come back, which a busy core or a cluster's log can take longer
+/// than [`ANSWER_WINDOW`] to send.
 pub const LINGER: Duration = Duration::from_millis(100);
 
 /// Whether lines pushed together may wait for company.
@@ -316,10 +320,12 @@ impl Outbox {
             return Ok(Wakeup::Nobody);
         }
         if let (Some(now), Some(writer)) = (now, &s.ready) {
-            let answering = s.heard_at.is_some_and(|heard| now < heard + ANSWER_WINDOW);
+            let heard_within = |window| s.heard_at.is_some_and(|heard| now < heard + window);
+            let answering = heard_within(ANSWER_WINDOW);
             // In both waits the waker stays, so a close or an abort still
             // wakes the writer at once.
-            if !answering && urgency == Urgency::Announcement && !self.coalesce.is_zero() {
+            if urgency == Urgency::Announcement && !heard_within(LINGER) && !self.coalesce.is_zero()
+            {
                 if was_lingering {
                     // Its wake-up is already set.
                     return Ok(Wakeup::Nobody);

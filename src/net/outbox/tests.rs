@@ -344,6 +344,20 @@ fn an_announcement_to_a_client_that_just_spoke_goes_out_at_once() {
 }
 
 #[test]
+fn an_announcement_to_a_client_that_spoke_a_moment_ago_does_not_linger() {
+    let outbox = waiting_writer(AN_HOUR);
+    outbox.heard();
+    // Past the answer window, but its own PART may still be on the way
+    // back (a busy core, a cluster's log).
+    let mut lines = vec![line(JOIN)];
+    let a_moment_later = Instant::now() + LINGER / 2;
+    assert!(matches!(
+        outbox.push_all_deferred(&mut lines, Some(a_moment_later), Urgency::Announcement),
+        Ok(Wakeup::Now(_))
+    ));
+}
+
+#[test]
 fn without_coalescing_announcements_never_linger() {
     let outbox = waiting_writer(Duration::ZERO);
     assert!(matches!(announce(&outbox, &[JOIN]), Ok(Wakeup::Now(_))));
