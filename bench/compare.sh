@@ -6,9 +6,11 @@
 # natter in release, then --runs times (default 3) for each server and each
 # scenario starts a fresh server, runs natter-bench against it with --json,
 # and stops it. The rounds go server after server (round 1 of every server,
-# then round 2, ...), so machine noise hits every server alike. Finally
-# writes BENCHMARKS.md and bench/fanout.svg (bench/report.py): the median of
-# the runs, with their spread (min–max), for every number.
+# then round 2, ...), so machine noise hits every server alike, and each
+# round starts one server further along the list, so that no server always
+# runs first. Finally writes BENCHMARKS.md and bench/fanout.svg
+# (bench/report.py): the median of the runs, with their spread (min–max),
+# for every number.
 #
 # Servers: natter (as shipped, durable history), natter_mem (--no-persist),
 # natter_tls (natter_mem with natter-bench on its TLS port, --tls, self-signed
@@ -285,10 +287,17 @@ fi
   [ -z "$NOTE" ] || echo "note: $NOTE"
 } > "$RESULTS/meta.txt"
 
+# $1 (a list of words) rotated left by $2: round r starts at its r-th server.
+rotated() {
+  local -a words=($1)
+  local n=${#words[@]} k=$(( $2 % ${#words[@]} ))
+  echo "${words[@]:k:n-k}" "${words[@]:0:k}"
+}
+
 # Results: RESULTS/{server}-{scenario}.{run}.json (run 1..N).
 SKIPPED=" "
 for run in $(seq "$RUNS"); do
-for name in $SERVERS; do
+for name in $(rotated "$SERVERS" $((run - 1))); do
   [[ "$SKIPPED" == *" $name "* ]] && continue
   if [[ "$name" == natter* ]] && [ ! -x "$NATTER" ]; then
     log "natter-server not built ($NATTER missing): skipping natter"
