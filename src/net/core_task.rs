@@ -151,8 +151,7 @@ impl CoreTask {
             let first = match wake {
                 Wake::Input(input) => input,
                 Wake::Gathered => {
-                    let now = std::time::Instant::now();
-                    self.wakeups.wake_due(Delivery::Direct, Some(now));
+                    self.wakeups.wake_due(Delivery::Direct, Some(self.woke_at));
                     continue;
                 }
                 Wake::Committed => {
